@@ -1,0 +1,14 @@
+//! Vigil's engine, free of any UI framework: the telemetry contract and its decoders, MQTT
+//! ingest, the SQLite history, alarm evaluation, the embedded broker and the ward simulator.
+//!
+//! The desktop shell (`src-tauri/`) and the command line (`vigilctl`) are thin faces over this
+//! crate. Architecture invariant: nothing here depends on Tauri or on any window.
+
+pub mod alarms;
+pub mod broker;
+pub mod codes;
+pub mod config;
+pub mod engine;
+pub mod sim;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,594 @@
+//! SQLite history: schema and migrations, the single batching writer, and read queries.
+//!
+//! One thread owns the write connection ([`StoreWriter`]); everything else sends it [`Op`]s. It
+//! groups whatever is queued into one transaction (bounded by [`BATCH_MAX_OPS`] and
+//! [`BATCH_MAX_DELAY`]), so ingest never waits on an fsync per message. Readers open their own
+//! connections (WAL lets them run beside the writer).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OpenFlags};
+use rusqlite_migration::{Migrations, M};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::alarms::AlarmEvent;
+use crate::telemetry::{DeviceStatus, Vitals, WaveChunk};
+
+/// Most operations committed in one transaction.
+pub const BATCH_MAX_OPS: usize = 4096;
+/// Longest an operation waits in an open batch before the batch is committed.
+pub const BATCH_MAX_DELAY: Duration = Duration::from_millis(200);
+/// Operations queued for the writer before senders wait (back-pressure instead of unbounded RAM).
+const QUEUE_DEPTH: usize = 65_536;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("schema migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("cannot create directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the store writer has stopped")]
+    Closed,
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("schema/001_initial.sql"))])
+}
+
+/// Open (creating if needed) a database file with Vigil's pragmas, migrated to the latest schema.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// Open an existing database read-only (queries, status).
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// What the writer is asked to do.
+#[derive(Debug)]
+pub enum Op {
+    Vitals(Arc<Vitals>),
+    Wave(Arc<WaveChunk>),
+    Status(DeviceStatus),
+    Alarm(AlarmEvent),
+    /// A refused payload or observation, counted per reason.
+    Reject {
+        reason: &'static str,
+        detail: String,
+        t_ms: i64,
+    },
+    /// Commit everything queued before this, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Counters kept by the writer, readable while it runs.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub committed_ops: AtomicU64,
+    pub transactions: AtomicU64,
+    /// Rows not inserted because the same reading or chunk was already stored (QoS 1 redelivery).
+    pub duplicates: AtomicU64,
+    /// Transactions that failed; their operations are lost and logged.
+    pub failures: AtomicU64,
+}
+
+/// Handle to the writer thread.
+pub struct StoreWriter {
+    tx: mpsc::Sender<Op>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<WriterStats>,
+}
+
+impl StoreWriter {
+    /// Open the database and start the writer thread.
+    pub fn spawn(path: &Path) -> Result<StoreWriter, StoreError> {
+        let conn = open(path)?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let stats = Arc::new(WriterStats::default());
+        let st = Arc::clone(&stats);
+        let thread = std::thread::Builder::new()
+            .name("vigil-store".into())
+            .spawn(move || writer_loop(conn, rx, &st))
+            .map_err(|source| StoreError::Dir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(StoreWriter {
+            tx,
+            thread: Some(thread),
+            stats,
+        })
+    }
+
+    /// A cloneable sender for producers.
+    pub fn sender(&self) -> mpsc::Sender<Op> {
+        self.tx.clone()
+    }
+
+    pub fn stats(&self) -> Arc<WriterStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Wait until everything sent before this call is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Op::Flush(ack))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        done.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Commit what is queued and stop the thread. Other senders must have been dropped.
+    pub fn close(mut self) {
+        let StoreWriter { tx, thread, .. } = &mut self;
+        drop(std::mem::replace(tx, mpsc::channel(1).0));
+        if let Some(t) = thread.take() {
+            if t.join().is_err() {
+                tracing::error!("store writer thread panicked");
+            }
+        }
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, stats: &WriterStats) {
+    let mut batch: Vec<Op> = Vec::with_capacity(BATCH_MAX_OPS);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        let deadline = Instant::now() + BATCH_MAX_DELAY;
+        // Take whatever else is already queued, up to the batch limits.
+        while batch.len() < BATCH_MAX_OPS && Instant::now() < deadline {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        let mut acks = Vec::new();
+        match write_batch(&mut conn, &mut batch, &mut acks, stats) {
+            Ok(()) => {
+                stats.committed_ops.fetch_add(n, Ordering::Relaxed);
+                stats.transactions.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, ops = n, "store transaction failed; batch lost");
+            }
+        }
+        batch.clear();
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Op>,
+    acks: &mut Vec<oneshot::Sender<()>>,
+    stats: &WriterStats,
+) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let mut dups = 0u64;
+    {
+        let mut ins_num = tx.prepare_cached(
+            "INSERT OR IGNORE INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut ins_wave = tx.prepare_cached(
+            "INSERT OR IGNORE INTO wave_chunks
+               (ward, bed, device, channel, mdc, unit, t0_ms, rate, seq, origin, factor, n, enc, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        let mut upsert_dev = tx.prepare_cached(
+            "INSERT INTO devices (device, ward, bed, online, conditions, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(device) DO UPDATE SET ward = excluded.ward, bed = excluded.bed,
+               online = excluded.online, conditions = excluded.conditions,
+               updated_ms = excluded.updated_ms",
+        )?;
+        let mut ins_alarm = tx.prepare_cached(
+            "INSERT INTO alarm_events (t_ms, ward, bed, alarm_id, code, kind, priority, value, limit_value, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let mut upsert_reject = tx.prepare_cached(
+            "INSERT INTO rejects (reason, count, last_ms, last_detail) VALUES (?1, 1, ?2, ?3)
+             ON CONFLICT(reason) DO UPDATE SET count = count + 1, last_ms = excluded.last_ms,
+               last_detail = excluded.last_detail",
+        )?;
+        for op in batch.drain(..) {
+            match op {
+                Op::Vitals(v) => {
+                    for r in &v.readings {
+                        let info = r.vital.info();
+                        let n = ins_num.execute(params![
+                            v.bed.ward, v.bed.bed, v.device, r.t_ms, info.mdc, info.name, r.value,
+                            info.unit
+                        ])?;
+                        dups += u64::from(n == 0);
+                    }
+                }
+                Op::Wave(w) => {
+                    let (enc, blob) = encode_samples(&w.data);
+                    let n = ins_wave.execute(params![
+                        w.bed.ward,
+                        w.bed.bed,
+                        w.device,
+                        w.channel.name,
+                        w.channel.mdc,
+                        w.channel.unit,
+                        w.t0_ms,
+                        w.rate,
+                        w.seq as i64,
+                        w.origin,
+                        w.factor,
+                        w.data.len() as i64,
+                        enc,
+                        blob
+                    ])?;
+                    dups += u64::from(n == 0);
+                }
+                Op::Status(s) => {
+                    upsert_dev.execute(params![
+                        s.device,
+                        s.bed.ward,
+                        s.bed.bed,
+                        s.online,
+                        s.conditions.join(","),
+                        s.t_ms.unwrap_or_else(now_ms)
+                    ])?;
+                }
+                Op::Alarm(a) => {
+                    ins_alarm.execute(params![
+                        a.t_ms,
+                        a.bed.ward,
+                        a.bed.bed,
+                        a.alarm_id,
+                        a.code,
+                        a.kind.as_str(),
+                        a.priority.as_str(),
+                        a.value,
+                        a.limit,
+                        a.message
+                    ])?;
+                }
+                Op::Reject {
+                    reason,
+                    detail,
+                    t_ms,
+                } => {
+                    upsert_reject.execute(params![reason, t_ms, detail])?;
+                }
+                Op::Flush(ack) => acks.push(ack),
+            }
+        }
+    }
+    tx.commit()?;
+    stats.duplicates.fetch_add(dups, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Pack samples little-endian, 16-bit when every sample fits, else 32-bit.
+pub fn encode_samples(data: &[i32]) -> (&'static str, Vec<u8>) {
+    if data.iter().all(|&d| i16::try_from(d).is_ok()) {
+        let mut out = Vec::with_capacity(data.len() * 2);
+        for &d in data {
+            // Checked above: every value fits in i16.
+            out.extend_from_slice(&(d as i16).to_le_bytes());
+        }
+        ("i16le", out)
+    } else {
+        let mut out = Vec::with_capacity(data.len() * 4);
+        for &d in data {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        ("i32le", out)
+    }
+}
+
+/// Unpack what [`encode_samples`] packed.
+pub fn decode_samples(enc: &str, blob: &[u8]) -> Option<Vec<i32>> {
+    match enc {
+        "i16le" if blob.len() % 2 == 0 => Some(
+            blob.chunks_exact(2)
+                .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+        ),
+        "i32le" if blob.len() % 4 == 0 => Some(
+            blob.chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A stored alarm event, as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAlarm {
+    pub t_ms: i64,
+    pub bed_key: String,
+    pub code: String,
+    pub kind: String,
+    pub priority: String,
+    pub value: Option<f64>,
+}
+
+/// What a database holds, per bed and stream.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    /// (bed key, channel) → samples stored.
+    pub samples: BTreeMap<(String, String), u64>,
+    /// (bed key, channel) → chunks stored.
+    pub chunks: BTreeMap<(String, String), u64>,
+    /// (bed key, vital name) → readings stored (including "no reading" rows).
+    pub readings: BTreeMap<(String, String), u64>,
+    /// reason → count.
+    pub rejects: BTreeMap<String, u64>,
+    pub alarms: Vec<StoredAlarm>,
+}
+
+impl Summary {
+    pub fn read(conn: &Connection) -> Result<Summary, StoreError> {
+        let mut s = Summary::default();
+        let mut q = conn.prepare(
+            "SELECT ward || '/' || bed, channel, SUM(n), COUNT(*) FROM wave_chunks GROUP BY 1, 2",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (bed, ch, n, c) = row?;
+            s.samples.insert((bed.clone(), ch.clone()), n as u64);
+            s.chunks.insert((bed, ch), c as u64);
+        }
+        let mut q = conn
+            .prepare("SELECT ward || '/' || bed, code, COUNT(*) FROM numerics GROUP BY 1, 2")?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (bed, code, n) = row?;
+            s.readings.insert((bed, code), n as u64);
+        }
+        let mut q = conn.prepare("SELECT reason, count FROM rejects")?;
+        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (reason, n) = row?;
+            s.rejects.insert(reason, n as u64);
+        }
+        let mut q = conn.prepare(
+            "SELECT t_ms, ward || '/' || bed, code, kind, priority, value FROM alarm_events ORDER BY id",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok(StoredAlarm {
+                t_ms: r.get(0)?,
+                bed_key: r.get(1)?,
+                code: r.get(2)?,
+                kind: r.get(3)?,
+                priority: r.get(4)?,
+                value: r.get(5)?,
+            })
+        })?;
+        for row in rows {
+            s.alarms.push(row?);
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarms::{AlarmEventKind, Priority};
+    use crate::codes::{self, Vital};
+    use crate::telemetry::{BedId, Reading};
+
+    fn vitals(seq: u64, t_ms: i64, hr: Option<f64>) -> Vitals {
+        Vitals {
+            bed: BedId::new("4W", "01"),
+            device: "mon-1".into(),
+            seq,
+            readings: vec![Reading {
+                vital: Vital::Hr,
+                value: hr,
+                t_ms,
+            }],
+            rejected: vec![],
+        }
+    }
+
+    fn chunk(seq: u64, t0_ms: i64, data: Vec<i32>) -> WaveChunk {
+        WaveChunk {
+            bed: BedId::new("4W", "01"),
+            device: "mon-1".into(),
+            channel: codes::channel("ECG_II").expect("known channel"),
+            t0_ms,
+            rate: 500.0,
+            seq,
+            origin: 0.0,
+            factor: 0.005,
+            data,
+        }
+    }
+
+    #[test]
+    fn sample_packing_round_trips() {
+        let small = vec![0, 1, -1, i32::from(i16::MAX), i32::from(i16::MIN)];
+        let (enc, blob) = encode_samples(&small);
+        assert_eq!(enc, "i16le");
+        assert_eq!(blob.len(), 10);
+        assert_eq!(decode_samples(enc, &blob), Some(small));
+        let big = vec![0, 40_000, -70_000];
+        let (enc, blob) = encode_samples(&big);
+        assert_eq!(enc, "i32le");
+        assert_eq!(decode_samples(enc, &blob), Some(big));
+        assert_eq!(decode_samples("i16le", &[1, 2, 3]), None);
+        assert_eq!(decode_samples("zstd", &[]), None);
+    }
+
+    #[tokio::test]
+    async fn writer_stores_batches_and_drops_redeliveries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/vigil.db");
+        let w = StoreWriter::spawn(&path).expect("spawn");
+        let tx = w.sender();
+        for i in 0..10 {
+            tx.send(Op::Vitals(Arc::new(vitals(i, 1000 + i as i64 * 1000, Some(70.0)))))
+                .await
+                .expect("send");
+            tx.send(Op::Wave(Arc::new(chunk(i, 1000 + i as i64 * 250, vec![1; 125]))))
+                .await
+                .expect("send");
+        }
+        // QoS 1 redelivery of the same reading and chunk, and a "no reading".
+        tx.send(Op::Vitals(Arc::new(vitals(3, 4000, Some(70.0)))))
+            .await
+            .expect("send");
+        tx.send(Op::Wave(Arc::new(chunk(3, 1750, vec![1; 125]))))
+            .await
+            .expect("send");
+        tx.send(Op::Vitals(Arc::new(vitals(10, 11_000, None))))
+            .await
+            .expect("send");
+        tx.send(Op::Alarm(AlarmEvent {
+            t_ms: 5000,
+            bed: BedId::new("4W", "01"),
+            alarm_id: "4W/01/HR_HIGH".into(),
+            code: "HR_HIGH".into(),
+            kind: AlarmEventKind::Raise,
+            priority: Priority::Medium,
+            value: Some(131.0),
+            limit: Some(120.0),
+            message: "HR HIGH 131 > 120".into(),
+        }))
+        .await
+        .expect("send");
+        tx.send(Op::Reject {
+            reason: "malformed",
+            detail: "x".into(),
+            t_ms: 1,
+        })
+        .await
+        .expect("send");
+        tx.send(Op::Reject {
+            reason: "malformed",
+            detail: "y".into(),
+            t_ms: 2,
+        })
+        .await
+        .expect("send");
+        w.flush().await.expect("flush");
+        let stats = w.stats();
+        assert_eq!(stats.duplicates.load(Ordering::Relaxed), 2);
+        drop(tx);
+        w.close();
+
+        let conn = open_read_only(&path).expect("reopen");
+        let s = Summary::read(&conn).expect("summary");
+        let key = ("4W/01".to_string(), "ECG_II".to_string());
+        assert_eq!(s.samples.get(&key), Some(&1250));
+        assert_eq!(s.chunks.get(&key), Some(&10));
+        assert_eq!(s.readings.get(&("4W/01".into(), "HR".into())), Some(&11));
+        assert_eq!(s.rejects.get("malformed"), Some(&2));
+        assert_eq!(s.alarms.len(), 1);
+        assert_eq!(s.alarms[0].priority, "medium");
+        let null_rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM numerics WHERE value IS NULL", [], |r| {
+                r.get(0)
+            })
+            .expect("query");
+        assert_eq!(null_rows, 1, "no reading is stored as NULL, never 0");
+        let (enc, blob): (String, Vec<u8>) = conn
+            .query_row(
+                "SELECT enc, data FROM wave_chunks WHERE seq = 2",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("chunk");
+        assert_eq!(decode_samples(&enc, &blob), Some(vec![1; 125]));
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v.db");
+        {
+            let conn = open(&path).expect("open");
+            conn.execute(
+                "INSERT INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit)
+                 VALUES ('w','b','d',1,147842,'HR',60,'/min')",
+                [],
+            )
+            .expect("insert");
+        }
+        let conn = open(&path).expect("reopen");
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM numerics", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 1);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(mode, "wal");
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(v, 1);
+    }
+}
