@@ -184,7 +184,11 @@ impl AlarmEvaluator {
                     let message = format!(
                         "{label} {} {} {}",
                         fmt_value(value),
-                        if limit.direction == Direction::Low { "<" } else { ">" },
+                        if limit.direction == Direction::Low {
+                            "<"
+                        } else {
+                            ">"
+                        },
                         fmt_value(limit.threshold)
                     );
                     self.active.insert(
@@ -259,11 +263,7 @@ mod tests {
     use super::*;
 
     fn reading(vital: Vital, value: Option<f64>, t_ms: i64) -> Reading {
-        Reading {
-            vital,
-            value,
-            t_ms,
-        }
+        Reading { vital, value, t_ms }
     }
 
     /// Feed a sequence of (vital, value) readings one second apart; collect (kind, code) events.

@@ -114,9 +114,9 @@ struct WardState {
     devices: BTreeMap<String, DeviceStatus>,
 }
 
-/// A running engine.
+/// A running engine. Derefs to its [`EngineHandle`].
 pub struct Engine {
-    shared: Arc<Shared>,
+    handle: EngineHandle,
     client: AsyncClient,
     task: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
@@ -160,7 +160,7 @@ impl Engine {
             stop_rx,
         ));
         Ok(Engine {
-            shared,
+            handle: EngineHandle { shared },
             client,
             task: Some(task),
             stop,
@@ -168,6 +168,45 @@ impl Engine {
         })
     }
 
+    /// A cloneable handle for watchers (snapshot, live events, link state, counters).
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Wait until everything ingested so far is committed to the database.
+    pub async fn flush(&self) -> Result<(), EngineError> {
+        match &self.writer {
+            Some(w) => Ok(w.flush().await?),
+            None => Err(EngineError::Store(StoreError::Closed)),
+        }
+    }
+
+    /// Stop ingesting, commit what was received and close the database.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let _ = self.client.try_disconnect();
+        if let Some(t) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .is_err()
+            {
+                tracing::warn!("engine loop did not stop within 5 s");
+            }
+        }
+        if let Some(w) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || w.close()).await;
+        }
+        tracing::info!("engine stopped");
+    }
+}
+
+/// Read access to a running engine, cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+impl EngineHandle {
     /// Live events from now on. On `RecvError::Lagged`, re-read [`Engine::snapshot`].
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.shared.live.subscribe()
@@ -190,28 +229,13 @@ impl Engine {
     pub fn counters(&self) -> &IngestCounters {
         &self.shared.counters
     }
+}
 
-    /// Wait until everything ingested so far is committed to the database.
-    pub async fn flush(&self) -> Result<(), EngineError> {
-        match &self.writer {
-            Some(w) => Ok(w.flush().await?),
-            None => Err(EngineError::Store(StoreError::Closed)),
-        }
-    }
+impl std::ops::Deref for Engine {
+    type Target = EngineHandle;
 
-    /// Stop ingesting, commit what was received and close the database.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        let _ = self.client.try_disconnect();
-        if let Some(t) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), t).await.is_err() {
-                tracing::warn!("engine loop did not stop within 5 s");
-            }
-        }
-        if let Some(w) = self.writer.take() {
-            let _ = tokio::task::spawn_blocking(move || w.close()).await;
-        }
-        tracing::info!("engine stopped");
+    fn deref(&self) -> &EngineHandle {
+        &self.handle
     }
 }
 
@@ -292,7 +316,12 @@ async fn store_op(store: &mpsc::Sender<Op>, op: Op) {
     }
 }
 
-async fn reject(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, e: &telemetry::DecodeError) {
+async fn reject(
+    shared: &Shared,
+    store: &mpsc::Sender<Op>,
+    topic: &str,
+    e: &telemetry::DecodeError,
+) {
     shared.counters.reject(e.reason());
     tracing::warn!(reason = e.reason(), topic = %topic.chars().take(200).collect::<String>(), error = %e, "telemetry rejected");
     store_op(

@@ -329,7 +329,10 @@ impl Monitor {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = client.disconnect().await;
-        if tokio::time::timeout(Duration::from_secs(2), net).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), net)
+            .await
+            .is_err()
+        {
             tracing::warn!(device = %self.device, "network task did not stop");
         }
         report.published = self.published;
@@ -385,7 +388,8 @@ struct BedModel {
 
 impl BedModel {
     fn new(seed: u64, index: usize, breaching: bool) -> Self {
-        let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64);
+        let mut rng =
+            SmallRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64);
         let hr0 = rng.random_range(62.0..92.0);
         let spo2_0 = rng.random_range(95.5..98.5);
         let rr0 = rng.random_range(12.0..19.0);
@@ -441,8 +445,7 @@ impl BedModel {
             };
             let step = dt.min(1.0);
             self.walk_hr = (self.walk_hr + 0.6 * step.sqrt() * self.gauss()).clamp(-6.0, 6.0);
-            self.walk_spo2 =
-                (self.walk_spo2 + 0.15 * step.sqrt() * self.gauss()).clamp(-1.0, 1.0);
+            self.walk_spo2 = (self.walk_spo2 + 0.15 * step.sqrt() * self.gauss()).clamp(-1.0, 1.0);
             // First-order lag towards the target (time constant 2 s).
             let k = 1.0 - (-dt / 2.0).exp();
             let drift = 3.0 * (TAU * t / 300.0 + self.phase).sin();
@@ -470,11 +473,7 @@ impl BedModel {
         match channel {
             "ECG_II" | "ECG_V5" => {
                 let lead_v5 = channel == "ECG_V5";
-                let beat: f64 = self
-                    .beats
-                    .iter()
-                    .map(|&r| ecg_beat(t - r, lead_v5))
-                    .sum();
+                let beat: f64 = self.beats.iter().map(|&r| ecg_beat(t - r, lead_v5)).sum();
                 let wander = 0.04 * (TAU * t * self.rr / 60.0).sin();
                 beat + wander + 0.012 * noise
             }
@@ -585,7 +584,11 @@ mod tests {
         let beats: Vec<f64> = m.beats.iter().copied().collect();
         let mean_rr = (beats[beats.len() - 1] - beats[0]) / (beats.len() - 1) as f64;
         let hr = 60.0 / mean_rr;
-        assert!((hr - m.hr).abs() < 12.0, "hr from beats {hr} vs model {}", m.hr);
+        assert!(
+            (hr - m.hr).abs() < 12.0,
+            "hr from beats {hr} vs model {}",
+            m.hr
+        );
     }
 
     #[test]
@@ -614,8 +617,12 @@ mod tests {
         let mut b = BedModel::new(5, 1, false);
         a.advance_to(1.0);
         b.advance_to(1.0);
-        let sa: Vec<f64> = (0..100).map(|i| a.sample("ECG_II", f64::from(i) / 500.0, 500.0)).collect();
-        let sb: Vec<f64> = (0..100).map(|i| b.sample("ECG_II", f64::from(i) / 500.0, 500.0)).collect();
+        let sa: Vec<f64> = (0..100)
+            .map(|i| a.sample("ECG_II", f64::from(i) / 500.0, 500.0))
+            .collect();
+        let sb: Vec<f64> = (0..100)
+            .map(|i| b.sample("ECG_II", f64::from(i) / 500.0, 500.0))
+            .collect();
         assert_eq!(sa, sb);
     }
 }

@@ -393,8 +393,8 @@ impl Summary {
             s.samples.insert((bed.clone(), ch.clone()), n as u64);
             s.chunks.insert((bed, ch), c as u64);
         }
-        let mut q = conn
-            .prepare("SELECT ward || '/' || bed, code, COUNT(*) FROM numerics GROUP BY 1, 2")?;
+        let mut q =
+            conn.prepare("SELECT ward || '/' || bed, code, COUNT(*) FROM numerics GROUP BY 1, 2")?;
         let rows = q.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -489,12 +489,20 @@ mod tests {
         let w = StoreWriter::spawn(&path).expect("spawn");
         let tx = w.sender();
         for i in 0..10 {
-            tx.send(Op::Vitals(Arc::new(vitals(i, 1000 + i as i64 * 1000, Some(70.0)))))
-                .await
-                .expect("send");
-            tx.send(Op::Wave(Arc::new(chunk(i, 1000 + i as i64 * 250, vec![1; 125]))))
-                .await
-                .expect("send");
+            tx.send(Op::Vitals(Arc::new(vitals(
+                i,
+                1000 + i as i64 * 1000,
+                Some(70.0),
+            ))))
+            .await
+            .expect("send");
+            tx.send(Op::Wave(Arc::new(chunk(
+                i,
+                1000 + i as i64 * 250,
+                vec![1; 125],
+            ))))
+            .await
+            .expect("send");
         }
         // QoS 1 redelivery of the same reading and chunk, and a "no reading".
         tx.send(Op::Vitals(Arc::new(vitals(3, 4000, Some(70.0)))))
@@ -549,17 +557,17 @@ mod tests {
         assert_eq!(s.alarms.len(), 1);
         assert_eq!(s.alarms[0].priority, "medium");
         let null_rows: i64 = conn
-            .query_row("SELECT COUNT(*) FROM numerics WHERE value IS NULL", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COUNT(*) FROM numerics WHERE value IS NULL",
+                [],
+                |r| r.get(0),
+            )
             .expect("query");
         assert_eq!(null_rows, 1, "no reading is stored as NULL, never 0");
         let (enc, blob): (String, Vec<u8>) = conn
-            .query_row(
-                "SELECT enc, data FROM wave_chunks WHERE seq = 2",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT enc, data FROM wave_chunks WHERE seq = 2", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .expect("chunk");
         assert_eq!(decode_samples(&enc, &blob), Some(vec![1; 125]));
     }

@@ -167,7 +167,10 @@ impl Topic {
     }
 
     pub fn wave(bed: &BedId, device: &str, channel: &str) -> String {
-        format!("{TOPIC_ROOT}/{}/{}/{device}/wave/{channel}", bed.ward, bed.bed)
+        format!(
+            "{TOPIC_ROOT}/{}/{}/{device}/wave/{channel}",
+            bed.ward, bed.bed
+        )
     }
 }
 
@@ -322,9 +325,7 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
         Stream::Wave(ref ch) => {
             decode_wave(parsed.bed.clone(), &parsed.device, ch, payload).map(Message::Wave)
         }
-        Stream::Status => {
-            decode_status(parsed.bed, parsed.device, payload).map(Message::Status)
-        }
+        Stream::Status => decode_status(parsed.bed, parsed.device, payload).map(Message::Status),
     }
 }
 
@@ -605,7 +606,11 @@ mod tests {
             (t, wave_json("ECG_II", "mV", 0.0, "[1]"), "invalid_field"),
             (t, wave_json("ECG_II", "mV", 1e9, "[1]"), "invalid_field"),
             (t, wave_json("ECG_II", "uV", 500.0, "[1]"), "bad_unit"),
-            (t, wave_json("ECG_V5", "mV", 500.0, "[1]"), "channel_mismatch"),
+            (
+                t,
+                wave_json("ECG_V5", "mV", 500.0, "[1]"),
+                "channel_mismatch",
+            ),
             (
                 "vigil/v1/4W/12/mon-1/wave/EEG",
                 wave_json("EEG", "mV", 500.0, "[1]"),
@@ -622,7 +627,11 @@ mod tests {
                 "device_mismatch",
             ),
             (t, "[".repeat(300_000), "too_large"),
-            (t, format!("{}1{}", "[".repeat(5000), "]".repeat(5000)), "malformed"),
+            (
+                t,
+                format!("{}1{}", "[".repeat(5000), "]".repeat(5000)),
+                "malformed",
+            ),
             (t, "{\"v\":1,\"rate\":NaN}".into(), "malformed"),
         ];
         for (topic, payload, reason) in cases {

@@ -246,7 +246,12 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
         );
     }
     assert_eq!(stored.samples.len(), samples.len(), "nothing extra stored");
-    assert_eq!(stored.rejects.get("malformed"), Some(&1), "{:?}", stored.rejects);
+    assert_eq!(
+        stored.rejects.get("malformed"),
+        Some(&1),
+        "{:?}",
+        stored.rejects
+    );
     assert_eq!(stored.rejects.get("device_mismatch"), Some(&1));
     assert_eq!(stored.rejects.get("unknown_channel"), Some(&1));
 
@@ -275,7 +280,13 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
 #[test]
 fn record_refuses_a_bad_broker_url() {
     let out = Command::new(VIGILCTL)
-        .args(["record", "--broker", "http://example", "--db", "/nonexistent/x.db"])
+        .args([
+            "record",
+            "--broker",
+            "http://example",
+            "--db",
+            "/nonexistent/x.db",
+        ])
         .output()
         .expect("run vigilctl");
     assert!(!out.status.success());
@@ -285,9 +296,17 @@ fn record_refuses_a_bad_broker_url() {
 
 #[test]
 fn every_command_prints_help() {
-    for cmd in [&["--help"][..], &["broker", "--help"], &["sim", "--help"], &["record", "--help"]] {
+    for cmd in [
+        &["--help"][..],
+        &["broker", "--help"],
+        &["sim", "--help"],
+        &["record", "--help"],
+    ] {
         let out = Command::new(VIGILCTL).args(cmd).output().expect("run");
         assert!(out.status.success(), "{cmd:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{cmd:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{cmd:?}"
+        );
     }
 }

@@ -1,0 +1,149 @@
+// Pure formatting helpers for the ward overview. No DOM access here.
+
+import type { AlarmInfo, EngineState, Priority } from './frames';
+
+/** Shown in place of a missing reading. Never show 0 for "no value". */
+export const NO_READING = '-?-';
+
+function isReading(value: number | null | undefined): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** A numeric with a fixed number of decimals, or NO_READING when there is none. */
+export function formatValue(value: number | null | undefined, decimals = 0): string {
+  return isReading(value) ? value.toFixed(decimals) : NO_READING;
+}
+
+/** Display form of a UCUM unit code. Unknown codes are shown as they are. */
+export function formatUnit(ucum: string): string {
+  switch (ucum) {
+    case 'mm[Hg]':
+      return 'mmHg';
+    case 'Cel':
+      return '°C';
+    case '[degF]':
+      return '°F';
+    case '{beats}/min':
+      return '/min';
+    default:
+      return ucum;
+  }
+}
+
+/** Non-invasive blood pressure as "sys/dia (mean)", e.g. "120/80 (93)". */
+export function formatNibp(
+  sys: number | null | undefined,
+  dia: number | null | undefined,
+  mean: number | null | undefined,
+): string {
+  if (!isReading(sys) && !isReading(dia) && !isReading(mean)) return NO_READING;
+  return `${formatValue(sys)}/${formatValue(dia)} (${formatValue(mean)})`;
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/** Local wall-clock time "HH:MM:SS". */
+export function formatClock(ms: number): string {
+  const d = new Date(ms);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+}
+
+/** Local wall-clock time "HH:MM" (e.g. time of the last NIBP cuff). */
+export function formatTime(ms: number | null | undefined): string {
+  if (!isReading(ms)) return NO_READING;
+  const d = new Date(ms);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/** Alarm-priority text marker (IEC 60601-1-8 style): high "***", medium "**", low "*". */
+export function priorityMarker(priority: Priority): string {
+  switch (priority) {
+    case 'high':
+      return '***';
+    case 'medium':
+      return '**';
+    case 'low':
+      return '*';
+  }
+}
+
+/**
+ * The alarm message shown in a tile, so colour is never the only cue:
+ * "*** SpO2 LOW 84 < 90", "** HR HIGH 131 > 120", "* TEMP HIGH 38.2".
+ */
+export function formatAlarmText(alarm: AlarmInfo): string {
+  const head = `${priorityMarker(alarm.priority)} ${alarm.label}`;
+  const { value, limit } = alarm;
+  if (!isReading(value)) return head;
+  if (!isReading(limit)) return `${head} ${formatAlarmNumber(value, 0)}`;
+  // Both numbers share one precision so "38.5 > 38.0" does not read as "38.5 > 38".
+  const decimals = Number.isInteger(value) && Number.isInteger(limit) ? 0 : 1;
+  const op = value < limit ? '<' : value > limit ? '>' : '=';
+  return `${head} ${formatAlarmNumber(value, decimals)} ${op} ${formatAlarmNumber(limit, decimals)}`;
+}
+
+function formatAlarmNumber(v: number, decimals: number): string {
+  return Number.isInteger(v) && decimals === 0 ? String(v) : v.toFixed(Math.max(decimals, 1));
+}
+
+/** Technical condition codes such as "LEADS_OFF" shown as "LEADS OFF". */
+export function formatCondition(code: string): string {
+  return code.replace(/_/g, ' ');
+}
+
+/** "No alarms", "1 alarm", "3 alarms". */
+export function formatAlarmCount(n: number): string {
+  if (n === 0) return 'No alarms';
+  return n === 1 ? '1 alarm' : `${n} alarms`;
+}
+
+/** Text of a thrown value or a rejected Tauri command (which rejects with a plain string). */
+export function formatError(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'string') return e;
+  try {
+    return JSON.stringify(e) ?? String(e);
+  } catch {
+    return String(e);
+  }
+}
+
+export type ConnLevel = 'ok' | 'warn' | 'error';
+
+export interface ConnStatus {
+  text: string;
+  level: ConnLevel;
+}
+
+/** Frames stop arriving for this long → the header says the engine is silent. */
+export const STALE_AFTER_MS = 3000;
+
+/**
+ * Header text for the link to the engine and, through it, to the broker.
+ * `error` is a failed subscribe; `frameAgeMs` is the time since the last
+ * frame (null before the first one).
+ */
+export function formatConnState(
+  engine: EngineState | null,
+  error: string | null,
+  frameAgeMs: number | null,
+): ConnStatus {
+  if (error !== null) return { text: `Engine error: ${error}`, level: 'error' };
+  if (engine === null || frameAgeMs === null) return { text: 'Connecting to engine…', level: 'warn' };
+  if (frameAgeMs > STALE_AFTER_MS) {
+    return { text: `NO DATA from engine for ${Math.floor(frameAgeMs / 1000)} s`, level: 'error' };
+  }
+  const where = `${engine.mode} broker ${engine.broker}`;
+  if (engine.connected) return { text: `Connected — ${where}`, level: 'ok' };
+  const why = engine.error ? `: ${engine.error}` : '';
+  return { text: `BROKER DISCONNECTED — ${where}${why}`, level: 'error' };
+}
+
+/** Tile alarm line: the most urgent alarm, plus how many more are active. */
+export function formatAlarmSummary(alarms: readonly AlarmInfo[]): string {
+  const top = alarms[0];
+  if (!top) return '';
+  return alarms.length > 1 ? `${formatAlarmText(top)}  (+${alarms.length - 1})` : formatAlarmText(top);
+}

@@ -1,0 +1,79 @@
+// Entry point: subscribes to the engine's frame stream, keeps the store and
+// the views in step, and drives the waveforms from requestAnimationFrame.
+
+import './style.css';
+import { Channel, invoke } from '@tauri-apps/api/core';
+import type { Frame, Priority } from './frames';
+import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
+import { OverviewView } from './overview';
+import { Store } from './store';
+
+function byId(id: string): HTMLElement {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`#${id} missing from index.html`);
+  return e;
+}
+
+const wardName = byId('ward-name');
+const alarmCount = byId('alarm-count');
+const connState = byId('conn-state');
+const clock = byId('clock');
+
+const view = new OverviewView(byId('ward-grid'));
+const store = new Store((bed, channel) => view.waveTarget(bed, channel));
+
+/** Wall-clock time the last frame arrived (null before the first). */
+let lastFrameAt: number | null = null;
+/** Why subscribing failed, shown as it is. */
+let subscribeError: string | null = null;
+
+/** Writes only on change: this runs for every frame (~20/s). */
+function setText(e: HTMLElement, text: string, className?: string): void {
+  if (e.textContent !== text) e.textContent = text;
+  if (className !== undefined && e.className !== className) e.className = className;
+}
+
+function renderHeader(): void {
+  const now = Date.now();
+  setText(clock, formatClock(now));
+  const conn = formatConnState(store.engine, subscribeError, lastFrameAt === null ? null : now - lastFrameAt);
+  setText(connState, conn.text, `conn-${conn.level}`);
+}
+
+function renderAlarmCount(): void {
+  const alarms = store.activeAlarms;
+  const top: Priority | undefined = (['high', 'medium', 'low'] as const).find((p) =>
+    alarms.some((a) => a.priority === p),
+  );
+  setText(alarmCount, formatAlarmCount(alarms.length), top ? `alarm-count alarm-${top}` : 'alarm-count');
+}
+
+store.subscribe((changes) => {
+  lastFrameAt = Date.now();
+  view.update(store, changes);
+  if (changes.engine) wardName.textContent = store.engine?.ward ?? '';
+  renderHeader();
+  if (changes.alarms || changes.beds) renderAlarmCount();
+});
+
+async function subscribe(): Promise<void> {
+  try {
+    const ch = new Channel<Frame>();
+    ch.onmessage = (f) => store.apply(f);
+    await invoke('subscribe_ward', { onFrame: ch });
+  } catch (e) {
+    // No fallback data: the station must never show vitals it did not receive.
+    subscribeError = formatError(e);
+    renderHeader();
+  }
+}
+
+function animate(now: number): void {
+  view.tick(now);
+  requestAnimationFrame(animate);
+}
+
+renderHeader();
+setInterval(renderHeader, 1000);
+requestAnimationFrame(animate);
+void subscribe();

@@ -1,0 +1,300 @@
+// The ward overview: one tile per bed with two sweep waveforms, the large
+// numerics and the alarm marking. DOM code lives here; the pure helpers
+// (`gridShape`, `blockAlarmPriority`) are exported for tests.
+
+import type { AlarmInfo, Priority } from './frames';
+import {
+  formatAlarmSummary,
+  formatCondition,
+  formatNibp,
+  formatTime,
+  formatUnit,
+  formatValue,
+  NO_READING,
+} from './format';
+import { PRIORITY_RANK, type Changes, type Store, type WaveTarget } from './store';
+import { SweepRenderer, type SweepOptions } from './sweep';
+
+/** Seconds of signal across a waveform's width. */
+const SWEEP_SECONDS = 6;
+
+/** ECG lead II: fixed gain, green. */
+const ECG_OPTIONS: SweepOptions = {
+  rate: 500,
+  sweepSeconds: SWEEP_SECONDS,
+  color: '#00e676',
+  range: { min: -1.2, max: 1.8 },
+};
+
+/** Plethysmogram: arbitrary units, auto-scaled, cyan. */
+const PLETH_OPTIONS: SweepOptions = {
+  rate: 125,
+  sweepSeconds: SWEEP_SECONDS,
+  color: '#18ffff',
+  range: 'auto',
+};
+
+/** Displayed channels: wave-chunk channel name → canvas class and options. */
+const WAVES: ReadonlyArray<{ channel: string; cls: string; label: string; opts: SweepOptions }> = [
+  { channel: 'ECG_II', cls: 'wave-ecg', label: 'II', opts: ECG_OPTIONS },
+  { channel: 'PLETH', cls: 'wave-pleth', label: 'Pleth', opts: PLETH_OPTIONS },
+];
+
+interface NumericSpec {
+  cls: string;
+  label: string;
+  /** Vital codes shown in this block; alarms on them highlight it. */
+  codes: readonly string[];
+  defaultUnit: string;
+  decimals: number;
+}
+
+const HR: NumericSpec = { cls: 'num-hr', label: 'HR', codes: ['HR'], defaultUnit: '/min', decimals: 0 };
+const SPO2: NumericSpec = { cls: 'num-spo2', label: 'SpO₂', codes: ['SPO2'], defaultUnit: '%', decimals: 0 };
+const RR: NumericSpec = { cls: 'num-rr', label: 'RR', codes: ['RR'], defaultUnit: '/min', decimals: 0 };
+const NIBP: NumericSpec = {
+  cls: 'num-nibp',
+  label: 'NIBP',
+  codes: ['NIBP_SYS', 'NIBP_DIA', 'NIBP_MEAN'],
+  defaultUnit: 'mmHg',
+  decimals: 0,
+};
+const TEMP: NumericSpec = { cls: 'num-temp', label: 'Temp', codes: ['TEMP'], defaultUnit: '°C', decimals: 1 };
+const NUMERICS: readonly NumericSpec[] = [HR, SPO2, RR, NIBP, TEMP];
+
+const PRIORITIES: readonly Priority[] = ['high', 'medium', 'low'];
+
+/**
+ * Columns × rows for `n` tiles in a width × height area: the shape whose
+ * tiles are largest, measured as min(tile width / aspect, tile height);
+ * ties go to fewer empty cells. 8 beds in 1280×752 → 4×2.
+ */
+export function gridShape(n: number, width: number, height: number, aspect = 1): { cols: number; rows: number } {
+  if (n <= 0) return { cols: 1, rows: 1 };
+  let best = { cols: 1, rows: n };
+  let bestSize = -1;
+  let bestEmpty = Number.POSITIVE_INFINITY;
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const size = Math.min(width / cols / aspect, height / rows);
+    const empty = cols * rows - n;
+    if (size > bestSize + 1e-9 || (Math.abs(size - bestSize) <= 1e-9 && empty < bestEmpty)) {
+      best = { cols, rows };
+      bestSize = size;
+      bestEmpty = empty;
+    }
+  }
+  return best;
+}
+
+/**
+ * The priority with which a numeric block is highlighted: the highest among
+ * the alarms on its vital codes (alarm code = vital code + "_LOW"/"_HIGH"…).
+ */
+export function blockAlarmPriority(alarms: readonly AlarmInfo[], codes: readonly string[]): Priority | null {
+  let best: Priority | null = null;
+  for (const a of alarms) {
+    if (!codes.some((c) => a.code.startsWith(`${c}_`))) continue;
+    if (best === null || PRIORITY_RANK[a.priority] > PRIORITY_RANK[best]) best = a.priority;
+  }
+  return best;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** Sets text only when it differs, so steady values cost no DOM work. */
+function setText(e: Element, text: string): void {
+  if (e.textContent !== text) e.textContent = text;
+}
+
+/** Marks `e` with `${prefix}${p}` for the one active priority, removing the others. */
+function markPriority(e: Element, prefix: string, p: Priority | null): void {
+  for (const q of PRIORITIES) e.classList.toggle(`${prefix}${q}`, q === p);
+}
+
+class Numeric {
+  readonly root: HTMLDivElement;
+  readonly value: HTMLSpanElement;
+  readonly unit: HTMLSpanElement;
+
+  constructor(readonly spec: NumericSpec) {
+    this.root = el('div', `num ${spec.cls}`);
+    const head = el('div', 'num-head');
+    head.append(el('span', 'label', spec.label));
+    this.unit = el('span', 'unit', spec.defaultUnit);
+    head.append(this.unit);
+    this.value = el('span', 'value', NO_READING);
+    this.root.append(head, this.value);
+  }
+}
+
+/** A canvas with its sweep renderer. */
+interface Trace {
+  canvas: HTMLCanvasElement;
+  renderer: SweepRenderer;
+}
+
+class BedTile {
+  readonly root: HTMLDivElement;
+  readonly traces = new Map<string, Trace>();
+  private readonly label: HTMLSpanElement;
+  private readonly status: HTMLSpanElement;
+  private readonly alarmText: HTMLDivElement;
+  private readonly numerics = new Map<NumericSpec, Numeric>();
+  private readonly nibpTime: HTMLSpanElement;
+
+  constructor(readonly key: string) {
+    this.root = el('div', 'bed-tile');
+    this.root.dataset.bed = key;
+
+    const head = el('div', 'tile-head');
+    this.label = el('span', 'bed-label');
+    this.status = el('span', 'tile-status');
+    head.append(this.label, this.status);
+    this.alarmText = el('div', 'alarm-text');
+    this.root.append(head, this.alarmText);
+
+    for (const spec of NUMERICS) this.numerics.set(spec, new Numeric(spec));
+    this.nibpTime = el('span', 'nibp-time');
+    this.numerics.get(NIBP)!.root.append(this.nibpTime);
+
+    const [ecg, pleth] = WAVES.map((w) => this.makeWave(w.channel, w.cls, w.label, w.opts));
+    const bottom = el('div', 'tile-bottom');
+    bottom.append(...[RR, NIBP, TEMP].map((s) => this.numerics.get(s)!.root));
+    this.root.append(ecg, this.numerics.get(HR)!.root, pleth, this.numerics.get(SPO2)!.root, bottom);
+  }
+
+  private makeWave(channel: string, cls: string, label: string, opts: SweepOptions): HTMLDivElement {
+    const box = el('div', `wave ${cls}-box`);
+    const canvas = el('canvas', cls);
+    box.append(canvas, el('span', 'wave-label', label));
+    const ctx = canvas.getContext('2d');
+    if (ctx) this.traces.set(channel, { canvas, renderer: new SweepRenderer(ctx, opts) });
+    return box;
+  }
+
+  render(store: Store): void {
+    const bed = store.beds.find((b) => b.key === this.key);
+    setText(this.label, bed?.label ?? this.key);
+
+    const commLost = store.commLost(this.key);
+    this.root.classList.toggle('comm-lost', commLost);
+    setText(this.status, commLost ? 'COMM LOST' : store.conditions(this.key).map(formatCondition).join(' · '));
+
+    const alarms = store.alarmsFor(this.key);
+    const top = store.highestPriority(this.key);
+    markPriority(this.root, 'alarm-', top);
+    if (top) this.root.dataset.alarm = top;
+    else delete this.root.dataset.alarm;
+    setText(this.alarmText, formatAlarmSummary(alarms));
+
+    for (const [spec, n] of this.numerics) {
+      markPriority(n.root, 'num-alarm-', blockAlarmPriority(alarms, spec.codes));
+      const reading = store.vital(this.key, spec.codes[0]);
+      setText(n.unit, reading ? formatUnit(reading.unit) : spec.defaultUnit);
+      if (commLost) {
+        // Values from a monitor we no longer hear from are not shown as current.
+        setText(n.value, NO_READING);
+      } else if (spec === NIBP) {
+        const v = (code: string) => store.vital(this.key, code)?.value;
+        setText(n.value, formatNibp(v('NIBP_SYS'), v('NIBP_DIA'), v('NIBP_MEAN')));
+      } else {
+        setText(n.value, formatValue(reading?.value, spec.decimals));
+      }
+    }
+    const cuff = store.vital(this.key, 'NIBP_SYS');
+    setText(this.nibpTime, !commLost && cuff && cuff.value !== null ? `@ ${formatTime(cuff.t)}` : '');
+  }
+}
+
+/** The grid of bed tiles. */
+export class OverviewView {
+  private readonly tiles = new Map<string, BedTile>();
+  private readonly empty: HTMLDivElement;
+  private dpr = window.devicePixelRatio || 1;
+  private readonly traceOf = new Map<Element, Trace>();
+  private readonly canvasObserver = new ResizeObserver((entries) => {
+    for (const e of entries) {
+      const trace = this.traceOf.get(e.target);
+      if (trace) this.fit(trace, e.contentRect.width, e.contentRect.height);
+    }
+  });
+  private readonly gridObserver = new ResizeObserver(() => this.layout());
+
+  constructor(private readonly grid: HTMLElement) {
+    this.empty = el('div', 'grid-empty', 'No beds in this ward');
+    this.gridObserver.observe(grid);
+  }
+
+  /** The renderer for a bed's channel, or undefined if that channel is not shown. */
+  waveTarget(bed: string, channel: string): WaveTarget | undefined {
+    return this.tiles.get(bed)?.traces.get(channel)?.renderer;
+  }
+
+  /** Reflects a frame's changes in the DOM. */
+  update(store: Store, changes: Changes): void {
+    if (changes.beds) this.rebuild(store);
+    const all = changes.beds || changes.alarms || changes.devices;
+    for (const [key, tile] of this.tiles) {
+      if (all || changes.vitals.has(key)) tile.render(store);
+    }
+  }
+
+  /** Animation-frame tick: advances every trace. */
+  tick(now: number): void {
+    const dpr = window.devicePixelRatio || 1;
+    if (dpr !== this.dpr) {
+      // Moved to a screen with another scale: refit every backing store.
+      this.dpr = dpr;
+      for (const t of this.traceOf.values()) this.fit(t, t.canvas.clientWidth, t.canvas.clientHeight);
+    }
+    for (const tile of this.tiles.values()) {
+      for (const t of tile.traces.values()) t.renderer.frame(now);
+    }
+  }
+
+  private rebuild(store: Store): void {
+    const keys = new Set(store.beds.map((b) => b.key));
+    for (const [key, tile] of this.tiles) {
+      if (keys.has(key)) continue;
+      for (const t of tile.traces.values()) {
+        this.canvasObserver.unobserve(t.canvas);
+        this.traceOf.delete(t.canvas);
+      }
+      tile.root.remove();
+      this.tiles.delete(key);
+    }
+    for (const b of store.beds) {
+      let tile = this.tiles.get(b.key);
+      if (!tile) {
+        tile = new BedTile(b.key);
+        this.tiles.set(b.key, tile);
+        for (const t of tile.traces.values()) {
+          this.traceOf.set(t.canvas, t);
+          this.canvasObserver.observe(t.canvas);
+        }
+      }
+      this.grid.append(tile.root); // (re)appending keeps the bed-list order
+    }
+    if (this.tiles.size === 0) this.grid.append(this.empty);
+    else this.empty.remove();
+    this.layout();
+  }
+
+  private layout(): void {
+    const { cols, rows } = gridShape(this.tiles.size, this.grid.clientWidth, this.grid.clientHeight);
+    this.grid.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
+    this.grid.style.gridTemplateRows = `repeat(${rows}, minmax(0, 1fr))`;
+  }
+
+  private fit(trace: Trace, cssWidth: number, cssHeight: number): void {
+    trace.canvas.width = Math.round(cssWidth * this.dpr);
+    trace.canvas.height = Math.round(cssHeight * this.dpr);
+    trace.renderer.resize(cssWidth, cssHeight, this.dpr);
+  }
+}

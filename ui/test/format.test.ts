@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import type { AlarmInfo, EngineState } from '../src/frames';
+import {
+  formatAlarmCount,
+  formatAlarmSummary,
+  formatAlarmText,
+  formatClock,
+  formatCondition,
+  formatConnState,
+  formatError,
+  formatNibp,
+  formatTime,
+  formatUnit,
+  formatValue,
+  NO_READING,
+  priorityMarker,
+} from '../src/format';
+
+const alarm = (a: Partial<AlarmInfo>): AlarmInfo => ({
+  id: 'a',
+  bed: 'icu/1',
+  code: 'SPO2_LOW',
+  label: 'SpO2 LOW',
+  priority: 'high',
+  since: 0,
+  value: null,
+  limit: null,
+  ...a,
+});
+
+describe('formatValue', () => {
+  it('shows the no-reading glyph for a missing value, never 0', () => {
+    expect(NO_READING).toBe('-?-');
+    expect(formatValue(null)).toBe('-?-');
+    expect(formatValue(undefined)).toBe('-?-');
+    expect(formatValue(Number.NaN)).toBe('-?-');
+  });
+
+  it('formats real readings, including a real 0', () => {
+    expect(formatValue(72)).toBe('72');
+    expect(formatValue(71.6)).toBe('72');
+    expect(formatValue(36.84, 1)).toBe('36.8');
+    expect(formatValue(0)).toBe('0');
+  });
+});
+
+describe('formatNibp', () => {
+  it('is sys/dia (mean)', () => {
+    expect(formatNibp(120, 80, 93)).toBe('120/80 (93)');
+  });
+
+  it('marks missing parts and collapses when there is no cuff at all', () => {
+    expect(formatNibp(120, null, 93)).toBe('120/-?- (93)');
+    expect(formatNibp(null, null, null)).toBe('-?-');
+    expect(formatNibp(undefined, undefined, undefined)).toBe('-?-');
+  });
+});
+
+describe('times', () => {
+  const t = new Date(2024, 0, 2, 9, 5, 3).getTime();
+  it('formats local clock and HH:MM', () => {
+    expect(formatClock(t)).toBe('09:05:03');
+    expect(formatTime(t)).toBe('09:05');
+    expect(formatTime(null)).toBe('-?-');
+  });
+});
+
+describe('alarm text', () => {
+  it('carries the priority as a text marker', () => {
+    expect(priorityMarker('high')).toBe('***');
+    expect(priorityMarker('medium')).toBe('**');
+    expect(priorityMarker('low')).toBe('*');
+  });
+
+  it('reads "marker label value op limit"', () => {
+    expect(formatAlarmText(alarm({ value: 84, limit: 90 }))).toBe('*** SpO2 LOW 84 < 90');
+    expect(formatAlarmText(alarm({ code: 'HR_HIGH', label: 'HR HIGH', priority: 'medium', value: 131, limit: 120 }))).toBe(
+      '** HR HIGH 131 > 120',
+    );
+    expect(formatAlarmText(alarm({ label: 'RR LOW', priority: 'low', value: 8, limit: 8 }))).toBe('* RR LOW 8 = 8');
+  });
+
+  it('gives both numbers one precision when either has decimals', () => {
+    expect(formatAlarmText(alarm({ label: 'TEMP HIGH', priority: 'low', value: 38.5, limit: 38 }))).toBe(
+      '* TEMP HIGH 38.5 > 38.0',
+    );
+  });
+
+  it('omits what is missing', () => {
+    expect(formatAlarmText(alarm({}))).toBe('*** SpO2 LOW');
+    expect(formatAlarmText(alarm({ value: 84 }))).toBe('*** SpO2 LOW 84');
+    expect(formatAlarmText(alarm({ limit: 90 }))).toBe('*** SpO2 LOW');
+  });
+
+  it('summarises a bed: top alarm plus how many more', () => {
+    expect(formatAlarmSummary([])).toBe('');
+    const a = alarm({ value: 84, limit: 90 });
+    const b = alarm({ label: 'HR HIGH', priority: 'medium' });
+    expect(formatAlarmSummary([a])).toBe('*** SpO2 LOW 84 < 90');
+    expect(formatAlarmSummary([a, b, b])).toBe('*** SpO2 LOW 84 < 90  (+2)');
+  });
+
+  it('counts alarms in words', () => {
+    expect(formatAlarmCount(0)).toBe('No alarms');
+    expect(formatAlarmCount(1)).toBe('1 alarm');
+    expect(formatAlarmCount(4)).toBe('4 alarms');
+  });
+});
+
+describe('units and conditions', () => {
+  it('maps UCUM codes for display', () => {
+    expect(formatUnit('mm[Hg]')).toBe('mmHg');
+    expect(formatUnit('Cel')).toBe('°C');
+    expect(formatUnit('%')).toBe('%');
+    expect(formatUnit('/min')).toBe('/min');
+  });
+
+  it('spells condition codes out', () => {
+    expect(formatCondition('LEADS_OFF')).toBe('LEADS OFF');
+  });
+});
+
+describe('formatConnState', () => {
+  const engine: EngineState = { ward: 'icu', broker: '127.0.0.1:1883', connected: true, mode: 'embedded' };
+
+  it('shows a failed subscribe plainly', () => {
+    expect(formatConnState(engine, 'command subscribe_ward not found', 10)).toEqual({
+      text: 'Engine error: command subscribe_ward not found',
+      level: 'error',
+    });
+  });
+
+  it('says it is connecting before the first frame', () => {
+    expect(formatConnState(null, null, null).level).toBe('warn');
+  });
+
+  it('reports the broker link', () => {
+    expect(formatConnState(engine, null, 50)).toEqual({
+      text: 'Connected — embedded broker 127.0.0.1:1883',
+      level: 'ok',
+    });
+    expect(formatConnState({ ...engine, connected: false }, null, 50)).toEqual({
+      text: 'BROKER DISCONNECTED — embedded broker 127.0.0.1:1883',
+      level: 'error',
+    });
+  });
+
+  it('gives the broker-link error when disconnected', () => {
+    const down = { ...engine, connected: false, error: 'connection refused' };
+    expect(formatConnState(down, null, 50).text).toBe(
+      'BROKER DISCONNECTED — embedded broker 127.0.0.1:1883: connection refused',
+    );
+    // An error left over from before a reconnect is not shown as current.
+    expect(formatConnState({ ...down, connected: true }, null, 50).level).toBe('ok');
+  });
+
+  it('flags a silent engine', () => {
+    expect(formatConnState(engine, null, 7500)).toEqual({ text: 'NO DATA from engine for 7 s', level: 'error' });
+  });
+});
+
+describe('formatError', () => {
+  it('takes the text of errors and rejected commands', () => {
+    expect(formatError(new Error('boom'))).toBe('boom');
+    expect(formatError('not allowed')).toBe('not allowed');
+    expect(formatError({ code: 3 })).toBe('{"code":3}');
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import type { AlarmInfo } from '../src/frames';
+import { blockAlarmPriority, gridShape } from '../src/overview';
+
+describe('gridShape', () => {
+  // The grid area of a 1280×800 window: minus the 44 px header and 6 px padding.
+  const W = 1268;
+  const H = 744;
+
+  it('lays 8 beds out 4×2 on a 1280×800 window', () => {
+    expect(gridShape(8, W, H)).toEqual({ cols: 4, rows: 2 });
+  });
+
+  it('adapts to the bed count', () => {
+    expect(gridShape(1, W, H)).toEqual({ cols: 1, rows: 1 });
+    expect(gridShape(4, W, H)).toEqual({ cols: 2, rows: 2 });
+    expect(gridShape(6, W, H)).toEqual({ cols: 3, rows: 2 });
+    expect(gridShape(12, W, H)).toEqual({ cols: 4, rows: 3 });
+    expect(gridShape(0, W, H)).toEqual({ cols: 1, rows: 1 });
+  });
+
+  it('adapts to the window shape', () => {
+    expect(gridShape(8, 800, 1280)).toEqual({ cols: 2, rows: 4 });
+  });
+});
+
+describe('blockAlarmPriority', () => {
+  const a = (code: string, priority: AlarmInfo['priority']): AlarmInfo => ({
+    id: code,
+    bed: 'icu/1',
+    code,
+    label: code,
+    priority,
+    since: 0,
+    value: null,
+    limit: null,
+  });
+
+  it('highlights a numeric with the highest priority among its alarms', () => {
+    const alarms = [a('HR_HIGH', 'low'), a('SPO2_LOW', 'high'), a('HR_LOW', 'medium')];
+    expect(blockAlarmPriority(alarms, ['HR'])).toBe('medium');
+    expect(blockAlarmPriority(alarms, ['SPO2'])).toBe('high');
+    expect(blockAlarmPriority(alarms, ['RR'])).toBeNull();
+  });
+
+  it('matches whole vital codes only', () => {
+    expect(blockAlarmPriority([a('NIBP_SYS_HIGH', 'medium')], ['NIBP_SYS', 'NIBP_DIA'])).toBe('medium');
+    // An alarm on HRV must not highlight HR.
+    expect(blockAlarmPriority([a('HRV_LOW', 'high')], ['HR'])).toBeNull();
+  });
+});
