@@ -192,14 +192,10 @@ mod tests {
             value: Some(84.0),
             limit: Some(90.0),
         });
-        snap.latest.entry(bed.clone()).or_default().insert(
-            Vital::SpO2,
-            Reading {
-                vital: Vital::SpO2,
-                value: None,
-                t_ms: 7,
-            },
-        );
+        snap.latest
+            .entry(bed.clone())
+            .or_default()
+            .insert(Vital::SpO2, Reading::new(Vital::SpO2, None, 7));
         let mut f = Frame {
             t: 9,
             ..Default::default()

@@ -5,7 +5,8 @@
 //! This is the basic threshold evaluator: a limit per vital and direction, each with an
 //! IEC 60601-1-8 priority. A reading past the limit raises the alarm once; a reading back inside
 //! clears it. A "no reading" (`None`) neither raises nor clears: an alarm is never silently
-//! dropped because a sensor stopped reporting.
+//! dropped because a sensor stopped reporting. Nor does a reading that is not alarmable
+//! (preliminary, cancelled, entered in error).
 
 use std::collections::BTreeMap;
 
@@ -169,7 +170,7 @@ impl AlarmEvaluator {
 
     /// Evaluate one reading of one bed; returns the events it causes (possibly none).
     pub fn observe(&mut self, bed: &BedId, reading: &Reading) -> Vec<AlarmEvent> {
-        let Some(value) = reading.value else {
+        let Some(value) = reading.value.filter(|_| reading.alarmable()) else {
             return Vec::new();
         };
         let mut events = Vec::new();
@@ -263,7 +264,7 @@ mod tests {
     use super::*;
 
     fn reading(vital: Vital, value: Option<f64>, t_ms: i64) -> Reading {
-        Reading { vital, value, t_ms }
+        Reading::new(vital, value, t_ms)
     }
 
     /// Feed a sequence of (vital, value) readings one second apart; collect (kind, code) events.
@@ -324,6 +325,37 @@ mod tests {
         assert_eq!(e2[0].alarm_id, "4W/02/SPO2_LOW");
         let codes: Vec<_> = ev.active().into_iter().map(|a| a.code).collect();
         assert_eq!(codes, ["SPO2_LOW", "HR_HIGH"]);
+    }
+
+    #[test]
+    fn non_final_results_never_alarm_nor_clear() {
+        use crate::telemetry::ObsStatus;
+        let mut ev = AlarmEvaluator::new(default_limits());
+        let bed = BedId::new("4W", "01");
+        for status in [
+            ObsStatus::Cancelled,
+            ObsStatus::EnteredInError,
+            ObsStatus::Preliminary,
+        ] {
+            let r = Reading {
+                status,
+                ..Reading::new(SpO2, Some(70.0), 0)
+            };
+            assert!(ev.observe(&bed, &r).is_empty(), "{status:?}");
+        }
+        assert_eq!(
+            ev.observe(&bed, &Reading::new(SpO2, Some(80.0), 1)).len(),
+            1
+        );
+        let r = Reading {
+            status: ObsStatus::EnteredInError,
+            ..Reading::new(SpO2, Some(98.0), 2)
+        };
+        assert!(
+            ev.observe(&bed, &r).is_empty(),
+            "an erroneous value cannot clear"
+        );
+        assert_eq!(ev.active().len(), 1);
     }
 
     #[test]

@@ -304,6 +304,7 @@ impl Monitor {
                             value: Some(value),
                             unit: vital.unit().into(),
                             t: None,
+                            status: Default::default(),
                         })
                         .collect(),
                 };

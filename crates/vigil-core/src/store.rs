@@ -444,11 +444,7 @@ mod tests {
             bed: BedId::new("4W", "01"),
             device: "mon-1".into(),
             seq,
-            readings: vec![Reading {
-                vital: Vital::Hr,
-                value: hr,
-                t_ms,
-            }],
+            readings: vec![Reading::new(Vital::Hr, hr, t_ms)],
             rejected: vec![],
         }
     }

@@ -209,6 +209,13 @@ pub struct ObservationPayload {
     /// Measurement time when it differs from the message time (e.g. the last NIBP cuff).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t: Option<DateTime<Utc>>,
+    /// Result status; default `final`. Only final, amended and corrected readings alarm.
+    #[serde(default, skip_serializing_if = "is_final")]
+    pub status: ObsStatus,
+}
+
+fn is_final(s: &ObsStatus) -> bool {
+    *s == ObsStatus::Final
 }
 
 /// `wave/{channel}` payload: a chunk of samples, modelled on FHIR SampledData.
@@ -280,6 +287,90 @@ pub struct Reading {
     pub value: Option<f64>,
     /// Measurement time, ms since the Unix epoch.
     pub t_ms: i64,
+    /// Result status as the source reported it (FHIR `status`, HL7 OBX-11).
+    pub status: ObsStatus,
+}
+
+impl Reading {
+    /// A final reading with a value (or none), the common case of live monitoring.
+    pub fn new(vital: Vital, value: Option<f64>, t_ms: i64) -> Self {
+        Reading {
+            vital,
+            value,
+            t_ms,
+            status: ObsStatus::Final,
+        }
+    }
+
+    /// Whether alarms may be raised or cleared on this reading: it has a value and its status
+    /// is final, amended or corrected. Preliminary, cancelled and entered-in-error results are
+    /// stored but never alarmed on.
+    pub fn alarmable(&self) -> bool {
+        self.value.is_some() && self.status.alarmable()
+    }
+}
+
+/// The status of a result (FHIR ObservationStatus; HL7 v2 OBX-11 maps onto it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObsStatus {
+    #[default]
+    Final,
+    Amended,
+    Corrected,
+    Preliminary,
+    Registered,
+    Cancelled,
+    EnteredInError,
+    Unknown,
+}
+
+impl ObsStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObsStatus::Final => "final",
+            ObsStatus::Amended => "amended",
+            ObsStatus::Corrected => "corrected",
+            ObsStatus::Preliminary => "preliminary",
+            ObsStatus::Registered => "registered",
+            ObsStatus::Cancelled => "cancelled",
+            ObsStatus::EnteredInError => "entered-in-error",
+            ObsStatus::Unknown => "unknown",
+        }
+    }
+
+    pub fn alarmable(self) -> bool {
+        matches!(
+            self,
+            ObsStatus::Final | ObsStatus::Amended | ObsStatus::Corrected
+        )
+    }
+}
+
+/// What an interoperability decoder (FHIR R4, HL7 v2 / IHE PCD-01) produces: readings and
+/// waveform samples keyed by the sending device, before the engine maps the device to a bed
+/// (through the device registry) and validates it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    /// Device identifier from the message (FHIR `Observation.device`, HL7 OBX-18 / MSH-3), if any.
+    pub device: Option<String>,
+    /// Location from the message (HL7 PV1-3), if any; informational.
+    pub location: Option<String>,
+    pub readings: Vec<Reading>,
+    pub waves: Vec<Samples>,
+    /// Parts of the message that were refused; the rest is kept.
+    pub rejected: Vec<DecodeError>,
+}
+
+/// Waveform samples from an interoperability message (FHIR SampledData, HL7 NA/MA OBX).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Samples {
+    pub channel: &'static ChannelInfo,
+    pub t0_ms: i64,
+    pub rate: f64,
+    pub origin: f64,
+    pub factor: f64,
+    pub data: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -398,6 +489,7 @@ fn check_observation(o: &ObservationPayload, t_msg: i64) -> Result<Reading, Deco
         vital,
         value: o.value,
         t_ms: o.t.map_or(t_msg, |t| t.timestamp_millis()),
+        status: o.status,
     })
 }
 
@@ -680,6 +772,7 @@ mod tests {
                 value: Some(97.0),
                 unit: "%".into(),
                 t: None,
+                status: ObsStatus::Final,
             }],
         };
         let bytes = serde_json::to_vec(&p).expect("serialises");
