@@ -9,7 +9,7 @@ use tauri::ipc::Channel;
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
 use vigil_core::alarms::default_limits;
-use vigil_core::config::{self, BrokerUrl, FileConfig};
+use vigil_core::config::{self, FileConfig};
 use vigil_core::engine::{Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot};
 use vigil_core::{broker, sim};
 
@@ -37,8 +37,8 @@ impl Station {
             Some(p) => p,
             None => config::default_db_path()?,
         };
-        let (url, mode, sim_stop) = match &file.broker.url {
-            Some(u) => (u.parse::<BrokerUrl>()?, "external", None),
+        let (url, mode, sim_stop) = match file.broker.settings()? {
+            Some(s) => (s, "external", None),
             None => {
                 let b = broker::start_embedded(None).context("starting the embedded broker")?;
                 let beds = file.simulator.beds.unwrap_or(8);
@@ -50,7 +50,7 @@ impl Station {
                     }
                 });
                 tracing::info!(beds, url = %b.url(), "embedded broker and simulated ward");
-                (b.url(), "embedded", Some(stop_tx))
+                (b.url().into(), "embedded", Some(stop_tx))
             }
         };
         let ward = file.broker.ward.clone();
@@ -64,6 +64,8 @@ impl Station {
             ward: ward.clone(),
             db_path,
             limits: default_limits(),
+            policy: file.ingest.policy(mode == "external"),
+            mllp: file.ingest.mllp_listen,
         })?;
         Ok(Station {
             engine,
@@ -75,7 +77,7 @@ impl Station {
                         "All wards".into()
                     }
                 }),
-                broker: url.to_string(),
+                broker: url.url.to_string(),
                 connected: false,
                 mode,
                 error: None,

@@ -28,10 +28,7 @@ pub struct EmbeddedBroker {
 
 impl EmbeddedBroker {
     pub fn url(&self) -> BrokerUrl {
-        BrokerUrl {
-            host: self.addr.ip().to_string(),
-            port: self.addr.port(),
-        }
+        BrokerUrl::plain(self.addr.ip().to_string(), self.addr.port())
     }
 }
 

@@ -2,15 +2,28 @@
 //!
 //! With no `[broker] url`, Vigil starts the embedded broker on loopback and a simulated ward;
 //! with one, it connects there and simulates nothing.
+//!
+//! The broker connection ([`BrokerSettings`]): `mqtt://` or `mqtts://` (TLS, rustls), a CA bundle,
+//! an optional client certificate and key (mutual TLS; the broker maps the certificate's CN to
+//! the MQTT user name), an optional user name and password. The password never appears in logs
+//! or `Debug` output ([`Secret`]). See `docs/broker-security.md`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::MqttOptions;
+use rumqttc::tokio_rustls::rustls;
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use thiserror::Error;
+
+/// Environment variable with the broker password when the config names none
+/// (`password` / `password_env`) and a user name is set.
+pub const PASSWORD_ENV: &str = "VIGIL_MQTT_PASSWORD";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -28,6 +41,26 @@ pub enum ConfigError {
     BrokerUrl(String, &'static str),
     #[error("no platform data directory; set [storage] db in the config file or pass --db")]
     NoDataDir,
+    /// A TLS file (CA bundle, client certificate, client key) cannot be read.
+    #[error("cannot read {what} {path}: {source}")]
+    TlsFile {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A TLS file was read but holds no usable PEM content.
+    #[error("{what} {path}: {reason}")]
+    BadPem {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    /// Broker settings that do not fit together (e.g. a client certificate without its key).
+    #[error("broker settings: {0}")]
+    Broker(String),
+    /// `password_env` names a variable that is not set.
+    #[error("environment variable {0} (broker password_env) is not set or not valid UTF-8")]
+    PasswordEnv(String),
 }
 
 /// Where the MQTT broker is.
@@ -35,40 +68,53 @@ pub enum ConfigError {
 pub struct BrokerUrl {
     pub host: String,
     pub port: u16,
+    /// `mqtts://`: TLS (rustls) to the broker.
+    pub tls: bool,
+}
+
+impl BrokerUrl {
+    /// A plain (`mqtt://`) broker address.
+    pub fn plain(host: impl Into<String>, port: u16) -> Self {
+        BrokerUrl {
+            host: host.into(),
+            port,
+            tls: false,
+        }
+    }
 }
 
 impl FromStr for BrokerUrl {
     type Err = ConfigError;
 
-    /// `mqtt://host[:port]` (default port 1883).
+    /// `mqtt://host[:port]` (default port 1883) or `mqtts://host[:port]` (TLS, default 8883).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = |why| ConfigError::BrokerUrl(s.to_string(), why);
-        let rest = if let Some(r) = s.strip_prefix("mqtt://") {
-            r
-        } else if s.starts_with("mqtts://") {
-            return Err(err(
-                "TLS (mqtts://) is not supported by this version; use mqtt:// on a trusted network",
-            ));
+        let (rest, tls, default_port) = if let Some(r) = s.strip_prefix("mqtt://") {
+            (r, false, 1883)
+        } else if let Some(r) = s.strip_prefix("mqtts://") {
+            (r, true, 8883)
         } else {
-            return Err(err("must start with mqtt://"));
+            return Err(err("must start with mqtt:// or mqtts://"));
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') || rest.contains('@') {
-            return Err(err("only mqtt://host[:port] is accepted"));
+            return Err(err(
+                "only mqtt[s]://host[:port] is accepted (credentials go in the config, not the URL)",
+            ));
         }
         let (host, port) = if let Some(h) = rest.strip_prefix('[') {
             // [IPv6]:port
             let (h, p) = h.split_once(']').ok_or_else(|| err("unclosed ["))?;
             let port = match p.strip_prefix(':') {
                 Some(p) => p.parse().map_err(|_| err("bad port"))?,
-                None if p.is_empty() => 1883,
+                None if p.is_empty() => default_port,
                 None => return Err(err("bad port")),
             };
             (h.to_string(), port)
         } else {
             match rest.rsplit_once(':') {
                 Some((h, p)) => (h.to_string(), p.parse().map_err(|_| err("bad port"))?),
-                None => (rest.to_string(), 1883),
+                None => (rest.to_string(), default_port),
             }
         };
         if host.is_empty() {
@@ -77,31 +123,236 @@ impl FromStr for BrokerUrl {
         if port == 0 {
             return Err(err("port 0"));
         }
-        Ok(BrokerUrl { host, port })
+        Ok(BrokerUrl { host, port, tls })
     }
 }
 
 impl fmt::Display for BrokerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
         if self.host.contains(':') {
-            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "mqtt://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
 }
 
-impl BrokerUrl {
-    /// MQTT client options for this broker: keep-alive short enough to notice a dead link within
-    /// seconds, packet limit above the largest payload the contract allows.
-    pub fn mqtt_options(&self, client_id: &str) -> MqttOptions {
-        let mut o = MqttOptions::new(client_id, self.host.clone(), self.port);
+/// A password. Never printed: `Debug` shows `***` and there is no `Display`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How to reach and authenticate to the broker: URL, TLS files, credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSettings {
+    pub url: BrokerUrl,
+    /// CA bundle (PEM) that signed the broker's certificate; required for `mqtts://`.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM, leaf first) for mutual TLS; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, SEC1 or PKCS#1) of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl From<BrokerUrl> for BrokerSettings {
+    /// No TLS files, no credentials (the embedded broker, a plain test broker).
+    fn from(url: BrokerUrl) -> Self {
+        BrokerSettings {
+            url,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            username: None,
+            password: None,
+        }
+    }
+}
+
+impl fmt::Display for BrokerSettings {
+    /// The URL, and how this client authenticates (never the password).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.url)?;
+        if self.cert_file.is_some() {
+            f.write_str(" (client certificate)")?;
+        }
+        if let Some(u) = &self.username {
+            write!(f, " (user {u})")?;
+        }
+        Ok(())
+    }
+}
+
+impl BrokerSettings {
+    /// Check that the settings fit together, without reading any file.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError::Broker(m.to_string()));
+        let files = self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some();
+        if files && !self.url.tls {
+            return err(&format!(
+                "TLS files (ca_file, cert_file, key_file) are set but the URL {} is not TLS; use mqtts://",
+                self.url
+            ));
+        }
+        if self.url.tls && self.ca_file.is_none() {
+            return err("mqtts:// needs the CA bundle that signed the broker's certificate ([broker] ca_file, --ca)");
+        }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return err("a client certificate needs its key and the other way round (cert_file and key_file, --cert and --key)");
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return err("a password needs a user name ([broker] username, --username)");
+        }
+        if self.username.as_deref() == Some("") {
+            return err("empty user name");
+        }
+        Ok(())
+    }
+
+    /// The rustls client configuration for `mqtts://` (`None` for `mqtt://`): the CA bundle as
+    /// the only trust anchors, and the client certificate and key for mutual TLS. Every file is
+    /// read and checked here, so a bad file is reported at start-up with its name, not as a
+    /// handshake failure later.
+    pub fn tls_config(&self) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
+        self.check()?;
+        if !self.url.tls {
+            return Ok(None);
+        }
+        let Some(ca_file) = &self.ca_file else {
+            return Err(ConfigError::Broker("mqtts:// needs a CA bundle".into()));
+        };
+        const CA: &str = "CA bundle";
+        let mut roots = rustls::RootCertStore::empty();
+        for (i, cert) in read_certs(CA, ca_file)?.into_iter().enumerate() {
+            roots.add(cert).map_err(|e| ConfigError::BadPem {
+                what: CA,
+                path: ca_file.clone(),
+                reason: format!("certificate {} is not a usable CA certificate: {e}", i + 1),
+            })?;
+        }
+        // The process-wide provider if one was installed, else rustls' default (aws-lc-rs, as
+        // enabled by rumqttc): explicit, so two providers in the build cannot make it ambiguous.
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::Broker(format!("TLS set-up: {e}")))?
+            .with_root_certificates(roots);
+        let config = match (&self.cert_file, &self.key_file) {
+            (Some(cert_file), Some(key_file)) => {
+                const KEY: &str = "client key";
+                let certs = read_certs("client certificate", cert_file)?;
+                let pem = read_tls_file(KEY, key_file)?;
+                let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| ConfigError::BadPem {
+                    what: KEY,
+                    path: key_file.clone(),
+                    reason: pem_reason(
+                        e,
+                        "PRIVATE KEY (PKCS#8), EC PRIVATE KEY or RSA PRIVATE KEY",
+                    ),
+                })?;
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| ConfigError::BadPem {
+                        what: KEY,
+                        path: key_file.clone(),
+                        reason: format!(
+                            "does not fit the client certificate {}: {e}",
+                            cert_file.display()
+                        ),
+                    })?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        Ok(Some(Arc::new(config)))
+    }
+
+    /// MQTT client options for `client_id`: TLS and credentials as configured, a persistent
+    /// session (clean session off: the broker keeps QoS 1 messages and subscriptions while the
+    /// client is away), keep-alive short enough to notice a dead link within seconds, packet
+    /// limit above the largest payload the contract allows. Reads the TLS files.
+    pub fn mqtt_options(&self, client_id: &str) -> Result<MqttOptions, ConfigError> {
+        if client_id.is_empty() || client_id.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(ConfigError::Broker(format!(
+                "MQTT client id {client_id:?} must be non-empty, without spaces"
+            )));
+        }
+        let tls = self.tls_config()?;
+        let mut o = MqttOptions::new(client_id, self.url.host.clone(), self.url.port);
         o.set_keep_alive(Duration::from_secs(5));
+        o.set_clean_session(false);
         o.set_max_packet_size(
             crate::telemetry::MAX_PAYLOAD_BYTES + 64 * 1024,
             crate::telemetry::MAX_PAYLOAD_BYTES + 64 * 1024,
         );
-        o
+        if let Some(tls) = tls {
+            o.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
+        }
+        if let Some(user) = &self.username {
+            let password = self.password.as_ref().map(Secret::expose).unwrap_or("");
+            o.set_credentials(user.clone(), password);
+        }
+        Ok(o)
+    }
+
+    /// A password would cross the network in clear text (no TLS).
+    pub fn password_in_clear(&self) -> bool {
+        self.password.is_some() && !self.url.tls
+    }
+}
+
+fn read_tls_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::TlsFile {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Every `CERTIFICATE` block of a PEM file; at least one.
+fn read_certs(
+    what: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let pem = read_tls_file(what, path)?;
+    let bad = |reason: String| ConfigError::BadPem {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(pem_reason(e, "CERTIFICATE")))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM CERTIFICATE block found".into()));
+    }
+    Ok(certs)
+}
+
+fn pem_reason(e: rustls::pki_types::pem::Error, expected: &str) -> String {
+    match e {
+        rustls::pki_types::pem::Error::NoItemsFound => format!("no PEM {expected} block found"),
+        e => format!("not valid PEM: {e}"),
     }
 }
 
@@ -115,17 +366,126 @@ pub struct FileConfig {
     pub storage: StorageSection,
     #[serde(default)]
     pub simulator: SimulatorSection,
+    #[serde(default)]
+    pub ingest: IngestSection,
+}
+
+/// `[ingest]`: what the engine accepts and how long it keeps it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSection {
+    /// Reject devices missing from the device registry (default: on with a hospital broker,
+    /// off for the embedded simulated ward).
+    pub require_registered: Option<bool>,
+    /// Largest accepted clock lead of a device, seconds (default 60).
+    pub max_future_s: Option<u64>,
+    /// Oldest accepted reading, hours (default 168).
+    pub max_age_h: Option<u64>,
+    /// Full-disclosure waveform retention, hours (default 240).
+    pub waveform_hours: Option<u64>,
+    /// Trend (numerics) retention, days (default 30).
+    pub trend_days: Option<u64>,
+    /// Accept HL7 v2 (IHE PCD-01) over MLLP on this address, e.g. "0.0.0.0:2575".
+    pub mllp_listen: Option<std::net::SocketAddr>,
+}
+
+impl IngestSection {
+    /// The ingest policy, with `require_registered` defaulting to `external_broker`.
+    pub fn policy(&self, external_broker: bool) -> crate::ingest::IngestPolicy {
+        let d = crate::ingest::IngestPolicy::default();
+        crate::ingest::IngestPolicy {
+            require_registered: self.require_registered.unwrap_or(external_broker),
+            max_future_ms: self
+                .max_future_s
+                .map_or(d.max_future_ms, |s| s as i64 * 1000),
+            max_age_ms: self
+                .max_age_h
+                .map_or(d.max_age_ms, |h| h as i64 * 3_600_000),
+            retention: crate::ingest::Retention {
+                waveform_hours: self.waveform_hours.unwrap_or(d.retention.waveform_hours),
+                trend_days: self.trend_days.unwrap_or(d.retention.trend_days),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerSection {
-    /// `mqtt://host:port` of the hospital broker. Absent: embedded broker + simulated ward.
+    /// `mqtt://host:port` or `mqtts://host:port` (TLS) of the hospital broker. Absent: embedded
+    /// broker + simulated ward.
     pub url: Option<String>,
+    /// CA bundle (PEM) that signed the broker's certificate; required with `mqtts://`.
+    /// Relative paths are relative to the config file.
+    pub ca_file: Option<PathBuf>,
+    /// This station's client certificate (PEM) for mutual TLS; its CN is the station identity.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// MQTT user name (not needed when the broker takes the identity from the certificate).
+    pub username: Option<String>,
+    /// MQTT password. Prefer `password_env` (keep secrets out of files).
+    pub password: Option<Secret>,
+    /// Name of the environment variable holding the password (default `VIGIL_MQTT_PASSWORD`
+    /// when a user name is set).
+    pub password_env: Option<String>,
     /// MQTT client id of this station (persistent session); default derived from the host name.
     pub client_id: Option<String>,
     /// Only this ward's telemetry; default every ward on the broker.
     pub ward: Option<String>,
+}
+
+impl BrokerSection {
+    /// The broker settings of this section, `None` without `url` (embedded mode). The password
+    /// is `password`, else the variable named by `password_env`, else `VIGIL_MQTT_PASSWORD`
+    /// when a user name is set.
+    pub fn settings(&self) -> Result<Option<BrokerSettings>, ConfigError> {
+        self.settings_with_env(|name| std::env::var(name).ok())
+    }
+
+    fn settings_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<BrokerSettings>, ConfigError> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        let password = match (&self.password, &self.password_env) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Broker(
+                    "set either password or password_env, not both".into(),
+                ))
+            }
+            (Some(p), None) => Some(p.clone()),
+            (None, Some(var)) => Some(Secret::new(
+                env(var).ok_or_else(|| ConfigError::PasswordEnv(var.clone()))?,
+            )),
+            (None, None) if self.username.is_some() => env(PASSWORD_ENV).map(Secret::new),
+            (None, None) => None,
+        };
+        let s = BrokerSettings {
+            url: url.parse()?,
+            ca_file: self.ca_file.clone(),
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            username: self.username.clone(),
+            password,
+        };
+        s.check()?;
+        Ok(Some(s))
+    }
+
+    /// Make the TLS file paths relative to `dir` (the config file's directory) absolute.
+    fn resolve_paths(&mut self, dir: &Path) {
+        for p in [&mut self.ca_file, &mut self.cert_file, &mut self.key_file]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -156,10 +516,14 @@ impl FileConfig {
             path: path.clone(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path,
+        let mut cfg: FileConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.clone(),
             source: Box::new(source),
-        })
+        })?;
+        if let Some(dir) = path.parent() {
+            cfg.broker.resolve_paths(dir);
+        }
+        Ok(cfg)
     }
 }
 
@@ -215,10 +579,161 @@ mod tests {
             "mqtt://h:0",
             "mqtt://h:70000",
             "mqtt://u@h",
-            "mqtts://h",
+            "mqtts://u:pw@h",
+            "ssl://h",
         ] {
             assert!(bad.parse::<BrokerUrl>().is_err(), "{bad}");
         }
+        assert!(!u.tls);
+        let u: BrokerUrl = "mqtts://broker.ward4".parse().expect("valid");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.tls),
+            ("broker.ward4", 8883, true)
+        );
+        assert_eq!(u.to_string(), "mqtts://broker.ward4:8883");
+        let u: BrokerUrl = "mqtts://[::1]".parse().expect("valid");
+        assert_eq!(
+            (u.port, u.to_string().as_str()),
+            (8883, "mqtts://[::1]:8883")
+        );
+        assert_eq!(BrokerUrl::plain("h", 1).to_string(), "mqtt://h:1");
+    }
+
+    fn section(url: &str) -> BrokerSection {
+        BrokerSection {
+            url: Some(url.into()),
+            ..BrokerSection::default()
+        }
+    }
+
+    #[test]
+    fn broker_credentials_and_their_sources() {
+        let no_env = |_: &str| None;
+        let env =
+            |name: &str| (name == "WARD_PW" || name == PASSWORD_ENV).then(|| format!("pw-{name}"));
+        assert_eq!(
+            BrokerSection::default().settings_with_env(env).expect("ok"),
+            None
+        );
+
+        // A user name: password from VIGIL_MQTT_PASSWORD, or none.
+        let mut s = section("mqtts://b");
+        s.ca_file = Some("ca.pem".into());
+        s.username = Some("station-4w".into());
+        let got = s.settings_with_env(env).expect("ok").expect("some");
+        assert_eq!(got.password, Some(Secret::new("pw-VIGIL_MQTT_PASSWORD")));
+        assert_eq!(
+            s.settings_with_env(no_env)
+                .expect("ok")
+                .expect("some")
+                .password,
+            None
+        );
+        // password_env names the variable; unset is an error naming it.
+        s.password_env = Some("WARD_PW".into());
+        let got = s.settings_with_env(env).expect("ok").expect("some");
+        assert_eq!(
+            got.password.as_ref().map(Secret::expose),
+            Some("pw-WARD_PW")
+        );
+        let e = s.settings_with_env(no_env).expect_err("unset variable");
+        assert!(e.to_string().contains("WARD_PW"), "{e}");
+        // Both sources: refused.
+        s.password = Some(Secret::new("inline"));
+        assert!(s.settings_with_env(env).is_err());
+        s.password_env = None;
+        let got = s.settings_with_env(no_env).expect("ok").expect("some");
+        // Never printed.
+        let shown = format!("{got:?} {got} {s:?}");
+        assert!(
+            !shown.contains("inline") && shown.contains("***"),
+            "{shown}"
+        );
+        assert!(!got.password_in_clear());
+        // A password without a user name is refused.
+        let mut s = section("mqtt://b");
+        s.password = Some(Secret::new("x"));
+        assert!(s.settings_with_env(no_env).is_err());
+        s.username = Some("u".into());
+        assert!(s
+            .settings_with_env(no_env)
+            .expect("ok")
+            .expect("some")
+            .password_in_clear());
+    }
+
+    #[test]
+    fn broker_tls_settings_must_fit_together() {
+        let no_env = |_: &str| None;
+        let check = |s: BrokerSection| s.settings_with_env(no_env).map(|_| ());
+        // TLS files with a plain URL would silently not be used: refused.
+        let mut s = section("mqtt://b");
+        s.ca_file = Some("ca.pem".into());
+        assert!(check(s)
+            .expect_err("plain")
+            .to_string()
+            .contains("mqtts://"));
+        // mqtts:// without a CA bundle.
+        assert!(check(section("mqtts://b")).is_err());
+        // A certificate without its key.
+        let mut s = section("mqtts://b");
+        s.ca_file = Some("ca.pem".into());
+        s.cert_file = Some("c.pem".into());
+        assert!(check(s.clone()).is_err());
+        s.key_file = Some("c.key".into());
+        assert!(check(s).is_ok());
+    }
+
+    #[test]
+    fn unreadable_or_invalid_pem_files_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate\n").expect("write");
+        let bad_b64 = dir.path().join("bad.pem");
+        std::fs::write(
+            &bad_b64,
+            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let not_ca = dir.path().join("notca.pem");
+        std::fs::write(
+            &not_ca,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let missing = dir.path().join("missing.pem");
+        let mut s = BrokerSettings::from(BrokerUrl {
+            tls: true,
+            ..BrokerUrl::plain("b", 8883)
+        });
+        for (file, words) in [
+            (&missing, "cannot read CA bundle"),
+            (&garbage, "no PEM CERTIFICATE block"),
+            (&bad_b64, "not valid PEM"),
+            (&not_ca, "not a usable CA certificate"),
+        ] {
+            s.ca_file = Some(file.clone());
+            let e = s.mqtt_options("vigil-test").expect_err("refused");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(words) && msg.contains(&*file.to_string_lossy()),
+                "{msg}"
+            );
+        }
+        // Key file: read after the certificates, named in its own errors.
+        s.ca_file = Some(not_ca.clone());
+        s.cert_file = Some(not_ca);
+        s.key_file = Some(garbage.clone());
+        let e = s.tls_config().expect_err("refused").to_string();
+        assert!(e.contains("CA bundle"), "{e}");
+        // A plain URL needs no file and yields a persistent session.
+        let o = BrokerSettings::from(BrokerUrl::plain("b", 1883))
+            .mqtt_options("vigil-test")
+            .expect("plain options");
+        assert!(!o.clean_session());
+        assert!(BrokerSettings::from(BrokerUrl::plain("b", 1883))
+            .mqtt_options("")
+            .is_err());
     }
 
     #[test]
@@ -232,11 +747,45 @@ mod tests {
         .expect("write");
         let c = FileConfig::load(Some(&p)).expect("loads");
         assert_eq!(c.broker.url.as_deref(), Some("mqtt://127.0.0.1:1883"));
+        assert_eq!(c.broker.ca_file, None);
         assert_eq!(c.broker.ward.as_deref(), Some("4W"));
         assert_eq!(c.storage.db, Some(PathBuf::from("/tmp/x.db")));
         std::fs::write(&p, "[broker]\nurll = 1\n").expect("write");
         let e = FileConfig::load(Some(&p)).expect_err("typo is an error");
         assert!(e.to_string().contains("urll"), "{e}");
         assert!(FileConfig::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn config_file_broker_security_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("vigil.toml");
+        std::fs::write(
+            &p,
+            "[broker]\nurl = \"mqtts://broker.ward4\"\nca_file = \"pki/ca.pem\"\n\
+             cert_file = \"/etc/vigil/station.pem\"\nkey_file = \"station.key\"\n\
+             username = \"station-4w\"\npassword_env = \"WARD4_PW\"\nclient_id = \"vigil-4w-1\"\n",
+        )
+        .expect("write");
+        let c = FileConfig::load(Some(&p)).expect("loads");
+        let b = &c.broker;
+        assert_eq!(
+            b.ca_file,
+            Some(dir.path().join("pki/ca.pem")),
+            "relative to the file"
+        );
+        assert_eq!(b.cert_file, Some(PathBuf::from("/etc/vigil/station.pem")));
+        assert_eq!(b.key_file, Some(dir.path().join("station.key")));
+        assert_eq!(b.username.as_deref(), Some("station-4w"));
+        assert_eq!(b.password_env.as_deref(), Some("WARD4_PW"));
+        let s = b
+            .settings_with_env(|v| (v == "WARD4_PW").then(|| "s3cret".to_string()))
+            .expect("valid")
+            .expect("external broker");
+        assert!(s.url.tls && s.url.port == 8883);
+        assert_eq!(s.password.as_ref().map(Secret::expose), Some("s3cret"));
+        std::fs::write(&p, "[broker]\npassword = \"pw\"\npasword_env = \"X\"\n").expect("write");
+        let e = FileConfig::load(Some(&p)).expect_err("typo is an error");
+        assert!(e.to_string().contains("pasword_env"), "{e}");
     }
 }

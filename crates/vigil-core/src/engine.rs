@@ -11,36 +11,53 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::alarms::{ActiveAlarm, AlarmEvaluator, AlarmEventKind, Limit};
 use crate::codes::Vital;
-use crate::config::BrokerUrl;
+use crate::config::{BrokerSettings, ConfigError};
+use crate::ingest::{GapTracker, IngestPolicy, Registry, Retention};
 use crate::store::{self, Op, StoreError, StoreWriter};
-use crate::telemetry::{self, BedId, DeviceStatus, Message, Reading, Vitals, WaveChunk};
+use crate::telemetry::{self, Batch, BedId, DeviceStatus, Message, Reading, Vitals, WaveChunk};
 
 /// Live events buffered per watcher before it is told it lagged (and must re-read the snapshot).
 const LIVE_CAPACITY: usize = 8192;
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Reconnect delays: from `MIN_BACKOFF`, doubled after every failed attempt, at most
+/// `MAX_BACKOFF`; back to `MIN_BACKOFF` on every ConnAck.
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Error)]
 pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Broker settings or TLS files unusable (the message names the file).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen for MLLP on {addr}: {source}")]
+    Mllp {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// How to run the engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    pub broker: BrokerUrl,
+    /// Broker URL, TLS files, credentials.
+    pub broker: BrokerSettings,
     pub client_id: String,
     /// Only this ward; `None` = every ward on the broker.
     pub ward: Option<String>,
     pub db_path: PathBuf,
     pub limits: Vec<Limit>,
+    /// Device registry enforcement, clock-skew limits, retention.
+    pub policy: IngestPolicy,
+    /// Listen for HL7 v2 over MLLP on this address (e.g. 0.0.0.0:2575); `None` = no listener.
+    pub mllp: Option<std::net::SocketAddr>,
 }
 
 /// What changed, for live watchers. Waveforms and vitals are shared, not copied, per watcher.
@@ -61,7 +78,11 @@ pub enum LiveEvent {
 pub struct LinkState {
     pub connected: bool,
     pub subscribed: bool,
+    /// Why the link is down (kept until the next successful connection).
     pub last_error: Option<String>,
+    /// Wall-clock time (ms since the Unix epoch) when `connected` last changed (or the engine
+    /// started): how long the link has been up, or down (communication-lost alarm).
+    pub since_ms: i64,
 }
 
 /// Everything a newly attached watcher needs to draw the ward.
@@ -106,6 +127,9 @@ struct Shared {
     live: broadcast::Sender<LiveEvent>,
     counters: IngestCounters,
     link: watch::Sender<LinkState>,
+    policy: IngestPolicy,
+    registry: Mutex<Registry>,
+    gaps: Mutex<GapTracker>,
 }
 
 struct WardState {
@@ -127,16 +151,22 @@ impl Engine {
     /// Open the store, connect to the broker and start ingesting. Must be called inside a Tokio
     /// runtime.
     pub fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        // Broker settings first: a bad TLS file is reported before anything starts. Persistent
+        // session (clean session off, stable client id): the broker keeps the subscription and
+        // queues QoS 1 telemetry while the station is away.
+        let opts = mqtt_options(&cfg)?;
         let writer = StoreWriter::spawn(&cfg.db_path)?;
-        let mut opts = cfg.broker.mqtt_options(&cfg.client_id);
-        // Persistent session: the broker queues QoS 1 telemetry while the station is away.
-        opts.set_clean_session(false);
+        let registry = Registry::load(&store::open(&cfg.db_path)?)?;
+        if cfg.policy.require_registered && registry.is_empty() {
+            tracing::warn!("device registry is empty and enforced: all telemetry will be rejected");
+        }
         let (client, eventloop) = AsyncClient::new(opts, 1024);
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         let (link, _) = watch::channel(LinkState {
             connected: false,
             subscribed: false,
             last_error: None,
+            since_ms: store::now_ms(),
         });
         let shared = Arc::new(Shared {
             state: Mutex::new(WardState {
@@ -147,6 +177,9 @@ impl Engine {
             live,
             counters: IngestCounters::default(),
             link,
+            policy: cfg.policy.clone(),
+            registry: Mutex::new(registry),
+            gaps: Mutex::new(GapTracker::default()),
         });
         let (stop, stop_rx) = watch::channel(false);
         let filter = telemetry::subscription_filter(cfg.ward.as_deref());
@@ -158,6 +191,21 @@ impl Engine {
             filter,
             writer.sender(),
             stop_rx,
+        ));
+        if let Some(addr) = cfg.mllp {
+            let listener = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|source| EngineError::Mllp { addr, source })?;
+            tracing::info!(%addr, "MLLP listener for HL7 v2");
+            let (tx, rx) = mpsc::channel(256);
+            tokio::spawn(crate::interop::mllp::serve(listener, tx, stop.subscribe()));
+            tokio::spawn(mllp_intake(Arc::clone(&shared), writer.sender(), rx));
+        }
+        tokio::spawn(prune_loop(
+            cfg.policy.retention,
+            writer.sender(),
+            stop.subscribe(),
         ));
         Ok(Engine {
             handle: EngineHandle { shared },
@@ -229,6 +277,11 @@ impl EngineHandle {
     pub fn counters(&self) -> &IngestCounters {
         &self.shared.counters
     }
+
+    /// Replace the device registry (after an administrator changed it).
+    pub fn set_registry(&self, registry: Registry) {
+        *lock(&self.shared.registry) = registry;
+    }
 }
 
 impl std::ops::Deref for Engine {
@@ -247,22 +300,38 @@ async fn run_loop(
     store: mpsc::Sender<Op>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = MIN_BACKOFF;
+    let mut was_connected = false;
     loop {
         let ev = tokio::select! {
             _ = stop.changed() => break,
             ev = eventloop.poll() => ev,
         };
         match ev {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                backoff = Duration::from_millis(250);
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff = MIN_BACKOFF;
                 // Subscribe on every ConnAck: harmless when the session kept the subscription,
                 // essential when it did not.
                 if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
                     tracing::error!(error = %e, "cannot queue subscription");
                 }
+                let down_since = shared.link.borrow().since_ms;
                 set_link(&shared, true, false, None);
-                tracing::info!("connected to broker");
+                if ack.session_present {
+                    tracing::info!("connected to broker (session resumed)");
+                } else if was_connected {
+                    // The broker lost this station's session (restart without persistence,
+                    // session expiry): what devices published while the station was away was
+                    // not queued for it. Waveform chunk gaps show what is missing.
+                    tracing::warn!(
+                        down_since_ms = down_since,
+                        "connected to broker, but it kept no session for this station: \
+                         telemetry published while disconnected may be missing"
+                    );
+                } else {
+                    tracing::info!("connected to broker (new session)");
+                }
+                was_connected = true;
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 set_link(&shared, true, true, None);
@@ -277,8 +346,18 @@ async fn run_loop(
                     break;
                 }
                 let msg = e.to_string();
-                if shared.link.borrow().connected || shared.link.borrow().last_error.is_none() {
+                // Log every new condition (not every retry of the same one).
+                let (connected, same) = {
+                    let l = shared.link.borrow();
+                    (l.connected, l.last_error.as_deref() == Some(msg.as_str()))
+                };
+                if connected {
                     tracing::warn!(error = %msg, "broker connection lost; retrying");
+                } else if !same {
+                    tracing::warn!(
+                        error = %msg, retry_in_ms = backoff.as_millis() as u64,
+                        "cannot connect to broker; retrying"
+                    );
                 }
                 set_link(&shared, false, false, Some(msg));
                 tokio::select! {
@@ -289,23 +368,68 @@ async fn run_loop(
             }
         }
     }
+    // Orderly goodbye: `Engine::shutdown` queued a DISCONNECT. Poll until it is sent, handling
+    // what arrives meanwhile: rumqttc acknowledges QoS 1 messages as it reads them, so a message
+    // already read but not handled would be lost (the broker would not send it again). What the
+    // broker sends after the DISCONNECT stays queued in this station's session.
+    if eventloop.network.is_some() {
+        let drain = async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        handle_publish(&shared, &store, &p.topic, &p.payload).await;
+                    }
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(2), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the broker did not take the disconnect within 2 s");
+        }
+    }
+}
+
+/// MQTT options for the station: see [`BrokerSettings::mqtt_options`] (persistent session).
+fn mqtt_options(cfg: &EngineConfig) -> Result<rumqttc::MqttOptions, ConfigError> {
+    let mut opts = cfg.broker.mqtt_options(&cfg.client_id)?;
+    opts.set_clean_session(false);
+    if cfg.broker.password_in_clear() {
+        tracing::warn!(
+            broker = %cfg.broker.url,
+            "the broker password is sent without TLS; use mqtts://"
+        );
+    }
+    Ok(opts)
 }
 
 fn set_link(shared: &Shared, connected: bool, subscribed: bool, last_error: Option<String>) {
-    let new = LinkState {
-        connected,
-        subscribed,
-        last_error,
-    };
-    let changed = shared.link.send_if_modified(|cur| {
-        if *cur == new {
-            false
-        } else {
-            *cur = new.clone();
-            true
+    let mut sent = None;
+    shared.link.send_if_modified(|cur| {
+        if cur.connected == connected
+            && cur.subscribed == subscribed
+            && cur.last_error == last_error
+        {
+            return false;
         }
+        let since_ms = if cur.connected == connected {
+            cur.since_ms
+        } else {
+            store::now_ms()
+        };
+        *cur = LinkState {
+            connected,
+            subscribed,
+            last_error: last_error.clone(),
+            since_ms,
+        };
+        sent = Some(cur.clone());
+        true
     });
-    if changed {
+    if let Some(new) = sent {
         let _ = shared.live.send(LiveEvent::Link(new));
     }
 }
@@ -337,14 +461,23 @@ async fn reject(
 
 async fn handle_publish(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, payload: &[u8]) {
     shared.counters.messages.fetch_add(1, Ordering::Relaxed);
-    let msg = match telemetry::decode(topic, payload) {
+    let msgs = match telemetry::decode(topic, payload).and_then(|m| admit(shared, m)) {
         Ok(m) => m,
         Err(e) => return reject(shared, store, topic, &e).await,
     };
+    for m in msgs {
+        ingest(shared, store, topic, m).await;
+    }
+}
+
+/// Store, alarm on and broadcast one admitted message. `source` names it in logs.
+async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Message) {
     match msg {
+        // Batches are expanded by `admit`; nothing of the kind reaches here.
+        Message::Batch { .. } => {}
         Message::Vitals(v) => {
             for e in &v.rejected {
-                reject(shared, store, topic, e).await;
+                reject(shared, store, source, e).await;
             }
             shared
                 .counters
@@ -392,6 +525,14 @@ async fn handle_publish(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, 
                 .counters
                 .samples
                 .fetch_add(w.data.len() as u64, Ordering::Relaxed);
+            let gap = lock(&shared.gaps).observe(&w, store::now_ms());
+            if let Some(g) = gap {
+                tracing::warn!(
+                    bed = %g.bed, device = %g.device, channel = g.channel,
+                    missing = g.last_seq - g.first_seq + 1, "waveform gap"
+                );
+                store_op(store, Op::Gap(g)).await;
+            }
             let w = Arc::new(w);
             {
                 let mut st = lock(&shared.state);
@@ -411,6 +552,157 @@ async fn handle_publish(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, 
             }
             let _ = shared.live.send(LiveEvent::Device(Arc::new(s.clone())));
             store_op(store, Op::Status(s)).await;
+        }
+    }
+}
+
+/// Apply the ingest policy: the device must be allowed to feed the bed (registry), and times
+/// must be near the station clock. Readings with bad times are moved to `rejected`. An
+/// interoperability batch is checked against its topic's device and expanded into vitals and
+/// waveform chunks.
+fn admit(shared: &Shared, msg: Message) -> Result<Vec<Message>, telemetry::DecodeError> {
+    let policy = &shared.policy;
+    let now = store::now_ms();
+    let resolve = |device: &str, bed: &BedId| {
+        lock(&shared.registry).resolve(device, Some(bed), policy.require_registered)
+    };
+    Ok(match msg {
+        Message::Vitals(mut v) => {
+            v.bed = resolve(&v.device, &v.bed)?;
+            drop_bad_times(policy, now, &mut v);
+            vec![Message::Vitals(v)]
+        }
+        Message::Wave(mut w) => {
+            w.bed = resolve(&w.device, &w.bed)?;
+            policy.check_time(w.t0_ms, now)?;
+            vec![Message::Wave(w)]
+        }
+        Message::Status(mut s) => {
+            s.bed = resolve(&s.device, &s.bed)?;
+            vec![Message::Status(s)]
+        }
+        Message::Batch { bed, device, batch } => {
+            if let Some(d) = batch.device.as_deref().filter(|d| *d != device) {
+                return Err(telemetry::DecodeError::DeviceMismatch {
+                    topic: device,
+                    payload: d.chars().take(64).collect(),
+                });
+            }
+            let bed = resolve(&device, &bed)?;
+            expand(bed, device, batch, policy, now)
+        }
+    })
+}
+
+/// Move readings stamped too far from the station clock to `rejected`.
+fn drop_bad_times(policy: &IngestPolicy, now: i64, v: &mut Vitals) {
+    let (good, bad): (Vec<Reading>, Vec<Reading>) = std::mem::take(&mut v.readings)
+        .into_iter()
+        .partition(|r| policy.check_time(r.t_ms, now).is_ok());
+    v.rejected.extend(
+        bad.iter()
+            .filter_map(|r| policy.check_time(r.t_ms, now).err()),
+    );
+    v.readings = good;
+}
+
+/// Turn an interoperability batch from `device` on `bed` into vitals and waveform chunks.
+fn expand(
+    bed: BedId,
+    device: String,
+    batch: Batch,
+    policy: &IngestPolicy,
+    now: i64,
+) -> Vec<Message> {
+    let mut out = Vec::new();
+    let mut rejected = batch.rejected;
+    for s in batch.waves {
+        if let Err(e) = policy.check_time(s.t0_ms, now) {
+            rejected.push(e);
+            continue;
+        }
+        // Interop waveforms carry no chunk sequence: seq 0 on every chunk never reads as a gap.
+        out.push(Message::Wave(WaveChunk {
+            bed: bed.clone(),
+            device: device.clone(),
+            channel: s.channel,
+            unit: s.channel.unit,
+            t0_ms: s.t0_ms,
+            rate: s.rate,
+            seq: 0,
+            origin: s.origin,
+            factor: s.factor,
+            data: s.data,
+        }));
+    }
+    let mut v = Vitals {
+        bed,
+        device,
+        seq: 0,
+        readings: batch.readings,
+        rejected,
+    };
+    drop_bad_times(policy, now, &mut v);
+    if !v.readings.is_empty() || !v.rejected.is_empty() {
+        out.insert(0, Message::Vitals(v));
+    }
+    out
+}
+
+/// Take HL7 v2 messages from the MLLP listener: the device (OBX-18 / MSH-3) must be in the
+/// device registry, which names its bed. Each message is answered once it is ingested.
+async fn mllp_intake(
+    shared: Arc<Shared>,
+    store: mpsc::Sender<Op>,
+    mut rx: mpsc::Receiver<crate::interop::mllp::MllpMessage>,
+) {
+    while let Some(m) = rx.recv().await {
+        shared.counters.messages.fetch_add(1, Ordering::Relaxed);
+        let source = format!("mllp:{}", m.peer);
+        let admitted = m.batch.and_then(|batch| {
+            let device = batch
+                .device
+                .clone()
+                .ok_or_else(|| telemetry::DecodeError::UnknownDevice("(none in message)".into()))?;
+            let bed = lock(&shared.registry).resolve(&device, None, true)?;
+            Ok(expand(bed, device, batch, &shared.policy, store::now_ms()))
+        });
+        match admitted {
+            Ok(msgs) => {
+                for msg in msgs {
+                    ingest(&shared, &store, &source, msg).await;
+                }
+                let _ = m.reply.send(Ok(()));
+            }
+            Err(e) => {
+                reject(&shared, &store, &source, &e).await;
+                let _ = m.reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Every second, ask the writer to delete a step of history past the retention limits (a step
+/// is bounded, so pruning keeps pace with ingest without ever stalling it).
+async fn prune_loop(
+    retention: Retention,
+    store: mpsc::Sender<Op>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let now = store::now_ms();
+        let op = Op::Prune {
+            waves_before_ms: now - (retention.waveform_hours * 3600 * 1000) as i64,
+            trends_before_ms: now - (retention.trend_days * 24 * 3600 * 1000) as i64,
+        };
+        if store.send(op).await.is_err() {
+            return;
         }
     }
 }

@@ -5,10 +5,17 @@
 //! crate. Architecture invariant: nothing here depends on Tauri or on any window.
 
 pub mod alarms;
+pub mod audit;
+pub mod auth;
 pub mod broker;
+pub mod codec;
 pub mod codes;
 pub mod config;
+pub mod device;
 pub mod engine;
+pub mod ingest;
+pub mod interop;
+pub mod query;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -17,13 +17,15 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rumqttc::{AsyncClient, Event, LastWill, Outgoing, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish, QoS, Request,
+};
 use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::codes::{self, Vital};
-use crate::config::BrokerUrl;
+use crate::config::{BrokerSettings, ConfigError};
 use crate::telemetry::{
     utc_from_ms, BedId, DeviceState, ObservationPayload, StatusPayload, Topic, VitalsPayload,
     WavePayload, CONTRACT_VERSION,
@@ -38,6 +40,12 @@ const BREACH_START: f64 = 2.0;
 const BREACH_END: f64 = 25.0;
 /// Seconds between NIBP cuff measurements (the first comes 3 s after start).
 const NIBP_PERIOD: f64 = 180.0;
+/// Publishes each simulated monitor can queue while the broker is unreachable (about four
+/// minutes of a bed's traffic); beyond that the monitor waits, and its next chunks are longer.
+const QUEUE_CAPACITY: usize = 4096;
+/// Reconnect delays of a simulated monitor: doubled after each failure, reset on ConnAck.
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Error)]
 pub enum SimError {
@@ -45,11 +53,15 @@ pub enum SimError {
     NoBeds,
     #[error("invalid ward name {0:?}")]
     Ward(String),
+    /// Broker settings or TLS files unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    pub broker: BrokerUrl,
+    /// Broker URL, TLS files, credentials (every simulated monitor uses the same).
+    pub broker: BrokerSettings,
     pub ward: String,
     pub beds: usize,
     /// Seed for the noise and per-bed baselines: the same seed gives the same ward.
@@ -60,9 +72,9 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// A ward of `beds` beds; the third bed (or the last one, in smaller wards) deteriorates.
-    pub fn new(broker: BrokerUrl, ward: impl Into<String>, beds: usize) -> Self {
+    pub fn new(broker: impl Into<BrokerSettings>, ward: impl Into<String>, beds: usize) -> Self {
         SimConfig {
-            broker,
+            broker: broker.into(),
             ward: ward.into(),
             beds,
             seed: 1,
@@ -98,15 +110,28 @@ pub async fn run(cfg: SimConfig, stop: watch::Receiver<bool>) -> Result<SimRepor
     if !crate::telemetry::valid_segment(&cfg.ward) {
         return Err(SimError::Ward(cfg.ward.clone()));
     }
+    if cfg.broker.password_in_clear() {
+        tracing::warn!(
+            broker = %cfg.broker.url,
+            "the broker password is sent without TLS; use mqtts://"
+        );
+    }
+    // Every monitor's client options first (they read the TLS files): a bad file stops the
+    // simulator before any monitor starts.
+    let mut options = Vec::with_capacity(cfg.beds);
+    for i in 0..cfg.beds {
+        let device = format!("mon-{}-{:02}", cfg.ward, i + 1);
+        options.push((cfg.broker.mqtt_options(&device)?, device));
+    }
     let start_ms = chrono::Utc::now().timestamp_millis();
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for i in 0..cfg.beds {
+    for (i, (opts, device)) in options.into_iter().enumerate() {
         let model = BedModel::new(cfg.seed, i, cfg.breaching.contains(&i));
         let monitor = Monitor {
             bed: cfg.bed(i),
-            device: format!("mon-{}-{:02}", cfg.ward, i + 1),
-            broker: cfg.broker.clone(),
+            device,
+            opts,
             model,
             start,
             start_ms,
@@ -136,7 +161,8 @@ fn merge(into: &mut SimReport, r: SimReport) {
 struct Monitor {
     bed: BedId,
     device: String,
-    broker: BrokerUrl,
+    /// Client options (client id = device id, persistent session, TLS, credentials).
+    opts: MqttOptions,
     model: BedModel,
     start: Instant,
     start_ms: i64,
@@ -156,7 +182,10 @@ struct ChannelState {
 
 impl Monitor {
     async fn run(mut self, mut stop: watch::Receiver<bool>) -> SimReport {
-        let mut opts = self.broker.mqtt_options(&self.device);
+        let mut opts = self.opts.clone();
+        // Persistent session, like a real monitor: the broker keeps in-flight QoS 1 state
+        // across a reconnect (see `network`).
+        opts.set_clean_session(false);
         let offline = StatusPayload {
             v: CONTRACT_VERSION,
             device: self.device.clone(),
@@ -171,30 +200,19 @@ impl Monitor {
             QoS::AtLeastOnce,
             true,
         ));
-        let (client, mut eventloop) = AsyncClient::new(opts, 512);
+        let (client, eventloop) = AsyncClient::new(opts, QUEUE_CAPACITY);
         let acked = Arc::new(AtomicU64::new(0));
-        let ack_c = Arc::clone(&acked);
-        let device = self.device.clone();
-        let net = tokio::spawn(async move {
-            let mut was_error = false;
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_))) => {
-                        ack_c.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => was_error = false,
-                    Ok(_) => {}
-                    Err(e) => {
-                        if !was_error {
-                            tracing::warn!(%device, error = %e, "simulated monitor: broker link down");
-                        }
-                        was_error = true;
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        });
+        let announced = Arc::new(AtomicU64::new(0));
+        let mut net = tokio::spawn(network(
+            eventloop,
+            NetLink {
+                device: self.device.clone(),
+                status_topic: status_topic.clone(),
+                acked: Arc::clone(&acked),
+                announced: Arc::clone(&announced),
+                stop: stop.clone(),
+            },
+        ));
 
         let mut report = SimReport::default();
         let key = self.bed.key();
@@ -322,21 +340,24 @@ impl Monitor {
         };
         self.publish(&client, &status_topic, json(&bye), true).await;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while acked.load(Ordering::Relaxed) < self.published {
+        while acked.load(Ordering::Relaxed) < self.published + announced.load(Ordering::Relaxed) {
             if Instant::now() > deadline {
                 tracing::warn!(device = %self.device, "not every publish was acknowledged");
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let _ = client.disconnect().await;
-        if tokio::time::timeout(Duration::from_secs(2), net)
-            .await
-            .is_err()
+        // Never wait on a full queue here (broker still unreachable): the network task is
+        // stopped either way.
+        if client.try_disconnect().is_err()
+            || tokio::time::timeout(Duration::from_secs(2), &mut net)
+                .await
+                .is_err()
         {
-            tracing::warn!(device = %self.device, "network task did not stop");
+            tracing::warn!(device = %self.device, "no orderly disconnect from the broker");
+            net.abort();
         }
-        report.published = self.published;
+        report.published = self.published + announced.load(Ordering::Relaxed);
         report.acknowledged = acked.load(Ordering::Relaxed);
         report
     }
@@ -352,6 +373,109 @@ impl Monitor {
             self.published += 1;
         }
     }
+}
+
+/// A simulated monitor's MQTT network task: drives the event loop, counts PUBACKs, reconnects
+/// with exponential backoff until the client disconnects.
+///
+/// No publish is dropped across a reconnect. rumqttc keeps unacknowledged QoS 1 publishes (and
+/// requests still queued) when a connection breaks and sends them again first after the next
+/// ConnAck, but it discards them when the broker answers without a session (restarted without
+/// persistence, session expired). So they are taken out of the event loop while it is down and
+/// put back after every ConnAck; without a session they go as new publishes (new packet ids).
+/// The broker acknowledges each publish once, and stations drop redeliveries by their keys.
+///
+/// After a reconnect the monitor announces itself `online` again (retained): the broker may
+/// have published its `offline` last will meanwhile (Mosquitto does when it shuts down).
+async fn network(mut eventloop: EventLoop, link: NetLink) {
+    let NetLink {
+        device,
+        status_topic,
+        acked,
+        announced,
+        stop,
+    } = link;
+    let mut backoff = MIN_BACKOFF;
+    let mut last_error: Option<String> = None;
+    let mut unacked: VecDeque<Request> = VecDeque::new();
+    let mut connected_before = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff = MIN_BACKOFF;
+                let n = unacked
+                    .iter()
+                    .filter(|r| matches!(r, Request::Publish(_)))
+                    .count();
+                if last_error.take().is_some() {
+                    tracing::info!(
+                        %device, resent = n, session_present = ack.session_present,
+                        "simulated monitor: broker link back"
+                    );
+                }
+                let mut resend: VecDeque<Request> = unacked
+                    .drain(..)
+                    .filter_map(|r| match r {
+                        Request::Publish(mut p) if !ack.session_present => {
+                            // A new session knows none of the old packet ids.
+                            p.pkid = 0;
+                            p.dup = false;
+                            Some(Request::Publish(p))
+                        }
+                        Request::PubRel(_) if !ack.session_present => None,
+                        r => Some(r),
+                    })
+                    .collect();
+                resend.extend(eventloop.pending.drain(..));
+                eventloop.pending = resend;
+                // Not while stopping: the goodbye (`offline`) must stay the last word.
+                if connected_before && !*stop.borrow() {
+                    let online = StatusPayload {
+                        v: CONTRACT_VERSION,
+                        device: device.clone(),
+                        state: DeviceState::Online,
+                        t: Some(chrono::Utc::now()),
+                        conditions: vec![],
+                    };
+                    let mut p = Publish::new(&status_topic, QoS::AtLeastOnce, json(&online));
+                    p.retain = true;
+                    eventloop.pending.push_back(Request::Publish(p));
+                    announced.fetch_add(1, Ordering::Relaxed);
+                }
+                connected_before = true;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // Keep what rumqttc would resend; see above.
+                unacked.extend(eventloop.pending.drain(..));
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    tracing::warn!(
+                        %device, error = %msg, unacknowledged = unacked.len(),
+                        "simulated monitor: broker link down; retrying"
+                    );
+                }
+                last_error = Some(msg);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// What a monitor's network task shares with the monitor.
+struct NetLink {
+    device: String,
+    status_topic: String,
+    /// PUBACKs received.
+    acked: Arc<AtomicU64>,
+    /// `online` statuses the task published itself after reconnects.
+    announced: Arc<AtomicU64>,
+    stop: watch::Receiver<bool>,
 }
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {

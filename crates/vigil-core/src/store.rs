@@ -47,8 +47,15 @@ pub enum StoreError {
     Closed,
 }
 
+/// Schema migrations, in order; the database's `user_version` is how many have run.
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/001_initial.sql"),
+    include_str!("schema/002_ingest.sql"),
+    include_str!("schema/003_auth_audit.sql"),
+];
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("schema/001_initial.sql"))])
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
 /// Open (creating if needed) a database file with Vigil's pragmas, migrated to the latest schema.
@@ -92,6 +99,13 @@ pub enum Op {
     Wave(Arc<WaveChunk>),
     Status(DeviceStatus),
     Alarm(AlarmEvent),
+    /// Waveform chunks that never arrived.
+    Gap(Gap),
+    /// Delete history older than the retention limits (ms since the epoch), in small steps.
+    Prune {
+        waves_before_ms: i64,
+        trends_before_ms: i64,
+    },
     /// A refused payload or observation, counted per reason.
     Reject {
         reason: &'static str,
@@ -102,6 +116,22 @@ pub enum Op {
     Flush(oneshot::Sender<()>),
 }
 
+/// A run of missing waveform chunks of one device channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    pub bed: crate::telemetry::BedId,
+    pub device: String,
+    pub channel: &'static str,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub detected_ms: i64,
+}
+
+/// Rows deleted per prune statement, so that pruning never holds the writer for long.
+const PRUNE_STEP: i64 = 10_000;
+
 /// Counters kept by the writer, readable while it runs.
 #[derive(Debug, Default)]
 pub struct WriterStats {
@@ -111,6 +141,8 @@ pub struct WriterStats {
     pub duplicates: AtomicU64,
     /// Transactions that failed; their operations are lost and logged.
     pub failures: AtomicU64,
+    /// Rows deleted by retention.
+    pub pruned: AtomicU64,
 }
 
 /// Handle to the writer thread.
@@ -214,8 +246,12 @@ fn write_batch(
     let mut dups = 0u64;
     {
         let mut ins_num = tx.prepare_cached(
-            "INSERT OR IGNORE INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR IGNORE INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut ins_gap = tx.prepare_cached(
+            "INSERT INTO gaps (ward, bed, device, channel, first_seq, last_seq, from_ms, to_ms, detected_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut ins_wave = tx.prepare_cached(
             "INSERT OR IGNORE INTO wave_chunks
@@ -244,21 +280,28 @@ fn write_batch(
                     for r in &v.readings {
                         let info = r.vital.info();
                         let n = ins_num.execute(params![
-                            v.bed.ward, v.bed.bed, v.device, r.t_ms, info.mdc, info.name, r.value,
-                            info.unit
+                            v.bed.ward,
+                            v.bed.bed,
+                            v.device,
+                            r.t_ms,
+                            info.mdc,
+                            info.name,
+                            r.value,
+                            info.unit,
+                            r.status.as_str()
                         ])?;
                         dups += u64::from(n == 0);
                     }
                 }
                 Op::Wave(w) => {
-                    let (enc, blob) = encode_samples(&w.data);
+                    let (enc, blob) = crate::codec::encode(&w.data);
                     let n = ins_wave.execute(params![
                         w.bed.ward,
                         w.bed.bed,
                         w.device,
                         w.channel.name,
                         w.channel.mdc,
-                        w.channel.unit,
+                        w.unit,
                         w.t0_ms,
                         w.rate,
                         w.seq as i64,
@@ -294,6 +337,40 @@ fn write_batch(
                         a.message
                     ])?;
                 }
+                Op::Gap(g) => {
+                    ins_gap.execute(params![
+                        g.bed.ward,
+                        g.bed.bed,
+                        g.device,
+                        g.channel,
+                        g.first_seq as i64,
+                        g.last_seq as i64,
+                        g.from_ms,
+                        g.to_ms,
+                        g.detected_ms
+                    ])?;
+                }
+                Op::Prune {
+                    waves_before_ms,
+                    trends_before_ms,
+                } => {
+                    let mut n = tx.execute(
+                        "DELETE FROM wave_chunks WHERE id IN
+                           (SELECT id FROM wave_chunks WHERE t0_ms < ?1 LIMIT ?2)",
+                        params![waves_before_ms, PRUNE_STEP],
+                    )?;
+                    n += tx.execute(
+                        "DELETE FROM gaps WHERE id IN
+                           (SELECT id FROM gaps WHERE to_ms < ?1 LIMIT ?2)",
+                        params![waves_before_ms, PRUNE_STEP],
+                    )?;
+                    n += tx.execute(
+                        "DELETE FROM numerics WHERE id IN
+                           (SELECT id FROM numerics WHERE t_ms < ?1 LIMIT ?2)",
+                        params![trends_before_ms, PRUNE_STEP],
+                    )?;
+                    stats.pruned.fetch_add(n as u64, Ordering::Relaxed);
+                }
                 Op::Reject {
                     reason,
                     detail,
@@ -308,41 +385,6 @@ fn write_batch(
     tx.commit()?;
     stats.duplicates.fetch_add(dups, Ordering::Relaxed);
     Ok(())
-}
-
-/// Pack samples little-endian, 16-bit when every sample fits, else 32-bit.
-pub fn encode_samples(data: &[i32]) -> (&'static str, Vec<u8>) {
-    if data.iter().all(|&d| i16::try_from(d).is_ok()) {
-        let mut out = Vec::with_capacity(data.len() * 2);
-        for &d in data {
-            // Checked above: every value fits in i16.
-            out.extend_from_slice(&(d as i16).to_le_bytes());
-        }
-        ("i16le", out)
-    } else {
-        let mut out = Vec::with_capacity(data.len() * 4);
-        for &d in data {
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        ("i32le", out)
-    }
-}
-
-/// Unpack what [`encode_samples`] packed.
-pub fn decode_samples(enc: &str, blob: &[u8]) -> Option<Vec<i32>> {
-    match enc {
-        "i16le" if blob.len() % 2 == 0 => Some(
-            blob.chunks_exact(2)
-                .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
-                .collect(),
-        ),
-        "i32le" if blob.len() % 4 == 0 => Some(
-            blob.chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        _ => None,
-    }
 }
 
 pub fn now_ms() -> i64 {
@@ -454,6 +496,7 @@ mod tests {
             bed: BedId::new("4W", "01"),
             device: "mon-1".into(),
             channel: codes::channel("ECG_II").expect("known channel"),
+            unit: "mV",
             t0_ms,
             rate: 500.0,
             seq,
@@ -464,18 +507,29 @@ mod tests {
     }
 
     #[test]
-    fn sample_packing_round_trips() {
-        let small = vec![0, 1, -1, i32::from(i16::MAX), i32::from(i16::MIN)];
-        let (enc, blob) = encode_samples(&small);
-        assert_eq!(enc, "i16le");
-        assert_eq!(blob.len(), 10);
-        assert_eq!(decode_samples(enc, &blob), Some(small));
-        let big = vec![0, 40_000, -70_000];
-        let (enc, blob) = encode_samples(&big);
-        assert_eq!(enc, "i32le");
-        assert_eq!(decode_samples(enc, &blob), Some(big));
-        assert_eq!(decode_samples("i16le", &[1, 2, 3]), None);
-        assert_eq!(decode_samples("zstd", &[]), None);
+    fn prune_removes_only_old_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.db");
+        let mut conn = open(&path).expect("open");
+        let stats = WriterStats::default();
+        let mut batch: Vec<Op> = (0..10)
+            .flat_map(|i| {
+                [
+                    Op::Vitals(Arc::new(vitals(i, i as i64 * 1000, Some(60.0)))),
+                    Op::Wave(Arc::new(chunk(i, i as i64 * 1000, vec![1, 2, 3]))),
+                ]
+            })
+            .collect();
+        batch.push(Op::Prune {
+            waves_before_ms: 5000,
+            trends_before_ms: 2000,
+        });
+        write_batch(&mut conn, &mut batch, &mut Vec::new(), &stats).expect("batch");
+        let s = Summary::read(&conn).expect("summary");
+        let key = ("4W/01".to_string(), "ECG_II".to_string());
+        assert_eq!(s.chunks.get(&key), Some(&5), "chunks from 5 s on kept");
+        assert_eq!(s.readings.get(&("4W/01".into(), "HR".into())), Some(&8));
+        assert_eq!(stats.pruned.load(Ordering::Relaxed), 7);
     }
 
     #[tokio::test]
@@ -565,7 +619,7 @@ mod tests {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .expect("chunk");
-        assert_eq!(decode_samples(&enc, &blob), Some(vec![1; 125]));
+        assert_eq!(crate::codec::decode(&enc, &blob, 125), Ok(vec![1; 125]));
     }
 
     #[test]
@@ -593,6 +647,6 @@ mod tests {
         let v: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("pragma");
-        assert_eq!(v, 1);
+        assert_eq!(v as usize, MIGRATIONS.len());
     }
 }

@@ -59,6 +59,20 @@ pub enum DecodeError {
     },
     #[error("invalid field {field}: {why}")]
     Invalid { field: &'static str, why: String },
+    #[error("device {0:?} is not in the device registry")]
+    UnknownDevice(String),
+    #[error("device {device:?} is registered to bed {registered}, not {topic}")]
+    BedMismatch {
+        device: String,
+        registered: String,
+        topic: String,
+    },
+    #[error("time {t_ms} is {skew_s:.0} s away from the station clock (limit {limit_s} s)")]
+    ClockSkew {
+        t_ms: i64,
+        skew_s: f64,
+        limit_s: i64,
+    },
 }
 
 impl DecodeError {
@@ -76,6 +90,9 @@ impl DecodeError {
             DecodeError::Unit { .. } => "bad_unit",
             DecodeError::OutOfRange { .. } => "out_of_range",
             DecodeError::Invalid { .. } => "invalid_field",
+            DecodeError::UnknownDevice(_) => "unknown_device",
+            DecodeError::BedMismatch { .. } => "bed_mismatch",
+            DecodeError::ClockSkew { .. } => "clock_skew",
         }
     }
 }
@@ -113,6 +130,10 @@ pub enum Stream {
     Vitals,
     Status,
     Wave(String),
+    /// HL7 FHIR R4 Observation (or Bundle) JSON from the device.
+    Fhir,
+    /// HL7 v2 ORU^R01 (IHE PCD-01) from the device.
+    Hl7v2,
 }
 
 /// A parsed telemetry topic.
@@ -144,6 +165,8 @@ impl Topic {
         let stream = match parts.as_slice() {
             [_, _, _, "vitals"] => Stream::Vitals,
             [_, _, _, "status"] => Stream::Status,
+            [_, _, _, "fhir"] => Stream::Fhir,
+            [_, _, _, "hl7v2"] => Stream::Hl7v2,
             [_, _, _, "wave", ch] if valid_segment(ch) => Stream::Wave((*ch).to_string()),
             _ => return Err(bad()),
         };
@@ -164,6 +187,14 @@ impl Topic {
 
     pub fn status(bed: &BedId, device: &str) -> String {
         format!("{TOPIC_ROOT}/{}/{}/{device}/status", bed.ward, bed.bed)
+    }
+
+    pub fn fhir(bed: &BedId, device: &str) -> String {
+        format!("{TOPIC_ROOT}/{}/{}/{device}/fhir", bed.ward, bed.bed)
+    }
+
+    pub fn hl7v2(bed: &BedId, device: &str) -> String {
+        format!("{TOPIC_ROOT}/{}/{}/{device}/hl7v2", bed.ward, bed.bed)
     }
 
     pub fn wave(bed: &BedId, device: &str, channel: &str) -> String {
@@ -267,6 +298,13 @@ pub enum Message {
     Vitals(Vitals),
     Wave(WaveChunk),
     Status(DeviceStatus),
+    /// An interoperability message (FHIR, HL7 v2) received on a device's topic; the engine
+    /// checks the device and expands it into vitals and waveform chunks.
+    Batch {
+        bed: BedId,
+        device: String,
+        batch: Batch,
+    },
 }
 
 /// Numerics from one `vitals` message. Observations that failed validation are in `rejected`;
@@ -319,6 +357,9 @@ pub enum ObsStatus {
     Amended,
     Corrected,
     Preliminary,
+    /// Device data not verified by a person (HL7 OBX-11 `R`): what bedside monitors and
+    /// gateways send in real time (IHE PCD-01). Alarmable, or live device data would never alarm.
+    Unverified,
     Registered,
     Cancelled,
     EnteredInError,
@@ -332,6 +373,7 @@ impl ObsStatus {
             ObsStatus::Amended => "amended",
             ObsStatus::Corrected => "corrected",
             ObsStatus::Preliminary => "preliminary",
+            ObsStatus::Unverified => "unverified",
             ObsStatus::Registered => "registered",
             ObsStatus::Cancelled => "cancelled",
             ObsStatus::EnteredInError => "entered-in-error",
@@ -342,7 +384,7 @@ impl ObsStatus {
     pub fn alarmable(self) -> bool {
         matches!(
             self,
-            ObsStatus::Final | ObsStatus::Amended | ObsStatus::Corrected
+            ObsStatus::Final | ObsStatus::Amended | ObsStatus::Corrected | ObsStatus::Unverified
         )
     }
 }
@@ -378,6 +420,8 @@ pub struct WaveChunk {
     pub bed: BedId,
     pub device: String,
     pub channel: &'static ChannelInfo,
+    /// UCUM unit of the physical values: the channel's unit, or "1" for normalised signals.
+    pub unit: &'static str,
     /// Time of the first sample, ms since the Unix epoch.
     pub t0_ms: i64,
     pub rate: f64,
@@ -417,6 +461,19 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
             decode_wave(parsed.bed.clone(), &parsed.device, ch, payload).map(Message::Wave)
         }
         Stream::Status => decode_status(parsed.bed, parsed.device, payload).map(Message::Status),
+        Stream::Fhir => crate::interop::fhir::decode(payload).map(|batch| Message::Batch {
+            bed: parsed.bed,
+            device: parsed.device,
+            batch,
+        }),
+        Stream::Hl7v2 => {
+            let text = String::from_utf8_lossy(payload);
+            crate::interop::hl7v2::decode(&text).map(|batch| Message::Batch {
+                bed: parsed.bed,
+                device: parsed.device,
+                batch,
+            })
+        }
     }
 }
 
@@ -509,13 +566,18 @@ fn decode_wave(
             payload: truncate(&p.channel, 64),
         });
     }
-    if p.unit != channel.unit {
+    let unit = if p.unit == channel.unit {
+        channel.unit
+    } else if p.unit == "1" {
+        // A normalised (unitless) recording of the channel, e.g. research datasets.
+        "1"
+    } else {
         return Err(DecodeError::Unit {
             what: channel.name.to_string(),
             got: truncate(&p.unit, 32),
             expected: channel.unit,
         });
-    }
+    };
     if !(p.rate.is_finite() && p.rate > 0.0 && p.rate <= MAX_SAMPLE_RATE) {
         return Err(DecodeError::Invalid {
             field: "rate",
@@ -541,6 +603,7 @@ fn decode_wave(
         bed,
         device: device.to_string(),
         channel,
+        unit,
         t0_ms: p.t0.timestamp_millis(),
         rate: p.rate,
         seq: p.seq,

@@ -2,7 +2,14 @@
 //!
 //! - `vigilctl broker`: run the embedded MQTT broker on loopback;
 //! - `vigilctl sim`: publish a simulated ward to a broker;
-//! - `vigilctl record`: the headless engine (subscribe, store, evaluate alarms, log alarms).
+//! - `vigilctl record`: the headless engine (subscribe, store, evaluate alarms, log alarms);
+//! - `vigilctl replay`: publish a recording; `query`, `status`: the stored history;
+//! - `vigilctl device`: the device registry.
+
+mod admin;
+mod bench;
+mod history;
+mod replay;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +20,7 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 use vigil_core::alarms::default_limits;
 use vigil_core::broker;
-use vigil_core::config::{self, BrokerUrl, FileConfig};
+use vigil_core::config::{self, BrokerSection, BrokerUrl, FileConfig};
 use vigil_core::engine::{Engine, EngineConfig};
 use vigil_core::sim::{self, SimConfig};
 
@@ -37,6 +44,38 @@ enum Cmd {
     /// Run the engine headless: subscribe, store to SQLite, evaluate alarms and log them.
     /// With no broker configured, starts the embedded broker and a simulated ward.
     Record(RecordArgs),
+    /// Publish a recording (CSV) through the broker, at real time or faster.
+    Replay(replay::ReplayArgs),
+    /// Query the stored history (CSV on stdout).
+    #[command(subcommand)]
+    Query(history::QueryCmd),
+    /// What a database holds: per bed and stream, gaps, rejects per reason.
+    Status {
+        #[arg(long)]
+        db: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The device registry: which device feeds which bed.
+    #[command(subcommand)]
+    Device(history::DeviceCmd),
+    /// Load harnesses that print figures.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+    /// Users (IT): add, list, disable, enable, reset-password, unlock, set-role.
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// The audit trail: verify its hash chain, list or export it.
+    #[command(subcommand)]
+    Audit(admin::AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Full-rate simulated beds through Mosquitto into the engine; prints throughput, CPU,
+    /// memory, stored bytes per sample and the ratio to mosquitto_sub.
+    Ingest(bench::IngestArgs),
 }
 
 #[derive(Args)]
@@ -44,9 +83,11 @@ struct SimArgs {
     /// Number of beds.
     #[arg(long, default_value_t = 8)]
     beds: usize,
-    /// Broker URL, e.g. mqtt://127.0.0.1:1883.
+    /// Broker URL, e.g. mqtt://127.0.0.1:1883 or mqtts://broker.ward4:8883.
     #[arg(long)]
     broker: BrokerUrl,
+    #[command(flatten)]
+    auth: BrokerAuthArgs,
     /// Ward name used in topics.
     #[arg(long, default_value = "sim")]
     ward: String,
@@ -70,6 +111,8 @@ struct RecordArgs {
     /// Broker URL (overrides the config file). None anywhere: embedded broker + simulated ward.
     #[arg(long)]
     broker: Option<BrokerUrl>,
+    #[command(flatten)]
+    auth: BrokerAuthArgs,
     /// SQLite database file (default: from the config file, else the platform data directory).
     #[arg(long)]
     db: Option<PathBuf>,
@@ -88,6 +131,51 @@ struct RecordArgs {
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long)]
     duration: Option<f64>,
+    /// Accept devices missing from the device registry (default with a broker: refuse them).
+    #[arg(long)]
+    allow_unregistered: bool,
+    /// Also accept HL7 v2 over MLLP on this address (e.g. 127.0.0.1:2575).
+    #[arg(long)]
+    mllp: Option<std::net::SocketAddr>,
+}
+
+/// TLS and credentials for the broker; each overrides the config file's `[broker]` key.
+#[derive(Args)]
+struct BrokerAuthArgs {
+    /// CA bundle (PEM) that signed the broker's certificate (needed for mqtts://).
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; its CN is this client's identity.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+    /// MQTT user name; the password is read from $VIGIL_MQTT_PASSWORD (never a flag).
+    #[arg(long)]
+    username: Option<String>,
+}
+
+impl BrokerAuthArgs {
+    fn any(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.username.is_some()
+    }
+
+    /// The `[broker]` section with these flags (and `url`) put over it.
+    fn apply(self, mut s: BrokerSection, url: Option<&BrokerUrl>) -> BrokerSection {
+        if let Some(u) = url {
+            s.url = Some(u.to_string());
+        }
+        s.ca_file = self.ca.or(s.ca_file);
+        if self.cert.is_some() {
+            s.cert_file = self.cert;
+            s.key_file = self.key;
+        }
+        if self.username.is_some() {
+            s.username = self.username;
+        }
+        s
+    }
 }
 
 fn main() -> Result<()> {
@@ -106,6 +194,13 @@ fn main() -> Result<()> {
             Cmd::Broker { port } => run_broker(port).await,
             Cmd::Sim(a) => run_sim(a).await,
             Cmd::Record(a) => run_record(a).await,
+            Cmd::Replay(a) => replay::run(a).await,
+            Cmd::Query(q) => history::run_query(q),
+            Cmd::Status { db, json } => history::run_status(db, json),
+            Cmd::Device(d) => history::run_device(d),
+            Cmd::Bench(BenchCmd::Ingest(a)) => bench::ingest(a).await,
+            Cmd::User(u) => admin::run_user(u),
+            Cmd::Audit(a) => admin::run_audit(a),
         }
     })
 }
@@ -156,7 +251,12 @@ async fn run_sim(a: SimArgs) -> Result<()> {
     if a.beds == 0 {
         bail!("--beds must be at least 1");
     }
-    let mut cfg = SimConfig::new(a.broker.clone(), a.ward, a.beds);
+    let settings = a
+        .auth
+        .apply(BrokerSection::default(), Some(&a.broker))
+        .settings()?
+        .context("no broker URL")?;
+    let mut cfg = SimConfig::new(settings, a.ward, a.beds);
     cfg.seed = a.seed;
     if let Some(b) = a.breach {
         if let Some(bad) = b.iter().find(|&&n| n == 0 || n > a.beds) {
@@ -190,16 +290,22 @@ async fn run_sim(a: SimArgs) -> Result<()> {
 
 async fn run_record(a: RecordArgs) -> Result<()> {
     let file = FileConfig::load(a.config.as_deref())?;
-    let broker_url = match (&a.broker, &file.broker.url) {
-        (Some(u), _) => Some(u.clone()),
-        (None, Some(u)) => Some(u.parse::<BrokerUrl>()?),
-        (None, None) => None,
-    };
+    if a.auth.any() && a.broker.is_none() && file.broker.url.is_none() {
+        bail!("--ca, --cert, --key and --username need a broker (--broker or [broker] url)");
+    }
+    let broker_url = a
+        .auth
+        .apply(file.broker.clone(), a.broker.as_ref())
+        .settings()?;
     let db_path = match a.db.or(file.storage.db) {
         Some(p) => p,
         None => config::default_db_path()?,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut policy = file.ingest.policy(broker_url.is_some());
+    if a.allow_unregistered {
+        policy.require_registered = false;
+    }
     let (broker_url, sim_task) = match broker_url {
         Some(u) => (u, None),
         None => {
@@ -212,7 +318,10 @@ async fn run_record(a: RecordArgs) -> Result<()> {
                 b.url()
             );
             let cfg = SimConfig::new(b.url(), "sim", beds);
-            (b.url(), Some(tokio::spawn(sim::run(cfg, stop_rx.clone()))))
+            (
+                b.url().into(),
+                Some(tokio::spawn(sim::run(cfg, stop_rx.clone()))),
+            )
         }
     };
     let engine = Engine::start(EngineConfig {
@@ -224,6 +333,8 @@ async fn run_record(a: RecordArgs) -> Result<()> {
         ward: a.ward.or(file.broker.ward),
         db_path: db_path.clone(),
         limits: default_limits(),
+        policy,
+        mllp: a.mllp.or(file.ingest.mllp_listen),
     })?;
     let mut link = engine.link();
     let wait_subscribed = async {
@@ -236,8 +347,12 @@ async fn run_record(a: RecordArgs) -> Result<()> {
     tokio::select! {
         _ = wait_subscribed => println!("subscribed to {broker_url}, recording to {}", db_path.display()),
         _ = stop_signal(a.duration) => {
+            let why = engine.link().borrow().last_error.clone();
             engine.shutdown().await;
-            bail!("stopped before the broker accepted the subscription");
+            match why {
+                Some(e) => bail!("stopped before the broker accepted the subscription (last error: {e})"),
+                None => bail!("stopped before the broker accepted the subscription"),
+            }
         }
     }
     stop_signal(a.duration).await;

@@ -1,0 +1,891 @@
+//! The tamper-evident audit trail: an append-only SQLite table (`audit_log`, schema 003) whose
+//! entries are chained by SHA-256.
+//!
+//! Each entry's `hash` covers the previous entry's hash and every field of the entry (see
+//! [`entry_hash`] for the exact encoding, also written out in `docs/security.md`). SQL triggers
+//! refuse `UPDATE` and `DELETE` on the table; whoever can write the database file can drop them,
+//! which is why [`Audit::verify`] walks the chain and names the first broken link: an altered
+//! entry (its hash no longer matches its fields), a deleted entry (a gap in the ids, or a
+//! `prev_hash` that matches nothing) and reordered or re-inserted entries (a `prev_hash` that is
+//! not the previous entry's hash).
+//!
+//! What the chain cannot show on its own: removal of the newest entries (the chain that is left is
+//! intact) and a complete rewrite of the chain by someone with write access to the file. Keep the
+//! head ([`VerifyReport::head_hash`]) somewhere else to catch both; see `docs/security.md`.
+
+use std::fmt;
+use std::io::Write;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// `prev_hash` of the first entry: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// First field of every hashed record; names the encoding so that it can evolve.
+pub const HASH_DOMAIN: &str = "vigil-audit-v1";
+
+/// The action names written to the trail. Filters (`vigilctl audit list --action`) use these.
+pub mod actions {
+    /// A successful log-in.
+    pub const LOGIN: &str = "login";
+    /// A refused log-in (unknown user, wrong password, disabled or locked-out account).
+    pub const LOGIN_FAILED: &str = "login_failed";
+    /// An account locked out after too many failed log-ins.
+    pub const LOCKOUT: &str = "lockout";
+    /// A session ended by its user.
+    pub const LOGOUT: &str = "logout";
+    /// A session locked (idle timeout, or by its user).
+    pub const LOCK: &str = "lock";
+    /// A locked session unlocked with its user's password.
+    pub const UNLOCK: &str = "unlock";
+    /// A refused attempt to unlock a locked session.
+    pub const UNLOCK_FAILED: &str = "unlock_failed";
+    /// Emergency access taken (flagged: review every one).
+    pub const BREAK_GLASS: &str = "break_glass";
+    /// Emergency access ended (expired or the session ended).
+    pub const BREAK_GLASS_END: &str = "break_glass_end";
+    /// A user changed their own password.
+    pub const PASSWORD_CHANGE: &str = "password_change";
+    pub const USER_CREATE: &str = "user_create";
+    pub const USER_DISABLE: &str = "user_disable";
+    pub const USER_ENABLE: &str = "user_enable";
+    /// An administrator set a temporary password (the user must change it at next log-in).
+    pub const USER_RESET_PASSWORD: &str = "user_reset_password";
+    pub const USER_ROLE_CHANGE: &str = "user_role_change";
+    /// An administrator cleared a lockout.
+    pub const USER_UNLOCK: &str = "user_unlock";
+    /// The trail (or part of it) was exported.
+    pub const AUDIT_EXPORT: &str = "audit_export";
+}
+
+#[derive(Debug, Error)]
+pub enum AuditError {
+    #[error("audit database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("writing the audit export: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One entry of the trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub t_ms: i64,
+    /// Who: a user name, `cli:<OS user>` for the command line, or `setup` for the first admin.
+    pub actor: String,
+    /// What: one of [`actions`] (or an action name of a later feature).
+    pub action: String,
+    /// On what: a user name, a bed, a setting; empty when there is none.
+    pub target: String,
+    /// Free text; never a password.
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash of an entry: lowercase hex of
+///
+/// ```text
+/// SHA-256( F("vigil-audit-v1") || F(prev_hash) || F(id) || F(t_ms)
+///          || F(actor) || F(action) || F(target) || F(detail) )
+/// ```
+///
+/// where `F(s)` is the length of `s` in bytes as an unsigned 64-bit big-endian integer followed
+/// by the UTF-8 bytes of `s`; `id` and `t_ms` are written as decimal ASCII (`-` for negatives,
+/// no leading zeros); `prev_hash` is the previous entry's hash as 64 lowercase hex characters
+/// ([`GENESIS_HASH`] for the first entry). The length prefixes make the encoding unambiguous:
+/// no two different entries encode to the same bytes.
+pub fn entry_hash(
+    prev_hash: &str,
+    id: i64,
+    t_ms: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> String {
+    let mut h = Sha256::new();
+    let id = id.to_string();
+    let t = t_ms.to_string();
+    for field in [
+        HASH_DOMAIN,
+        prev_hash,
+        &id,
+        &t,
+        actor,
+        action,
+        target,
+        detail,
+    ] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    to_hex(&h.finalize())
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// Which entries [`Audit::list`] returns. Every field is optional; all given ones must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// Exactly this action.
+    pub action: Option<String>,
+    /// From this time on (inclusive), ms since the epoch.
+    pub from_ms: Option<i64>,
+    /// Before this time (exclusive), ms since the epoch.
+    pub to_ms: Option<i64>,
+    /// At most this many entries: the newest ones.
+    pub limit: Option<usize>,
+}
+
+/// How the chain is broken at [`BrokenLink::id`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BreakKind {
+    /// Entries are missing before this one: ids jump from `expected_id - 1` to this id.
+    Missing { expected_id: i64 },
+    /// This entry's `prev_hash` is not the previous entry's hash: the previous entry was altered
+    /// and re-hashed, or entries were removed, reordered or inserted.
+    PrevHashMismatch,
+    /// This entry's stored hash does not match its fields: the entry was altered.
+    HashMismatch,
+}
+
+/// The first place where the chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenLink {
+    /// The entry at which the break was found.
+    pub id: i64,
+    pub kind: BreakKind,
+}
+
+impl fmt::Display for BrokenLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BreakKind::Missing { expected_id } if *expected_id + 1 == self.id => write!(
+                f,
+                "entry {expected_id} is missing (deleted): the next entry found is {}",
+                self.id
+            ),
+            BreakKind::Missing { expected_id } => write!(
+                f,
+                "entries {expected_id} to {} are missing (deleted): the next entry found is {}",
+                self.id - 1,
+                self.id
+            ),
+            BreakKind::PrevHashMismatch => write!(
+                f,
+                "entry {}: its prev_hash does not match the hash of the entry before it \
+                 (that entry was altered, or entries were removed, reordered or inserted)",
+                self.id
+            ),
+            BreakKind::HashMismatch => write!(
+                f,
+                "entry {}: its contents do not match its hash (the entry was altered)",
+                self.id
+            ),
+        }
+    }
+}
+
+/// What [`Audit::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Entries in the table.
+    pub entries: u64,
+    /// Highest id (None for an empty trail).
+    pub last_id: Option<i64>,
+    /// Hash of the last entry ([`GENESIS_HASH`] for an empty trail). Recording it elsewhere lets a
+    /// later check detect removal of the newest entries or a rewritten chain.
+    pub head_hash: String,
+    /// The first broken link, walking from the oldest entry; None when the chain is intact.
+    pub first_break: Option<BrokenLink>,
+    /// Whether the triggers that refuse UPDATE, DELETE and out-of-order INSERT are all present.
+    /// Missing triggers mean the database was modified outside Vigil.
+    pub triggers_present: bool,
+}
+
+impl VerifyReport {
+    /// The chain is unbroken (the triggers are reported separately).
+    pub fn is_intact(&self) -> bool {
+        self.first_break.is_none()
+    }
+}
+
+/// Names of the protective triggers created by schema 003.
+pub const TRIGGERS: [&str; 3] = [
+    "audit_log_no_update",
+    "audit_log_no_delete",
+    "audit_log_append_only",
+];
+
+/// Operations on the audit trail. Every function takes the connection it works on, so that an
+/// append joins the caller's transaction.
+pub struct Audit;
+
+impl Audit {
+    /// Append an entry and return it.
+    ///
+    /// Inside a caller's transaction (use `TransactionBehavior::Immediate`, so that no other
+    /// connection can append between reading the head and inserting), the entry commits or rolls
+    /// back with the caller's work. Outside any transaction it runs in its own `BEGIN IMMEDIATE`
+    /// transaction. Two writers can never fork the chain: the next id is the primary key, so the
+    /// slower one fails rather than inserting a second entry with the same id.
+    pub fn append(
+        conn: &Connection,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> Result<AuditEntry, AuditError> {
+        if !conn.is_autocommit() {
+            return append_in_tx(conn, actor, action, target, detail, now_ms);
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        match append_in_tx(conn, actor, action, target, detail, now_ms) {
+            Ok(e) => match conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(e),
+                Err(err) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(err.into())
+                }
+            },
+            Err(err) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(err)
+            }
+        }
+    }
+
+    /// Walk the whole chain from the oldest entry and report the first broken link.
+    ///
+    /// Returns `Ok` whether or not the chain is intact; `Err` only when the table cannot be read.
+    pub fn verify(conn: &Connection) -> Result<VerifyReport, AuditError> {
+        let mut stmt = conn.prepare(
+            "SELECT id, t_ms, actor, action, target, detail, prev_hash, hash
+             FROM audit_log ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut entries = 0u64;
+        let mut last_id: Option<i64> = None;
+        let mut prev_stored = GENESIS_HASH.to_string();
+        let mut first_break: Option<BrokenLink> = None;
+        while let Some(row) = rows.next()? {
+            let e = entry_from_row(row)?;
+            entries += 1;
+            if first_break.is_none() {
+                let expected_id = last_id.map_or(1, |i| i + 1);
+                let kind = if e.id != expected_id {
+                    Some(BreakKind::Missing { expected_id })
+                } else if e.prev_hash != prev_stored {
+                    Some(BreakKind::PrevHashMismatch)
+                } else if e.hash
+                    != entry_hash(
+                        &e.prev_hash,
+                        e.id,
+                        e.t_ms,
+                        &e.actor,
+                        &e.action,
+                        &e.target,
+                        &e.detail,
+                    )
+                {
+                    Some(BreakKind::HashMismatch)
+                } else {
+                    None
+                };
+                first_break = kind.map(|kind| BrokenLink { id: e.id, kind });
+            }
+            last_id = Some(e.id);
+            prev_stored = e.hash;
+        }
+        let triggers: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'
+               AND name IN (?1, ?2, ?3)",
+            params![TRIGGERS[0], TRIGGERS[1], TRIGGERS[2]],
+            |r| r.get(0),
+        )?;
+        Ok(VerifyReport {
+            entries,
+            last_id,
+            head_hash: prev_stored,
+            first_break,
+            triggers_present: triggers == TRIGGERS.len() as i64,
+        })
+    }
+
+    /// Entries matching `filter`, oldest first (with a limit: the newest `limit` entries).
+    pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>, AuditError> {
+        let limit = filter
+            .limit
+            .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let mut stmt = conn.prepare(
+            "SELECT id, t_ms, actor, action, target, detail, prev_hash, hash FROM audit_log
+             WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2)
+               AND (?3 IS NULL OR t_ms >= ?3) AND (?4 IS NULL OR t_ms < ?4)
+             ORDER BY id DESC LIMIT ?5",
+        )?;
+        let mut out = stmt
+            .query_map(
+                params![
+                    filter.actor,
+                    filter.action,
+                    filter.from_ms,
+                    filter.to_ms,
+                    limit
+                ],
+                entry_from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Write entries as CSV (RFC 4180, CRLF line ends, header row). Columns: `id, t_ms,
+    /// time_utc, actor, action, target, detail, prev_hash, hash`. Text fields that a spreadsheet
+    /// would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) get a leading `'`.
+    pub fn write_csv<W: Write>(entries: &[AuditEntry], mut out: W) -> Result<(), AuditError> {
+        out.write_all(b"id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash\r\n")?;
+        for e in entries {
+            let fields = [
+                e.id.to_string(),
+                e.t_ms.to_string(),
+                format_time_utc(e.t_ms),
+                csv_text(&e.actor),
+                csv_text(&e.action),
+                csv_text(&e.target),
+                csv_text(&e.detail),
+                csv_text(&e.prev_hash),
+                csv_text(&e.hash),
+            ];
+            let line = fields.join(",");
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\r\n")?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Export the entries matching `filter` as CSV to `out`, recording the export itself in the
+    /// trail (`audit_export`, by `actor`) first. Returns the number of entries written.
+    pub fn export_csv<W: Write>(
+        conn: &Connection,
+        filter: &AuditFilter,
+        actor: &str,
+        now_ms: i64,
+        out: W,
+    ) -> Result<usize, AuditError> {
+        let entries = Self::list(conn, filter)?;
+        Self::append(
+            conn,
+            actor,
+            actions::AUDIT_EXPORT,
+            "audit_log",
+            &format!(
+                "csv, {} entries, {}",
+                entries.len(),
+                describe_filter(filter)
+            ),
+            now_ms,
+        )?;
+        Self::write_csv(&entries, out)?;
+        Ok(entries.len())
+    }
+}
+
+fn append_in_tx(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+    now_ms: i64,
+) -> Result<AuditEntry, AuditError> {
+    let head: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (id, prev_hash) = match head {
+        Some((id, hash)) => (id + 1, hash),
+        None => (1, GENESIS_HASH.to_string()),
+    };
+    let hash = entry_hash(&prev_hash, id, now_ms, actor, action, target, detail);
+    conn.execute(
+        "INSERT INTO audit_log (id, t_ms, actor, action, target, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![id, now_ms, actor, action, target, detail, prev_hash, hash],
+    )?;
+    tracing::info!(target: "vigil::audit", id, actor, action, target, detail, "audit");
+    Ok(AuditEntry {
+        id,
+        t_ms: now_ms,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target: target.to_string(),
+        detail: detail.to_string(),
+        prev_hash,
+        hash,
+    })
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.get(0)?,
+        t_ms: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        target: r.get(4)?,
+        detail: r.get(5)?,
+        prev_hash: r.get(6)?,
+        hash: r.get(7)?,
+    })
+}
+
+/// `2024-05-01T12:00:00.000Z` (UTC), or the raw number when out of range.
+pub fn format_time_utc(t_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(t_ms).map_or_else(
+        || t_ms.to_string(),
+        |d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
+fn describe_filter(f: &AuditFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(a) = &f.actor {
+        parts.push(format!("actor={a}"));
+    }
+    if let Some(a) = &f.action {
+        parts.push(format!("action={a}"));
+    }
+    if let Some(t) = f.from_ms {
+        parts.push(format!("from={}", format_time_utc(t)));
+    }
+    if let Some(t) = f.to_ms {
+        parts.push(format!("to={}", format_time_utc(t)));
+    }
+    if let Some(l) = f.limit {
+        parts.push(format!("limit={l}"));
+    }
+    if parts.is_empty() {
+        "no filter".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// One CSV text field: neutralised against formula injection, quoted when needed.
+fn csv_text(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store;
+
+    fn db() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.db");
+        let conn = store::open(&path).expect("open");
+        (dir, path, conn)
+    }
+
+    fn fill(conn: &Connection, n: i64) -> Vec<AuditEntry> {
+        (1..=n)
+            .map(|i| {
+                Audit::append(
+                    conn,
+                    if i % 2 == 0 { "alice" } else { "bob" },
+                    if i % 3 == 0 { "logout" } else { "login" },
+                    "",
+                    &format!("entry number {i}"),
+                    1_700_000_000_000 + i * 1000,
+                )
+                .expect("append")
+            })
+            .collect()
+    }
+
+    /// A copy of the database file, as an attacker would work on it.
+    fn copy(dir: &tempfile::TempDir, path: &std::path::Path, name: &str) -> Connection {
+        let to = dir.path().join(name);
+        let src = Connection::open(path).expect("open source");
+        src.execute("VACUUM INTO ?1", [to.to_string_lossy()])
+            .expect("vacuum into");
+        Connection::open(&to).expect("open copy")
+    }
+
+    #[test]
+    fn hash_encoding_is_the_documented_one() {
+        // Built by hand from the documented encoding, independently of entry_hash.
+        let mut bytes = Vec::new();
+        for f in [
+            "vigil-audit-v1",
+            GENESIS_HASH,
+            "1",
+            "-5",
+            "alice",
+            "login",
+            "",
+            "détail",
+        ] {
+            bytes.extend_from_slice(&(f.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(f.as_bytes());
+        }
+        let expected = to_hex(&Sha256::digest(&bytes));
+        assert_eq!(
+            entry_hash(GENESIS_HASH, 1, -5, "alice", "login", "", "détail"),
+            expected
+        );
+        // Moving text between fields changes the hash (the encoding is unambiguous).
+        assert_ne!(
+            entry_hash(GENESIS_HASH, 1, 0, "ab", "c", "", ""),
+            entry_hash(GENESIS_HASH, 1, 0, "a", "bc", "", "")
+        );
+        assert_eq!(to_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        // SHA-256 of the empty string, to pin the hex output to the standard digest.
+        assert_eq!(
+            to_hex(&Sha256::digest(b"")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let (_d, _p, conn) = db();
+        let empty = Audit::verify(&conn).expect("verify");
+        assert_eq!(empty.entries, 0);
+        assert!(empty.is_intact());
+        assert_eq!(empty.head_hash, GENESIS_HASH);
+        let written = fill(&conn, 6);
+        assert_eq!(written[0].prev_hash, GENESIS_HASH);
+        for w in written.windows(2) {
+            assert_eq!(w[1].prev_hash, w[0].hash);
+            assert_eq!(w[1].id, w[0].id + 1);
+        }
+        let r = Audit::verify(&conn).expect("verify");
+        assert_eq!(r.entries, 6);
+        assert_eq!(r.last_id, Some(6));
+        assert_eq!(r.head_hash, written[5].hash);
+        assert!(r.triggers_present);
+        assert_eq!(r.first_break, None);
+    }
+
+    #[test]
+    fn triggers_refuse_update_delete_and_out_of_order_insert() {
+        let (_d, _p, conn) = db();
+        fill(&conn, 3);
+        let upd = conn.execute("UPDATE audit_log SET detail = 'x' WHERE id = 2", []);
+        assert!(
+            upd.is_err_and(|e| e.to_string().contains("append-only")),
+            "update refused"
+        );
+        let del = conn.execute("DELETE FROM audit_log WHERE id = 2", []);
+        assert!(del.is_err_and(|e| e.to_string().contains("append-only")));
+        let replace = conn.execute(
+            "INSERT OR REPLACE INTO audit_log (id, t_ms, actor, action, target, detail,
+               prev_hash, hash) VALUES (2, 0, 'eve', 'login', '', '', '', 'h')",
+            [],
+        );
+        assert!(replace.is_err_and(|e| e.to_string().contains("append-only")));
+        let gap = conn.execute(
+            "INSERT INTO audit_log (id, t_ms, actor, action, target, detail, prev_hash, hash)
+             VALUES (9, 0, 'eve', 'login', '', '', '', 'h')",
+            [],
+        );
+        assert!(gap.is_err());
+        let r = Audit::verify(&conn).expect("verify");
+        assert_eq!((r.entries, r.first_break), (3, None));
+    }
+
+    #[test]
+    fn altered_row_in_a_copy_is_reported_by_id() {
+        let (dir, path, conn) = db();
+        fill(&conn, 5);
+        let evil = copy(&dir, &path, "altered.db");
+        // The attacker drops the protection first, as the triggers would refuse the change.
+        evil.execute_batch(
+            "DROP TRIGGER audit_log_no_update;
+             UPDATE audit_log SET detail = 'nothing happened' WHERE id = 3;",
+        )
+        .expect("tamper");
+        let r = Audit::verify(&evil).expect("verify");
+        assert_eq!(r.entries, 5);
+        assert_eq!(
+            r.first_break,
+            Some(BrokenLink {
+                id: 3,
+                kind: BreakKind::HashMismatch
+            })
+        );
+        assert!(!r.triggers_present);
+        assert!(r
+            .first_break
+            .as_ref()
+            .is_some_and(|b| b.to_string().contains("entry 3")));
+        // The original is untouched and still intact.
+        assert!(Audit::verify(&conn).expect("verify").is_intact());
+    }
+
+    #[test]
+    fn altered_and_rehashed_row_breaks_the_next_link() {
+        let (dir, path, conn) = db();
+        let w = fill(&conn, 5);
+        let evil = copy(&dir, &path, "rehashed.db");
+        let forged = entry_hash(&w[1].hash, 3, w[2].t_ms, "bob", "login", "", "forged");
+        evil.execute_batch("DROP TRIGGER audit_log_no_update")
+            .expect("drop");
+        evil.execute(
+            "UPDATE audit_log SET detail = 'forged', actor = 'bob', action = 'login', hash = ?1
+             WHERE id = 3",
+            [&forged],
+        )
+        .expect("tamper");
+        let r = Audit::verify(&evil).expect("verify");
+        assert_eq!(
+            r.first_break,
+            Some(BrokenLink {
+                id: 4,
+                kind: BreakKind::PrevHashMismatch
+            })
+        );
+    }
+
+    #[test]
+    fn deleted_middle_row_is_reported() {
+        let (dir, path, conn) = db();
+        fill(&conn, 5);
+        let evil = copy(&dir, &path, "deleted.db");
+        evil.execute_batch(
+            "DROP TRIGGER audit_log_no_delete;
+             DELETE FROM audit_log WHERE id = 3;",
+        )
+        .expect("tamper");
+        let r = Audit::verify(&evil).expect("verify");
+        assert_eq!(r.entries, 4);
+        let b = r.first_break.expect("a break");
+        assert_eq!(
+            b,
+            BrokenLink {
+                id: 4,
+                kind: BreakKind::Missing { expected_id: 3 }
+            }
+        );
+        assert!(b.to_string().contains("entry 3 is missing"), "{b}");
+    }
+
+    #[test]
+    fn deleted_and_renumbered_rows_are_reported() {
+        // Deleting entry 2 and renumbering the rest to hide the gap breaks the prev_hash link.
+        let (dir, path, conn) = db();
+        fill(&conn, 4);
+        let evil = copy(&dir, &path, "renumbered.db");
+        evil.execute_batch(
+            "DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_log_no_update;
+             DELETE FROM audit_log WHERE id = 2;
+             UPDATE audit_log SET id = id - 1 WHERE id > 2;",
+        )
+        .expect("tamper");
+        let r = Audit::verify(&evil).expect("verify");
+        assert_eq!(
+            r.first_break,
+            Some(BrokenLink {
+                id: 2,
+                kind: BreakKind::PrevHashMismatch
+            })
+        );
+        // Deleting the first entry is caught too.
+        let evil = copy(&dir, &path, "first.db");
+        evil.execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 1;")
+            .expect("tamper");
+        let r = Audit::verify(&evil).expect("verify");
+        assert_eq!(
+            r.first_break,
+            Some(BrokenLink {
+                id: 2,
+                kind: BreakKind::Missing { expected_id: 1 }
+            })
+        );
+    }
+
+    #[test]
+    fn swapped_rows_are_reported() {
+        let (dir, path, conn) = db();
+        fill(&conn, 4);
+        let evil = copy(&dir, &path, "swapped.db");
+        evil.execute_batch(
+            "DROP TRIGGER audit_log_no_update;
+             UPDATE audit_log SET id = 100 WHERE id = 2;
+             UPDATE audit_log SET id = 2 WHERE id = 3;
+             UPDATE audit_log SET id = 3 WHERE id = 100;",
+        )
+        .expect("tamper");
+        let r = Audit::verify(&evil).expect("verify");
+        assert_eq!(
+            r.first_break,
+            Some(BrokenLink {
+                id: 2,
+                kind: BreakKind::PrevHashMismatch
+            })
+        );
+    }
+
+    #[test]
+    fn append_joins_the_callers_transaction() {
+        let (_d, _p, mut conn) = db();
+        fill(&conn, 1);
+        {
+            let tx = conn.transaction().expect("tx");
+            Audit::append(&tx, "alice", "login", "", "rolled back", 5).expect("append");
+            // dropped without commit: rolled back
+        }
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .expect("tx");
+        let e = Audit::append(&tx, "alice", "login", "", "kept", 6).expect("append");
+        tx.commit().expect("commit");
+        assert_eq!(e.id, 2);
+        let all = Audit::list(&conn, &AuditFilter::default()).expect("list");
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].detail, "kept");
+        assert!(Audit::verify(&conn).expect("verify").is_intact());
+    }
+
+    #[test]
+    fn list_filters() {
+        let (_d, _p, conn) = db();
+        fill(&conn, 9);
+        let all = Audit::list(&conn, &AuditFilter::default()).expect("list");
+        assert_eq!(
+            all.iter().map(|e| e.id).collect::<Vec<_>>(),
+            (1..=9).collect::<Vec<_>>()
+        );
+        let alice = Audit::list(
+            &conn,
+            &AuditFilter {
+                actor: Some("alice".into()),
+                ..Default::default()
+            },
+        )
+        .expect("list");
+        assert_eq!(
+            alice.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![2, 4, 6, 8]
+        );
+        let logouts_by_alice = Audit::list(
+            &conn,
+            &AuditFilter {
+                actor: Some("alice".into()),
+                action: Some("logout".into()),
+                ..Default::default()
+            },
+        )
+        .expect("list");
+        assert_eq!(
+            logouts_by_alice.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![6]
+        );
+        let window = Audit::list(
+            &conn,
+            &AuditFilter {
+                from_ms: Some(1_700_000_000_000 + 3000),
+                to_ms: Some(1_700_000_000_000 + 6000),
+                ..Default::default()
+            },
+        )
+        .expect("list");
+        assert_eq!(
+            window.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        let newest = Audit::list(
+            &conn,
+            &AuditFilter {
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .expect("list");
+        assert_eq!(newest.iter().map(|e| e.id).collect::<Vec<_>>(), vec![8, 9]);
+    }
+
+    #[test]
+    fn csv_export_quotes_and_is_audited() {
+        let (_d, _p, conn) = db();
+        Audit::append(&conn, "alice", "login", "", "plain", 0).expect("append");
+        Audit::append(
+            &conn,
+            "bob",
+            "note",
+            "bed 4W/01",
+            "said \"hello\", then\nleft",
+            1000,
+        )
+        .expect("append");
+        Audit::append(&conn, "eve", "note", "=HYPERLINK(\"x\")", "-1", 2000).expect("append");
+        let mut out = Vec::new();
+        let n = Audit::export_csv(&conn, &AuditFilter::default(), "cli:it", 3000, &mut out)
+            .expect("export");
+        assert_eq!(n, 3);
+        let text = String::from_utf8(out).expect("utf8");
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash"
+        );
+        assert!(lines[1].starts_with("1,0,1970-01-01T00:00:00.000Z,alice,login,,plain,0000"));
+        assert!(
+            lines[2].starts_with(
+                "2,1000,1970-01-01T00:00:01.000Z,bob,note,bed 4W/01,\"said \"\"hello\"\", then\nleft\","
+            ),
+            "{}",
+            lines[2]
+        );
+        assert!(
+            lines[3].starts_with(
+                "3,2000,1970-01-01T00:00:02.000Z,eve,note,\"'=HYPERLINK(\"\"x\"\")\",'-1,"
+            ),
+            "{}",
+            lines[3]
+        );
+        assert_eq!(lines.len(), 5, "header, 3 rows, empty after the last CRLF");
+        let last = Audit::list(
+            &conn,
+            &AuditFilter {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .expect("list");
+        assert_eq!(last[0].action, actions::AUDIT_EXPORT);
+        assert_eq!(last[0].actor, "cli:it");
+        assert_eq!(last[0].detail, "csv, 3 entries, no filter");
+        assert!(Audit::verify(&conn).expect("verify").is_intact());
+    }
+}

@@ -1,0 +1,308 @@
+//! Read-side queries over the history: trends (downsampled for plotting), full-disclosure
+//! samples with gaps, alarm history, and what a database holds.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection};
+
+use crate::codec;
+use crate::codes::Vital;
+use crate::store::StoreError;
+use crate::telemetry::BedId;
+
+/// One bucket of a trend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendBucket {
+    /// Start of the bucket, ms since the epoch.
+    pub t_ms: i64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Readings with a value in the bucket ("no reading" rows and non-final results excluded).
+    pub n: u64,
+}
+
+/// Min/max/mean of `vital` for `bed` per `bucket_ms` in `[from_ms, to_ms)`. Only final,
+/// amended and corrected readings with a value count.
+pub fn trend(
+    conn: &Connection,
+    bed: &BedId,
+    vital: Vital,
+    from_ms: i64,
+    to_ms: i64,
+    bucket_ms: i64,
+) -> Result<Vec<TrendBucket>, StoreError> {
+    let bucket_ms = bucket_ms.max(1);
+    let mut q = conn.prepare_cached(
+        "SELECT (t_ms / ?1) * ?1 AS b, MIN(value), MAX(value), AVG(value), COUNT(value)
+         FROM numerics
+         WHERE ward = ?2 AND bed = ?3 AND code = ?4 AND t_ms >= ?5 AND t_ms < ?6
+           AND value IS NOT NULL AND status IN ('final', 'amended', 'corrected', 'unverified')
+         GROUP BY b ORDER BY b",
+    )?;
+    let rows = q.query_map(
+        params![bucket_ms, bed.ward, bed.bed, vital.name(), from_ms, to_ms],
+        |r| {
+            Ok(TrendBucket {
+                t_ms: r.get(0)?,
+                min: r.get(1)?,
+                max: r.get(2)?,
+                mean: r.get(3)?,
+                n: r.get::<_, i64>(4)? as u64,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A stretch of stored samples of one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub t0_ms: i64,
+    pub rate: f64,
+    pub unit: String,
+    /// Quantisation step (the chunk's factor): values are exact multiples of it plus origin.
+    pub factor: f64,
+    pub values: Vec<f64>,
+}
+
+/// What a full-disclosure window holds: segments of samples and the recorded gaps.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Samples {
+    pub segments: Vec<Segment>,
+    /// `(from_ms, to_ms)` of recorded gaps overlapping the window.
+    pub gaps: Vec<(i64, i64)>,
+}
+
+/// The stored samples of `channel` for `bed` with chunks starting in `[from_ms, to_ms)`.
+pub fn samples(
+    conn: &Connection,
+    bed: &BedId,
+    channel: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Samples, StoreError> {
+    let mut out = Samples::default();
+    let mut q = conn.prepare_cached(
+        "SELECT t0_ms, rate, unit, origin, factor, n, enc, data FROM wave_chunks
+         WHERE ward = ?1 AND bed = ?2 AND channel = ?3 AND t0_ms >= ?4 AND t0_ms < ?5
+         ORDER BY t0_ms",
+    )?;
+    let mut rows = q.query(params![bed.ward, bed.bed, channel, from_ms, to_ms])?;
+    while let Some(r) = rows.next()? {
+        let (t0_ms, rate, unit): (i64, f64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let (origin, factor, n): (f64, f64, i64) = (r.get(3)?, r.get(4)?, r.get(5)?);
+        let (enc, blob): (String, Vec<u8>) = (r.get(6)?, r.get(7)?);
+        let data = match codec::decode(&enc, &blob, n.max(0) as usize) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, t0_ms, %channel, "unreadable waveform chunk skipped");
+                continue;
+            }
+        };
+        out.segments.push(Segment {
+            t0_ms,
+            rate,
+            unit,
+            factor,
+            values: data
+                .into_iter()
+                .map(|d| origin + factor * f64::from(d))
+                .collect(),
+        });
+    }
+    let mut q = conn.prepare_cached(
+        "SELECT from_ms, to_ms FROM gaps
+         WHERE ward = ?1 AND bed = ?2 AND channel = ?3 AND to_ms > ?4 AND from_ms < ?5
+         ORDER BY from_ms",
+    )?;
+    let gaps = q.query_map(params![bed.ward, bed.bed, channel, from_ms, to_ms], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    out.gaps = gaps.collect::<Result<_, _>>()?;
+    Ok(out)
+}
+
+/// One row of alarm history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmRow {
+    pub t_ms: i64,
+    pub bed: BedId,
+    pub alarm_id: String,
+    pub code: String,
+    pub kind: String,
+    pub priority: String,
+    pub value: Option<f64>,
+    pub limit: Option<f64>,
+    pub message: String,
+}
+
+/// Alarm events, oldest first, for one bed or all.
+pub fn alarms(
+    conn: &Connection,
+    bed: Option<&BedId>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<AlarmRow>, StoreError> {
+    let mut q = conn.prepare_cached(
+        "SELECT t_ms, ward, bed, alarm_id, code, kind, priority, value, limit_value, message
+         FROM alarm_events
+         WHERE (?1 IS NULL OR (ward = ?1 AND bed = ?2)) AND t_ms >= ?3 AND t_ms < ?4
+         ORDER BY t_ms, id",
+    )?;
+    let (w, b) = bed.map_or((None, None), |b| (Some(&b.ward), Some(&b.bed)));
+    let rows = q.query_map(params![w, b, from_ms, to_ms], |r| {
+        Ok(AlarmRow {
+            t_ms: r.get(0)?,
+            bed: BedId::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+            alarm_id: r.get(3)?,
+            code: r.get(4)?,
+            kind: r.get(5)?,
+            priority: r.get(6)?,
+            value: r.get(7)?,
+            limit: r.get(8)?,
+            message: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Stored counts of one bed's stream.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct StreamStatus {
+    pub chunks: u64,
+    pub samples: u64,
+    pub bytes: u64,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    pub gaps: u64,
+    pub missing_chunks: u64,
+}
+
+/// What a database holds: per bed and stream, plus rejects per reason.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct Status {
+    /// bed key → stream (waveform channel, or "numerics:CODE") → counts.
+    pub beds: BTreeMap<String, BTreeMap<String, StreamStatus>>,
+    pub rejects: BTreeMap<String, u64>,
+    pub alarm_events: u64,
+    pub registered_devices: u64,
+}
+
+pub fn status(conn: &Connection) -> Result<Status, StoreError> {
+    let mut st = Status::default();
+    let mut q = conn.prepare(
+        "SELECT ward || '/' || bed, channel, COUNT(*), SUM(n), SUM(LENGTH(data)), MIN(t0_ms), MAX(t0_ms)
+         FROM wave_chunks GROUP BY 1, 2",
+    )?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let s = st
+            .beds
+            .entry(r.get(0)?)
+            .or_default()
+            .entry(r.get(1)?)
+            .or_default();
+        s.chunks = r.get::<_, i64>(2)? as u64;
+        s.samples = r.get::<_, i64>(3)? as u64;
+        s.bytes = r.get::<_, i64>(4)? as u64;
+        s.first_ms = r.get(5)?;
+        s.last_ms = r.get(6)?;
+    }
+    let mut q = conn.prepare(
+        "SELECT ward || '/' || bed, channel, COUNT(*), SUM(last_seq - first_seq + 1)
+         FROM gaps GROUP BY 1, 2",
+    )?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let s = st
+            .beds
+            .entry(r.get(0)?)
+            .or_default()
+            .entry(r.get(1)?)
+            .or_default();
+        s.gaps = r.get::<_, i64>(2)? as u64;
+        s.missing_chunks = r.get::<_, i64>(3)? as u64;
+    }
+    let mut q = conn.prepare(
+        "SELECT ward || '/' || bed, code, COUNT(*), MIN(t_ms), MAX(t_ms) FROM numerics GROUP BY 1, 2",
+    )?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let code: String = r.get(1)?;
+        let s = st
+            .beds
+            .entry(r.get(0)?)
+            .or_default()
+            .entry(format!("numerics:{code}"))
+            .or_default();
+        s.samples = r.get::<_, i64>(2)? as u64;
+        s.first_ms = r.get(3)?;
+        s.last_ms = r.get(4)?;
+    }
+    let mut q = conn.prepare("SELECT reason, count FROM rejects ORDER BY reason")?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        st.rejects.insert(r.get(0)?, r.get::<_, i64>(1)? as u64);
+    }
+    st.alarm_events = conn.query_row("SELECT COUNT(*) FROM alarm_events", [], |r| {
+        r.get::<_, i64>(0)
+    })? as u64;
+    st.registered_devices = conn.query_row("SELECT COUNT(*) FROM device_registry", [], |r| {
+        r.get::<_, i64>(0)
+    })? as u64;
+    Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open;
+
+    #[test]
+    fn trend_buckets_ignore_no_reading_and_non_final() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("q.db")).expect("open");
+        let ins = |t: i64, v: Option<f64>, status: &str| {
+            conn.execute(
+                "INSERT INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit, status)
+                 VALUES ('4W', '01', 'm', ?1, 147842, 'HR', ?2, '/min', ?3)",
+                params![t, v, status],
+            )
+            .expect("insert");
+        };
+        ins(0, Some(60.0), "final");
+        ins(1000, Some(80.0), "final");
+        ins(2000, None, "final");
+        ins(3000, Some(300.0), "entered-in-error");
+        ins(61_000, Some(70.0), "amended");
+        let t = trend(
+            &conn,
+            &BedId::new("4W", "01"),
+            Vital::Hr,
+            0,
+            120_000,
+            60_000,
+        )
+        .expect("trend");
+        assert_eq!(
+            t,
+            vec![
+                TrendBucket {
+                    t_ms: 0,
+                    min: 60.0,
+                    max: 80.0,
+                    mean: 70.0,
+                    n: 2
+                },
+                TrendBucket {
+                    t_ms: 60_000,
+                    min: 70.0,
+                    max: 70.0,
+                    mean: 70.0,
+                    n: 1
+                }
+            ]
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! `vigilctl bench ingest`: a load harness that prints figures (not a timed test).
+//!
+//! It starts Mosquitto (Debian's, on a free loopback port) unless `--broker` is given, runs the
+//! engine as a separate `vigilctl record` process, drains the same stream with `mosquitto_sub`
+//! as the ceiling, and publishes a simulated ward of `--beds` full-rate beds (ECG 2 × 500 Hz,
+//! pleth 125 Hz, resp 62.5 Hz, numerics 1 Hz) for `--seconds`. It reports sustained samples/s
+//! and messages/s, the engine's CPU and peak RSS (from /proc), stored bytes per sample, and the
+//! engine/mosquitto_sub message ratio, ending with one machine-readable `RESULT` line.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use tokio::sync::watch;
+use vigil_core::config::BrokerUrl;
+use vigil_core::sim::{self, SimConfig};
+use vigil_core::{query, store};
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// Simulated beds at full rate.
+    #[arg(long, default_value_t = 128)]
+    beds: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Use this broker instead of starting Mosquitto (then mosquitto_sub must reach it).
+    #[arg(long)]
+    broker: Option<BrokerUrl>,
+    /// Keep the benchmark database here (default: a temporary directory).
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+/// A child process killed (SIGTERM, then SIGKILL) on drop.
+struct Guard(Child);
+
+impl Guard {
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        self.0.wait().ok()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+fn program(name: &str) -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| anyhow!("{name} not found (scripts/setup.sh installs it)"))
+}
+
+/// CPU seconds (user + system) and peak RSS in MiB of a process, from /proc.
+fn proc_usage(pid: u32) -> Result<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow!("bad /proc stat"))?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    let hz = 100.0; // USER_HZ on Linux
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let hwm_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    Ok((ticks / hz, hwm_kb / 1024.0))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn start_mosquitto(dir: &Path) -> Result<(Guard, BrokerUrl)> {
+    let port = free_port()?;
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             max_queued_messages 1000000\nmax_inflight_messages 1000\n\
+             log_dest file {}\nuser root\n",
+            dir.join("mosquitto.log").display()
+        ),
+    )?;
+    let child = Command::new(program("mosquitto")?)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting mosquitto")?;
+    let g = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("mosquitto did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((g, BrokerUrl::plain("127.0.0.1", port)))
+}
+
+pub async fn ingest(a: IngestArgs) -> Result<()> {
+    if a.beds == 0 || a.seconds == 0 {
+        bail!("--beds and --seconds must be positive");
+    }
+    let tmp = tempdir()?;
+    let (_broker, url) = match &a.broker {
+        Some(u) => (None, u.clone()),
+        None => {
+            let (g, u) = start_mosquitto(&tmp)?;
+            (Some(g), u)
+        }
+    };
+    let db = a.db.clone().unwrap_or_else(|| tmp.join("bench.db"));
+    let _ = std::fs::remove_file(&db);
+
+    // The engine, as its own process.
+    let exe = std::env::current_exe()?;
+    let mut engine = Command::new(&exe)
+        .args([
+            "record",
+            "--allow-unregistered",
+            "--client-id",
+            "bench-engine",
+        ])
+        .arg("--broker")
+        .arg(url.to_string())
+        .arg("--db")
+        .arg(&db)
+        .env("VIGIL_CONFIG", tmp.join("none.toml"))
+        .env("RUST_LOG", "warn,rumqttd=off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the engine")?;
+    std::fs::write(tmp.join("none.toml"), "")?;
+    let pid = engine.id();
+    let out = engine
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("engine stdout"))?;
+    let mut engine = Guard(engine);
+    let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = line_tx.send(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match line_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if l.starts_with("subscribed") => break,
+            Ok(_) => {}
+            Err(_) => bail!("the engine did not subscribe within 20 s"),
+        }
+    }
+
+    // The ceiling: mosquitto_sub draining the same stream.
+    let mut sub = Command::new(program("mosquitto_sub")?)
+        .args(["-h", &url.host, "-p", &url.port.to_string()])
+        .args(["-t", "vigil/v1/#", "-q", "1", "-F", "%t"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting mosquitto_sub")?;
+    let sub_out = sub.stdout.take().ok_or_else(|| anyhow!("sub stdout"))?;
+    let sub_pid = sub.id();
+    let mut sub = Guard(sub);
+    let sub_msgs = Arc::new(AtomicU64::new(0));
+    let sc = Arc::clone(&sub_msgs);
+    std::thread::spawn(move || {
+        for _ in BufReader::new(sub_out).lines().map_while(Result::ok) {
+            sc.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (cpu0, _) = proc_usage(pid)?;
+    let (sub_cpu0, _) = proc_usage(sub_pid)?;
+    let t0 = Instant::now();
+    eprintln!(
+        "bench: {} beds at full rate for {} s through {url}",
+        a.beds, a.seconds
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let cfg = SimConfig::new(url.clone(), "bench", a.beds);
+    let sim_task = tokio::spawn(sim::run(cfg, stop_rx));
+    tokio::time::sleep(Duration::from_secs(a.seconds)).await;
+    let _ = stop_tx.send(true);
+    let report = sim_task.await??;
+    let publish_s = t0.elapsed().as_secs_f64();
+    // Let both subscribers drain what the broker still holds (bounded).
+    let published = report.published;
+    let drain_deadline = Instant::now() + Duration::from_secs(30);
+    while sub_msgs.load(Ordering::Relaxed) < published && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sub_done_s = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (cpu1, rss_mb) = proc_usage(pid)?;
+    let (sub_cpu1, _) = proc_usage(sub_pid)?;
+    let wall = t0.elapsed().as_secs_f64();
+    engine.stop();
+    sub.stop();
+    let mut engine_msgs = 0u64;
+    let mut engine_samples = 0u64;
+    while let Ok(l) = line_rx.try_recv() {
+        // "received N messages: S waveform samples, R readings"
+        if let Some(rest) = l.strip_prefix("received ") {
+            let nums: Vec<u64> = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            engine_msgs = nums.first().copied().unwrap_or(0);
+            engine_samples = nums.get(1).copied().unwrap_or(0);
+        }
+    }
+    let sub_total = sub_msgs.load(Ordering::Relaxed);
+    let published_samples: u64 = report.samples.values().flat_map(|m| m.values()).sum();
+
+    let conn = store::open_read_only(&db)?;
+    let st = query::status(&conn)?;
+    let (mut wave_bytes, mut wave_samples, mut ecg_bytes, mut ecg_samples) = (0, 0, 0, 0);
+    for streams in st.beds.values() {
+        for (name, s) in streams {
+            if name.starts_with("numerics:") {
+                continue;
+            }
+            wave_bytes += s.bytes;
+            wave_samples += s.samples;
+            if name.starts_with("ECG") {
+                ecg_bytes += s.bytes;
+                ecg_samples += s.samples;
+            }
+        }
+    }
+    drop(conn);
+    let db_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(db.with_extension("db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    let cpu_pct = (cpu1 - cpu0) / wall * 100.0;
+    let sub_cpu_pct = (sub_cpu1 - sub_cpu0) / wall * 100.0;
+    let per = |n: u64| n as f64 / publish_s;
+    let bytes_per_sample = wave_bytes as f64 / wave_samples.max(1) as f64;
+    let ratio = engine_msgs as f64 / sub_total.max(1) as f64;
+    let sustained = engine_msgs >= published && engine_samples >= published_samples;
+    println!("beds                      {}", a.beds);
+    println!("published                 {published} messages, {published_samples} samples in {publish_s:.1} s");
+    println!("engine received           {engine_msgs} messages, {engine_samples} samples");
+    println!("mosquitto_sub received    {sub_total} messages (drained after {sub_done_s:.1} s)");
+    println!("samples/s                 {:.0}", per(engine_samples));
+    println!("messages/s                {:.0}", per(engine_msgs));
+    println!(
+        "engine CPU                {cpu_pct:.1} % of one core (mosquitto_sub {sub_cpu_pct:.1} %)"
+    );
+    println!("engine peak RSS           {rss_mb:.1} MiB");
+    println!("stored waveform bytes     {bytes_per_sample:.3} per sample (ECG {:.3}); database {:.1} MiB", ecg_bytes as f64 / ecg_samples.max(1) as f64, db_bytes as f64 / 1048576.0);
+    println!("engine / mosquitto_sub    {ratio:.3}");
+    println!(
+        "RESULT beds={} sustained={} samples_per_s={:.0} msgs_per_s={:.0} cpu_pct={cpu_pct:.1} rss_mb={rss_mb:.1} bytes_per_sample={bytes_per_sample:.3} ceiling_ratio={ratio:.3}",
+        a.beds,
+        if sustained { "yes" } else { "no" },
+        per(engine_samples),
+        per(engine_msgs),
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// A fresh private directory under the system temp dir.
+fn tempdir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!(
+        "vigil-bench-{}-{}",
+        std::process::id(),
+        store::now_ms()
+    ));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}

@@ -1,0 +1,411 @@
+//! `vigilctl user …` and `vigilctl audit …` as IT would run them: the real binary on a temporary
+//! database, passwords on standard input. Then the database file is tampered with, as an attacker
+//! with write access would do it (drop the trigger, change or delete a row), and `audit verify`
+//! must fail naming the broken entry.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use vigil_core::audit::{Audit, AuditFilter};
+use vigil_core::auth::{AuthConfig, AuthService, Role};
+
+const VIGILCTL: &str = env!("CARGO_BIN_EXE_vigilctl");
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Run vigilctl with `args`, `stdin` as standard input, as OS user "itdesk".
+fn vigilctl(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(VIGILCTL)
+        .args(args)
+        .env("USER", "itdesk")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vigilctl");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait vigilctl");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+fn db_arg(db: &Path) -> String {
+    db.to_string_lossy().into_owned()
+}
+
+/// A database with three users made through the CLI, and its path.
+fn station(dir: &tempfile::TempDir) -> PathBuf {
+    let db = dir.path().join("station.db");
+    let d = db_arg(&db);
+    for (name, role, pw) in [
+        ("nina", "nurse", "ward4-kettle-moon\n"),
+        ("carl", "charge-nurse", "river-lamp-9-cedar\r\n"),
+        ("ada", "admin", "amber-quill-72-fjord"),
+    ] {
+        let r = vigilctl(&["user", "add", name, "--role", role, "--db", &d], pw);
+        assert!(r.ok(), "user add {name}: {r:?}");
+        assert!(
+            r.stdout.contains(&format!("created user {name} ({role})")),
+            "{r:?}"
+        );
+    }
+    db
+}
+
+#[test]
+fn users_are_managed_from_the_command_line_and_audited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = station(&dir);
+    let d = db_arg(&db);
+
+    // The passwords given on stdin work (line ends are not part of them).
+    {
+        let mut svc = AuthService::open(&db, AuthConfig::default()).expect("open");
+        let now = 1_800_000_000_000;
+        assert_eq!(
+            svc.login("nina", "ward4-kettle-moon", now)
+                .expect("nina")
+                .role(),
+            Role::Nurse
+        );
+        assert_eq!(
+            svc.login("carl", "river-lamp-9-cedar", now)
+                .expect("carl")
+                .role(),
+            Role::ChargeNurse
+        );
+        assert_eq!(
+            svc.login("ada", "amber-quill-72-fjord", now)
+                .expect("ada")
+                .role(),
+            Role::Admin
+        );
+    }
+
+    // Weak passwords are refused with a clear message and a non-zero exit.
+    for (pw, why) in [
+        ("short\n", "at least 12 characters"),
+        ("Password2024!\n", "commonly used password"),
+        ("bob-the-builder-1\n", "user name"),
+        ("\n", "no password on standard input"),
+    ] {
+        let r = vigilctl(&["user", "add", "bob", "--role", "nurse", "--db", &d], pw);
+        assert!(!r.ok(), "{pw:?} accepted: {r:?}");
+        assert!(r.stderr.contains(why), "{pw:?}: {r:?}");
+    }
+    let r = vigilctl(
+        &["user", "add", "nina", "--role", "admin", "--db", &d],
+        "another-good-pw-1",
+    );
+    assert!(!r.ok() && r.stderr.contains("already exists"), "{r:?}");
+    let r = vigilctl(
+        &["user", "add", "bob", "--role", "doctor", "--db", &d],
+        "another-good-pw-1",
+    );
+    assert!(!r.ok() && r.stderr.contains("doctor"), "{r:?}");
+
+    // list
+    let r = vigilctl(&["user", "list", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{r:?}");
+    assert!(lines[0].starts_with("NAME"), "{r:?}");
+    for (line, (name, role)) in lines[1..].iter().zip([
+        ("ada", "admin"),
+        ("carl", "charge-nurse"),
+        ("nina", "nurse"),
+    ]) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols, [name, role, "yes", "no", "no"], "{r:?}");
+    }
+
+    // disable, enable
+    let r = vigilctl(&["user", "disable", "nina", "--db", &d], "");
+    assert!(r.ok() && r.stdout.contains("disabled nina"), "{r:?}");
+    let r = vigilctl(&["user", "list", "--db", &d], "");
+    let nina: Vec<&str> = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("nina"))
+        .expect("nina listed")
+        .split_whitespace()
+        .collect();
+    assert_eq!(nina, ["nina", "nurse", "no", "no", "no"], "{r:?}");
+    {
+        let mut svc = AuthService::open(&db, AuthConfig::default()).expect("open");
+        assert!(svc
+            .login("nina", "ward4-kettle-moon", 1_800_000_000_000)
+            .is_err());
+    }
+    let r = vigilctl(&["user", "enable", "nina", "--db", &d], "");
+    assert!(r.ok() && r.stdout.contains("enabled nina"), "{r:?}");
+    // The last admin cannot be disabled.
+    let r = vigilctl(&["user", "disable", "ada", "--db", &d], "");
+    assert!(!r.ok() && r.stderr.contains("no enabled admin"), "{r:?}");
+
+    // reset-password: generated (printed) and given on stdin; both force a change.
+    let r = vigilctl(&["user", "reset-password", "carl", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    let temp = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("temporary password for carl: "))
+        .expect("printed")
+        .to_string();
+    assert_eq!(temp.len(), 19, "{temp}");
+    let r = vigilctl(
+        &[
+            "user",
+            "reset-password",
+            "nina",
+            "--password-stdin",
+            "--db",
+            &d,
+        ],
+        "given-temp-pw-42\n",
+    );
+    assert!(r.ok(), "{r:?}");
+    assert!(!r.stdout.contains("given-temp-pw-42"));
+    let r = vigilctl(&["user", "list", "--db", &d], "");
+    for name in ["carl", "nina"] {
+        let cols: Vec<&str> = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .expect("listed")
+            .split_whitespace()
+            .collect();
+        assert_eq!(cols[4], "yes", "{name} must change: {r:?}");
+    }
+    {
+        let mut svc = AuthService::open(&db, AuthConfig::default()).expect("open");
+        let now = 1_800_000_000_000;
+        assert!(svc
+            .login("carl", &temp, now)
+            .expect("temp")
+            .must_change_password());
+        assert!(svc
+            .login("nina", "given-temp-pw-42", now)
+            .expect("given")
+            .must_change_password());
+        // Lock ada out, then unlock her from the command line.
+        for _ in 0..5 {
+            let _ = svc.login("ada", "wrong-password-x", now);
+        }
+    }
+    let r = vigilctl(&["user", "list", "--db", &d], "");
+    let ada_line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("ada"))
+        .expect("ada")
+        .to_string();
+    assert!(ada_line.contains("until"), "{r:?}");
+    let r = vigilctl(&["user", "unlock", "ada", "--db", &d], "");
+    assert!(r.ok() && r.stdout.contains("unlocked ada"), "{r:?}");
+    let r = vigilctl(
+        &[
+            "user",
+            "set-role",
+            "nina",
+            "--role",
+            "charge-nurse",
+            "--db",
+            &d,
+        ],
+        "",
+    );
+    assert!(
+        r.ok() && r.stdout.contains("nina is now charge-nurse"),
+        "{r:?}"
+    );
+
+    // Every CLI action is in the trail as cli:itdesk, and the chain is intact.
+    let r = vigilctl(&["audit", "verify", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    assert!(r.stdout.contains("audit trail intact: "), "{r:?}");
+    let r = vigilctl(&["audit", "list", "--db", &d, "--actor", "cli:itdesk"], "");
+    assert!(r.ok(), "{r:?}");
+    let actions: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(3).expect("action column"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user_create",
+            "user_create",
+            "user_create",
+            "user_disable",
+            "user_enable",
+            "user_reset_password",
+            "user_reset_password",
+            "user_unlock",
+            "user_role_change"
+        ],
+        "{r:?}"
+    );
+    let r = vigilctl(&["audit", "list", "--db", &d, "--action", "lockout"], "");
+    assert!(r.ok() && r.stdout.lines().count() == 2, "{r:?}");
+    assert!(r.stdout.contains("ada"), "{r:?}");
+    let r = vigilctl(&["audit", "list", "--db", &d, "--from", "2100-01-01"], "");
+    assert!(
+        r.ok() && r.stdout.lines().count() == 1,
+        "header only: {r:?}"
+    );
+
+    // CSV export, itself audited.
+    let r = vigilctl(&["audit", "list", "--db", &d, "--csv", "--limit", "3"], "");
+    assert!(r.ok(), "{r:?}");
+    let rows: Vec<&str> = r.stdout.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 4, "{r:?}");
+    assert!(rows[0].starts_with("id,t_ms,time_utc,actor,action"));
+    let conn = vigil_core::store::open(&db).expect("open");
+    let last = Audit::list(
+        &conn,
+        &AuditFilter {
+            limit: Some(1),
+            ..Default::default()
+        },
+    )
+    .expect("list");
+    assert_eq!(
+        (last[0].actor.as_str(), last[0].action.as_str()),
+        ("cli:itdesk", "audit_export")
+    );
+    let r = vigilctl(&["audit", "verify", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+}
+
+/// A copy of the database file (consistent, with the WAL folded in).
+fn copy_db(from: &Path, to: &Path) {
+    let c = rusqlite::Connection::open(from).expect("open");
+    c.execute("VACUUM INTO ?1", [to.to_string_lossy()])
+        .expect("vacuum into");
+}
+
+fn entry_count(db: &Path) -> i64 {
+    let c = rusqlite::Connection::open(db).expect("open");
+    c.query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+        .expect("count")
+}
+
+#[test]
+fn audit_verify_catches_an_altered_and_a_deleted_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = station(&dir);
+    let d = db_arg(&db);
+    for args in [
+        ["user", "disable", "nina"],
+        ["user", "enable", "nina"],
+        ["user", "unlock", "carl"],
+    ] {
+        let r = vigilctl(&[&args[..], &["--db", &d]].concat(), "");
+        assert!(r.ok(), "{args:?}: {r:?}");
+    }
+    let r = vigilctl(&["audit", "verify", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    assert!(r.stdout.contains("audit trail intact: 6 entries"), "{r:?}");
+    assert_eq!(entry_count(&db), 6);
+
+    // Altered: hide that nina was disabled (entry 4).
+    let altered = dir.path().join("altered.db");
+    copy_db(&db, &altered);
+    {
+        let c = rusqlite::Connection::open(&altered).expect("open");
+        // The trigger refuses the change until the attacker drops it.
+        assert!(c
+            .execute(
+                "UPDATE audit_log SET action = 'user_enable' WHERE id = 4",
+                []
+            )
+            .is_err());
+        c.execute_batch(
+            "DROP TRIGGER audit_log_no_update;
+             UPDATE audit_log SET action = 'user_enable' WHERE id = 4;",
+        )
+        .expect("tamper");
+    }
+    let r = vigilctl(&["audit", "verify", "--db", &db_arg(&altered)], "");
+    assert!(!r.ok(), "tampering not detected: {r:?}");
+    assert!(r.stderr.contains("BROKEN at entry 4"), "{r:?}");
+    assert!(r.stderr.contains("altered"), "{r:?}");
+
+    // Deleted: remove entry 5 (triggers dropped first).
+    let deleted = dir.path().join("deleted.db");
+    copy_db(&db, &deleted);
+    {
+        let c = rusqlite::Connection::open(&deleted).expect("open");
+        assert!(c.execute("DELETE FROM audit_log WHERE id = 5", []).is_err());
+        c.execute_batch(
+            "DROP TRIGGER audit_log_no_delete;
+             DELETE FROM audit_log WHERE id = 5;",
+        )
+        .expect("tamper");
+    }
+    let r = vigilctl(&["audit", "verify", "--db", &db_arg(&deleted)], "");
+    assert!(!r.ok(), "deletion not detected: {r:?}");
+    assert!(r.stderr.contains("entry 5 is missing"), "{r:?}");
+
+    // Triggers dropped but nothing changed (yet): still refused.
+    let bare = dir.path().join("bare.db");
+    copy_db(&db, &bare);
+    rusqlite::Connection::open(&bare)
+        .expect("open")
+        .execute_batch("DROP TRIGGER audit_log_no_delete")
+        .expect("drop");
+    let r = vigilctl(&["audit", "verify", "--db", &db_arg(&bare)], "");
+    assert!(
+        !r.ok() && r.stderr.contains("triggers are missing"),
+        "{r:?}"
+    );
+
+    // The original is untouched and verifying did not change it.
+    let r = vigilctl(&["audit", "verify", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(entry_count(&db), 6);
+
+    let r = vigilctl(
+        &[
+            "audit",
+            "verify",
+            "--db",
+            &db_arg(&dir.path().join("none.db")),
+        ],
+        "",
+    );
+    assert!(!r.ok() && r.stderr.contains("no database"), "{r:?}");
+}

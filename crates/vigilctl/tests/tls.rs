@@ -1,0 +1,859 @@
+//! TLS to a real Mosquitto (from Debian): `vigilctl record` and `vigilctl sim` over `mqtts://`
+//! with server authentication, with mutual TLS (client certificates, CN = identity), the ward's
+//! ACL (a device writes only under its own device level), and clients without a valid
+//! certificate refused. Certificates are made in the test with rcgen; see
+//! `docs/broker-security.md` for the broker configuration these tests use.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use serde_json::Value;
+use vigil_core::store::{self, Summary};
+
+const VIGILCTL: &str = env!("CARGO_BIN_EXE_vigilctl");
+
+// ---------------------------------------------------------------------------------------------
+// Processes, ports, Mosquitto
+
+/// A child process that is stopped (SIGTERM, then SIGKILL) when dropped, with its output lines.
+struct Proc {
+    child: Child,
+    name: &'static str,
+    /// Every line of stdout and stderr so far.
+    lines: Arc<Mutex<Vec<String>>>,
+    /// stdout lines as they come.
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    /// Start `cmd` with stdout and stderr captured (and echoed, prefixed with `name`).
+    fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        for (pipe, tx) in [
+            (Box::new(out) as Box<dyn Read + Send>, Some(tx)),
+            (Box::new(err), None),
+        ] {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    println!("{name}: {line}");
+                    lines.lock().expect("lines").push(line.clone());
+                    if let Some(tx) = &tx {
+                        let _ = tx.send(line);
+                    }
+                }
+            });
+        }
+        Proc {
+            child,
+            name,
+            lines,
+            stdout,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().expect("lines").join("\n")
+    }
+
+    /// Wait for the process to exit on its own.
+    fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                // Let the reader threads catch the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still running after {within:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until stdout has a line starting with `prefix`.
+    fn wait_line(&self, prefix: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return,
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "{}: no line {prefix:?} within {within:?} ({e}); output:\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            eprintln!("stopping {}", self.name);
+            self.terminate(Duration::from_secs(5));
+        }
+    }
+}
+
+/// A free loopback port below the ephemeral range, so that no client's source port (and no
+/// other test's `bind(0)`) can take it.
+fn free_port() -> u16 {
+    let seed = std::process::id() as u64 * 7919
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+    for i in 0..5000u64 {
+        let port = 20000 + ((seed + i * 7) % 10000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..30000")
+}
+
+fn find_program(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found: run scripts/setup.sh to install it"))
+}
+
+fn wait_for_port(port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listening on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Start Mosquitto with one TLS listener on a free loopback port; `listener` is the rest of
+/// the listener's settings. Returns the process and the port.
+fn mosquitto_tls(dir: &Path, pki: &Pki, listener: &str) -> (Proc, u16) {
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "per_listener_settings true\nuser root\npersistence false\n\
+             max_queued_messages 100000\nlog_dest file {log}\nlog_type all\n\
+             listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n{listener}\n",
+            log = dir.join("mosquitto.log").display(),
+            ca = pki.ca.display(),
+            cert = pki.dir.join("broker.pem").display(),
+            key = pki.dir.join("broker.key").display(),
+        ),
+    )
+    .expect("write mosquitto.conf");
+    let p = Proc::spawn(
+        "mosquitto",
+        Command::new(find_program("mosquitto")).arg("-c").arg(&conf),
+    );
+    wait_for_port(port, Duration::from_secs(10));
+    (p, port)
+}
+
+fn mosquitto_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates
+
+/// A test PKI in a directory: `ca.pem` (the ward CA), `broker.pem`/`.key` (SAN localhost,
+/// 127.0.0.1), and client certificates made on demand.
+struct Pki {
+    dir: PathBuf,
+    ca: PathBuf,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+fn new_ca(cn: &str) -> (String, Issuer<'static, KeyPair>) {
+    let key = KeyPair::generate().expect("CA key");
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = p.self_signed(&key).expect("self-signed CA");
+    (cert.pem(), Issuer::new(p, key))
+}
+
+impl Pki {
+    fn new(dir: &Path) -> Pki {
+        let dir = dir.join("pki");
+        std::fs::create_dir_all(&dir).expect("pki dir");
+        let (pem, issuer) = new_ca("Vigil test ward CA");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, pem).expect("write ca.pem");
+        let pki = Pki { dir, ca, issuer };
+        pki.leaf("broker", "localhost", &["localhost", "127.0.0.1"], true);
+        pki
+    }
+
+    /// Issue `name.pem` / `name.key` with common name `cn`; returns (cert, key) paths.
+    fn leaf(&self, name: &str, cn: &str, sans: &[&str], server: bool) -> (PathBuf, PathBuf) {
+        issue(&self.dir, &self.issuer, name, cn, sans, server)
+    }
+
+    /// A client certificate for `cn`.
+    fn client(&self, cn: &str) -> (PathBuf, PathBuf) {
+        self.leaf(cn, cn, &[], false)
+    }
+}
+
+fn issue(
+    dir: &Path,
+    issuer: &Issuer<'static, KeyPair>,
+    name: &str,
+    cn: &str,
+    sans: &[&str],
+    server: bool,
+) -> (PathBuf, PathBuf) {
+    let key = KeyPair::generate().expect("key");
+    let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+    let mut p = CertificateParams::new(sans).expect("params");
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![if server {
+        ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    let cert = p.signed_by(&key, issuer).expect("sign");
+    let (c, k) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&c, cert.pem()).expect("write cert");
+    std::fs::write(&k, key.serialize_pem()).expect("write key");
+    (c, k)
+}
+
+// ---------------------------------------------------------------------------------------------
+// vigilctl
+
+fn tls_args(ca: &Path, client: Option<&(PathBuf, PathBuf)>) -> Vec<String> {
+    let mut v = vec!["--ca".to_string(), ca.display().to_string()];
+    if let Some((c, k)) = client {
+        v.extend([
+            "--cert".into(),
+            c.display().to_string(),
+            "--key".into(),
+            k.display().to_string(),
+        ]);
+    }
+    v
+}
+
+/// `vigilctl record` (an empty config file, so a developer's own vigil.toml cannot interfere).
+fn record_cmd(url: &str, db: &Path, client_id: &str, tls: &[String]) -> Command {
+    let config = db.with_extension("toml");
+    std::fs::write(&config, "").expect("write config");
+    let mut c = Command::new(VIGILCTL);
+    c.args(["record", "--broker", url, "--client-id", client_id])
+        .arg("--allow-unregistered")
+        .args(tls)
+        .arg("--db")
+        .arg(db)
+        .env("VIGIL_CONFIG", &config)
+        .env("RUST_LOG", "info,rumqttd=off");
+    c
+}
+
+/// Start `vigilctl record` and wait until it has subscribed.
+fn record(url: &str, db: &Path, client_id: &str, tls: &[String]) -> Proc {
+    let p = Proc::spawn("record", &mut record_cmd(url, db, client_id, tls));
+    p.wait_line("subscribed", Duration::from_secs(20));
+    p
+}
+
+/// `vigilctl sim` for `seconds`, writing its summary to `summary`.
+fn sim_cmd(
+    url: &str,
+    ward: &str,
+    beds: u32,
+    seconds: u32,
+    summary: &Path,
+    tls: &[String],
+) -> Command {
+    let mut c = Command::new(VIGILCTL);
+    c.args(["sim", "--broker", url, "--ward", ward])
+        .args([
+            "--beds",
+            &beds.to_string(),
+            "--duration",
+            &seconds.to_string(),
+        ])
+        .args(tls)
+        .arg("--summary")
+        .arg(summary)
+        .env("RUST_LOG", "info");
+    c
+}
+
+fn counts(v: &Value) -> Vec<(String, String, u64)> {
+    let mut out = Vec::new();
+    for (bed, m) in v.as_object().expect("object") {
+        for (k, n) in m.as_object().expect("object") {
+            out.push((bed.clone(), k.clone(), n.as_u64().expect("count")));
+        }
+    }
+    out
+}
+
+fn summary(db: &Path) -> Summary {
+    store::open_read_only(db)
+        .and_then(|c| Summary::read(&c))
+        .unwrap_or_default()
+}
+
+/// Wait until the database holds exactly what the simulator says it published (samples,
+/// chunks, readings), then assert it.
+fn assert_stored_exactly(db: &Path, published: &Path) {
+    let published: Value =
+        serde_json::from_slice(&std::fs::read(published).expect("summary written")).expect("json");
+    let samples = counts(&published["samples"]);
+    let chunks = counts(&published["chunks"]);
+    let readings = counts(&published["readings"]);
+    assert!(!samples.is_empty() && !readings.is_empty(), "{published}");
+    let matches = |s: &Summary| {
+        samples
+            .iter()
+            .all(|(b, c, n)| s.samples.get(&(b.clone(), c.clone())) == Some(n))
+            && readings
+                .iter()
+                .all(|(b, c, n)| s.readings.get(&(b.clone(), c.clone())) == Some(n))
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut stored = summary(db);
+    while !matches(&stored) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        stored = summary(db);
+    }
+    for (bed, ch, n) in &samples {
+        assert_eq!(
+            stored.samples.get(&(bed.clone(), ch.clone())),
+            Some(n),
+            "samples {bed} {ch}"
+        );
+    }
+    for (bed, ch, n) in &chunks {
+        assert_eq!(
+            stored.chunks.get(&(bed.clone(), ch.clone())),
+            Some(n),
+            "chunks {bed} {ch}"
+        );
+    }
+    for (bed, v, n) in &readings {
+        assert_eq!(
+            stored.readings.get(&(bed.clone(), v.clone())),
+            Some(n),
+            "readings {bed} {v}"
+        );
+    }
+    assert_eq!(stored.samples.len(), samples.len(), "nothing extra stored");
+}
+
+/// Publish one message with mosquitto_pub over TLS as the holder of `client`.
+fn mosquitto_pub(
+    port: u16,
+    ca: &Path,
+    client: &(PathBuf, PathBuf),
+    id: &str,
+    topic: &str,
+    payload: &str,
+) {
+    let out = Command::new(find_program("mosquitto_pub"))
+        .args([
+            "-h",
+            "localhost",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-i",
+            id,
+        ])
+        .arg("--cafile")
+        .arg(ca)
+        .arg("--cert")
+        .arg(&client.0)
+        .arg("--key")
+        .arg(&client.1)
+        .args(["-t", topic, "-m", payload])
+        .output()
+        .expect("run mosquitto_pub");
+    assert!(
+        out.status.success(),
+        "mosquitto_pub {topic}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn vitals_json(device: &str, seq: u64, obs: &str) -> String {
+    let t = vigil_core::telemetry::utc_from_ms(store::now_ms()).to_rfc3339();
+    format!(r#"{{"v":1,"device":"{device}","t":"{t}","seq":{seq},"obs":[{obs}]}}"#)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+/// Server-authenticated TLS: the clients check the broker against the ward CA; no client
+/// certificates. Everything the simulator publishes is stored, exactly.
+#[test]
+fn server_authenticated_tls_carries_the_ward_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let (_broker, port) = mosquitto_tls(
+        dir.path(),
+        &pki,
+        "require_certificate false\nallow_anonymous true",
+    );
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let db = dir.path().join("ward.db");
+    let tls = tls_args(&pki.ca, None);
+    let mut rec = record(&url, &db, &format!("tls-recorder-{port}"), &tls);
+
+    let published = dir.path().join("published.json");
+    let mut sim = Proc::spawn("sim", &mut sim_cmd(&url, "tls", 2, 3, &published, &tls));
+    let st = sim.wait(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "sim over mqtts failed: {st}\n{}",
+        sim.output()
+    );
+    assert_stored_exactly(&db, &published);
+
+    let st = rec.terminate(Duration::from_secs(10));
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "record stops cleanly: {st:?}"
+    );
+}
+
+/// Mutual TLS with the ward's ACL: the station and the device authenticate with certificates
+/// (CN = identity); a device writes only under its own device level, so a forged topic is
+/// dropped by the broker, and a forged payload on its own topic is rejected by Vigil.
+#[test]
+fn mutual_tls_identities_and_device_acl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let acl = dir.path().join("acl");
+    std::fs::write(
+        &acl,
+        "# stations: read all telemetry, write the station-reserved levels\n\
+         user station-4w\ntopic read vigil/v1/#\ntopic readwrite vigil/v1/+/+/_station/#\n\n\
+         # devices (CN = device id): write only under their own device level\n\
+         pattern write vigil/v1/+/+/%u/#\n",
+    )
+    .expect("write acl");
+    let (_broker, port) = mosquitto_tls(
+        dir.path(),
+        &pki,
+        &format!(
+            "require_certificate true\nuse_identity_as_username true\n\
+             use_username_as_clientid true\nallow_anonymous false\nacl_file {}",
+            acl.display()
+        ),
+    );
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let db = dir.path().join("ward.db");
+    let station = pki.client("station-4w");
+    let mut rec = record(
+        &url,
+        &db,
+        "vigil-station-4w",
+        &tls_args(&pki.ca, Some(&station)),
+    );
+
+    // The simulator's one bed is device mon-w-01 on bed w/01: its certificate says so.
+    let device = pki.client("mon-w-01");
+    let published = dir.path().join("published.json");
+    let mut sim = Proc::spawn(
+        "sim",
+        &mut sim_cmd(
+            &url,
+            "w",
+            1,
+            3,
+            &published,
+            &tls_args(&pki.ca, Some(&device)),
+        ),
+    );
+
+    // Device mon-a: its own topic works; mon-b's topic and mon-w-01's waveform are refused.
+    let mon_a = pki.client("mon-a");
+    let hr = r#"{"mdc":147842,"value":150,"unit":"/min"}"#;
+    let spo2 = r#"{"mdc":150456,"value":97,"unit":"%"}"#;
+    mosquitto_pub(
+        port,
+        &pki.ca,
+        &mon_a,
+        "mon-a-1",
+        "vigil/v1/w/02/mon-b/vitals",
+        &vitals_json("mon-b", 1, hr),
+    );
+    mosquitto_pub(
+        port,
+        &pki.ca,
+        &mon_a,
+        "mon-a-2",
+        "vigil/v1/w/01/mon-w-01/wave/ECG_II",
+        &format!(
+            r#"{{"v":1,"device":"mon-w-01","channel":"ECG_II","unit":"mV","t0":"{}","rate":500,"seq":999999,"factor":0.005,"data":[1,2,3]}}"#,
+            vigil_core::telemetry::utc_from_ms(store::now_ms()).to_rfc3339()
+        ),
+    );
+    mosquitto_pub(
+        port,
+        &pki.ca,
+        &mon_a,
+        "mon-a-3",
+        "vigil/v1/w/02/mon-a/vitals",
+        &vitals_json("mon-a", 1, spo2),
+    );
+    // Its own topic, someone else's name in the payload: Vigil rejects it (device_mismatch).
+    mosquitto_pub(
+        port,
+        &pki.ca,
+        &mon_a,
+        "mon-a-4",
+        "vigil/v1/w/02/mon-a/vitals",
+        &vitals_json("mon-b", 2, hr),
+    );
+
+    let st = sim.wait(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "sim over mutual TLS failed: {st}\n{}",
+        sim.output()
+    );
+    // The simulator's data, exactly: mon-a's forged chunk was not added to it.
+    assert_stored_exactly(&db, &published);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = summary(&db);
+    while (!s.readings.contains_key(&("w/02".into(), "SPO2".into())) || s.rejects.is_empty())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+        s = summary(&db);
+    }
+    assert_eq!(
+        s.readings.get(&("w/02".into(), "SPO2".into())),
+        Some(&1),
+        "mon-a's own topic works: {:?}",
+        s.readings
+    );
+    assert_eq!(
+        s.readings.get(&("w/02".into(), "HR".into())),
+        None,
+        "nothing from the forged topic or payload"
+    );
+    assert_eq!(
+        s.rejects.get("device_mismatch"),
+        Some(&1),
+        "{:?}",
+        s.rejects
+    );
+    // The broker says why (its log names the client, whose id is its certificate's CN, and
+    // the topic).
+    let log = mosquitto_log(dir.path());
+    let denied = |topic: &str| {
+        log.lines()
+            .any(|l| l.contains("Denied PUBLISH from mon-a ") && l.contains(topic))
+    };
+    assert!(denied("'vigil/v1/w/02/mon-b/vitals'"), "{log}");
+    assert!(denied("'vigil/v1/w/01/mon-w-01/wave/ECG_II'"), "{log}");
+    assert!(!denied("'vigil/v1/w/02/mon-a/vitals'"), "{log}");
+
+    let st = rec.terminate(Duration::from_secs(10));
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "record stops cleanly: {st:?}"
+    );
+}
+
+/// Without a valid client certificate (none, or one from another CA) neither a station nor a
+/// device gets in: each reports the failure within its run time, and nothing it sent arrives.
+/// A client that does not trust the broker's CA refuses the broker.
+#[test]
+fn clients_without_a_valid_certificate_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let (_broker, port) = mosquitto_tls(
+        dir.path(),
+        &pki,
+        "require_certificate true\nuse_identity_as_username true\nallow_anonymous false",
+    );
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let db = dir.path().join("ward.db");
+    let station = pki.client("station-4w");
+    let mut rec = record(
+        &url,
+        &db,
+        "vigil-station-4w",
+        &tls_args(&pki.ca, Some(&station)),
+    );
+
+    // Another CA's certificates, with the same names.
+    let rogue_dir = dir.path().join("rogue");
+    std::fs::create_dir_all(&rogue_dir).expect("rogue dir");
+    let (rogue_pem, rogue) = new_ca("Rogue CA");
+    let rogue_ca = rogue_dir.join("ca.pem");
+    std::fs::write(&rogue_ca, rogue_pem).expect("write rogue ca");
+    let rogue_device = issue(&rogue_dir, &rogue, "mon-x-01", "mon-x-01", &[], false);
+    let rogue_station = issue(&rogue_dir, &rogue, "station-4w", "station-4w", &[], false);
+
+    // Devices: no certificate, a rogue certificate. Each runs 2 s and must fail.
+    let started = Instant::now();
+    let mut sims = Vec::new();
+    for (i, client) in [None, Some(&rogue_device)].into_iter().enumerate() {
+        let summary = dir.path().join(format!("sim{i}.json"));
+        sims.push(Proc::spawn(
+            "bad sim",
+            &mut sim_cmd(&url, "x", 1, 2, &summary, &tls_args(&pki.ca, client)),
+        ));
+    }
+    // Stations: no certificate, a rogue certificate, and one that does not trust the broker.
+    let mut recs = Vec::new();
+    for (i, tls) in [
+        tls_args(&pki.ca, None),
+        tls_args(&pki.ca, Some(&rogue_station)),
+        tls_args(&rogue_ca, Some(&station)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut cmd = record_cmd(
+            &url,
+            &dir.path().join(format!("bad{i}.db")),
+            &format!("bad-station-{i}"),
+            &tls,
+        );
+        cmd.args(["--duration", "3"]);
+        recs.push(Proc::spawn("bad record", &mut cmd));
+    }
+    for p in sims.iter_mut() {
+        let st = p.wait(Duration::from_secs(25));
+        let out = p.output();
+        assert!(
+            !st.success(),
+            "a device without a valid certificate must fail:\n{out}"
+        );
+        assert!(out.contains("not acknowledged"), "{out}");
+        assert!(out.contains("broker link down"), "{out}");
+    }
+    let mut errors = Vec::new();
+    for p in recs.iter_mut() {
+        let st = p.wait(Duration::from_secs(25));
+        let out = p.output();
+        assert!(
+            !st.success(),
+            "a station without a valid certificate must fail:\n{out}"
+        );
+        assert!(
+            out.contains("stopped before the broker accepted the subscription (last error:"),
+            "{out}"
+        );
+        errors.push(out);
+    }
+    assert!(
+        errors[2].contains("UnknownIssuer") || errors[2].contains("invalid peer certificate"),
+        "the broker's certificate is not trusted without the ward CA:\n{}",
+        errors[2]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+
+    // Nothing from the refused devices reached the station.
+    std::thread::sleep(Duration::from_millis(500));
+    let s = summary(&db);
+    assert!(s.samples.is_empty() && s.readings.is_empty(), "{s:?}");
+    let st = rec.terminate(Duration::from_secs(10));
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "record stops cleanly: {st:?}"
+    );
+}
+
+/// Unusable TLS settings stop `record` and `sim` at start, naming the file or the flag.
+#[test]
+fn bad_tls_settings_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "hello\n").expect("write");
+    let (cert_a, _) = pki.client("a");
+    let (_, key_b) = pki.client("b");
+    let db = dir.path().join("x.db");
+    let url = "mqtts://127.0.0.1:1";
+    let s = |p: &Path| p.display().to_string();
+    for (args, expect) in [
+        (
+            vec!["--ca".to_string(), s(&garbage)],
+            format!("CA bundle {}: no PEM CERTIFICATE block", s(&garbage)),
+        ),
+        (
+            vec!["--ca".to_string(), s(&dir.path().join("nope.pem"))],
+            "cannot read CA bundle".to_string(),
+        ),
+        (
+            vec![
+                "--ca".into(),
+                s(&pki.ca),
+                "--cert".into(),
+                s(&cert_a),
+                "--key".into(),
+                s(&key_b),
+            ],
+            format!(
+                "client key {}: does not fit the client certificate",
+                s(&key_b)
+            ),
+        ),
+        (vec![], "mqtts:// needs the CA bundle".to_string()),
+    ] {
+        for cmd in ["record", "sim"] {
+            let mut c = if cmd == "record" {
+                record_cmd(url, &db, "x", &args)
+            } else {
+                sim_cmd(url, "x", 1, 1, &dir.path().join("s.json"), &args)
+            };
+            let out = c.output().expect("run vigilctl");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{cmd} {args:?} must fail");
+            assert!(
+                err.contains(&expect),
+                "{cmd} {args:?}: expected {expect:?} in:\n{err}"
+            );
+        }
+    }
+    // TLS files with a plain URL would silently go unused: refused.
+    let out = record_cmd("mqtt://127.0.0.1:1", &db, "x", &tls_args(&pki.ca, None))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use mqtts://"));
+}
+
+/// User name and password over server-authenticated TLS: the password comes from
+/// `VIGIL_MQTT_PASSWORD`; a wrong one is refused by the broker and reported.
+#[test]
+fn password_from_the_environment_over_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(dir.path());
+    let passwd = dir.path().join("passwd");
+    for (i, (user, pw)) in [("station-4w", "st-secret"), ("mon-p-01", "dev-secret")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = Command::new(find_program("mosquitto_passwd"));
+        if i == 0 {
+            c.arg("-c");
+        }
+        let st = c
+            .arg("-b")
+            .arg(&passwd)
+            .args([user, pw])
+            .status()
+            .expect("mosquitto_passwd");
+        assert!(st.success());
+    }
+    let (_broker, port) = mosquitto_tls(
+        dir.path(),
+        &pki,
+        &format!(
+            "require_certificate false\nallow_anonymous false\npassword_file {}",
+            passwd.display()
+        ),
+    );
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let db = dir.path().join("ward.db");
+    let with_user = |user: &str| {
+        let mut v = tls_args(&pki.ca, None);
+        v.extend(["--username".to_string(), user.to_string()]);
+        v
+    };
+    let mut cmd = record_cmd(&url, &db, "vigil-station-4w", &with_user("station-4w"));
+    cmd.env("VIGIL_MQTT_PASSWORD", "st-secret");
+    let rec = Proc::spawn("record", &mut cmd);
+    rec.wait_line("subscribed", Duration::from_secs(20));
+
+    let published = dir.path().join("published.json");
+    let mut cmd = sim_cmd(&url, "p", 1, 2, &published, &with_user("mon-p-01"));
+    cmd.env("VIGIL_MQTT_PASSWORD", "dev-secret");
+    let mut sim = Proc::spawn("sim", &mut cmd);
+    let st = sim.wait(Duration::from_secs(30));
+    assert!(
+        st.success(),
+        "sim with a password failed: {st}\n{}",
+        sim.output()
+    );
+    assert_stored_exactly(&db, &published);
+
+    // A wrong password: refused, reported, never printed.
+    let mut cmd = record_cmd(
+        &url,
+        &dir.path().join("bad.db"),
+        "bad",
+        &with_user("station-4w"),
+    );
+    cmd.env("VIGIL_MQTT_PASSWORD", "wrong-guess")
+        .args(["--duration", "2"]);
+    let mut bad = Proc::spawn("bad record", &mut cmd);
+    let st = bad.wait(Duration::from_secs(20));
+    let out = bad.output();
+    assert!(!st.success(), "{out}");
+    assert!(
+        out.contains("NotAuthorized") || out.contains("BadUserNamePassword"),
+        "{out}"
+    );
+    assert!(!out.contains("wrong-guess") && !rec.output().contains("st-secret"));
+}
