@@ -112,6 +112,16 @@ pub struct AlarmOut {
     pub since: i64,
     pub value: Option<f64>,
     pub limit: Option<f64>,
+    /// `active`, `acknowledged`, `audio-paused`, `latched`.
+    pub state: &'static str,
+    pub audible: bool,
+    pub escalation: u32,
+    pub latched: bool,
+    pub technical: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_remaining_ms: Option<i64>,
 }
 
 impl From<&ActiveAlarm> for AlarmOut {
@@ -125,6 +135,13 @@ impl From<&ActiveAlarm> for AlarmOut {
             since: a.since_ms,
             value: a.value,
             limit: a.limit,
+            state: a.state.as_str(),
+            audible: a.audible,
+            escalation: a.escalation,
+            latched: a.latched,
+            technical: a.technical,
+            ack_by: a.ack_by.clone(),
+            pause_remaining_ms: a.pause_remaining_ms,
         }
     }
 }
@@ -172,7 +189,7 @@ pub fn engine_state(base: &EngineState, link: &LinkState) -> EngineState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_core::alarms::Priority;
+    use vigil_core::alarms::{AlarmState, Priority};
     use vigil_core::codes::Vital;
 
     #[test]
@@ -191,6 +208,13 @@ mod tests {
             since_ms: 5,
             value: Some(84.0),
             limit: Some(90.0),
+            state: AlarmState::Active,
+            audible: true,
+            escalation: 0,
+            latched: false,
+            technical: false,
+            ack_by: None,
+            pause_remaining_ms: None,
         });
         snap.latest
             .entry(bed.clone())
@@ -206,6 +230,8 @@ mod tests {
         assert_eq!(v["beds"][0]["label"], "Bed 03");
         assert_eq!(v["alarms"][0]["priority"], "high");
         assert_eq!(v["alarms"][0]["since"], 5);
+        assert_eq!(v["alarms"][0]["state"], "active");
+        assert_eq!(v["alarms"][0]["audible"], true);
         assert_eq!(v["vitals"][0]["code"], "SPO2");
         assert!(v["vitals"][0]["value"].is_null(), "no reading stays null");
         assert_eq!(v["waves"], serde_json::json!([]));

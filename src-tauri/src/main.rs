@@ -6,21 +6,74 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod commands;
+mod error;
 mod frames;
+mod session;
 mod station;
 
-use tauri::ipc::Channel;
-use tauri::Manager;
-use tracing_subscriber::EnvFilter;
+use std::sync::Arc;
 
+use tauri::ipc::Channel;
+use tauri::{Emitter, Manager};
+use tracing_subscriber::EnvFilter;
+use vigil_core::auth::{AuthConfig, AuthService};
+
+use crate::error::ApiError;
 use crate::frames::Frame;
+use crate::session::{AuthState, IDLE_CHECK_PERIOD};
 use crate::station::Station;
 
-/// Start streaming live ward data to the calling window. Viewing the ward is open to every
-/// station user; commands that change state will check the caller's role here, in Rust.
+/// The event the window gets when the session changes on its own (idle lock, break-glass
+/// end, session ended by an administrator); the window then asks for `auth_state`.
+const AUTH_CHANGED: &str = "auth-changed";
+
+/// Start streaming live ward data to the calling window. Open to every station user and to
+/// nobody logged in: vitals and alarms never depend on the login state. Commands that change
+/// state check the caller's role in Rust (`session::require`).
 #[tauri::command]
-fn subscribe_ward(on_frame: Channel<Frame>, station: tauri::State<'_, Station>) {
+fn subscribe_ward(
+    on_frame: Channel<Frame>,
+    station: tauri::State<'_, Station>,
+    auth: tauri::State<'_, Arc<AuthState>>,
+) -> Result<(), ApiError> {
+    commands::auth::ward_access(&auth)?;
     station.subscribe(on_frame);
+    Ok(())
+}
+
+/// Users and sessions on the station's database file.
+fn open_auth(station: &Station) -> anyhow::Result<AuthState> {
+    let mut cfg = AuthConfig::default();
+    if let Some(min) = station.idle_lock_minutes() {
+        anyhow::ensure!(min >= 1, "[auth] idle_lock_minutes must be at least 1");
+        cfg.idle_lock_ms = i64::try_from(min.saturating_mul(60_000)).unwrap_or(i64::MAX);
+    }
+    let svc = AuthService::open(station.db_path(), cfg)?;
+    Ok(AuthState::new(svc, AuthState::system_clock()))
+}
+
+/// The idle timer: every few seconds, lock the session once idle for the configured time and
+/// tell the window whenever the session changed by itself.
+async fn idle_timer(auth: Arc<AuthState>, app: tauri::AppHandle) {
+    let mut tick = tokio::time::interval(IDLE_CHECK_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        tick.tick().await;
+        let a = Arc::clone(&auth);
+        let Ok(now) = tauri::async_runtime::spawn_blocking(move || a.tick()).await else {
+            continue;
+        };
+        if last.as_ref() != Some(&now) {
+            if last.is_some() {
+                if let Err(e) = app.emit(AUTH_CHANGED, ()) {
+                    tracing::warn!(error = %e, "telling the window about the session failed");
+                }
+            }
+            last = Some(now);
+        }
+    }
 }
 
 fn main() {
@@ -36,10 +89,34 @@ fn main() {
         .setup(|app| {
             // The engine spawns its tasks on Tauri's Tokio runtime.
             let station = tauri::async_runtime::block_on(async { Station::start() })?;
+            let auth = Arc::new(open_auth(&station)?);
             app.manage(station);
+            app.manage(Arc::clone(&auth));
+            tauri::async_runtime::spawn(idle_timer(auth, app.handle().clone()));
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![subscribe_ward])
+        .invoke_handler(tauri::generate_handler![
+            subscribe_ward,
+            commands::auth_state,
+            commands::create_first_admin,
+            commands::login,
+            commands::logout,
+            commands::lock_screen,
+            commands::unlock,
+            commands::change_password,
+            commands::break_glass,
+            commands::touch,
+            commands::list_users,
+            commands::create_user,
+            commands::disable_user,
+            commands::enable_user,
+            commands::reset_password,
+            commands::unlock_user,
+            commands::set_role,
+            commands::audit_list,
+            commands::audit_export_csv,
+            commands::audit_verify,
+        ])
         .run(tauri::generate_context!());
     if let Err(e) = result {
         tracing::error!(error = %e, "Vigil failed");

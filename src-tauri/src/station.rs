@@ -10,7 +10,9 @@ use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
 use vigil_core::alarms::default_limits;
 use vigil_core::config::{self, FileConfig};
-use vigil_core::engine::{Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot};
+use vigil_core::engine::{
+    AlarmOptions, Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot,
+};
 use vigil_core::{broker, sim};
 
 use crate::frames::{self, AlarmOut, BedInfo, DeviceOut, EngineState, Frame, VitalOut, WaveOut};
@@ -25,6 +27,10 @@ pub struct Station {
     forwarder: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
     /// Stops the simulated ward (embedded mode).
     _sim_stop: Option<watch::Sender<bool>>,
+    /// The SQLite file shared by the engine's store and the station's users and audit trail.
+    db_path: std::path::PathBuf,
+    /// `[auth] idle_lock_minutes` of the config file, if set.
+    idle_lock_minutes: Option<u64>,
 }
 
 impl Station {
@@ -54,19 +60,27 @@ impl Station {
             }
         };
         let ward = file.broker.ward.clone();
-        let engine = Engine::start(EngineConfig {
-            broker: url.clone(),
-            client_id: file
-                .broker
-                .client_id
-                .clone()
-                .unwrap_or_else(config::default_client_id),
-            ward: ward.clone(),
-            db_path,
-            limits: default_limits(),
-            policy: file.ingest.policy(mode == "external"),
-            mllp: file.ingest.mllp_listen,
-        })?;
+        // The desktop station raises desktop notifications (best effort) for alarms.
+        let alarm_options = AlarmOptions {
+            notifications: true,
+            ..AlarmOptions::default()
+        };
+        let engine = Engine::start_with(
+            EngineConfig {
+                broker: url.clone(),
+                client_id: file
+                    .broker
+                    .client_id
+                    .clone()
+                    .unwrap_or_else(config::default_client_id),
+                ward: ward.clone(),
+                db_path: db_path.clone(),
+                limits: default_limits(),
+                policy: file.ingest.policy(mode == "external"),
+                mllp: file.ingest.mllp_listen,
+            },
+            alarm_options,
+        )?;
         Ok(Station {
             engine,
             base: EngineState {
@@ -84,7 +98,19 @@ impl Station {
             },
             forwarder: Mutex::new(None),
             _sim_stop: sim_stop,
+            db_path,
+            idle_lock_minutes: file.auth.idle_lock_minutes,
         })
+    }
+
+    /// The station's database file (live data, users, audit trail).
+    pub fn db_path(&self) -> &std::path::Path {
+        &self.db_path
+    }
+
+    /// The configured idle-lock timeout, if any (`[auth] idle_lock_minutes`).
+    pub fn idle_lock_minutes(&self) -> Option<u64> {
+        self.idle_lock_minutes
     }
 
     /// Start sending frames to `channel`, replacing any previous subscriber (a reloaded page).

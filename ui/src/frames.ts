@@ -82,6 +82,17 @@ export interface AlarmInfo {
   since: number;
   value: number | null;
   limit: number | null;
+  /** Alarm-system state (IEC 60601-1-8 inactivation states). */
+  state?: 'active' | 'acknowledged' | 'audio-paused' | 'latched';
+  /** Whether the alarm sounds now (false while acknowledged or paused, except comm lost). */
+  audible?: boolean;
+  /** Escalation level: 0 until the alarm goes unacknowledged past its escalation time. */
+  escalation?: number;
+  latched?: boolean;
+  /** Technical alarm (comm lost, leads off, ...) rather than a physiological one. */
+  technical?: boolean;
+  ack_by?: string;
+  pause_remaining_ms?: number;
 }
 
 export interface DeviceStatus {

@@ -4,6 +4,7 @@
 import './style.css';
 import { Channel, invoke } from '@tauri-apps/api/core';
 import type { Frame, Priority } from './frames';
+import { AuthView } from './authview';
 import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
 import { OverviewView } from './overview';
 import { Store } from './store';
@@ -77,3 +78,6 @@ renderHeader();
 setInterval(renderHeader, 1000);
 requestAnimationFrame(animate);
 void subscribe();
+// Log-in, lock and admin. Independent of the ward stream: the overview above is subscribed
+// and live whatever the session state.
+new AuthView().start();

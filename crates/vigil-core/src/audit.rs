@@ -59,6 +59,10 @@ pub mod actions {
     pub const USER_UNLOCK: &str = "user_unlock";
     /// The trail (or part of it) was exported.
     pub const AUDIT_EXPORT: &str = "audit_export";
+    /// A device was registered to a bed (or moved to another bed).
+    pub const DEVICE_REGISTER: &str = "device_register";
+    /// A device was removed from the registry.
+    pub const DEVICE_REMOVE: &str = "device_remove";
 }
 
 #[derive(Debug, Error)]

@@ -368,6 +368,16 @@ pub struct FileConfig {
     pub simulator: SimulatorSection,
     #[serde(default)]
     pub ingest: IngestSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+}
+
+/// `[auth]`: station sessions.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// Inactivity after which the window's session locks, minutes (default 10).
+    pub idle_lock_minutes: Option<u64>,
 }
 
 /// `[ingest]`: what the engine accepts and how long it keeps it.

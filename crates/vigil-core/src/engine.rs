@@ -16,10 +16,16 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::alarms::{ActiveAlarm, AlarmEvaluator, AlarmEventKind, Limit};
+use crate::alarms::news2::{News2Manual, News2Score};
+use crate::alarms::sync::{self as alarm_sync, BedAlarmState};
+use crate::alarms::{
+    ActiveAlarm, AlarmConfig, AlarmError, AlarmEvent, AlarmEventKind, AlarmMachine, Limit,
+    PauseInfo, PauseScope,
+};
 use crate::codes::Vital;
 use crate::config::{BrokerSettings, ConfigError};
 use crate::ingest::{GapTracker, IngestPolicy, Registry, Retention};
+use crate::notify::Notifier;
 use crate::store::{self, Op, StoreError, StoreWriter};
 use crate::telemetry::{self, Batch, BedId, DeviceStatus, Message, Reading, Vitals, WaveChunk};
 
@@ -37,6 +43,8 @@ pub enum EngineError {
     /// Broker settings or TLS files unusable (the message names the file).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Alarm(#[from] AlarmError),
     #[error("cannot listen for MLLP on {addr}: {source}")]
     Mllp {
         addr: std::net::SocketAddr,
@@ -58,6 +66,29 @@ pub struct EngineConfig {
     pub policy: IngestPolicy,
     /// Listen for HL7 v2 over MLLP on this address (e.g. 0.0.0.0:2575); `None` = no listener.
     pub mllp: Option<std::net::SocketAddr>,
+}
+
+/// Alarm settings of an engine beyond its default limits (`EngineConfig::limits`).
+#[derive(Debug, Clone)]
+pub struct AlarmOptions {
+    pub config: AlarmConfig,
+    /// Desktop notifications of raised and escalated alarms (best effort).
+    pub notifications: bool,
+    /// Share acknowledgements and audio pauses with the ward's other stations over the broker.
+    pub sync: bool,
+    /// Period of the time-based rules (delays, comm lost, pause expiry, escalation).
+    pub tick: Duration,
+}
+
+impl Default for AlarmOptions {
+    fn default() -> Self {
+        AlarmOptions {
+            config: AlarmConfig::default(),
+            notifications: false,
+            sync: true,
+            tick: Duration::from_millis(250),
+        }
+    }
 }
 
 /// What changed, for live watchers. Waveforms and vitals are shared, not copied, per watcher.
@@ -94,6 +125,8 @@ pub struct WardSnapshot {
     pub alarms: Vec<ActiveAlarm>,
     pub devices: Vec<DeviceStatus>,
     pub link: Option<LinkState>,
+    /// Audio pauses in force (with their countdown at snapshot time).
+    pub pauses: Vec<PauseInfo>,
 }
 
 /// Counters of the ingest path.
@@ -130,10 +163,20 @@ struct Shared {
     policy: IngestPolicy,
     registry: Mutex<Registry>,
     gaps: Mutex<GapTracker>,
+    alarm_io: AlarmIo,
+}
+
+/// Where alarm events go besides the live stream.
+struct AlarmIo {
+    store: mpsc::Sender<Op>,
+    client: AsyncClient,
+    station: String,
+    sync: bool,
+    notifier: Option<Notifier>,
 }
 
 struct WardState {
-    evaluator: AlarmEvaluator,
+    alarms: AlarmMachine,
     snapshot: WardSnapshot,
     devices: BTreeMap<String, DeviceStatus>,
 }
@@ -151,6 +194,11 @@ impl Engine {
     /// Open the store, connect to the broker and start ingesting. Must be called inside a Tokio
     /// runtime.
     pub fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::start_with(cfg, AlarmOptions::default())
+    }
+
+    /// [`Engine::start`] with alarm settings.
+    pub fn start_with(cfg: EngineConfig, alarm: AlarmOptions) -> Result<Engine, EngineError> {
         // Broker settings first: a bad TLS file is reported before anything starts. Persistent
         // session (clean session off, stable client id): the broker keeps the subscription and
         // queues QoS 1 telemetry while the station is away.
@@ -170,7 +218,7 @@ impl Engine {
         });
         let shared = Arc::new(Shared {
             state: Mutex::new(WardState {
-                evaluator: AlarmEvaluator::new(cfg.limits.clone()),
+                alarms: AlarmMachine::with_limits(alarm.config.clone(), cfg.limits.clone()),
                 snapshot: WardSnapshot::default(),
                 devices: BTreeMap::new(),
             }),
@@ -180,6 +228,15 @@ impl Engine {
             policy: cfg.policy.clone(),
             registry: Mutex::new(registry),
             gaps: Mutex::new(GapTracker::default()),
+            alarm_io: AlarmIo {
+                store: writer.sender(),
+                client: client.clone(),
+                station: cfg.client_id.clone(),
+                sync: alarm.sync,
+                notifier: alarm
+                    .notifications
+                    .then(|| Notifier::spawn(Duration::from_secs(2))),
+            },
         });
         let (stop, stop_rx) = watch::channel(false);
         let filter = telemetry::subscription_filter(cfg.ward.as_deref());
@@ -202,6 +259,11 @@ impl Engine {
             tokio::spawn(crate::interop::mllp::serve(listener, tx, stop.subscribe()));
             tokio::spawn(mllp_intake(Arc::clone(&shared), writer.sender(), rx));
         }
+        tokio::spawn(alarm_tick(
+            Arc::clone(&shared),
+            alarm.tick.max(Duration::from_millis(10)),
+            stop.subscribe(),
+        ));
         tokio::spawn(prune_loop(
             cfg.policy.retention,
             writer.sender(),
@@ -266,7 +328,104 @@ impl EngineHandle {
         let mut s = st.snapshot.clone();
         s.devices = st.devices.values().cloned().collect();
         s.link = Some(self.shared.link.borrow().clone());
+        s.pauses = st.alarms.pauses(store::now_ms());
         s
+    }
+
+    /// Acknowledge an alarm shown now (silent until it re-triggers; a latched alarm whose
+    /// condition cleared is resolved). Persisted, broadcast and shared with the ward.
+    pub async fn acknowledge(&self, alarm_id: &str, user: &str) -> Result<(), EngineError> {
+        let now = store::now_ms();
+        let (events, bed) = {
+            let mut st = lock(&self.shared.state);
+            let ev = st.alarms.acknowledge(alarm_id, user, now)?;
+            let bed = ev.first().map(|e| e.bed.clone());
+            (ev, bed)
+        };
+        emit_alarm_events(&self.shared, events, now).await;
+        if let Some(bed) = bed {
+            publish_bed_state(&self.shared, &[bed], now);
+        }
+        Ok(())
+    }
+
+    /// Pause audio for one bed (`Some`) or the whole station (`None`) for the configured time.
+    pub async fn audio_pause(&self, bed: Option<BedId>, user: &str) -> Result<(), EngineError> {
+        let now = store::now_ms();
+        let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
+        let events = lock(&self.shared.state)
+            .alarms
+            .audio_pause(scope.clone(), user, now)?;
+        let beds: Vec<BedId> = events
+            .iter()
+            .map(|e| e.bed.clone())
+            .filter(|b| b.ward != "*")
+            .collect();
+        emit_alarm_events(&self.shared, events, now).await;
+        publish_bed_state(&self.shared, &beds, now);
+        Ok(())
+    }
+
+    /// End an audio pause early: signals come back for conditions still present.
+    pub async fn end_audio_pause(&self, bed: Option<BedId>, user: &str) -> Result<(), EngineError> {
+        let now = store::now_ms();
+        let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
+        let events = lock(&self.shared.state)
+            .alarms
+            .end_audio_pause(&scope, user, now);
+        let beds: Vec<BedId> = events
+            .iter()
+            .map(|e| e.bed.clone())
+            .filter(|b| b.ward != "*")
+            .collect();
+        emit_alarm_events(&self.shared, events, now).await;
+        publish_bed_state(&self.shared, &beds, now);
+        Ok(())
+    }
+
+    /// Replace a bed's alarm limits (per patient).
+    pub async fn set_limits(
+        &self,
+        bed: &BedId,
+        limits: Vec<Limit>,
+        user: &str,
+    ) -> Result<(), EngineError> {
+        let now = store::now_ms();
+        let events = lock(&self.shared.state)
+            .alarms
+            .set_limits(bed, limits, user, now)?;
+        emit_alarm_events(&self.shared, events, now).await;
+        Ok(())
+    }
+
+    /// The alarm limits of a bed.
+    pub fn limits(&self, bed: &BedId) -> Vec<Limit> {
+        lock(&self.shared.state).alarms.limits(bed)
+    }
+
+    /// Enter a bed's NEWS2 inputs (consciousness, oxygen, SpO2 scale 2).
+    pub async fn set_news2_inputs(
+        &self,
+        bed: &BedId,
+        inputs: News2Manual,
+        user: &str,
+    ) -> Result<(), EngineError> {
+        let now = store::now_ms();
+        let events = lock(&self.shared.state)
+            .alarms
+            .set_news2_manual(bed, inputs, user, now)?;
+        emit_alarm_events(&self.shared, events, now).await;
+        Ok(())
+    }
+
+    /// A bed's NEWS2 from its latest vitals and inputs, once every vital has been seen.
+    pub fn news2(&self, bed: &BedId) -> Option<News2Score> {
+        lock(&self.shared.state).alarms.news2(bed)
+    }
+
+    /// Admin setting: whether alarms with this code latch.
+    pub fn set_latching(&self, code: &str, latching: bool) {
+        lock(&self.shared.state).alarms.set_latching(code, latching);
     }
 
     /// The broker link, as a watch (connected / subscribed).
@@ -460,6 +619,10 @@ async fn reject(
 }
 
 async fn handle_publish(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, payload: &[u8]) {
+    // Other stations' alarm state: never telemetry (device topics have no `_` levels).
+    if alarm_sync::is_station_topic(topic) {
+        return station_state(shared, topic, payload).await;
+    }
     shared.counters.messages.fetch_add(1, Ordering::Relaxed);
     let msgs = match telemetry::decode(topic, payload).and_then(|m| admit(shared, m)) {
         Ok(m) => m,
@@ -484,40 +647,24 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                 .readings
                 .fetch_add(v.readings.len() as u64, Ordering::Relaxed);
             let v = Arc::new(v);
+            let now = store::now_ms();
             let events = {
                 let mut st = lock(&shared.state);
                 note_bed(shared, &mut st, &v.bed);
-                let mut events = Vec::new();
+                let mut events = st.alarms.device_seen(&v.bed, &v.device, now);
                 for r in &v.readings {
-                    events.extend(st.evaluator.observe(&v.bed, r));
+                    events.extend(st.alarms.observe(&v.bed, r, now));
                     st.snapshot
                         .latest
                         .entry(v.bed.clone())
                         .or_default()
                         .insert(r.vital, *r);
                 }
-                if !events.is_empty() {
-                    let active = st.evaluator.active();
-                    st.snapshot.alarms = active.clone();
-                    let _ = shared.live.send(LiveEvent::Alarms(Arc::new(active)));
-                }
+                publish_alarms(shared, &mut st, &events, now);
                 events
             };
             let _ = shared.live.send(LiveEvent::Vitals(Arc::clone(&v)));
-            for e in events {
-                match e.kind {
-                    AlarmEventKind::Raise => tracing::warn!(
-                        target: "vigil::alarm",
-                        bed = %e.bed, code = %e.code, priority = e.priority.as_str(),
-                        "ALARM {} {}", e.priority.marker(), e.message
-                    ),
-                    AlarmEventKind::Clear => tracing::info!(
-                        target: "vigil::alarm",
-                        bed = %e.bed, code = %e.code, "ALARM CLEARED {}", e.message
-                    ),
-                }
-                store_op(store, Op::Alarm(e)).await;
-            }
+            record_alarm_events(shared, events).await;
             store_op(store, Op::Vitals(v)).await;
         }
         Message::Wave(w) => {
@@ -525,7 +672,19 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                 .counters
                 .samples
                 .fetch_add(w.data.len() as u64, Ordering::Relaxed);
-            let gap = lock(&shared.gaps).observe(&w, store::now_ms());
+            let now = store::now_ms();
+            let gap = lock(&shared.gaps).observe(&w, now);
+            let w = Arc::new(w);
+            let events = {
+                let mut st = lock(&shared.state);
+                note_bed(shared, &mut st, &w.bed);
+                let mut events = st.alarms.device_seen(&w.bed, &w.device, now);
+                if let Some(g) = &gap {
+                    events.extend(st.alarms.data_gap(&w.bed, &w.device, g.channel, now));
+                }
+                publish_alarms(shared, &mut st, &events, now);
+                events
+            };
             if let Some(g) = gap {
                 tracing::warn!(
                     bed = %g.bed, device = %g.device, channel = g.channel,
@@ -533,11 +692,7 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                 );
                 store_op(store, Op::Gap(g)).await;
             }
-            let w = Arc::new(w);
-            {
-                let mut st = lock(&shared.state);
-                note_bed(shared, &mut st, &w.bed);
-            }
+            record_alarm_events(shared, events).await;
             let _ = shared.live.send(LiveEvent::Wave(Arc::clone(&w)));
             store_op(store, Op::Wave(w)).await;
         }
@@ -545,11 +700,16 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
             if !s.online {
                 tracing::warn!(bed = %s.bed, device = %s.device, "device offline");
             }
-            {
+            let now = store::now_ms();
+            let events = {
                 let mut st = lock(&shared.state);
                 note_bed(shared, &mut st, &s.bed);
                 st.devices.insert(s.device.clone(), s.clone());
-            }
+                let events = st.alarms.device_status(&s, now);
+                publish_alarms(shared, &mut st, &events, now);
+                events
+            };
+            record_alarm_events(shared, events).await;
             let _ = shared.live.send(LiveEvent::Device(Arc::new(s.clone())));
             store_op(store, Op::Status(s)).await;
         }
@@ -705,6 +865,124 @@ async fn prune_loop(
             return;
         }
     }
+}
+
+/// After alarm events: refresh the snapshot's alarm list and send it to live watchers (under
+/// the state lock, so watchers see lists in order).
+fn publish_alarms(shared: &Shared, st: &mut WardState, events: &[AlarmEvent], now: i64) {
+    if events.is_empty() {
+        return;
+    }
+    let active = st.alarms.active(now);
+    st.snapshot.alarms = active.clone();
+    let _ = shared.live.send(LiveEvent::Alarms(Arc::new(active)));
+}
+
+/// Log, persist and notify alarm events (after `publish_alarms`).
+async fn record_alarm_events(shared: &Shared, events: Vec<AlarmEvent>) {
+    for e in events {
+        log_alarm_event(&e);
+        if let Some(n) = &shared.alarm_io.notifier {
+            n.alarm(&e);
+        }
+        store_op(&shared.alarm_io.store, Op::Alarm(e)).await;
+    }
+}
+
+/// Publish, log, persist and notify events from an operator action or the tick.
+async fn emit_alarm_events(shared: &Shared, events: Vec<AlarmEvent>, now: i64) {
+    if events.is_empty() {
+        return;
+    }
+    {
+        let mut st = lock(&shared.state);
+        publish_alarms(shared, &mut st, &events, now);
+    }
+    record_alarm_events(shared, events).await;
+}
+
+fn log_alarm_event(e: &AlarmEvent) {
+    let user = e.user.as_deref().unwrap_or("-");
+    match e.kind {
+        AlarmEventKind::Raise => tracing::warn!(
+            target: "vigil::alarm",
+            bed = %e.bed, code = %e.code, priority = e.priority.as_str(), audible = e.audible,
+            "ALARM {} {}", e.priority.marker(), e.message
+        ),
+        AlarmEventKind::Escalate => tracing::warn!(
+            target: "vigil::alarm",
+            bed = %e.bed, code = %e.code, level = e.level, "ALARM ESCALATED {}", e.message
+        ),
+        AlarmEventKind::Resolve => tracing::info!(
+            target: "vigil::alarm",
+            bed = %e.bed, code = %e.code, "ALARM RESOLVED {}", e.message
+        ),
+        _ => tracing::info!(
+            target: "vigil::alarm",
+            bed = %e.bed, code = %e.code, kind = e.kind.as_str(), user, "{}", e.message
+        ),
+    }
+}
+
+/// Time-based alarm rules (condition delays, communication lost, pause expiry, escalation).
+async fn alarm_tick(shared: Arc<Shared>, period: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let now = store::now_ms();
+        let events = lock(&shared.state).alarms.tick(now);
+        emit_alarm_events(&shared, events, now).await;
+    }
+}
+
+/// Share this station's acknowledgements and audio pauses of `beds` with the ward: retained,
+/// QoS 1, one message per bed. Never waits (the client queues; a full queue is logged).
+fn publish_bed_state(shared: &Shared, beds: &[BedId], now: i64) {
+    let io = &shared.alarm_io;
+    if !io.sync {
+        return;
+    }
+    for bed in beds {
+        let state = lock(&shared.state).alarms.sync_state(bed, &io.station, now);
+        let payload = match serde_json::to_vec(&state) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode alarm state");
+                continue;
+            }
+        };
+        let topic = alarm_sync::topic(bed);
+        if let Err(e) = io
+            .client
+            .try_publish(topic.clone(), QoS::AtLeastOnce, true, payload)
+        {
+            tracing::warn!(%topic, error = %e, "cannot share alarm state with the ward");
+        }
+    }
+}
+
+/// Another station's (or this station's earlier) alarm state of a bed.
+async fn station_state(shared: &Shared, topic: &str, payload: &[u8]) {
+    let Some(bed) = alarm_sync::parse_topic(topic) else {
+        return;
+    };
+    if payload.is_empty() {
+        return;
+    }
+    let state: BedAlarmState = match serde_json::from_slice(payload) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(%topic, error = %e, "unreadable station alarm state ignored");
+            return;
+        }
+    };
+    let now = store::now_ms();
+    let events = lock(&shared.state).alarms.apply_remote(&bed, &state, now);
+    emit_alarm_events(shared, events, now).await;
 }
 
 fn note_bed(shared: &Shared, st: &mut WardState, bed: &BedId) {

@@ -15,6 +15,7 @@ pub mod device;
 pub mod engine;
 pub mod ingest;
 pub mod interop;
+pub mod notify;
 pub mod query;
 pub mod sim;
 pub mod store;

@@ -135,6 +135,14 @@ pub struct AlarmRow {
     pub value: Option<f64>,
     pub limit: Option<f64>,
     pub message: String,
+    /// Who acknowledged, paused or changed settings.
+    pub user: Option<String>,
+    /// The alarm's state after the event (`active`, `acknowledged`, `audio-paused`, `latched`,
+    /// `resolved`; empty for rows written before schema 4).
+    pub state: String,
+    /// Escalation level after the event.
+    pub level: u32,
+    pub audible: bool,
 }
 
 /// Alarm events, oldest first, for one bed or all.
@@ -145,7 +153,8 @@ pub fn alarms(
     to_ms: i64,
 ) -> Result<Vec<AlarmRow>, StoreError> {
     let mut q = conn.prepare_cached(
-        "SELECT t_ms, ward, bed, alarm_id, code, kind, priority, value, limit_value, message
+        "SELECT t_ms, ward, bed, alarm_id, code, kind, priority, value, limit_value, message,
+                user_name, state, level, audible
          FROM alarm_events
          WHERE (?1 IS NULL OR (ward = ?1 AND bed = ?2)) AND t_ms >= ?3 AND t_ms < ?4
          ORDER BY t_ms, id",
@@ -162,6 +171,10 @@ pub fn alarms(
             value: r.get(7)?,
             limit: r.get(8)?,
             message: r.get(9)?,
+            user: r.get(10)?,
+            state: r.get(11)?,
+            level: r.get::<_, i64>(12)?.max(0) as u32,
+            audible: r.get(13)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

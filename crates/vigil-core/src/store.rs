@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/001_initial.sql"),
     include_str!("schema/002_ingest.sql"),
     include_str!("schema/003_auth_audit.sql"),
+    include_str!("schema/004_alarms.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -114,6 +115,8 @@ pub enum Op {
     },
     /// Commit everything queued before this, then answer.
     Flush(oneshot::Sender<()>),
+    /// Commit everything queued before this and stop the writer (see [`StoreWriter::close`]).
+    Close,
 }
 
 /// A run of missing waveform chunks of one device channel.
@@ -192,10 +195,13 @@ impl StoreWriter {
         done.await.map_err(|_| StoreError::Closed)
     }
 
-    /// Commit what is queued and stop the thread. Other senders must have been dropped.
+    /// Commit what is queued and stop the thread. Blocking: call it off the async runtime
+    /// (e.g. in `spawn_blocking`). Senders still held elsewhere get an error afterwards.
     pub fn close(mut self) {
         let StoreWriter { tx, thread, .. } = &mut self;
-        drop(std::mem::replace(tx, mpsc::channel(1).0));
+        if tx.blocking_send(Op::Close).is_err() {
+            tracing::debug!("store writer already stopped");
+        }
         if let Some(t) = thread.take() {
             if t.join().is_err() {
                 tracing::error!("store writer thread panicked");
@@ -206,12 +212,17 @@ impl StoreWriter {
 
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, stats: &WriterStats) {
     let mut batch: Vec<Op> = Vec::with_capacity(BATCH_MAX_OPS);
+    let mut closing = false;
     while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
+        match first {
+            Op::Close => closing = true,
+            op => batch.push(op),
+        }
         let deadline = Instant::now() + BATCH_MAX_DELAY;
         // Take whatever else is already queued, up to the batch limits.
-        while batch.len() < BATCH_MAX_OPS && Instant::now() < deadline {
+        while !closing && batch.len() < BATCH_MAX_OPS && Instant::now() < deadline {
             match rx.try_recv() {
+                Ok(Op::Close) => closing = true,
                 Ok(op) => batch.push(op),
                 Err(_) => break,
             }
@@ -231,6 +242,9 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, stats: &WriterS
         batch.clear();
         for ack in acks {
             let _ = ack.send(());
+        }
+        if closing {
+            break;
         }
     }
     tracing::debug!("store writer stopped");
@@ -266,8 +280,9 @@ fn write_batch(
                updated_ms = excluded.updated_ms",
         )?;
         let mut ins_alarm = tx.prepare_cached(
-            "INSERT INTO alarm_events (t_ms, ward, bed, alarm_id, code, kind, priority, value, limit_value, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO alarm_events (t_ms, ward, bed, alarm_id, code, kind, priority, value,
+               limit_value, message, user_name, state, level, audible)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
         let mut upsert_reject = tx.prepare_cached(
             "INSERT INTO rejects (reason, count, last_ms, last_detail) VALUES (?1, 1, ?2, ?3)
@@ -334,7 +349,11 @@ fn write_batch(
                         a.priority.as_str(),
                         a.value,
                         a.limit,
-                        a.message
+                        a.message,
+                        a.user,
+                        a.state.as_str(),
+                        a.level,
+                        a.audible
                     ])?;
                 }
                 Op::Gap(g) => {
@@ -379,6 +398,8 @@ fn write_batch(
                     upsert_reject.execute(params![reason, t_ms, detail])?;
                 }
                 Op::Flush(ack) => acks.push(ack),
+                // Handled by the writer loop before a batch is written.
+                Op::Close => {}
             }
         }
     }
@@ -400,6 +421,10 @@ pub struct StoredAlarm {
     pub kind: String,
     pub priority: String,
     pub value: Option<f64>,
+    pub alarm_id: String,
+    pub user: Option<String>,
+    pub state: String,
+    pub level: u32,
 }
 
 /// What a database holds, per bed and stream.
@@ -455,7 +480,8 @@ impl Summary {
             s.rejects.insert(reason, n as u64);
         }
         let mut q = conn.prepare(
-            "SELECT t_ms, ward || '/' || bed, code, kind, priority, value FROM alarm_events ORDER BY id",
+            "SELECT t_ms, ward || '/' || bed, code, kind, priority, value, alarm_id, user_name, state,
+               level FROM alarm_events ORDER BY id",
         )?;
         let rows = q.query_map([], |r| {
             Ok(StoredAlarm {
@@ -465,6 +491,10 @@ impl Summary {
                 kind: r.get(3)?,
                 priority: r.get(4)?,
                 value: r.get(5)?,
+                alarm_id: r.get(6)?,
+                user: r.get(7)?,
+                state: r.get(8)?,
+                level: r.get::<_, i64>(9)?.max(0) as u32,
             })
         })?;
         for row in rows {
@@ -477,7 +507,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::{AlarmEventKind, Priority};
+    use crate::alarms::{AlarmEventKind, AlarmState, Priority};
     use crate::codes::{self, Vital};
     use crate::telemetry::{BedId, Reading};
 
@@ -574,6 +604,10 @@ mod tests {
             value: Some(131.0),
             limit: Some(120.0),
             message: "HR HIGH 131 > 120".into(),
+            user: None,
+            state: AlarmState::Active,
+            level: 0,
+            audible: true,
         }))
         .await
         .expect("send");
@@ -595,7 +629,9 @@ mod tests {
         let stats = w.stats();
         assert_eq!(stats.duplicates.load(Ordering::Relaxed), 2);
         drop(tx);
-        w.close();
+        tokio::task::spawn_blocking(move || w.close())
+            .await
+            .expect("close");
 
         let conn = open_read_only(&path).expect("reopen");
         let s = Summary::read(&conn).expect("summary");

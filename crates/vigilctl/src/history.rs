@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use vigil_core::audit::{actions, Audit};
+use vigil_core::auth::Actor;
 use vigil_core::codes::{self, Vital};
 use vigil_core::ingest;
 use vigil_core::query;
@@ -216,12 +218,12 @@ pub fn run_query(cmd: QueryCmd) -> Result<()> {
             let conn = open_db(&db)?;
             writeln!(
                 out,
-                "time,t_ms,bed,alarm_id,code,event,priority,value,limit,message"
+                "time,t_ms,bed,alarm_id,code,event,priority,value,limit,message,user,state,level,audible"
             )?;
             for a in query::alarms(&conn, bed.as_ref(), from, to)? {
                 writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     iso(a.t_ms),
                     a.t_ms,
                     csv_field(&a.bed.key()),
@@ -231,7 +233,11 @@ pub fn run_query(cmd: QueryCmd) -> Result<()> {
                     a.priority,
                     opt(a.value),
                     opt(a.limit),
-                    csv_field(&a.message)
+                    csv_field(&a.message),
+                    csv_field(a.user.as_deref().unwrap_or("")),
+                    a.state,
+                    a.level,
+                    a.audible
                 )?;
             }
         }
@@ -288,7 +294,16 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
             }
             let bed = parse_bed(&bed)?;
             let conn = store::open(&db)?;
-            ingest::register_device(&conn, &device, &bed, &label, store::now_ms())?;
+            let now = store::now_ms();
+            ingest::register_device(&conn, &device, &bed, &label, now)?;
+            Audit::append(
+                &conn,
+                Actor::cli().name(),
+                actions::DEVICE_REGISTER,
+                &device,
+                &format!("bed {bed}; label {label:?}"),
+                now,
+            )?;
             println!("device {device} feeds bed {bed}");
         }
         DeviceCmd::List { db } => {
@@ -309,6 +324,14 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
             if !ingest::unregister_device(&conn, &device)? {
                 bail!("device {device} is not registered");
             }
+            Audit::append(
+                &conn,
+                Actor::cli().name(),
+                actions::DEVICE_REMOVE,
+                &device,
+                "",
+                store::now_ms(),
+            )?;
             println!("device {device} removed");
         }
     }

@@ -7,6 +7,7 @@
 //! - `vigilctl device`: the device registry.
 
 mod admin;
+mod alarm_cmds;
 mod bench;
 mod history;
 mod replay;
@@ -69,6 +70,8 @@ enum Cmd {
     /// The audit trail: verify its hash chain, list or export it.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// Score NEWS2 (sub-scores, total, risk band) from entered observations.
+    News2(alarm_cmds::News2Args),
 }
 
 #[derive(Subcommand)]
@@ -140,8 +143,8 @@ struct RecordArgs {
 }
 
 /// TLS and credentials for the broker; each overrides the config file's `[broker]` key.
-#[derive(Args)]
-struct BrokerAuthArgs {
+#[derive(Args, Default)]
+pub(crate) struct BrokerAuthArgs {
     /// CA bundle (PEM) that signed the broker's certificate (needed for mqtts://).
     #[arg(long, value_name = "PEM")]
     ca: Option<PathBuf>,
@@ -162,7 +165,7 @@ impl BrokerAuthArgs {
     }
 
     /// The `[broker]` section with these flags (and `url`) put over it.
-    fn apply(self, mut s: BrokerSection, url: Option<&BrokerUrl>) -> BrokerSection {
+    pub(crate) fn apply(self, mut s: BrokerSection, url: Option<&BrokerUrl>) -> BrokerSection {
         if let Some(u) = url {
             s.url = Some(u.to_string());
         }
@@ -201,6 +204,7 @@ fn main() -> Result<()> {
             Cmd::Bench(BenchCmd::Ingest(a)) => bench::ingest(a).await,
             Cmd::User(u) => admin::run_user(u),
             Cmd::Audit(a) => admin::run_audit(a),
+            Cmd::News2(a) => alarm_cmds::news2(a),
         }
     })
 }

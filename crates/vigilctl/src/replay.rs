@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use vigil_core::codes::{self, ChannelInfo, Vital};
-use vigil_core::config::{BrokerSettings, BrokerUrl};
+use vigil_core::config::{BrokerSection, BrokerSettings, BrokerUrl};
 use vigil_core::device::DeviceLink;
 use vigil_core::telemetry::{
     utc_from_ms, valid_segment, ObservationPayload, VitalsPayload, WavePayload, CONTRACT_VERSION,
@@ -32,6 +32,8 @@ pub struct ReplayArgs {
     file: PathBuf,
     #[arg(long)]
     broker: BrokerUrl,
+    #[command(flatten)]
+    auth: crate::BrokerAuthArgs,
     /// `ward/bed` to publish as.
     #[arg(long)]
     bed: String,
@@ -220,7 +222,7 @@ fn gcd(a: i64, b: i64) -> i64 {
     }
 }
 
-pub async fn run(a: ReplayArgs) -> Result<()> {
+pub async fn run(mut a: ReplayArgs) -> Result<()> {
     if !(a.speed > 0.0 && a.speed.is_finite()) {
         bail!("--speed must be positive");
     }
@@ -246,7 +248,12 @@ pub async fn run(a: ReplayArgs) -> Result<()> {
     // the station clock, whatever the speed.
     let start_ms =
         vigil_core::store::now_ms() - (duration_s * 1000.0 * (1.0 - 1.0 / a.speed)) as i64;
-    let opts = BrokerSettings::from(a.broker.clone()).mqtt_options(&format!("{device}-replay"))?;
+    let auth = std::mem::take(&mut a.auth);
+    let settings: BrokerSettings = auth
+        .apply(BrokerSection::default(), Some(&a.broker))
+        .settings()?
+        .ok_or_else(|| anyhow!("no broker"))?;
+    let opts = settings.mqtt_options(&format!("{device}-replay"))?;
     let link = DeviceLink::connect(opts, bed.clone(), device.clone()).await;
     let result = if rate >= 5.0 {
         replay_waves(&a, &rec, rate, &overrides, start_ms, link).await

@@ -10,17 +10,7 @@ use serde_json::Value;
 use vigil_core::store::Summary;
 
 mod support;
-use support::{find_program, mosquitto, record, wait_for_summary, VIGILCTL};
-
-fn counts(v: &Value) -> Vec<(String, String, u64)> {
-    let mut out = Vec::new();
-    for (bed, m) in v.as_object().expect("object") {
-        for (k, n) in m.as_object().expect("object") {
-            out.push((bed.clone(), k.clone(), n.as_u64().expect("count")));
-        }
-    }
-    out
-}
+use support::{counts, find_program, mosquitto, record, wait_for_summary, VIGILCTL};
 
 #[test]
 fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
@@ -30,10 +20,11 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
     let db = dir.path().join("ward.db");
     let mut rec = record(&url, &db, &format!("test-recorder-{port}"));
 
-    // Four beds for six seconds; bed 3 deteriorates from 2 s on (SpO2 below 90 after ~3.5 s).
+    // Four beds for 20 s; bed 3 deteriorates from 2 s on (SpO2 below 90 after ~4 s, which
+    // raises SPO2_LOW once the 10 s condition delay has passed, ~6 s before the end).
     let summary = dir.path().join("published.json");
     let st = Command::new(VIGILCTL)
-        .args(["sim", "--beds", "4", "--broker", &url, "--duration", "6"])
+        .args(["sim", "--beds", "4", "--broker", &url, "--duration", "20"])
         .arg("--summary")
         .arg(&summary)
         .status()
@@ -50,30 +41,76 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
         .find(|(b, c, _)| b == "sim/01" && c == "ECG_II")
         .map(|x| x.2)
         .expect("ECG_II of bed 1");
-    // About 6 s of 500 Hz ECG (the last chunk tick may fall up to 250 ms before the stop).
-    assert!((2600..=3100).contains(&ecg), "6 s of 500 Hz ECG, got {ecg}");
+    // About 20 s of 500 Hz ECG (the last chunk tick may fall up to 250 ms before the stop).
+    assert!(
+        (9600..=10100).contains(&ecg),
+        "20 s of 500 Hz ECG, got {ecg}"
+    );
 
     // Hostile payloads beside the good traffic: refused and counted, nothing else disturbed.
-    let pubbin = find_program("mosquitto_pub");
-    for (topic, payload) in [
-        ("vigil/v1/sim/01/mon-sim-01/vitals", "{not json"),
+    let now = chrono::Utc::now().to_rfc3339();
+    let vitals_topic = "vigil/v1/sim/01/mon-sim-01/vitals";
+    let huge = dir.path().join("huge.json");
+    std::fs::write(&huge, format!("{{\"pad\":\"{}\"}}", "x".repeat(300_000))).expect("write");
+    let deep = format!(
+        r#"{{"v":1,"device":"mon-sim-01","t":"{now}","seq":1,"obs":{}1{}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let hostile: Vec<(&str, String)> = vec![
+        (vitals_topic, "{not json".into()),
+        (vitals_topic, deep),
         (
-            "vigil/v1/sim/01/mon-sim-01/vitals",
-            r#"{"v":1,"device":"intruder","t":"2026-01-01T00:00:00Z","seq":1,"obs":[]}"#,
+            vitals_topic,
+            format!(r#"{{"v":1,"device":"mon-sim-01","t":"{now}","seq":1,"obs":[{{"mdc":147842,"value":NaN,"unit":"/min"}}]}}"#),
+        ),
+        (
+            vitals_topic,
+            format!(r#"{{"v":"one","device":"mon-sim-01","t":"{now}","seq":1,"obs":[]}}"#),
+        ),
+        (
+            vitals_topic,
+            format!(r#"{{"v":1,"device":"mon-sim-01","t":"{now}","seq":1,"obs":[{{"mdc":999999,"value":1,"unit":"/min"}}]}}"#),
+        ),
+        (
+            vitals_topic,
+            r#"{"v":1,"device":"intruder","t":"2026-01-01T00:00:00Z","seq":1,"obs":[]}"#.into(),
         ),
         (
             "vigil/v1/sim/01/mon-sim-01/wave/EEG",
             r#"{"v":1,"device":"mon-sim-01","channel":"EEG","unit":"mV","t0":"2026-01-01T00:00:00Z",
-               "rate":256,"seq":0,"factor":0.001,"data":[1,2,3]}"#,
+               "rate":256,"seq":0,"factor":0.001,"data":[1,2,3]}"#
+                .into(),
         ),
-    ] {
-        let st = Command::new(&pubbin)
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
-            .args(["-t", topic, "-m", payload])
+    ];
+    let pubbin = find_program("mosquitto_pub");
+    let mosq_pub = |topic: &str| {
+        let mut c = Command::new(&pubbin);
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+        ]);
+        c
+    };
+    for (topic, payload) in &hostile {
+        let st = mosq_pub(topic)
+            .args(["-m", payload])
             .status()
             .expect("mosquitto_pub");
         assert!(st.success());
     }
+    let st = mosq_pub(vitals_topic)
+        .arg("-f")
+        .arg(&huge)
+        .status()
+        .expect("mosquitto_pub");
+    assert!(st.success());
 
     let expect_match = |s: &Summary| {
         samples
@@ -82,7 +119,7 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
             && readings
                 .iter()
                 .all(|(b, c, n)| s.readings.get(&(b.clone(), c.clone())) == Some(n))
-            && s.rejects.values().sum::<u64>() >= 3
+            && s.rejects.values().sum::<u64>() >= 8
     };
     let stored = wait_for_summary(&db, Duration::from_secs(20), expect_match);
     for (bed, ch, n) in &samples {
@@ -107,17 +144,36 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
         );
     }
     assert_eq!(stored.samples.len(), samples.len(), "nothing extra stored");
+    // Truncated, deeply nested, NaN and wrongly typed payloads are malformed.
     assert_eq!(
         stored.rejects.get("malformed"),
-        Some(&1),
+        Some(&4),
         "{:?}",
         stored.rejects
     );
     assert_eq!(stored.rejects.get("device_mismatch"), Some(&1));
     assert_eq!(stored.rejects.get("unknown_channel"), Some(&1));
+    assert_eq!(stored.rejects.get("unknown_code"), Some(&1));
+    assert_eq!(stored.rejects.get("too_large"), Some(&1));
 
-    // The deteriorating bed raised a high-priority SpO2 alarm; the steady beds raised none.
-    let raised: Vec<_> = stored.alarms.iter().filter(|a| a.kind == "raise").collect();
+    // The deteriorating bed raised a high-priority SpO2 alarm; the steady beds raised no
+    // physiological alarm. When the simulator stopped, every monitor went offline: each bed
+    // raised the communication-lost technical alarm.
+    for bed in ["sim/01", "sim/02", "sim/03", "sim/04"] {
+        assert!(
+            stored
+                .alarms
+                .iter()
+                .any(|a| a.bed_key == bed && a.code == "COMM_LOST" && a.kind == "raise"),
+            "{bed} comm lost: {:?}",
+            stored.alarms
+        );
+    }
+    let raised: Vec<_> = stored
+        .alarms
+        .iter()
+        .filter(|a| a.kind == "raise" && a.code != "COMM_LOST")
+        .collect();
     assert!(
         raised
             .iter()

@@ -232,6 +232,17 @@ fn registry_refuses_unknown_devices_and_numerics_replay() {
         .status()
         .expect("device add");
     assert!(st.success());
+    // Registering a device is an audited administrative action.
+    let audit = Command::new(VIGILCTL)
+        .args(["audit", "list", "--db"])
+        .arg(&db)
+        .output()
+        .expect("audit list");
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.contains("device_register") && audit.contains("bedside-7"),
+        "{audit}"
+    );
     // Registry enforced (the default with a broker).
     let mut rec = start_record(&url, &db, &[]);
 

@@ -4,11 +4,8 @@
 //! certificate refused. Certificates are made in the test with rcgen; see
 //! `docs/broker-security.md` for the broker configuration these tests use.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rcgen::{
@@ -18,154 +15,8 @@ use rcgen::{
 use serde_json::Value;
 use vigil_core::store::{self, Summary};
 
-const VIGILCTL: &str = env!("CARGO_BIN_EXE_vigilctl");
-
-// ---------------------------------------------------------------------------------------------
-// Processes, ports, Mosquitto
-
-/// A child process that is stopped (SIGTERM, then SIGKILL) when dropped, with its output lines.
-struct Proc {
-    child: Child,
-    name: &'static str,
-    /// Every line of stdout and stderr so far.
-    lines: Arc<Mutex<Vec<String>>>,
-    /// stdout lines as they come.
-    stdout: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    /// Start `cmd` with stdout and stderr captured (and echoed, prefixed with `name`).
-    fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, stdout) = mpsc::channel();
-        let out = child.stdout.take().expect("stdout");
-        let err = child.stderr.take().expect("stderr");
-        for (pipe, tx) in [
-            (Box::new(out) as Box<dyn Read + Send>, Some(tx)),
-            (Box::new(err), None),
-        ] {
-            let lines = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    println!("{name}: {line}");
-                    lines.lock().expect("lines").push(line.clone());
-                    if let Some(tx) = &tx {
-                        let _ = tx.send(line);
-                    }
-                }
-            });
-        }
-        Proc {
-            child,
-            name,
-            lines,
-            stdout,
-        }
-    }
-
-    fn output(&self) -> String {
-        self.lines.lock().expect("lines").join("\n")
-    }
-
-    /// Wait for the process to exit on its own.
-    fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                // Let the reader threads catch the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} still running after {within:?}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Wait until stdout has a line starting with `prefix`.
-    fn wait_line(&self, prefix: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(l) if l.starts_with(prefix) => return,
-                Ok(_) => {}
-                Err(e) => panic!(
-                    "{}: no line {prefix:?} within {within:?} ({e}); output:\n{}",
-                    self.name,
-                    self.output()
-                ),
-            }
-        }
-    }
-
-    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            eprintln!("stopping {}", self.name);
-            self.terminate(Duration::from_secs(5));
-        }
-    }
-}
-
-/// A free loopback port below the ephemeral range, so that no client's source port (and no
-/// other test's `bind(0)`) can take it.
-fn free_port() -> u16 {
-    let seed = std::process::id() as u64 * 7919
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0);
-    for i in 0..5000u64 {
-        let port = 20000 + ((seed + i * 7) % 10000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port in 20000..30000")
-}
-
-fn find_program(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run scripts/setup.sh to install it"))
-}
-
-fn wait_for_port(port: u16, within: Duration) {
-    let deadline = Instant::now() + within;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listening on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+mod support;
+use support::*;
 
 /// Start Mosquitto with one TLS listener on a free loopback port; `listener` is the rest of
 /// the listener's settings. Returns the process and the port.
@@ -333,22 +184,6 @@ fn sim_cmd(
         .arg(summary)
         .env("RUST_LOG", "info");
     c
-}
-
-fn counts(v: &Value) -> Vec<(String, String, u64)> {
-    let mut out = Vec::new();
-    for (bed, m) in v.as_object().expect("object") {
-        for (k, n) in m.as_object().expect("object") {
-            out.push((bed.clone(), k.clone(), n.as_u64().expect("count")));
-        }
-    }
-    out
-}
-
-fn summary(db: &Path) -> Summary {
-    store::open_read_only(db)
-        .and_then(|c| Summary::read(&c))
-        .unwrap_or_default()
 }
 
 /// Wait until the database holds exactly what the simulator says it published (samples,

@@ -1,25 +1,104 @@
 //! Shared helpers of vigilctl's integration tests: child processes that clean up after
-//! themselves, free loopback ports, a Mosquitto on a free port, `vigilctl record`.
+//! themselves (and keep their output), free loopback ports, Mosquitto on a free port,
+//! `vigilctl record`, and reading back what a database holds.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use vigil_core::store::{self, Summary};
 
 pub const VIGILCTL: &str = env!("CARGO_BIN_EXE_vigilctl");
 
-/// A child process that is stopped (SIGTERM, then SIGKILL) when dropped.
+/// A child process that is stopped (SIGTERM, then SIGKILL) when dropped, with its output lines.
 pub struct Proc {
     pub child: Child,
     pub name: &'static str,
+    /// Every line of stdout and stderr so far.
+    lines: Arc<Mutex<Vec<String>>>,
+    /// stdout lines as they come.
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Proc {
+    /// Start `cmd` with stdout and stderr captured (and echoed, prefixed with `name`).
+    pub fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        for (pipe, tx) in [
+            (Box::new(out) as Box<dyn Read + Send>, Some(tx)),
+            (Box::new(err), None),
+        ] {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    println!("{name}: {line}");
+                    lines.lock().expect("lines").push(line.clone());
+                    if let Some(tx) = &tx {
+                        let _ = tx.send(line);
+                    }
+                }
+            });
+        }
+        Proc {
+            child,
+            name,
+            lines,
+            stdout,
+        }
+    }
+
+    pub fn output(&self) -> String {
+        self.lines.lock().expect("lines").join("\n")
+    }
+
+    /// Wait for the process to exit on its own.
+    pub fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                // Let the reader threads catch the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still running after {within:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until stdout has a line starting with `prefix`.
+    pub fn wait_line(&self, prefix: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return,
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "{}: no line {prefix:?} within {within:?} ({e}); output:\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+    }
+
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -46,11 +125,21 @@ impl Drop for Proc {
     }
 }
 
+/// A free loopback port below the ephemeral range, so that no client's source port (and no
+/// other test's `bind(0)`) can take it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    let seed = std::process::id() as u64 * 7919
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+    for i in 0..5000u64 {
+        let port = 20000 + ((seed + i * 7) % 10000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..30000")
 }
 
 pub fn find_program(name: &str) -> PathBuf {
@@ -70,32 +159,32 @@ pub fn wait_for_port(port: u16, within: Duration) {
     }
 }
 
-/// Start Mosquitto on a free loopback port; returns the process and the port.
-pub fn mosquitto(dir: &Path) -> (Proc, u16) {
-    let port = free_port();
+/// Mosquitto on a free loopback port with `extra` configuration lines (e.g. persistence);
+/// returns the process and the port.
+pub fn mosquitto_with(dir: &Path, port: u16, extra: &str) -> Proc {
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
         format!(
-            "per_listener_settings true\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
-             persistence false\nmax_queued_messages 100000\nlog_dest file {}\nuser root\n",
-            dir.join("mosquitto.log").display()
+            "per_listener_settings true\nuser root\n{extra}\n\
+             max_queued_messages 100000\nlog_dest file {log}\n\
+             listener {port} 127.0.0.1\nallow_anonymous true\n",
+            log = dir.join("mosquitto.log").display(),
         ),
     )
     .expect("write mosquitto.conf");
-    let child = Command::new(find_program("mosquitto"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    let p = Proc {
-        child,
-        name: "mosquitto",
-    };
+    let p = Proc::spawn(
+        "mosquitto",
+        Command::new(find_program("mosquitto")).arg("-c").arg(&conf),
+    );
     wait_for_port(port, Duration::from_secs(10));
-    (p, port)
+    p
+}
+
+/// Plain Mosquitto (no persistence) on a free loopback port.
+pub fn mosquitto(dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    (mosquitto_with(dir, port, "persistence false"), port)
 }
 
 /// Start `vigilctl record` accepting unregistered devices, and wait until it subscribed.
@@ -103,53 +192,47 @@ pub fn record(url: &str, db: &Path, client_id: &str) -> Proc {
     record_with(url, db, client_id, &["--allow-unregistered"])
 }
 
-/// Start `vigilctl record` with extra flags and wait until it reports its subscription.
+/// Start `vigilctl record` with extra flags and wait until it reports its subscription. An
+/// empty config file keeps a developer's own vigil.toml out of the test.
 pub fn record_with(url: &str, db: &Path, client_id: &str, extra: &[&str]) -> Proc {
-    // An empty config file, so that a developer's own vigil.toml cannot change the test.
     let config = db.with_extension("toml");
     std::fs::write(&config, "").expect("write config");
-    let mut child = Command::new(VIGILCTL)
-        .args(["record", "--broker", url, "--client-id", client_id])
-        .args(extra)
-        .arg("--db")
-        .arg(db)
-        .env("VIGIL_CONFIG", &config)
-        .env("RUST_LOG", "info,rumqttd=off")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start vigilctl record");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("record: {line}");
-            let _ = tx.send(line);
-        }
-    });
-    let proc = Proc {
-        child,
-        name: "vigilctl record",
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) if l.starts_with("subscribed") => break,
-            Ok(_) => {}
-            Err(e) => panic!("record did not subscribe within 20 s: {e}"),
-        }
-    }
-    proc
+    let p = Proc::spawn(
+        "record",
+        Command::new(VIGILCTL)
+            .args(["record", "--broker", url, "--client-id", client_id])
+            .args(extra)
+            .arg("--db")
+            .arg(db)
+            .env("VIGIL_CONFIG", &config)
+            .env("RUST_LOG", "info,rumqttd=off"),
+    );
+    p.wait_line("subscribed", Duration::from_secs(20));
+    p
 }
 
-/// Poll the database until `done` holds for its summary, or fail after `within`.
+pub fn counts(v: &Value) -> Vec<(String, String, u64)> {
+    let mut out = Vec::new();
+    for (bed, m) in v.as_object().expect("object") {
+        for (k, n) in m.as_object().expect("object") {
+            out.push((bed.clone(), k.clone(), n.as_u64().expect("count")));
+        }
+    }
+    out
+}
+
+pub fn summary(db: &Path) -> Summary {
+    store::open_read_only(db)
+        .and_then(|c| Summary::read(&c))
+        .unwrap_or_default()
+}
+
+/// Poll the database until `done` holds for its summary, or give up after `within` and return
+/// the last summary (the caller's assertions then say what is missing).
 pub fn wait_for_summary(db: &Path, within: Duration, done: impl Fn(&Summary) -> bool) -> Summary {
     let deadline = Instant::now() + within;
     loop {
-        let s = store::open_read_only(db)
-            .and_then(|c| Summary::read(&c))
-            .unwrap_or_default();
+        let s = summary(db);
         if done(&s) || Instant::now() > deadline {
             return s;
         }

@@ -1,0 +1,264 @@
+//! Alarm limits and the ward profiles that initialise a patient's limits.
+//!
+//! Defaults are typical factory settings of bedside monitors and central stations (adult values
+//! close to Philips IntelliVue / Mindray BeneVision factory defaults; paediatric and neonatal
+//! ranges from the same vendors' age-group defaults and common NICU practice, e.g. neonatal SpO2
+//! 88–95 % to limit hyperoxia). They are the responsible organisation's to change: every limit
+//! is per patient and can be replaced through `EngineHandle::set_limits`.
+//!
+//! Condition delays (alarm fatigue, clinical.md §1): SpO2, RR and etCO2 10 s (short motion
+//! artefacts do not alarm); HR, PR, NIBP and temperature none (HR is already averaged over
+//! beats; NIBP and temperature are discrete, slow measurements).
+
+use crate::codes::Vital;
+
+use super::{fmt_value, Priority};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    Low,
+    High,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Low => "LOW",
+            Direction::High => "HIGH",
+        }
+    }
+}
+
+/// One alarm limit: the condition is present while the value is below (`Low`) or above
+/// (`High`) the threshold (the threshold itself is inside).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub vital: Vital,
+    pub direction: Direction,
+    pub threshold: f64,
+    pub priority: Priority,
+    /// The condition must persist this long before the alarm is raised (0 = at once).
+    pub delay_ms: i64,
+    /// A present condition clears only once the value is back inside by this margin.
+    pub hysteresis: f64,
+}
+
+impl Limit {
+    pub fn new(vital: Vital, direction: Direction, threshold: f64, priority: Priority) -> Limit {
+        Limit {
+            vital,
+            direction,
+            threshold,
+            priority,
+            delay_ms: 0,
+            hysteresis: 0.0,
+        }
+    }
+
+    pub fn delay(mut self, ms: i64) -> Limit {
+        self.delay_ms = ms;
+        self
+    }
+
+    pub fn hysteresis(mut self, margin: f64) -> Limit {
+        self.hysteresis = margin;
+        self
+    }
+
+    pub fn code(&self) -> String {
+        format!("{}_{}", self.vital.name(), self.direction.as_str())
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} {}", vital_label(self.vital), self.direction.as_str())
+    }
+
+    /// Whether `value` is an alarm condition; `present` says whether the condition is present
+    /// now (then the hysteresis margin applies).
+    pub fn breached(&self, value: f64, present: bool) -> bool {
+        let margin = if present { self.hysteresis } else { 0.0 };
+        match self.direction {
+            Direction::Low => value < self.threshold + margin,
+            Direction::High => value > self.threshold - margin,
+        }
+    }
+
+    pub(crate) fn message(&self, value: f64) -> String {
+        let op = match self.direction {
+            Direction::Low => "<",
+            Direction::High => ">",
+        };
+        format!(
+            "{} {} {op} {}",
+            self.label(),
+            fmt_value(value),
+            fmt_value(self.threshold)
+        )
+    }
+
+    /// Why a limit is unusable, if it is.
+    pub fn invalid(&self) -> Option<String> {
+        if !self.threshold.is_finite() {
+            return Some(format!("{}: threshold is not a number", self.code()));
+        }
+        if !self.hysteresis.is_finite() || self.hysteresis < 0.0 {
+            return Some(format!("{}: hysteresis must be >= 0", self.code()));
+        }
+        if !(0..=600_000).contains(&self.delay_ms) {
+            return Some(format!("{}: delay must be 0 to 600 s", self.code()));
+        }
+        None
+    }
+}
+
+pub fn vital_label(v: Vital) -> &'static str {
+    match v {
+        Vital::Hr => "HR",
+        Vital::Pr => "PR",
+        Vital::SpO2 => "SpO2",
+        Vital::Rr => "RR",
+        Vital::NibpSys => "NIBP sys",
+        Vital::NibpDia => "NIBP dia",
+        Vital::NibpMean => "NIBP mean",
+        Vital::Temp => "Temp",
+        Vital::EtCo2 => "etCO2",
+    }
+}
+
+/// The patient population of a ward: selects default limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WardProfile {
+    #[default]
+    Adult,
+    Paediatric,
+    Neonatal,
+}
+
+impl WardProfile {
+    pub fn parse(s: &str) -> Option<WardProfile> {
+        match s.to_ascii_lowercase().as_str() {
+            "adult" => Some(WardProfile::Adult),
+            "paediatric" | "pediatric" => Some(WardProfile::Paediatric),
+            "neonatal" => Some(WardProfile::Neonatal),
+            _ => None,
+        }
+    }
+
+    /// Default limits of the profile.
+    pub fn limits(self) -> Vec<Limit> {
+        use Direction::{High as H, Low as L};
+        use Priority::{High, Low, Medium};
+        use Vital::*;
+        // (vital, low, high, priority low, priority high, delay ms, hysteresis)
+        type Row = (
+            Vital,
+            Option<f64>,
+            Option<f64>,
+            Priority,
+            Priority,
+            i64,
+            f64,
+        );
+        let rows: &[Row] = match self {
+            WardProfile::Adult => &[
+                (Hr, Some(50.0), Some(120.0), Medium, Medium, 0, 5.0),
+                (Pr, Some(50.0), Some(120.0), Medium, Medium, 0, 5.0),
+                (SpO2, Some(90.0), None, High, Medium, 10_000, 2.0),
+                (Rr, Some(8.0), Some(30.0), High, Medium, 10_000, 2.0),
+                (NibpSys, Some(90.0), Some(160.0), Medium, Medium, 0, 5.0),
+                (NibpDia, Some(50.0), Some(90.0), Medium, Medium, 0, 5.0),
+                (NibpMean, Some(65.0), Some(110.0), Medium, Medium, 0, 5.0),
+                (Temp, Some(35.0), Some(38.5), Low, Low, 0, 0.2),
+                (EtCo2, Some(25.0), Some(50.0), Medium, Medium, 10_000, 2.0),
+            ],
+            WardProfile::Paediatric => &[
+                (Hr, Some(70.0), Some(150.0), Medium, Medium, 0, 5.0),
+                (Pr, Some(70.0), Some(150.0), Medium, Medium, 0, 5.0),
+                (SpO2, Some(90.0), None, High, Medium, 10_000, 2.0),
+                (Rr, Some(12.0), Some(40.0), High, Medium, 10_000, 2.0),
+                (NibpSys, Some(75.0), Some(130.0), Medium, Medium, 0, 5.0),
+                (NibpDia, Some(40.0), Some(85.0), Medium, Medium, 0, 5.0),
+                (NibpMean, Some(50.0), Some(100.0), Medium, Medium, 0, 5.0),
+                (Temp, Some(35.5), Some(38.5), Low, Low, 0, 0.2),
+                (EtCo2, Some(25.0), Some(50.0), Medium, Medium, 10_000, 2.0),
+            ],
+            WardProfile::Neonatal => &[
+                (Hr, Some(100.0), Some(200.0), Medium, Medium, 0, 5.0),
+                (Pr, Some(100.0), Some(200.0), Medium, Medium, 0, 5.0),
+                (SpO2, Some(88.0), Some(95.0), High, Medium, 10_000, 1.0),
+                (Rr, Some(30.0), Some(70.0), High, Medium, 10_000, 2.0),
+                (NibpSys, Some(45.0), Some(90.0), Medium, Medium, 0, 3.0),
+                (NibpDia, Some(25.0), Some(60.0), Medium, Medium, 0, 3.0),
+                (NibpMean, Some(30.0), Some(70.0), Medium, Medium, 0, 3.0),
+                (Temp, Some(36.0), Some(37.8), Low, Low, 0, 0.1),
+                (EtCo2, Some(30.0), Some(50.0), Medium, Medium, 10_000, 2.0),
+            ],
+        };
+        let mut out = Vec::new();
+        for &(vital, low, high, pl, ph, delay, hyst) in rows {
+            if let Some(t) = low {
+                out.push(Limit::new(vital, L, t, pl).delay(delay).hysteresis(hyst));
+            }
+            if let Some(t) = high {
+                out.push(Limit::new(vital, H, t, ph).delay(delay).hysteresis(hyst));
+            }
+        }
+        out
+    }
+}
+
+/// Adult default limits.
+pub fn default_limits() -> Vec<Limit> {
+    WardProfile::Adult.limits()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_cover_every_vital_and_are_valid() {
+        for p in [
+            WardProfile::Adult,
+            WardProfile::Paediatric,
+            WardProfile::Neonatal,
+        ] {
+            let l = p.limits();
+            for v in Vital::ALL {
+                assert!(l.iter().any(|x| x.vital == v), "{p:?} {v:?}");
+            }
+            assert!(l.iter().all(|x| x.invalid().is_none()));
+            for a in &l {
+                for b in &l {
+                    if a.vital == b.vital
+                        && a.direction == Direction::Low
+                        && b.direction == Direction::High
+                    {
+                        assert!(
+                            a.threshold + a.hysteresis < b.threshold - b.hysteresis,
+                            "{p:?} {a:?}"
+                        );
+                    }
+                }
+            }
+        }
+        let spo2 = default_limits()
+            .into_iter()
+            .find(|l| l.code() == "SPO2_LOW")
+            .expect("SpO2 low");
+        assert_eq!((spo2.delay_ms, spo2.priority), (10_000, Priority::High));
+    }
+
+    #[test]
+    fn hysteresis_applies_only_to_a_present_condition() {
+        let l = Limit::new(Vital::SpO2, Direction::Low, 90.0, Priority::High).hysteresis(2.0);
+        assert!(!l.breached(90.0, false));
+        assert!(l.breached(89.9, false));
+        assert!(l.breached(91.9, true));
+        assert!(!l.breached(92.0, true));
+        let h = Limit::new(Vital::Hr, Direction::High, 120.0, Priority::Medium).hysteresis(5.0);
+        assert!(!h.breached(120.0, false));
+        assert!(h.breached(115.1, true));
+        assert!(!h.breached(115.0, true));
+    }
+}

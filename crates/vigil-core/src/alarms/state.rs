@@ -1,0 +1,1314 @@
+//! The alarm state machine. Pure and deterministic: every input carries `now_ms` (the station
+//! clock, ms since the epoch), nothing reads a clock, nothing does I/O.
+//!
+//! Every alarm condition of a bed has a slot (`ward/bed/CODE`, or `ward/bed/CODE@device` for a
+//! device's technical alarms). A condition that becomes present starts pending; once it has
+//! persisted for its delay the alarm is raised. A raised alarm stays shown until its condition
+//! clears and, if its code latches, until a user acknowledges it. Audibility is derived from
+//! the acknowledgement, the audio pauses and the alarm's class, so ending a pause (or its
+//! timing out) brings signals back for every condition still present.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use thiserror::Error;
+
+use crate::codes::Vital;
+use crate::telemetry::{BedId, DeviceStatus, Reading};
+
+use super::limits::{Limit, WardProfile};
+use super::news2::{self, Band, News2Input, News2Manual, News2Score};
+use super::sync::{AckEntry, BedAlarmState, PauseEntry};
+use super::{fmt_value, ActiveAlarm, AlarmClass, AlarmEvent, AlarmEventKind, AlarmState, Priority};
+
+/// Code of the communication-lost technical alarm (always audible).
+pub const COMM_LOST: &str = "COMM_LOST";
+/// Code of the recorded-data-gap technical alarm.
+pub const DATA_GAP: &str = "DATA_GAP";
+/// Two stations' clocks and arrival times may differ this much for one alarm instance.
+const SYNC_TOLERANCE_MS: i64 = 2_000;
+/// Acknowledgements kept for ward-wide sync.
+const ACK_MEMORY_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum AlarmError {
+    #[error("no alarm {0} is shown")]
+    UnknownAlarm(String),
+    #[error("invalid limit: {0}")]
+    InvalidLimit(String),
+    #[error("a user name is required")]
+    NoUser,
+}
+
+/// Escalation of unacknowledged alarms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    /// First escalation after this long unacknowledged, per priority (low, medium, high).
+    pub after_ms: [i64; 3],
+    /// Then again every `repeat_ms` until handled.
+    pub repeat_ms: i64,
+    /// Who is notified.
+    pub target: String,
+}
+
+impl Default for Escalation {
+    fn default() -> Self {
+        Escalation {
+            after_ms: [300_000, 120_000, 60_000],
+            repeat_ms: 60_000,
+            target: "charge nurse".into(),
+        }
+    }
+}
+
+impl Escalation {
+    fn first(&self, p: Priority) -> i64 {
+        self.after_ms[p as usize].max(1)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct News2Config {
+    pub enabled: bool,
+    /// The lowest band that raises an alarm.
+    pub min_band: Band,
+    /// A band must persist this long before its alarm is raised.
+    pub delay_ms: i64,
+}
+
+impl Default for News2Config {
+    fn default() -> Self {
+        News2Config {
+            enabled: true,
+            // The low band (total 1–4) asks for a ward assessment, not an alarm: raising it at
+            // the central station would add to alarm fatigue. The score is shown either way.
+            min_band: Band::LowMedium,
+            delay_ms: 30_000,
+        }
+    }
+}
+
+/// The responsible organisation's alarm settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmConfig {
+    /// Default limits of new patients.
+    pub profile: WardProfile,
+    /// Length of an audio pause (default 2 min).
+    pub audio_pause_ms: i64,
+    /// No data from a device for this long = communication lost (default 5 s).
+    pub comm_timeout_ms: i64,
+    pub comm_lost_priority: Priority,
+    /// Alarm codes that latch (admin setting).
+    pub latching: BTreeSet<String>,
+    pub escalation: Escalation,
+    /// How long a recorded data gap stays shown (unless it latches).
+    pub gap_display_ms: i64,
+    pub news2: News2Config,
+}
+
+impl Default for AlarmConfig {
+    fn default() -> Self {
+        AlarmConfig {
+            profile: WardProfile::Adult,
+            audio_pause_ms: 120_000,
+            comm_timeout_ms: 5_000,
+            comm_lost_priority: Priority::Medium,
+            latching: BTreeSet::new(),
+            escalation: Escalation::default(),
+            gap_display_ms: 60_000,
+            news2: News2Config::default(),
+        }
+    }
+}
+
+/// Which alarms an audio pause covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PauseScope {
+    /// Every bed of the station.
+    All,
+    Bed(BedId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pause {
+    start_ms: i64,
+    until_ms: i64,
+    by: String,
+    /// Only alarms raised during the pause with a priority above this break through.
+    ceiling: Priority,
+}
+
+/// An audio pause in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PauseInfo {
+    pub scope: PauseScope,
+    pub start_ms: i64,
+    pub until_ms: i64,
+    pub remaining_ms: i64,
+    pub by: String,
+    pub ceiling: Priority,
+}
+
+/// What a source says about one condition.
+struct Spec {
+    bed: BedId,
+    code: String,
+    label: String,
+    class: AlarmClass,
+    priority: Priority,
+    delay_ms: i64,
+    value: Option<f64>,
+    limit: Option<f64>,
+    message: String,
+}
+
+#[derive(Debug, Clone)]
+struct Inst {
+    since_ms: i64,
+    onset_ms: i64,
+    /// The condition is present (else: latched awaiting acknowledgement).
+    condition: bool,
+    ack: Option<(String, i64)>,
+    level: u32,
+    next_escalation_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    bed: BedId,
+    code: String,
+    label: String,
+    class: AlarmClass,
+    priority: Priority,
+    delay_ms: i64,
+    value: Option<f64>,
+    limit: Option<f64>,
+    message: String,
+    /// The condition is present (pending or raised) since.
+    pending_since: Option<i64>,
+    alarm: Option<Inst>,
+}
+
+#[derive(Debug, Clone)]
+struct DeviceTrack {
+    last_seen_ms: i64,
+    online: bool,
+    conditions: BTreeSet<String>,
+}
+
+/// The alarm state of a station's ward.
+#[derive(Debug, Clone)]
+pub struct AlarmMachine {
+    cfg: AlarmConfig,
+    default_limits: Vec<Limit>,
+    limits: BTreeMap<BedId, Vec<Limit>>,
+    slots: BTreeMap<String, Slot>,
+    /// Latest alarmable value per bed and vital.
+    last: BTreeMap<BedId, BTreeMap<Vital, f64>>,
+    /// When each bed was first seen.
+    beds: BTreeMap<BedId, i64>,
+    devices: BTreeMap<(BedId, String), DeviceTrack>,
+    gaps: BTreeMap<(BedId, String), (i64, String)>,
+    pauses: BTreeMap<PauseScope, Pause>,
+    manual: BTreeMap<BedId, News2Manual>,
+    /// Last acknowledgement per alarm id (this station's and others').
+    acks: BTreeMap<String, AckEntry>,
+}
+
+fn audible(pauses: &BTreeMap<PauseScope, Pause>, s: &Slot, i: &Inst, now: i64) -> bool {
+    if i.condition && i.ack.is_some() {
+        return false;
+    }
+    if s.code == COMM_LOST {
+        return true;
+    }
+    let bed = PauseScope::Bed(s.bed.clone());
+    for scope in [&PauseScope::All, &bed] {
+        if let Some(p) = pauses.get(scope).filter(|p| now < p.until_ms) {
+            let breaks_through = i.since_ms >= p.start_ms && s.priority > p.ceiling;
+            if !breaks_through {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn state_of(pauses: &BTreeMap<PauseScope, Pause>, s: &Slot, i: &Inst, now: i64) -> AlarmState {
+    if !i.condition {
+        AlarmState::LatchedAwaitingAck
+    } else if i.ack.is_some() {
+        AlarmState::Acknowledged
+    } else if !audible(pauses, s, i, now) {
+        AlarmState::AudioPaused
+    } else {
+        AlarmState::Active
+    }
+}
+
+struct EvArgs<'a> {
+    kind: AlarmEventKind,
+    now: i64,
+    user: Option<&'a str>,
+    message: String,
+}
+
+fn event(
+    pauses: &BTreeMap<PauseScope, Pause>,
+    id: &str,
+    s: &Slot,
+    inst: Option<&Inst>,
+    a: EvArgs<'_>,
+) -> AlarmEvent {
+    let (state, level, aud) = match inst {
+        Some(i) => (
+            state_of(pauses, s, i, a.now),
+            i.level,
+            audible(pauses, s, i, a.now),
+        ),
+        None => (AlarmState::Resolved, 0, false),
+    };
+    AlarmEvent {
+        t_ms: a.now,
+        bed: s.bed.clone(),
+        alarm_id: id.to_string(),
+        code: s.code.clone(),
+        kind: a.kind,
+        priority: s.priority,
+        value: s.value,
+        limit: s.limit,
+        message: a.message,
+        user: a.user.map(str::to_string),
+        state,
+        level,
+        audible: aud,
+    }
+}
+
+/// Whether a recorded acknowledgement `a` applies to the instance `i` of a bed first seen at
+/// `bed_first_ms`: same onset (within tolerance), or the condition began before this station
+/// watched the bed and has been present since it did; and the acknowledgement came after onset.
+fn ack_matches(a: &AckEntry, i: &Inst, bed_first_ms: i64) -> bool {
+    let same = (i.onset_ms - a.onset_ms).abs() <= SYNC_TOLERANCE_MS
+        || (a.onset_ms < bed_first_ms && i.onset_ms <= bed_first_ms + SYNC_TOLERANCE_MS);
+    same && i.onset_ms <= a.t_ms + SYNC_TOLERANCE_MS
+}
+
+fn device_condition(raw: &str) -> (String, String, Priority) {
+    let code: String = raw
+        .chars()
+        .take(32)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let (label, p) = match code.as_str() {
+        "LEADS_OFF" => ("LEADS OFF", Priority::Medium),
+        "SENSOR_OFF" => ("SENSOR OFF", Priority::Medium),
+        "LOW_BATTERY" => ("LOW BATTERY", Priority::Low),
+        other => (other, Priority::Low),
+    };
+    (code.clone(), label.to_string(), p)
+}
+
+impl AlarmMachine {
+    /// A machine with the profile's default limits.
+    pub fn new(cfg: AlarmConfig) -> Self {
+        let limits = cfg.profile.limits();
+        AlarmMachine::with_limits(cfg, limits)
+    }
+
+    /// A machine whose new patients get `limits`.
+    pub fn with_limits(cfg: AlarmConfig, limits: Vec<Limit>) -> Self {
+        AlarmMachine {
+            cfg,
+            default_limits: limits,
+            limits: BTreeMap::new(),
+            slots: BTreeMap::new(),
+            last: BTreeMap::new(),
+            beds: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            gaps: BTreeMap::new(),
+            pauses: BTreeMap::new(),
+            manual: BTreeMap::new(),
+            acks: BTreeMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &AlarmConfig {
+        &self.cfg
+    }
+
+    /// The limits of a bed (its own, else the defaults).
+    pub fn limits(&self, bed: &BedId) -> Vec<Limit> {
+        self.limits.get(bed).unwrap_or(&self.default_limits).clone()
+    }
+
+    /// Admin setting: whether alarms with `code` latch.
+    pub fn set_latching(&mut self, code: &str, latching: bool) {
+        if latching {
+            self.cfg.latching.insert(code.to_string());
+        } else {
+            self.cfg.latching.remove(code);
+        }
+    }
+
+    fn note_bed(&mut self, bed: &BedId, now: i64) {
+        if !self.beds.contains_key(bed) {
+            self.beds.insert(bed.clone(), now);
+        }
+    }
+
+    /// Update one condition; raise, latch or resolve as needed.
+    fn update(&mut self, id: &str, spec: Spec, present: bool, now: i64, out: &mut Vec<AlarmEvent>) {
+        if !present && !self.slots.contains_key(id) {
+            return;
+        }
+        let latching = self.cfg.latching.contains(&spec.code);
+        let slot = self.slots.entry(id.to_string()).or_insert_with(|| Slot {
+            bed: spec.bed.clone(),
+            code: String::new(),
+            label: String::new(),
+            class: spec.class,
+            priority: spec.priority,
+            delay_ms: 0,
+            value: None,
+            limit: None,
+            message: String::new(),
+            pending_since: None,
+            alarm: None,
+        });
+        if slot.code.is_empty() {
+            slot.code = spec.code.clone();
+            slot.label = spec.label.clone();
+        }
+        slot.class = spec.class;
+        slot.priority = spec.priority;
+        slot.delay_ms = spec.delay_ms;
+        slot.limit = spec.limit;
+        if spec.value.is_some() {
+            slot.value = spec.value;
+        }
+        if present {
+            slot.message = spec.message;
+            let since = *slot.pending_since.get_or_insert(now);
+            match slot.alarm.as_mut() {
+                None => {
+                    if now - since >= slot.delay_ms {
+                        self.raise(id, now, out);
+                    }
+                }
+                // A latched alarm whose condition came back: shown as present again (it was
+                // never acknowledged, so nothing to reset).
+                Some(i) if !i.condition => i.condition = true,
+                Some(_) => {}
+            }
+        } else {
+            slot.pending_since = None;
+            let resolve_msg = match slot.value {
+                Some(v) => format!("{} resolved at {}", slot.label, fmt_value(v)),
+                None => format!("{} resolved", slot.label),
+            };
+            let mut remove = slot.alarm.is_none();
+            let shown = slot
+                .alarm
+                .as_ref()
+                .filter(|i| i.condition)
+                .map(|i| i.ack.is_some());
+            if let Some(acked) = shown {
+                if let Some(i) = slot.alarm.as_mut() {
+                    i.condition = false;
+                }
+                if acked || !latching {
+                    slot.alarm = None;
+                    remove = true;
+                    out.push(event(
+                        &self.pauses,
+                        id,
+                        slot,
+                        None,
+                        EvArgs {
+                            kind: AlarmEventKind::Resolve,
+                            now,
+                            user: None,
+                            message: resolve_msg,
+                        },
+                    ));
+                } else {
+                    let msg = format!("{} cleared; latched until acknowledged", slot.label);
+                    let snap = slot.alarm.clone();
+                    out.push(event(
+                        &self.pauses,
+                        id,
+                        slot,
+                        snap.as_ref(),
+                        EvArgs {
+                            kind: AlarmEventKind::Latch,
+                            now,
+                            user: None,
+                            message: msg,
+                        },
+                    ));
+                }
+            }
+            if remove {
+                self.slots.remove(id);
+            }
+        }
+    }
+
+    fn raise(&mut self, id: &str, now: i64, out: &mut Vec<AlarmEvent>) {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        let onset = slot.pending_since.unwrap_or(now);
+        let mut inst = Inst {
+            since_ms: now,
+            onset_ms: onset,
+            condition: true,
+            ack: None,
+            level: 0,
+            next_escalation_ms: now + self.cfg.escalation.first(slot.priority),
+        };
+        out.push(event(
+            &self.pauses,
+            id,
+            slot,
+            Some(&inst),
+            EvArgs {
+                kind: AlarmEventKind::Raise,
+                now,
+                user: None,
+                message: slot.message.clone(),
+            },
+        ));
+        // Acknowledged at another station before this one raised it.
+        let first = self.beds.get(&slot.bed).copied().unwrap_or(now);
+        if let Some(a) = self.acks.get(id).filter(|a| ack_matches(a, &inst, first)) {
+            inst.ack = Some((a.user.clone(), a.t_ms));
+            let msg = format!("{} acknowledged by {} at {}", slot.label, a.user, a.station);
+            let user = a.user.clone();
+            out.push(event(
+                &self.pauses,
+                id,
+                slot,
+                Some(&inst),
+                EvArgs {
+                    kind: AlarmEventKind::Acknowledge,
+                    now,
+                    user: Some(&user),
+                    message: msg,
+                },
+            ));
+        }
+        slot.alarm = Some(inst);
+    }
+
+    /// One reading of one bed.
+    pub fn observe(&mut self, bed: &BedId, reading: &Reading, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        let Some(value) = reading
+            .value
+            .filter(|v| reading.alarmable() && v.is_finite())
+        else {
+            return out;
+        };
+        self.note_bed(bed, now);
+        self.last
+            .entry(bed.clone())
+            .or_default()
+            .insert(reading.vital, value);
+        let limits: Vec<Limit> = self
+            .limits
+            .get(bed)
+            .unwrap_or(&self.default_limits)
+            .iter()
+            .filter(|l| l.vital == reading.vital)
+            .copied()
+            .collect();
+        for l in limits {
+            self.eval_limit(bed, &l, value, now, &mut out);
+        }
+        if matches!(
+            reading.vital,
+            Vital::Rr | Vital::SpO2 | Vital::NibpSys | Vital::Hr | Vital::Pr | Vital::Temp
+        ) {
+            self.eval_news2(bed, now, &mut out);
+        }
+        out
+    }
+
+    fn eval_limit(
+        &mut self,
+        bed: &BedId,
+        l: &Limit,
+        value: f64,
+        now: i64,
+        out: &mut Vec<AlarmEvent>,
+    ) {
+        let id = format!("{}/{}", bed.key(), l.code());
+        let was = self
+            .slots
+            .get(&id)
+            .is_some_and(|s| s.pending_since.is_some());
+        let present = l.breached(value, was);
+        let spec = Spec {
+            bed: bed.clone(),
+            code: l.code(),
+            label: l.label(),
+            class: AlarmClass::Physiological,
+            priority: l.priority,
+            delay_ms: l.delay_ms,
+            value: Some(value),
+            limit: Some(l.threshold),
+            message: l.message(value),
+        };
+        self.update(&id, spec, present, now, out);
+    }
+
+    /// The NEWS2 of a bed from its latest vitals and manual entries (`None` until RR, SpO2,
+    /// systolic pressure, pulse (HR, else PR) and temperature have all been seen).
+    pub fn news2(&self, bed: &BedId) -> Option<News2Score> {
+        let last = self.last.get(bed)?;
+        let m = self.manual.get(bed).copied().unwrap_or_default();
+        let input = News2Input {
+            rr: *last.get(&Vital::Rr)?,
+            spo2: *last.get(&Vital::SpO2)?,
+            scale2: m.scale2,
+            oxygen: m.oxygen,
+            sbp: *last.get(&Vital::NibpSys)?,
+            pulse: *last.get(&Vital::Hr).or_else(|| last.get(&Vital::Pr))?,
+            consciousness: m.consciousness,
+            temp: *last.get(&Vital::Temp)?,
+        };
+        Some(news2::score(&input))
+    }
+
+    fn eval_news2(&mut self, bed: &BedId, now: i64, out: &mut Vec<AlarmEvent>) {
+        if !self.cfg.news2.enabled {
+            return;
+        }
+        // Incomplete inputs change nothing: a missing value never clears an alarm.
+        let Some(score) = self.news2(bed) else {
+            return;
+        };
+        for band in Band::ALARMING {
+            let present = score.band == band && band >= self.cfg.news2.min_band;
+            let Some(priority) = band.priority() else {
+                continue;
+            };
+            let spec = Spec {
+                bed: bed.clone(),
+                code: band.code().to_string(),
+                label: format!("NEWS2 {}", band.as_str().to_ascii_uppercase()),
+                class: AlarmClass::Physiological,
+                priority,
+                delay_ms: self.cfg.news2.delay_ms,
+                value: Some(f64::from(score.total)),
+                limit: None,
+                message: format!("NEWS2 {} ({} risk)", score.total, band.as_str()),
+            };
+            let id = format!("{}/{}", bed.key(), band.code());
+            self.update(&id, spec, present, now, out);
+        }
+    }
+
+    /// NEWS2 inputs entered by a nurse for a bed.
+    pub fn set_news2_manual(
+        &mut self,
+        bed: &BedId,
+        manual: News2Manual,
+        user: &str,
+        now: i64,
+    ) -> Result<Vec<AlarmEvent>, AlarmError> {
+        if user.trim().is_empty() {
+            return Err(AlarmError::NoUser);
+        }
+        self.note_bed(bed, now);
+        self.manual.insert(bed.clone(), manual);
+        let mut out = vec![self.settings_event(
+            bed,
+            "NEWS2_INPUT",
+            user,
+            now,
+            format!(
+                "NEWS2 inputs: consciousness {}, {}, scale {}",
+                manual.consciousness.letter(),
+                if manual.oxygen { "oxygen" } else { "air" },
+                if manual.scale2 { 2 } else { 1 }
+            ),
+        )];
+        self.eval_news2(bed, now, &mut out);
+        Ok(out)
+    }
+
+    fn settings_event(
+        &self,
+        bed: &BedId,
+        code: &str,
+        user: &str,
+        now: i64,
+        message: String,
+    ) -> AlarmEvent {
+        AlarmEvent {
+            t_ms: now,
+            bed: bed.clone(),
+            alarm_id: format!("{}/{code}", bed.key()),
+            code: code.to_string(),
+            kind: AlarmEventKind::Settings,
+            priority: Priority::Low,
+            value: None,
+            limit: None,
+            message,
+            user: Some(user.to_string()),
+            state: AlarmState::Resolved,
+            level: 0,
+            audible: false,
+        }
+    }
+
+    /// Replace a bed's limits; re-evaluates them against the latest values.
+    pub fn set_limits(
+        &mut self,
+        bed: &BedId,
+        limits: Vec<Limit>,
+        user: &str,
+        now: i64,
+    ) -> Result<Vec<AlarmEvent>, AlarmError> {
+        if user.trim().is_empty() {
+            return Err(AlarmError::NoUser);
+        }
+        if let Some(why) = limits.iter().find_map(Limit::invalid) {
+            return Err(AlarmError::InvalidLimit(why));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = limits.iter().find(|l| !seen.insert(l.code())) {
+            return Err(AlarmError::InvalidLimit(format!("{} twice", dup.code())));
+        }
+        self.note_bed(bed, now);
+        let text: Vec<String> = limits
+            .iter()
+            .map(|l| format!("{} {}", l.code(), fmt_value(l.threshold)))
+            .collect();
+        let mut out = vec![self.settings_event(
+            bed,
+            "LIMITS",
+            user,
+            now,
+            format!("limits set: {}", text.join(", ")),
+        )];
+        let new_codes: BTreeSet<String> = limits.iter().map(Limit::code).collect();
+        let old = self.limits(bed);
+        self.limits.insert(bed.clone(), limits.clone());
+        // A limit switched off: its condition is no longer present.
+        for l in old.iter().filter(|l| !new_codes.contains(&l.code())) {
+            let id = format!("{}/{}", bed.key(), l.code());
+            let spec = Spec {
+                bed: bed.clone(),
+                code: l.code(),
+                label: l.label(),
+                class: AlarmClass::Physiological,
+                priority: l.priority,
+                delay_ms: l.delay_ms,
+                value: None,
+                limit: Some(l.threshold),
+                message: String::new(),
+            };
+            self.update(&id, spec, false, now, &mut out);
+        }
+        let last = self.last.get(bed).cloned().unwrap_or_default();
+        for l in &limits {
+            if let Some(&v) = last.get(&l.vital) {
+                self.eval_limit(bed, l, v, now, &mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Data (any message) from a device: communication is up.
+    pub fn device_seen(&mut self, bed: &BedId, device: &str, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        self.note_bed(bed, now);
+        let key = (bed.clone(), device.to_string());
+        match self.devices.get_mut(&key) {
+            Some(t) => {
+                t.last_seen_ms = t.last_seen_ms.max(now);
+                t.online = true;
+            }
+            None => {
+                self.devices.insert(
+                    key,
+                    DeviceTrack {
+                        last_seen_ms: now,
+                        online: true,
+                        conditions: BTreeSet::new(),
+                    },
+                );
+            }
+        }
+        let id = format!("{}/{COMM_LOST}@{device}", bed.key());
+        if self.slots.contains_key(&id) {
+            let spec = self.comm_spec(bed, device, "data received again".into());
+            self.update(&id, spec, false, now, &mut out);
+        }
+        out
+    }
+
+    fn comm_spec(&self, bed: &BedId, device: &str, message: String) -> Spec {
+        Spec {
+            bed: bed.clone(),
+            code: COMM_LOST.into(),
+            label: format!("COMM LOST {device}"),
+            class: AlarmClass::Technical,
+            priority: self.cfg.comm_lost_priority,
+            delay_ms: 0,
+            value: None,
+            limit: None,
+            message,
+        }
+    }
+
+    /// A device's status: online / offline (offline = communication lost at once) and its
+    /// technical conditions (leads off, sensor off, low battery, ...).
+    pub fn device_status(&mut self, s: &DeviceStatus, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        self.note_bed(&s.bed, now);
+        let key = (s.bed.clone(), s.device.clone());
+        let new: BTreeSet<String> = s.conditions.iter().cloned().collect();
+        let old = self
+            .devices
+            .get(&key)
+            .map(|t| t.conditions.clone())
+            .unwrap_or_default();
+        self.devices.insert(
+            key,
+            DeviceTrack {
+                last_seen_ms: now,
+                online: s.online,
+                conditions: new.clone(),
+            },
+        );
+        let id = format!("{}/{COMM_LOST}@{}", s.bed.key(), s.device);
+        let spec = self.comm_spec(&s.bed, &s.device, format!("{} reports offline", s.device));
+        self.update(&id, spec, !s.online, now, &mut out);
+        for raw in old.union(&new) {
+            let (code, label, priority) = device_condition(raw);
+            let spec = Spec {
+                bed: s.bed.clone(),
+                code: code.clone(),
+                label: format!("{label} {}", s.device),
+                class: AlarmClass::Technical,
+                priority,
+                delay_ms: 0,
+                value: None,
+                limit: None,
+                message: format!("{label} ({})", s.device),
+            };
+            let id = format!("{}/{code}@{}", s.bed.key(), s.device);
+            self.update(&id, spec, new.contains(raw), now, &mut out);
+        }
+        out
+    }
+
+    /// A recorded data gap (missing waveform chunks) of a device.
+    pub fn data_gap(
+        &mut self,
+        bed: &BedId,
+        device: &str,
+        channel: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        self.note_bed(bed, now);
+        let until = now + self.cfg.gap_display_ms;
+        self.gaps.insert(
+            (bed.clone(), device.to_string()),
+            (until, channel.to_string()),
+        );
+        let spec = Self::gap_spec(bed, device, channel);
+        let id = format!("{}/{DATA_GAP}@{device}", bed.key());
+        self.update(&id, spec, true, now, &mut out);
+        out
+    }
+
+    fn gap_spec(bed: &BedId, device: &str, channel: &str) -> Spec {
+        Spec {
+            bed: bed.clone(),
+            code: DATA_GAP.into(),
+            label: format!("DATA GAP {device}"),
+            class: AlarmClass::Technical,
+            priority: Priority::Low,
+            delay_ms: 0,
+            value: None,
+            limit: None,
+            message: format!("data missing from {device} ({channel})"),
+        }
+    }
+
+    /// Time-based rules: condition delays, communication lost, pause expiry, gap display,
+    /// escalation. Call at least every second.
+    pub fn tick(&mut self, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        // Pauses that ended: their alarms sound again.
+        let ended: Vec<PauseScope> = self
+            .pauses
+            .iter()
+            .filter(|(_, p)| now >= p.until_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for scope in ended {
+            self.pauses.remove(&scope);
+            self.pause_events(&scope, AlarmEventKind::PauseEnd, None, now, &mut out);
+        }
+        // Communication lost.
+        let timeout = self.cfg.comm_timeout_ms;
+        let lost: Vec<(BedId, String, i64, bool)> = self
+            .devices
+            .iter()
+            .map(|((b, d), t)| (b.clone(), d.clone(), now - t.last_seen_ms, t.online))
+            .collect();
+        for (bed, device, silent_ms, online) in lost {
+            let present = !online || silent_ms >= timeout;
+            let id = format!("{}/{COMM_LOST}@{device}", bed.key());
+            if present == self.slots.contains_key(&id) {
+                continue;
+            }
+            let msg = if online {
+                format!("no data from {device} for {} s", silent_ms / 1000)
+            } else {
+                format!("{device} reports offline")
+            };
+            let spec = self.comm_spec(&bed, &device, msg);
+            self.update(&id, spec, present, now, &mut out);
+        }
+        // Data gaps shown long enough.
+        let over: Vec<((BedId, String), String)> = self
+            .gaps
+            .iter()
+            .filter(|(_, (until, _))| now >= *until)
+            .map(|(k, (_, ch))| (k.clone(), ch.clone()))
+            .collect();
+        for ((bed, device), channel) in over {
+            self.gaps.remove(&(bed.clone(), device.clone()));
+            let id = format!("{}/{DATA_GAP}@{device}", bed.key());
+            self.update(
+                &id,
+                Self::gap_spec(&bed, &device, &channel),
+                false,
+                now,
+                &mut out,
+            );
+        }
+        // Condition delays that elapsed.
+        let due: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| {
+                s.alarm.is_none() && s.pending_since.is_some_and(|p| now - p >= s.delay_ms)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            self.raise(&id, now, &mut out);
+        }
+        // Escalation of unacknowledged alarms.
+        let repeat = self.cfg.escalation.repeat_ms.max(1_000);
+        let due: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| {
+                s.alarm
+                    .as_ref()
+                    .is_some_and(|i| i.ack.is_none() && now >= i.next_escalation_ms)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            let Some(s) = self.slots.get_mut(&id) else {
+                continue;
+            };
+            loop {
+                let i = {
+                    let Some(i) = s.alarm.as_mut() else {
+                        break;
+                    };
+                    if now < i.next_escalation_ms {
+                        break;
+                    }
+                    i.level += 1;
+                    i.next_escalation_ms += repeat;
+                    i.clone()
+                };
+                let msg = format!(
+                    "{} not acknowledged for {} s: escalated to {} (level {})",
+                    s.label,
+                    (now - i.since_ms) / 1000,
+                    self.cfg.escalation.target,
+                    i.level
+                );
+                out.push(event(
+                    &self.pauses,
+                    &id,
+                    s,
+                    Some(&i),
+                    EvArgs {
+                        kind: AlarmEventKind::Escalate,
+                        now,
+                        user: None,
+                        message: msg,
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    /// A user acknowledges an alarm: silent until its condition re-triggers; a latched alarm
+    /// whose condition has cleared is resolved.
+    pub fn acknowledge(
+        &mut self,
+        id: &str,
+        user: &str,
+        now: i64,
+    ) -> Result<Vec<AlarmEvent>, AlarmError> {
+        self.acknowledge_from(id, user, "local", now)
+    }
+
+    fn acknowledge_from(
+        &mut self,
+        id: &str,
+        user: &str,
+        station: &str,
+        now: i64,
+    ) -> Result<Vec<AlarmEvent>, AlarmError> {
+        if user.trim().is_empty() {
+            return Err(AlarmError::NoUser);
+        }
+        let mut out = Vec::new();
+        let Some(s) = self.slots.get_mut(id) else {
+            return Err(AlarmError::UnknownAlarm(id.to_string()));
+        };
+        let Some(i) = s.alarm.as_mut() else {
+            return Err(AlarmError::UnknownAlarm(id.to_string()));
+        };
+        if i.condition && i.ack.is_some() {
+            return Ok(out);
+        }
+        i.ack = Some((user.to_string(), now));
+        let i = i.clone();
+        self.acks.insert(
+            id.to_string(),
+            AckEntry {
+                alarm_id: id.to_string(),
+                onset_ms: i.onset_ms,
+                t_ms: now,
+                user: user.to_string(),
+                station: station.to_string(),
+            },
+        );
+        let msg = if station == "local" {
+            format!("{} acknowledged by {user}", s.label)
+        } else {
+            format!("{} acknowledged by {user} at {station}", s.label)
+        };
+        out.push(event(
+            &self.pauses,
+            id,
+            s,
+            Some(&i),
+            EvArgs {
+                kind: AlarmEventKind::Acknowledge,
+                now,
+                user: Some(user),
+                message: msg,
+            },
+        ));
+        if !i.condition {
+            s.alarm = None;
+            let msg = format!("{} resolved (latched, acknowledged)", s.label);
+            out.push(event(
+                &self.pauses,
+                id,
+                s,
+                None,
+                EvArgs {
+                    kind: AlarmEventKind::Resolve,
+                    now,
+                    user: Some(user),
+                    message: msg,
+                },
+            ));
+            if s.pending_since.is_none() {
+                self.slots.remove(id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn beds_in(&self, scope: &PauseScope) -> Vec<BedId> {
+        match scope {
+            PauseScope::All => self.beds.keys().cloned().collect(),
+            PauseScope::Bed(b) => vec![b.clone()],
+        }
+    }
+
+    fn pause_events(
+        &self,
+        scope: &PauseScope,
+        kind: AlarmEventKind,
+        user: Option<&str>,
+        now: i64,
+        out: &mut Vec<AlarmEvent>,
+    ) {
+        let mut beds = self.beds_in(scope);
+        if beds.is_empty() {
+            beds.push(BedId::new("*", "*"));
+        }
+        let what = match scope {
+            PauseScope::All => "station",
+            PauseScope::Bed(_) => "bed",
+        };
+        for bed in beds {
+            let message = match (kind, self.pauses.get(scope)) {
+                (AlarmEventKind::Pause, Some(p)) => format!(
+                    "audio paused ({what}) for {} s by {}; only alarms above {} break through",
+                    (p.until_ms - now) / 1000,
+                    p.by,
+                    p.ceiling.as_str()
+                ),
+                _ => format!("audio pause ({what}) ended"),
+            };
+            out.push(AlarmEvent {
+                t_ms: now,
+                alarm_id: format!("{}/AUDIO_PAUSE", bed.key()),
+                bed,
+                code: "AUDIO_PAUSE".into(),
+                kind,
+                priority: self.pauses.get(scope).map_or(Priority::Low, |p| p.ceiling),
+                value: None,
+                limit: None,
+                message,
+                user: user.map(str::to_string),
+                state: if kind == AlarmEventKind::Pause {
+                    AlarmState::AudioPaused
+                } else {
+                    AlarmState::Resolved
+                },
+                level: 0,
+                audible: false,
+            });
+        }
+    }
+
+    /// Pause audio for a bed or the whole station for the configured time. Alarms shown now
+    /// fall silent (except communication lost); during the pause only a new alarm of a higher
+    /// priority than the highest one shown at pause time sounds.
+    pub fn audio_pause(
+        &mut self,
+        scope: PauseScope,
+        user: &str,
+        now: i64,
+    ) -> Result<Vec<AlarmEvent>, AlarmError> {
+        if user.trim().is_empty() {
+            return Err(AlarmError::NoUser);
+        }
+        let ceiling = self
+            .slots
+            .values()
+            .filter(|s| s.alarm.is_some())
+            .filter(|s| match &scope {
+                PauseScope::All => true,
+                PauseScope::Bed(b) => &s.bed == b,
+            })
+            .map(|s| s.priority)
+            .max()
+            .unwrap_or(Priority::Low);
+        self.pauses.insert(
+            scope.clone(),
+            Pause {
+                start_ms: now,
+                until_ms: now + self.cfg.audio_pause_ms.max(0),
+                by: user.to_string(),
+                ceiling,
+            },
+        );
+        let mut out = Vec::new();
+        self.pause_events(&scope, AlarmEventKind::Pause, Some(user), now, &mut out);
+        Ok(out)
+    }
+
+    /// End an audio pause early: signals come back for conditions still present.
+    pub fn end_audio_pause(&mut self, scope: &PauseScope, user: &str, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        if self.pauses.remove(scope).is_some() {
+            self.pause_events(scope, AlarmEventKind::PauseEnd, Some(user), now, &mut out);
+        }
+        out
+    }
+
+    /// Milliseconds left of the audio pause covering `bed` (`None`: the station-wide pause
+    /// only), if any.
+    pub fn pause_remaining_ms(&self, bed: Option<&BedId>, now: i64) -> Option<i64> {
+        let all = self.pauses.get(&PauseScope::All);
+        let own = bed.and_then(|b| self.pauses.get(&PauseScope::Bed(b.clone())));
+        [all, own]
+            .into_iter()
+            .flatten()
+            .map(|p| p.until_ms - now)
+            .filter(|&r| r > 0)
+            .max()
+    }
+
+    /// Audio pauses in force.
+    pub fn pauses(&self, now: i64) -> Vec<PauseInfo> {
+        self.pauses
+            .iter()
+            .filter(|(_, p)| p.until_ms > now)
+            .map(|(scope, p)| PauseInfo {
+                scope: scope.clone(),
+                start_ms: p.start_ms,
+                until_ms: p.until_ms,
+                remaining_ms: p.until_ms - now,
+                by: p.by.clone(),
+                ceiling: p.ceiling,
+            })
+            .collect()
+    }
+
+    /// Alarms shown now: highest priority first, then oldest first.
+    pub fn active(&self, now: i64) -> Vec<ActiveAlarm> {
+        let mut v: Vec<ActiveAlarm> = self
+            .slots
+            .iter()
+            .filter_map(|(id, s)| {
+                let i = s.alarm.as_ref()?;
+                Some(ActiveAlarm {
+                    id: id.clone(),
+                    bed: s.bed.clone(),
+                    code: s.code.clone(),
+                    label: s.label.clone(),
+                    priority: s.priority,
+                    since_ms: i.since_ms,
+                    value: s.value,
+                    limit: s.limit,
+                    state: state_of(&self.pauses, s, i, now),
+                    audible: audible(&self.pauses, s, i, now),
+                    escalation: i.level,
+                    latched: self.cfg.latching.contains(&s.code),
+                    technical: s.class == AlarmClass::Technical,
+                    ack_by: i.ack.as_ref().map(|(u, _)| u.clone()),
+                    pause_remaining_ms: self.pause_remaining_ms(Some(&s.bed), now),
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.since_ms.cmp(&b.since_ms))
+                .then(a.id.cmp(&b.id))
+        });
+        v
+    }
+
+    /// Whether any alarm shown is sounding now.
+    pub fn any_audible(&self, now: i64) -> bool {
+        self.slots.values().any(|s| {
+            s.alarm
+                .as_ref()
+                .is_some_and(|i| audible(&self.pauses, s, i, now))
+        })
+    }
+
+    // ---- ward-wide sync --------------------------------------------------------------------
+
+    /// This station's view of a bed's acknowledgements and audio pause, to publish.
+    pub fn sync_state(&self, bed: &BedId, station: &str, now: i64) -> BedAlarmState {
+        let prefix = format!("{}/", bed.key());
+        let acks = self
+            .acks
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(_, a)| now - a.t_ms <= ACK_MEMORY_MS)
+            .map(|(_, a)| {
+                let mut a = a.clone();
+                if a.station == "local" {
+                    a.station = station.to_string();
+                }
+                a
+            })
+            .collect();
+        let pause = [PauseScope::Bed(bed.clone()), PauseScope::All]
+            .iter()
+            .filter_map(|s| self.pauses.get(s))
+            .max_by_key(|p| p.start_ms)
+            .map(|p| PauseEntry {
+                start_ms: p.start_ms,
+                until_ms: p.until_ms,
+                by: p.by.clone(),
+                ceiling: p.ceiling.as_str().into(),
+            });
+        BedAlarmState {
+            v: 1,
+            station: station.to_string(),
+            t_ms: now,
+            acks,
+            pause,
+        }
+    }
+
+    /// Apply another station's published state of a bed: its acknowledgements (to the same
+    /// alarm instances here) and its audio pause.
+    pub fn apply_remote(&mut self, bed: &BedId, st: &BedAlarmState, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        let prefix = format!("{}/", bed.key());
+        let first = self.beds.get(bed).copied().unwrap_or(now);
+        for a in st.acks.iter().filter(|a| a.alarm_id.starts_with(&prefix)) {
+            let newer = self.acks.get(&a.alarm_id).is_none_or(|b| b.t_ms < a.t_ms);
+            if !newer {
+                continue;
+            }
+            let matches = self
+                .slots
+                .get(&a.alarm_id)
+                .and_then(|s| s.alarm.as_ref())
+                .is_some_and(|i| (i.ack.is_none() || !i.condition) && ack_matches(a, i, first));
+            if matches {
+                if let Ok(ev) =
+                    self.acknowledge_from(&a.alarm_id, &a.user, &a.station, a.t_ms.min(now))
+                {
+                    out.extend(ev);
+                }
+            }
+            self.acks.insert(a.alarm_id.clone(), a.clone());
+        }
+        if let Some(p) = &st.pause {
+            let scope = PauseScope::Bed(bed.clone());
+            let newer = self.pauses.get(&scope).is_none_or(|l| {
+                l.start_ms < p.start_ms || (l.start_ms == p.start_ms && l.until_ms != p.until_ms)
+            });
+            if newer {
+                if p.until_ms > now {
+                    self.note_bed(bed, now);
+                    self.pauses.insert(
+                        scope.clone(),
+                        Pause {
+                            start_ms: p.start_ms,
+                            until_ms: p.until_ms,
+                            by: p.by.clone(),
+                            ceiling: Priority::parse(&p.ceiling).unwrap_or(Priority::Low),
+                        },
+                    );
+                    let by = p.by.clone();
+                    self.pause_events(&scope, AlarmEventKind::Pause, Some(&by), now, &mut out);
+                } else if self.pauses.remove(&scope).is_some() {
+                    let by = p.by.clone();
+                    self.pause_events(&scope, AlarmEventKind::PauseEnd, Some(&by), now, &mut out);
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,509 @@
+//! The alarm state machine with simulated time: delays, hysteresis, acknowledge / re-trigger,
+//! audio pause and break-through, communication lost, latching, escalation; property tests.
+
+use proptest::prelude::*;
+use vigil_core::alarms::state::COMM_LOST;
+use vigil_core::alarms::{
+    default_limits, ActiveAlarm, AlarmConfig, AlarmEvent, AlarmEventKind as K, AlarmMachine,
+    AlarmState, Direction, Limit, PauseScope, Priority,
+};
+use vigil_core::codes::Vital;
+use vigil_core::telemetry::{BedId, DeviceStatus, Reading};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn bed() -> BedId {
+    BedId::new("4W", "01")
+}
+
+fn cfg() -> AlarmConfig {
+    let mut c = AlarmConfig::default();
+    c.news2.enabled = false;
+    c
+}
+
+fn machine() -> AlarmMachine {
+    AlarmMachine::new(cfg())
+}
+
+fn obs(m: &mut AlarmMachine, v: Vital, x: f64, now: i64) -> Vec<AlarmEvent> {
+    m.observe(&bed(), &Reading::new(v, Some(x), now), now)
+}
+
+fn kinds(ev: &[AlarmEvent]) -> Vec<(K, String)> {
+    ev.iter().map(|e| (e.kind, e.code.clone())).collect()
+}
+
+fn find<'a>(a: &'a [ActiveAlarm], code: &str) -> &'a ActiveAlarm {
+    a.iter()
+        .find(|x| x.code == code)
+        .unwrap_or_else(|| panic!("{code} not shown: {a:?}"))
+}
+
+#[test]
+fn hr_limit_raises_at_once_and_resolves_with_hysteresis() {
+    let mut m = machine();
+    assert!(
+        obs(&mut m, Vital::Hr, 120.0, T0).is_empty(),
+        "threshold is inside"
+    );
+    let ev = obs(&mut m, Vital::Hr, 130.5, T0 + 1000);
+    assert_eq!(kinds(&ev), [(K::Raise, "HR_HIGH".into())]);
+    assert_eq!(ev[0].message, "HR HIGH 130.5 > 120");
+    assert_eq!(ev[0].alarm_id, "4W/01/HR_HIGH");
+    assert!(ev[0].audible);
+    // Back inside, but not by the 5 /min hysteresis: still present.
+    assert!(obs(&mut m, Vital::Hr, 118.0, T0 + 2000).is_empty());
+    assert_eq!(m.active(T0 + 2000).len(), 1);
+    let ev = obs(&mut m, Vital::Hr, 115.0, T0 + 3000);
+    assert_eq!(kinds(&ev), [(K::Resolve, "HR_HIGH".into())]);
+    assert_eq!(ev[0].state, AlarmState::Resolved);
+    assert!(m.active(T0 + 3000).is_empty());
+}
+
+#[test]
+fn spo2_low_needs_ten_seconds_of_persistence() {
+    let mut m = machine();
+    // 9.9 s of desaturation, then recovery: no alarm (a motion artefact).
+    for k in 0..=99 {
+        assert!(obs(&mut m, Vital::SpO2, 85.0, T0 + k * 100).is_empty());
+        assert!(m.tick(T0 + k * 100).is_empty());
+    }
+    assert!(obs(&mut m, Vital::SpO2, 95.0, T0 + 9_950).is_empty());
+    assert!(m.tick(T0 + 20_000).is_empty());
+    // Persisting 10 s: raised by the tick (no new reading needed), not before.
+    obs(&mut m, Vital::SpO2, 85.0, T0 + 30_000);
+    assert!(m.tick(T0 + 39_999).is_empty());
+    let ev = m.tick(T0 + 40_000);
+    assert_eq!(kinds(&ev), [(K::Raise, "SPO2_LOW".into())]);
+    assert_eq!(ev[0].priority, Priority::High);
+    // A "no reading" neither clears nor resets it.
+    assert!(m
+        .observe(
+            &bed(),
+            &Reading::new(Vital::SpO2, None, T0 + 41_000),
+            T0 + 41_000
+        )
+        .is_empty());
+    assert_eq!(m.active(T0 + 41_000).len(), 1);
+}
+
+#[test]
+fn acknowledge_silences_until_retrigger() {
+    let mut m = machine();
+    obs(&mut m, Vital::Hr, 140.0, T0);
+    let ev = m
+        .acknowledge("4W/01/HR_HIGH", "alice", T0 + 500)
+        .expect("ack");
+    assert_eq!(ev[0].kind, K::Acknowledge);
+    assert_eq!(ev[0].user.as_deref(), Some("alice"));
+    let a = m.active(T0 + 600);
+    assert_eq!(a[0].state, AlarmState::Acknowledged);
+    assert!(!a[0].audible);
+    assert_eq!(a[0].ack_by.as_deref(), Some("alice"));
+    // Still present: stays shown (silent) and never escalates.
+    assert!(m.tick(T0 + 3_600_000).is_empty());
+    // Clears, then re-triggers: a new, unacknowledged, audible alarm.
+    assert_eq!(
+        kinds(&obs(&mut m, Vital::Hr, 80.0, T0 + 3_600_500))[0].0,
+        K::Resolve
+    );
+    let ev = obs(&mut m, Vital::Hr, 150.0, T0 + 3_601_000);
+    assert_eq!(kinds(&ev), [(K::Raise, "HR_HIGH".into())]);
+    let a = m.active(T0 + 3_601_000);
+    assert_eq!((a[0].state, a[0].audible), (AlarmState::Active, true));
+    assert_eq!(
+        m.acknowledge("4W/01/NOPE", "alice", T0),
+        Err(vigil_core::alarms::AlarmError::UnknownAlarm(
+            "4W/01/NOPE".into()
+        ))
+    );
+    assert!(
+        m.acknowledge("4W/01/HR_HIGH", " ", T0).is_err(),
+        "user needed"
+    );
+}
+
+#[test]
+fn audio_pause_silences_for_two_minutes_and_only_higher_priority_breaks_through() {
+    let mut m = machine();
+    obs(&mut m, Vital::Hr, 140.0, T0); // medium
+    let ev = m
+        .audio_pause(PauseScope::Bed(bed()), "bob", T0 + 1000)
+        .expect("pause");
+    assert_eq!(ev[0].kind, K::Pause);
+    assert_eq!(ev[0].user.as_deref(), Some("bob"));
+    let a = m.active(T0 + 2000);
+    assert_eq!((a[0].state, a[0].audible), (AlarmState::AudioPaused, false));
+    assert_eq!(a[0].pause_remaining_ms, Some(119_000));
+    assert_eq!(
+        m.pause_remaining_ms(Some(&bed()), T0 + 61_000),
+        Some(60_000)
+    );
+    // A new medium alarm (same priority) stays silent; a new high one sounds.
+    obs(&mut m, Vital::NibpSys, 80.0, T0 + 5000);
+    assert!(!find(&m.active(T0 + 5000), "NIBP_SYS_LOW").audible);
+    obs(&mut m, Vital::Rr, 4.0, T0 + 6000);
+    m.tick(T0 + 16_000);
+    let rr = find(&m.active(T0 + 16_000), "RR_LOW").clone();
+    assert_eq!(rr.priority, Priority::High);
+    assert!(rr.audible, "higher priority breaks through the pause");
+    assert_eq!(rr.state, AlarmState::Active);
+    // The pause ends after 2 min: every condition still present sounds again.
+    let ev = m.tick(T0 + 121_000);
+    assert!(ev.iter().any(|e| e.kind == K::PauseEnd), "{ev:?}");
+    assert!(m.active(T0 + 121_000).iter().all(|a| a.audible));
+    assert_eq!(m.pause_remaining_ms(Some(&bed()), T0 + 121_000), None);
+}
+
+#[test]
+fn ending_a_pause_early_brings_signals_back() {
+    let mut m = machine();
+    obs(&mut m, Vital::Hr, 140.0, T0);
+    m.audio_pause(PauseScope::All, "bob", T0).expect("pause");
+    assert!(!m.any_audible(T0 + 1));
+    let ev = m.end_audio_pause(&PauseScope::All, "bob", T0 + 10_000);
+    assert_eq!(ev[0].kind, K::PauseEnd);
+    assert!(m.any_audible(T0 + 10_000));
+}
+
+#[test]
+fn comm_lost_is_raised_after_timeout_and_always_audible() {
+    let mut m = machine();
+    m.device_seen(&bed(), "mon-1", T0);
+    assert!(m.tick(T0 + 4_999).is_empty());
+    let ev = m.tick(T0 + 5_000);
+    assert_eq!(kinds(&ev), [(K::Raise, COMM_LOST.into())]);
+    assert_eq!(ev[0].alarm_id, "4W/01/COMM_LOST@mon-1");
+    m.audio_pause(PauseScope::All, "bob", T0 + 6_000)
+        .expect("pause");
+    m.audio_pause(PauseScope::Bed(bed()), "bob", T0 + 6_000)
+        .expect("pause");
+    let a = m.active(T0 + 7_000);
+    assert!(
+        a[0].technical && a[0].audible,
+        "never silenced by a pause: {a:?}"
+    );
+    // Data again: resolved.
+    let ev = m.device_seen(&bed(), "mon-1", T0 + 8_000);
+    assert_eq!(kinds(&ev), [(K::Resolve, COMM_LOST.into())]);
+    // A device that says it is offline: at once.
+    let st = DeviceStatus {
+        bed: bed(),
+        device: "mon-1".into(),
+        online: false,
+        t_ms: None,
+        conditions: vec![],
+    };
+    assert_eq!(kinds(&m.device_status(&st, T0 + 9_000))[0].0, K::Raise);
+}
+
+#[test]
+fn device_conditions_are_technical_alarms() {
+    let mut m = machine();
+    let mut st = DeviceStatus {
+        bed: bed(),
+        device: "mon-1".into(),
+        online: true,
+        t_ms: None,
+        conditions: vec!["leads-off".into(), "low-battery".into()],
+    };
+    let ev = m.device_status(&st, T0);
+    let mut codes: Vec<_> = ev.iter().map(|e| e.code.as_str()).collect();
+    codes.sort();
+    assert_eq!(codes, ["LEADS_OFF", "LOW_BATTERY"]);
+    st.conditions = vec!["low-battery".into(), "sensor-off".into()];
+    let ev = m.device_status(&st, T0 + 1000);
+    assert_eq!(
+        kinds(&ev),
+        [
+            (K::Resolve, "LEADS_OFF".into()),
+            (K::Raise, "SENSOR_OFF".into())
+        ]
+    );
+    let ev = m.data_gap(&bed(), "mon-1", "ECG_II", T0 + 2000);
+    assert_eq!(kinds(&ev), [(K::Raise, "DATA_GAP".into())]);
+    let ev = m.tick(T0 + 62_000);
+    assert!(ev
+        .iter()
+        .any(|e| e.kind == K::Resolve && e.code == "DATA_GAP"));
+}
+
+#[test]
+fn latched_alarm_stays_until_acknowledged() {
+    let mut m = machine();
+    m.set_latching("HR_HIGH", true);
+    obs(&mut m, Vital::Hr, 140.0, T0);
+    let ev = obs(&mut m, Vital::Hr, 80.0, T0 + 1000);
+    assert_eq!(kinds(&ev), [(K::Latch, "HR_HIGH".into())]);
+    let a = m.active(T0 + 1000);
+    assert_eq!(a[0].state, AlarmState::LatchedAwaitingAck);
+    assert!(a[0].latched && a[0].audible);
+    // Escalates too while nobody handles it.
+    assert!(m.tick(T0 + 120_000).iter().any(|e| e.kind == K::Escalate));
+    let ev = m
+        .acknowledge("4W/01/HR_HIGH", "carol", T0 + 130_000)
+        .expect("ack");
+    assert_eq!(
+        ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [K::Acknowledge, K::Resolve]
+    );
+    assert!(m.active(T0 + 130_000).is_empty());
+    // Acknowledged while present: resolves on clearing (no second acknowledgement needed).
+    obs(&mut m, Vital::Hr, 140.0, T0 + 200_000);
+    m.acknowledge("4W/01/HR_HIGH", "carol", T0 + 201_000)
+        .expect("ack");
+    assert_eq!(
+        kinds(&obs(&mut m, Vital::Hr, 80.0, T0 + 202_000))[0].0,
+        K::Resolve
+    );
+}
+
+#[test]
+fn escalation_repeats_until_acknowledged() {
+    let mut m = machine();
+    obs(&mut m, Vital::Hr, 140.0, T0); // medium: first after 120 s, then every 60 s
+    assert!(m.tick(T0 + 119_999).is_empty());
+    let ev = m.tick(T0 + 120_000);
+    assert_eq!(ev.len(), 1);
+    assert_eq!((ev[0].kind, ev[0].level), (K::Escalate, 1));
+    assert!(ev[0].message.contains("charge nurse"), "{}", ev[0].message);
+    assert!(m.tick(T0 + 179_999).is_empty());
+    assert_eq!(m.tick(T0 + 180_000)[0].level, 2);
+    // Audio pause is not handling: escalation continues.
+    m.audio_pause(PauseScope::All, "bob", T0 + 200_000)
+        .expect("pause");
+    assert_eq!(m.tick(T0 + 240_000)[0].level, 3);
+    assert_eq!(m.active(T0 + 240_000)[0].escalation, 3);
+    m.acknowledge("4W/01/HR_HIGH", "dan", T0 + 250_000)
+        .expect("ack");
+    assert_eq!(
+        kinds(&m.tick(T0 + 330_000)),
+        [(K::PauseEnd, "AUDIO_PAUSE".into())]
+    );
+    assert!(
+        m.tick(T0 + 1_000_000).is_empty(),
+        "handled: no more escalation"
+    );
+}
+
+#[test]
+fn per_patient_limits_replace_the_profile() {
+    let mut m = machine();
+    obs(&mut m, Vital::Hr, 125.0, T0);
+    assert_eq!(m.active(T0).len(), 1);
+    let mut limits = default_limits();
+    for l in limits.iter_mut().filter(|l| l.code() == "HR_HIGH") {
+        l.threshold = 140.0;
+    }
+    let ev = m
+        .set_limits(&bed(), limits, "erin", T0 + 1000)
+        .expect("limits");
+    assert_eq!(ev[0].kind, K::Settings);
+    assert!(
+        ev.iter().any(|e| e.kind == K::Resolve),
+        "re-evaluated: {ev:?}"
+    );
+    assert!(m.active(T0 + 1000).is_empty());
+    let bad = vec![Limit::new(
+        Vital::Hr,
+        Direction::High,
+        f64::NAN,
+        Priority::High,
+    )];
+    assert!(m.set_limits(&bed(), bad, "erin", T0).is_err());
+}
+
+#[test]
+fn non_final_results_never_alarm_nor_clear() {
+    use vigil_core::telemetry::ObsStatus;
+    let mut m = machine();
+    for status in [
+        ObsStatus::Cancelled,
+        ObsStatus::EnteredInError,
+        ObsStatus::Preliminary,
+    ] {
+        let r = Reading {
+            status,
+            ..Reading::new(Vital::Hr, Some(200.0), T0)
+        };
+        assert!(m.observe(&bed(), &r, T0).is_empty());
+    }
+    obs(&mut m, Vital::Hr, 200.0, T0);
+    let r = Reading {
+        status: ObsStatus::EnteredInError,
+        ..Reading::new(Vital::Hr, Some(70.0), T0 + 1)
+    };
+    assert!(m.observe(&bed(), &r, T0 + 1).is_empty());
+    assert_eq!(m.active(T0 + 1).len(), 1);
+}
+
+#[test]
+fn news2_band_raises_alarm_of_matching_priority() {
+    let mut c = AlarmConfig::default();
+    c.news2.delay_ms = 0;
+    let mut m = AlarmMachine::new(c);
+    // RR 26 (3), SpO2 97 (0), SBP 120 (0), HR 95 (1), temp 37 (0): total 4, single 3.
+    for (v, x) in [
+        (Vital::Rr, 26.0),
+        (Vital::SpO2, 97.0),
+        (Vital::NibpSys, 120.0),
+        (Vital::Hr, 95.0),
+        (Vital::Temp, 37.0),
+    ] {
+        obs(&mut m, v, x, T0);
+    }
+    let s = m.news2(&bed()).expect("score");
+    assert_eq!(s.total, 4);
+    let a = find(&m.active(T0), "NEWS2_LOW_MEDIUM").clone();
+    assert_eq!(a.priority, Priority::Medium);
+    // Consciousness V (+3): total 7, high.
+    let manual = vigil_core::alarms::news2::News2Manual {
+        consciousness: vigil_core::alarms::news2::Consciousness::Voice,
+        ..Default::default()
+    };
+    let ev = m
+        .set_news2_manual(&bed(), manual, "fay", T0 + 1000)
+        .expect("manual");
+    assert!(ev
+        .iter()
+        .any(|e| e.kind == K::Resolve && e.code == "NEWS2_LOW_MEDIUM"));
+    assert!(ev
+        .iter()
+        .any(|e| e.kind == K::Raise && e.code == "NEWS2_HIGH" && e.priority == Priority::High));
+}
+
+// ---- property tests --------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Step {
+    Spo2(Option<f64>),
+    Hr(f64),
+    Ack(usize),
+    Pause(bool),
+    EndPause,
+    Tick,
+    Seen,
+}
+
+fn step() -> impl Strategy<Value = (u16, Step)> {
+    let s = prop_oneof![
+        4 => prop_oneof![Just(None), (70.0..100.0f64).prop_map(Some)].prop_map(Step::Spo2),
+        3 => (30.0..160.0f64).prop_map(Step::Hr),
+        1 => (0usize..4).prop_map(Step::Ack),
+        1 => any::<bool>().prop_map(Step::Pause),
+        1 => Just(Step::EndPause),
+        3 => Just(Step::Tick),
+        2 => Just(Step::Seen),
+    ];
+    (0u16..4000, s)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// No alarm lost: a condition present for at least its delay (judged by the inputs alone)
+    /// is shown, and an alarm stays shown until its condition resolves and, when latching,
+    /// it was acknowledged. Unacknowledged, un-paused alarms sound; comm lost always does.
+    #[test]
+    fn no_alarm_is_lost(steps in proptest::collection::vec(step(), 1..120), latch in any::<bool>()) {
+        let mut m = machine();
+        m.set_latching("SPO2_LOW", latch);
+        let b = bed();
+        let spo2 = default_limits().into_iter().find(|l| l.code() == "SPO2_LOW").expect("limit");
+        let mut now = T0;
+        // Model: since when the SpO2 condition is continuously present (with hysteresis).
+        let mut present_since: Option<i64> = None;
+        let mut shown_unacked_latch = false;
+        m.device_seen(&b, "mon-1", now);
+        let mut last_seen = now;
+        for (dt, s) in steps {
+            now += i64::from(dt);
+            let before: Vec<ActiveAlarm> = m.active(now);
+            match s {
+                Step::Spo2(v) => {
+                    m.observe(&b, &Reading::new(Vital::SpO2, v, now), now);
+                    if let Some(x) = v {
+                        let breach = spo2.breached(x, present_since.is_some());
+                        match (breach, present_since) {
+                            (true, None) => present_since = Some(now),
+                            (false, _) => {
+                                present_since = None;
+                                let was = before.iter().find(|a| a.code == "SPO2_LOW");
+                                if let Some(a) = was {
+                                    if latch && a.state != AlarmState::Acknowledged {
+                                        shown_unacked_latch = true;
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Step::Hr(x) => { m.observe(&b, &Reading::new(Vital::Hr, Some(x), now), now); }
+                Step::Ack(i) => {
+                    if let Some(a) = before.get(i) {
+                        let id = a.id.clone();
+                        prop_assert!(m.acknowledge(&id, "nurse", now).is_ok());
+                        if a.code == "SPO2_LOW" { shown_unacked_latch = false; }
+                    }
+                }
+                Step::Pause(all) => {
+                    let scope = if all { PauseScope::All } else { PauseScope::Bed(b.clone()) };
+                    m.audio_pause(scope, "nurse", now).expect("pause");
+                }
+                Step::EndPause => { m.end_audio_pause(&PauseScope::All, "nurse", now); }
+                Step::Tick => { m.tick(now); }
+                Step::Seen => { m.device_seen(&b, "mon-1", now); last_seen = now; }
+            }
+            m.tick(now);
+            let after = m.active(now);
+            let shown = after.iter().find(|a| a.code == "SPO2_LOW");
+            if let Some(since) = present_since {
+                if now - since >= spo2.delay_ms {
+                    prop_assert!(shown.is_some(), "SpO2 low present since {} not shown at {}", since, now);
+                }
+            }
+            if shown_unacked_latch {
+                prop_assert!(shown.is_some(), "latched alarm vanished before acknowledgement");
+                if present_since.is_none() {
+                    prop_assert!(shown.is_some_and(|a| a.state == AlarmState::LatchedAwaitingAck));
+                }
+            }
+            if present_since.is_none() && !shown_unacked_latch {
+                prop_assert!(shown.is_none(), "resolved alarm still shown: {:?}", shown);
+            }
+            for a in &after {
+                if a.code == COMM_LOST {
+                    prop_assert!(now - last_seen >= 5_000);
+                    prop_assert!(a.audible || a.state == AlarmState::Acknowledged);
+                }
+                if a.state == AlarmState::Active {
+                    prop_assert!(a.audible);
+                }
+                if a.state == AlarmState::Acknowledged || a.state == AlarmState::AudioPaused {
+                    prop_assert!(!a.audible);
+                }
+            }
+            if now - last_seen >= 5_000 {
+                prop_assert!(after.iter().any(|a| a.code == COMM_LOST), "comm lost missing");
+            }
+        }
+    }
+
+    /// Escalation timing: an unacknowledged alarm reaches level n exactly at
+    /// after + (n - 1) * repeat, whatever the tick pattern.
+    #[test]
+    fn escalation_levels_follow_the_clock(ticks in proptest::collection::vec(1i64..20_000, 1..60)) {
+        let mut m = machine();
+        obs(&mut m, Vital::Hr, 140.0, T0);
+        let mut now = T0;
+        for dt in ticks {
+            now += dt;
+            m.tick(now);
+            let elapsed = now - T0;
+            let want = if elapsed < 120_000 { 0 } else { 1 + (elapsed - 120_000) / 60_000 };
+            prop_assert_eq!(i64::from(m.active(now)[0].escalation), want);
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! NEWS2 against every band edge of the table in clinical.md §3, written out case by case.
+
+use vigil_core::alarms::news2::{
+    score, score_pulse, score_rr, score_sbp, score_spo2, score_temp, Band, Consciousness,
+    News2Input,
+};
+
+#[test]
+fn respiration_rate_edges() {
+    for (rr, want) in [
+        (0.0, 3),
+        (8.0, 3),
+        (9.0, 1),
+        (11.0, 1),
+        (12.0, 0),
+        (20.0, 0),
+        (21.0, 2),
+        (24.0, 2),
+        (25.0, 3),
+        (60.0, 3),
+    ] {
+        assert_eq!(score_rr(rr), want, "rr {rr}");
+    }
+}
+
+#[test]
+fn spo2_scale1_edges() {
+    for (s, want) in [
+        (50.0, 3),
+        (91.0, 3),
+        (92.0, 2),
+        (93.0, 2),
+        (94.0, 1),
+        (95.0, 1),
+        (96.0, 0),
+        (100.0, 0),
+    ] {
+        assert_eq!(score_spo2(s, false, false), want, "scale 1 air {s}");
+        assert_eq!(score_spo2(s, false, true), want, "scale 1 oxygen {s}");
+    }
+}
+
+#[test]
+fn spo2_scale2_edges() {
+    // (spo2, on air, on oxygen)
+    for (s, air, o2) in [
+        (50.0, 3, 3),
+        (83.0, 3, 3),
+        (84.0, 2, 2),
+        (85.0, 2, 2),
+        (86.0, 1, 1),
+        (87.0, 1, 1),
+        (88.0, 0, 0),
+        (92.0, 0, 0),
+        (93.0, 0, 1),
+        (94.0, 0, 1),
+        (95.0, 0, 2),
+        (96.0, 0, 2),
+        (97.0, 0, 3),
+        (100.0, 0, 3),
+    ] {
+        assert_eq!(score_spo2(s, true, false), air, "scale 2 air {s}");
+        assert_eq!(score_spo2(s, true, true), o2, "scale 2 oxygen {s}");
+    }
+}
+
+#[test]
+fn systolic_edges() {
+    for (p, want) in [
+        (60.0, 3),
+        (90.0, 3),
+        (91.0, 2),
+        (100.0, 2),
+        (101.0, 1),
+        (110.0, 1),
+        (111.0, 0),
+        (219.0, 0),
+        (220.0, 3),
+        (260.0, 3),
+    ] {
+        assert_eq!(score_sbp(p), want, "sbp {p}");
+    }
+}
+
+#[test]
+fn pulse_edges() {
+    for (p, want) in [
+        (20.0, 3),
+        (40.0, 3),
+        (41.0, 1),
+        (50.0, 1),
+        (51.0, 0),
+        (90.0, 0),
+        (91.0, 1),
+        (110.0, 1),
+        (111.0, 2),
+        (130.0, 2),
+        (131.0, 3),
+        (200.0, 3),
+    ] {
+        assert_eq!(score_pulse(p), want, "pulse {p}");
+    }
+}
+
+#[test]
+fn temperature_edges() {
+    for (t, want) in [
+        (33.0, 3),
+        (35.0, 3),
+        (35.1, 1),
+        (36.0, 1),
+        (36.1, 0),
+        (38.0, 0),
+        (38.1, 1),
+        (39.0, 1),
+        (39.1, 2),
+        (41.0, 2),
+    ] {
+        assert_eq!(score_temp(t), want, "temp {t}");
+    }
+}
+
+fn normal() -> News2Input {
+    News2Input {
+        rr: 16.0,
+        spo2: 98.0,
+        scale2: false,
+        oxygen: false,
+        sbp: 120.0,
+        pulse: 70.0,
+        consciousness: Consciousness::Alert,
+        temp: 37.0,
+    }
+}
+
+#[test]
+fn consciousness_and_oxygen() {
+    assert_eq!(score(&normal()).consciousness, 0);
+    for c in [
+        Consciousness::Confusion,
+        Consciousness::Voice,
+        Consciousness::Pain,
+        Consciousness::Unresponsive,
+    ] {
+        let s = score(&News2Input {
+            consciousness: c,
+            ..normal()
+        });
+        assert_eq!(
+            (s.consciousness, s.total, s.band),
+            (3, 3, Band::LowMedium),
+            "{c:?}"
+        );
+    }
+    let s = score(&News2Input {
+        oxygen: true,
+        ..normal()
+    });
+    assert_eq!((s.oxygen, s.total, s.band), (2, 2, Band::Low));
+}
+
+#[test]
+fn band_edges() {
+    let n = normal();
+    // 0: routine.
+    assert_eq!(score(&n).band, Band::Zero);
+    // 1 (pulse 91): low.
+    let s = score(&News2Input { pulse: 91.0, ..n });
+    assert_eq!((s.total, s.band), (1, Band::Low));
+    // 4 without a 3 (rr 21 = 2, pulse 111 = 2): low.
+    let s = score(&News2Input {
+        rr: 21.0,
+        pulse: 111.0,
+        ..n
+    });
+    assert_eq!((s.total, s.band), (4, Band::Low));
+    // A single 3 alone (total 3): low-medium.
+    let s = score(&News2Input { rr: 25.0, ..n });
+    assert_eq!((s.total, s.band), (3, Band::LowMedium));
+    // A single 3 with total 4: low-medium.
+    let s = score(&News2Input {
+        rr: 25.0,
+        pulse: 91.0,
+        ..n
+    });
+    assert_eq!((s.total, s.band), (4, Band::LowMedium));
+    // 5 (rr 21 = 2, pulse 111 = 2, temp 38.1 = 1): medium.
+    let s = score(&News2Input {
+        rr: 21.0,
+        pulse: 111.0,
+        temp: 38.1,
+        ..n
+    });
+    assert_eq!((s.total, s.band), (5, Band::Medium));
+    // 5 including a 3: medium (the total decides).
+    let s = score(&News2Input {
+        rr: 25.0,
+        pulse: 111.0,
+        ..n
+    });
+    assert_eq!((s.total, s.band), (5, Band::Medium));
+    // 6: medium.
+    let s = score(&News2Input {
+        rr: 21.0,
+        pulse: 111.0,
+        temp: 39.1,
+        ..n
+    });
+    assert_eq!((s.total, s.band), (6, Band::Medium));
+    // 7: high.
+    let s = score(&News2Input {
+        rr: 25.0,
+        pulse: 111.0,
+        sbp: 101.0,
+        temp: 38.1,
+        ..n
+    });
+    assert_eq!((s.total, s.band), (7, Band::High));
+    // Maximum 20.
+    let s = score(&News2Input {
+        rr: 5.0,
+        spo2: 80.0,
+        scale2: false,
+        oxygen: true,
+        sbp: 80.0,
+        pulse: 140.0,
+        consciousness: Consciousness::Unresponsive,
+        temp: 34.0,
+    });
+    assert_eq!((s.total, s.band), (20, Band::High));
+}

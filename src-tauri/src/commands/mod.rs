@@ -1,0 +1,143 @@
+//! The window's commands. Each is a thin Tauri wrapper over a plain function of [`auth`] or
+//! [`admin`] that takes the [`AuthState`] (so the role matrix test calls the same logic without
+//! a webview). They run on the blocking pool: password hashing takes tens of milliseconds and
+//! must not stall the window or the async runtime.
+
+pub mod admin;
+pub mod auth;
+
+use std::sync::Arc;
+
+use vigil_core::audit::AuditEntry;
+use vigil_core::auth::UserInfo;
+
+use crate::error::ApiError;
+use crate::session::AuthState;
+use admin::{AuditQuery, VerifyOut};
+use auth::AuthStateOut;
+
+type St<'a> = tauri::State<'a, Arc<AuthState>>;
+
+async fn run<T: Send + 'static>(
+    st: &Arc<AuthState>,
+    f: impl FnOnce(&AuthState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = Arc::clone(st);
+    tauri::async_runtime::spawn_blocking(move || f(&st))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+#[tauri::command]
+pub async fn auth_state(st: St<'_>) -> Result<AuthStateOut, ApiError> {
+    run(&st, auth::auth_state).await
+}
+
+#[tauri::command]
+pub async fn create_first_admin(
+    st: St<'_>,
+    name: String,
+    password: String,
+) -> Result<AuthStateOut, ApiError> {
+    run(&st, move |s| auth::create_first_admin(s, &name, &password)).await
+}
+
+#[tauri::command]
+pub async fn login(st: St<'_>, name: String, password: String) -> Result<AuthStateOut, ApiError> {
+    run(&st, move |s| auth::login(s, &name, &password)).await
+}
+
+#[tauri::command]
+pub async fn logout(st: St<'_>) -> Result<AuthStateOut, ApiError> {
+    run(&st, auth::logout).await
+}
+
+#[tauri::command]
+pub async fn lock_screen(st: St<'_>) -> Result<AuthStateOut, ApiError> {
+    run(&st, auth::lock_screen).await
+}
+
+#[tauri::command]
+pub async fn unlock(st: St<'_>, password: String) -> Result<AuthStateOut, ApiError> {
+    run(&st, move |s| auth::unlock(s, &password)).await
+}
+
+#[tauri::command]
+pub async fn change_password(
+    st: St<'_>,
+    current_password: String,
+    new_password: String,
+) -> Result<AuthStateOut, ApiError> {
+    run(&st, move |s| {
+        auth::change_password(s, &current_password, &new_password)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn break_glass(st: St<'_>, reason: String) -> Result<AuthStateOut, ApiError> {
+    run(&st, move |s| auth::break_glass(s, &reason)).await
+}
+
+#[tauri::command]
+pub async fn touch(st: St<'_>) -> Result<(), ApiError> {
+    run(&st, auth::touch).await
+}
+
+#[tauri::command]
+pub async fn list_users(st: St<'_>) -> Result<Vec<UserInfo>, ApiError> {
+    run(&st, admin::list_users).await
+}
+
+#[tauri::command]
+pub async fn create_user(
+    st: St<'_>,
+    name: String,
+    role: String,
+    password: String,
+) -> Result<UserInfo, ApiError> {
+    run(&st, move |s| admin::create_user(s, &name, &role, &password)).await
+}
+
+#[tauri::command]
+pub async fn disable_user(st: St<'_>, name: String) -> Result<bool, ApiError> {
+    run(&st, move |s| admin::disable_user(s, &name)).await
+}
+
+#[tauri::command]
+pub async fn enable_user(st: St<'_>, name: String) -> Result<bool, ApiError> {
+    run(&st, move |s| admin::enable_user(s, &name)).await
+}
+
+#[tauri::command]
+pub async fn reset_password(st: St<'_>, name: String) -> Result<String, ApiError> {
+    run(&st, move |s| admin::reset_password(s, &name)).await
+}
+
+#[tauri::command]
+pub async fn unlock_user(st: St<'_>, name: String) -> Result<bool, ApiError> {
+    run(&st, move |s| admin::unlock_user(s, &name)).await
+}
+
+#[tauri::command]
+pub async fn set_role(st: St<'_>, name: String, role: String) -> Result<bool, ApiError> {
+    run(&st, move |s| admin::set_role(s, &name, &role)).await
+}
+
+#[tauri::command]
+pub async fn audit_list(st: St<'_>, filter: AuditQuery) -> Result<Vec<AuditEntry>, ApiError> {
+    run(&st, move |s| admin::audit_list(s, &filter)).await
+}
+
+#[tauri::command]
+pub async fn audit_export_csv(st: St<'_>, filter: AuditQuery) -> Result<String, ApiError> {
+    run(&st, move |s| admin::audit_export_csv(s, &filter)).await
+}
+
+#[tauri::command]
+pub async fn audit_verify(st: St<'_>) -> Result<VerifyOut, ApiError> {
+    run(&st, admin::audit_verify).await
+}
+
+#[cfg(test)]
+mod matrix_tests;

@@ -1,0 +1,108 @@
+//! The error every command returns to the window: `{ "code": "...", "message": "..." }`.
+//! `code` is stable and meant for the UI's logic (and tests); `message` is meant for people.
+
+use serde::Serialize;
+use vigil_core::audit::AuditError;
+use vigil_core::auth::AuthError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Bad input from the window (an unknown role name, a malformed filter).
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new("bad_request", message)
+    }
+
+    /// Something failed inside the station; the message is logged, the window gets a summary.
+    pub fn internal(message: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %message, "command failed");
+        ApiError::new("internal", format!("internal error: {message}"))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        let code = match &e {
+            AuthError::InvalidCredentials => "invalid_credentials",
+            AuthError::AccountLocked { .. } => "account_locked",
+            AuthError::AccountDisabled => "account_disabled",
+            AuthError::NoSession => "no_session",
+            AuthError::SessionEnded => "session_ended",
+            AuthError::SessionExpired => "session_expired",
+            AuthError::Locked => "locked",
+            AuthError::MustChangePassword => "must_change_password",
+            AuthError::Forbidden { .. } => "forbidden",
+            AuthError::Policy(_) => "password_policy",
+            AuthError::InvalidUserName { .. } => "invalid_user_name",
+            AuthError::UserExists(_) => "user_exists",
+            AuthError::UnknownUser(_) => "unknown_user",
+            AuthError::LastAdmin => "last_admin",
+            AuthError::NotFirstRun => "not_first_run",
+            AuthError::BreakGlassReason => "break_glass_reason",
+            AuthError::BreakGlassNotNeeded(_) => "break_glass_not_needed",
+            AuthError::Hash(_)
+            | AuthError::CorruptUser(_)
+            | AuthError::Audit(_)
+            | AuthError::Sql(_)
+            | AuthError::Store(_) => return ApiError::internal(e),
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_core::auth::{Permission, Role};
+
+    #[test]
+    fn serialises_as_code_and_message() {
+        let v = serde_json::to_value(ApiError::from(AuthError::Locked)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "code": "locked",
+                "message": "session locked; unlock with your password",
+            })
+        );
+        let v = serde_json::to_value(ApiError::from(AuthError::Forbidden {
+            role: Role::Nurse,
+            permission: Permission::ManageUsers,
+        }))
+        .unwrap();
+        assert_eq!(v["code"], "forbidden");
+        assert_eq!(v["message"], "role nurse may not manage_users");
+        let obj = v.as_object().unwrap();
+        assert_eq!(obj.len(), 2, "exactly code and message: {v}");
+    }
+
+    #[test]
+    fn internal_errors_have_a_generic_code() {
+        let e = ApiError::from(AuthError::Hash("boom".into()));
+        assert_eq!(e.code, "internal");
+        assert!(e.message.contains("boom"));
+    }
+}

@@ -1,0 +1,256 @@
+//! Users, roles and the locked screen in the real window: first-run admin creation (with a
+//! password the policy refuses, then a good one), a nurse and a charge nurse created in the admin
+//! panel, the audit trail verified there, the nurse's controls (no admin, refused by the backend
+//! too), and the locked screen keeping every bed tile live.
+
+use std::time::Duration;
+
+use fantoccini::Client;
+use serde_json::Value;
+
+use crate::support::{
+    click, connect, fill, js, overview, screenshot, start_driver, strings, text, visible, wait_for,
+    wait_js, wait_text, wait_visible, write_config, WINDOW,
+};
+
+const ADMIN_PW: &str = "lantern orchard 42 quietly";
+const NURSE_PW: &str = "saffron meadow bicycle";
+const CHARGE_PW: &str = "granite harbour violin";
+
+/// Call a command straight from the page, as a tampered UI would; `{ok}` or `{err}`.
+async fn invoke(c: &Client, command: &str) -> Value {
+    c.execute_async(
+        &format!(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke({command:?})
+               .then((ok) => done({{ ok }}), (err) => done({{ err }}));"
+        ),
+        vec![],
+    )
+    .await
+    .expect("invoke from the page")
+}
+
+/// Every tile shows a heart rate, and at least two change within `within`.
+async fn tiles_live(c: &Client, within: Duration) -> Value {
+    let first = wait_for(c, Duration::from_secs(30), |v| {
+        v["tiles"] == 8 && strings(&v["hr"]).iter().all(|h| h.parse::<f64>().is_ok())
+    })
+    .await;
+    assert_eq!(first["tiles"], 8, "eight bed tiles: {first}");
+    let hr0 = strings(&first["hr"]);
+    assert!(
+        hr0.iter().all(|h| h.parse::<f64>().is_ok()),
+        "every tile shows a heart rate: {first}"
+    );
+    let later = wait_for(c, within, |v| {
+        strings(&v["hr"])
+            .iter()
+            .zip(&hr0)
+            .filter(|(a, b)| a != b)
+            .count()
+            >= 2
+    })
+    .await;
+    let changed = strings(&later["hr"])
+        .iter()
+        .zip(&hr0)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        changed >= 2,
+        "heart rates should change: {hr0:?} then {later}"
+    );
+    later
+}
+
+async fn create_user(c: &Client, name: &str, role: &str, pw: &str) {
+    fill(c, "#nu-name", name).await;
+    js(
+        c,
+        &format!("document.querySelector('#nu-role').value = {role:?}; return true;"),
+    )
+    .await;
+    fill(c, "#nu-pw", pw).await;
+    fill(c, "#nu-pw2", pw).await;
+    click(c, "#nu-submit").await;
+    wait_visible(c, &format!("tr[data-user={name:?}]"), "new user row").await;
+    wait_text(c, "#admin-msg", &format!("User {name}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_admin_users_nurse_and_locked_screen() {
+    let _one_window = WINDOW.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path());
+    let driver = start_driver(&config);
+    let c = connect(&driver).await;
+
+    // First run: the ward is live beside the "first administrator" panel.
+    wait_visible(&c, "#first-run", "first-run dialog").await;
+    assert_eq!(text(&c, "#auth-user").await, "Not logged in");
+    assert!(
+        !visible(&c, "#btn-login").await,
+        "no log-in before an admin exists"
+    );
+    tiles_live(&c, Duration::from_secs(15)).await;
+
+    // A common password is refused by the backend's policy, and the message is shown.
+    fill(&c, "#fr-name", "admin1").await;
+    fill(&c, "#fr-pw", "Password2024!").await;
+    fill(&c, "#fr-pw2", "Password2024!").await;
+    click(&c, "#fr-submit").await;
+    wait_text(&c, "#first-run .panel-error", "password refused").await;
+    screenshot(&c, "first-run.png").await;
+
+    fill(&c, "#fr-pw", ADMIN_PW).await;
+    fill(&c, "#fr-pw2", ADMIN_PW).await;
+    click(&c, "#fr-submit").await;
+    wait_text(&c, "#auth-user", "admin1 · Admin").await;
+    assert!(!visible(&c, "#first-run").await);
+
+    // The admin panel: create a nurse and a charge nurse.
+    wait_visible(&c, "#btn-admin", "Admin button for the admin").await;
+    click(&c, "#btn-admin").await;
+    wait_visible(&c, "#users-table", "users table").await;
+    create_user(&c, "nurse1", "nurse", NURSE_PW).await;
+    create_user(&c, "charge1", "charge-nurse", CHARGE_PW).await;
+    let users = js(
+        &c,
+        "return [...document.querySelectorAll('#users-table tbody tr')].map(r =>
+           [r.dataset.user, r.querySelector('select').value]);",
+    )
+    .await;
+    assert_eq!(
+        users,
+        serde_json::json!([
+            ["admin1", "admin"],
+            ["charge1", "charge-nurse"],
+            ["nurse1", "nurse"]
+        ]),
+        "users table"
+    );
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelector('#side-panel').getBoundingClientRect().left > \
+             document.querySelector('#ward-grid').getBoundingClientRect().left + 300;"
+        )
+        .await,
+        Value::Bool(true),
+        "the admin panel sits beside the ward grid"
+    );
+    screenshot(&c, "admin.png").await;
+
+    // The audit trail: entries for what just happened, and an intact chain.
+    click(&c, "#tab-audit").await;
+    wait_visible(&c, "#audit-table", "audit table").await;
+    let actions = js(
+        &c,
+        "return [...document.querySelectorAll('#audit-table tbody tr')].map(r => r.dataset.action);",
+    )
+    .await;
+    let actions = strings(&actions);
+    assert_eq!(
+        actions.iter().filter(|a| *a == "user_create").count(),
+        3,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"login".to_string()), "{actions:?}");
+    // Filter by action.
+    js(
+        &c,
+        "document.querySelector('#af-action').value = 'user_create'; return true;",
+    )
+    .await;
+    click(&c, "#af-apply").await;
+    let filtered = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "const rows = [...document.querySelectorAll('#audit-table tbody tr')];
+         return rows.length === 3 && rows.every(r => r.dataset.action === 'user_create');",
+    )
+    .await;
+    assert_eq!(filtered, Value::Bool(true), "filtered by action");
+    click(&c, "#af-verify").await;
+    wait_text(&c, "#audit-verify", "audit trail intact").await;
+    click(&c, "#af-export").await;
+    wait_visible(&c, "#audit-csv-link", "CSV download link").await;
+    screenshot(&c, "admin-audit.png").await;
+
+    // Log out, log in as the nurse: no admin controls, and the backend refuses anyway.
+    click(&c, "#btn-logout").await;
+    wait_text(&c, "#auth-user", "Not logged in").await;
+    assert!(!visible(&c, "#side-panel").await, "admin panel closed");
+    click(&c, "#btn-login").await;
+    wait_visible(&c, "#login", "log-in dialog").await;
+    fill(&c, "#login-name", "nurse1").await;
+    fill(&c, "#login-pw", NURSE_PW).await;
+    click(&c, "#login-submit").await;
+    wait_text(&c, "#auth-user", "nurse1 · Nurse").await;
+    assert!(
+        !visible(&c, "#btn-admin").await,
+        "no Admin button for a nurse"
+    );
+    assert!(!visible(&c, "#users-table").await);
+    assert!(!visible(&c, "#audit-table").await);
+    assert!(visible(&c, "#btn-breakglass").await, "break-glass offered");
+    assert!(visible(&c, "#btn-lock").await);
+    let refused = invoke(&c, "list_users").await;
+    assert_eq!(refused["err"]["code"], "forbidden", "{refused}");
+    let refused = invoke(&c, "audit_verify").await;
+    assert_eq!(refused["err"]["code"], "forbidden", "{refused}");
+
+    // Lock: the banner names the user, and every tile keeps showing live numbers.
+    click(&c, "#btn-lock").await;
+    wait_visible(&c, "#lock-banner", "lock banner").await;
+    assert_eq!(text(&c, "#lock-user").await, "Locked — nurse1");
+    assert!(!visible(&c, "#btn-lock").await);
+    let live = tiles_live(&c, Duration::from_secs(15)).await;
+    assert_eq!(live["tiles"], 8, "{live}");
+    let refused = invoke(&c, "touch").await;
+    assert_eq!(refused["err"]["code"], "locked", "{refused}");
+    // The deteriorating bed's alarm shows on the locked screen.
+    let alarmed = wait_for(&c, Duration::from_secs(30), |v| {
+        strings(&v["alarm"]).iter().any(|a| a == "high")
+    })
+    .await;
+    assert!(
+        strings(&alarmed["alarm"]).iter().any(|a| a == "high"),
+        "a high-priority alarm is shown while locked: {alarmed}"
+    );
+    let state = wait_js(
+        &c,
+        Duration::from_secs(1),
+        "return document.body.className;",
+    )
+    .await;
+    assert!(
+        state
+            .as_str()
+            .unwrap_or_default()
+            .contains("session-locked"),
+        "{state}"
+    );
+    screenshot(&c, "locked.png").await;
+
+    // A wrong password is refused; the right one unlocks.
+    fill(&c, "#unlock-pw", "not my password").await;
+    click(&c, "#unlock-submit").await;
+    wait_text(&c, "#unlock-error", "wrong user name or password").await;
+    fill(&c, "#unlock-pw", NURSE_PW).await;
+    click(&c, "#unlock-submit").await;
+    wait_js(
+        &c,
+        Duration::from_secs(10),
+        "return document.querySelector('#lock-banner').hidden;",
+    )
+    .await;
+    assert!(!visible(&c, "#lock-banner").await, "unlocked");
+    assert_eq!(text(&c, "#auth-user").await, "nurse1 · Nurse");
+    let ov = overview(&c).await;
+    assert_eq!(ov["tiles"], 8);
+
+    c.close().await.expect("close session");
+    drop(driver);
+}

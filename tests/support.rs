@@ -1,0 +1,296 @@
+//! Helpers shared by the real-window tests (`e2e`, `e2e_auth`): tauri-driver, the WebDriver
+//! session, reading the overview, waiting, screenshots.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+/// One app window at a time: the tests share two cores and one X server.
+pub static WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub const APP: &str = env!("CARGO_BIN_EXE_vigil");
+
+/// tauri-driver, stopped with SIGTERM (so WebKitWebDriver and the app go with it) when dropped.
+pub struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub fn tauri_driver() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([home.join(".cargo/bin")])
+        .map(|d| d.join("tauri-driver"))
+        .find(|p| p.is_file())
+        .expect("tauri-driver not found: run scripts/setup.sh")
+}
+
+/// Where screenshots go: `target/e2e/`.
+pub fn shots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("e2e");
+    std::fs::create_dir_all(&dir).expect("create target/e2e");
+    dir
+}
+
+pub fn start_driver(config: &Path) -> Driver {
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "the end-to-end test needs an X display: run it through scripts/test.sh (xvfb-run)"
+    );
+    let port = free_port();
+    let native = free_port();
+    let child = Command::new(tauri_driver())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        // The app inherits tauri-driver's environment.
+        .env("VIGIL_CONFIG", config)
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("RUST_LOG", "info,rumqttd=off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tauri-driver");
+    Driver { child, port }
+}
+
+pub async fn connect(driver: &Driver) -> Client {
+    let caps = json!({
+        "browserName": "wry",
+        "tauri:options": { "application": APP },
+    });
+    let caps = match caps {
+        Value::Object(m) => m,
+        _ => unreachable!("literal object"),
+    };
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut b = ClientBuilder::rustls().expect("rustls client");
+        b.capabilities(caps.clone());
+        match b.connect(&url).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("waiting for tauri-driver: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("cannot start a WebDriver session: {e}"),
+        }
+    }
+}
+
+/// The overview as the page shows it, read in one script.
+pub async fn overview(c: &Client) -> Value {
+    c.execute(
+        r#"
+        const tiles = [...document.querySelectorAll('.bed-tile')];
+        const ink = (cv) => {
+          if (!cv || !cv.width || !cv.height) return 0;
+          const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+          let n = 0;
+          for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && (d[i] + d[i + 1] + d[i + 2]) > 150) n++;
+          return n;
+        };
+        return {
+          tiles: tiles.length,
+          beds: tiles.map(t => t.dataset.bed),
+          hr: tiles.map(t => (t.querySelector('.num-hr .value') || {}).textContent || ''),
+          spo2: tiles.map(t => (t.querySelector('.num-spo2 .value') || {}).textContent || ''),
+          rr: tiles.map(t => (t.querySelector('.num-rr .value') || {}).textContent || ''),
+          alarm: tiles.map(t => t.dataset.alarm || ''),
+          alarmText: tiles.map(t => (t.querySelector('.alarm-text') || {}).textContent || ''),
+          ecgInk: tiles.map(t => ink(t.querySelector('canvas.wave-ecg'))),
+          plethInk: tiles.map(t => ink(t.querySelector('canvas.wave-pleth'))),
+          conn: (document.querySelector('#conn-state') || {}).textContent || '',
+        };
+        "#,
+        vec![],
+    )
+    .await
+    .expect("read the overview")
+}
+
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Poll the overview until `ok` holds or `within` passes; returns the last reading.
+pub async fn wait_for(c: &Client, within: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = overview(c).await;
+        if ok(&v) || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A config file in `dir`: embedded broker and simulated ward, database in `dir`.
+pub fn write_config(dir: &Path) -> PathBuf {
+    let config = dir.join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\ndb = {:?}\n", dir.join("vigil.db")),
+    )
+    .expect("write config");
+    config
+}
+
+/// Run a script in the page and return its value.
+pub async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// Poll `script` until it returns something truthy (not false, null, 0 or "") or `within`
+/// passes; returns the last value.
+pub async fn wait_js(c: &Client, within: Duration, script: &str) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = js(c, script).await;
+        let truthy = match &v {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        if truthy || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Whether an element exists and is rendered.
+pub async fn visible(c: &Client, css: &str) -> bool {
+    js(
+        c,
+        &format!(
+            "const e = document.querySelector({css:?}); return !!e && e.offsetParent !== null;"
+        ),
+    )
+    .await
+        == Value::Bool(true)
+}
+
+/// Wait until `css` is visible; panics with `what` otherwise.
+pub async fn wait_visible(c: &Client, css: &str, what: &str) {
+    let v = wait_js(
+        c,
+        Duration::from_secs(20),
+        &format!(
+            "const e = document.querySelector({css:?}); return !!e && e.offsetParent !== null;"
+        ),
+    )
+    .await;
+    assert_eq!(v, Value::Bool(true), "{what}: {css} not visible");
+}
+
+/// The text of an element ("" if absent).
+pub async fn text(c: &Client, css: &str) -> String {
+    js(
+        c,
+        &format!("const e = document.querySelector({css:?}); return e ? e.textContent : '';"),
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+/// Wait until the text of `css` contains `want`; returns the last text.
+pub async fn wait_text(c: &Client, css: &str, want: &str) -> String {
+    let v = wait_js(
+        c,
+        Duration::from_secs(20),
+        &format!(
+            "const e = document.querySelector({css:?}); \
+             return e && e.textContent.includes({want:?}) ? e.textContent : '';"
+        ),
+    )
+    .await;
+    let got = v.as_str().unwrap_or_default().to_string();
+    assert!(
+        got.contains(want),
+        "{css} should contain {want:?}, has {:?}",
+        text(c, css).await
+    );
+    got
+}
+
+pub async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("find {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Type into an input, replacing what it held.
+pub async fn fill(c: &Client, css: &str, value: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("find {css}: {e}"));
+    e.clear()
+        .await
+        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    e.send_keys(value)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+/// Save a screenshot of the window as `target/e2e/NAME`.
+pub async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let shot = shots_dir().join(name);
+    std::fs::write(&shot, png).expect("save screenshot");
+    eprintln!("screenshot saved to {}", shot.display());
+}

@@ -1,0 +1,315 @@
+// The admin panel: users (create, disable, enable, reset, unlock, role) and the audit trail
+// (filter, verify, export CSV). Shown only when the backend lists the permissions; every
+// command is refused in Rust anyway.
+
+import { api } from './api';
+import {
+  apiError,
+  AUDIT_ACTIONS,
+  auditQueryFrom,
+  auditTimeError,
+  can,
+  csvFileName,
+  formatDateTime,
+  passwordsMismatch,
+  ROLE_LABELS,
+  roleLabel,
+  userActions,
+  userStatus,
+  type AuditQuery,
+  type AuthState,
+  type Role,
+  type UserInfo,
+} from './auth';
+import { busy, field, h, value } from './dom';
+
+type Tab = 'users' | 'audit';
+
+function roleSelect(id: string | undefined, selected: Role): HTMLSelectElement {
+  const sel = h('select', { id, class: 'role-select' });
+  for (const r of Object.keys(ROLE_LABELS) as Role[]) {
+    sel.append(h('option', { value: r, selected: r === selected }, ROLE_LABELS[r]));
+  }
+  return sel;
+}
+
+export class AdminPanel {
+  private tab: Tab;
+  private readonly body = h('div', { class: 'admin-body' });
+  private readonly msg = h('p', { id: 'admin-msg', class: 'admin-msg', role: 'status' });
+  private exportUrl: string | null = null;
+  private query: AuditQuery = {};
+  private from = '';
+  private to = '';
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly state: AuthState,
+    private readonly changed: () => void,
+  ) {
+    const tabs: [Tab, string, boolean][] = [
+      ['users', 'Users', can(state, 'manage_users')],
+      ['audit', 'Audit log', can(state, 'view_audit_log')],
+    ];
+    const allowed = tabs.filter((t) => t[2]);
+    this.tab = allowed[0]?.[0] ?? 'users';
+    const bar = h('nav', { class: 'tabs' });
+    for (const [t, label] of allowed) {
+      const b = h('button', { id: `tab-${t}`, type: 'button', class: 'tab' }, label);
+      b.onclick = () => {
+        this.tab = t;
+        this.msg.textContent = '';
+        this.msg.className = 'admin-msg';
+        void this.show();
+      };
+      bar.append(b);
+    }
+    root.append(h('h2', {}, 'Administration'), bar, this.msg, this.body);
+    void this.show();
+  }
+
+  dispose(): void {
+    if (this.exportUrl) URL.revokeObjectURL(this.exportUrl);
+  }
+
+  private say(text: string, kind: 'ok' | 'error' = 'ok'): void {
+    this.msg.textContent = text;
+    this.msg.className = `admin-msg ${kind}`;
+  }
+
+  private async show(): Promise<void> {
+    for (const b of this.root.querySelectorAll('.tab')) b.classList.toggle('active', b.id === `tab-${this.tab}`);
+    try {
+      if (this.tab === 'users') await this.showUsers();
+      else await this.showAudit();
+    } catch (e) {
+      this.say(apiError(e).message, 'error');
+      this.changed();
+    }
+  }
+
+  // ----- users -----
+
+  private async showUsers(): Promise<void> {
+    const users = await api.listUsers();
+    const now = Date.now();
+    const rows = users.map((u) => this.userRow(u, now));
+    const table = h(
+      'table',
+      { id: 'users-table', class: 'data' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'User'), h('th', {}, 'Role'), h('th', {}, 'Status'), h('th', {}, 'Actions'))),
+      h('tbody', {}, ...rows),
+    );
+    this.body.replaceChildren(h('h3', {}, `Users (${users.length})`), table, this.createForm());
+  }
+
+  private userRow(u: UserInfo, now: number): HTMLTableRowElement {
+    const actions = h('td', { class: 'row-actions' });
+    let role: HTMLElement = h('td', {}, roleLabel(u.role));
+    const act = (label: string, cls: string, work: () => Promise<string>) => {
+      const b = h('button', { type: 'button', class: `small ${cls}` }, label);
+      b.onclick = () => void this.userAction(work);
+      actions.append(b);
+    };
+    for (const a of userActions(u, now)) {
+      switch (a) {
+        case 'disable':
+          act('Disable', 'act-disable', async () => {
+            await api.disableUser(u.name);
+            return `${u.name} disabled.`;
+          });
+          break;
+        case 'enable':
+          act('Enable', 'act-enable', async () => {
+            await api.enableUser(u.name);
+            return `${u.name} enabled.`;
+          });
+          break;
+        case 'reset':
+          act('Reset password', 'act-reset', async () => {
+            const temp = await api.resetPassword(u.name);
+            return `Temporary password for ${u.name}: ${temp} — give it to them in person; they must change it at log-in.`;
+          });
+          break;
+        case 'unlock':
+          act('Unlock', 'act-unlock', async () => {
+            await api.unlockUser(u.name);
+            return `${u.name} unlocked.`;
+          });
+          break;
+        case 'role': {
+          const sel = roleSelect(undefined, u.role);
+          sel.onchange = () =>
+            void this.userAction(async () => {
+              const r = sel.value as Role;
+              await api.setRole(u.name, r);
+              return `${u.name} is now ${roleLabel(r)}.`;
+            });
+          role = h('td', {}, sel);
+          break;
+        }
+      }
+    }
+    return h(
+      'tr',
+      { 'data-user': u.name, class: u.enabled ? '' : 'disabled' },
+      h('td', { class: 'user-name' }, u.name),
+      role,
+      h('td', { class: 'user-status' }, userStatus(u, now)),
+      actions,
+    );
+  }
+
+  private async userAction(work: () => Promise<string>): Promise<void> {
+    let text: string;
+    let kind: 'ok' | 'error' = 'ok';
+    try {
+      text = await work();
+    } catch (e) {
+      text = apiError(e).message;
+      kind = 'error';
+    }
+    await this.show();
+    this.say(text, kind);
+    this.changed();
+  }
+
+  private createForm(): HTMLFormElement {
+    const err = h('p', { class: 'panel-error', role: 'alert' });
+    const form = h(
+      'form',
+      { id: 'new-user', class: 'panel-form inline' },
+      h('h3', {}, 'New user'),
+      h(
+        'div',
+        { class: 'grid2' },
+        field('User name', h('input', { id: 'nu-name', required: true, maxlength: '64', autocomplete: 'off' })),
+        field('Role', roleSelect('nu-role', 'nurse')),
+        field('Password', h('input', { id: 'nu-pw', type: 'password', required: true, autocomplete: 'new-password' })),
+        field('Repeat password', h('input', { id: 'nu-pw2', type: 'password', required: true, autocomplete: 'new-password' })),
+      ),
+      err,
+      h('div', { class: 'actions' }, h('button', { id: 'nu-submit', type: 'submit' }, 'Create user')),
+    );
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const mismatch = passwordsMismatch(value(form, '#nu-pw'), value(form, '#nu-pw2'));
+      if (mismatch) {
+        err.textContent = mismatch;
+        return;
+      }
+      void busy(form, err, async () => {
+        try {
+          const u = await api.createUser(value(form, '#nu-name'), value(form, '#nu-role') as Role, value(form, '#nu-pw'));
+          await this.show();
+          this.say(`User ${u.name} (${roleLabel(u.role)}) created.`);
+        } catch (ex) {
+          err.textContent = apiError(ex).message;
+          this.changed();
+        }
+      });
+    };
+    return form;
+  }
+
+  // ----- audit trail -----
+
+  private async showAudit(): Promise<void> {
+    const actionSel = h('select', { id: 'af-action' }, h('option', { value: '' }, 'any action'));
+    for (const a of AUDIT_ACTIONS) actionSel.append(h('option', { value: a, selected: this.query.action === a }, a));
+    const filters = h(
+      'form',
+      { id: 'audit-filter', class: 'filters' },
+      field('Actor', h('input', { id: 'af-actor', value: this.query.actor ?? '', placeholder: 'any', autocomplete: 'off' })),
+      field('Action', actionSel),
+      field('From (local time)', h('input', { id: 'af-from', placeholder: 'YYYY-MM-DD HH:MM', value: this.from, autocomplete: 'off' })),
+      field('To (local time)', h('input', { id: 'af-to', placeholder: 'YYYY-MM-DD HH:MM', value: this.to, autocomplete: 'off' })),
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { id: 'af-apply', type: 'submit' }, 'Filter'),
+        h('button', { id: 'af-verify', type: 'button', class: 'secondary' }, 'Verify chain'),
+        h('button', { id: 'af-export', type: 'button', class: 'secondary', hidden: !can(this.state, 'export_audit_log') }, 'Export CSV'),
+      ),
+    );
+    const verify = h('p', { id: 'audit-verify', class: 'verify' });
+    const download = h('p', { id: 'audit-download', class: 'download' });
+    const entries = await api.auditList(this.query);
+    const table = h(
+      'table',
+      { id: 'audit-table', class: 'data audit' },
+      h(
+        'thead',
+        {},
+        h('tr', {}, h('th', {}, '#'), h('th', {}, 'Time'), h('th', {}, 'Actor'), h('th', {}, 'Action'), h('th', {}, 'Target'), h('th', {}, 'Detail')),
+      ),
+      h(
+        'tbody',
+        {},
+        // Newest first on screen.
+        ...entries
+          .slice()
+          .reverse()
+          .map((e) =>
+            h(
+              'tr',
+              { 'data-action': e.action, class: e.action.startsWith('break_glass') || e.detail.startsWith('[break-glass]') ? 'flag' : '' },
+              h('td', { class: 'num' }, String(e.id)),
+              h('td', { class: 'time' }, formatDateTime(e.t_ms)),
+              h('td', {}, e.actor),
+              h('td', {}, e.action),
+              h('td', {}, e.target),
+              h('td', { class: 'detail', title: e.detail }, e.detail),
+            ),
+          ),
+      ),
+    );
+    this.body.replaceChildren(filters, verify, download, h('h3', {}, `Entries (${entries.length}, newest first)`), table);
+
+    filters.onsubmit = (e) => {
+      e.preventDefault();
+      this.from = value(filters, '#af-from');
+      this.to = value(filters, '#af-to');
+      const bad = auditTimeError(this.from, this.to);
+      if (bad) {
+        verify.textContent = bad;
+        verify.className = 'verify error';
+        return;
+      }
+      this.query = auditQueryFrom({
+        actor: value(filters, '#af-actor'),
+        action: value(filters, '#af-action'),
+        from: value(filters, '#af-from'),
+        to: value(filters, '#af-to'),
+      });
+      void this.show();
+    };
+    filters.querySelector<HTMLButtonElement>('#af-verify')!.onclick = () =>
+      void busy(filters, verify, async () => {
+        try {
+          const r = await api.auditVerify();
+          verify.textContent = `${r.summary}${r.last_id !== null ? ` · head #${r.last_id} ${r.head_hash.slice(0, 16)}…` : ''}`;
+          verify.className = r.intact ? 'verify ok' : 'verify error';
+        } catch (ex) {
+          verify.textContent = apiError(ex).message;
+          verify.className = 'verify error';
+        }
+      });
+    filters.querySelector<HTMLButtonElement>('#af-export')!.onclick = () =>
+      void busy(filters, download, async () => {
+        try {
+          const csv = await api.auditExportCsv(this.query);
+          if (this.exportUrl) URL.revokeObjectURL(this.exportUrl);
+          this.exportUrl = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+          const name = csvFileName(Date.now());
+          const rows = Math.max(0, csv.split('\r\n').length - 2);
+          const a = h('a', { id: 'audit-csv-link', href: this.exportUrl, download: name }, `Save ${name}`);
+          download.replaceChildren(`Exported ${rows} entries (the export is recorded in the trail). `, a);
+          download.className = 'download ok';
+        } catch (ex) {
+          download.textContent = apiError(ex).message;
+          download.className = 'download error';
+        }
+      });
+  }
+}

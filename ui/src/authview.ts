@@ -1,0 +1,308 @@
+// Header user controls, the lock banner and the side panel (first run, log-in, password change,
+// break-glass, admin). The ward overview stays visible and live beside all of them.
+
+import { listen } from '@tauri-apps/api/event';
+import { AdminPanel } from './admin';
+import { api } from './api';
+import {
+  apiError,
+  controlsFor,
+  lockBannerText,
+  panelFor,
+  passwordsMismatch,
+  type AuthState,
+  type Panel,
+} from './auth';
+import { busy, field, h, value } from './dom';
+
+/** How often the state is re-read even without an event (idle countdown, missed events). */
+const POLL_MS = 5000;
+/** Activity is reported at most this often. */
+const TOUCH_EVERY_MS = 15_000;
+
+function byId(id: string): HTMLElement {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`#${id} missing from index.html`);
+  return e;
+}
+
+export class AuthView {
+  private state: AuthState | null = null;
+  private chosen: Panel | null = null;
+  private shown: Panel | null = null;
+  private admin: AdminPanel | null = null;
+  private lastTouch = 0;
+
+  private readonly user = byId('auth-user');
+  private readonly panel = byId('side-panel');
+  private readonly banner = byId('lock-banner');
+  private readonly buttons = {
+    login: byId('btn-login'),
+    breakGlass: byId('btn-breakglass'),
+    changePassword: byId('btn-password'),
+    admin: byId('btn-admin'),
+    lock: byId('btn-lock'),
+    logout: byId('btn-logout'),
+  };
+
+  start(): void {
+    this.buttons.login.onclick = () => this.choose('login');
+    this.buttons.breakGlass.onclick = () => this.choose('break-glass');
+    this.buttons.changePassword.onclick = () => this.choose('change-password');
+    this.buttons.admin.onclick = () => this.choose(this.shown === 'admin' ? null : 'admin');
+    this.buttons.lock.onclick = () => void this.run(api.lockScreen());
+    this.buttons.logout.onclick = () => void this.run(api.logout());
+    this.buildBanner();
+    for (const ev of ['pointerdown', 'keydown'] as const) {
+      window.addEventListener(ev, () => this.activity(), { passive: true, capture: true });
+    }
+    void listen('auth-changed', () => void this.refresh()).catch(() => undefined);
+    setInterval(() => void this.refresh(), POLL_MS);
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this.apply(await api.authState());
+    } catch (e) {
+      this.user.textContent = `Session state unavailable: ${apiError(e).message}`;
+    }
+  }
+
+  /** Run a command that returns the new state; show its error in the panel or banner. */
+  private async run(p: Promise<AuthState>, errorBox?: HTMLElement): Promise<boolean> {
+    try {
+      this.apply(await p);
+      return true;
+    } catch (e) {
+      const err = apiError(e);
+      const box = errorBox ?? this.panel.querySelector<HTMLElement>('.panel-error');
+      if (box) box.textContent = err.message;
+      void this.refresh();
+      return false;
+    }
+  }
+
+  private activity(): void {
+    const s = this.state;
+    if (!s || !s.user || s.locked) return;
+    const now = Date.now();
+    if (now - this.lastTouch < TOUCH_EVERY_MS) return;
+    this.lastTouch = now;
+    api.touch().catch(() => void this.refresh());
+  }
+
+  private choose(p: Panel | null): void {
+    this.chosen = p;
+    this.render();
+  }
+
+  private apply(s: AuthState): void {
+    this.state = s;
+    this.render();
+  }
+
+  private render(): void {
+    const s = this.state;
+    const c = controlsFor(s);
+    document.body.classList.toggle('identity-masked', s?.masked ?? true);
+    document.body.classList.toggle('session-locked', c.lockBanner);
+    this.user.textContent = c.userText;
+    this.user.className = c.breakGlassActive ? 'auth-user break-glass' : s?.user ? 'auth-user' : 'auth-user none';
+    this.user.title = s?.break_glass_until_ms
+      ? `Emergency access until ${new Date(s.break_glass_until_ms).toLocaleTimeString()}`
+      : '';
+    this.buttons.login.hidden = !c.login;
+    this.buttons.breakGlass.hidden = !c.breakGlass;
+    this.buttons.changePassword.hidden = !c.changePassword;
+    this.buttons.admin.hidden = !c.admin;
+    this.buttons.lock.hidden = !c.lock;
+    this.buttons.logout.hidden = !c.logout;
+
+    this.banner.hidden = !c.lockBanner;
+    if (s && c.lockBanner) {
+      byId('lock-user').textContent = lockBannerText(s);
+    }
+
+    const want = panelFor(s, this.chosen);
+    if (this.chosen !== null && want !== this.chosen) this.chosen = null;
+    if (want !== this.shown) this.showPanel(want);
+    this.buttons.admin.classList.toggle('active', this.shown === 'admin');
+  }
+
+  private showPanel(p: Panel | null): void {
+    this.admin?.dispose();
+    this.admin = null;
+    this.shown = p;
+    this.panel.replaceChildren();
+    this.panel.className = p === 'admin' ? 'wide' : '';
+    this.panel.hidden = p === null;
+    if (!p) return;
+    if (p === 'admin') {
+      if (this.state) this.admin = new AdminPanel(this.panel, this.state, () => void this.refresh());
+      return;
+    }
+    const form = this.form(p);
+    this.panel.append(form);
+    form.querySelector<HTMLInputElement>('input, textarea')?.focus();
+  }
+
+  private form(p: Exclude<Panel, 'admin'>): HTMLFormElement {
+    const err = h('p', { class: 'panel-error', role: 'alert' });
+    const cancel = (): HTMLButtonElement => {
+      const b = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
+      b.onclick = () => this.choose(null);
+      return b;
+    };
+    const pw = (id: string, autocomplete: string) =>
+      h('input', { id, type: 'password', autocomplete, required: true, maxlength: '128' });
+    let form: HTMLFormElement;
+    switch (p) {
+      case 'first-run':
+        form = h(
+          'form',
+          { id: 'first-run', class: 'panel-form' },
+          h('h2', {}, 'Create the first administrator'),
+          h(
+            'p',
+            { class: 'hint' },
+            'No user exists on this station yet. The administrator (hospital IT) creates the nurses’ and charge nurses’ accounts. ',
+            'Passwords: at least 12 characters, not a common password, not containing the user name. Passphrases are welcome.',
+          ),
+          field('User name', h('input', { id: 'fr-name', autocomplete: 'username', required: true, maxlength: '64' })),
+          field('Password', pw('fr-pw', 'new-password')),
+          field('Repeat password', pw('fr-pw2', 'new-password')),
+          err,
+          h('div', { class: 'actions' }, h('button', { id: 'fr-submit', type: 'submit' }, 'Create administrator')),
+        );
+        form.onsubmit = (e) => {
+          e.preventDefault();
+          const mismatch = passwordsMismatch(value(form, '#fr-pw'), value(form, '#fr-pw2'));
+          if (mismatch) {
+            err.textContent = mismatch;
+            return;
+          }
+          void busy(form, err, async () => {
+            await this.run(api.createFirstAdmin(value(form, '#fr-name'), value(form, '#fr-pw')), err);
+          });
+        };
+        return form;
+      case 'login':
+        form = h(
+          'form',
+          { id: 'login', class: 'panel-form' },
+          h('h2', {}, 'Log in'),
+          this.state?.locked
+            ? h('p', { class: 'hint' }, `Logging in ends ${this.state.user}’s locked session.`)
+            : null,
+          field('User name', h('input', { id: 'login-name', autocomplete: 'username', required: true, maxlength: '64' })),
+          field('Password', pw('login-pw', 'current-password')),
+          err,
+          h('div', { class: 'actions' }, h('button', { id: 'login-submit', type: 'submit' }, 'Log in'), cancel()),
+        );
+        form.onsubmit = (e) => {
+          e.preventDefault();
+          void busy(form, err, async () => {
+            if (await this.run(api.login(value(form, '#login-name'), value(form, '#login-pw')), err)) this.chosen = null;
+            else form.querySelector<HTMLInputElement>('#login-pw')!.value = '';
+          });
+        };
+        return form;
+      case 'must-change':
+      case 'change-password': {
+        const forced = p === 'must-change';
+        form = h(
+          'form',
+          { id: 'change-password', class: 'panel-form' },
+          h('h2', {}, forced ? 'Choose a new password' : 'Change your password'),
+          forced
+            ? h('p', { class: 'hint' }, 'Your password was reset. Choose your own before doing anything else.')
+            : null,
+          field(forced ? 'Temporary password' : 'Current password', pw('mc-current', 'current-password')),
+          field('New password', pw('mc-new', 'new-password')),
+          field('Repeat new password', pw('mc-new2', 'new-password')),
+          err,
+          h(
+            'div',
+            { class: 'actions' },
+            h('button', { id: 'mc-submit', type: 'submit' }, 'Change password'),
+            forced ? null : cancel(),
+          ),
+        );
+        form.onsubmit = (e) => {
+          e.preventDefault();
+          const mismatch = passwordsMismatch(value(form, '#mc-new'), value(form, '#mc-new2'));
+          if (mismatch) {
+            err.textContent = mismatch;
+            return;
+          }
+          void busy(form, err, async () => {
+            if (await this.run(api.changePassword(value(form, '#mc-current'), value(form, '#mc-new')), err)) {
+              this.choose(null);
+            }
+          });
+        };
+        return form;
+      }
+      case 'break-glass':
+        form = h(
+          'form',
+          { id: 'break-glass', class: 'panel-form' },
+          h('h2', {}, 'Emergency access'),
+          h(
+            'p',
+            { class: 'hint' },
+            'Take charge-nurse rights for 30 minutes when no charge nurse can act. ',
+            'This is flagged in the audit trail and reviewed by your supervisor.',
+          ),
+          field('Reason (at least 10 characters)', h('textarea', { id: 'bg-reason', rows: '3', required: true })),
+          err,
+          h(
+            'div',
+            { class: 'actions' },
+            h('button', { id: 'bg-submit', type: 'submit', class: 'danger' }, 'Take emergency access'),
+            cancel(),
+          ),
+        );
+        form.onsubmit = (e) => {
+          e.preventDefault();
+          void busy(form, err, async () => {
+            if (await this.run(api.breakGlass(value(form, '#bg-reason')), err)) this.choose(null);
+          });
+        };
+        return form;
+    }
+  }
+
+  private buildBanner(): void {
+    const form = h(
+      'form',
+      { id: 'unlock-form' },
+      h('input', {
+        id: 'unlock-pw',
+        type: 'password',
+        placeholder: 'Password to unlock',
+        autocomplete: 'current-password',
+        maxlength: '128',
+      }),
+      h('button', { id: 'unlock-submit', type: 'submit' }, 'Unlock'),
+      h('button', { id: 'lock-switch', type: 'button', class: 'secondary' }, 'Switch user'),
+    );
+    const err = h('span', { id: 'unlock-error', class: 'banner-error', role: 'alert' });
+    this.banner.replaceChildren(
+      h('span', { id: 'lock-user' }),
+      h('span', { class: 'lock-note' }, 'Alarms and vitals stay live'),
+      form,
+      err,
+    );
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const input = form.querySelector<HTMLInputElement>('#unlock-pw')!;
+      void busy(form, err, async () => {
+        await this.run(api.unlock(input.value), err);
+        input.value = '';
+      });
+    };
+    form.querySelector<HTMLButtonElement>('#lock-switch')!.onclick = () => this.choose('login');
+  }
+}
