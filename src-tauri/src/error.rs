@@ -48,7 +48,7 @@ impl From<AuthError> for ApiError {
             AuthError::SessionExpired => "session_expired",
             AuthError::Locked => "locked",
             AuthError::MustChangePassword => "must_change_password",
-            AuthError::Forbidden { .. } => "forbidden",
+            AuthError::Forbidden { .. } | AuthError::WrongAuthorization { .. } => "forbidden",
             AuthError::Policy(_) => "password_policy",
             AuthError::InvalidUserName { .. } => "invalid_user_name",
             AuthError::UserExists(_) => "user_exists",

@@ -22,6 +22,7 @@ use crate::alarms::{
     ActiveAlarm, AlarmConfig, AlarmError, AlarmEvent, AlarmEventKind, AlarmMachine, Limit,
     PauseInfo, PauseScope,
 };
+use crate::auth::{Authorized, Permission};
 use crate::codes::Vital;
 use crate::config::{BrokerSettings, ConfigError};
 use crate::ingest::{GapTracker, IngestPolicy, Registry, Retention};
@@ -45,6 +46,9 @@ pub enum EngineError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Alarm(#[from] AlarmError),
+    /// The caller lacks the permission for this action.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("cannot listen for MLLP on {addr}: {source}")]
     Mllp {
         addr: std::net::SocketAddr,
@@ -334,7 +338,8 @@ impl EngineHandle {
 
     /// Acknowledge an alarm shown now (silent until it re-triggers; a latched alarm whose
     /// condition cleared is resolved). Persisted, broadcast and shared with the ward.
-    pub async fn acknowledge(&self, alarm_id: &str, user: &str) -> Result<(), EngineError> {
+    pub async fn acknowledge(&self, alarm_id: &str, auth: &Authorized) -> Result<(), EngineError> {
+        let user = auth.require(Permission::AcknowledgeAlarm)?;
         let now = store::now_ms();
         let (events, bed) = {
             let mut st = lock(&self.shared.state);
@@ -350,7 +355,12 @@ impl EngineHandle {
     }
 
     /// Pause audio for one bed (`Some`) or the whole station (`None`) for the configured time.
-    pub async fn audio_pause(&self, bed: Option<BedId>, user: &str) -> Result<(), EngineError> {
+    pub async fn audio_pause(
+        &self,
+        bed: Option<BedId>,
+        auth: &Authorized,
+    ) -> Result<(), EngineError> {
+        let user = auth.require(Permission::AudioPause)?;
         let now = store::now_ms();
         let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
         let events = lock(&self.shared.state)
@@ -367,7 +377,12 @@ impl EngineHandle {
     }
 
     /// End an audio pause early: signals come back for conditions still present.
-    pub async fn end_audio_pause(&self, bed: Option<BedId>, user: &str) -> Result<(), EngineError> {
+    pub async fn end_audio_pause(
+        &self,
+        bed: Option<BedId>,
+        auth: &Authorized,
+    ) -> Result<(), EngineError> {
+        let user = auth.require(Permission::AudioPause)?;
         let now = store::now_ms();
         let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
         let events = lock(&self.shared.state)
@@ -388,8 +403,9 @@ impl EngineHandle {
         &self,
         bed: &BedId,
         limits: Vec<Limit>,
-        user: &str,
+        auth: &Authorized,
     ) -> Result<(), EngineError> {
+        let user = auth.require(Permission::ChangePatientLimits)?;
         let now = store::now_ms();
         let events = lock(&self.shared.state)
             .alarms
@@ -408,8 +424,9 @@ impl EngineHandle {
         &self,
         bed: &BedId,
         inputs: News2Manual,
-        user: &str,
+        auth: &Authorized,
     ) -> Result<(), EngineError> {
+        let user = auth.require(Permission::ChangePatientLimits)?;
         let now = store::now_ms();
         let events = lock(&self.shared.state)
             .alarms
@@ -423,9 +440,16 @@ impl EngineHandle {
         lock(&self.shared.state).alarms.news2(bed)
     }
 
-    /// Admin setting: whether alarms with this code latch.
-    pub fn set_latching(&self, code: &str, latching: bool) {
+    /// Admin setting (ward profiles): whether alarms with this code latch.
+    pub fn set_latching(
+        &self,
+        code: &str,
+        latching: bool,
+        auth: &Authorized,
+    ) -> Result<(), EngineError> {
+        auth.require(Permission::ManageWardProfiles)?;
         lock(&self.shared.state).alarms.set_latching(code, latching);
+        Ok(())
     }
 
     /// The broker link, as a watch (connected / subscribed).

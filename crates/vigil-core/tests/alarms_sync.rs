@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use vigil_core::alarms::{default_limits, AlarmState};
+use vigil_core::auth::{Actor, AuthConfig, AuthService, Authorized, Permission, Role};
 use vigil_core::engine::{Engine, EngineConfig, EngineHandle};
 use vigil_core::ingest::IngestPolicy;
 use vigil_core::telemetry::{BedId, ObservationPayload, VitalsPayload};
@@ -98,6 +99,20 @@ fn hr_state(h: &EngineHandle) -> Option<(AlarmState, Option<String>)> {
         .map(|a| (a.state, a.ack_by))
 }
 
+/// A real authorisation for `permission`, as the desktop shell gets one: a user of `role` logs
+/// in and is authorised (the engine's entry points accept nothing else).
+fn authorized(dir: &Path, name: &str, role: Role, permission: Permission) -> Authorized {
+    const PW: &str = "Ward4-station-test-2026!";
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut svc = AuthService::open(&dir.join(format!("auth-{name}.db")), AuthConfig::default())
+        .expect("auth db");
+    svc.create_user(&Actor::Local("test".into()), name, role, PW, now)
+        .expect("user");
+    let session = svc.login(name, PW, now).expect("login");
+    svc.authorize(Some(&session), permission, now)
+        .expect("authorised")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledgement_and_pause_converge_across_stations() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -153,7 +168,16 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     .await;
     assert_eq!(hr_state(&hb).map(|s| s.0), Some(AlarmState::Active));
 
-    a.acknowledge("4W/01/HR_HIGH", "alice").await.expect("ack");
+    // The engine refuses an authorisation made for another permission.
+    let nurse_pause = authorized(dir.path(), "bob", Role::Nurse, Permission::AudioPause);
+    assert!(a.acknowledge("4W/01/HR_HIGH", &nurse_pause).await.is_err());
+    let alice = authorized(
+        dir.path(),
+        "alice",
+        Role::ChargeNurse,
+        Permission::AcknowledgeAlarm,
+    );
+    a.acknowledge("4W/01/HR_HIGH", &alice).await.expect("ack");
     assert_eq!(hr_state(&ha).map(|s| s.0), Some(AlarmState::Acknowledged));
     let took = wait_until("ack converged at B", Duration::from_secs(1), || {
         hr_state(&hb) == Some((AlarmState::Acknowledged, Some("alice".into())))
@@ -162,7 +186,7 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     eprintln!("acknowledgement converged in {took:?}");
 
     let bed = BedId::new("4W", "01");
-    b.audio_pause(Some(bed.clone()), "bob")
+    b.audio_pause(Some(bed.clone()), &nurse_pause)
         .await
         .expect("pause");
     let took = wait_until("pause converged at A", Duration::from_secs(1), || {

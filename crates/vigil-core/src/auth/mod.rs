@@ -234,6 +234,12 @@ impl Default for AuthConfig {
 
 #[derive(Debug, Error)]
 pub enum AuthError {
+    /// An authorisation made for one permission was presented for another.
+    #[error("authorised for {granted}, not for {needed}")]
+    WrongAuthorization {
+        granted: Permission,
+        needed: Permission,
+    },
     /// Unknown user or wrong password (deliberately not told apart).
     #[error("wrong user name or password")]
     InvalidCredentials,
@@ -300,6 +306,38 @@ impl UserInfo {
     /// Locked out (too many failed log-ins) at `now_ms`.
     pub fn is_locked_out(&self, now_ms: i64) -> bool {
         self.locked_until_ms.is_some_and(|t| t > now_ms)
+    }
+}
+
+/// Proof that a user was authorised for one permission: only [`AuthService::authorize`] makes
+/// one (the fields are private). The engine's state-changing entry points (acknowledge, audio
+/// pause, limits, ...) take it, so they cannot be reached without the permission check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    user: String,
+    permission: Permission,
+}
+
+impl Authorized {
+    /// The user the check was made for.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+
+    /// The user, if this proof is for `permission`; the entry point's own check.
+    pub fn require(&self, permission: Permission) -> Result<&str, AuthError> {
+        if self.permission == permission {
+            Ok(&self.user)
+        } else {
+            Err(AuthError::WrongAuthorization {
+                granted: self.permission,
+                needed: permission,
+            })
+        }
     }
 }
 
@@ -1239,7 +1277,7 @@ impl AuthService {
         session: Option<&Session>,
         permission: Permission,
         now_ms: i64,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Authorized, AuthError> {
         let s = session.ok_or(AuthError::NoSession)?;
         self.check_live(s, now_ms)?;
         let must_change: bool = self
@@ -1259,7 +1297,10 @@ impl AuthService {
         }
         let role = s.effective_role(now_ms);
         if allowed(role, permission) {
-            Ok(())
+            Ok(Authorized {
+                user: s.user().to_string(),
+                permission,
+            })
         } else {
             Err(AuthError::Forbidden { role, permission })
         }
