@@ -8,6 +8,7 @@ import { AuthView } from './authview';
 import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
 import { OverviewView } from './overview';
 import { Store } from './store';
+import { AlarmSound, soundStateText, type SoundStatus } from './tones';
 
 function byId(id: string): HTMLElement {
   const e = document.getElementById(id);
@@ -19,6 +20,7 @@ const wardName = byId('ward-name');
 const alarmCount = byId('alarm-count');
 const connState = byId('conn-state');
 const clock = byId('clock');
+const soundState = byId('sound-state');
 
 const view = new OverviewView(byId('ward-grid'));
 const store = new Store((bed, channel) => view.waveTarget(bed, channel));
@@ -49,12 +51,27 @@ function renderAlarmCount(): void {
   setText(alarmCount, formatAlarmCount(alarms.length), top ? `alarm-count alarm-${top}` : 'alarm-count');
 }
 
+/** Header notice while audio cannot play; the visual alarms never depend on it. */
+function renderSoundState(s: SoundStatus): void {
+  const text = soundStateText(s.state);
+  soundState.hidden = text === null;
+  // Louder styling when an alarm should be sounding but cannot.
+  setText(soundState, text ?? '', s.wanted !== null && text !== null ? 'sound-off sound-missed' : 'sound-off');
+}
+
+const sound = new AlarmSound({ onStatus: renderSoundState });
+// Browsers start audio only after a user gesture: the first click or key press anywhere.
+sound.attach(document);
+
 store.subscribe((changes) => {
   lastFrameAt = Date.now();
   view.update(store, changes);
   if (changes.engine) wardName.textContent = store.engine?.ward ?? '';
   renderHeader();
   if (changes.alarms || changes.beds) renderAlarmCount();
+  // Every alarm the engine sent, not only those of displayed beds: an alarm
+  // that cannot be seen must still be heard.
+  if (changes.alarms) sound.update(store.allAlarms);
 });
 
 async function subscribe(): Promise<void> {

@@ -50,7 +50,7 @@ export class Store {
   private bedList: BedInfo[] = [];
   private byKey = new Map<string, BedState>();
   /** The full active-alarm list as last sent, including beds not (yet) known. */
-  private allAlarms: AlarmInfo[] = [];
+  private sentAlarms: AlarmInfo[] = [];
   /** Last sequence number per "bed\0channel", to detect missed chunks. */
   private lastSeq = new Map<string, number>();
   private listeners: Array<(changes: Changes) => void> = [];
@@ -82,7 +82,7 @@ export class Store {
       changes.devices = true;
     }
     if (frame.alarms) {
-      this.allAlarms = frame.alarms;
+      this.sentAlarms = frame.alarms;
       changes.alarms = true;
     }
     if (changes.alarms || changes.beds) this.distributeAlarms();
@@ -125,6 +125,11 @@ export class Store {
   /** The highest priority among a bed's active alarms, or null. */
   highestPriority(bed: string): Priority | null {
     return this.alarmsFor(bed)[0]?.priority ?? null;
+  }
+
+  /** The full active-alarm list as last sent, including alarms of beds not (yet) in the bed list. */
+  get allAlarms(): readonly AlarmInfo[] {
+    return this.sentAlarms;
   }
 
   /** Active alarms on the displayed beds. */
@@ -172,7 +177,7 @@ export class Store {
 
   private distributeAlarms(): void {
     for (const bed of this.byKey.values()) bed.alarms = [];
-    for (const a of this.allAlarms) this.byKey.get(a.bed)?.alarms.push(a);
+    for (const a of this.sentAlarms) this.byKey.get(a.bed)?.alarms.push(a);
     for (const bed of this.byKey.values()) {
       bed.alarms.sort(
         (a, b) => (PRIORITY_RANK[b.priority] ?? 0) - (PRIORITY_RANK[a.priority] ?? 0) || b.since - a.since,

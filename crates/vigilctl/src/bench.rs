@@ -310,3 +310,195 @@ fn tempdir() -> Result<PathBuf> {
     std::fs::create_dir_all(&d)?;
     Ok(d)
 }
+
+#[derive(Args)]
+pub struct AlarmArgs {
+    /// Simulated full-rate beds publishing beside the probe (background load).
+    #[arg(long, default_value_t = 128)]
+    beds: usize,
+    /// Seconds of measurement.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+}
+
+/// `vigilctl bench alarms`: publish → alarm raised latency under load.
+///
+/// Mosquitto on a free loopback port; the engine in this process (its alarm list watched on the
+/// live broadcast, as the window watches it); `--beds` simulated full-rate beds as background
+/// load; and a probe monitor that publishes a heart rate of 150 (HR HIGH, no condition delay),
+/// then 70 for a second (resolved), over and over. Each latency is from just before the probe's
+/// publish call to the moment the raised alarm appears in the engine's alarm list.
+pub async fn alarms(a: AlarmArgs) -> Result<()> {
+    use vigil_core::alarms::default_limits;
+    use vigil_core::engine::{AlarmOptions, Engine, EngineConfig, LiveEvent};
+    use vigil_core::ingest::IngestPolicy;
+    use vigil_core::telemetry::{BedId, ObservationPayload, Topic, VitalsPayload};
+
+    if a.seconds == 0 {
+        bail!("--seconds must be positive");
+    }
+    let tmp = tempdir()?;
+    let (_broker, url) = start_mosquitto(&tmp)?;
+    let engine = Engine::start_with(
+        EngineConfig {
+            broker: url.clone().into(),
+            client_id: "bench-alarm-engine".into(),
+            ward: None,
+            db_path: tmp.join("alarms.db"),
+            limits: default_limits(),
+            policy: IngestPolicy::default(),
+            mllp: None,
+        },
+        AlarmOptions {
+            notifications: false,
+            sync: false,
+            ..AlarmOptions::default()
+        },
+    )?;
+    let mut link = engine.link();
+    while !link.borrow_and_update().subscribed {
+        tokio::time::timeout(Duration::from_secs(20), link.changed())
+            .await
+            .context("engine did not subscribe")??;
+    }
+    let mut live = engine.subscribe();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sim_task = if a.beds > 0 {
+        let mut cfg = SimConfig::new(url.clone(), "load", a.beds);
+        cfg.breaching.clear();
+        Some(tokio::spawn(sim::run(cfg, stop_rx)))
+    } else {
+        None
+    };
+
+    let probe_bed = BedId::new("bench", "probe");
+    let settings: vigil_core::config::BrokerSettings = url.clone().into();
+    let opts = settings.mqtt_options("bench-probe")?;
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
+    let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let topic = Topic::vitals(&probe_bed, "probe");
+    let payload = |seq: u64, hr: f64| -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&VitalsPayload {
+            v: 1,
+            device: "probe".into(),
+            t: chrono::Utc::now(),
+            seq,
+            obs: vec![ObservationPayload {
+                mdc: vigil_core::codes::Vital::Hr.mdc(),
+                value: Some(hr),
+                unit: "/min".into(),
+                t: None,
+                status: Default::default(),
+            }],
+        })?)
+    };
+    // Let the load settle before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!(
+        "bench: alarm latency with {} background beds for {} s through {url}",
+        a.beds, a.seconds
+    );
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut missed = 0u32;
+    let end = Instant::now() + Duration::from_secs(a.seconds);
+    let mut seq = 0u64;
+    while Instant::now() < end {
+        // Drain what the live stream holds so only this cycle's raise is seen.
+        while live.try_recv().is_ok() {}
+        let sent = Instant::now();
+        client
+            .publish(
+                &topic,
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload(seq, 150.0)?,
+            )
+            .await?;
+        seq += 1;
+        let raised = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                match live.recv().await {
+                    Ok(LiveEvent::Alarms(list))
+                        if list
+                            .iter()
+                            .any(|x| x.bed == probe_bed && x.code == "HR_HIGH") =>
+                    {
+                        return true;
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if engine
+                            .snapshot()
+                            .alarms
+                            .iter()
+                            .any(|x| x.bed == probe_bed && x.code == "HR_HIGH")
+                        {
+                            return true;
+                        }
+                    }
+                    Err(_) => return false,
+                }
+            }
+        })
+        .await;
+        match raised {
+            Ok(true) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
+            _ => missed += 1,
+        }
+        // Back to normal, then wait until the alarm has resolved before the next cycle.
+        client
+            .publish(
+                &topic,
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload(seq, 70.0)?,
+            )
+            .await?;
+        seq += 1;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && engine
+                .snapshot()
+                .alarms
+                .iter()
+                .any(|x| x.bed == probe_bed && x.code == "HR_HIGH")
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop_tx.send(true);
+    if let Some(t) = sim_task {
+        let _ = t.await;
+    }
+    let _ = client.disconnect().await;
+    net.abort();
+    engine.shutdown().await;
+    if latencies.is_empty() {
+        bail!("no alarm was raised ({missed} probes missed)");
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    println!("background beds           {}", a.beds);
+    println!(
+        "probes                    {} raised, {missed} missed",
+        latencies.len()
+    );
+    println!(
+        "publish -> alarm raised   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!(
+        "RESULT beds={} alarm_probes={} alarm_missed={missed} alarm_p50_ms={:.1} alarm_p99_ms={:.1} alarm_max_ms={:.1}",
+        a.beds,
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}

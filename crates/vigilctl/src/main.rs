@@ -79,6 +79,8 @@ enum BenchCmd {
     /// Full-rate simulated beds through Mosquitto into the engine; prints throughput, CPU,
     /// memory, stored bytes per sample and the ratio to mosquitto_sub.
     Ingest(bench::IngestArgs),
+    /// Publish -> alarm raised latency (p50, p99) with full-rate beds as background load.
+    Alarms(bench::AlarmArgs),
 }
 
 #[derive(Args)]
@@ -202,6 +204,7 @@ fn main() -> Result<()> {
             Cmd::Status { db, json } => history::run_status(db, json),
             Cmd::Device(d) => history::run_device(d),
             Cmd::Bench(BenchCmd::Ingest(a)) => bench::ingest(a).await,
+            Cmd::Bench(BenchCmd::Alarms(a)) => bench::alarms(a).await,
             Cmd::User(u) => admin::run_user(u),
             Cmd::Audit(a) => admin::run_audit(a),
             Cmd::News2(a) => alarm_cmds::news2(a),

@@ -1,0 +1,362 @@
+//! Desktop notifications end to end on a real D-Bus: each test starts its own private session bus
+//! (`dbus-daemon` with a minimal config: no service directories, so nothing is bus-activated and
+//! no X display is needed) and a stand-in `org.freedesktop.Notifications` server (zbus) on it,
+//! points the notifier at that bus and raises alarms through [`Notifier::alarm`], the call the
+//! engine makes.
+//!
+//! Its own test binary: `DBUS_SESSION_BUS_ADDRESS` is process-global, so the tests here take
+//! [`ENV`] for their whole run. Needs `dbus-daemon` (Debian package `dbus`, see scripts/setup.sh).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use vigil_core::alarms::{AlarmConfig, AlarmEvent, AlarmEventKind, AlarmMachine, Priority};
+use vigil_core::codes::Vital;
+use vigil_core::notify::{show_with_timeout, Note, Notifier, NotifyError};
+use vigil_core::telemetry::{BedId, Reading};
+use zbus::{OwnedVariant, Variant};
+
+const T0: i64 = 1_700_000_000_000;
+/// Freedesktop urgency hint values.
+const NORMAL: u8 = 1;
+const CRITICAL: u8 = 2;
+
+/// Serialises the tests of this binary: each sets `DBUS_SESSION_BUS_ADDRESS` for its own bus.
+static ENV: Mutex<()> = Mutex::new(());
+
+// ---------------------------------------------------------------------------------------------
+// A private session bus.
+
+/// A `dbus-daemon` of the test's own; killed (and reaped) on drop, its socket directory removed.
+struct Bus {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Bus {
+    fn start() -> Bus {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("session.conf");
+        // No <servicedir>: no bus activation (a desktop's dunst is never started behind our
+        // back). Everyone may own and call anything: this bus only has the test on it.
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+                dir.path().join("bus").display()
+            ),
+        )
+        .expect("write bus config");
+        // Its log (as root: a harmless "Failed to set fd limit") goes to a file, shown on failure.
+        let log = dir.path().join("dbus-daemon.log");
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("bus log"))
+            .spawn()
+            .expect("cannot run dbus-daemon (Debian package `dbus`, see scripts/setup.sh)");
+        // The daemon prints its address once it listens; read it off a thread, bounded.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+            let _ = tx.send(r);
+        });
+        let address = match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Ok(line)) if !line.trim().is_empty() => line.trim().to_owned(),
+            other => {
+                let _ = child.kill();
+                let status = child.wait();
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("dbus-daemon gave no address: {other:?}, exit {status:?}\n{log}");
+            }
+        };
+        Bus {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Takes [`ENV`] and points this process's session bus at `bus` until the guard is dropped.
+fn use_bus(bus: &Bus) -> MutexGuard<'static, ()> {
+    // A failed test poisons the lock; the others still run on their own bus.
+    let guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: every test of this binary sets the variable only while holding ENV, and nothing
+    // else in the process writes the environment.
+    unsafe {
+        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    }
+    guard
+}
+
+// ---------------------------------------------------------------------------------------------
+// A stand-in notification server.
+
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    app: String,
+    summary: String,
+    body: String,
+    urgency: Option<u8>,
+}
+
+struct Notifications {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Never answer `Notify` (after recording it): a hung notification daemon.
+    hang: bool,
+    next_id: AtomicU32,
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Notifications {
+    #[allow(clippy::too_many_arguments)]
+    async fn notify(
+        &self,
+        app_name: String,
+        _replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        body: String,
+        _actions: Vec<String>,
+        hints: HashMap<String, OwnedVariant>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let urgency = hints.get("urgency").and_then(|v| match &**v {
+            Variant::U8(b) => Some(*b),
+            _ => None,
+        });
+        self.seen.lock().unwrap().push(Seen {
+            app: app_name,
+            summary,
+            body,
+            urgency,
+        });
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn get_capabilities(&self) -> Vec<String> {
+        vec!["body".into()]
+    }
+
+    #[zbus(out_args("name", "vendor", "version", "spec_version"))]
+    fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "vigil-test".into(),
+            "Vigil".into(),
+            "0".into(),
+            "1.2".into(),
+        )
+    }
+
+    fn close_notification(&self, _id: u32) {}
+}
+
+/// The server's connection (served by zbus's helper thread while held) and what it saw.
+struct Server {
+    _conn: zbus::Connection,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    fn start(bus: &Bus, hang: bool) -> Server {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let iface = Notifications {
+            seen: Arc::clone(&seen),
+            hang,
+            next_id: AtomicU32::new(1),
+        };
+        let conn = zbus::block_on(
+            zbus::connection::Builder::address(bus.address.as_str())
+                .name("org.freedesktop.Notifications")
+                .serve_at("/org/freedesktop/Notifications", iface)
+                .build(),
+        )
+        .expect("notification server on the private bus");
+        Server { _conn: conn, seen }
+    }
+
+    /// Wait (bounded) until the server has seen `n` notifications; returns them.
+    fn wait_for(&self, n: usize, within: Duration) -> Vec<Seen> {
+        let end = Instant::now() + within;
+        loop {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.len() >= n || Instant::now() >= end {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alarms from the real state machine.
+
+fn machine() -> AlarmMachine {
+    let mut c = AlarmConfig::default();
+    c.news2.enabled = false;
+    AlarmMachine::new(c)
+}
+
+fn bed() -> BedId {
+    BedId::new("4W", "01")
+}
+
+/// SpO2 85 % for 10 s: the high-priority SPO2_LOW raise.
+fn spo2_low_raise() -> AlarmEvent {
+    let mut m = machine();
+    m.observe(&bed(), &Reading::new(Vital::SpO2, Some(85.0), T0), T0);
+    let ev = m.tick(T0 + 10_000);
+    let e = ev
+        .into_iter()
+        .find(|e| e.kind == AlarmEventKind::Raise)
+        .expect("SPO2_LOW raised");
+    assert_eq!((e.code.as_str(), e.priority), ("SPO2_LOW", Priority::High));
+    e
+}
+
+/// HR 130.5 /min: the medium-priority HR_HIGH raise (at once).
+fn hr_high_raise() -> AlarmEvent {
+    let mut m = machine();
+    let ev = m.observe(&bed(), &Reading::new(Vital::Hr, Some(130.5), T0), T0);
+    let e = ev
+        .into_iter()
+        .find(|e| e.kind == AlarmEventKind::Raise)
+        .expect("HR_HIGH raised");
+    assert_eq!((e.code.as_str(), e.priority), ("HR_HIGH", Priority::Medium));
+    e
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn raised_alarms_reach_the_notification_server_with_their_urgency() {
+    let bus = Bus::start();
+    let _env = use_bus(&bus);
+    let server = Server::start(&bus, false);
+    let notifier = Notifier::spawn(Duration::from_secs(2));
+
+    let high = spo2_low_raise();
+    let t = Instant::now();
+    notifier.alarm(&high);
+    let seen = server.wait_for(1, Duration::from_secs(5));
+    let latency = t.elapsed();
+    assert_eq!(
+        seen,
+        [Seen {
+            app: "Vigil".into(),
+            summary: "*** ALARM bed 4W/01".into(),
+            body: high.message.clone(),
+            urgency: Some(CRITICAL),
+        }],
+        "after {latency:?}"
+    );
+    assert!(high.message.starts_with("SpO2 LOW"), "{}", high.message);
+
+    let medium = hr_high_raise();
+    notifier.alarm(&medium);
+    let seen = server.wait_for(2, Duration::from_secs(5));
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[1],
+        Seen {
+            app: "Vigil".into(),
+            summary: "** ALARM bed 4W/01".into(),
+            body: "HR HIGH 130.5 > 120".into(),
+            urgency: Some(NORMAL),
+        }
+    );
+
+    // Events that are no raise or escalation give no notification.
+    let mut ack = medium.clone();
+    ack.kind = AlarmEventKind::Acknowledge;
+    notifier.alarm(&ack);
+
+    // Both shown, counted as such (the counter follows the server's reply).
+    let end = Instant::now() + Duration::from_secs(5);
+    while notifier.stats().shown.load(Ordering::Relaxed) < 2 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let st = notifier.stats();
+    assert_eq!(st.shown.load(Ordering::Relaxed), 2);
+    assert_eq!(st.failed.load(Ordering::Relaxed), 0);
+    assert_eq!(st.dropped.load(Ordering::Relaxed), 0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(server.seen.lock().unwrap().len(), 2, "acknowledge notified");
+    eprintln!("first notification on the bus after {latency:?}");
+}
+
+#[test]
+fn a_hung_notification_server_never_delays_the_caller() {
+    let bus = Bus::start();
+    let _env = use_bus(&bus);
+    let server = Server::start(&bus, true);
+    let timeout = Duration::from_millis(500);
+    let notifier = Notifier::spawn(timeout);
+
+    // The engine's call returns at once, every time, while the server sits on the first Notify.
+    let high = spo2_low_raise();
+    for _ in 0..50 {
+        let t = Instant::now();
+        notifier.alarm(&high);
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "Notifier::alarm blocked for {:?}",
+            t.elapsed()
+        );
+    }
+    // The server really got (and hung on) the notification: this is a hang, not a missing bus.
+    let seen = server.wait_for(1, Duration::from_secs(5));
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].urgency, Some(CRITICAL));
+
+    // The worker gives up on it after its timeout and skips the rest while it is stuck, rather
+    // than piling up threads or calls on the hung server.
+    let end = Instant::now() + Duration::from_secs(5);
+    while notifier.stats().failed.load(Ordering::Relaxed) < 50 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let st = notifier.stats();
+    assert_eq!(st.shown.load(Ordering::Relaxed), 0);
+    assert_eq!(st.failed.load(Ordering::Relaxed), 50);
+    assert_eq!(st.dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(server.seen.lock().unwrap().len(), 1);
+
+    // A direct show is bounded by its timeout too.
+    let note = Note::for_event(&high).expect("a raise is notified");
+    let t = Instant::now();
+    let r = show_with_timeout(&note, Duration::from_millis(300));
+    assert_eq!(r, Err(NotifyError::Timeout(Duration::from_millis(300))));
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
