@@ -64,6 +64,12 @@ const NUMERICS: readonly NumericSpec[] = [HR, SPO2, RR, NIBP, TEMP];
 
 const PRIORITIES: readonly Priority[] = ['high', 'medium', 'low'];
 
+/** Dispatched on `document` when a bed tile is clicked: `CustomEvent<OpenBed>`. */
+export const OPEN_BED_EVENT = 'vigil:open-bed';
+export interface OpenBed {
+  bed: string;
+}
+
 /**
  * Columns × rows for `n` tiles in a width × height area: the shape whose
  * tiles are largest, measured as min(tile width / aspect, tile height);
@@ -151,6 +157,10 @@ class BedTile {
   constructor(readonly key: string) {
     this.root = el('div', 'bed-tile');
     this.root.dataset.bed = key;
+    // Opening a bed's detail is the app's business (main.ts); the tile only says which bed.
+    this.root.addEventListener('click', () => {
+      document.dispatchEvent(new CustomEvent<OpenBed>(OPEN_BED_EVENT, { detail: { bed: key } }));
+    });
 
     const head = el('div', 'tile-head');
     this.label = el('span', 'bed-label');
