@@ -9,27 +9,13 @@ use fantoccini::Client;
 use serde_json::Value;
 
 use crate::support::{
-    click, connect, fill, js, overview, screenshot, start_driver, strings, text, visible, wait_for,
-    wait_js, wait_text, wait_visible, write_config, WINDOW,
+    click, connect, create_user, fill, invoke, js, overview, screenshot, start_driver, strings,
+    text, visible, wait_for, wait_js, wait_text, wait_visible, write_config, WINDOW,
 };
 
 const ADMIN_PW: &str = "lantern orchard 42 quietly";
 const NURSE_PW: &str = "saffron meadow bicycle";
 const CHARGE_PW: &str = "granite harbour violin";
-
-/// Call a command straight from the page, as a tampered UI would; `{ok}` or `{err}`.
-async fn invoke(c: &Client, command: &str) -> Value {
-    c.execute_async(
-        &format!(
-            "const done = arguments[arguments.length - 1];
-             window.__TAURI_INTERNALS__.invoke({command:?})
-               .then((ok) => done({{ ok }}), (err) => done({{ err }}));"
-        ),
-        vec![],
-    )
-    .await
-    .expect("invoke from the page")
-}
 
 /// Every tile shows a heart rate, and at least two change within `within`.
 async fn tiles_live(c: &Client, within: Duration) -> Value {
@@ -62,20 +48,6 @@ async fn tiles_live(c: &Client, within: Duration) -> Value {
         "heart rates should change: {hr0:?} then {later}"
     );
     later
-}
-
-async fn create_user(c: &Client, name: &str, role: &str, pw: &str) {
-    fill(c, "#nu-name", name).await;
-    js(
-        c,
-        &format!("document.querySelector('#nu-role').value = {role:?}; return true;"),
-    )
-    .await;
-    fill(c, "#nu-pw", pw).await;
-    fill(c, "#nu-pw2", pw).await;
-    click(c, "#nu-submit").await;
-    wait_visible(c, &format!("tr[data-user={name:?}]"), "new user row").await;
-    wait_text(c, "#admin-msg", &format!("User {name}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

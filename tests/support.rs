@@ -171,13 +171,76 @@ pub async fn wait_for(c: &Client, within: Duration, ok: impl Fn(&Value) -> bool)
 
 /// A config file in `dir`: embedded broker and simulated ward, database in `dir`.
 pub fn write_config(dir: &Path) -> PathBuf {
+    write_config_with(dir, "")
+}
+
+/// [`write_config`] with more TOML appended (e.g. `[simulator]\nbeds = 32`).
+pub fn write_config_with(dir: &Path, extra: &str) -> PathBuf {
     let config = dir.join("vigil.toml");
     std::fs::write(
         &config,
-        format!("[storage]\ndb = {:?}\n", dir.join("vigil.db")),
+        format!("[storage]\ndb = {:?}\n{extra}\n", dir.join("vigil.db")),
     )
     .expect("write config");
     config
+}
+
+/// Call a command straight from the page, as a tampered UI would; `{ok}` or `{err}`.
+pub async fn invoke(c: &Client, command: &str) -> Value {
+    invoke_with(c, command, json!({})).await
+}
+
+/// [`invoke`] with arguments.
+pub async fn invoke_with(c: &Client, command: &str, args: Value) -> Value {
+    c.execute_async(
+        &format!(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke({command:?}, arguments[0])
+               .then((ok) => done({{ ok }}), (err) => done({{ err }}));"
+        ),
+        vec![args],
+    )
+    .await
+    .expect("invoke from the page")
+}
+
+/// In the open admin panel, create a user and wait for its row.
+pub async fn create_user(c: &Client, name: &str, role: &str, pw: &str) {
+    fill(c, "#nu-name", name).await;
+    js(
+        c,
+        &format!("document.querySelector('#nu-role').value = {role:?}; return true;"),
+    )
+    .await;
+    fill(c, "#nu-pw", pw).await;
+    fill(c, "#nu-pw2", pw).await;
+    click(c, "#nu-submit").await;
+    wait_visible(c, &format!("tr[data-user={name:?}]"), "new user row").await;
+    wait_text(c, "#admin-msg", &format!("User {name}")).await;
+}
+
+/// First run: create the administrator `name` (logged in afterwards).
+pub async fn first_admin(c: &Client, name: &str, pw: &str) {
+    wait_visible(c, "#first-run", "first-run dialog").await;
+    fill(c, "#fr-name", name).await;
+    fill(c, "#fr-pw", pw).await;
+    fill(c, "#fr-pw2", pw).await;
+    click(c, "#fr-submit").await;
+    wait_text(c, "#auth-user", &format!("{name} · Admin")).await;
+}
+
+/// Log out whoever is logged in, then log in as `name`; waits for the header to show `shown`.
+pub async fn login_as(c: &Client, name: &str, pw: &str, shown: &str) {
+    if visible(c, "#btn-logout").await {
+        click(c, "#btn-logout").await;
+        wait_text(c, "#auth-user", "Not logged in").await;
+    }
+    click(c, "#btn-login").await;
+    wait_visible(c, "#login", "log-in dialog").await;
+    fill(c, "#login-name", name).await;
+    fill(c, "#login-pw", pw).await;
+    click(c, "#login-submit").await;
+    wait_text(c, "#auth-user", shown).await;
 }
 
 /// Run a script in the page and return its value.

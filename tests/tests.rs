@@ -3,6 +3,8 @@
 //! Index:
 //! - `support`: helpers shared by the window tests (tauri-driver, WebDriver, waiting, screenshots).
 //! - `e2e`: the real window through tauri-driver under Xvfb (live ward overview).
+//! - `e2e_alarms`: the alarm bar and tiles: a nurse pauses audio but cannot acknowledge, a charge
+//!   nurse acknowledges, the idle lock keeps the alarm on screen; 32 beds on one screen and paged.
 //! - `e2e_auth`: first-run admin, users created in the admin panel, a nurse's controls, the
 //!   locked screen keeping the ward live.
 //!
@@ -10,5 +12,6 @@
 //! `crates/vigilctl/tests` (the pipeline through a real Mosquitto).
 
 mod e2e;
+mod e2e_alarms;
 mod e2e_auth;
 mod support;

@@ -2,8 +2,10 @@
 //! `code` is stable and meant for the UI's logic (and tests); `message` is meant for people.
 
 use serde::Serialize;
+use vigil_core::alarms::AlarmError;
 use vigil_core::audit::AuditError;
 use vigil_core::auth::AuthError;
+use vigil_core::engine::EngineError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiError {
@@ -64,6 +66,21 @@ impl From<AuthError> for ApiError {
             | AuthError::Store(_) => return ApiError::internal(e),
         };
         ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        match e {
+            EngineError::Auth(a) => a.into(),
+            EngineError::Alarm(a @ AlarmError::UnknownAlarm(_)) => {
+                ApiError::new("unknown_alarm", a.to_string())
+            }
+            EngineError::Alarm(a @ AlarmError::InvalidLimit(_)) => {
+                ApiError::new("invalid_limit", a.to_string())
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

@@ -20,7 +20,6 @@ use tracing_subscriber::EnvFilter;
 use vigil_core::auth::{AuthConfig, AuthService};
 
 use crate::error::ApiError;
-use crate::frames::Frame;
 use crate::session::{AuthState, IDLE_CHECK_PERIOD};
 use crate::station::Station;
 
@@ -33,7 +32,7 @@ const AUTH_CHANGED: &str = "auth-changed";
 /// state check the caller's role in Rust (`session::require`).
 #[tauri::command]
 fn subscribe_ward(
-    on_frame: Channel<Frame>,
+    on_frame: Channel,
     station: tauri::State<'_, Station>,
     auth: tauri::State<'_, Arc<AuthState>>,
 ) -> Result<(), ApiError> {
@@ -116,6 +115,9 @@ fn main() {
             commands::audit_list,
             commands::audit_export_csv,
             commands::audit_verify,
+            commands::acknowledge_alarm,
+            commands::audio_pause,
+            commands::end_audio_pause,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use vigil_core::auth::{AuthService, Permission, Session};
+use vigil_core::auth::{AuthService, Authorized, Permission, Session};
 
 use crate::error::ApiError;
 
@@ -99,17 +99,31 @@ pub fn require(
     permission: Permission,
     now: i64,
 ) -> Result<(&mut AuthService, &mut Session), ApiError> {
+    authorized(g, permission, now)?;
     let AuthInner { svc, session } = g;
-    svc.authorize(session.as_ref(), permission, now)?;
     let s = session
         .as_mut()
         .ok_or(ApiError::from(vigil_core::auth::AuthError::NoSession))?;
-    // Activity; cannot fail after a successful authorize except on a database error, which
-    // must not turn an allowed action into a refused one.
-    if let Err(e) = svc.touch(s, now) {
-        tracing::warn!(error = %e, "recording activity failed");
-    }
     Ok((svc, s))
+}
+
+/// [`require`] for the engine's entry points, which take the proof itself
+/// ([`Authorized`]) rather than the session.
+pub fn authorized(
+    g: &mut AuthInner,
+    permission: Permission,
+    now: i64,
+) -> Result<Authorized, ApiError> {
+    let AuthInner { svc, session } = g;
+    let proof = svc.authorize(session.as_ref(), permission, now)?;
+    if let Some(s) = session.as_mut() {
+        // Activity; cannot fail after a successful authorize except on a database error,
+        // which must not turn an allowed action into a refused one.
+        if let Err(e) = svc.touch(s, now) {
+            tracing::warn!(error = %e, "recording activity failed");
+        }
+    }
+    Ok(proof)
 }
 
 /// A command that needs a live session but no particular right (log out, lock): the session,

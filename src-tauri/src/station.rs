@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tauri::ipc::Channel;
+use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
 use vigil_core::alarms::default_limits;
@@ -13,12 +13,48 @@ use vigil_core::config::{self, FileConfig};
 use vigil_core::engine::{
     AlarmOptions, Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot,
 };
+use vigil_core::telemetry::BedId;
 use vigil_core::{broker, sim};
 
-use crate::frames::{self, AlarmOut, BedInfo, DeviceOut, EngineState, Frame, VitalOut, WaveOut};
+use crate::frames::{
+    self, AlarmOut, BedInfo, DeviceOut, EngineState, Frame, News2Out, PauseOut, VitalOut, WaveOut,
+};
 
 /// How often a frame is sent to the window.
 const FRAME_PERIOD: Duration = Duration::from_millis(50);
+/// NEWS2 and pauses are re-read every this many frames (1 s).
+const STATUS_EVERY: u32 = 20;
+
+/// What was last sent of the slow-changing per-bed state.
+#[derive(Default)]
+struct Status {
+    news2: Option<Vec<News2Out>>,
+    pauses: Option<Vec<PauseOut>>,
+}
+
+impl Status {
+    fn refresh(&mut self, engine: &EngineHandle, beds: &[BedId], frame: &mut Frame) {
+        let news2: Vec<News2Out> = beds
+            .iter()
+            .filter_map(|b| {
+                engine.news2(b).map(|n| News2Out {
+                    bed: b.key(),
+                    total: n.total,
+                    band: n.band.as_str(),
+                })
+            })
+            .collect();
+        if self.news2.as_ref() != Some(&news2) {
+            frame.news2 = Some(news2.clone());
+            self.news2 = Some(news2);
+        }
+        let pauses: Vec<PauseOut> = engine.pauses().iter().map(PauseOut::from).collect();
+        if self.pauses.as_ref() != Some(&pauses) {
+            frame.pauses = Some(pauses.clone());
+            self.pauses = Some(pauses);
+        }
+    }
+}
 
 pub struct Station {
     engine: Engine,
@@ -103,6 +139,11 @@ impl Station {
         })
     }
 
+    /// The engine's handle, for the commands that act on alarms.
+    pub fn engine(&self) -> EngineHandle {
+        self.engine.handle()
+    }
+
     /// The station's database file (live data, users, audit trail).
     pub fn db_path(&self) -> &std::path::Path {
         &self.db_path
@@ -114,7 +155,7 @@ impl Station {
     }
 
     /// Start sending frames to `channel`, replacing any previous subscriber (a reloaded page).
-    pub fn subscribe(&self, channel: Channel<Frame>) {
+    pub fn subscribe(&self, channel: Channel) {
         let rx = self.engine.subscribe();
         let snap = self.engine.snapshot();
         let base = self.base.clone();
@@ -132,10 +173,14 @@ async fn forward(
     snap: WardSnapshot,
     base: EngineState,
     engine: EngineHandle,
-    channel: Channel<Frame>,
+    channel: Channel,
 ) {
     let mut frame = Frame::default();
     frames::full_state(&mut frame, &snap);
+    let mut beds = snap.beds.clone();
+    let mut status = Status::default();
+    let mut ticks: u32 = 0;
+    let mut resync_next = false;
     let mut engine_state = snap
         .link
         .as_ref()
@@ -146,7 +191,7 @@ async fn forward(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let mut resync = false;
+        let mut resync = std::mem::take(&mut resync_next);
         loop {
             match rx.try_recv() {
                 Ok(LiveEvent::Wave(w)) => frame.waves.push(WaveOut::from(&*w)),
@@ -176,10 +221,28 @@ async fn forward(
             frame.beds = Some(s.beds.iter().map(BedInfo::from).collect());
             frame.alarms = Some(s.alarms.iter().map(AlarmOut::from).collect());
             frame.devices = Some(s.devices.iter().map(DeviceOut::from).collect());
+            beds = s.beds;
+        }
+        // NEWS2 and audio pauses: at once after alarm changes (a pause shows up with the
+        // alarms it silenced), else once a second; sent only when they changed.
+        ticks = ticks.wrapping_add(1);
+        if resync || frame.alarms.is_some() || ticks % STATUS_EVERY == 0 || ticks == 1 {
+            status.refresh(&engine, &beds, &mut frame);
         }
         frame.t = vigil_core::store::now_ms();
         let out = std::mem::take(&mut frame);
-        if let Err(e) = channel.send(out) {
+        let bytes = match frames::encode(&out) {
+            Ok(b) => b,
+            Err(e) => {
+                // Cannot happen with these types; never silently: log, and send the whole
+                // state with the next frame so that no alarm change is lost.
+                tracing::error!(error = %e, "encoding a frame failed");
+                resync_next = true;
+                status = Status::default();
+                continue;
+            }
+        };
+        if let Err(e) = channel.send(InvokeResponseBody::Raw(bytes)) {
             tracing::info!(error = %e, "window channel closed; stopping live updates");
             return;
         }

@@ -25,4 +25,8 @@ export const api = {
   auditList: (filter: AuditQuery) => invoke<AuditEntry[]>('audit_list', { filter }),
   auditExportCsv: (filter: AuditQuery) => invoke<string>('audit_export_csv', { filter }),
   auditVerify: () => invoke<VerifyOut>('audit_verify'),
+  acknowledgeAlarm: (id: string) => invoke<void>('acknowledge_alarm', { id }),
+  /** `bed` = "ward/bed", or null for every bed of the station. */
+  audioPause: (bed: string | null) => invoke<void>('audio_pause', { bed }),
+  endAudioPause: (bed: string | null) => invoke<void>('end_audio_pause', { bed }),
 };

@@ -15,6 +15,9 @@ import {
 } from './auth';
 import { busy, field, h, value } from './dom';
 
+/** Dispatched on `document` with the new `AuthState` whenever it is read. */
+export const AUTH_EVENT = 'vigil:auth';
+
 /** How often the state is re-read even without an event (idle countdown, missed events). */
 const POLL_MS = 5000;
 /** Activity is reported at most this often. */
@@ -100,6 +103,8 @@ export class AuthView {
   private apply(s: AuthState): void {
     this.state = s;
     this.render();
+    // Other views (alarm bar, bed detail) show or hide their actions by these permissions.
+    document.dispatchEvent(new CustomEvent<AuthState>(AUTH_EVENT, { detail: s }));
   }
 
   private render(): void {

@@ -1,8 +1,10 @@
 // Data contract between the Rust engine and the UI.
 //
-// The backend sends one `Frame` (JSON) per message on the Tauri Channel handed
-// to the `subscribe_ward` command, roughly 20 messages per second. Keep this
-// file in step with the Rust side; it only holds types.
+// The backend sends one binary `Frame` per message on the Tauri Channel handed
+// to the `subscribe_ward` command, roughly 20 messages per second: a JSON part
+// and the waveform samples as little-endian i32 (layout in
+// src-tauri/src/frames.rs; `decodeFrame` reads it). Keep this file in step
+// with the Rust side.
 
 export type Priority = 'high' | 'medium' | 'low';
 
@@ -21,6 +23,26 @@ export interface Frame {
   alarms?: AlarmInfo[];
   /** Status of every known device (the full list, as the engine sends it), present when changed. */
   devices?: DeviceStatus[];
+  /** NEWS2 of every bed that has one (the full list), present when changed. */
+  news2?: News2Info[];
+  /** Audio pauses in force (the full list), present when changed. */
+  pauses?: PauseInfo[];
+}
+
+export type News2Band = 'zero' | 'low' | 'low-medium' | 'medium' | 'high';
+
+export interface News2Info {
+  bed: string;
+  total: number;
+  band: News2Band;
+}
+
+export interface PauseInfo {
+  /** Bed key, or '*' for every bed of the station. */
+  bed: string;
+  /** Station clock (ms epoch) when the pause ends; count down against `Frame.t`. */
+  until: number;
+  by: string;
 }
 
 export interface EngineState {
@@ -54,7 +76,10 @@ export interface WaveChunk {
   /** Physical value = origin + factor * data[i] (FHIR SampledData). ECG in mV, pleth/resp arbitrary units. */
   origin: number;
   factor: number;
-  data: number[];
+  /** Number of samples (the binary part holds them). */
+  n?: number;
+  /** Raw sample values; a view into the frame's binary part. */
+  data: ArrayLike<number>;
 }
 
 export interface VitalUpdate {
@@ -101,4 +126,35 @@ export interface DeviceStatus {
   online: boolean;
   conditions: string[];
   t: number;
+}
+
+/** Magic and version at the start of every binary frame. */
+export const FRAME_MAGIC = 'VGF1';
+
+/** Why a message from the engine could not be read. */
+export class FrameError extends Error {}
+
+/**
+ * Reads one binary frame: "VGF1", u32 LE JSON length, the JSON, padding to a
+ * multiple of 4, then every chunk's samples as i32 LE in the order of `waves`.
+ * The sample arrays are views into `buf` (no copy).
+ */
+export function decodeFrame(buf: ArrayBuffer): Frame {
+  if (buf.byteLength < 8) throw new FrameError(`frame too short (${buf.byteLength} bytes)`);
+  const head = new Uint8Array(buf, 0, 4);
+  const magic = String.fromCharCode(head[0], head[1], head[2], head[3]);
+  if (magic !== FRAME_MAGIC) throw new FrameError(`not a Vigil frame (magic ${JSON.stringify(magic)})`);
+  const jsonLen = new DataView(buf).getUint32(4, true);
+  if (8 + jsonLen > buf.byteLength) throw new FrameError('frame truncated in its JSON part');
+  const frame = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, jsonLen))) as Frame;
+  let offset = Math.ceil((8 + jsonLen) / 4) * 4;
+  // Little-endian on every platform Vigil runs on; an Int32Array view is then exact.
+  for (const w of frame.waves ?? []) {
+    const n = w.n ?? 0;
+    if (offset + 4 * n > buf.byteLength) throw new FrameError('frame truncated in its samples');
+    w.data = new Int32Array(buf, offset, n);
+    offset += 4 * n;
+  }
+  if (offset !== buf.byteLength) throw new FrameError('frame has trailing bytes');
+  return frame;
 }

@@ -3,8 +3,11 @@
 
 import './style.css';
 import { Channel, invoke } from '@tauri-apps/api/core';
-import type { Frame, Priority } from './frames';
-import { AuthView } from './authview';
+import { decodeFrame, type Priority } from './frames';
+import { AUTH_EVENT, AuthView } from './authview';
+import type { AuthState } from './auth';
+import { AlarmBar } from './alarmbar';
+import { offPagePriority, parseLayout, type Layout } from './alarmstate';
 import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
 import { OverviewView } from './overview';
 import { Store } from './store';
@@ -24,11 +27,57 @@ const soundState = byId('sound-state');
 
 const view = new OverviewView(byId('ward-grid'));
 const store = new Store((bed, channel) => view.waveTarget(bed, channel));
+const alarmBar = new AlarmBar(byId('alarm-bar'), byId('btn-pause-all') as HTMLButtonElement, store);
+document.addEventListener(AUTH_EVENT, (e) => {
+  alarmBar.setPermissions((e as CustomEvent<AuthState>).detail.permissions ?? []);
+});
+
+// ---- Beds per screen and paging. The choice is kept per workstation.
+const LAYOUT_KEY = 'vigil.layout';
+const layoutSelect = byId('layout-select') as HTMLSelectElement;
+const pager = byId('pager');
+const pageInfo = byId('page-info');
+const pagePrev = byId('page-prev') as HTMLButtonElement;
+const pageNext = byId('page-next') as HTMLButtonElement;
+let layout: Layout = parseLayout(localStorage.getItem(LAYOUT_KEY));
+let page = 0;
+layoutSelect.value = String(layout);
+
+function showPage(p: number): void {
+  const pg = view.setPaging(layout, p);
+  page = pg.page;
+  renderPager();
+}
+
+/** Pager text and, on its buttons, the most urgent alarm of the beds not on this screen. */
+function renderPager(): void {
+  const pg = view.paging(store.beds.length);
+  pager.hidden = pg.pages <= 1;
+  setText(pageInfo, `${pg.page + 1} / ${pg.pages}`);
+  pagePrev.disabled = pg.page === 0;
+  pageNext.disabled = pg.page >= pg.pages - 1;
+  const keys = store.beds.map((b) => b.key);
+  const off = offPagePriority(keys, pg.start, pg.end, (k) => store.highestPriority(k));
+  for (const b of [pagePrev, pageNext]) {
+    for (const p of ['high', 'medium', 'low'] as const) b.classList.toggle(`alarm-${p}`, off === p);
+  }
+  pager.title = off ? `A ${off}-priority alarm on another page` : '';
+}
+
+layoutSelect.onchange = () => {
+  layout = parseLayout(layoutSelect.value);
+  localStorage.setItem(LAYOUT_KEY, String(layout));
+  showPage(0);
+};
+pagePrev.onclick = () => showPage(page - 1);
+pageNext.onclick = () => showPage(page + 1);
 
 /** Wall-clock time the last frame arrived (null before the first). */
 let lastFrameAt: number | null = null;
 /** Why subscribing failed, shown as it is. */
 let subscribeError: string | null = null;
+/** The last frame could not be decoded (the error above says why). */
+let badFrame = false;
 
 /** Writes only on change: this runs for every frame (~20/s). */
 function setText(e: HTMLElement, text: string, className?: string): void {
@@ -66,6 +115,10 @@ sound.attach(document);
 store.subscribe((changes) => {
   lastFrameAt = Date.now();
   view.update(store, changes);
+  if (changes.alarms || changes.pauses || changes.beds) {
+    alarmBar.render();
+    renderPager();
+  }
   if (changes.engine) wardName.textContent = store.engine?.ward ?? '';
   renderHeader();
   if (changes.alarms || changes.beds) renderAlarmCount();
@@ -76,8 +129,24 @@ store.subscribe((changes) => {
 
 async function subscribe(): Promise<void> {
   try {
-    const ch = new Channel<Frame>();
-    ch.onmessage = (f) => store.apply(f);
+    const ch = new Channel<ArrayBuffer>();
+    ch.onmessage = (msg) => {
+      try {
+        const buf = msg instanceof ArrayBuffer ? msg : new Uint8Array(msg as ArrayLike<number>).buffer;
+        const frame = decodeFrame(buf);
+        if (badFrame) {
+          badFrame = false;
+          subscribeError = null;
+        }
+        store.apply(frame);
+        noteFrame(buf.byteLength, frame);
+      } catch (e) {
+        // A frame that cannot be read is reported, never guessed at.
+        badFrame = true;
+        subscribeError = `Unreadable data from the engine: ${formatError(e)}`;
+        renderHeader();
+      }
+    };
     await invoke('subscribe_ward', { onFrame: ch });
   } catch (e) {
     // No fallback data: the station must never show vitals it did not receive.
@@ -86,13 +155,45 @@ async function subscribe(): Promise<void> {
   }
 }
 
+/**
+ * Counters read by the end-to-end tests and the frame-rate benchmark (never by the app):
+ * animation frames drawn, frames received and their bytes, and how old the newest sample of
+ * each waveform chunk was when it arrived (publish → window, station clock).
+ */
+const diag = {
+  animationFrames: 0,
+  framesReceived: 0,
+  bytesReceived: 0,
+  chunkAgeMs: [] as number[],
+  traces: () => view.traceStats(),
+};
+(window as unknown as { __vigil: typeof diag }).__vigil = diag;
+
+function noteFrame(bytes: number, frame: ReturnType<typeof decodeFrame>): void {
+  diag.framesReceived++;
+  diag.bytesReceived += bytes;
+  const now = store.stationNow();
+  for (const w of frame.waves) {
+    const n = w.n ?? w.data.length;
+    if (w.rate > 0) diag.chunkAgeMs.push(now - (w.t0 + ((n - 1) * 1000) / w.rate));
+  }
+  // Bounded: the benchmark reads and clears it; nobody else grows it forever.
+  if (diag.chunkAgeMs.length > 20_000) diag.chunkAgeMs.splice(0, 10_000);
+}
+
 function animate(now: number): void {
+  diag.animationFrames++;
   view.tick(now);
   requestAnimationFrame(animate);
 }
 
 renderHeader();
-setInterval(renderHeader, 1000);
+setInterval(() => {
+  renderHeader();
+  // Countdowns of audio pauses, on the bar and the tiles.
+  alarmBar.render();
+  view.refresh(store);
+}, 1000);
 requestAnimationFrame(animate);
 void subscribe();
 // Log-in, lock and admin. Independent of the ward stream: the overview above is subscribed

@@ -14,6 +14,7 @@ import {
 } from './format';
 import { PRIORITY_RANK, type Changes, type Store, type WaveTarget } from './store';
 import { SweepRenderer, type SweepOptions } from './sweep';
+import { alarmFlash, alarmLine, alarmVisual, news2Badge, pageOf, type Layout } from './alarmstate';
 
 /** Seconds of signal across a waveform's width. */
 const SWEEP_SECONDS = 6;
@@ -93,6 +94,14 @@ export function gridShape(n: number, width: number, height: number, aspect = 1):
   return best;
 }
 
+/** Tiles below this size (CSS px) use the compact arrangement. */
+export const COMPACT_TILE = { width: 230, height: 240 };
+
+/** Whether a tile of `width` × `height` CSS px is drawn compact. */
+export function isCompact(width: number, height: number): boolean {
+  return width < COMPACT_TILE.width || height < COMPACT_TILE.height;
+}
+
 /**
  * The priority with which a numeric block is highlighted: the highest among
  * the alarms on its vital codes (alarm code = vital code + "_LOW"/"_HIGH"…).
@@ -149,10 +158,13 @@ class BedTile {
   readonly root: HTMLDivElement;
   readonly traces = new Map<string, Trace>();
   private readonly label: HTMLSpanElement;
+  private readonly news2: HTMLSpanElement;
   private readonly status: HTMLSpanElement;
   private readonly alarmText: HTMLDivElement;
   private readonly numerics = new Map<NumericSpec, Numeric>();
   private readonly nibpTime: HTMLSpanElement;
+  private readonly nibpSysDia: HTMLSpanElement;
+  private readonly nibpMean: HTMLSpanElement;
 
   constructor(readonly key: string) {
     this.root = el('div', 'bed-tile');
@@ -164,14 +176,20 @@ class BedTile {
 
     const head = el('div', 'tile-head');
     this.label = el('span', 'bed-label');
+    this.news2 = el('span', 'news2 news2-none');
     this.status = el('span', 'tile-status');
-    head.append(this.label, this.status);
+    head.append(this.label, this.news2, this.status);
     this.alarmText = el('div', 'alarm-text');
     this.root.append(head, this.alarmText);
 
     for (const spec of NUMERICS) this.numerics.set(spec, new Numeric(spec));
     this.nibpTime = el('span', 'nibp-time');
-    this.numerics.get(NIBP)!.root.append(this.nibpTime);
+    const nibp = this.numerics.get(NIBP)!;
+    nibp.root.append(this.nibpTime);
+    // sys/dia and the mean apart: compact tiles drop the mean rather than cut the value.
+    this.nibpSysDia = el('span', 'nibp-sd', NO_READING);
+    this.nibpMean = el('span', 'nibp-mean');
+    nibp.value.replaceChildren(this.nibpSysDia, this.nibpMean);
 
     const [ecg, pleth] = WAVES.map((w) => this.makeWave(w.channel, w.cls, w.label, w.opts));
     const bottom = el('div', 'tile-bottom');
@@ -201,18 +219,44 @@ class BedTile {
     markPriority(this.root, 'alarm-', top);
     if (top) this.root.dataset.alarm = top;
     else delete this.root.dataset.alarm;
-    setText(this.alarmText, formatAlarmSummary(alarms));
+    // The tile's signal follows its most urgent alarm: flashing while active or audio
+    // paused, steady once acknowledged or latched, the state always in words too.
+    const first = alarms[0];
+    const pause = store.pauseFor(this.key);
+    const visual = first ? alarmVisual(first, pause ? pause.remainingMs : null) : null;
+    for (const v of ['active', 'acknowledged', 'audio-paused', 'latched'] as const) {
+      this.root.classList.toggle(`state-${v}`, v === visual);
+    }
+    for (const f of ['flash-2hz', 'flash-05hz', 'steady'] as const) {
+      this.root.classList.toggle(f, first !== undefined && visual !== null && alarmFlash(first.priority, visual) === f);
+    }
+    if (visual) this.root.dataset.state = visual;
+    else delete this.root.dataset.state;
+    setText(
+      this.alarmText,
+      first && visual
+        ? alarms.length > 1
+          ? `${alarmLine(first, visual, pause ? pause.remainingMs : null)}  (+${alarms.length - 1})`
+          : alarmLine(first, visual, pause ? pause.remainingMs : null)
+        : formatAlarmSummary(alarms),
+    );
+    const badge = news2Badge(store.news2(this.key));
+    setText(this.news2, badge.text);
+    if (this.news2.className !== badge.cls) this.news2.className = badge.cls;
 
     for (const [spec, n] of this.numerics) {
       markPriority(n.root, 'num-alarm-', blockAlarmPriority(alarms, spec.codes));
       const reading = store.vital(this.key, spec.codes[0]);
       setText(n.unit, reading ? formatUnit(reading.unit) : spec.defaultUnit);
-      if (commLost) {
-        // Values from a monitor we no longer hear from are not shown as current.
-        setText(n.value, NO_READING);
-      } else if (spec === NIBP) {
+      if (spec === NIBP) {
         const v = (code: string) => store.vital(this.key, code)?.value;
-        setText(n.value, formatNibp(v('NIBP_SYS'), v('NIBP_DIA'), v('NIBP_MEAN')));
+        // Values from a monitor we no longer hear from are not shown as current.
+        const text = commLost ? NO_READING : formatNibp(v('NIBP_SYS'), v('NIBP_DIA'), v('NIBP_MEAN'));
+        const cut = text.indexOf(' (');
+        setText(this.nibpSysDia, cut < 0 ? text : text.slice(0, cut));
+        setText(this.nibpMean, cut < 0 ? '' : text.slice(cut));
+      } else if (commLost) {
+        setText(n.value, NO_READING);
       } else {
         setText(n.value, formatValue(reading?.value, spec.decimals));
       }
@@ -235,6 +279,10 @@ export class OverviewView {
     }
   });
   private readonly gridObserver = new ResizeObserver(() => this.layout());
+  private layoutChoice: Layout = 'auto';
+  private page = 0;
+  private slots = 1;
+  private lastStore: Store | null = null;
 
   constructor(private readonly grid: HTMLElement) {
     this.empty = el('div', 'grid-empty', 'No beds in this ward');
@@ -248,11 +296,51 @@ export class OverviewView {
 
   /** Reflects a frame's changes in the DOM. */
   update(store: Store, changes: Changes): void {
+    this.lastStore = store;
     if (changes.beds) this.rebuild(store);
-    const all = changes.beds || changes.alarms || changes.devices;
+    const all = changes.beds || changes.alarms || changes.devices || changes.news2 || changes.pauses;
     for (const [key, tile] of this.tiles) {
       if (all || changes.vitals.has(key)) tile.render(store);
     }
+  }
+
+  /** Per trace: cursor, samples waiting and dropped (diagnostics and the frame-rate benchmark). */
+  traceStats(): Array<{ bed: string; channel: string; cursor: number; buffered: number; dropped: number; width: number }> {
+    const out = [];
+    for (const [bed, tile] of this.tiles) {
+      for (const [channel, t] of tile.traces) {
+        out.push({
+          bed,
+          channel,
+          cursor: t.renderer.cursor,
+          buffered: t.renderer.buffered,
+          dropped: t.renderer.dropped,
+          width: t.canvas.clientWidth,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Re-renders every tile (once a second: pause countdowns). Cheap: text is set only on change. */
+  refresh(store: Store): void {
+    for (const tile of this.tiles.values()) tile.render(store);
+  }
+
+  /** Beds per screen and the page shown; returns the page actually shown. */
+  setPaging(layout: Layout, page: number): { page: number; pages: number; start: number; end: number } {
+    this.layoutChoice = layout;
+    this.page = page;
+    if (this.lastStore) {
+      this.rebuild(this.lastStore);
+      this.refresh(this.lastStore);
+    }
+    return this.paging(this.lastStore?.beds.length ?? 0);
+  }
+
+  /** The current page of `beds` beds. */
+  paging(beds: number): { page: number; pages: number; start: number; end: number } {
+    return pageOf(beds, this.layoutChoice, this.page);
   }
 
   /** Animation-frame tick: advances every trace. */
@@ -269,7 +357,11 @@ export class OverviewView {
   }
 
   private rebuild(store: Store): void {
-    const keys = new Set(store.beds.map((b) => b.key));
+    const pg = pageOf(store.beds.length, this.layoutChoice, this.page);
+    this.page = pg.page;
+    this.slots = pg.slots;
+    const shown = store.beds.slice(pg.start, pg.end);
+    const keys = new Set(shown.map((b) => b.key));
     for (const [key, tile] of this.tiles) {
       if (keys.has(key)) continue;
       for (const t of tile.traces.values()) {
@@ -279,7 +371,7 @@ export class OverviewView {
       tile.root.remove();
       this.tiles.delete(key);
     }
-    for (const b of store.beds) {
+    for (const b of shown) {
       let tile = this.tiles.get(b.key);
       if (!tile) {
         tile = new BedTile(b.key);
@@ -297,7 +389,12 @@ export class OverviewView {
   }
 
   private layout(): void {
-    const { cols, rows } = gridShape(this.tiles.size, this.grid.clientWidth, this.grid.clientHeight);
+    // Cells for the layout's slots, so tiles keep their size on a partly filled last page.
+    const { cols, rows } = gridShape(Math.max(this.slots, this.tiles.size), this.grid.clientWidth, this.grid.clientHeight);
+    // Small tiles (32 beds on a laptop-sized screen) get the compact tile: smaller fonts,
+    // NIBP on the bottom line, so the big numbers stay whole rather than clipped.
+    const compact = isCompact(this.grid.clientWidth / cols, this.grid.clientHeight / rows);
+    this.grid.classList.toggle('compact', compact);
     this.grid.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
     this.grid.style.gridTemplateRows = `repeat(${rows}, minmax(0, 1fr))`;
   }

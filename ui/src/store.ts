@@ -8,6 +8,8 @@ import type {
   DeviceStatus,
   EngineState,
   Frame,
+  News2Info,
+  PauseInfo,
   Priority,
   VitalUpdate,
   WaveChunk,
@@ -31,6 +33,8 @@ export interface Changes {
   beds: boolean;
   alarms: boolean;
   devices: boolean;
+  news2: boolean;
+  pauses: boolean;
   /** Keys of the beds whose numerics changed. */
   vitals: Set<string>;
 }
@@ -54,6 +58,10 @@ export class Store {
   /** Last sequence number per "bed\0channel", to detect missed chunks. */
   private lastSeq = new Map<string, number>();
   private listeners: Array<(changes: Changes) => void> = [];
+  private news2ByBed = new Map<string, News2Info>();
+  private pauseList: PauseInfo[] = [];
+  /** Station clock minus this clock, from the last frame (for pause countdowns). */
+  private clockOffset = 0;
 
   constructor(private readonly resolveWave: WaveResolver = () => undefined) {}
 
@@ -64,8 +72,19 @@ export class Store {
       beds: false,
       alarms: false,
       devices: false,
+      news2: false,
+      pauses: false,
       vitals: new Set(),
     };
+    if (typeof frame.t === 'number') this.clockOffset = frame.t - Date.now();
+    if (frame.news2) {
+      this.news2ByBed = new Map(frame.news2.map((n) => [n.bed, n]));
+      changes.news2 = true;
+    }
+    if (frame.pauses) {
+      this.pauseList = frame.pauses;
+      changes.pauses = true;
+    }
     if (frame.engine) {
       this.engineState = frame.engine;
       changes.engine = true;
@@ -135,6 +154,41 @@ export class Store {
   /** Active alarms on the displayed beds. */
   get activeAlarms(): AlarmInfo[] {
     return this.bedList.flatMap((b) => this.alarmsFor(b.key));
+  }
+
+  /** A bed's NEWS2, if the engine has one (every vital seen). */
+  news2(bed: string): News2Info | undefined {
+    return this.news2ByBed.get(bed);
+  }
+
+  /** Audio pauses in force, as last sent. */
+  get pauses(): readonly PauseInfo[] {
+    return this.pauseList;
+  }
+
+  /** Station time now (this clock corrected by the last frame's time stamp). */
+  stationNow(now = Date.now()): number {
+    return now + this.clockOffset;
+  }
+
+  /**
+   * The pause silencing `bed` (its own or the station-wide one; the later ending
+   * wins) and its remaining time, or null when none is running.
+   */
+  pauseFor(bed: string, now = Date.now()): { pause: PauseInfo; remainingMs: number } | null {
+    const t = this.stationNow(now);
+    let best: PauseInfo | null = null;
+    for (const p of this.pauseList) {
+      if ((p.bed === bed || p.bed === '*') && p.until > t && (!best || p.until > best.until)) best = p;
+    }
+    return best ? { pause: best, remainingMs: best.until - t } : null;
+  }
+
+  /** The station-wide pause, if one is running. */
+  stationPause(now = Date.now()): { pause: PauseInfo; remainingMs: number } | null {
+    const t = this.stationNow(now);
+    const p = this.pauseList.find((q) => q.bed === '*' && q.until > t);
+    return p ? { pause: p, remainingMs: p.until - t } : null;
   }
 
   /** True when a bed has reported devices and every one of them is offline. */

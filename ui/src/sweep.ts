@@ -329,6 +329,11 @@ export class SweepRenderer {
     return this.ring.length;
   }
 
+  /** Samples lost to ring overflow since the trace started. */
+  get dropped(): number {
+    return this.ring.dropped;
+  }
+
   /** Maximum number of samples held; older ones are dropped beyond it. */
   get capacity(): number {
     return this.ring.capacity;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AlarmInfo } from '../src/frames';
-import { blockAlarmPriority, gridShape } from '../src/overview';
+import { blockAlarmPriority, gridShape, isCompact } from '../src/overview';
 
 describe('gridShape', () => {
   // The grid area of a 1280×800 window: minus the 44 px header and 6 px padding.
@@ -47,5 +47,14 @@ describe('blockAlarmPriority', () => {
     expect(blockAlarmPriority([a('NIBP_SYS_HIGH', 'medium')], ['NIBP_SYS', 'NIBP_DIA'])).toBe('medium');
     // An alarm on HRV must not highlight HR.
     expect(blockAlarmPriority([a('HRV_LOW', 'high')], ['HR'])).toBeNull();
+  });
+});
+
+describe('isCompact', () => {
+  it('uses the compact tile for 32 beds on a 1280×800 window, not for 8', () => {
+    // 32 beds: 8 × 4 tiles in 1280 × 716.
+    expect(isCompact(1280 / 8, 716 / 4)).toBe(true);
+    // 8 beds: 4 × 2.
+    expect(isCompact(1280 / 4, 716 / 2)).toBe(false);
   });
 });

@@ -63,6 +63,12 @@ pub mod actions {
     pub const DEVICE_REGISTER: &str = "device_register";
     /// A device was removed from the registry.
     pub const DEVICE_REMOVE: &str = "device_remove";
+    /// An alarm acknowledged from a station window.
+    pub const ALARM_ACKNOWLEDGE: &str = "alarm_acknowledge";
+    /// Alarm audio paused (one bed, or the whole station).
+    pub const AUDIO_PAUSE: &str = "audio_pause";
+    /// An audio pause ended early by a user.
+    pub const AUDIO_PAUSE_END: &str = "audio_pause_end";
 }
 
 #[derive(Debug, Error)]

@@ -452,6 +452,11 @@ impl EngineHandle {
         Ok(())
     }
 
+    /// Audio pauses in force now.
+    pub fn pauses(&self) -> Vec<PauseInfo> {
+        lock(&self.shared.state).alarms.pauses(store::now_ms())
+    }
+
     /// The broker link, as a watch (connected / subscribed).
     pub fn link(&self) -> watch::Receiver<LinkState> {
         self.shared.link.subscribe()

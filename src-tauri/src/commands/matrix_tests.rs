@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use vigil_core::audit::{Audit, AuditFilter};
-use vigil_core::auth::{Actor, AuthConfig, AuthService, Role};
+use vigil_core::auth::{Actor, AuthConfig, AuthService, Permission, Role};
 
-use super::{admin, auth};
+use super::{admin, alarms, auth};
 use crate::error::ApiError;
 use crate::session::AuthState;
 
@@ -66,10 +66,13 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("audit_list",         [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("audit_export_csv",   [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("audit_verify",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("acknowledge_alarm",  [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("audio_pause",        [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("end_audio_pause",    [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 20] = [
+const COMMANDS: [&str; 23] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -90,6 +93,9 @@ const COMMANDS: [&str; 20] = [
     "audit_list",
     "audit_export_csv",
     "audit_verify",
+    "acknowledge_alarm",
+    "audio_pause",
+    "end_audio_pause",
 ];
 
 fn column(state: State) -> usize {
@@ -225,6 +231,12 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         "audit_list" => admin::audit_list(st, &all).map(drop),
         "audit_export_csv" => admin::audit_export_csv(st, &all).map(drop),
         "audit_verify" => admin::audit_verify(st).map(drop),
+        // The permission step of the alarm commands; the engine's own check of the proof and
+        // the effect on alarms are tested in vigil-core and end to end (tests/e2e_alarms.rs).
+        "acknowledge_alarm" => alarms::authorize(st, Permission::AcknowledgeAlarm).map(drop),
+        "audio_pause" | "end_audio_pause" => {
+            alarms::authorize(st, Permission::AudioPause).map(drop)
+        }
         other => panic!("no such command in the matrix test: {other}"),
     }
 }

@@ -4,12 +4,13 @@
 //! must not stall the window or the async runtime.
 
 pub mod admin;
+pub mod alarms;
 pub mod auth;
 
 use std::sync::Arc;
 
 use vigil_core::audit::AuditEntry;
-use vigil_core::auth::UserInfo;
+use vigil_core::auth::{Permission, UserInfo};
 
 use crate::error::ApiError;
 use crate::session::AuthState;
@@ -137,6 +138,64 @@ pub async fn audit_export_csv(st: St<'_>, filter: AuditQuery) -> Result<String, 
 #[tauri::command]
 pub async fn audit_verify(st: St<'_>) -> Result<VerifyOut, ApiError> {
     run(&st, admin::audit_verify).await
+}
+
+type Engine<'a> = tauri::State<'a, crate::station::Station>;
+
+/// Acknowledge an alarm (charge nurse): silences it until it re-triggers.
+#[tauri::command]
+pub async fn acknowledge_alarm(
+    st: St<'_>,
+    station: Engine<'_>,
+    id: String,
+) -> Result<(), ApiError> {
+    let engine = station.engine();
+    let proof = run(&st, |s| alarms::authorize(s, Permission::AcknowledgeAlarm)).await?;
+    engine.acknowledge(&id, &proof).await?;
+    run(&st, move |s| {
+        alarms::audit(s, &proof, alarms::ACK, &id, "");
+        Ok(())
+    })
+    .await
+}
+
+/// Pause alarm audio for one bed (`bed` = "ward/bed") or all beds (`bed` absent) for the
+/// configured time (every role on duty).
+#[tauri::command]
+pub async fn audio_pause(
+    st: St<'_>,
+    station: Engine<'_>,
+    bed: Option<String>,
+) -> Result<(), ApiError> {
+    let bed = bed.as_deref().map(alarms::parse_bed).transpose()?;
+    let engine = station.engine();
+    let proof = run(&st, |s| alarms::authorize(s, Permission::AudioPause)).await?;
+    let target = alarms::pause_target(bed.as_ref());
+    engine.audio_pause(bed, &proof).await?;
+    run(&st, move |s| {
+        alarms::audit(s, &proof, alarms::PAUSE, &target, "");
+        Ok(())
+    })
+    .await
+}
+
+/// End an audio pause early: tones return for conditions still present.
+#[tauri::command]
+pub async fn end_audio_pause(
+    st: St<'_>,
+    station: Engine<'_>,
+    bed: Option<String>,
+) -> Result<(), ApiError> {
+    let bed = bed.as_deref().map(alarms::parse_bed).transpose()?;
+    let engine = station.engine();
+    let proof = run(&st, |s| alarms::authorize(s, Permission::AudioPause)).await?;
+    let target = alarms::pause_target(bed.as_ref());
+    engine.end_audio_pause(bed, &proof).await?;
+    run(&st, move |s| {
+        alarms::audit(s, &proof, alarms::PAUSE_END, &target, "");
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -1,0 +1,72 @@
+//! Alarm handling from the window: acknowledge (charge nurse), audio pause and its early end
+//! (every role on duty). The permission check happens here, in Rust, and yields the
+//! [`Authorized`] proof the engine's entry points demand; the engine checks it again. What a user
+//! did to an alarm is written to the audit trail as well as to the alarm log.
+
+use vigil_core::audit::{actions, Audit};
+use vigil_core::auth::{Authorized, Permission};
+use vigil_core::telemetry::BedId;
+
+use crate::error::ApiError;
+use crate::session::{self, AuthState};
+
+/// The proof that the current session may do `permission` now (deny by default).
+pub fn authorize(st: &AuthState, permission: Permission) -> Result<Authorized, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    session::authorized(&mut g, permission, now)
+}
+
+/// A bed key as the window sends it (`ward/bed`).
+pub fn parse_bed(key: &str) -> Result<BedId, ApiError> {
+    match key.split_once('/') {
+        Some((ward, bed))
+            if !ward.is_empty() && !bed.is_empty() && !bed.contains('/') && key.len() <= 200 =>
+        {
+            Ok(BedId::new(ward, bed))
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "not a bed: {key:?} (expected ward/bed)"
+        ))),
+    }
+}
+
+/// Record what `proof`'s user did. The action already took effect, so a failure to write the
+/// trail is logged loudly rather than reported as a failed action.
+pub fn audit(st: &AuthState, proof: &Authorized, action: &str, target: &str, detail: &str) {
+    let now = st.now();
+    let g = st.lock();
+    if let Err(e) = Audit::append(
+        g.svc.connection(),
+        proof.user(),
+        action,
+        target,
+        detail,
+        now,
+    ) {
+        tracing::error!(error = %e, action, target, "writing the audit trail failed");
+    }
+}
+
+/// The audit action and target of an audio pause (or its end) for `bed` (`None`: all beds).
+pub fn pause_target(bed: Option<&BedId>) -> String {
+    bed.map_or_else(|| "all beds".to_string(), BedId::key)
+}
+
+/// Audit action names used by the commands in `mod.rs`.
+pub const ACK: &str = actions::ALARM_ACKNOWLEDGE;
+pub const PAUSE: &str = actions::AUDIO_PAUSE;
+pub const PAUSE_END: &str = actions::AUDIO_PAUSE_END;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bed_keys_are_checked() {
+        assert_eq!(parse_bed("sim/03").unwrap(), BedId::new("sim", "03"));
+        for bad in ["", "sim", "/03", "sim/", "a/b/c"] {
+            assert_eq!(parse_bed(bad).unwrap_err().code, "bad_request", "{bad:?}");
+        }
+    }
+}

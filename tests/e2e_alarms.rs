@@ -1,0 +1,318 @@
+//! Alarms in the real window, as the ward uses them: a nurse sees the deteriorating bed's alarm
+//! in the alarm bar, can pause its audio but finds no acknowledge (and the backend refuses one
+//! sent anyway); a charge nurse acknowledges it and every view shows the new state; left idle,
+//! the station locks itself and the alarm stays on screen. Also the ward of 32 beds: every tile
+//! on one screen, and paged at 16 per screen.
+//!
+//! The simulated bed 03 desaturates for ~23 s of every minute (SpO2 alarm after its 10 s
+//! delay), so each wait for it is bounded by a little over one cycle.
+
+use std::time::Duration;
+
+use fantoccini::Client;
+use serde_json::{json, Value};
+
+use crate::support::{
+    click, connect, create_user, first_admin, invoke_with, js, login_as, screenshot, start_driver,
+    strings, text, visible, wait_for, wait_js, write_config_with, WINDOW,
+};
+
+const ADMIN_PW: &str = "copper lantern 77 tide";
+const NURSE_PW: &str = "thistle morning radio";
+const CHARGE_PW: &str = "basalt orchard trumpet";
+
+/// A bit more than one desaturation cycle of the simulated bed 03.
+const CYCLE: Duration = Duration::from_secs(80);
+
+const BED3_ALARM: &str = "#alarm-bar .alarm-item[data-bed='sim/03'][data-alarm$='SPO2_LOW']";
+
+/// Like `wait_js`, but the (simulated) user stays active meanwhile, so the one-minute idle lock
+/// of this test's station does not lock the session while a test step waits for the ward.
+async fn wait_js_active(c: &Client, within: Duration, script: &str) -> Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let v = js(
+            c,
+            &format!(
+                "window.dispatchEvent(new KeyboardEvent('keydown'));
+                 return (() => {{ {script} }})();"
+            ),
+        )
+        .await;
+        let truthy = !matches!(&v, Value::Null | Value::Bool(false))
+            && v.as_str() != Some("")
+            && v.as_f64() != Some(0.0);
+        if truthy || std::time::Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The bed-03 SpO2 alarm as the bar shows it: `{id, state, text, ack, pause}` or null.
+fn bar_item_script() -> String {
+    format!(
+        "const e = document.querySelector({BED3_ALARM:?});
+         if (!e) return null;
+         const shown = (sel) => {{ const b = e.querySelector(sel); return !!b && b.offsetParent !== null; }};
+         return {{ id: e.dataset.alarm, state: e.dataset.state, text: e.textContent,
+                   ack: shown('.alarm-ack'), pause: shown('.alarm-pause') }};"
+    )
+}
+
+/// The bed-03 tile's alarm state and text.
+async fn tile_state(c: &Client) -> Value {
+    js(
+        c,
+        "const t = document.querySelector(\".bed-tile[data-bed='sim/03']\");
+         return { alarm: t.dataset.alarm || '', state: t.dataset.state || '',
+                  text: t.querySelector('.alarm-text').textContent };",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
+    let _one_window = WINDOW.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config_with(dir.path(), "[auth]\nidle_lock_minutes = 1");
+    let driver = start_driver(&config);
+    let c = connect(&driver).await;
+
+    first_admin(&c, "admin1", ADMIN_PW).await;
+    click(&c, "#btn-admin").await;
+    wait_js_active(
+        &c,
+        Duration::from_secs(20),
+        "return !!document.querySelector('#users-table');",
+    )
+    .await;
+    create_user(&c, "nurse1", "nurse", NURSE_PW).await;
+    create_user(&c, "charge1", "charge-nurse", CHARGE_PW).await;
+    // The administrator has no alarm actions at all.
+    assert!(
+        !visible(&c, "#btn-pause-all").await,
+        "no audio pause for IT"
+    );
+
+    // ---- The nurse: audio pause yes, acknowledge no.
+    login_as(&c, "nurse1", NURSE_PW, "nurse1 · Nurse").await;
+    let item = wait_js_active(&c, CYCLE, &bar_item_script()).await;
+    assert!(item.is_object(), "bed 03's SpO2 alarm in the alarm bar");
+    assert_eq!(item["ack"], false, "no Acknowledge for a nurse: {item}");
+    assert_eq!(item["pause"], true, "Pause audio for a nurse: {item}");
+    assert!(visible(&c, "#btn-pause-all").await, "station audio pause");
+    assert!(
+        item["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("*** SpO2 LOW"),
+        "{item}"
+    );
+    // Highest priority first: the SpO2 alarm (high) leads the bar.
+    let first = js(
+        &c,
+        "return document.querySelector('#alarm-bar .alarm-item').className;",
+    )
+    .await;
+    assert!(
+        first.as_str().unwrap_or_default().contains("alarm-high"),
+        "{first}"
+    );
+    // A tampered page asking anyway is refused by the backend.
+    let id = item["id"].as_str().expect("alarm id").to_string();
+    let refused = invoke_with(&c, "acknowledge_alarm", json!({ "id": id })).await;
+    assert_eq!(refused["err"]["code"], "forbidden", "{refused}");
+
+    click(&c, &format!("{BED3_ALARM} .alarm-pause")).await;
+    let paused = wait_js_active(
+        &c,
+        Duration::from_secs(10),
+        &format!(
+            "const e = document.querySelector({BED3_ALARM:?});
+             return e && e.dataset.state === 'audio-paused' ? e.textContent : '';"
+        ),
+    )
+    .await;
+    let paused = paused.as_str().unwrap_or_default();
+    assert!(
+        paused.contains("AUDIO PAUSED 1:") || paused.contains("AUDIO PAUSED 2:00"),
+        "{paused:?}"
+    );
+    let tile = tile_state(&c).await;
+    assert_eq!(tile["state"], "audio-paused", "{tile}");
+    assert!(
+        tile["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AUDIO PAUSED"),
+        "{tile}"
+    );
+    screenshot(&c, "alarm-audio-paused.png").await;
+
+    // ---- The charge nurse acknowledges; bar and tile show who did.
+    login_as(&c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
+    let item = wait_js_active(
+        &c,
+        CYCLE,
+        &format!(
+            "const e = document.querySelector({BED3_ALARM:?});
+             const b = e && e.querySelector('.alarm-ack');
+             return !!b && b.offsetParent !== null;"
+        ),
+    )
+    .await;
+    assert_eq!(
+        item,
+        Value::Bool(true),
+        "Acknowledge offered to the charge nurse"
+    );
+    click(&c, &format!("{BED3_ALARM} .alarm-ack")).await;
+    let acked = wait_js_active(
+        &c,
+        Duration::from_secs(10),
+        &format!(
+            "const e = document.querySelector({BED3_ALARM:?});
+             return e && e.dataset.state === 'acknowledged' ? e.textContent : '';"
+        ),
+    )
+    .await;
+    assert!(
+        acked.as_str().unwrap_or_default().contains("ACK charge1"),
+        "{acked}"
+    );
+    let tile = tile_state(&c).await;
+    assert_eq!(tile["state"], "acknowledged", "{tile}");
+    assert_eq!(tile["alarm"], "high", "still shown in its colour: {tile}");
+    let ack_gone = js(
+        &c,
+        &format!(
+            "const b = document.querySelector({BED3_ALARM:?} + ' .alarm-ack');
+             return !b || b.offsetParent === null;"
+        ),
+    )
+    .await;
+    assert_eq!(ack_gone, Value::Bool(true), "no second acknowledge");
+    screenshot(&c, "alarm-acknowledged.png").await;
+
+    // ---- Idle: the station locks itself; the alarm stays visible on the locked screen.
+    let locked = wait_js(
+        &c,
+        Duration::from_secs(100),
+        "return !document.querySelector('#lock-banner').hidden;",
+    )
+    .await;
+    assert_eq!(locked, Value::Bool(true), "idle lock after one minute");
+    assert_eq!(text(&c, "#lock-user").await, "Locked — charge1");
+    let alarmed = wait_for(&c, CYCLE, |v| {
+        let beds = strings(&v["beds"]);
+        let alarm = strings(&v["alarm"]);
+        beds.iter()
+            .zip(&alarm)
+            .any(|(b, a)| b == "sim/03" && a == "high")
+    })
+    .await;
+    assert_eq!(alarmed["tiles"], 8, "{alarmed}");
+    let bar = js(&c, &bar_item_script()).await;
+    assert!(bar.is_object(), "the alarm bar still lists it while locked");
+    // A locked session cannot act on alarms, however the page asks.
+    let refused = invoke_with(&c, "audio_pause", json!({ "bed": "sim/03" })).await;
+    assert_eq!(refused["err"]["code"], "locked", "{refused}");
+    screenshot(&c, "lock.png").await;
+
+    // ---- The audit trail holds the pause and the acknowledgement, with their users.
+    login_as(&c, "admin1", ADMIN_PW, "admin1 · Admin").await;
+    let trail = invoke_with(&c, "audit_list", json!({ "filter": {} })).await;
+    let entries = trail["ok"].as_array().cloned().unwrap_or_default();
+    let has = |action: &str, actor: &str| {
+        entries
+            .iter()
+            .any(|e| e["action"] == action && e["actor"] == actor)
+    };
+    assert!(has("audio_pause", "nurse1"), "{trail}");
+    assert!(has("alarm_acknowledge", "charge1"), "{trail}");
+
+    c.close().await.expect("close session");
+    drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_beds_on_one_screen_and_paged() {
+    let _one_window = WINDOW.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config_with(dir.path(), "[simulator]\nbeds = 32");
+    let driver = start_driver(&config);
+    let c = connect(&driver).await;
+    // Set up the station so the first-run panel gives the ward the whole window.
+    first_admin(&c, "admin1", ADMIN_PW).await;
+
+    // Auto layout: all 32 beds on one screen, every one with a heart rate and drawn traces.
+    let all = wait_for(&c, Duration::from_secs(40), |v| {
+        v["tiles"] == 32
+            && strings(&v["hr"]).iter().all(|h| h.parse::<f64>().is_ok())
+            && v["ecgInk"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|n| n.as_u64().unwrap_or(0) > 30))
+    })
+    .await;
+    assert_eq!(all["tiles"], 32, "{all}");
+    assert!(
+        strings(&all["hr"]).iter().all(|h| h.parse::<f64>().is_ok()),
+        "{all}"
+    );
+    assert!(!visible(&c, "#pager").await, "one page");
+    // Compact tiles: the large numbers fit their boxes rather than being clipped.
+    let clipped = js(
+        &c,
+        "return [...document.querySelectorAll('.bed-tile .num-hr .value, .bed-tile .num-spo2 .value, .bed-tile .num-nibp .value')]
+           .filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1).length;",
+    )
+    .await;
+    assert_eq!(clipped, 0, "HR/SpO2/NIBP values clipped on 32 tiles");
+    screenshot(&c, "overview-32.png").await;
+
+    // 16 per screen: two pages; the second holds beds 17–32.
+    js(
+        &c,
+        "const s = document.querySelector('#layout-select'); s.value = '16';
+         s.dispatchEvent(new Event('change')); return true;",
+    )
+    .await;
+    let paged = wait_for(&c, Duration::from_secs(10), |v| v["tiles"] == 16).await;
+    assert_eq!(strings(&paged["beds"])[0], "sim/01", "{paged}");
+    assert_eq!(text(&c, "#page-info").await, "1 / 2");
+    click(&c, "#page-next").await;
+    let second = wait_for(&c, Duration::from_secs(10), |v| {
+        strings(&v["beds"]).first().is_some_and(|b| b == "sim/17")
+    })
+    .await;
+    assert_eq!(second["tiles"], 16, "{second}");
+    assert_eq!(strings(&second["beds"])[15], "sim/32", "{second}");
+    assert_eq!(text(&c, "#page-info").await, "2 / 2");
+    // Bed 03 (page 1) alarms within a cycle: the pager says so from page 2.
+    let flagged = wait_js(
+        &c,
+        CYCLE,
+        "return document.querySelector('#page-prev').classList.contains('alarm-high');",
+    )
+    .await;
+    assert_eq!(
+        flagged,
+        Value::Bool(true),
+        "off-page alarm shown on the pager"
+    );
+    screenshot(&c, "overview-32-paged.png").await;
+
+    // Back to the automatic layout (the choice is kept per workstation).
+    js(
+        &c,
+        "const s = document.querySelector('#layout-select'); s.value = 'auto';
+         s.dispatchEvent(new Event('change')); return true;",
+    )
+    .await;
+    let back = wait_for(&c, Duration::from_secs(10), |v| v["tiles"] == 32).await;
+    assert_eq!(back["tiles"], 32);
+
+    c.close().await.expect("close session");
+    drop(driver);
+}

@@ -1,0 +1,133 @@
+// How an alarm is presented: its inactivation state (IEC 60601-1-8: active,
+// acknowledged, audio paused, latched), its visual signal (flash rate) and the
+// text that says the same thing without colour. Pure functions, no DOM.
+
+import type { AlarmInfo, News2Band, Priority } from './frames';
+import { formatAlarmText } from './format';
+import { PRIORITY_RANK } from './store';
+
+export type AlarmVisual = 'active' | 'acknowledged' | 'audio-paused' | 'latched';
+
+/** Flashing per IEC 60601-1-8: high 2 Hz (1.4–2.8), medium 0.5 Hz (0.4–0.8), low steady. */
+export type Flash = 'flash-2hz' | 'flash-05hz' | 'steady';
+
+/**
+ * The state to show. `pauseRemainingMs` is the countdown of a pause covering
+ * the alarm's bed (null: none). A latched alarm (condition gone, awaiting
+ * acknowledgement) and an acknowledged one say so whatever the pause.
+ */
+export function alarmVisual(a: AlarmInfo, pauseRemainingMs: number | null): AlarmVisual {
+  if (a.state === 'latched') return 'latched';
+  if (a.state === 'acknowledged') return 'acknowledged';
+  if (a.state === 'audio-paused') return 'audio-paused';
+  if (pauseRemainingMs !== null && pauseRemainingMs > 0 && a.audible === false) return 'audio-paused';
+  return 'active';
+}
+
+/**
+ * The visual signal. An acknowledged alarm keeps its colour but stops
+ * flashing (the condition is known; the display must not keep shouting);
+ * a latched alarm is steady too. Audio pause silences only the sound.
+ */
+export function alarmFlash(priority: Priority, visual: AlarmVisual): Flash {
+  if (visual === 'acknowledged' || visual === 'latched') return 'steady';
+  if (priority === 'high') return 'flash-2hz';
+  if (priority === 'medium') return 'flash-05hz';
+  return 'steady';
+}
+
+/** "m:ss" of a countdown, rounded up (never shows 0:00 while still running). */
+export function formatCountdown(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** The words beside the alarm text that name its state (empty for a plain active alarm). */
+export function alarmStateText(a: AlarmInfo, visual: AlarmVisual, pauseRemainingMs: number | null): string {
+  switch (visual) {
+    case 'acknowledged':
+      return a.ack_by ? `ACK ${a.ack_by}` : 'ACK';
+    case 'audio-paused':
+      return pauseRemainingMs !== null && pauseRemainingMs > 0
+        ? `AUDIO PAUSED ${formatCountdown(pauseRemainingMs)}`
+        : 'AUDIO PAUSED';
+    case 'latched':
+      return 'LATCHED';
+    default:
+      return a.escalation && a.escalation > 0 ? 'ESCALATED' : '';
+  }
+}
+
+/**
+ * The alarm bar's order: highest priority first; within a priority, the
+ * unacknowledged before the acknowledged, then the most recent first.
+ */
+export function sortForBar(alarms: readonly AlarmInfo[]): AlarmInfo[] {
+  const handled = (a: AlarmInfo) => (a.state === 'acknowledged' ? 1 : 0);
+  return [...alarms].sort(
+    (a, b) =>
+      (PRIORITY_RANK[b.priority] ?? 0) - (PRIORITY_RANK[a.priority] ?? 0) ||
+      handled(a) - handled(b) ||
+      b.since - a.since,
+  );
+}
+
+/** One alarm as a line of text: "*** SpO2 LOW 84 < 90 · ACK carl". */
+export function alarmLine(a: AlarmInfo, visual: AlarmVisual, pauseRemainingMs: number | null): string {
+  const state = alarmStateText(a, visual, pauseRemainingMs);
+  return state ? `${formatAlarmText(a)} · ${state}` : formatAlarmText(a);
+}
+
+/** Whether the acknowledge action applies (not already acknowledged). */
+export function canAcknowledge(a: AlarmInfo): boolean {
+  return a.state !== 'acknowledged';
+}
+
+/** NEWS2 badge: text and the colour class of its clinical response band. */
+export function news2Badge(n: { total: number; band: News2Band } | undefined): { text: string; cls: string } {
+  if (!n) return { text: 'NEWS2 –', cls: 'news2 news2-none' };
+  return { text: `NEWS2 ${n.total}`, cls: `news2 news2-${n.band}` };
+}
+
+/** Beds per screen the user can choose; 'auto' fits every bed up to 32 per screen. */
+export const LAYOUTS = [4, 8, 16, 32] as const;
+export type Layout = (typeof LAYOUTS)[number] | 'auto';
+
+/** Parses a stored layout choice; anything unknown is 'auto'. */
+export function parseLayout(s: string | null): Layout {
+  const n = Number(s);
+  return (LAYOUTS as readonly number[]).includes(n) ? (n as Layout) : 'auto';
+}
+
+/**
+ * Which beds one screen shows. 'auto' picks the smallest layout that holds
+ * every bed (so 8 beds get the 8-bed grid), paging beyond 32. The grid has
+ * `slots` cells, so tiles keep their size on a last, partly filled page.
+ */
+export function pageOf(
+  beds: number,
+  layout: Layout,
+  page: number,
+): { slots: number; start: number; end: number; page: number; pages: number } {
+  const slots = layout === 'auto' ? (LAYOUTS.find((l) => l >= beds) ?? 32) : layout;
+  const pages = Math.max(1, Math.ceil(beds / slots));
+  const p = Math.min(Math.max(0, Math.floor(page)), pages - 1);
+  const start = p * slots;
+  return { slots: layout === 'auto' ? Math.max(1, Math.min(slots, beds)) : slots, start, end: Math.min(beds, start + slots), page: p, pages };
+}
+
+/** The most urgent alarm priority among the beds of other pages (shown on the pager). */
+export function offPagePriority(
+  bedKeys: readonly string[],
+  start: number,
+  end: number,
+  priorityOf: (bed: string) => Priority | null,
+): Priority | null {
+  let best: Priority | null = null;
+  bedKeys.forEach((k, i) => {
+    if (i >= start && i < end) return;
+    const p = priorityOf(k);
+    if (p && (!best || PRIORITY_RANK[p] > PRIORITY_RANK[best])) best = p;
+  });
+  return best;
+}

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import type { AlarmInfo } from '../src/frames';
+import {
+  alarmFlash,
+  alarmLine,
+  alarmStateText,
+  alarmVisual,
+  canAcknowledge,
+  formatCountdown,
+  news2Badge,
+  offPagePriority,
+  pageOf,
+  parseLayout,
+  sortForBar,
+} from '../src/alarmstate';
+
+const alarm = (over: Partial<AlarmInfo> = {}): AlarmInfo => ({
+  id: 'sim/03/SPO2_LOW',
+  bed: 'sim/03',
+  code: 'SPO2_LOW',
+  label: 'SpO2 LOW',
+  priority: 'high',
+  since: 1000,
+  value: 84,
+  limit: 90,
+  state: 'active',
+  audible: true,
+  ...over,
+});
+
+describe('alarm state presentation', () => {
+  it('names each IEC 60601-1-8 inactivation state', () => {
+    expect(alarmVisual(alarm(), null)).toBe('active');
+    expect(alarmVisual(alarm({ state: 'acknowledged', audible: false }), null)).toBe('acknowledged');
+    expect(alarmVisual(alarm({ state: 'latched' }), 60_000)).toBe('latched');
+    expect(alarmVisual(alarm({ state: 'audio-paused', audible: false }), 90_000)).toBe('audio-paused');
+    // A pause covering the bed that silences the alarm shows even if the state lags.
+    expect(alarmVisual(alarm({ audible: false }), 30_000)).toBe('audio-paused');
+    // A pause that does not silence it (e.g. comm lost breaks through) is not shown as one.
+    expect(alarmVisual(alarm({ audible: true }), 30_000)).toBe('active');
+  });
+
+  it('flashes high at 2 Hz and medium at 0.5 Hz, low and handled alarms steady', () => {
+    expect(alarmFlash('high', 'active')).toBe('flash-2hz');
+    expect(alarmFlash('medium', 'active')).toBe('flash-05hz');
+    expect(alarmFlash('low', 'active')).toBe('steady');
+    expect(alarmFlash('high', 'audio-paused')).toBe('flash-2hz');
+    expect(alarmFlash('high', 'acknowledged')).toBe('steady');
+    expect(alarmFlash('medium', 'latched')).toBe('steady');
+  });
+
+  it('says the state in words, so colour is never the only cue', () => {
+    expect(alarmLine(alarm(), 'active', null)).toBe('*** SpO2 LOW 84 < 90');
+    expect(alarmStateText(alarm({ ack_by: 'carl' }), 'acknowledged', null)).toBe('ACK carl');
+    expect(alarmLine(alarm({ priority: 'medium' }), 'audio-paused', 119_001)).toBe(
+      '** SpO2 LOW 84 < 90 · AUDIO PAUSED 2:00',
+    );
+    expect(alarmStateText(alarm(), 'latched', null)).toBe('LATCHED');
+    expect(alarmStateText(alarm({ escalation: 1 }), 'active', null)).toBe('ESCALATED');
+  });
+
+  it('counts down in m:ss, rounding up', () => {
+    expect(formatCountdown(120_000)).toBe('2:00');
+    expect(formatCountdown(61_001)).toBe('1:02');
+    expect(formatCountdown(999)).toBe('0:01');
+    expect(formatCountdown(-5)).toBe('0:00');
+  });
+
+  it('orders the bar by priority, open before acknowledged, newest first', () => {
+    const list = [
+      alarm({ id: 'a', priority: 'low', since: 9 }),
+      alarm({ id: 'b', priority: 'high', since: 1, state: 'acknowledged' }),
+      alarm({ id: 'c', priority: 'high', since: 2 }),
+      alarm({ id: 'd', priority: 'medium', since: 5 }),
+      alarm({ id: 'e', priority: 'high', since: 3 }),
+    ];
+    expect(sortForBar(list).map((a) => a.id)).toEqual(['e', 'c', 'b', 'd', 'a']);
+    expect(canAcknowledge(list[1])).toBe(false);
+    expect(canAcknowledge(list[2])).toBe(true);
+  });
+
+  it('shows NEWS2 by its response band', () => {
+    expect(news2Badge(undefined)).toEqual({ text: 'NEWS2 –', cls: 'news2 news2-none' });
+    expect(news2Badge({ total: 7, band: 'high' })).toEqual({ text: 'NEWS2 7', cls: 'news2 news2-high' });
+    expect(news2Badge({ total: 3, band: 'low-medium' }).cls).toBe('news2 news2-low-medium');
+  });
+});
+
+describe('beds per screen', () => {
+  it('fits every bed automatically up to 32, then pages', () => {
+    expect(pageOf(8, 'auto', 0)).toMatchObject({ slots: 8, start: 0, end: 8, pages: 1 });
+    expect(pageOf(5, 'auto', 0)).toMatchObject({ slots: 5, pages: 1 });
+    expect(pageOf(40, 'auto', 1)).toMatchObject({ slots: 32, start: 32, end: 40, page: 1, pages: 2 });
+  });
+
+  it('keeps a fixed layout’s cell count on the last page and clamps the page', () => {
+    expect(pageOf(10, 4, 2)).toEqual({ slots: 4, start: 8, end: 10, page: 2, pages: 3 });
+    expect(pageOf(10, 4, 9)).toMatchObject({ page: 2 });
+    expect(pageOf(10, 4, -1)).toMatchObject({ page: 0, start: 0, end: 4 });
+    expect(pageOf(0, 16, 0)).toMatchObject({ pages: 1, start: 0, end: 0 });
+  });
+
+  it('parses stored choices, anything else is auto', () => {
+    expect(parseLayout('16')).toBe(16);
+    expect(parseLayout('7')).toBe('auto');
+    expect(parseLayout(null)).toBe('auto');
+  });
+
+  it('flags the most urgent alarm on beds not on screen', () => {
+    const keys = ['a', 'b', 'c', 'd'];
+    const pr = { a: 'low', b: null, c: 'medium', d: 'high' } as const;
+    expect(offPagePriority(keys, 0, 2, (k) => pr[k as keyof typeof pr])).toBe('high');
+    expect(offPagePriority(keys, 2, 4, (k) => pr[k as keyof typeof pr])).toBe('low');
+    expect(offPagePriority(keys, 0, 4, (k) => pr[k as keyof typeof pr])).toBe(null);
+  });
+});
