@@ -9,8 +9,8 @@ use fantoccini::Client;
 use serde_json::Value;
 
 use crate::support::{
-    click, connect, create_user, fill, invoke, js, overview, screenshot, start_driver, strings,
-    text, visible, wait_for, wait_js, wait_text, wait_visible, write_config, WINDOW,
+    click, connect, create_user, fill, invoke, invoke_with, js, overview, screenshot, start_driver,
+    strings, text, visible, wait_for, wait_js, wait_text, wait_visible, write_config, WINDOW,
 };
 
 const ADMIN_PW: &str = "lantern orchard 42 quietly";
@@ -149,6 +149,115 @@ async fn first_run_admin_users_nurse_and_locked_screen() {
     click(&c, "#af-export").await;
     wait_visible(&c, "#audit-csv-link", "CSV download link").await;
     screenshot(&c, "admin-audit.png").await;
+
+    // Devices: the simulated monitors are heard (not registered: embedded mode accepts them);
+    // IT maps one to its bed, and the registry lists it with its live state.
+    click(&c, "#tab-devices").await;
+    wait_visible(&c, "#devices-table", "devices table").await;
+    let heard = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "return document.querySelectorAll('#devices-table tr.unregistered').length;",
+    )
+    .await;
+    assert_eq!(heard, 8, "eight simulated monitors heard");
+    let device = js(
+        &c,
+        "return document.querySelector(\"#devices-table tr.unregistered[data-device]\").dataset.device;",
+    )
+    .await;
+    let device = device.as_str().expect("a device id").to_string();
+    click(
+        &c,
+        &format!("#devices-table tr[data-device={device:?}] .act-register"),
+    )
+    .await;
+    fill(&c, "#dv-label", "bedside monitor, bay 1").await;
+    click(&c, "#dv-submit").await;
+    wait_text(&c, "#admin-msg", &format!("Device {device} registered")).await;
+    let row = wait_js(
+        &c,
+        Duration::from_secs(10),
+        &format!(
+            "const r = document.querySelector('#devices-table tr[data-device={device:?}]');
+             return r && !r.classList.contains('unregistered') ? r.textContent : '';"
+        ),
+    )
+    .await;
+    assert!(
+        row.as_str().unwrap_or_default().contains("online"),
+        "registered and online: {row}"
+    );
+    screenshot(&c, "admin-devices.png").await;
+
+    // Ward profile and latching: saved, and read back from the database.
+    click(&c, "#tab-ward").await;
+    wait_visible(&c, "#latching-list", "latching list").await;
+    click(&c, "#latching-list input[data-code='SPO2_LOW']").await;
+    wait_text(&c, "#admin-msg", "SPO2 LOW now latches").await;
+    js(
+        &c,
+        "const s = document.querySelector('#ward-profile'); s.value = 'paediatric';
+         s.dispatchEvent(new Event('change')); return true;",
+    )
+    .await;
+    wait_text(&c, "#admin-msg", "Ward profile set to paediatric").await;
+    click(&c, "#tab-users").await;
+    wait_visible(&c, "#users-table", "users table").await;
+    click(&c, "#tab-ward").await;
+    let kept = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "const b = document.querySelector(\"#latching-list input[data-code='SPO2_LOW']\");
+         return !!b && b.checked && document.querySelector('#ward-profile').value === 'paediatric';",
+    )
+    .await;
+    assert_eq!(kept, Value::Bool(true), "ward settings kept");
+
+    // Broker: the embedded broker in use; a connection test against it succeeds, one against a
+    // closed port reports why.
+    click(&c, "#tab-broker").await;
+    wait_visible(&c, "#broker-now", "broker facts").await;
+    let facts = text(&c, "#broker-now").await;
+    assert!(
+        facts.contains("embedded broker") && facts.contains("connected"),
+        "{facts}"
+    );
+    let url = js(
+        &c,
+        "return document.querySelector('#broker-now dd').textContent.split(' ')[0];",
+    )
+    .await;
+    fill(&c, "#br-url", url.as_str().unwrap_or_default()).await;
+    click(&c, "#br-test").await;
+    wait_text(&c, "#admin-msg", "connected to mqtt://").await;
+    fill(&c, "#br-url", "mqtt://127.0.0.1:9").await;
+    click(&c, "#br-test").await;
+    let why = wait_js(
+        &c,
+        Duration::from_secs(15),
+        "return document.querySelector('#broker-form .panel-error').textContent;",
+    )
+    .await;
+    assert!(
+        !why.as_str().unwrap_or_default().is_empty(),
+        "a reason is shown"
+    );
+    screenshot(&c, "admin-broker.png").await;
+    // Each change is in the audit trail.
+    let trail = invoke_with(&c, "audit_list", serde_json::json!({ "filter": {} })).await;
+    for action in [
+        "device_register",
+        "alarm_latching_change",
+        "ward_profile_change",
+    ] {
+        assert!(
+            trail["ok"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| e["action"] == action)),
+            "{action} audited: {trail}"
+        );
+    }
 
     // Log out, log in as the nurse: no admin controls, and the backend refuses anyway.
     click(&c, "#btn-logout").await;

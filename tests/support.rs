@@ -37,6 +37,13 @@ impl Drop for Driver {
     }
 }
 
+impl Driver {
+    /// tauri-driver's process id (the app and its web processes run below it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -2,6 +2,8 @@
 //!
 //! Index:
 //! - `support`: helpers shared by the window tests (tauri-driver, WebDriver, waiting, screenshots).
+//! - `bench_fps`: (ignored; a benchmark) frame rate, CPU and publish → pixel latency with 8, 16
+//!   and 32 live tiles.
 //! - `e2e`: the real window through tauri-driver under Xvfb (live ward overview).
 //! - `e2e_alarms`: the alarm bar and tiles: a nurse pauses audio but cannot acknowledge, a charge
 //!   nurse acknowledges, the idle lock keeps the alarm on screen; 32 beds on one screen and paged.
@@ -11,6 +13,7 @@
 //! Engine-level tests live beside the engine: `crates/vigil-core` (unit tests per module) and
 //! `crates/vigilctl/tests` (the pipeline through a real Mosquitto).
 
+mod bench_fps;
 mod e2e;
 mod e2e_alarms;
 mod e2e_auth;

@@ -118,6 +118,15 @@ fn main() {
             commands::acknowledge_alarm,
             commands::audio_pause,
             commands::end_audio_pause,
+            commands::list_devices,
+            commands::register_device,
+            commands::remove_device,
+            commands::ward_settings,
+            commands::set_ward_profile,
+            commands::set_latching,
+            commands::broker_settings,
+            commands::test_broker,
+            commands::save_broker,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

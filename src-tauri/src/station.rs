@@ -8,14 +8,15 @@ use anyhow::{Context, Result};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
-use vigil_core::alarms::default_limits;
 use vigil_core::config::{self, FileConfig};
 use vigil_core::engine::{
     AlarmOptions, Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot,
 };
+use vigil_core::settings::StationSettings;
 use vigil_core::telemetry::BedId;
 use vigil_core::{broker, sim};
 
+use crate::commands::station_admin::BrokerNow;
 use crate::frames::{
     self, AlarmOut, BedInfo, DeviceOut, EngineState, Frame, News2Out, PauseOut, VitalOut, WaveOut,
 };
@@ -67,6 +68,9 @@ pub struct Station {
     db_path: std::path::PathBuf,
     /// `[auth] idle_lock_minutes` of the config file, if set.
     idle_lock_minutes: Option<u64>,
+    /// The config file (`$VIGIL_CONFIG`, else the platform's) and its `[broker]` section.
+    config_path: Option<std::path::PathBuf>,
+    broker_section: config::BrokerSection,
 }
 
 impl Station {
@@ -75,6 +79,7 @@ impl Station {
     pub fn start() -> Result<Station> {
         let path = std::env::var_os("VIGIL_CONFIG").map(std::path::PathBuf::from);
         let file = FileConfig::load(path.as_deref())?;
+        let config_path = path.or_else(config::default_config_path);
         let db_path = match file.storage.db.clone() {
             Some(p) => p,
             None => config::default_db_path()?,
@@ -96,11 +101,18 @@ impl Station {
             }
         };
         let ward = file.broker.ward.clone();
+        // Ward profile and latching codes as IT last set them in the window.
+        let settings = {
+            let conn = vigil_core::store::open(&db_path)?;
+            StationSettings::load(&conn)?
+        };
         // The desktop station raises desktop notifications (best effort) for alarms.
-        let alarm_options = AlarmOptions {
+        let mut alarm_options = AlarmOptions {
             notifications: true,
             ..AlarmOptions::default()
         };
+        alarm_options.config.profile = settings.profile;
+        alarm_options.config.latching = settings.latching.clone();
         let engine = Engine::start_with(
             EngineConfig {
                 broker: url.clone(),
@@ -111,7 +123,7 @@ impl Station {
                     .unwrap_or_else(config::default_client_id),
                 ward: ward.clone(),
                 db_path: db_path.clone(),
-                limits: default_limits(),
+                limits: settings.profile.limits(),
                 policy: file.ingest.policy(mode == "external"),
                 mllp: file.ingest.mllp_listen,
             },
@@ -136,12 +148,37 @@ impl Station {
             _sim_stop: sim_stop,
             db_path,
             idle_lock_minutes: file.auth.idle_lock_minutes,
+            config_path,
+            broker_section: file.broker.clone(),
         })
     }
 
     /// The engine's handle, for the commands that act on alarms.
     pub fn engine(&self) -> EngineHandle {
         self.engine.handle()
+    }
+
+    /// The broker as the station uses it now and as its config file has it.
+    pub fn broker_now(&self) -> BrokerNow<'_> {
+        let link = self.engine.link().borrow().clone();
+        BrokerNow {
+            mode: self.base.mode,
+            url: self.base.broker.clone(),
+            connected: link.connected && link.subscribed,
+            last_error: link.last_error,
+            config_path: self.config_path.as_deref(),
+            section: &self.broker_section,
+        }
+    }
+
+    /// The config file's `[broker]` section.
+    pub fn broker_section(&self) -> &config::BrokerSection {
+        &self.broker_section
+    }
+
+    /// The config file the station reads at start (it may not exist yet).
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self.config_path.as_deref()
     }
 
     /// The station's database file (live data, users, audit trail).

@@ -22,8 +22,9 @@ import {
   type UserInfo,
 } from './auth';
 import { busy, field, h, value } from './dom';
+import { showBroker, showDevices, showWard } from './stationadmin';
 
-type Tab = 'users' | 'audit';
+type Tab = 'users' | 'audit' | 'devices' | 'ward' | 'broker';
 
 function roleSelect(id: string | undefined, selected: Role): HTMLSelectElement {
   const sel = h('select', { id, class: 'role-select' });
@@ -49,6 +50,9 @@ export class AdminPanel {
   ) {
     const tabs: [Tab, string, boolean][] = [
       ['users', 'Users', can(state, 'manage_users')],
+      ['devices', 'Devices', can(state, 'manage_devices')],
+      ['ward', 'Ward & alarms', can(state, 'manage_ward_profiles')],
+      ['broker', 'Broker', can(state, 'broker_settings')],
       ['audit', 'Audit log', can(state, 'view_audit_log')],
     ];
     const allowed = tabs.filter((t) => t[2]);
@@ -80,7 +84,11 @@ export class AdminPanel {
   private async show(): Promise<void> {
     for (const b of this.root.querySelectorAll('.tab')) b.classList.toggle('active', b.id === `tab-${this.tab}`);
     try {
+      const say = (t: string, k: 'ok' | 'error' = 'ok') => this.say(t, k);
       if (this.tab === 'users') await this.showUsers();
+      else if (this.tab === 'devices') await showDevices(this.body, say, () => void this.show());
+      else if (this.tab === 'ward') await showWard(this.body, say);
+      else if (this.tab === 'broker') await showBroker(this.body, say);
       else await this.showAudit();
     } catch (e) {
       this.say(apiError(e).message, 'error');

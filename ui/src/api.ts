@@ -29,4 +29,46 @@ export const api = {
   /** `bed` = "ward/bed", or null for every bed of the station. */
   audioPause: (bed: string | null) => invoke<void>('audio_pause', { bed }),
   endAudioPause: (bed: string | null) => invoke<void>('end_audio_pause', { bed }),
+  listDevices: () => invoke<DeviceRow[]>('list_devices'),
+  registerDevice: (device: string, bed: string, label: string) =>
+    invoke<void>('register_device', { device, bed, label }),
+  removeDevice: (device: string) => invoke<void>('remove_device', { device }),
+  wardSettings: () => invoke<WardSettings>('ward_settings'),
+  setWardProfile: (profile: string) => invoke<void>('set_ward_profile', { profile }),
+  setLatching: (code: string, latching: boolean) => invoke<void>('set_latching', { code, latching }),
+  brokerSettings: () => invoke<BrokerOut>('broker_settings'),
+  testBroker: (url: string) => invoke<string>('test_broker', { url }),
+  saveBroker: (url: string | null, ward: string | null) => invoke<string>('save_broker', { url, ward }),
 };
+
+/** `list_devices` rows (src-tauri/src/commands/station_admin.rs). */
+export interface DeviceRow {
+  device: string;
+  bed: string;
+  label: string;
+  registered: boolean;
+  enabled: boolean;
+  live: 'online' | 'offline' | 'unknown';
+}
+
+export interface WardSettings {
+  profile: string;
+  profiles: string[];
+  latching: string[];
+  latchable: string[];
+}
+
+export interface BrokerOut {
+  mode: 'embedded' | 'external';
+  url: string;
+  connected: boolean;
+  last_error: string | null;
+  config_path: string | null;
+  configured_url: string | null;
+  ward: string | null;
+  client_id: string | null;
+  ca_file: string | null;
+  cert_file: string | null;
+  username: string | null;
+  password_set: boolean;
+}

@@ -32,6 +32,11 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot write config file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {source}")]
     Parse {
         path: PathBuf,
@@ -541,6 +546,113 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("org", "Vigil", "vigil")
 }
 
+/// Why a broker could not be reached by [`BrokerSettings::probe`].
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Connection(String),
+    #[error("no answer from the broker within {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl BrokerSettings {
+    /// Connect once (clean session, a throw-away client id) and wait for the broker's CONNACK:
+    /// a connection test for the administrator, which changes nothing on the broker.
+    pub async fn probe(&self, timeout: std::time::Duration) -> Result<(), ProbeError> {
+        let id = format!("vigil-probe-{}", std::process::id());
+        let mut o = self.mqtt_options(&id)?;
+        o.set_clean_session(true);
+        let (client, mut ev) = rumqttc::AsyncClient::new(o, 4);
+        let wait = async {
+            loop {
+                match ev.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(a))) => {
+                        return if a.code == rumqttc::ConnectReturnCode::Success {
+                            Ok(())
+                        } else {
+                            Err(ProbeError::Connection(format!(
+                                "the broker refused the connection: {:?}",
+                                a.code
+                            )))
+                        };
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(ProbeError::Connection(e.to_string())),
+                }
+            }
+        };
+        let r = match tokio::time::timeout(timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(ProbeError::Timeout(timeout)),
+        };
+        let _ = client.try_disconnect();
+        r
+    }
+}
+
+/// Set (or, with `url` = `None`, remove: embedded broker and simulated ward) the broker URL and
+/// ward of a config file, keeping everything else in it (comments, TLS settings) as it was.
+/// The URL is checked first. Takes effect when the station restarts.
+pub fn write_broker(path: &Path, url: Option<&str>, ward: Option<&str>) -> Result<(), ConfigError> {
+    if let Some(u) = url {
+        u.parse::<BrokerUrl>()?;
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        ConfigError::Broker(format!("{}: {e}", path.display()))
+    })?;
+    if !doc.contains_table("broker") {
+        doc["broker"] = toml_edit::table();
+    }
+    let b = &mut doc["broker"];
+    match url {
+        Some(u) => b["url"] = toml_edit::value(u),
+        None => {
+            if let Some(t) = b.as_table_mut() {
+                t.remove("url");
+            }
+        }
+    }
+    match ward.filter(|w| !w.is_empty()) {
+        Some(w) => b["ward"] = toml_edit::value(w),
+        None => {
+            if let Some(t) = b.as_table_mut() {
+                t.remove("ward");
+            }
+        }
+    }
+    let out = doc.to_string();
+    // The result must still be a valid Vigil config before it replaces the file.
+    toml::from_str::<FileConfig>(&out).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| ConfigError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let tmp = path.with_extension("toml.new");
+    std::fs::write(&tmp, out)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// `vigil.toml` in the platform config directory (e.g. `~/.config/vigil/vigil.toml`).
 pub fn default_config_path() -> Option<PathBuf> {
     project_dirs().map(|d| d.config_dir().join("vigil.toml"))
@@ -570,6 +682,78 @@ pub fn default_client_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn write_broker_keeps_the_rest_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigil.toml");
+        std::fs::write(
+            &path,
+            "# Ward 4 station\n[storage]\ndb = \"/var/lib/vigil/vigil.db\"\n\n[broker]\n# the hospital CA\nca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        write_broker(
+            &path,
+            Some("mqtts://broker.ward4.example:8883"),
+            Some("ward4"),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("# Ward 4 station") && text.contains("# the hospital CA"),
+            "{text}"
+        );
+        let cfg = FileConfig::load(Some(&path)).unwrap();
+        assert_eq!(
+            cfg.broker.url.as_deref(),
+            Some("mqtts://broker.ward4.example:8883")
+        );
+        assert_eq!(cfg.broker.ward.as_deref(), Some("ward4"));
+        assert_eq!(cfg.broker.ca_file, Some(dir.path().join("ca.pem")));
+        assert_eq!(
+            cfg.storage.db,
+            Some(PathBuf::from("/var/lib/vigil/vigil.db"))
+        );
+
+        // A bad URL changes nothing.
+        assert!(write_broker(&path, Some("http://nope"), None).is_err());
+        assert_eq!(
+            FileConfig::load(Some(&path)).unwrap().broker.url.as_deref(),
+            Some("mqtts://broker.ward4.example:8883")
+        );
+        // No URL: back to the embedded broker; the TLS file setting stays for later.
+        write_broker(&path, None, None).unwrap();
+        let cfg = FileConfig::load(Some(&path)).unwrap();
+        assert_eq!(cfg.broker.url, None);
+        assert_eq!(cfg.broker.ward, None);
+        assert!(cfg.broker.ca_file.is_some());
+        // A new file is created.
+        let fresh = dir.path().join("sub/new.toml");
+        write_broker(&fresh, Some("mqtt://127.0.0.1:1883"), None).unwrap();
+        assert_eq!(
+            FileConfig::load(Some(&fresh))
+                .unwrap()
+                .broker
+                .url
+                .as_deref(),
+            Some("mqtt://127.0.0.1:1883")
+        );
+    }
+
+    #[tokio::test]
+    async fn probe_reaches_a_broker_and_reports_one_that_is_not_there() {
+        let b = crate::broker::start_embedded(None).unwrap();
+        let ok: BrokerSettings = b.url().into();
+        ok.probe(Duration::from_secs(10)).await.unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let gone: BrokerSettings = BrokerUrl::plain("127.0.0.1", port).into();
+        let e = gone.probe(Duration::from_secs(10)).await.unwrap_err();
+        assert!(matches!(e, ProbeError::Connection(_)), "{e}");
+    }
+
     use super::*;
 
     #[test]

@@ -20,7 +20,7 @@ use crate::alarms::news2::{News2Manual, News2Score};
 use crate::alarms::sync::{self as alarm_sync, BedAlarmState};
 use crate::alarms::{
     ActiveAlarm, AlarmConfig, AlarmError, AlarmEvent, AlarmEventKind, AlarmMachine, Limit,
-    PauseInfo, PauseScope,
+    PauseInfo, PauseScope, WardProfile,
 };
 use crate::auth::{Authorized, Permission};
 use crate::codes::Vital;
@@ -450,6 +450,24 @@ impl EngineHandle {
         auth.require(Permission::ManageWardProfiles)?;
         lock(&self.shared.state).alarms.set_latching(code, latching);
         Ok(())
+    }
+
+    /// Admin setting (ward profiles): the default limits of beds without their own.
+    pub fn set_ward_profile(
+        &self,
+        profile: WardProfile,
+        auth: &Authorized,
+    ) -> Result<(), EngineError> {
+        auth.require(Permission::ManageWardProfiles)?;
+        lock(&self.shared.state).alarms.set_profile(profile);
+        Ok(())
+    }
+
+    /// The ward profile and the latching codes in force.
+    pub fn ward_settings(&self) -> (WardProfile, std::collections::BTreeSet<String>) {
+        let st = lock(&self.shared.state);
+        let cfg = st.alarms.config();
+        (cfg.profile, cfg.latching.clone())
     }
 
     /// Audio pauses in force now.

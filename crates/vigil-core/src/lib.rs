@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod interop;
 pub mod notify;
 pub mod query;
+pub mod settings;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Permission, Role};
 
-use super::{admin, alarms, auth};
+use super::{admin, alarms, auth, station_admin};
 use crate::error::ApiError;
 use crate::session::AuthState;
 
@@ -69,10 +69,19 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("acknowledge_alarm",  [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("audio_pause",        [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("end_audio_pause",    [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("list_devices",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("register_device",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("remove_device",      [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("ward_settings",      [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_ward_profile",   [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_latching",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("broker_settings",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("test_broker",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("save_broker",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 23] = [
+const COMMANDS: [&str; 32] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -96,6 +105,15 @@ const COMMANDS: [&str; 23] = [
     "acknowledge_alarm",
     "audio_pause",
     "end_audio_pause",
+    "list_devices",
+    "register_device",
+    "remove_device",
+    "ward_settings",
+    "set_ward_profile",
+    "set_latching",
+    "broker_settings",
+    "test_broker",
+    "save_broker",
 ];
 
 fn column(state: State) -> usize {
@@ -236,6 +254,54 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         "acknowledge_alarm" => alarms::authorize(st, Permission::AcknowledgeAlarm).map(drop),
         "audio_pause" | "end_audio_pause" => {
             alarms::authorize(st, Permission::AudioPause).map(drop)
+        }
+        "list_devices" => station_admin::list_devices(st, &[]).map(drop),
+        "register_device" => {
+            station_admin::register_device(st, "mon-7", "icu/07", "bedside monitor").map(drop)
+        }
+        "remove_device" => {
+            // A device registered beforehand, straight in the database (not audited).
+            vigil_core::ingest::register_device(
+                st.lock().svc.connection(),
+                "mon-9",
+                &vigil_core::telemetry::BedId::new("icu", "09"),
+                "",
+                T0,
+            )
+            .unwrap();
+            station_admin::remove_device(st, "mon-9").map(drop)
+        }
+        "ward_settings" => station_admin::ward_settings(st).map(drop),
+        "set_ward_profile" => station_admin::set_ward_profile(st, "paediatric").map(drop),
+        "set_latching" => station_admin::set_latching(st, "SPO2_LOW", true).map(drop),
+        "broker_settings" => {
+            let section = vigil_core::config::BrokerSection::default();
+            let now = station_admin::BrokerNow {
+                mode: "embedded",
+                url: "mqtt://127.0.0.1:1883".into(),
+                connected: true,
+                last_error: None,
+                config_path: None,
+                section: &section,
+            };
+            station_admin::broker_settings(st, &now).map(drop)
+        }
+        // The permission step; the connection itself is tested in vigil-core (config::probe).
+        "test_broker" => station_admin::candidate(
+            st,
+            &vigil_core::config::BrokerSection::default(),
+            "mqtt://127.0.0.1:1883",
+        )
+        .map(drop),
+        "save_broker" => {
+            let dir = tempfile::tempdir().unwrap();
+            station_admin::save_broker(
+                st,
+                Some(&dir.path().join("vigil.toml")),
+                Some("mqtt://broker.example:1883"),
+                Some("icu"),
+            )
+            .map(drop)
         }
         other => panic!("no such command in the matrix test: {other}"),
     }

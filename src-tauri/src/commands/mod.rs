@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod alarms;
 pub mod auth;
+pub mod station_admin;
 
 use std::sync::Arc;
 
@@ -194,6 +195,109 @@ pub async fn end_audio_pause(
     run(&st, move |s| {
         alarms::audit(s, &proof, alarms::PAUSE_END, &target, "");
         Ok(())
+    })
+    .await
+}
+
+/// The device registry and the devices heard live (admin).
+#[tauri::command]
+pub async fn list_devices(
+    st: St<'_>,
+    station: Engine<'_>,
+) -> Result<Vec<station_admin::DeviceRow>, ApiError> {
+    let seen = station.engine().snapshot().devices;
+    run(&st, move |s| station_admin::list_devices(s, &seen)).await
+}
+
+/// Register a device to a bed (or move it); the engine uses the new mapping at once.
+#[tauri::command]
+pub async fn register_device(
+    st: St<'_>,
+    station: Engine<'_>,
+    device: String,
+    bed: String,
+    label: String,
+) -> Result<(), ApiError> {
+    let reg = run(&st, move |s| {
+        station_admin::register_device(s, &device, &bed, &label)
+    })
+    .await?;
+    station.engine().set_registry(reg);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn remove_device(
+    st: St<'_>,
+    station: Engine<'_>,
+    device: String,
+) -> Result<(), ApiError> {
+    let reg = run(&st, move |s| station_admin::remove_device(s, &device)).await?;
+    station.engine().set_registry(reg);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn ward_settings(st: St<'_>) -> Result<station_admin::WardSettingsOut, ApiError> {
+    run(&st, station_admin::ward_settings).await
+}
+
+/// Set the ward profile (default limits of beds without their own); applied at once.
+#[tauri::command]
+pub async fn set_ward_profile(
+    st: St<'_>,
+    station: Engine<'_>,
+    profile: String,
+) -> Result<(), ApiError> {
+    let (proof, p) = run(&st, move |s| station_admin::set_ward_profile(s, &profile)).await?;
+    station.engine().set_ward_profile(p, &proof)?;
+    Ok(())
+}
+
+/// Make an alarm code latch (stay shown until acknowledged) or not; applied at once.
+#[tauri::command]
+pub async fn set_latching(
+    st: St<'_>,
+    station: Engine<'_>,
+    code: String,
+    latching: bool,
+) -> Result<(), ApiError> {
+    let c = code.clone();
+    let proof = run(&st, move |s| station_admin::set_latching(s, &c, latching)).await?;
+    station.engine().set_latching(&code, latching, &proof)?;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn broker_settings(
+    st: St<'_>,
+    station: Engine<'_>,
+) -> Result<station_admin::BrokerOut, ApiError> {
+    station_admin::broker_settings(&st, &station.broker_now())
+}
+
+/// Try to connect to `url` with the config file's TLS files and credentials (5 s at most).
+#[tauri::command]
+pub async fn test_broker(st: St<'_>, station: Engine<'_>, url: String) -> Result<String, ApiError> {
+    let section = station.broker_section().clone();
+    let settings = run(&st, move |s| station_admin::candidate(s, &section, &url)).await?;
+    match settings.probe(std::time::Duration::from_secs(5)).await {
+        Ok(()) => Ok(format!("connected to {settings}")),
+        Err(e) => Err(ApiError::new("broker_unreachable", e.to_string())),
+    }
+}
+
+/// Write the broker URL and ward to the config file; used from the next start.
+#[tauri::command]
+pub async fn save_broker(
+    st: St<'_>,
+    station: Engine<'_>,
+    url: Option<String>,
+    ward: Option<String>,
+) -> Result<String, ApiError> {
+    let path = station.config_path().map(std::path::Path::to_path_buf);
+    run(&st, move |s| {
+        station_admin::save_broker(s, path.as_deref(), url.as_deref(), ward.as_deref())
     })
     .await
 }

@@ -135,6 +135,20 @@ pub enum WardProfile {
 }
 
 impl WardProfile {
+    pub const ALL: [WardProfile; 3] = [
+        WardProfile::Adult,
+        WardProfile::Paediatric,
+        WardProfile::Neonatal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WardProfile::Adult => "adult",
+            WardProfile::Paediatric => "paediatric",
+            WardProfile::Neonatal => "neonatal",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<WardProfile> {
         match s.to_ascii_lowercase().as_str() {
             "adult" => Some(WardProfile::Adult),

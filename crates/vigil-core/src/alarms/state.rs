@@ -347,6 +347,13 @@ impl AlarmMachine {
         self.limits.get(bed).unwrap_or(&self.default_limits).clone()
     }
 
+    /// Admin setting: the ward profile, whose limits new patients (beds without limits of
+    /// their own) get from now on. Beds with their own limits keep them.
+    pub fn set_profile(&mut self, profile: WardProfile) {
+        self.cfg.profile = profile;
+        self.default_limits = profile.limits();
+    }
+
     /// Admin setting: whether alarms with `code` latch.
     pub fn set_latching(&mut self, code: &str, latching: bool) {
         if latching {
