@@ -245,3 +245,35 @@ describe('Store.apply', () => {
     expect(seen).toEqual([true, false]);
   });
 });
+
+describe('NEWS2 and audio pauses', () => {
+  it('keeps NEWS2 per bed and counts pauses down on the station clock', () => {
+    const s = new Store();
+    const t = Date.now();
+    s.apply(frame({ ...first(), t }));
+    const c = s.apply(
+      frame({
+        t,
+        news2: [{ bed: 'icu/1', total: 6, band: 'medium' }],
+        pauses: [
+          { bed: '*', until: t + 60_000, by: 'carl' },
+          { bed: 'icu/2', until: t + 90_000, by: 'nina' },
+        ],
+      }),
+    );
+    expect(c.news2 && c.pauses).toBe(true);
+    expect(s.news2('icu/1')).toEqual({ bed: 'icu/1', total: 6, band: 'medium' });
+    expect(s.news2('icu/2')).toBeUndefined();
+    // Bed 2: its own pause ends later than the station's and wins.
+    expect(s.pauseFor('icu/2', Date.now())?.pause.by).toBe('nina');
+    expect(s.pauseFor('icu/1', Date.now())?.pause.by).toBe('carl');
+    const r = s.pauseFor('icu/1', Date.now())!.remainingMs;
+    expect(r).toBeGreaterThan(55_000);
+    expect(r).toBeLessThanOrEqual(60_000);
+    expect(s.stationPause(Date.now() + 61_000)).toBeNull();
+    expect(s.pauseFor('icu/1', Date.now() + 61_000)).toBeNull();
+    // The full list replaces the old one.
+    s.apply(frame({ t, pauses: [] }));
+    expect(s.pauseFor('icu/2', Date.now())).toBeNull();
+  });
+});
