@@ -172,7 +172,8 @@ fn check_decoded(r: &Result<Message, DecodeError>, gaps: &mut GapTracker) {
 /// serde_json (without its `float_roundtrip` feature) may read a decimal 1 ULP away from the
 /// nearest f64, so JSON round trips are compared to within 2 ULP. See docs/fuzzing.md.
 fn close(a: f64, b: f64) -> bool {
-    a == b || (a - b).abs() <= 2.0 * f64::EPSILON * a.abs().max(b.abs())
+    // Subnormals have a fixed spacing: the tolerance bottoms out at MIN_POSITIVE.
+    a == b || (a - b).abs() <= 2.0 * f64::EPSILON * a.abs().max(b.abs()).max(f64::MIN_POSITIVE)
 }
 
 fn close_opt(a: Option<f64>, b: Option<f64>) -> bool {
