@@ -7,6 +7,8 @@
 //!
 //! Older rows may hold the plain packings `i16le` / `i32le` (schema v1); [`decode`] reads all.
 
+use std::io::Read;
+
 use thiserror::Error;
 
 /// Name of the current encoding, stored in `wave_chunks.enc`.
@@ -53,11 +55,11 @@ pub fn encode(data: &[i32]) -> (&'static str, Vec<u8>) {
 pub fn decode(enc: &str, blob: &[u8], n: usize) -> Result<Vec<i32>, CodecError> {
     match enc {
         ENC_DZ => decode_dz(blob, n),
-        "i16le" if blob.len() == n * 2 => Ok(blob
+        "i16le" if n.checked_mul(2) == Some(blob.len()) => Ok(blob
             .chunks_exact(2)
             .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
             .collect()),
-        "i32le" if blob.len() == n * 4 => Ok(blob
+        "i32le" if n.checked_mul(4) == Some(blob.len()) => Ok(blob
             .chunks_exact(4)
             .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect()),
@@ -74,13 +76,30 @@ fn decode_dz(blob: &[u8], n: usize) -> Result<Vec<i32>, CodecError> {
     }
     let raw;
     let bytes: &[u8] = if flags & ZSTD_FLAG != 0 {
-        // Each residual takes at most 5 varint bytes.
-        raw = zstd::bulk::decompress(body, n * 5 + 16)
+        // Each residual of an i32 sample takes at most 5 varint bytes. Stream the frame and
+        // stop past that limit, so that memory follows the data actually decompressed, never a
+        // corrupt count or a size the frame header claims.
+        let limit = n.saturating_mul(5).saturating_add(16);
+        let mut out = Vec::new();
+        zstd::stream::read::Decoder::with_buffer(body)
+            .map(zstd::stream::read::Decoder::single_frame)
+            .and_then(|d| {
+                d.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+                    .read_to_end(&mut out)
+            })
             .map_err(|_| CodecError::Corrupt("zstd frame"))?;
+        if out.len() > limit {
+            return Err(CodecError::Corrupt("sample count"));
+        }
+        raw = out;
         &raw
     } else {
         body
     };
+    // Every residual takes at least one byte.
+    if n > bytes.len() {
+        return Err(CodecError::Corrupt("sample count"));
+    }
     let mut res = Vec::with_capacity(n);
     let mut pos = 0;
     while pos < bytes.len() {
@@ -91,7 +110,7 @@ fn decode_dz(blob: &[u8], n: usize) -> Result<Vec<i32>, CodecError> {
     if res.len() != n {
         return Err(CodecError::Corrupt("sample count"));
     }
-    Ok(integrate(&res, order))
+    integrate(&res, order)
 }
 
 /// Differences of order 1 or 2 (the first samples are differenced against zeros).
@@ -109,18 +128,22 @@ fn residuals(data: &[i32], order: u8) -> Vec<i64> {
     out
 }
 
-fn integrate(res: &[i64], order: u8) -> Vec<i32> {
+fn integrate(res: &[i64], order: u8) -> Result<Vec<i32>, CodecError> {
     let mut out = Vec::with_capacity(res.len());
     let (mut p1, mut p2) = (0i64, 0i64);
     for &r in res {
+        // p1 and p2 are i32 samples, so the prediction cannot overflow; a corrupt residual can.
         let pred = if order == 2 { 2 * p1 - p2 } else { p1 };
-        let x = pred + r;
-        // Valid blobs come from i32 samples; clamp what a corrupt one could produce.
-        out.push(x.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
+        // Valid blobs come from i32 samples: anything else is corruption, not a sample.
+        let x = pred
+            .checked_add(r)
+            .and_then(|x| i32::try_from(x).ok())
+            .ok_or(CodecError::Corrupt("sample out of range"))?;
+        out.push(x);
         p2 = p1;
-        p1 = x;
+        p1 = i64::from(x);
     }
-    out
+    Ok(out)
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -202,5 +225,33 @@ mod tests {
         assert!(decode("lz9", &blob, 4).is_err());
         assert!(decode("i16le", &[1, 2, 3], 2).is_err());
         assert_eq!(decode("i16le", &[1, 0, 255, 255], 2), Ok(vec![1, -1]));
+    }
+
+    /// Found by tests/fuzz.rs: a corrupt sample count or blob overflowed `n * 2`, `n * 5 + 16`
+    /// and the residual sums (panics in debug builds), or asked for a huge allocation.
+    #[test]
+    fn corrupt_counts_and_residuals_are_errors() {
+        assert!(decode("i16le", &[], usize::MAX).is_err());
+        assert!(decode("i32le", &[], usize::MAX / 2).is_err());
+        let (enc, blob) = encode(&[1, 2, 3, 4]);
+        assert!(decode(enc, &blob, usize::MAX).is_err());
+        let (enc, zblob) = encode(&vec![7; 1000]);
+        assert_eq!(zblob[0] & ZSTD_FLAG, ZSTD_FLAG, "compressed");
+        assert!(decode(enc, &zblob, usize::MAX).is_err());
+        assert!(decode(enc, &zblob, 10).is_err());
+        // Residuals of i64::MAX (zigzag u64::MAX - 1): their sum overflowed.
+        let mut raw = vec![1u8];
+        for _ in 0..2 {
+            put_varint(&mut raw, zigzag(i64::MAX));
+        }
+        assert_eq!(
+            decode(ENC_DZ, &raw, 2),
+            Err(CodecError::Corrupt("sample out of range"))
+        );
+        assert_eq!(
+            decode(ENC_DZ, &[1, 2, 0x80, 0x80, 0x80, 0x80, 0x10], 2),
+            Err(CodecError::Corrupt("sample out of range")),
+            "1 then a residual beyond i32"
+        );
     }
 }

@@ -173,22 +173,25 @@ pub struct GapTracker {
 impl GapTracker {
     /// Note a chunk; returns the gap before it, if chunks are missing.
     pub fn observe(&mut self, w: &WaveChunk, now_ms: i64) -> Option<Gap> {
-        let end_ms = w.t0_ms + (w.data.len() as f64 * 1000.0 / w.rate).round() as i64;
+        // Saturating: a decodable chunk may have a tiny rate (a huge span) or seq u64::MAX.
+        let span_ms = (w.data.len() as f64 * 1000.0 / w.rate).round() as i64;
+        let end_ms = w.t0_ms.saturating_add(span_ms);
         let key = (w.device.clone(), w.channel.name);
         let Some(&(seq, prev_end)) = self.last.get(&key) else {
             self.last.insert(key, (w.seq, end_ms));
             return None;
         };
-        if w.seq == seq + 1 {
+        let next = seq.saturating_add(1);
+        if w.seq == next {
             self.last.insert(key, (w.seq, end_ms));
             None
-        } else if w.seq > seq + 1 {
+        } else if w.seq > next {
             self.last.insert(key, (w.seq, end_ms));
             Some(Gap {
                 bed: w.bed.clone(),
                 device: w.device.clone(),
                 channel: w.channel.name,
-                first_seq: seq + 1,
+                first_seq: next,
                 last_seq: w.seq - 1,
                 from_ms: prev_end,
                 to_ms: w.t0_ms,
@@ -242,6 +245,27 @@ mod tests {
         assert_eq!(g.observe(&chunk(5, 5000), 9), None);
         assert_eq!(g.observe(&chunk(0, 90_000), 9), None, "device restart");
         assert_eq!(g.observe(&chunk(1, 91_000), 9), None);
+    }
+
+    /// Found by tests/fuzz.rs: `t0 + span` and `seq + 1` overflowed (a panic in debug builds)
+    /// for chunks the decoder accepts: a rate of 1e-300 Hz, a sequence number of u64::MAX.
+    #[test]
+    fn extreme_chunks_do_not_overflow() {
+        let mut g = GapTracker::default();
+        let mut c = chunk(u64::MAX, 0);
+        c.rate = f64::MIN_POSITIVE;
+        assert_eq!(g.observe(&c, 9), None);
+        assert_eq!(
+            g.observe(&c, 9),
+            None,
+            "the same last possible seq again: no gap"
+        );
+        let gap = g.observe(&chunk(u64::MAX, i64::MAX), 9);
+        assert_eq!(gap, None, "same seq, not a gap");
+        let mut g = GapTracker::default();
+        assert_eq!(g.observe(&chunk(u64::MAX - 2, 0), 9), None);
+        let gap = g.observe(&chunk(u64::MAX, 2000), 9).expect("gap");
+        assert_eq!((gap.first_seq, gap.last_seq), (u64::MAX - 1, u64::MAX - 1));
     }
 
     #[test]

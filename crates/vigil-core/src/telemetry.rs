@@ -599,6 +599,16 @@ fn decode_wave(
             ),
         });
     }
+    // A finite factor can still scale a sample to infinity (factor 1e308, sample -2).
+    if p.data
+        .iter()
+        .any(|&d| !(p.origin + p.factor * f64::from(d)).is_finite())
+    {
+        return Err(DecodeError::Invalid {
+            field: "factor",
+            why: "origin + factor × sample overflows to infinity".into(),
+        });
+    }
     Ok(WaveChunk {
         bed,
         device: device.to_string(),
@@ -788,6 +798,13 @@ mod tests {
                 "malformed",
             ),
             (t, "{\"v\":1,\"rate\":NaN}".into(), "malformed"),
+            // Found by tests/fuzz.rs: finite scaling whose physical values are infinite.
+            (
+                t,
+                wave_json("ECG_II", "mV", 500.0, "[1, -2]")
+                    .replace("0.005", "1.7976931348623157e308"),
+                "invalid_field",
+            ),
         ];
         for (topic, payload, reason) in cases {
             let got = decode(topic, payload.as_bytes());

@@ -474,6 +474,14 @@ pub fn chunk_samples(
     if !(factor.is_finite() && factor != 0.0 && origin.is_finite()) {
         return Err("factor must be finite and non-zero, origin finite".into());
     }
+    // A finite factor can still scale a sample to infinity (factor 1e308, sample -2).
+    if q.data
+        .iter()
+        .flatten()
+        .any(|&d| !(origin + factor * f64::from(d)).is_finite())
+    {
+        return Err("origin + factor × sample overflows to infinity".into());
+    }
     let mut out = Vec::new();
     let mut start = 0usize;
     let mut cur: Vec<i32> = Vec::new();
@@ -700,6 +708,13 @@ mod tests {
         assert!(chunk_samples(ch, 0, 0.0, 0.0, 1.0, &q).is_err());
         assert!(chunk_samples(ch, 0, 0.01, 0.0, 1.0, &q).is_err(), "100 kHz");
         assert!(chunk_samples(ch, 0, 1.0, 0.0, 0.0, &q).is_err());
+        let big = Quantised {
+            data: vec![Some(1), Some(-2)],
+            shift: 0,
+        };
+        // Found by tests/fuzz.rs: a finite factor whose physical values are infinite.
+        assert!(chunk_samples(ch, 0, 1.0, 0.0, f64::MAX, &big).is_err());
+        assert!(chunk_samples(ch, 0, 1.0, 0.0, f64::MAX / 2.0, &big).is_ok());
         let long = Quantised {
             data: vec![Some(0); MAX_CHUNK_SAMPLES + 5],
             shift: 0,
