@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS};
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -27,7 +27,7 @@ use crate::codes::Vital;
 use crate::config::{BrokerSettings, ConfigError};
 use crate::ingest::{GapTracker, IngestPolicy, Registry, Retention};
 use crate::notify::Notifier;
-use crate::store::{self, Op, StoreError, StoreWriter};
+use crate::store::{self, Op, StoreError, StoreWriter, WriterStats};
 use crate::telemetry::{self, Batch, BedId, DeviceStatus, Message, Reading, Vitals, WaveChunk};
 
 /// Live events buffered per watcher before it is told it lagged (and must re-read the snapshot).
@@ -36,6 +36,8 @@ const LIVE_CAPACITY: usize = 8192;
 /// `MAX_BACKOFF`; back to `MIN_BACKOFF` on every ConnAck.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest an operator action (acknowledge) waits for its record to be committed.
+const ACTION_COMMIT_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -168,6 +170,10 @@ struct Shared {
     registry: Mutex<Registry>,
     gaps: Mutex<GapTracker>,
     alarm_io: AlarmIo,
+    /// The writer's counters (is it failing?).
+    store_stats: Arc<WriterStats>,
+    /// Operations not queued for the writer because it was failing and its queue was full.
+    store_dropped: AtomicU64,
 }
 
 /// Where alarm events go besides the live stream.
@@ -208,11 +214,19 @@ impl Engine {
         // queues QoS 1 telemetry while the station is away.
         let opts = mqtt_options(&cfg)?;
         let writer = StoreWriter::spawn(&cfg.db_path)?;
-        let registry = Registry::load(&store::open(&cfg.db_path)?)?;
+        let registry = {
+            let conn = store::open(&cfg.db_path)?;
+            report_last_stored(&conn);
+            Registry::load(&conn)?
+        };
         if cfg.policy.require_registered && registry.is_empty() {
             tracing::warn!("device registry is empty and enforced: all telemetry will be rejected");
         }
-        let (client, eventloop) = AsyncClient::new(opts, 1024);
+        // Room for a broker's whole in-flight window of acknowledgements besides the station's
+        // own publishes (alarm state sync uses try_publish and must find space).
+        let (client, eventloop) = AsyncClient::new(opts, 4096);
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        tokio::spawn(ack_after_commit(client.clone(), writer.sender(), ack_rx));
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         let (link, _) = watch::channel(LinkState {
             connected: false,
@@ -232,6 +246,8 @@ impl Engine {
             policy: cfg.policy.clone(),
             registry: Mutex::new(registry),
             gaps: Mutex::new(GapTracker::default()),
+            store_stats: writer.stats(),
+            store_dropped: AtomicU64::new(0),
             alarm_io: AlarmIo {
                 store: writer.sender(),
                 client: client.clone(),
@@ -251,6 +267,7 @@ impl Engine {
             eventloop,
             filter,
             writer.sender(),
+            ack_tx,
             stop_rx,
         ));
         if let Some(addr) = cfg.mllp {
@@ -351,6 +368,8 @@ impl EngineHandle {
         if let Some(bed) = bed {
             publish_bed_state(&self.shared, &[bed], now);
         }
+        // Confirmed to the user only once the acknowledgement is in the database.
+        wait_committed(&self.shared).await;
         Ok(())
     }
 
@@ -504,6 +523,7 @@ async fn run_loop(
     mut eventloop: EventLoop,
     filter: String,
     store: mpsc::Sender<Op>,
+    acks: mpsc::UnboundedSender<Publish>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = MIN_BACKOFF;
@@ -545,6 +565,11 @@ async fn run_loop(
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 handle_publish(&shared, &store, &p.topic, &p.payload).await;
+                // Acknowledged to the broker once committed (QoS 1 only; see
+                // `ack_after_commit`). The queue is bounded by the broker's in-flight window.
+                if p.qos != QoS::AtMostOnce {
+                    let _ = acks.send(p);
+                }
             }
             Ok(_) => {}
             Err(e) => {
@@ -575,9 +600,9 @@ async fn run_loop(
         }
     }
     // Orderly goodbye: `Engine::shutdown` queued a DISCONNECT. Poll until it is sent, handling
-    // what arrives meanwhile: rumqttc acknowledges QoS 1 messages as it reads them, so a message
-    // already read but not handled would be lost (the broker would not send it again). What the
-    // broker sends after the DISCONNECT stays queued in this station's session.
+    // what arrives meanwhile (it is stored; being unacknowledged, the broker sends it again in
+    // the next session and the store drops the duplicate). What the broker sends after the
+    // DISCONNECT stays queued in this station's session.
     if eventloop.network.is_some() {
         let drain = async {
             loop {
@@ -603,6 +628,9 @@ async fn run_loop(
 fn mqtt_options(cfg: &EngineConfig) -> Result<rumqttc::MqttOptions, ConfigError> {
     let mut opts = cfg.broker.mqtt_options(&cfg.client_id)?;
     opts.set_clean_session(false);
+    // Acknowledge QoS 1 telemetry only after it is committed (`ack_after_commit`): a station
+    // killed or powered off loses nothing the broker still holds for its session.
+    opts.set_manual_acks(true);
     if cfg.broker.password_in_clear() {
         tracing::warn!(
             broker = %cfg.broker.url,
@@ -646,6 +674,94 @@ async fn store_op(store: &mpsc::Sender<Op>, op: Op) {
     }
 }
 
+/// Queue an operation for the writer from the ingest path. While the writer is failing (disk
+/// full) its queue may fill up: then the operation is dropped and counted rather than waited
+/// for, so that decoding, alarms and the live view never stall on the disk.
+async fn store_ingest(shared: &Shared, store: &mpsc::Sender<Op>, op: Op) {
+    if !shared.store_stats.failing.load(Ordering::Relaxed) {
+        return store_op(store, op).await;
+    }
+    match store.try_send(op) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            let n = shared.store_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n % 10_000 == 0 {
+                tracing::error!(
+                    dropped = n,
+                    "database failing and its queue is full: data not stored"
+                );
+            }
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            tracing::error!("store writer has stopped; data not stored");
+        }
+    }
+}
+
+/// Acknowledge handled QoS 1 messages to the broker once everything queued for the writer
+/// before them is committed, in the order they arrived. A message not acknowledged (the
+/// process is killed, the database cannot be written) stays with the broker, which sends it
+/// again in the next session; the store drops what it already holds.
+async fn ack_after_commit(
+    client: AsyncClient,
+    store: mpsc::Sender<Op>,
+    mut rx: mpsc::UnboundedReceiver<Publish>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        // Take whatever else is waiting: one commit covers it all.
+        batch.push(first);
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        if store.send(Op::Flush(done_tx)).await.is_err() || done.await.is_err() {
+            return;
+        }
+        for p in batch.drain(..) {
+            if client.ack(&p).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Wait (bounded) until what was queued for the writer so far is committed.
+async fn wait_committed(shared: &Shared) {
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let wait = async {
+        shared.alarm_io.store.send(Op::Flush(done_tx)).await.is_ok() && done.await.is_ok()
+    };
+    if !matches!(
+        tokio::time::timeout(ACTION_COMMIT_WAIT, wait).await,
+        Ok(true)
+    ) {
+        tracing::error!("the database did not confirm the record of an operator action");
+    }
+}
+
+/// Log when this database last stored data: after a crash or power loss, what devices sent
+/// since then is either sent again by the broker (persistent session) or missing.
+fn report_last_stored(conn: &rusqlite::Connection) {
+    let last = conn
+        .query_row(
+            "SELECT MAX(t) FROM (SELECT MAX(t0_ms) AS t FROM wave_chunks
+               UNION ALL SELECT MAX(t_ms) FROM numerics)",
+            [],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .ok()
+        .flatten();
+    if let Some(t) = last {
+        let ago_s = (store::now_ms() - t) as f64 / 1000.0;
+        tracing::info!(
+            last_stored_ms = t,
+            "history: last data stored {ago_s:.1} s before this start; what devices sent \
+             since is redelivered by the broker (persistent session) or recorded as a gap"
+        );
+    }
+}
+
 async fn reject(
     shared: &Shared,
     store: &mpsc::Sender<Op>,
@@ -654,7 +770,8 @@ async fn reject(
 ) {
     shared.counters.reject(e.reason());
     tracing::warn!(reason = e.reason(), topic = %topic.chars().take(200).collect::<String>(), error = %e, "telemetry rejected");
-    store_op(
+    store_ingest(
+        shared,
         store,
         Op::Reject {
             reason: e.reason(),
@@ -712,7 +829,7 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
             };
             let _ = shared.live.send(LiveEvent::Vitals(Arc::clone(&v)));
             record_alarm_events(shared, events).await;
-            store_op(store, Op::Vitals(v)).await;
+            store_ingest(shared, store, Op::Vitals(v)).await;
         }
         Message::Wave(w) => {
             shared
@@ -737,11 +854,11 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                     bed = %g.bed, device = %g.device, channel = g.channel,
                     missing = g.last_seq - g.first_seq + 1, "waveform gap"
                 );
-                store_op(store, Op::Gap(g)).await;
+                store_ingest(shared, store, Op::Gap(g)).await;
             }
             record_alarm_events(shared, events).await;
             let _ = shared.live.send(LiveEvent::Wave(Arc::clone(&w)));
-            store_op(store, Op::Wave(w)).await;
+            store_ingest(shared, store, Op::Wave(w)).await;
         }
         Message::Status(s) => {
             if !s.online {
@@ -758,7 +875,7 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
             };
             record_alarm_events(shared, events).await;
             let _ = shared.live.send(LiveEvent::Device(Arc::new(s.clone())));
-            store_op(store, Op::Status(s)).await;
+            store_ingest(shared, store, Op::Status(s)).await;
         }
     }
 }
@@ -932,7 +1049,7 @@ async fn record_alarm_events(shared: &Shared, events: Vec<AlarmEvent>) {
         if let Some(n) = &shared.alarm_io.notifier {
             n.alarm(&e);
         }
-        store_op(&shared.alarm_io.store, Op::Alarm(e)).await;
+        store_ingest(shared, &shared.alarm_io.store, Op::Alarm(e)).await;
     }
 }
 
@@ -981,7 +1098,34 @@ async fn alarm_tick(shared: Arc<Shared>, period: Duration, mut stop: watch::Rece
             _ = tick.tick() => {}
         }
         let now = store::now_ms();
-        let events = lock(&shared.state).alarms.tick(now);
+        let failing = shared.store_stats.failing.load(Ordering::Relaxed);
+        let events = {
+            let mut st = lock(&shared.state);
+            let mut events = st.alarms.tick(now);
+            events.extend(st.alarms.store_failing(
+                failing,
+                "the database cannot be written (disk full?): history is not being recorded",
+                now,
+            ));
+            events
+        };
+        if !failing {
+            let dropped = shared.store_dropped.swap(0, Ordering::Relaxed);
+            if dropped > 0 {
+                tracing::error!(dropped, "data not stored while the database was failing");
+                store_op(
+                    &shared.alarm_io.store,
+                    Op::Reject {
+                        reason: "not_stored",
+                        detail: format!(
+                            "{dropped} operations dropped while the database was failing"
+                        ),
+                        t_ms: now,
+                    },
+                )
+                .await;
+            }
+        }
         emit_alarm_events(&shared, events, now).await;
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -148,6 +148,29 @@ pub struct WriterStats {
     pub failures: AtomicU64,
     /// Rows deleted by retention.
     pub pruned: AtomicU64,
+    /// The last transaction failed for want of space or I/O and is being retried (disk full,
+    /// volume gone): nothing is being committed. The engine raises a technical alarm on it.
+    pub failing: AtomicBool,
+}
+
+/// How long the writer waits before it retries a transaction that failed for want of space.
+pub const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// A failure that may go away by itself (disk full, I/O error, lock): the batch is kept and
+/// retried. Anything else (a constraint, a bug) would fail again: that batch is dropped.
+fn retryable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DiskFull
+                | C::SystemIoFailure
+                | C::CannotOpen
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::OutOfMemory
+        )
+    )
 }
 
 /// Handle to the writer thread.
@@ -230,20 +253,46 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, stats: &WriterS
             }
         }
         let n = batch.len() as u64;
-        let mut acks = Vec::new();
-        match write_batch(&mut conn, &mut batch, &mut acks, stats) {
-            Ok(()) => {
-                stats.committed_ops.fetch_add(n, Ordering::Relaxed);
-                stats.transactions.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, ops = n, "store transaction failed; batch lost");
+        // Commit, retrying while the failure is one that can go away (disk full): the batch
+        // stays in memory and later operations queue (bounded) behind it.
+        let mut attempt = 0u32;
+        loop {
+            match write_batch(&mut conn, &batch, stats) {
+                Ok(()) => {
+                    stats.committed_ops.fetch_add(n, Ordering::Relaxed);
+                    stats.transactions.fetch_add(1, Ordering::Relaxed);
+                    if stats.failing.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(
+                            ops = n,
+                            attempts = attempt + 1,
+                            "store writes again: the held batch is committed"
+                        );
+                    }
+                    break;
+                }
+                Err(e) if retryable(&e) && !(closing && attempt >= 2) => {
+                    if !stats.failing.swap(true, Ordering::Relaxed) || attempt % 60 == 0 {
+                        tracing::error!(
+                            error = %e, ops = n,
+                            "STORE FAILED: cannot write the database (disk full?); \
+                             holding the batch and retrying"
+                        );
+                    }
+                    stats.failures.fetch_add(1, Ordering::Relaxed);
+                    attempt += 1;
+                    std::thread::sleep(RETRY_DELAY);
+                }
+                Err(e) => {
+                    stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, ops = n, "store transaction failed; batch lost");
+                    break;
+                }
             }
         }
-        batch.clear();
-        for ack in acks {
-            let _ = ack.send(());
+        for op in batch.drain(..) {
+            if let Op::Flush(ack) = op {
+                let _ = ack.send(());
+            }
         }
         if closing {
             break;
@@ -254,8 +303,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, stats: &WriterS
 
 fn write_batch(
     conn: &mut Connection,
-    batch: &mut Vec<Op>,
-    acks: &mut Vec<oneshot::Sender<()>>,
+    batch: &[Op],
     stats: &WriterStats,
 ) -> Result<(), rusqlite::Error> {
     let tx = conn.transaction()?;
@@ -291,7 +339,7 @@ fn write_batch(
              ON CONFLICT(reason) DO UPDATE SET count = count + 1, last_ms = excluded.last_ms,
                last_detail = excluded.last_detail",
         )?;
-        for op in batch.drain(..) {
+        for op in batch {
             match op {
                 Op::Vitals(v) => {
                     for r in &v.readings {
@@ -371,7 +419,7 @@ fn write_batch(
                         g.detected_ms
                     ])?;
                 }
-                Op::Prune {
+                &Op::Prune {
                     waves_before_ms,
                     trends_before_ms,
                 } => {
@@ -392,14 +440,15 @@ fn write_batch(
                     )?;
                     stats.pruned.fetch_add(n as u64, Ordering::Relaxed);
                 }
-                Op::Reject {
+                &Op::Reject {
                     reason,
-                    detail,
+                    ref detail,
                     t_ms,
                 } => {
                     upsert_reject.execute(params![reason, t_ms, detail])?;
                 }
-                Op::Flush(ack) => acks.push(ack),
+                // Answered by the writer loop once the batch is committed.
+                Op::Flush(_) => {}
                 // Handled by the writer loop before a batch is written.
                 Op::Close => {}
             }
@@ -556,7 +605,7 @@ mod tests {
             waves_before_ms: 5000,
             trends_before_ms: 2000,
         });
-        write_batch(&mut conn, &mut batch, &mut Vec::new(), &stats).expect("batch");
+        write_batch(&mut conn, &batch, &stats).expect("batch");
         let s = Summary::read(&conn).expect("summary");
         let key = ("4W/01".to_string(), "ECG_II".to_string());
         assert_eq!(s.chunks.get(&key), Some(&5), "chunks from 5 s on kept");

@@ -135,6 +135,281 @@ pub async fn ingest(a: IngestArgs) -> Result<()> {
     if a.beds == 0 || a.seconds == 0 {
         bail!("--beds and --seconds must be positive");
     }
+    let r = run_step(&StepOpts {
+        beds: a.beds,
+        seconds: a.seconds,
+        broker: a.broker.clone(),
+        db: a.db.clone(),
+        probe: false,
+        rss_every: None,
+    })
+    .await?;
+    r.print();
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct LoadArgs {
+    /// Bed counts to run, one step each, in order (a fresh broker, engine and database per step).
+    #[arg(long, value_delimiter = ',', default_value = "128,256,512,768,1024")]
+    steps: Vec<usize>,
+    /// Seconds of load per step.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Sample the engine's RSS this often (seconds) and report whether it stays flat.
+    #[arg(long)]
+    rss_every: Option<u64>,
+    /// Stop at the first step that is not sustained.
+    #[arg(long)]
+    stop_early: bool,
+}
+
+/// `vigilctl bench load`: the full pipeline at increasing bed counts. Each step runs
+/// [`run_step`] with an alarm probe (publish → alarm latency measured in the same run) and prints
+/// its `RESULT` line; a last `RESULT` line names the largest bed count sustained.
+pub async fn load(a: LoadArgs) -> Result<()> {
+    if a.steps.is_empty() || a.steps.contains(&0) || a.seconds == 0 {
+        bail!("--steps must list positive bed counts and --seconds must be positive");
+    }
+    let mut best: Option<usize> = None;
+    let mut lines = Vec::new();
+    for &beds in &a.steps {
+        let r = run_step(&StepOpts {
+            beds,
+            seconds: a.seconds,
+            broker: None,
+            db: None,
+            probe: true,
+            rss_every: a.rss_every,
+        })
+        .await?;
+        r.print();
+        lines.push(r.result_line());
+        if r.sustained() {
+            best = Some(best.map_or(beds, |b| b.max(beds)));
+        } else if a.stop_early {
+            break;
+        }
+    }
+    println!();
+    for l in &lines {
+        println!("{l}");
+    }
+    println!(
+        "RESULT max_sustained_beds={} steps={} seconds={}",
+        best.map_or_else(|| "none".to_string(), |b| b.to_string()),
+        a.steps
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        a.seconds
+    );
+    Ok(())
+}
+
+/// One run of the pipeline.
+struct StepOpts {
+    beds: usize,
+    seconds: u64,
+    broker: Option<BrokerUrl>,
+    db: Option<PathBuf>,
+    /// Measure publish → alarm latency with a probe monitor beside the ward.
+    probe: bool,
+    /// Sample the engine's RSS every so many seconds.
+    rss_every: Option<u64>,
+}
+
+/// What one run measured.
+struct StepResult {
+    beds: usize,
+    seconds: u64,
+    published: u64,
+    published_samples: u64,
+    publish_s: f64,
+    engine_msgs: u64,
+    engine_samples: u64,
+    sub_total: u64,
+    sub_done_s: f64,
+    cpu_pct: f64,
+    sub_cpu_pct: f64,
+    rss_mb: f64,
+    bytes_per_sample: f64,
+    ecg_bytes_per_sample: f64,
+    db_bytes: u64,
+    /// Publish → alarm raised, ms, sorted; and probes that saw no alarm within 2 s.
+    alarm_ms: Vec<f64>,
+    alarm_missed: u32,
+    /// (seconds since start, RSS MiB) samples.
+    rss_series: Vec<(f64, f64)>,
+    probe: bool,
+}
+
+/// Messages per bed and second at full rate: 4 waveform channels × 4 chunks, 1 vitals message.
+const MSGS_PER_BED_S: f64 = 17.0;
+/// A step is sustained only if the publisher offered at least this share of the nominal rate.
+const MIN_OFFERED: f64 = 0.95;
+
+impl StepResult {
+    fn per(&self, n: u64) -> f64 {
+        n as f64 / self.publish_s
+    }
+
+    fn ceiling_ratio(&self) -> f64 {
+        self.engine_msgs as f64 / self.sub_total.max(1) as f64
+    }
+
+    /// Offered load against the nominal full rate of `beds` beds.
+    fn offered_ratio(&self) -> f64 {
+        self.per(self.published) / (self.beds as f64 * MSGS_PER_BED_S)
+    }
+
+    /// The engine got everything published (within 2 s of mosquitto_sub draining it) while
+    /// the publisher offered the full rate, and no alarm probe was missed.
+    fn sustained(&self) -> bool {
+        self.engine_msgs >= self.published
+            && self.engine_samples >= self.published_samples
+            && self.offered_ratio() >= MIN_OFFERED
+            && self.alarm_missed == 0
+    }
+
+    fn bytes_per_bed_hour(&self) -> f64 {
+        self.db_bytes as f64 / self.beds as f64 / (self.publish_s / 3600.0)
+    }
+
+    fn pct(&self, p: f64) -> Option<f64> {
+        let l = &self.alarm_ms;
+        (!l.is_empty()).then(|| l[((l.len() - 1) as f64 * p).round() as usize])
+    }
+
+    /// RSS after warm-up (the first fifth of the run): first, last and largest sample, MiB.
+    fn rss_trend(&self) -> Option<(f64, f64, f64)> {
+        let warm = self.seconds as f64 / 5.0;
+        let after: Vec<f64> = self
+            .rss_series
+            .iter()
+            .filter(|(t, _)| *t >= warm)
+            .map(|(_, r)| *r)
+            .collect();
+        let (first, last) = (*after.first()?, *after.last()?);
+        let max = after.iter().copied().fold(first, f64::max);
+        Some((first, last, max))
+    }
+
+    fn print(&self) {
+        println!("beds                      {}", self.beds);
+        println!(
+            "published                 {} messages, {} samples in {:.1} s ({:.3} of the full rate)",
+            self.published,
+            self.published_samples,
+            self.publish_s,
+            self.offered_ratio()
+        );
+        println!(
+            "engine received           {} messages, {} samples",
+            self.engine_msgs, self.engine_samples
+        );
+        println!(
+            "mosquitto_sub received    {} messages (drained after {:.1} s)",
+            self.sub_total, self.sub_done_s
+        );
+        println!(
+            "samples/s                 {:.0}",
+            self.per(self.engine_samples)
+        );
+        println!(
+            "messages/s                {:.0}",
+            self.per(self.engine_msgs)
+        );
+        println!(
+            "engine CPU                {:.1} % of one core (mosquitto_sub {:.1} %)",
+            self.cpu_pct, self.sub_cpu_pct
+        );
+        println!("engine peak RSS           {:.1} MiB", self.rss_mb);
+        println!(
+            "stored waveform bytes     {:.3} per sample (ECG {:.3}); database {:.1} MiB, {:.1} MiB per bed-hour",
+            self.bytes_per_sample,
+            self.ecg_bytes_per_sample,
+            self.db_bytes as f64 / 1048576.0,
+            self.bytes_per_bed_hour() / 1048576.0
+        );
+        println!("engine / mosquitto_sub    {:.3}", self.ceiling_ratio());
+        if self.probe {
+            match (self.pct(0.5), self.pct(0.99), self.pct(1.0)) {
+                (Some(p50), Some(p99), Some(max)) => println!(
+                    "publish -> alarm raised   p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms ({} probes, {} missed)",
+                    self.alarm_ms.len(),
+                    self.alarm_missed
+                ),
+                _ => println!("publish -> alarm raised   no alarm seen ({} missed)", self.alarm_missed),
+            }
+        }
+        if let Some((first, last, max)) = self.rss_trend() {
+            let series: Vec<String> = self
+                .rss_series
+                .iter()
+                .map(|(t, r)| format!("{t:.0}s:{r:.1}"))
+                .collect();
+            println!("engine RSS over time      {} (MiB)", series.join(" "));
+            println!(
+                "RESULT beds={} seconds={} rss_after_warmup_mb={first:.1} rss_end_mb={last:.1} rss_max_mb={max:.1} rss_growth_mb={:.1} rss_flat={}",
+                self.beds,
+                self.seconds,
+                last - first,
+                if rss_flat(first, last, max) { "yes" } else { "no" }
+            );
+        }
+        println!("{}", self.result_line());
+    }
+
+    fn result_line(&self) -> String {
+        let mut l = format!(
+            "RESULT beds={} sustained={} samples_per_s={:.0} msgs_per_s={:.0} offered_ratio={:.3} cpu_pct={:.1} rss_mb={:.1}",
+            self.beds,
+            if self.sustained() { "yes" } else { "no" },
+            self.per(self.engine_samples),
+            self.per(self.engine_msgs),
+            self.offered_ratio(),
+            self.cpu_pct,
+            self.rss_mb,
+        );
+        if self.probe {
+            let f = |x: Option<f64>| x.map_or_else(|| "none".into(), |v| format!("{v:.1}"));
+            l += &format!(
+                " alarm_p50_ms={} alarm_p99_ms={} alarm_probes={} alarm_missed={}",
+                f(self.pct(0.5)),
+                f(self.pct(0.99)),
+                self.alarm_ms.len(),
+                self.alarm_missed
+            );
+        }
+        l += &format!(
+            " bytes_per_sample={:.3} bytes_per_bed_hour={:.0} ceiling_ratio={:.3}",
+            self.bytes_per_sample,
+            self.bytes_per_bed_hour(),
+            self.ceiling_ratio()
+        );
+        l
+    }
+}
+
+/// RSS is flat when, after warm-up, it ends within 10 % (at least 4 MiB) of where it started
+/// and never went more than 20 % (at least 8 MiB) above it.
+fn rss_flat(first: f64, last: f64, max: f64) -> bool {
+    last - first <= (first * 0.10).max(4.0) && max - first <= (first * 0.20).max(8.0)
+}
+
+fn vm_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+}
+
+async fn run_step(a: &StepOpts) -> Result<StepResult> {
     let tmp = tempdir()?;
     let (_broker, url) = match &a.broker {
         Some(u) => (None, u.clone()),
@@ -146,8 +421,9 @@ pub async fn ingest(a: IngestArgs) -> Result<()> {
     let db = a.db.clone().unwrap_or_else(|| tmp.join("bench.db"));
     let _ = std::fs::remove_file(&db);
 
-    // The engine, as its own process.
+    // The engine, as its own process. Its alarm log (stderr) is read for the probe's alarms.
     let exe = std::env::current_exe()?;
+    std::fs::write(tmp.join("none.toml"), "")?;
     let mut engine = Command::new(&exe)
         .args([
             "record",
@@ -160,22 +436,34 @@ pub async fn ingest(a: IngestArgs) -> Result<()> {
         .arg("--db")
         .arg(&db)
         .env("VIGIL_CONFIG", tmp.join("none.toml"))
-        .env("RUST_LOG", "warn,rumqttd=off")
+        .env("RUST_LOG", "warn,vigil::alarm=info,rumqttd=off")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .context("starting the engine")?;
-    std::fs::write(tmp.join("none.toml"), "")?;
     let pid = engine.id();
     let out = engine
         .stdout
         .take()
         .ok_or_else(|| anyhow!("engine stdout"))?;
+    let err = engine
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow!("engine stderr"))?;
     let mut engine = Guard(engine);
     let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for l in BufReader::new(out).lines().map_while(Result::ok) {
             let _ = line_tx.send(l);
+        }
+    });
+    // Probe alarm lines, stamped as they are read.
+    let (alarm_tx, mut alarm_rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, bool)>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if l.contains(PROBE_BED) && l.contains("code=HR_HIGH") {
+                let _ = alarm_tx.send((Instant::now(), !l.contains("RESOLVED")));
+            }
         }
     });
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -211,18 +499,62 @@ pub async fn ingest(a: IngestArgs) -> Result<()> {
     let (sub_cpu0, _) = proc_usage(sub_pid)?;
     let t0 = Instant::now();
     eprintln!(
-        "bench: {} beds at full rate for {} s through {url}",
-        a.beds, a.seconds
+        "bench: {} beds at full rate for {} s through {url}{}",
+        a.beds,
+        a.seconds,
+        if a.probe { ", with an alarm probe" } else { "" }
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let cfg = SimConfig::new(url.clone(), "bench", a.beds);
     let sim_task = tokio::spawn(sim::run(cfg, stop_rx));
-    tokio::time::sleep(Duration::from_secs(a.seconds)).await;
+    let end = t0 + Duration::from_secs(a.seconds);
+    let probe_task = if a.probe {
+        let url = url.clone();
+        let stop = stop_tx.subscribe();
+        Some(tokio::spawn(async move {
+            // Let the ward's first second (connections, first alarms) pass.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            probe(url, &mut alarm_rx, stop).await
+        }))
+    } else {
+        None
+    };
+    let mut rss_series = Vec::new();
+    let every = a.rss_every.map(|s| Duration::from_secs(s.max(1)));
+    let mut next_rss = t0 + every.unwrap_or_default();
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        match every {
+            Some(e) => {
+                if now >= next_rss {
+                    if let Some(r) = vm_rss_mb(pid) {
+                        rss_series.push((t0.elapsed().as_secs_f64(), r));
+                    }
+                    next_rss += e;
+                }
+                tokio::time::sleep(next_rss.min(end).saturating_duration_since(now)).await;
+            }
+            None => tokio::time::sleep(end - now).await,
+        }
+    }
+    if every.is_some() {
+        if let Some(r) = vm_rss_mb(pid) {
+            rss_series.push((t0.elapsed().as_secs_f64(), r));
+        }
+    }
     let _ = stop_tx.send(true);
     let report = sim_task.await??;
     let publish_s = t0.elapsed().as_secs_f64();
+    let (alarm_ms, alarm_missed) = match probe_task {
+        Some(t) => t.await??,
+        None => (Vec::new(), 0),
+    };
+    // The probe's own messages count as published too.
+    let published = report.published + alarm_ms.len() as u64 * 2 + u64::from(alarm_missed) * 2;
     // Let both subscribers drain what the broker still holds (bounded).
-    let published = report.published;
     let drain_deadline = Instant::now() + Duration::from_secs(30);
     while sub_msgs.load(Ordering::Relaxed) < published && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -267,37 +599,125 @@ pub async fn ingest(a: IngestArgs) -> Result<()> {
         }
     }
     drop(conn);
+    // After the engine's clean stop the WAL is checkpointed: the file is what the disk holds.
     let db_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(db.with_extension("db-wal"))
             .map(|m| m.len())
             .unwrap_or(0);
-    let cpu_pct = (cpu1 - cpu0) / wall * 100.0;
-    let sub_cpu_pct = (sub_cpu1 - sub_cpu0) / wall * 100.0;
-    let per = |n: u64| n as f64 / publish_s;
-    let bytes_per_sample = wave_bytes as f64 / wave_samples.max(1) as f64;
-    let ratio = engine_msgs as f64 / sub_total.max(1) as f64;
-    let sustained = engine_msgs >= published && engine_samples >= published_samples;
-    println!("beds                      {}", a.beds);
-    println!("published                 {published} messages, {published_samples} samples in {publish_s:.1} s");
-    println!("engine received           {engine_msgs} messages, {engine_samples} samples");
-    println!("mosquitto_sub received    {sub_total} messages (drained after {sub_done_s:.1} s)");
-    println!("samples/s                 {:.0}", per(engine_samples));
-    println!("messages/s                {:.0}", per(engine_msgs));
-    println!(
-        "engine CPU                {cpu_pct:.1} % of one core (mosquitto_sub {sub_cpu_pct:.1} %)"
-    );
-    println!("engine peak RSS           {rss_mb:.1} MiB");
-    println!("stored waveform bytes     {bytes_per_sample:.3} per sample (ECG {:.3}); database {:.1} MiB", ecg_bytes as f64 / ecg_samples.max(1) as f64, db_bytes as f64 / 1048576.0);
-    println!("engine / mosquitto_sub    {ratio:.3}");
-    println!(
-        "RESULT beds={} sustained={} samples_per_s={:.0} msgs_per_s={:.0} cpu_pct={cpu_pct:.1} rss_mb={rss_mb:.1} bytes_per_sample={bytes_per_sample:.3} ceiling_ratio={ratio:.3}",
-        a.beds,
-        if sustained { "yes" } else { "no" },
-        per(engine_samples),
-        per(engine_msgs),
-    );
     let _ = std::fs::remove_dir_all(&tmp);
-    Ok(())
+    Ok(StepResult {
+        beds: a.beds,
+        seconds: a.seconds,
+        published,
+        published_samples,
+        publish_s,
+        engine_msgs,
+        engine_samples,
+        sub_total,
+        sub_done_s,
+        cpu_pct: (cpu1 - cpu0) / wall * 100.0,
+        sub_cpu_pct: (sub_cpu1 - sub_cpu0) / wall * 100.0,
+        rss_mb,
+        bytes_per_sample: wave_bytes as f64 / wave_samples.max(1) as f64,
+        ecg_bytes_per_sample: ecg_bytes as f64 / ecg_samples.max(1) as f64,
+        db_bytes,
+        alarm_ms,
+        alarm_missed,
+        rss_series,
+        probe: a.probe,
+    })
+}
+
+/// The probe monitor's bed (its own ward, so no simulated bed matches it in the alarm log).
+const PROBE_BED: &str = "probe/p1";
+
+/// A probe monitor beside the ward: heart rate 150 (HR HIGH, no condition delay), then 70 until
+/// the alarm resolves, over and over until `stop`. Each latency runs from just before the
+/// publish call to the engine's alarm log line being read (broker hop, decoding, ingest policy,
+/// the alarm state machine, logging). Returns the sorted latencies (ms) and the misses.
+async fn probe(
+    url: BrokerUrl,
+    alarms: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(Vec<f64>, u32)> {
+    use vigil_core::telemetry::{BedId, ObservationPayload, Topic, VitalsPayload};
+    let bed = BedId::new("probe", "p1");
+    let settings: vigil_core::config::BrokerSettings = url.into();
+    let opts = settings.mqtt_options("bench-load-probe")?;
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
+    let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let topic = Topic::vitals(&bed, "probe");
+    let payload = |seq: u64, hr: f64| -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&VitalsPayload {
+            v: 1,
+            device: "probe".into(),
+            t: chrono::Utc::now(),
+            seq,
+            obs: vec![ObservationPayload {
+                mdc: vigil_core::codes::Vital::Hr.mdc(),
+                value: Some(hr),
+                unit: "/min".into(),
+                t: None,
+                status: Default::default(),
+            }],
+        })?)
+    };
+    // Wait for an alarm line of the given kind (raise = true) published after `since`.
+    async fn wait_for(
+        alarms: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)>,
+        raise: bool,
+        within: Duration,
+    ) -> Option<Instant> {
+        tokio::time::timeout(within, async {
+            while let Some((t, r)) = alarms.recv().await {
+                if r == raise {
+                    return Some(t);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+    let mut latencies = Vec::new();
+    let mut missed = 0u32;
+    let mut seq = 0u64;
+    while !*stop.borrow_and_update() {
+        while alarms.try_recv().is_ok() {}
+        let sent = Instant::now();
+        client
+            .publish(
+                &topic,
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload(seq, 150.0)?,
+            )
+            .await?;
+        seq += 1;
+        match wait_for(alarms, true, Duration::from_secs(2)).await {
+            Some(t) => latencies.push(t.duration_since(sent).as_secs_f64() * 1000.0),
+            None => missed += 1,
+        }
+        client
+            .publish(
+                &topic,
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload(seq, 70.0)?,
+            )
+            .await?;
+        seq += 1;
+        let _ = wait_for(alarms, false, Duration::from_secs(5)).await;
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), net).await;
+    latencies.sort_by(f64::total_cmp);
+    Ok((latencies, missed))
 }
 
 /// A fresh private directory under the system temp dir.

@@ -81,6 +81,9 @@ enum BenchCmd {
     Ingest(bench::IngestArgs),
     /// Publish -> alarm raised latency (p50, p99) with full-rate beds as background load.
     Alarms(bench::AlarmArgs),
+    /// The full pipeline at increasing bed counts (--steps), with publish -> alarm latency,
+    /// bytes per bed-hour and the largest bed count sustained; --rss-every for memory over time.
+    Load(bench::LoadArgs),
 }
 
 #[derive(Args)]
@@ -205,6 +208,7 @@ fn main() -> Result<()> {
             Cmd::Device(d) => history::run_device(d),
             Cmd::Bench(BenchCmd::Ingest(a)) => bench::ingest(a).await,
             Cmd::Bench(BenchCmd::Alarms(a)) => bench::alarms(a).await,
+            Cmd::Bench(BenchCmd::Load(a)) => bench::load(a).await,
             Cmd::User(u) => admin::run_user(u),
             Cmd::Audit(a) => admin::run_audit(a),
             Cmd::News2(a) => alarm_cmds::news2(a),

@@ -24,6 +24,8 @@ use super::{fmt_value, ActiveAlarm, AlarmClass, AlarmEvent, AlarmEventKind, Alar
 pub const COMM_LOST: &str = "COMM_LOST";
 /// Code of the recorded-data-gap technical alarm.
 pub const DATA_GAP: &str = "DATA_GAP";
+/// Code of the station's storage technical alarm: the database cannot be written (disk full).
+pub const STORE_FAILED: &str = "STORE_FAILED";
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
 /// Acknowledgements kept for ward-wide sync.
@@ -838,6 +840,36 @@ impl AlarmMachine {
         let spec = Self::gap_spec(bed, device, channel);
         let id = format!("{}/{DATA_GAP}@{device}", bed.key());
         self.update(&id, spec, true, now, &mut out);
+        out
+    }
+
+    /// The bed that station-wide technical alarms (not tied to a patient) are raised on.
+    pub fn station_bed() -> BedId {
+        BedId::new("*", "station")
+    }
+
+    /// The station's own database cannot be written (`failing`) or writes again: raises or
+    /// resolves the [`STORE_FAILED`] technical alarm (medium priority, no delay) on
+    /// [`AlarmMachine::station_bed`]. Monitoring and the other alarms go on either way.
+    pub fn store_failing(&mut self, failing: bool, message: &str, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        let bed = Self::station_bed();
+        let id = format!("{}/{STORE_FAILED}", bed.key());
+        if failing == self.slots.contains_key(&id) {
+            return out;
+        }
+        let spec = Spec {
+            bed,
+            code: STORE_FAILED.into(),
+            label: "STORAGE FAILED".into(),
+            class: AlarmClass::Technical,
+            priority: Priority::Medium,
+            delay_ms: 0,
+            value: None,
+            limit: None,
+            message: message.to_string(),
+        };
+        self.update(&id, spec, failing, now, &mut out);
         out
     }
 
