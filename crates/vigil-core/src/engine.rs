@@ -46,6 +46,9 @@ pub enum EngineError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Alarm(#[from] AlarmError),
+    /// The saved per-bed limits cannot be read.
+    #[error(transparent)]
+    SavedLimits(#[from] crate::limits_db::LimitsDbError),
     /// The caller lacks the permission for this action.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -208,9 +211,22 @@ impl Engine {
         // queues QoS 1 telemetry while the station is away.
         let opts = mqtt_options(&cfg)?;
         let writer = StoreWriter::spawn(&cfg.db_path)?;
-        let registry = Registry::load(&store::open(&cfg.db_path)?)?;
+        let conn = store::open(&cfg.db_path)?;
+        let registry = Registry::load(&conn)?;
+        let saved_limits = crate::limits_db::load(&conn)?;
+        drop(conn);
         if cfg.policy.require_registered && registry.is_empty() {
             tracing::warn!("device registry is empty and enforced: all telemetry will be rejected");
+        }
+        let mut alarms = AlarmMachine::with_limits(alarm.config.clone(), cfg.limits.clone());
+        for (bed, limits) in saved_limits {
+            // A stored set that no longer passes the checks is reported and the bed keeps the
+            // defaults: starting without monitoring would be worse.
+            if let Err(e) = alarms.restore_limits(bed.clone(), limits) {
+                tracing::error!(bed = %bed, error = %e, "saved alarm limits unusable; defaults apply");
+            } else {
+                tracing::info!(bed = %bed, "saved alarm limits restored");
+            }
         }
         let (client, eventloop) = AsyncClient::new(opts, 1024);
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
@@ -222,7 +238,7 @@ impl Engine {
         });
         let shared = Arc::new(Shared {
             state: Mutex::new(WardState {
-                alarms: AlarmMachine::with_limits(alarm.config.clone(), cfg.limits.clone()),
+                alarms,
                 snapshot: WardSnapshot::default(),
                 devices: BTreeMap::new(),
             }),

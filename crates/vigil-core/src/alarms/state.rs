@@ -347,6 +347,20 @@ impl AlarmMachine {
         self.limits.get(bed).unwrap_or(&self.default_limits).clone()
     }
 
+    /// Put back a bed's limits saved before a restart (no event: nothing changed). Checked like
+    /// [`AlarmMachine::set_limits`].
+    pub fn restore_limits(&mut self, bed: BedId, limits: Vec<Limit>) -> Result<(), AlarmError> {
+        if let Some(why) = limits.iter().find_map(Limit::invalid) {
+            return Err(AlarmError::InvalidLimit(why));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = limits.iter().find(|l| !seen.insert(l.code())) {
+            return Err(AlarmError::InvalidLimit(format!("{} twice", dup.code())));
+        }
+        self.limits.insert(bed, limits);
+        Ok(())
+    }
+
     /// Admin setting: whether alarms with `code` latch.
     pub fn set_latching(&mut self, code: &str, latching: bool) {
         if latching {
