@@ -116,6 +116,15 @@ fn main() {
             commands::audit_list,
             commands::audit_export_csv,
             commands::audit_verify,
+            commands::bed_limits,
+            commands::set_bed_limits,
+            commands::trend,
+            commands::samples,
+            commands::alarm_history,
+            commands::list_patients,
+            commands::admit_patient,
+            commands::discharge_patient,
+            commands::transfer_patient,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -108,6 +108,11 @@ impl Station {
         &self.db_path
     }
 
+    /// A handle on the running engine (limits, beds) for the bed detail commands.
+    pub fn engine(&self) -> EngineHandle {
+        self.engine.handle()
+    }
+
     /// The configured idle-lock timeout, if any (`[auth] idle_lock_minutes`).
     pub fn idle_lock_minutes(&self) -> Option<u64> {
         self.idle_lock_minutes
