@@ -3,6 +3,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import type { AuditEntry, AuditQuery, AuthState, Role, UserInfo, VerifyOut } from './auth';
+import type { AlarmHistoryEntry, LimitInfo, PatientInfo, SamplesOut, ThresholdChange, TrendOut } from './detailmath';
 
 export const api = {
   authState: () => invoke<AuthState>('auth_state'),
@@ -25,4 +26,17 @@ export const api = {
   auditList: (filter: AuditQuery) => invoke<AuditEntry[]>('audit_list', { filter }),
   auditExportCsv: (filter: AuditQuery) => invoke<string>('audit_export_csv', { filter }),
   auditVerify: () => invoke<VerifyOut>('audit_verify'),
+  // Bed detail (src-tauri/src/commands/detail.rs).
+  bedLimits: (bed: string) => invoke<LimitInfo[]>('bed_limits', { bed }),
+  setBedLimits: (bed: string, changes: ThresholdChange[]) => invoke<LimitInfo[]>('set_bed_limits', { bed, changes }),
+  trend: (bed: string, vital: string, fromMs: number, toMs: number, buckets: number) =>
+    invoke<TrendOut>('trend', { bed, vital, fromMs, toMs, buckets }),
+  samples: (bed: string, channel: string, fromMs: number, toMs: number) =>
+    invoke<SamplesOut>('samples', { bed, channel, fromMs, toMs }),
+  alarmHistory: (bed: string, fromMs: number, toMs: number) =>
+    invoke<AlarmHistoryEntry[]>('alarm_history', { bed, fromMs, toMs }),
+  listPatients: () => invoke<PatientInfo[]>('list_patients'),
+  admitPatient: (bed: string, mrn: string, name: string) => invoke<PatientInfo>('admit_patient', { bed, mrn, name }),
+  dischargePatient: (bed: string) => invoke<PatientInfo>('discharge_patient', { bed }),
+  transferPatient: (fromBed: string, toBed: string) => invoke<PatientInfo>('transfer_patient', { fromBed, toBed }),
 };

@@ -6,7 +6,8 @@ import { Channel, invoke } from '@tauri-apps/api/core';
 import type { Frame, Priority } from './frames';
 import { AuthView } from './authview';
 import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
-import { OverviewView } from './overview';
+import { DetailView, fanOut } from './detail';
+import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
 import { Store } from './store';
 import { AlarmSound, soundStateText, type SoundStatus } from './tones';
 
@@ -23,7 +24,11 @@ const clock = byId('clock');
 const soundState = byId('sound-state');
 
 const view = new OverviewView(byId('ward-grid'));
-const store = new Store((bed, channel) => view.waveTarget(bed, channel));
+// The bed detail screen takes the grid's place when a tile is clicked; both get the samples.
+const detail = new DetailView(byId('content'), byId('side-panel'));
+const store = new Store((bed, channel) => fanOut(view.waveTarget(bed, channel), detail.waveTarget(bed, channel)));
+detail.bind(store);
+document.addEventListener(OPEN_BED_EVENT, (e) => detail.open((e as CustomEvent<OpenBed>).detail.bed));
 
 /** Wall-clock time the last frame arrived (null before the first). */
 let lastFrameAt: number | null = null;
@@ -66,6 +71,7 @@ sound.attach(document);
 store.subscribe((changes) => {
   lastFrameAt = Date.now();
   view.update(store, changes);
+  detail.update(changes);
   if (changes.engine) wardName.textContent = store.engine?.ward ?? '';
   renderHeader();
   if (changes.alarms || changes.beds) renderAlarmCount();
@@ -88,6 +94,7 @@ async function subscribe(): Promise<void> {
 
 function animate(now: number): void {
   view.tick(now);
+  detail.tick(now);
   requestAnimationFrame(animate);
 }
 
