@@ -5,12 +5,13 @@
 // transfer). Pure logic lives in detailmath.ts; rights are the backend's (auth_state lists the
 // usable permissions, every command checks again).
 
-import uPlot from 'uplot';
+import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api } from './api';
 import { apiError, can, formatDateTime, type AuthState } from './auth';
 import {
   checkLimitForm,
+  validLocale,
   customRange,
   DISCLOSURE_HISTORY_MS,
   DISCLOSURE_WINDOW_MS,
@@ -124,6 +125,25 @@ const TABS: readonly { tab: Tab; label: string }[] = [
 ];
 
 const PRIORITIES: readonly Priority[] = ['high', 'medium', 'low'];
+
+let uplotModule: Promise<typeof uPlot> | null = null;
+
+/**
+ * uPlot, loaded on first use: its module formats numbers with `navigator.language` when it is
+ * evaluated, which throws where the system locale is "C" (no language tag). Loaded lazily, a
+ * failure can only affect the trend charts, never the ward; and such a locale is replaced by
+ * a valid tag for the page first.
+ */
+function loadUPlot(): Promise<typeof uPlot> {
+  if (!uplotModule) {
+    if (!validLocale(navigator.language)) {
+      Object.defineProperty(navigator, 'language', { value: 'en-GB', configurable: true });
+    }
+    uplotModule = import('uplot').then((m) => m.default);
+    uplotModule.catch(() => (uplotModule = null));
+  }
+  return uplotModule;
+}
 
 function markPriority(e: Element, prefix: string, p: Priority | null): void {
   for (const q of PRIORITIES) e.classList.toggle(`${prefix}${q}`, q === p);
@@ -600,6 +620,7 @@ export class DetailView {
 
   private editLimits(on: boolean): void {
     this.limitsForm.hidden = !on;
+    this.panes.get('live')?.classList.toggle('editing', on);
     this.limitsMsg.textContent = '';
     this.limitsButton.hidden = on || !can(this.auth, 'change_patient_limits') || this.limits.length === 0;
     if (!on) {
@@ -638,14 +659,25 @@ export class DetailView {
       table,
       h('div', { class: 'actions' }, save, cancel),
     );
-    this.limitsForm.onsubmit = (ev) => {
-      ev.preventDefault();
-      const { changes, errors } = checkLimitForm(inputs.map((i) => ({ limit: i.limit, text: i.input.value })));
+    const check = () => {
+      const r = checkLimitForm(inputs.map((i) => ({ limit: i.limit, text: i.input.value })));
       for (const i of inputs) {
-        const msg = errors.get(i.limit.code) ?? '';
+        const msg = r.errors.get(i.limit.code) ?? '';
         i.err.textContent = msg;
         i.input.classList.toggle('invalid', msg !== '');
       }
+      return r;
+    };
+    // Once a problem is shown, it goes away as soon as it is corrected.
+    this.limitsForm.onchange = () => {
+      if (inputs.some((i) => i.err.textContent)) {
+        check();
+        if (!inputs.some((i) => i.err.textContent)) this.limitsMsg.textContent = '';
+      }
+    };
+    this.limitsForm.onsubmit = (ev) => {
+      ev.preventDefault();
+      const { changes, errors } = check();
       if (errors.size) {
         this.limitsMsg.textContent = 'Please correct the marked limits.';
         return;
@@ -704,11 +736,12 @@ export class DetailView {
       const results = await Promise.all(
         TRENDS.map((t) => Promise.all(t.vitals.map((v) => api.trend(bed, v, range.from, range.to, TREND_BUCKETS)))),
       );
+      const UPlot = await loadUPlot();
       if (seq !== this.trendSeq || bed !== this.bed) return;
       for (const c of this.charts) c.destroy();
       this.charts = [];
       this.trendBox.replaceChildren();
-      TRENDS.forEach((spec, i) => this.chart(spec, results[i], range));
+      TRENDS.forEach((spec, i) => this.chart(UPlot, spec, results[i], range));
       const bucket = results[0]?.[0]?.bucket_ms ?? 0;
       this.trendStatus.textContent = `${formatDateTime(range.from)} – ${formatDateTime(range.to)} · ${
         bucket >= 60_000 ? `${bucket / 60_000} min` : `${bucket / 1000} s`
@@ -718,7 +751,7 @@ export class DetailView {
     }
   }
 
-  private chart(spec: TrendSpec, data: TrendOut[], range: TimeRange): void {
+  private chart(UPlot: typeof uPlot, spec: TrendSpec, data: TrendOut[], range: TimeRange): void {
     const points = data.reduce((n, d) => n + d.points.length, 0);
     const box = h('div', { class: 'trend-chart', 'data-trend': spec.key, 'data-points': String(points) });
     const title = h('div', { class: 'trend-title' }, spec.label);
@@ -746,6 +779,7 @@ export class DetailView {
       if (!nibp) bands.push({ series: [base + 1, base], fill: hexAlpha(color, 0.22) });
     });
     const axis = { stroke: '#8a94a6', grid: { stroke: '#1c2533', width: 1 }, ticks: { stroke: '#263040', width: 1 } };
+    const xAxis = { ...axis, values: (_u: uPlot, splits: number[]) => axisTimes(splits, range) };
     const opts: uPlot.Options = {
       width,
       height: 130,
@@ -754,10 +788,10 @@ export class DetailView {
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true, range: () => [range.from / 1000, range.to / 1000] } },
-      axes: [axis, { ...axis, size: 44 }],
+      axes: [xAxis, { ...axis, size: 44 }],
     };
     const aligned = trendData(data) as uPlot.AlignedData;
-    this.charts.push(new uPlot(opts, aligned, box));
+    this.charts.push(new UPlot(opts, aligned, box));
   }
 
   // ---- full-disclosure review -------------------------------------------------------------
@@ -1027,6 +1061,18 @@ export class DetailView {
     }
     await this.loadPatients();
   }
+}
+
+/** 24-hour axis labels: "14:05", "14:05:30" for short spans, with the date past a day. */
+function axisTimes(splits: number[], range: TimeRange): string[] {
+  const span = range.to - range.from;
+  const p = (n: number) => String(n).padStart(2, '0');
+  return splits.map((sec) => {
+    const d = new Date(sec * 1000);
+    const hm = `${p(d.getHours())}:${p(d.getMinutes())}`;
+    if (span <= 30 * 60_000) return `${hm}:${p(d.getSeconds())}`;
+    return span > 24 * 3_600_000 ? `${p(d.getDate())}.${p(d.getMonth() + 1)}. ${hm}` : hm;
+  });
 }
 
 function labelled(label: string, input: HTMLElement): HTMLLabelElement {

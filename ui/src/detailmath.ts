@@ -82,6 +82,17 @@ export interface PatientInfo {
   masked: boolean;
 }
 
+/** Whether `tag` is a language tag `Intl` accepts ("C", the POSIX locale, is not). */
+export function validLocale(tag: string | undefined): boolean {
+  if (!tag) return false;
+  try {
+    new Intl.NumberFormat(tag);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // ---- Live waves --------------------------------------------------------------------------
 
 /** One target that feeds every given one (undefined when there is none). */

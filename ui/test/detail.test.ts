@@ -14,6 +14,7 @@ import {
   stripPolylines,
   timeAtX,
   trendData,
+  validLocale,
   valueAt,
   xAtTime,
   type LimitInfo,
@@ -226,5 +227,14 @@ describe('limits form', () => {
     expect(limitsText([lo, hi], 'HR')).toBe('50 – 120');
     expect(limitsText([limit('SPO2_LOW', 'SPO2', 'low', 90)], 'SPO2')).toBe('> 90');
     expect(limitsText([], 'TEMP')).toBe('limits off');
+  });
+});
+
+describe('locale', () => {
+  it('the POSIX locale is no language tag', () => {
+    expect(validLocale('C')).toBe(false);
+    expect(validLocale('')).toBe(false);
+    expect(validLocale(undefined)).toBe(false);
+    expect(validLocale('en-GB')).toBe(true);
   });
 });
