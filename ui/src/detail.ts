@@ -1060,6 +1060,8 @@ export class DetailView {
       this.adtMsg.className = 'admin-msg error';
     }
     await this.loadPatients();
+    // A discharge or transfer changes the bed's limits (they go with the patient).
+    await this.loadLimits();
   }
 }
 

@@ -435,6 +435,11 @@ impl EngineHandle {
         lock(&self.shared.state).alarms.limits(bed)
     }
 
+    /// The limits of a bed without its own (a new patient's).
+    pub fn default_limits(&self) -> Vec<Limit> {
+        lock(&self.shared.state).alarms.default_limits().to_vec()
+    }
+
     /// Enter a bed's NEWS2 inputs (consciousness, oxygen, SpO2 scale 2).
     pub async fn set_news2_inputs(
         &self,

@@ -135,6 +135,19 @@ pub fn save(
     Ok(())
 }
 
+/// Forget the stored limits of `bed` (it starts with the defaults again).
+pub fn clear(conn: &Connection, bed: &BedId) -> Result<(), LimitsDbError> {
+    conn.execute(
+        "DELETE FROM bed_limits WHERE ward = ?1 AND bed = ?2",
+        params![bed.ward, bed.bed],
+    )?;
+    conn.execute(
+        "DELETE FROM bed_limit_sets WHERE ward = ?1 AND bed = ?2",
+        params![bed.ward, bed.bed],
+    )?;
+    Ok(())
+}
+
 /// Every bed's stored limits.
 pub fn load(conn: &Connection) -> Result<BTreeMap<BedId, Vec<Limit>>, LimitsDbError> {
     let mut out: BTreeMap<BedId, Vec<Limit>> = BTreeMap::new();
@@ -235,6 +248,17 @@ mod tests {
         want.sort_by_key(key);
         assert_eq!(got, want);
         assert!(all[&BedId::new("4W", "04")].is_empty());
+        clear(&conn, &bed).expect("clear");
+        let all = load(&conn).expect("load");
+        assert!(!all.contains_key(&bed), "cleared: defaults again");
+        let rows: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM bed_limits WHERE bed = '03'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(rows, 0, "the rows go with the set");
     }
 
     /// The engine starts with the limits saved before a restart (and the defaults elsewhere).

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use vigil_core::alarms::{Direction, Limit, Priority};
 use vigil_core::audit::Audit;
-use vigil_core::auth::{Authorized, Permission};
+use vigil_core::auth::{AuthService, Authorized, Permission};
 use vigil_core::codes::{self, Vital};
 use vigil_core::engine::{EngineError, EngineHandle};
 use vigil_core::patients::{self, Patient, PatientError};
@@ -47,6 +47,8 @@ pub trait Monitor {
     ) -> Result<(), ApiError>;
     /// Whether the bed is on the ward.
     fn has_bed(&self, bed: &BedId) -> bool;
+    /// The limits of a bed without its own (a new patient's).
+    fn default_limits(&self) -> Vec<Limit>;
 }
 
 impl Monitor for EngineHandle {
@@ -72,6 +74,10 @@ impl Monitor for EngineHandle {
 
     fn has_bed(&self, bed: &BedId) -> bool {
         self.snapshot().beds.contains(bed)
+    }
+
+    fn default_limits(&self) -> Vec<Limit> {
+        EngineHandle::default_limits(self)
     }
 }
 
@@ -203,39 +209,60 @@ pub fn set_bed_limits(
     if diff.is_empty() {
         return Ok(old.iter().map(LimitOut::from).collect());
     }
+    apply_limits(
+        svc,
+        mon,
+        &proof,
+        &bed,
+        &old,
+        Some(&new),
+        &diff.join(", "),
+        now,
+    )?;
+    Ok(new.iter().map(LimitOut::from).collect())
+}
+
+/// Save (or, with `None`, forget: the defaults apply) a bed's limits with an audit entry, in one
+/// transaction that commits only once the engine applied them. If the commit fails, the engine
+/// is put back to `old`, so that what is shown, evaluated and stored agree.
+#[allow(clippy::too_many_arguments)]
+fn apply_limits(
+    svc: &AuthService,
+    mon: &dyn Monitor,
+    proof: &Authorized,
+    bed: &BedId,
+    old: &[Limit],
+    new: Option<&[Limit]>,
+    detail: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     let conn = svc.connection();
     let user = proof.user().to_string();
+    let limits = new.map_or_else(|| mon.default_limits(), <[Limit]>::to_vec);
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(ApiError::internal)?;
-    let saved = limits_db::save(conn, &bed, &new, &user, now)
-        .map_err(ApiError::internal)
-        .and_then(|()| {
-            Audit::append(
-                conn,
-                &user,
-                "limits_change",
-                &bed.key(),
-                &diff.join(", "),
-                now,
-            )
-            .map_err(ApiError::from)
-        })
-        .and_then(|_| mon.set_limits(&bed, new.clone(), &proof));
+    let saved = match new {
+        Some(l) => limits_db::save(conn, bed, l, &user, now),
+        None => limits_db::clear(conn, bed),
+    }
+    .map_err(ApiError::internal)
+    .and_then(|()| {
+        Audit::append(conn, &user, "limits_change", &bed.key(), detail, now).map_err(ApiError::from)
+    })
+    .and_then(|_| mon.set_limits(bed, limits, proof));
     if let Err(e) = saved {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e);
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
-        // Not saved: put the engine back to what is stored, so that what is shown, evaluated
-        // and stored agree.
-        if let Err(back) = mon.set_limits(&bed, old, &proof) {
+        if let Err(back) = mon.set_limits(bed, old.to_vec(), proof) {
             tracing::error!(error = %back, %bed, "restoring the previous limits failed");
         }
         return Err(ApiError::internal(e));
     }
-    tracing::info!(%bed, user, change = %diff.join(", "), "alarm limits changed");
-    Ok(new.iter().map(LimitOut::from).collect())
+    tracing::info!(%bed, user, change = detail, "alarm limits changed");
+    Ok(())
 }
 
 fn check_span(from_ms: i64, to_ms: i64, max: i64) -> Result<(), ApiError> {
@@ -649,18 +676,67 @@ pub fn admit_patient(
     Ok(PatientOut::new(&p, false))
 }
 
-/// Discharge the patient in a bed (admit_discharge_transfer).
-pub fn discharge_patient(st: &AuthState, bed: &str) -> Result<PatientOut, ApiError> {
+/// What a change of patient does to the limits: they belong to the patient, not the bed. After
+/// the patient change committed, `bed` gets `limits` (`None`: the defaults) if it has others.
+fn limits_follow(
+    svc: &AuthService,
+    mon: &dyn Monitor,
+    proof: &Authorized,
+    bed: &BedId,
+    limits: Option<Vec<Limit>>,
+    why: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let old = mon.limits(bed);
+    let defaults = mon.default_limits();
+    let want = limits.clone().unwrap_or_else(|| defaults.clone());
+    if old == want {
+        return Ok(());
+    }
+    let detail = match &limits {
+        Some(_) => format!("limits of the patient {why}"),
+        None => format!("defaults: {why}"),
+    };
+    apply_limits(svc, mon, proof, bed, &old, limits.as_deref(), &detail, now).map_err(|e| {
+        tracing::error!(%bed, error = %e, "the alarm limits did not follow the patient");
+        ApiError::new(
+            e.code,
+            format!(
+                "done, but the alarm limits of {bed} could not be changed ({}); check them",
+                e.message
+            ),
+        )
+    })
+}
+
+/// Discharge the patient in a bed (admit_discharge_transfer; and change_patient_limits, as the
+/// bed's limits go back to the defaults for the next patient).
+pub fn discharge_patient(
+    st: &AuthState,
+    mon: &dyn Monitor,
+    bed: &str,
+) -> Result<PatientOut, ApiError> {
     let now = st.now();
     let mut g = st.lock();
     let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
     let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
+    let limits_proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
     let bed = bed_id(bed)?;
     let p = patients::discharge(svc.connection(), &proof, &bed, now).map_err(patient_error)?;
+    limits_follow(
+        svc,
+        mon,
+        &limits_proof,
+        &bed,
+        None,
+        "patient discharged",
+        now,
+    )?;
     Ok(PatientOut::new(&p, false))
 }
 
-/// Move a patient to an empty bed (admit_discharge_transfer).
+/// Move a patient to an empty bed (admit_discharge_transfer; and change_patient_limits: the
+/// patient's limits move along, the old bed gets the defaults).
 pub fn transfer_patient(
     st: &AuthState,
     mon: &dyn Monitor,
@@ -671,9 +747,30 @@ pub fn transfer_patient(
     let mut g = st.lock();
     let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
     let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
+    let limits_proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
     let from = bed_id(from_bed)?;
     let to = known_bed(mon, to_bed)?;
     let p = patients::transfer(svc.connection(), &proof, &from, &to, now).map_err(patient_error)?;
+    let theirs = mon.limits(&from);
+    let own = (theirs != mon.default_limits()).then_some(theirs);
+    limits_follow(
+        svc,
+        mon,
+        &limits_proof,
+        &to,
+        own,
+        &format!("transferred from {from}"),
+        now,
+    )?;
+    limits_follow(
+        svc,
+        mon,
+        &limits_proof,
+        &from,
+        None,
+        &format!("patient transferred to {to}"),
+        now,
+    )?;
     Ok(PatientOut::new(&p, false))
 }
 

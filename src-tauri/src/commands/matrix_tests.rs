@@ -285,7 +285,9 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             detail::admit_patient(st, &FakeMonitor::default(), "4W/02", "MRN-2", "John Roe")
                 .map(drop)
         }
-        "discharge_patient" => detail::discharge_patient(st, "4W/01").map(drop),
+        "discharge_patient" => {
+            detail::discharge_patient(st, &FakeMonitor::default(), "4W/01").map(drop)
+        }
         "transfer_patient" => {
             detail::transfer_patient(st, &FakeMonitor::default(), "4W/01", "4W/02").map(drop)
         }
@@ -318,6 +320,10 @@ impl Monitor for FakeMonitor {
 
     fn has_bed(&self, bed: &BedId) -> bool {
         bed.ward == "4W" && (1..=8).any(|i| bed.bed == format!("{i:02}"))
+    }
+
+    fn default_limits(&self) -> Vec<Limit> {
+        default_limits()
     }
 }
 
@@ -680,7 +686,7 @@ fn admit_discharge_transfer_refuse_what_cannot_be_done() {
     assert_eq!(e.code, "bad_request", "{e}");
     let e = detail::admit_patient(&c.st, &mon, "4W/02", "MRN-1", "Al Smith").unwrap_err();
     assert_eq!(e.code, "mrn_in_use", "{e}");
-    let e = detail::discharge_patient(&c.st, "4W/03").unwrap_err();
+    let e = detail::discharge_patient(&c.st, &mon, "4W/03").unwrap_err();
     assert_eq!(e.code, "no_patient", "{e}");
     let p = detail::transfer_patient(&c.st, &mon, "4W/01", "4W/03").unwrap();
     assert_eq!((p.bed.as_str(), p.name.as_str()), ("4W/03", "Jane Q. Doe"));
@@ -726,4 +732,48 @@ fn history_windows_are_bounded_and_empty_history_is_a_gap() {
     assert_eq!(t.bucket_ms, 60_000);
     let p: Vec<(f64, f64, f64)> = t.points.iter().map(|p| (p.min, p.max, p.mean)).collect();
     assert_eq!(p, vec![(60.0, 80.0, 70.0), (100.0, 100.0, 100.0)]);
+}
+
+#[test]
+fn limits_follow_the_patient() {
+    let c = case(State::Active(Role::ChargeNurse));
+    let mon = FakeMonitor::default();
+    let (b1, b2) = (BedId::new("4W", "01"), BedId::new("4W", "02"));
+    detail::set_bed_limits(&c.st, &mon, "4W/01", &[change("SPO2_LOW", 85.0)]).unwrap();
+    let own = mon.limits(&b1);
+    assert_ne!(own, default_limits());
+    // Transfer: the limits go with the patient; the old bed is back to the defaults, saved so.
+    detail::transfer_patient(&c.st, &mon, "4W/01", "4W/02").unwrap();
+    assert_eq!(mon.limits(&b2), own);
+    assert_eq!(mon.limits(&b1), default_limits());
+    let saved =
+        vigil_core::limits_db::load(&vigil_core::store::open(&db_of(&c.st)).unwrap()).unwrap();
+    assert_eq!(saved.get(&b2), Some(&own));
+    assert!(!saved.contains_key(&b1));
+    // Discharge: the next patient starts with the defaults.
+    detail::discharge_patient(&c.st, &mon, "4W/02").unwrap();
+    assert_eq!(mon.limits(&b2), default_limits());
+    let saved =
+        vigil_core::limits_db::load(&vigil_core::store::open(&db_of(&c.st)).unwrap()).unwrap();
+    assert!(saved.is_empty(), "{saved:?}");
+    let details: Vec<String> = Audit::list(
+        c.st.lock().svc.connection(),
+        &AuditFilter {
+            action: Some("limits_change".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .into_iter()
+    .map(|e| format!("{} {}", e.target, e.detail))
+    .collect();
+    assert_eq!(
+        details,
+        [
+            "4W/01 SPO2_LOW 90 → 85",
+            "4W/02 limits of the patient transferred from 4W/01",
+            "4W/01 defaults: patient transferred to 4W/02",
+            "4W/02 defaults: patient discharged",
+        ]
+    );
 }

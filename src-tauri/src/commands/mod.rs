@@ -240,8 +240,13 @@ pub async fn admit_patient(
 }
 
 #[tauri::command]
-pub async fn discharge_patient(st: St<'_>, bed: String) -> Result<detail::PatientOut, ApiError> {
-    run(&st, move |s| detail::discharge_patient(s, &bed)).await
+pub async fn discharge_patient(
+    st: St<'_>,
+    station: Station<'_>,
+    bed: String,
+) -> Result<detail::PatientOut, ApiError> {
+    let mon = station.engine();
+    run(&st, move |s| detail::discharge_patient(s, &mon, &bed)).await
 }
 
 #[tauri::command]

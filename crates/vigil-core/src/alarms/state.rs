@@ -342,6 +342,11 @@ impl AlarmMachine {
         &self.cfg
     }
 
+    /// The limits of a bed without its own (the ward profile's).
+    pub fn default_limits(&self) -> &[Limit] {
+        &self.default_limits
+    }
+
     /// The limits of a bed (its own, else the defaults).
     pub fn limits(&self, bed: &BedId) -> Vec<Limit> {
         self.limits.get(bed).unwrap_or(&self.default_limits).clone()
