@@ -773,7 +773,9 @@ export class DetailView {
           label: d.vital,
           stroke: color,
           width: 1.5,
-          points: { show: nibp, size: 5, fill: color, stroke: color },
+          // NIBP: discrete measurements, always as points; otherwise uPlot shows points
+          // where they are sparse enough to see (a lone reading between gaps included).
+          points: nibp ? { show: true, size: 5, fill: color, stroke: color } : { size: 4, fill: color, stroke: color },
         },
       );
       if (!nibp) bands.push({ series: [base + 1, base], fill: hexAlpha(color, 0.22) });
