@@ -9,6 +9,8 @@
 //!   nurse acknowledges, the idle lock keeps the alarm on screen; 32 beds on one screen and paged.
 //! - `e2e_auth`: first-run admin, users created in the admin panel, a nurse's controls, the
 //!   locked screen keeping the ward live.
+//! - `e2e_detail`: the bed detail screen (live channels, limits, trends, full disclosure,
+//!   alarm history, admit) as a charge nurse.
 //!
 //! Engine-level tests live beside the engine: `crates/vigil-core` (unit tests per module) and
 //! `crates/vigilctl/tests` (the pipeline through a real Mosquitto).
@@ -17,4 +19,5 @@ mod bench_fps;
 mod e2e;
 mod e2e_alarms;
 mod e2e_auth;
+mod e2e_detail;
 mod support;

@@ -127,6 +127,15 @@ fn main() {
             commands::broker_settings,
             commands::test_broker,
             commands::save_broker,
+            commands::bed_limits,
+            commands::set_bed_limits,
+            commands::trend,
+            commands::samples,
+            commands::alarm_history,
+            commands::list_patients,
+            commands::admit_patient,
+            commands::discharge_patient,
+            commands::transfer_patient,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

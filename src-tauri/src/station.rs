@@ -153,7 +153,7 @@ impl Station {
         })
     }
 
-    /// The engine's handle, for the commands that act on alarms.
+    /// The engine's handle, for the commands (alarms, limits, devices, settings).
     pub fn engine(&self) -> EngineHandle {
         self.engine.handle()
     }

@@ -3,6 +3,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import type { AuditEntry, AuditQuery, AuthState, Role, UserInfo, VerifyOut } from './auth';
+import type { AlarmHistoryEntry, LimitInfo, PatientInfo, SamplesOut, ThresholdChange, TrendOut } from './detailmath';
 
 export const api = {
   authState: () => invoke<AuthState>('auth_state'),
@@ -39,6 +40,19 @@ export const api = {
   brokerSettings: () => invoke<BrokerOut>('broker_settings'),
   testBroker: (url: string) => invoke<string>('test_broker', { url }),
   saveBroker: (url: string | null, ward: string | null) => invoke<string>('save_broker', { url, ward }),
+  // Bed detail (src-tauri/src/commands/detail.rs).
+  bedLimits: (bed: string) => invoke<LimitInfo[]>('bed_limits', { bed }),
+  setBedLimits: (bed: string, changes: ThresholdChange[]) => invoke<LimitInfo[]>('set_bed_limits', { bed, changes }),
+  trend: (bed: string, vital: string, fromMs: number, toMs: number, buckets: number) =>
+    invoke<TrendOut>('trend', { bed, vital, fromMs, toMs, buckets }),
+  samples: (bed: string, channel: string, fromMs: number, toMs: number) =>
+    invoke<SamplesOut>('samples', { bed, channel, fromMs, toMs }),
+  alarmHistory: (bed: string, fromMs: number, toMs: number) =>
+    invoke<AlarmHistoryEntry[]>('alarm_history', { bed, fromMs, toMs }),
+  listPatients: () => invoke<PatientInfo[]>('list_patients'),
+  admitPatient: (bed: string, mrn: string, name: string) => invoke<PatientInfo>('admit_patient', { bed, mrn, name }),
+  dischargePatient: (bed: string) => invoke<PatientInfo>('discharge_patient', { bed }),
+  transferPatient: (fromBed: string, toBed: string) => invoke<PatientInfo>('transfer_patient', { fromBed, toBed }),
 };
 
 /** `list_devices` rows (src-tauri/src/commands/station_admin.rs). */

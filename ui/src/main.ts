@@ -7,9 +7,11 @@ import { decodeFrame, type Priority } from './frames';
 import { AUTH_EVENT, AuthView } from './authview';
 import type { AuthState } from './auth';
 import { AlarmBar } from './alarmbar';
+import { api } from './api';
 import { offPagePriority, parseLayout, type Layout } from './alarmstate';
 import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
-import { OverviewView } from './overview';
+import { DetailView, fanOut } from './detail';
+import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
 import { Store } from './store';
 import { AlarmSound, soundStateText, type SoundStatus } from './tones';
 
@@ -26,11 +28,27 @@ const clock = byId('clock');
 const soundState = byId('sound-state');
 
 const view = new OverviewView(byId('ward-grid'));
-const store = new Store((bed, channel) => view.waveTarget(bed, channel));
+// The bed detail screen takes the grid's place when a tile is clicked; both get the samples.
+const detail = new DetailView(byId('content'), byId('side-panel'));
+const store = new Store((bed, channel) => fanOut(view.waveTarget(bed, channel), detail.waveTarget(bed, channel)));
+detail.bind(store);
+document.addEventListener(OPEN_BED_EVENT, (e) => detail.open((e as CustomEvent<OpenBed>).detail.bed));
 const alarmBar = new AlarmBar(byId('alarm-bar'), byId('btn-pause-all') as HTMLButtonElement, store);
 document.addEventListener(AUTH_EVENT, (e) => {
   alarmBar.setPermissions((e as CustomEvent<AuthState>).detail.permissions ?? []);
+  void refreshPatients();
 });
+
+/** Patient names on the tiles: the backend masks them (initials) when the station is locked. */
+async function refreshPatients(): Promise<void> {
+  try {
+    const list = await api.listPatients();
+    view.setPatients(new Map(list.map((p) => [p.bed, p.name])));
+  } catch {
+    // Names are a convenience on the overview; the bed label always identifies the tile.
+  }
+}
+setInterval(() => void refreshPatients(), 5000);
 
 // ---- Beds per screen and paging. The choice is kept per workstation.
 const LAYOUT_KEY = 'vigil.layout';
@@ -119,6 +137,7 @@ store.subscribe((changes) => {
     alarmBar.render();
     renderPager();
   }
+  detail.update(changes);
   if (changes.engine) wardName.textContent = store.engine?.ward ?? '';
   renderHeader();
   if (changes.alarms || changes.beds) renderAlarmCount();
@@ -184,6 +203,7 @@ function noteFrame(bytes: number, frame: ReturnType<typeof decodeFrame>): void {
 function animate(now: number): void {
   diag.animationFrames++;
   view.tick(now);
+  detail.tick(now);
   requestAnimationFrame(animate);
 }
 

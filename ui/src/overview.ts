@@ -158,6 +158,7 @@ class BedTile {
   readonly root: HTMLDivElement;
   readonly traces = new Map<string, Trace>();
   private readonly label: HTMLSpanElement;
+  private readonly patient: HTMLSpanElement;
   private readonly news2: HTMLSpanElement;
   private readonly status: HTMLSpanElement;
   private readonly alarmText: HTMLDivElement;
@@ -176,9 +177,10 @@ class BedTile {
 
     const head = el('div', 'tile-head');
     this.label = el('span', 'bed-label');
+    this.patient = el('span', 'patient-name');
     this.news2 = el('span', 'news2 news2-none');
     this.status = el('span', 'tile-status');
-    head.append(this.label, this.news2, this.status);
+    head.append(this.label, this.patient, this.news2, this.status);
     this.alarmText = el('div', 'alarm-text');
     this.root.append(head, this.alarmText);
 
@@ -206,9 +208,13 @@ class BedTile {
     return box;
   }
 
+  /** The patient in the bed as the backend lists it (initials only while locked). */
+  patientName = '';
+
   render(store: Store): void {
     const bed = store.beds.find((b) => b.key === this.key);
     setText(this.label, bed?.label ?? this.key);
+    setText(this.patient, this.patientName);
 
     const commLost = store.commLost(this.key);
     this.root.classList.toggle('comm-lost', commLost);
@@ -283,6 +289,7 @@ export class OverviewView {
   private page = 0;
   private slots = 1;
   private lastStore: Store | null = null;
+  private patients: ReadonlyMap<string, string> = new Map();
 
   constructor(private readonly grid: HTMLElement) {
     this.empty = el('div', 'grid-empty', 'No beds in this ward');
@@ -301,6 +308,15 @@ export class OverviewView {
     const all = changes.beds || changes.alarms || changes.devices || changes.news2 || changes.pauses;
     for (const [key, tile] of this.tiles) {
       if (all || changes.vitals.has(key)) tile.render(store);
+    }
+  }
+
+  /** Patient names per bed key (from `list_patients`; masked by the backend when locked). */
+  setPatients(names: ReadonlyMap<string, string>): void {
+    this.patients = names;
+    for (const [key, tile] of this.tiles) {
+      tile.patientName = names.get(key) ?? '';
+      if (this.lastStore) tile.render(this.lastStore);
     }
   }
 
@@ -375,6 +391,7 @@ export class OverviewView {
       let tile = this.tiles.get(b.key);
       if (!tile) {
         tile = new BedTile(b.key);
+        tile.patientName = this.patients.get(b.key) ?? '';
         this.tiles.set(b.key, tile);
         for (const t of tile.traces.values()) {
           this.traceOf.set(t.canvas, t);

@@ -48,6 +48,9 @@ pub enum EngineError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Alarm(#[from] AlarmError),
+    /// The saved per-bed limits cannot be read.
+    #[error(transparent)]
+    SavedLimits(#[from] crate::limits_db::LimitsDbError),
     /// The caller lacks the permission for this action.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -214,13 +217,23 @@ impl Engine {
         // queues QoS 1 telemetry while the station is away.
         let opts = mqtt_options(&cfg)?;
         let writer = StoreWriter::spawn(&cfg.db_path)?;
-        let registry = {
+        let (registry, saved_limits) = {
             let conn = store::open(&cfg.db_path)?;
             report_last_stored(&conn);
-            Registry::load(&conn)?
+            (Registry::load(&conn)?, crate::limits_db::load(&conn)?)
         };
         if cfg.policy.require_registered && registry.is_empty() {
             tracing::warn!("device registry is empty and enforced: all telemetry will be rejected");
+        }
+        let mut alarms = AlarmMachine::with_limits(alarm.config.clone(), cfg.limits.clone());
+        for (bed, limits) in saved_limits {
+            // A stored set that no longer passes the checks is reported and the bed keeps the
+            // defaults: starting without monitoring would be worse.
+            if let Err(e) = alarms.restore_limits(bed.clone(), limits) {
+                tracing::error!(bed = %bed, error = %e, "saved alarm limits unusable; defaults apply");
+            } else {
+                tracing::info!(bed = %bed, "saved alarm limits restored");
+            }
         }
         // Room for a broker's whole in-flight window of acknowledgements besides the station's
         // own publishes (alarm state sync uses try_publish and must find space).
@@ -236,7 +249,7 @@ impl Engine {
         });
         let shared = Arc::new(Shared {
             state: Mutex::new(WardState {
-                alarms: AlarmMachine::with_limits(alarm.config.clone(), cfg.limits.clone()),
+                alarms,
                 snapshot: WardSnapshot::default(),
                 devices: BTreeMap::new(),
             }),
@@ -436,6 +449,11 @@ impl EngineHandle {
     /// The alarm limits of a bed.
     pub fn limits(&self, bed: &BedId) -> Vec<Limit> {
         lock(&self.shared.state).alarms.limits(bed)
+    }
+
+    /// The limits of a bed without its own (a new patient's).
+    pub fn default_limits(&self) -> Vec<Limit> {
+        lock(&self.shared.state).alarms.default_limits().to_vec()
     }
 
     /// Enter a bed's NEWS2 inputs (consciousness, oxygen, SpO2 scale 2).

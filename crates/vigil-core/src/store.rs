@@ -53,7 +53,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/002_ingest.sql"),
     include_str!("schema/003_auth_audit.sql"),
     include_str!("schema/004_alarms.sql"),
-    // 005 and 006 are per-bed limits and patients (bed detail).
+    include_str!("schema/005_bed_limits.sql"),
+    include_str!("schema/006_patients.sql"),
     include_str!("schema/007_station_settings.sql"),
 ];
 

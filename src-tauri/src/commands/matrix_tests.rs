@@ -13,9 +13,14 @@ use std::sync::{Arc, OnceLock};
 use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Permission, Role};
 
+use super::detail::{self, Monitor};
 use super::{admin, alarms, auth, station_admin};
 use crate::error::ApiError;
 use crate::session::AuthState;
+use vigil_core::alarms::{default_limits, Limit};
+use vigil_core::auth::Authorized;
+use vigil_core::patients;
+use vigil_core::telemetry::BedId;
 
 const T0: i64 = 1_700_000_000_000;
 const PW: &str = "correct horse battery";
@@ -78,10 +83,19 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("broker_settings",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("test_broker",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("save_broker",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("bed_limits",         [OK,   OK,   OK,   OK,            OK,   OK,   OK,            OK,   OK,   OK]),
+    ("set_bed_limits",     [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("trend",              [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("samples",            [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("alarm_history",      [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("list_patients",      [OK,   OK,   OK,   OK,            OK,   OK,   OK,            OK,   OK,   OK]),
+    ("admit_patient",      [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("discharge_patient",  [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("transfer_patient",   [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 32] = [
+const COMMANDS: [&str; 41] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -114,6 +128,15 @@ const COMMANDS: [&str; 32] = [
     "broker_settings",
     "test_broker",
     "save_broker",
+    "bed_limits",
+    "set_bed_limits",
+    "trend",
+    "samples",
+    "alarm_history",
+    "list_patients",
+    "admit_patient",
+    "discharge_patient",
+    "transfer_patient",
 ];
 
 fn column(state: State) -> usize {
@@ -179,6 +202,22 @@ fn template() -> &'static Path {
                 svc.reset_password(&it, name, Some(TEMP), T0 - 10_000)
                     .unwrap();
             }
+            // A patient in bed 4W/01 (for discharge and transfer); 4W/02 is empty.
+            let s = svc.login("charge1", PW, T0 - 9_000).unwrap();
+            let adt = svc
+                .authorize(Some(&s), Permission::AdmitDischargeTransfer, T0 - 9_000)
+                .unwrap();
+            patients::admit(
+                svc.connection(),
+                &adt,
+                &BedId::new("4W", "01"),
+                "MRN-1",
+                "Jane Q. Doe",
+                None,
+                T0 - 9_000,
+            )
+            .unwrap();
+            svc.logout(s, T0 - 9_000).unwrap();
         }
         Template { _dir: dir, db }
     })
@@ -303,8 +342,72 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             )
             .map(drop)
         }
+        "bed_limits" => detail::bed_limits(st, &FakeMonitor::default(), "4W/01").map(drop),
+        "set_bed_limits" => detail::set_bed_limits(
+            st,
+            &FakeMonitor::default(),
+            "4W/01",
+            &[detail::ThresholdChange {
+                code: "HR_LOW".into(),
+                threshold: 45.0,
+            }],
+        )
+        .map(drop),
+        "trend" => detail::trend(st, &db_of(st), "4W/01", "HR", T0 - 3_600_000, T0, 600).map(drop),
+        "samples" => detail::samples(st, &db_of(st), "4W/01", "ECG_II", T0 - 10_000, T0).map(drop),
+        "alarm_history" => {
+            detail::alarm_history(st, &db_of(st), "4W/01", T0 - 3_600_000, T0).map(drop)
+        }
+        "list_patients" => detail::list_patients(st).map(drop),
+        "admit_patient" => {
+            detail::admit_patient(st, &FakeMonitor::default(), "4W/02", "MRN-2", "John Roe")
+                .map(drop)
+        }
+        "discharge_patient" => {
+            detail::discharge_patient(st, &FakeMonitor::default(), "4W/01").map(drop)
+        }
+        "transfer_patient" => {
+            detail::transfer_patient(st, &FakeMonitor::default(), "4W/01", "4W/02").map(drop)
+        }
         other => panic!("no such command in the matrix test: {other}"),
     }
+}
+
+/// The engine as the detail commands see it: beds 4W/01 to 4W/08 with the default limits.
+#[derive(Default)]
+struct FakeMonitor {
+    set: std::sync::Mutex<std::collections::BTreeMap<BedId, Vec<Limit>>>,
+}
+
+impl Monitor for FakeMonitor {
+    fn limits(&self, bed: &BedId) -> Vec<Limit> {
+        let set = self.set.lock().unwrap();
+        set.get(bed).cloned().unwrap_or_else(default_limits)
+    }
+
+    fn set_limits(
+        &self,
+        bed: &BedId,
+        limits: Vec<Limit>,
+        auth: &Authorized,
+    ) -> Result<(), ApiError> {
+        auth.require(Permission::ChangePatientLimits)?;
+        self.set.lock().unwrap().insert(bed.clone(), limits);
+        Ok(())
+    }
+
+    fn has_bed(&self, bed: &BedId) -> bool {
+        bed.ward == "4W" && (1..=8).any(|i| bed.bed == format!("{i:02}"))
+    }
+
+    fn default_limits(&self) -> Vec<Limit> {
+        default_limits()
+    }
+}
+
+/// The database file of a case (history is read on a connection of its own).
+fn db_of(st: &AuthState) -> PathBuf {
+    PathBuf::from(st.lock().svc.connection().path().unwrap())
 }
 
 fn audit_len(st: &AuthState) -> usize {
@@ -539,5 +642,216 @@ fn admin_commands_work_end_to_end() {
     assert_eq!(
         admin::audit_list(&st, &bad).unwrap_err().code,
         "bad_request"
+    );
+}
+
+// ----- bed detail -----
+
+fn change(code: &str, threshold: f64) -> detail::ThresholdChange {
+    detail::ThresholdChange {
+        code: code.into(),
+        threshold,
+    }
+}
+
+#[test]
+fn limits_are_checked_audited_applied_and_saved() {
+    let c = case(State::Active(Role::ChargeNurse));
+    let mon = FakeMonitor::default();
+    let before = audit_len(&c.st);
+    for (bad, why) in [
+        (
+            vec![change("HR_LOW", 130.0)],
+            "must be below the high limit",
+        ),
+        (vec![change("HR_HIGH", 1200.0)], "outside 15 to 300"),
+        (vec![change("SPO2_HIGH", 99.0)], "has no limit SPO2_HIGH"),
+        (
+            vec![change("HR_LOW", 40.0), change("HR_LOW", 45.0)],
+            "twice",
+        ),
+        (vec![], "no limit to change"),
+    ] {
+        let e = detail::set_bed_limits(&c.st, &mon, "4W/01", &bad).unwrap_err();
+        assert_eq!(e.code, "bad_request", "{bad:?}: {e}");
+        assert!(e.message.contains(why), "{bad:?}: {e}");
+    }
+    assert_eq!(audit_len(&c.st), before, "refused changes are not audited");
+    assert_eq!(mon.limits(&BedId::new("4W", "01")), default_limits());
+
+    let out = detail::set_bed_limits(
+        &c.st,
+        &mon,
+        "4W/01",
+        &[change("SPO2_LOW", 88.0), change("HR_HIGH", 120.0)],
+    )
+    .unwrap();
+    let spo2 = out.iter().find(|l| l.code == "SPO2_LOW").unwrap();
+    assert_eq!((spo2.threshold, spo2.priority), (88.0, "high"));
+    // Applied to the engine...
+    let bed = BedId::new("4W", "01");
+    let applied = mon.limits(&bed);
+    assert_eq!(
+        applied
+            .iter()
+            .find(|l| l.code() == "SPO2_LOW")
+            .unwrap()
+            .threshold,
+        88.0
+    );
+    // ...audited old → new (only what changed)...
+    let entries = Audit::list(
+        c.st.lock().svc.connection(),
+        &AuditFilter {
+            action: Some("limits_change".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (
+            entries[0].actor.as_str(),
+            entries[0].target.as_str(),
+            entries[0].detail.as_str()
+        ),
+        ("charge1", "4W/01", "SPO2_LOW 90 → 88")
+    );
+    // ...and saved: a station reopening the file starts with them.
+    let db = db_of(&c.st);
+    let saved = vigil_core::limits_db::load(&vigil_core::store::open(&db).unwrap()).unwrap();
+    assert_eq!(saved.get(&bed), Some(&applied));
+    // The window reads them back.
+    let shown = detail::bed_limits(&c.st, &mon, "4W/01").unwrap();
+    assert_eq!(shown, out);
+}
+
+#[test]
+fn patient_identity_is_masked_unless_the_session_may_see_the_ward() {
+    let names = |st: &AuthState| -> Vec<(String, String, String, bool)> {
+        detail::list_patients(st)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.bed, p.mrn, p.name, p.masked))
+            .collect()
+    };
+    let full = vec![(
+        "4W/01".to_string(),
+        "MRN-1".to_string(),
+        "Jane Q. Doe".to_string(),
+        false,
+    )];
+    let masked = vec![(
+        "4W/01".to_string(),
+        String::new(),
+        "J. Q. D.".to_string(),
+        true,
+    )];
+    assert_eq!(names(&case(State::NoSession).st), masked);
+    assert_eq!(names(&case(State::Active(Role::Nurse)).st), full);
+    assert_eq!(names(&case(State::Locked(Role::Nurse)).st), masked);
+    assert_eq!(names(&case(State::MustChange(Role::Nurse)).st), masked);
+    assert_eq!(names(&case(State::Active(Role::Admin)).st), masked);
+}
+
+#[test]
+fn admit_discharge_transfer_refuse_what_cannot_be_done() {
+    let c = case(State::Active(Role::ChargeNurse));
+    let mon = FakeMonitor::default();
+    let e = detail::admit_patient(&c.st, &mon, "4W/01", "MRN-9", "Al Smith").unwrap_err();
+    assert_eq!(e.code, "bed_occupied", "{e}");
+    let e = detail::admit_patient(&c.st, &mon, "4W/09", "MRN-9", "Al Smith").unwrap_err();
+    assert_eq!(e.code, "bad_request", "{e}");
+    let e = detail::admit_patient(&c.st, &mon, "4W/02", "MRN-1", "Al Smith").unwrap_err();
+    assert_eq!(e.code, "mrn_in_use", "{e}");
+    let e = detail::discharge_patient(&c.st, &mon, "4W/03").unwrap_err();
+    assert_eq!(e.code, "no_patient", "{e}");
+    let p = detail::transfer_patient(&c.st, &mon, "4W/01", "4W/03").unwrap();
+    assert_eq!((p.bed.as_str(), p.name.as_str()), ("4W/03", "Jane Q. Doe"));
+    let p = detail::admit_patient(&c.st, &mon, "4W/01", " MRN-2 ", "Al Smith").unwrap();
+    assert_eq!((p.mrn.as_str(), p.masked), ("MRN-2", false));
+    let beds: Vec<String> = detail::list_patients(&c.st)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.bed)
+        .collect();
+    assert_eq!(beds, ["4W/01", "4W/03"]);
+}
+
+#[test]
+fn history_windows_are_bounded_and_empty_history_is_a_gap() {
+    let c = case(State::Active(Role::Nurse));
+    let db = db_of(&c.st);
+    let e = detail::samples(&c.st, &db, "4W/01", "ECG_II", T0 - 61_000, T0).unwrap_err();
+    assert_eq!(e.code, "bad_request", "{e}");
+    let e = detail::samples(&c.st, &db, "4W/01", "NOPE", T0 - 1_000, T0).unwrap_err();
+    assert_eq!(e.code, "bad_request", "{e}");
+    let e = detail::trend(&c.st, &db, "4W/01", "HR", T0, T0 - 1, 100).unwrap_err();
+    assert_eq!(e.code, "bad_request", "{e}");
+    // Nothing stored: no samples, and the whole window (up to now) is a gap.
+    let s = detail::samples(&c.st, &db, "4W/01", "ECG_II", T0 - 10_000, T0 + 5_000).unwrap();
+    assert!(s.segments.is_empty());
+    assert_eq!(s.gaps, vec![[T0 - 10_000, T0]]);
+    // Trend of stored readings, one bucket per minute over an hour.
+    {
+        let g = c.st.lock();
+        for (i, v) in [(0_i64, 60.0), (1, 80.0), (70, 100.0)] {
+            g.svc
+                .connection()
+                .execute(
+                    "INSERT INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit, status)
+                     VALUES ('4W', '01', 'm', ?1, 147842, 'HR', ?2, '/min', 'final')",
+                    (T0 - 3_600_000 + i * 1_000, v),
+                )
+                .unwrap();
+        }
+    }
+    let t = detail::trend(&c.st, &db, "4W/01", "HR", T0 - 3_600_000, T0, 60).unwrap();
+    assert_eq!(t.bucket_ms, 60_000);
+    let p: Vec<(f64, f64, f64)> = t.points.iter().map(|p| (p.min, p.max, p.mean)).collect();
+    assert_eq!(p, vec![(60.0, 80.0, 70.0), (100.0, 100.0, 100.0)]);
+}
+
+#[test]
+fn limits_follow_the_patient() {
+    let c = case(State::Active(Role::ChargeNurse));
+    let mon = FakeMonitor::default();
+    let (b1, b2) = (BedId::new("4W", "01"), BedId::new("4W", "02"));
+    detail::set_bed_limits(&c.st, &mon, "4W/01", &[change("SPO2_LOW", 85.0)]).unwrap();
+    let own = mon.limits(&b1);
+    assert_ne!(own, default_limits());
+    // Transfer: the limits go with the patient; the old bed is back to the defaults, saved so.
+    detail::transfer_patient(&c.st, &mon, "4W/01", "4W/02").unwrap();
+    assert_eq!(mon.limits(&b2), own);
+    assert_eq!(mon.limits(&b1), default_limits());
+    let saved =
+        vigil_core::limits_db::load(&vigil_core::store::open(&db_of(&c.st)).unwrap()).unwrap();
+    assert_eq!(saved.get(&b2), Some(&own));
+    assert!(!saved.contains_key(&b1));
+    // Discharge: the next patient starts with the defaults.
+    detail::discharge_patient(&c.st, &mon, "4W/02").unwrap();
+    assert_eq!(mon.limits(&b2), default_limits());
+    let saved =
+        vigil_core::limits_db::load(&vigil_core::store::open(&db_of(&c.st)).unwrap()).unwrap();
+    assert!(saved.is_empty(), "{saved:?}");
+    let details: Vec<String> = Audit::list(
+        c.st.lock().svc.connection(),
+        &AuditFilter {
+            action: Some("limits_change".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .into_iter()
+    .map(|e| format!("{} {}", e.target, e.detail))
+    .collect();
+    assert_eq!(
+        details,
+        [
+            "4W/01 SPO2_LOW 90 → 85",
+            "4W/02 limits of the patient transferred from 4W/01",
+            "4W/01 defaults: patient transferred to 4W/02",
+            "4W/02 defaults: patient discharged",
+        ]
     );
 }

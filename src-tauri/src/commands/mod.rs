@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod alarms;
 pub mod auth;
+pub mod detail;
 pub mod station_admin;
 
 use std::sync::Arc;
@@ -304,3 +305,123 @@ pub async fn save_broker(
 
 #[cfg(test)]
 mod matrix_tests;
+// ----- bed detail (commands/detail.rs) -----
+
+type Station<'a> = tauri::State<'a, crate::station::Station>;
+
+#[tauri::command]
+pub async fn bed_limits(
+    st: St<'_>,
+    station: Station<'_>,
+    bed: String,
+) -> Result<Vec<detail::LimitOut>, ApiError> {
+    let mon = station.engine();
+    run(&st, move |s| detail::bed_limits(s, &mon, &bed)).await
+}
+
+#[tauri::command]
+pub async fn set_bed_limits(
+    st: St<'_>,
+    station: Station<'_>,
+    bed: String,
+    changes: Vec<detail::ThresholdChange>,
+) -> Result<Vec<detail::LimitOut>, ApiError> {
+    let mon = station.engine();
+    run(&st, move |s| {
+        detail::set_bed_limits(s, &mon, &bed, &changes)
+    })
+    .await
+}
+
+#[tauri::command]
+#[allow(clippy::too_many_arguments)]
+pub async fn trend(
+    st: St<'_>,
+    station: Station<'_>,
+    bed: String,
+    vital: String,
+    from_ms: i64,
+    to_ms: i64,
+    buckets: u32,
+) -> Result<detail::TrendOut, ApiError> {
+    let db = station.db_path().to_path_buf();
+    run(&st, move |s| {
+        detail::trend(s, &db, &bed, &vital, from_ms, to_ms, buckets)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn samples(
+    st: St<'_>,
+    station: Station<'_>,
+    bed: String,
+    channel: String,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<detail::SamplesOut, ApiError> {
+    let db = station.db_path().to_path_buf();
+    run(&st, move |s| {
+        detail::samples(s, &db, &bed, &channel, from_ms, to_ms)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn alarm_history(
+    st: St<'_>,
+    station: Station<'_>,
+    bed: String,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<detail::AlarmHistoryOut>, ApiError> {
+    let db = station.db_path().to_path_buf();
+    run(&st, move |s| {
+        detail::alarm_history(s, &db, &bed, from_ms, to_ms)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn list_patients(st: St<'_>) -> Result<Vec<detail::PatientOut>, ApiError> {
+    run(&st, detail::list_patients).await
+}
+
+#[tauri::command]
+pub async fn admit_patient(
+    st: St<'_>,
+    station: Station<'_>,
+    bed: String,
+    mrn: String,
+    name: String,
+) -> Result<detail::PatientOut, ApiError> {
+    let mon = station.engine();
+    run(&st, move |s| {
+        detail::admit_patient(s, &mon, &bed, &mrn, &name)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn discharge_patient(
+    st: St<'_>,
+    station: Station<'_>,
+    bed: String,
+) -> Result<detail::PatientOut, ApiError> {
+    let mon = station.engine();
+    run(&st, move |s| detail::discharge_patient(s, &mon, &bed)).await
+}
+
+#[tauri::command]
+pub async fn transfer_patient(
+    st: St<'_>,
+    station: Station<'_>,
+    from_bed: String,
+    to_bed: String,
+) -> Result<detail::PatientOut, ApiError> {
+    let mon = station.engine();
+    run(&st, move |s| {
+        detail::transfer_patient(s, &mon, &from_bed, &to_bed)
+    })
+    .await
+}

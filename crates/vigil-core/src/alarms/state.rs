@@ -344,6 +344,11 @@ impl AlarmMachine {
         &self.cfg
     }
 
+    /// The limits of a bed without its own (the ward profile's).
+    pub fn default_limits(&self) -> &[Limit] {
+        &self.default_limits
+    }
+
     /// The limits of a bed (its own, else the defaults).
     pub fn limits(&self, bed: &BedId) -> Vec<Limit> {
         self.limits.get(bed).unwrap_or(&self.default_limits).clone()
@@ -354,6 +359,20 @@ impl AlarmMachine {
     pub fn set_profile(&mut self, profile: WardProfile) {
         self.cfg.profile = profile;
         self.default_limits = profile.limits();
+    }
+
+    /// Put back a bed's limits saved before a restart (no event: nothing changed). Checked like
+    /// [`AlarmMachine::set_limits`].
+    pub fn restore_limits(&mut self, bed: BedId, limits: Vec<Limit>) -> Result<(), AlarmError> {
+        if let Some(why) = limits.iter().find_map(Limit::invalid) {
+            return Err(AlarmError::InvalidLimit(why));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = limits.iter().find(|l| !seen.insert(l.code())) {
+            return Err(AlarmError::InvalidLimit(format!("{} twice", dup.code())));
+        }
+        self.limits.insert(bed, limits);
+        Ok(())
     }
 
     /// Admin setting: whether alarms with `code` latch.

@@ -1,0 +1,821 @@
+//! The bed detail screen: alarm limits (view, change), history (trends, full-disclosure
+//! waveforms, alarm history) and admit / discharge / transfer. Plain functions over
+//! [`AuthState`] (the Tauri wrappers are in `commands/mod.rs`); each starts with its permission
+//! check ([`require`]) and then delegates to vigil-core.
+//!
+//! History is read on a read-only connection of its own, opened after the check, so that a long
+//! query never holds the session lock.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use vigil_core::alarms::{Direction, Limit, Priority};
+use vigil_core::audit::Audit;
+use vigil_core::auth::{AuthService, Authorized, Permission};
+use vigil_core::codes::{self, Vital};
+use vigil_core::engine::{EngineError, EngineHandle};
+use vigil_core::patients::{self, Patient, PatientError};
+use vigil_core::telemetry::BedId;
+use vigil_core::{limits_db, query, store};
+
+use crate::error::ApiError;
+use crate::session::{require, AuthState};
+
+/// Longest trend span in one call.
+pub const MAX_TREND_SPAN_MS: i64 = 31 * 24 * 3_600_000;
+/// Most buckets a trend may ask for.
+pub const MAX_TREND_BUCKETS: u32 = 2000;
+/// Longest full-disclosure window in one call.
+pub const MAX_SAMPLES_SPAN_MS: i64 = 60_000;
+/// Chunks starting this long before a window are read too (they may reach into it).
+const CHUNK_LOOKBACK_MS: i64 = 5_000;
+/// Longest alarm-history span in one call, and most rows returned (the newest).
+pub const MAX_ALARM_SPAN_MS: i64 = 31 * 24 * 3_600_000;
+pub const MAX_ALARM_ROWS: usize = 1000;
+
+/// What the detail screen needs of the running engine (a fake in the tests).
+pub trait Monitor {
+    /// The bed's alarm limits now.
+    fn limits(&self, bed: &BedId) -> Vec<Limit>;
+    /// Apply a bed's new limits.
+    fn set_limits(
+        &self,
+        bed: &BedId,
+        limits: Vec<Limit>,
+        auth: &Authorized,
+    ) -> Result<(), ApiError>;
+    /// Whether the bed is on the ward.
+    fn has_bed(&self, bed: &BedId) -> bool;
+    /// The limits of a bed without its own (a new patient's).
+    fn default_limits(&self) -> Vec<Limit>;
+}
+
+impl Monitor for EngineHandle {
+    fn limits(&self, bed: &BedId) -> Vec<Limit> {
+        EngineHandle::limits(self, bed)
+    }
+
+    fn set_limits(
+        &self,
+        bed: &BedId,
+        limits: Vec<Limit>,
+        auth: &Authorized,
+    ) -> Result<(), ApiError> {
+        // Called on the blocking pool (commands::run), never on a runtime thread.
+        tauri::async_runtime::block_on(EngineHandle::set_limits(self, bed, limits, auth)).map_err(
+            |e| match e {
+                EngineError::Auth(a) => ApiError::from(a),
+                EngineError::Alarm(a) => ApiError::bad_request(a.to_string()),
+                other => ApiError::internal(other),
+            },
+        )
+    }
+
+    fn has_bed(&self, bed: &BedId) -> bool {
+        self.snapshot().beds.contains(bed)
+    }
+
+    fn default_limits(&self) -> Vec<Limit> {
+        EngineHandle::default_limits(self)
+    }
+}
+
+/// "4W/03" → the bed.
+pub fn bed_id(key: &str) -> Result<BedId, ApiError> {
+    let bad = || ApiError::bad_request(format!("not a bed: {key:?}"));
+    let (ward, bed) = key.split_once('/').ok_or_else(bad)?;
+    let ok = |s: &str| {
+        !s.is_empty() && s.len() <= 64 && !s.contains('/') && !s.chars().any(char::is_control)
+    };
+    if !ok(ward) || !ok(bed) {
+        return Err(bad());
+    }
+    Ok(BedId::new(ward, bed))
+}
+
+fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::Low => "low",
+        Direction::High => "high",
+    }
+}
+
+/// One alarm limit as the window shows and edits it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LimitOut {
+    /// "SPO2_LOW".
+    pub code: String,
+    /// "SPO2".
+    pub vital: &'static str,
+    /// "SpO2 LOW".
+    pub label: String,
+    pub direction: &'static str,
+    pub threshold: f64,
+    pub priority: &'static str,
+    pub delay_ms: i64,
+    pub hysteresis: f64,
+    pub unit: &'static str,
+    /// The range the threshold may be set to.
+    pub min: f64,
+    pub max: f64,
+}
+
+impl From<&Limit> for LimitOut {
+    fn from(l: &Limit) -> Self {
+        let (min, max) = limits_db::settable_range(l.vital);
+        LimitOut {
+            code: l.code(),
+            vital: l.vital.name(),
+            label: l.label(),
+            direction: direction_str(l.direction),
+            threshold: l.threshold,
+            priority: l.priority.as_str(),
+            delay_ms: l.delay_ms,
+            hysteresis: l.hysteresis,
+            unit: l.vital.unit(),
+            min,
+            max,
+        }
+    }
+}
+
+/// The bed's alarm limits. Open like the live ward: limits are no patient identity, and the
+/// screen that shows the alarms shows what they are measured against.
+pub fn bed_limits(st: &AuthState, mon: &dyn Monitor, bed: &str) -> Result<Vec<LimitOut>, ApiError> {
+    super::auth::ward_access(st)?;
+    let bed = bed_id(bed)?;
+    Ok(mon.limits(&bed).iter().map(LimitOut::from).collect())
+}
+
+/// A new threshold for one of the bed's limits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdChange {
+    pub code: String,
+    pub threshold: f64,
+}
+
+fn fmt(v: f64) -> String {
+    let r = (v * 100.0).round() / 100.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r}")
+    }
+}
+
+/// Change thresholds of the bed's limits (charge nurse). Checked ([`limits_db::validate`]),
+/// saved with an audit entry "CODE old → new" in one transaction that commits only once the
+/// engine applied them; returns the limits now in force.
+pub fn set_bed_limits(
+    st: &AuthState,
+    mon: &dyn Monitor,
+    bed: &str,
+    changes: &[ThresholdChange],
+) -> Result<Vec<LimitOut>, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let (svc, s) = require(&mut g, Permission::ChangePatientLimits, now)?;
+    let proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
+    let bed = bed_id(bed)?;
+    if changes.is_empty() {
+        return Err(ApiError::bad_request("no limit to change"));
+    }
+    let old = mon.limits(&bed);
+    let mut new = old.clone();
+    let mut diff = Vec::new();
+    let mut seen = Vec::new();
+    for c in changes {
+        if seen.contains(&c.code) {
+            return Err(ApiError::bad_request(format!("{} given twice", c.code)));
+        }
+        seen.push(c.code.clone());
+        let l = new
+            .iter_mut()
+            .find(|l| l.code() == c.code)
+            .ok_or_else(|| ApiError::bad_request(format!("bed {bed} has no limit {}", c.code)))?;
+        if l.threshold != c.threshold {
+            diff.push(format!(
+                "{} {} → {}",
+                c.code,
+                fmt(l.threshold),
+                fmt(c.threshold)
+            ));
+            l.threshold = c.threshold;
+        }
+    }
+    limits_db::validate(&new).map_err(ApiError::bad_request)?;
+    if diff.is_empty() {
+        return Ok(old.iter().map(LimitOut::from).collect());
+    }
+    apply_limits(
+        svc,
+        mon,
+        &proof,
+        &bed,
+        &old,
+        Some(&new),
+        &diff.join(", "),
+        now,
+    )?;
+    Ok(new.iter().map(LimitOut::from).collect())
+}
+
+/// Save (or, with `None`, forget: the defaults apply) a bed's limits with an audit entry, in one
+/// transaction that commits only once the engine applied them. If the commit fails, the engine
+/// is put back to `old`, so that what is shown, evaluated and stored agree.
+#[allow(clippy::too_many_arguments)]
+fn apply_limits(
+    svc: &AuthService,
+    mon: &dyn Monitor,
+    proof: &Authorized,
+    bed: &BedId,
+    old: &[Limit],
+    new: Option<&[Limit]>,
+    detail: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let conn = svc.connection();
+    let user = proof.user().to_string();
+    let limits = new.map_or_else(|| mon.default_limits(), <[Limit]>::to_vec);
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(ApiError::internal)?;
+    let saved = match new {
+        Some(l) => limits_db::save(conn, bed, l, &user, now),
+        None => limits_db::clear(conn, bed),
+    }
+    .map_err(ApiError::internal)
+    .and_then(|()| {
+        Audit::append(conn, &user, "limits_change", &bed.key(), detail, now).map_err(ApiError::from)
+    })
+    .and_then(|_| mon.set_limits(bed, limits, proof));
+    if let Err(e) = saved {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        if let Err(back) = mon.set_limits(bed, old.to_vec(), proof) {
+            tracing::error!(error = %back, %bed, "restoring the previous limits failed");
+        }
+        return Err(ApiError::internal(e));
+    }
+    tracing::info!(%bed, user, change = detail, "alarm limits changed");
+    Ok(())
+}
+
+fn check_span(from_ms: i64, to_ms: i64, max: i64) -> Result<(), ApiError> {
+    if to_ms <= from_ms {
+        return Err(ApiError::bad_request(
+            "the time range ends before it starts",
+        ));
+    }
+    if to_ms.saturating_sub(from_ms) > max {
+        return Err(ApiError::bad_request(format!(
+            "the time range is longer than {} s",
+            max / 1000
+        )));
+    }
+    Ok(())
+}
+
+/// Trend bucket sizes, ms: the smallest at least span / buckets is used.
+const NICE_BUCKETS_MS: [i64; 18] = [
+    1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000,
+    1_800_000, 3_600_000, 7_200_000, 14_400_000, 21_600_000, 43_200_000, 86_400_000,
+];
+
+/// The bucket for a trend of `span_ms` in at most `buckets` buckets.
+pub fn bucket_ms(span_ms: i64, buckets: u32) -> i64 {
+    let n = i64::from(buckets.max(1));
+    let want = (span_ms.max(1) + n - 1) / n;
+    NICE_BUCKETS_MS
+        .iter()
+        .copied()
+        .find(|&b| b >= want)
+        .unwrap_or(NICE_BUCKETS_MS[NICE_BUCKETS_MS.len() - 1])
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TrendPoint {
+    pub t: i64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub n: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TrendOut {
+    pub vital: &'static str,
+    pub unit: &'static str,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub bucket_ms: i64,
+    /// Buckets with readings only: a missing bucket is a gap.
+    pub points: Vec<TrendPoint>,
+}
+
+/// Min / max / mean of a vital per bucket (view_history).
+pub fn trend(
+    st: &AuthState,
+    db: &Path,
+    bed: &str,
+    vital: &str,
+    from_ms: i64,
+    to_ms: i64,
+    buckets: u32,
+) -> Result<TrendOut, ApiError> {
+    {
+        let now = st.now();
+        let mut g = st.lock();
+        require(&mut g, Permission::ViewHistory, now)?;
+    }
+    let bed = bed_id(bed)?;
+    let vital = Vital::from_name(vital)
+        .ok_or_else(|| ApiError::bad_request(format!("unknown vital {vital:?}")))?;
+    check_span(from_ms, to_ms, MAX_TREND_SPAN_MS)?;
+    let b = bucket_ms(to_ms - from_ms, buckets.clamp(1, MAX_TREND_BUCKETS));
+    let rows = query::trend(
+        &store::open_read_only(db).map_err(ApiError::internal)?,
+        &bed,
+        vital,
+        from_ms,
+        to_ms,
+        b,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(TrendOut {
+        vital: vital.name(),
+        unit: vital.unit(),
+        from_ms,
+        to_ms,
+        bucket_ms: b,
+        points: rows
+            .into_iter()
+            .map(|r| TrendPoint {
+                t: r.t_ms,
+                min: r.min,
+                max: r.max,
+                mean: r.mean,
+                n: r.n,
+            })
+            .collect(),
+    })
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SegmentOut {
+    /// Time of the first value, ms since the epoch.
+    pub t0: i64,
+    pub rate: f64,
+    pub values: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SamplesOut {
+    pub channel: &'static str,
+    pub unit: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Contiguous stretches of samples inside the window, in time order.
+    pub segments: Vec<SegmentOut>,
+    /// Where there is no signal inside the window (recorded gaps and stretches with nothing
+    /// stored), merged, in time order: `[from_ms, to_ms]`.
+    pub gaps: Vec<[i64; 2]>,
+}
+
+/// The holes of `[from, to)`: the recorded gaps and the stretches no segment covers (beyond
+/// `tolerance_ms`), merged and clipped to the window.
+pub fn find_gaps(
+    covered: &[(i64, i64)],
+    recorded: &[(i64, i64)],
+    from: i64,
+    to: i64,
+    tolerance_ms: i64,
+) -> Vec<[i64; 2]> {
+    let mut holes: Vec<(i64, i64)> = Vec::new();
+    let mut spans: Vec<(i64, i64)> = covered.to_vec();
+    spans.sort_unstable();
+    let mut cursor = from;
+    for &(a, b) in &spans {
+        if a > cursor + tolerance_ms {
+            holes.push((cursor, a));
+        }
+        cursor = cursor.max(b);
+    }
+    if to > cursor + tolerance_ms {
+        holes.push((cursor, to));
+    }
+    holes.extend_from_slice(recorded);
+    holes.sort_unstable();
+    let mut out: Vec<[i64; 2]> = Vec::new();
+    for (a, b) in holes {
+        let (a, b) = (a.max(from), b.min(to));
+        if b <= a {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if a <= last[1] => last[1] = last[1].max(b),
+            _ => out.push([a, b]),
+        }
+    }
+    out
+}
+
+/// Stored samples of one channel for full-disclosure review (view_history): at most
+/// [`MAX_SAMPLES_SPAN_MS`] per call, with the gaps said explicitly. A window reaching past now
+/// counts as a gap only up to now.
+pub fn samples(
+    st: &AuthState,
+    db: &Path,
+    bed: &str,
+    channel: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<SamplesOut, ApiError> {
+    let now = st.now();
+    {
+        let mut g = st.lock();
+        require(&mut g, Permission::ViewHistory, now)?;
+    }
+    let bed = bed_id(bed)?;
+    let info = codes::channel(channel)
+        .ok_or_else(|| ApiError::bad_request(format!("unknown channel {channel:?}")))?;
+    check_span(from_ms, to_ms, MAX_SAMPLES_SPAN_MS)?;
+    let got = query::samples(
+        &store::open_read_only(db).map_err(ApiError::internal)?,
+        &bed,
+        info.name,
+        from_ms - CHUNK_LOOKBACK_MS,
+        to_ms,
+    )
+    .map_err(ApiError::internal)?;
+    let mut unit = String::new();
+    let mut segments: Vec<SegmentOut> = Vec::new();
+    let mut covered = Vec::new();
+    let mut tolerance = 20.0_f64;
+    for s in got.segments {
+        if !(s.rate > 0.0 && s.rate.is_finite()) {
+            continue;
+        }
+        let period = 1000.0 / s.rate;
+        tolerance = tolerance.max(2.0 * period);
+        // Keep the samples inside the window.
+        let first = ((from_ms - s.t0_ms) as f64 / period).ceil().max(0.0) as usize;
+        let last =
+            (((to_ms - s.t0_ms) as f64 / period).ceil().max(0.0) as usize).min(s.values.len());
+        if first >= last {
+            continue;
+        }
+        let t0 = s.t0_ms as f64 + first as f64 * period;
+        let end = s.t0_ms as f64 + s.values.len() as f64 * period;
+        covered.push((t0.floor() as i64, end.ceil() as i64));
+        unit = s.unit;
+        let values = s.values[first..last].to_vec();
+        // Contiguous with the previous chunk: one segment (no pen lift).
+        if let Some(prev) = segments.last_mut() {
+            let prev_end = prev.t0 as f64 + prev.values.len() as f64 * 1000.0 / prev.rate;
+            if prev.rate == s.rate && (t0 - prev_end).abs() <= period * 1.5 {
+                prev.values.extend(values);
+                continue;
+            }
+        }
+        segments.push(SegmentOut {
+            t0: t0.round() as i64,
+            rate: s.rate,
+            values,
+        });
+    }
+    let gaps = find_gaps(
+        &covered,
+        &got.gaps,
+        from_ms,
+        to_ms.min(now).max(from_ms),
+        tolerance.ceil() as i64,
+    );
+    Ok(SamplesOut {
+        channel: info.name,
+        unit,
+        from_ms,
+        to_ms,
+        segments,
+        gaps,
+    })
+}
+
+/// One raised alarm and what became of it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlarmHistoryOut {
+    pub t_ms: i64,
+    pub alarm_id: String,
+    pub code: String,
+    pub priority: String,
+    /// "***", "**", "*".
+    pub marker: &'static str,
+    pub technical: bool,
+    pub message: String,
+    pub value: Option<f64>,
+    pub limit: Option<f64>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_ms: Option<i64>,
+    pub resolved_ms: Option<i64>,
+}
+
+/// The alarms raised on a bed in `[from_ms, to_ms)`, newest first, with who acknowledged them
+/// and when they ended (view_history).
+pub fn alarm_history(
+    st: &AuthState,
+    db: &Path,
+    bed: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<AlarmHistoryOut>, ApiError> {
+    let now = st.now();
+    {
+        let mut g = st.lock();
+        require(&mut g, Permission::ViewHistory, now)?;
+    }
+    let bed = bed_id(bed)?;
+    check_span(from_ms, to_ms, MAX_ALARM_SPAN_MS)?;
+    // Read on to now: what happened to an alarm raised in the window may come later.
+    let rows = query::alarms(
+        &store::open_read_only(db).map_err(ApiError::internal)?,
+        Some(&bed),
+        from_ms,
+        to_ms.max(now) + 1,
+    )
+    .map_err(ApiError::internal)?;
+    let mut out: Vec<AlarmHistoryOut> = Vec::new();
+    // alarm id → index in `out` of its latest raise.
+    let mut open: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rows {
+        match r.kind.as_str() {
+            "raise" if r.t_ms < to_ms => {
+                let p = Priority::parse(&r.priority).unwrap_or(Priority::Low);
+                open.insert(r.alarm_id.clone(), out.len());
+                out.push(AlarmHistoryOut {
+                    t_ms: r.t_ms,
+                    alarm_id: r.alarm_id,
+                    technical: !is_physiological(&r.code),
+                    code: r.code,
+                    priority: r.priority,
+                    marker: p.marker(),
+                    message: r.message,
+                    value: r.value,
+                    limit: r.limit,
+                    acknowledged_by: None,
+                    acknowledged_ms: None,
+                    resolved_ms: None,
+                });
+            }
+            "acknowledge" => {
+                if let Some(&i) = open.get(&r.alarm_id) {
+                    if out[i].acknowledged_ms.is_none() {
+                        out[i].acknowledged_by = r.user;
+                        out[i].acknowledged_ms = Some(r.t_ms);
+                    }
+                }
+            }
+            "resolve" => {
+                if let Some(i) = open.remove(&r.alarm_id) {
+                    out[i].resolved_ms = Some(r.t_ms);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.reverse();
+    out.truncate(MAX_ALARM_ROWS);
+    Ok(out)
+}
+
+/// Whether an alarm code is about a vital sign or score (else: technical).
+fn is_physiological(code: &str) -> bool {
+    Vital::ALL
+        .iter()
+        .any(|v| code.starts_with(&format!("{}_", v.name())))
+        || code.starts_with("NEWS2")
+}
+
+/// A patient as the window gets one; `masked`: identity withheld (initials only, no MRN).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PatientOut {
+    pub bed: String,
+    pub mrn: String,
+    pub name: String,
+    pub dob: Option<String>,
+    pub admitted_ms: i64,
+    pub masked: bool,
+}
+
+impl PatientOut {
+    fn new(p: &Patient, masked: bool) -> PatientOut {
+        let p = if masked { p.masked() } else { p.clone() };
+        PatientOut {
+            bed: p.bed.key(),
+            mrn: p.mrn,
+            name: p.name,
+            dob: p.dob,
+            admitted_ms: p.admitted_ms,
+            masked,
+        }
+    }
+}
+
+fn patient_error(e: PatientError) -> ApiError {
+    match e {
+        PatientError::Auth(a) => a.into(),
+        PatientError::Invalid(m) => ApiError::bad_request(m),
+        e @ PatientError::BedOccupied(_) => ApiError::new("bed_occupied", e.to_string()),
+        e @ PatientError::NoPatient(_) => ApiError::new("no_patient", e.to_string()),
+        e @ PatientError::MrnInUse(..) => ApiError::new("mrn_in_use", e.to_string()),
+        e @ (PatientError::Sql(_) | PatientError::Audit(_)) => ApiError::internal(e),
+    }
+}
+
+/// The patients in the ward's beds. Open to every state like the ward itself, but the backend
+/// masks identities (initials, no MRN) unless the session may see the ward: no session,
+/// locked, password change pending, administrator.
+pub fn list_patients(st: &AuthState) -> Result<Vec<PatientOut>, ApiError> {
+    let now = st.now();
+    let g = st.lock();
+    let masked = g
+        .svc
+        .screen_state(g.session.as_ref(), now)
+        .mask_patient_identity;
+    let all = patients::current(g.svc.connection()).map_err(patient_error)?;
+    Ok(all.iter().map(|p| PatientOut::new(p, masked)).collect())
+}
+
+fn known_bed(mon: &dyn Monitor, key: &str) -> Result<BedId, ApiError> {
+    let bed = bed_id(key)?;
+    if mon.has_bed(&bed) {
+        Ok(bed)
+    } else {
+        Err(ApiError::bad_request(format!("no bed {key} on this ward")))
+    }
+}
+
+/// Admit a patient to an empty bed (admit_discharge_transfer).
+pub fn admit_patient(
+    st: &AuthState,
+    mon: &dyn Monitor,
+    bed: &str,
+    mrn: &str,
+    name: &str,
+) -> Result<PatientOut, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
+    let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
+    let bed = known_bed(mon, bed)?;
+    let p = patients::admit(svc.connection(), &proof, &bed, mrn, name, None, now)
+        .map_err(patient_error)?;
+    Ok(PatientOut::new(&p, false))
+}
+
+/// What a change of patient does to the limits: they belong to the patient, not the bed. After
+/// the patient change committed, `bed` gets `limits` (`None`: the defaults) if it has others.
+fn limits_follow(
+    svc: &AuthService,
+    mon: &dyn Monitor,
+    proof: &Authorized,
+    bed: &BedId,
+    limits: Option<Vec<Limit>>,
+    why: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let old = mon.limits(bed);
+    let defaults = mon.default_limits();
+    let want = limits.clone().unwrap_or_else(|| defaults.clone());
+    if old == want {
+        return Ok(());
+    }
+    let detail = match &limits {
+        Some(_) => format!("limits of the patient {why}"),
+        None => format!("defaults: {why}"),
+    };
+    apply_limits(svc, mon, proof, bed, &old, limits.as_deref(), &detail, now).map_err(|e| {
+        tracing::error!(%bed, error = %e, "the alarm limits did not follow the patient");
+        ApiError::new(
+            e.code,
+            format!(
+                "done, but the alarm limits of {bed} could not be changed ({}); check them",
+                e.message
+            ),
+        )
+    })
+}
+
+/// Discharge the patient in a bed (admit_discharge_transfer; and change_patient_limits, as the
+/// bed's limits go back to the defaults for the next patient).
+pub fn discharge_patient(
+    st: &AuthState,
+    mon: &dyn Monitor,
+    bed: &str,
+) -> Result<PatientOut, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
+    let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
+    let limits_proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
+    let bed = bed_id(bed)?;
+    let p = patients::discharge(svc.connection(), &proof, &bed, now).map_err(patient_error)?;
+    limits_follow(
+        svc,
+        mon,
+        &limits_proof,
+        &bed,
+        None,
+        "patient discharged",
+        now,
+    )?;
+    Ok(PatientOut::new(&p, false))
+}
+
+/// Move a patient to an empty bed (admit_discharge_transfer; and change_patient_limits: the
+/// patient's limits move along, the old bed gets the defaults).
+pub fn transfer_patient(
+    st: &AuthState,
+    mon: &dyn Monitor,
+    from_bed: &str,
+    to_bed: &str,
+) -> Result<PatientOut, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
+    let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
+    let limits_proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
+    let from = bed_id(from_bed)?;
+    let to = known_bed(mon, to_bed)?;
+    let p = patients::transfer(svc.connection(), &proof, &from, &to, now).map_err(patient_error)?;
+    let theirs = mon.limits(&from);
+    let own = (theirs != mon.default_limits()).then_some(theirs);
+    limits_follow(
+        svc,
+        mon,
+        &limits_proof,
+        &to,
+        own,
+        &format!("transferred from {from}"),
+        now,
+    )?;
+    limits_follow(
+        svc,
+        mon,
+        &limits_proof,
+        &from,
+        None,
+        &format!("patient transferred to {to}"),
+        now,
+    )?;
+    Ok(PatientOut::new(&p, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bed_keys() {
+        assert_eq!(bed_id("4W/03").unwrap(), BedId::new("4W", "03"));
+        for bad in ["", "4W", "/03", "4W/", "4W/03/x", "4W/\n"] {
+            assert_eq!(bed_id(bad).unwrap_err().code, "bad_request", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn trend_buckets_follow_the_span() {
+        const H: i64 = 3_600_000;
+        assert_eq!(bucket_ms(H, 600), 10_000);
+        assert_eq!(bucket_ms(8 * H, 600), 60_000);
+        assert_eq!(bucket_ms(24 * H, 600), 300_000);
+        assert_eq!(bucket_ms(72 * H, 600), 600_000);
+        assert_eq!(bucket_ms(60_000, 600), 1_000);
+        assert_eq!(bucket_ms(400 * 24 * H, 10), 86_400_000);
+        assert_eq!(bucket_ms(H, 0), 3_600_000);
+    }
+
+    #[test]
+    fn gaps_are_holes_and_recorded_gaps_merged() {
+        // Covered 0–1000 and 1500–3000; recorded gap 2800–3200; window 0–4000.
+        let g = find_gaps(&[(1500, 3000), (0, 1000)], &[(2800, 3200)], 0, 4000, 20);
+        assert_eq!(g, vec![[1000, 1500], [2800, 4000]]);
+        // Small jitter between chunks is no gap.
+        assert!(find_gaps(&[(0, 1000), (1010, 2000)], &[], 0, 2000, 20).is_empty());
+        // Nothing stored: one gap, the whole window.
+        assert_eq!(find_gaps(&[], &[], 100, 200, 20), vec![[100, 200]]);
+        // A recorded gap outside the window is clipped away.
+        assert!(find_gaps(&[(0, 1000)], &[(-500, -100)], 0, 1000, 20).is_empty());
+    }
+
+    #[test]
+    fn physiological_codes() {
+        assert!(is_physiological("SPO2_LOW"));
+        assert!(is_physiological("NEWS2_HIGH"));
+        assert!(!is_physiological("COMM_LOST"));
+        assert!(!is_physiological("LEADS_OFF"));
+    }
+}

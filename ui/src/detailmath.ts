@@ -1,0 +1,414 @@
+// Pure logic of the bed detail screen (no DOM): the wire types of the detail commands
+// (src-tauri/src/commands/detail.rs), the wave fan-out, trend ranges and gap handling,
+// full-disclosure window/cursor geometry, and the limits form check. Tested in ui/test.
+
+import type { WaveTarget } from './store';
+
+// ---- Wire types --------------------------------------------------------------------------
+
+/** `bed_limits` / `set_bed_limits` rows. */
+export interface LimitInfo {
+  code: string;
+  vital: string;
+  label: string;
+  direction: 'low' | 'high';
+  threshold: number;
+  priority: 'low' | 'medium' | 'high';
+  delay_ms: number;
+  hysteresis: number;
+  unit: string;
+  min: number;
+  max: number;
+}
+
+export interface ThresholdChange {
+  code: string;
+  threshold: number;
+}
+
+export interface TrendPoint {
+  t: number;
+  min: number;
+  max: number;
+  mean: number;
+  n: number;
+}
+
+export interface TrendOut {
+  vital: string;
+  unit: string;
+  from_ms: number;
+  to_ms: number;
+  bucket_ms: number;
+  points: TrendPoint[];
+}
+
+export interface Segment {
+  t0: number;
+  rate: number;
+  values: number[];
+}
+
+export interface SamplesOut {
+  channel: string;
+  unit: string;
+  from_ms: number;
+  to_ms: number;
+  segments: Segment[];
+  gaps: [number, number][];
+}
+
+export interface AlarmHistoryEntry {
+  t_ms: number;
+  alarm_id: string;
+  code: string;
+  priority: 'low' | 'medium' | 'high';
+  marker: string;
+  technical: boolean;
+  message: string;
+  value: number | null;
+  limit: number | null;
+  acknowledged_by: string | null;
+  acknowledged_ms: number | null;
+  resolved_ms: number | null;
+}
+
+export interface PatientInfo {
+  bed: string;
+  mrn: string;
+  name: string;
+  dob: string | null;
+  admitted_ms: number;
+  masked: boolean;
+}
+
+/** Whether `tag` is a language tag `Intl` accepts ("C", the POSIX locale, is not). */
+export function validLocale(tag: string | undefined): boolean {
+  if (!tag) return false;
+  try {
+    new Intl.NumberFormat(tag);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---- Live waves --------------------------------------------------------------------------
+
+/** One target that feeds every given one (undefined when there is none). */
+export function fanOut(...targets: (WaveTarget | undefined)[]): WaveTarget | undefined {
+  const live = targets.filter((t): t is WaveTarget => t !== undefined);
+  if (live.length <= 1) return live[0];
+  return {
+    push(values, rate, gapBefore) {
+      for (const t of live) t.push(values, rate, gapBefore);
+    },
+  };
+}
+
+// ---- Trends ------------------------------------------------------------------------------
+
+export type TrendPreset = '1h' | '8h' | '24h' | '72h';
+const HOUR = 3_600_000;
+export const TREND_PRESETS: Readonly<Record<TrendPreset, number>> = {
+  '1h': HOUR,
+  '8h': 8 * HOUR,
+  '24h': 24 * HOUR,
+  '72h': 72 * HOUR,
+};
+/** Longest custom range (the backend refuses more). */
+export const MAX_TREND_SPAN_MS = 31 * 24 * HOUR;
+/** Buckets asked for per trend: about one per 2 px of a chart. */
+export const TREND_BUCKETS = 600;
+
+export interface TimeRange {
+  from: number;
+  to: number;
+}
+
+/** The last `preset` up to now. */
+export function presetRange(preset: TrendPreset, nowMs: number): TimeRange {
+  return { from: nowMs - TREND_PRESETS[preset], to: nowMs };
+}
+
+/** A custom range from two `datetime-local` values, or why it is unusable. */
+export function customRange(from: string, to: string): TimeRange | { error: string } {
+  const f = localInputMs(from);
+  const t = localInputMs(to);
+  if (f === undefined || t === undefined) return { error: 'Enter both a start and an end time.' };
+  if (t <= f) return { error: 'The end must be after the start.' };
+  if (t - f > MAX_TREND_SPAN_MS) return { error: 'At most 31 days at once.' };
+  return { from: f, to: t };
+}
+
+/** "2024-05-01T12:30" (local time) → ms; undefined when empty or malformed. */
+export function localInputMs(v: string): number | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(v.trim())) return undefined;
+  const ms = new Date(v.trim()).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Value for a `datetime-local` input (local time, minutes). */
+export function toLocalInput(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/**
+ * The longest time between two readings still drawn as one line. Continuous vitals arrive
+ * every few seconds, so a missing bucket or more is a gap; NIBP is measured every few minutes
+ * and its points are joined unless 20 minutes or more apart.
+ */
+export function maxJoinMs(vital: string, bucketMs: number): number {
+  if (vital.startsWith('NIBP')) return Math.max(20 * 60_000, 2.5 * bucketMs);
+  return Math.max(2.5 * bucketMs, 15_000);
+}
+
+/**
+ * uPlot data for trends of several series on one time axis: x in seconds, then per series
+ * [min, max, mean] columns. A null is inserted where two readings of a series are further
+ * apart than `maxJoinMs`, so the line is never drawn across a gap; undefined marks a time of
+ * another series between two close readings (joined).
+ */
+export function trendData(series: readonly TrendOut[]): (number | null | undefined)[][] {
+  const times = new Set<number>();
+  const byT = series.map((s) => {
+    const m = new Map<number, TrendPoint>();
+    for (const p of s.points) {
+      m.set(p.t, p);
+      times.add(p.t);
+    }
+    // Gap markers half a bucket after the last point before each gap.
+    const join = maxJoinMs(s.vital, s.bucket_ms);
+    for (let i = 1; i < s.points.length; i++) {
+      const a = s.points[i - 1].t;
+      if (s.points[i].t - a > join) times.add(a + Math.max(1, Math.floor(s.bucket_ms / 2)));
+    }
+    return { m, s };
+  });
+  const xs = [...times].sort((a, b) => a - b);
+  const out: (number | null | undefined)[][] = [xs.map((t) => t / 1000)];
+  for (const { m, s } of byT) {
+    const mins: (number | null | undefined)[] = [];
+    const maxs: (number | null | undefined)[] = [];
+    const means: (number | null | undefined)[] = [];
+    const join = maxJoinMs(s.vital, s.bucket_ms);
+    let last: number | null = null;
+    for (const t of xs) {
+      const p = m.get(t);
+      if (p) {
+        mins.push(p.min);
+        maxs.push(p.max);
+        means.push(p.mean);
+        last = t;
+      } else if (last !== null && t - last < join && nextPointWithin(s.points, t, last + join)) {
+        // Another series' time between two of ours that are close: no break (uPlot joins
+        // across undefined, breaks at null).
+        mins.push(undefined);
+        maxs.push(undefined);
+        means.push(undefined);
+      } else {
+        mins.push(null);
+        maxs.push(null);
+        means.push(null);
+      }
+    }
+    out.push(mins, maxs, means);
+  }
+  return out;
+}
+
+function nextPointWithin(points: readonly TrendPoint[], after: number, before: number): boolean {
+  for (const p of points) if (p.t > after) return p.t <= before;
+  return false;
+}
+
+// ---- Full disclosure ---------------------------------------------------------------------
+
+/** Seconds of signal shown in the full-disclosure strip. */
+export const DISCLOSURE_WINDOW_MS = 10_000;
+/** How far back the review can scroll (the stored waveform retention is longer). */
+export const DISCLOSURE_HISTORY_MS = 60 * 60_000;
+
+export interface ReviewState {
+  /** Start of the shown window, ms. */
+  start: number;
+  /** The time cursor, inside the window. */
+  cursor: number;
+}
+
+export interface Bounds {
+  min: number;
+  max: number;
+}
+
+/** The window start kept so that [start, start + window) stays inside the bounds. */
+export function clampStart(start: number, windowMs: number, b: Bounds): number {
+  return Math.max(b.min, Math.min(start, b.max - windowMs));
+}
+
+/**
+ * Moves the cursor by `deltaMs`; the window scrolls along once the cursor would leave it
+ * (holding ← scrolls back through time). Everything stays within the bounds.
+ */
+export function moveCursor(s: ReviewState, deltaMs: number, windowMs: number, b: Bounds): ReviewState {
+  const cursor = Math.max(b.min, Math.min(s.cursor + deltaMs, b.max));
+  let start = s.start;
+  if (cursor < start) start = cursor;
+  if (cursor > start + windowMs) start = cursor - windowMs;
+  start = clampStart(start, windowMs, b);
+  return { start, cursor: Math.max(start, Math.min(cursor, start + windowMs)) };
+}
+
+/** Moves the window (drag, page keys); the cursor keeps its place on screen. */
+export function panWindow(s: ReviewState, deltaMs: number, windowMs: number, b: Bounds): ReviewState {
+  const start = clampStart(s.start + deltaMs, windowMs, b);
+  return { start, cursor: s.cursor + (start - s.start) };
+}
+
+/** Cursor step for a key; null for keys the strip does not handle. */
+export function keyStep(key: string, shift: boolean, windowMs: number): { cursor?: number; pan?: number } | null {
+  switch (key) {
+    case 'ArrowLeft':
+      return { cursor: shift ? -1000 : -200 };
+    case 'ArrowRight':
+      return { cursor: shift ? 1000 : 200 };
+    case 'PageUp':
+      return { pan: -windowMs };
+    case 'PageDown':
+      return { pan: windowMs };
+    default:
+      return null;
+  }
+}
+
+export function timeAtX(x: number, width: number, start: number, windowMs: number): number {
+  return start + (width > 0 ? (x / width) * windowMs : 0);
+}
+
+export function xAtTime(t: number, width: number, start: number, windowMs: number): number {
+  return ((t - start) / windowMs) * width;
+}
+
+/**
+ * Polylines of the samples inside [start, start + windowMs) as [x, value] pairs: one per
+ * segment, split where a sample is not a number. Separate segments are never joined, so a gap
+ * shows as a gap.
+ */
+export function stripPolylines(data: SamplesOut, start: number, windowMs: number, width: number): [number, number][][] {
+  const end = start + windowMs;
+  const lines: [number, number][][] = [];
+  for (const seg of data.segments) {
+    const period = 1000 / seg.rate;
+    let line: [number, number][] = [];
+    for (let i = 0; i < seg.values.length; i++) {
+      const t = seg.t0 + i * period;
+      if (t < start || t >= end) continue;
+      const v = seg.values[i];
+      if (!Number.isFinite(v)) {
+        if (line.length) lines.push(line);
+        line = [];
+        continue;
+      }
+      line.push([xAtTime(t, width, start, windowMs), v]);
+    }
+    if (line.length) lines.push(line);
+  }
+  return lines;
+}
+
+/** The sample at time t (nearest within one period), or null where there is none. */
+export function valueAt(data: SamplesOut | null, t: number): number | null {
+  if (!data) return null;
+  for (const seg of data.segments) {
+    const period = 1000 / seg.rate;
+    const i = Math.round((t - seg.t0) / period);
+    if (i >= 0 && i < seg.values.length && Math.abs(seg.t0 + i * period - t) <= period) {
+      const v = seg.values[i];
+      return Number.isFinite(v) ? v : null;
+    }
+  }
+  return null;
+}
+
+/** Min and max of the samples (for auto-scaling), or null when there are none. */
+export function sampleRange(data: SamplesOut): { min: number; max: number } | null {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const s of data.segments)
+    for (const v of s.values) {
+      if (!Number.isFinite(v)) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  if (min > max) return null;
+  if (max - min < 1e-9) return { min: min - 1, max: max + 1 };
+  return { min, max };
+}
+
+/** "12:34:56.780" (local time, milliseconds). */
+export function formatTimeMs(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+// ---- Limits form -------------------------------------------------------------------------
+
+export interface LimitFormRow {
+  limit: LimitInfo;
+  /** What the user typed. */
+  text: string;
+}
+
+/**
+ * The changes of a limits form, or the problems with it (per code). Mirrors the backend's
+ * checks so the nurse sees them at once; the backend checks again and decides.
+ */
+export function checkLimitForm(rows: readonly LimitFormRow[]): { changes: ThresholdChange[]; errors: Map<string, string> } {
+  const errors = new Map<string, string>();
+  const values = new Map<string, number>();
+  for (const { limit, text } of rows) {
+    const t = text.trim().replace(',', '.');
+    const v = t === '' ? Number.NaN : Number(t);
+    if (!Number.isFinite(v)) {
+      errors.set(limit.code, 'Enter a number.');
+      continue;
+    }
+    if (v < limit.min || v > limit.max) {
+      errors.set(limit.code, `Allowed ${limit.min} to ${limit.max}.`);
+      continue;
+    }
+    values.set(limit.code, v);
+  }
+  for (const { limit } of rows) {
+    if (limit.direction !== 'low') continue;
+    const high = rows.find((r) => r.limit.vital === limit.vital && r.limit.direction === 'high')?.limit;
+    if (!high) continue;
+    const lo = values.get(limit.code);
+    const hi = values.get(high.code);
+    if (lo === undefined || hi === undefined) continue;
+    if (lo + limit.hysteresis >= hi - high.hysteresis) {
+      const gap = limit.hysteresis + high.hysteresis;
+      errors.set(limit.code, lo < hi ? `Must be more than ${gap} below the high limit.` : 'Must be below the high limit.');
+    }
+  }
+  const changes = errors.size
+    ? []
+    : rows
+        .filter(({ limit }) => values.get(limit.code) !== limit.threshold)
+        .map(({ limit }) => ({ code: limit.code, threshold: values.get(limit.code) as number }));
+  return { changes, errors };
+}
+
+/** "50 – 120" for a vital's low and high limits ("> 90", "< 120", or "off"). */
+export function limitsText(limits: readonly LimitInfo[], vital: string): string {
+  const lo = limits.find((l) => l.vital === vital && l.direction === 'low');
+  const hi = limits.find((l) => l.vital === vital && l.direction === 'high');
+  const f = (n: number) => String(Math.round(n * 10) / 10);
+  if (lo && hi) return `${f(lo.threshold)} – ${f(hi.threshold)}`;
+  if (lo) return `> ${f(lo.threshold)}`;
+  if (hi) return `< ${f(hi.threshold)}`;
+  return 'limits off';
+}
