@@ -228,6 +228,26 @@ pub struct VitalsPayload {
     pub obs: Vec<ObservationPayload>,
 }
 
+impl VitalsPayload {
+    /// A contract-v1 message with one final reading of `vital` in its canonical unit (probes,
+    /// tests and benchmarks).
+    pub fn single(device: &str, seq: u64, t: DateTime<Utc>, vital: Vital, value: f64) -> Self {
+        VitalsPayload {
+            v: CONTRACT_VERSION,
+            device: device.into(),
+            t,
+            seq,
+            obs: vec![ObservationPayload {
+                mdc: vital.mdc(),
+                value: Some(value),
+                unit: vital.info().unit.into(),
+                t: None,
+                status: ObsStatus::default(),
+            }],
+        }
+    }
+}
+
 /// One numeric observation inside a [`VitalsPayload`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ObservationPayload {

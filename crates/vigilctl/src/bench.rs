@@ -640,7 +640,7 @@ async fn probe(
     alarms: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(Vec<f64>, u32)> {
-    use vigil_core::telemetry::{BedId, ObservationPayload, Topic, VitalsPayload};
+    use vigil_core::telemetry::{BedId, Topic, VitalsPayload};
     let bed = BedId::new("probe", "p1");
     let settings: vigil_core::config::BrokerSettings = url.into();
     let opts = settings.mqtt_options("bench-load-probe")?;
@@ -648,19 +648,13 @@ async fn probe(
     let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     let topic = Topic::vitals(&bed, "probe");
     let payload = |seq: u64, hr: f64| -> Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&VitalsPayload {
-            v: 1,
-            device: "probe".into(),
-            t: chrono::Utc::now(),
+        Ok(serde_json::to_vec(&VitalsPayload::single(
+            "probe",
             seq,
-            obs: vec![ObservationPayload {
-                mdc: vigil_core::codes::Vital::Hr.mdc(),
-                value: Some(hr),
-                unit: "/min".into(),
-                t: None,
-                status: Default::default(),
-            }],
-        })?)
+            chrono::Utc::now(),
+            vigil_core::codes::Vital::Hr,
+            hr,
+        ))?)
     };
     // Wait for an alarm line of the given kind (raise = true) published after `since`.
     async fn wait_for(
@@ -752,7 +746,7 @@ pub async fn alarms(a: AlarmArgs) -> Result<()> {
     use vigil_core::alarms::default_limits;
     use vigil_core::engine::{AlarmOptions, Engine, EngineConfig, LiveEvent};
     use vigil_core::ingest::IngestPolicy;
-    use vigil_core::telemetry::{BedId, ObservationPayload, Topic, VitalsPayload};
+    use vigil_core::telemetry::{BedId, Topic, VitalsPayload};
 
     if a.seconds == 0 {
         bail!("--seconds must be positive");
@@ -799,19 +793,13 @@ pub async fn alarms(a: AlarmArgs) -> Result<()> {
     let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     let topic = Topic::vitals(&probe_bed, "probe");
     let payload = |seq: u64, hr: f64| -> Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&VitalsPayload {
-            v: 1,
-            device: "probe".into(),
-            t: chrono::Utc::now(),
+        Ok(serde_json::to_vec(&VitalsPayload::single(
+            "probe",
             seq,
-            obs: vec![ObservationPayload {
-                mdc: vigil_core::codes::Vital::Hr.mdc(),
-                value: Some(hr),
-                unit: "/min".into(),
-                t: None,
-                status: Default::default(),
-            }],
-        })?)
+            chrono::Utc::now(),
+            vigil_core::codes::Vital::Hr,
+            hr,
+        ))?)
     };
     // Let the load settle before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;

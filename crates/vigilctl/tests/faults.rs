@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vigil_core::telemetry::{BedId, ObservationPayload, Topic, VitalsPayload};
+use vigil_core::telemetry::{BedId, Topic, VitalsPayload};
 
 mod support;
 use support::*;
@@ -407,19 +407,13 @@ fn client(url_port: u16, id: &str) -> rumqttc::Client {
 }
 
 fn vitals_payload(device: &str, seq: u64, t: chrono::DateTime<chrono::Utc>, hr: f64) -> Vec<u8> {
-    serde_json::to_vec(&VitalsPayload {
-        v: 1,
-        device: device.into(),
-        t,
+    serde_json::to_vec(&VitalsPayload::single(
+        device,
         seq,
-        obs: vec![ObservationPayload {
-            mdc: vigil_core::codes::Vital::Hr.mdc(),
-            value: Some(hr),
-            unit: "/min".into(),
-            t: None,
-            status: Default::default(),
-        }],
-    })
+        t,
+        vigil_core::codes::Vital::Hr,
+        hr,
+    ))
     .expect("json")
 }
 
