@@ -338,7 +338,18 @@ impl Engine {
             }
         }
         if let Some(w) = self.writer.take() {
+            let st = w.stats();
             let _ = tokio::task::spawn_blocking(move || w.close()).await;
+            tracing::info!(
+                transactions = st.transactions.load(Ordering::Relaxed),
+                committed_ops = st.committed_ops.load(Ordering::Relaxed),
+                slowest_commit_ms = st.slowest_commit_ms.load(Ordering::Relaxed),
+                checkpoints = st.checkpoints.load(Ordering::Relaxed),
+                slowest_checkpoint_ms = st.slowest_checkpoint_ms.load(Ordering::Relaxed),
+                slowest_hold_ms = st.slowest_hold_ms.load(Ordering::Relaxed),
+                wal_mib_written = st.wal_frames.load(Ordering::Relaxed) / 256,
+                "store writer closed"
+            );
         }
         tracing::info!("engine stopped");
     }
@@ -586,6 +597,12 @@ async fn run_loop(
                 // Acknowledged to the broker once committed (QoS 1 only; see
                 // `ack_after_commit`). The queue is bounded by the broker's in-flight window.
                 if p.qos != QoS::AtMostOnce {
+                    // Only the packet id and QoS are needed for the ack. The payload is a
+                    // slice of the network read buffer: kept here, it would keep that whole
+                    // buffer alive until the commit.
+                    let mut p = p;
+                    p.payload = Default::default();
+                    p.topic = String::new();
                     let _ = acks.send(p);
                 }
             }

@@ -2,13 +2,15 @@
 //!
 //! One thread owns the write connection ([`StoreWriter`]); everything else sends it [`Op`]s. It
 //! groups whatever is queued into one transaction (bounded by [`BATCH_MAX_OPS`] and
-//! [`BATCH_MAX_DELAY`]), so ingest never waits on an fsync per message. Readers open their own
-//! connections (WAL lets them run beside the writer).
+//! [`BATCH_MAX_DELAY`]), so ingest never waits on an fsync per message. WAL checkpoints run on
+//! a second thread with its own connection (`checkpointer_loop`), so that copying pages into a
+//! large database file never holds a commit (and the broker acknowledgements waiting for it).
+//! Readers open their own connections (WAL lets them run beside the writer).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,8 +24,23 @@ use crate::telemetry::{DeviceStatus, Vitals, WaveChunk};
 
 /// Most operations committed in one transaction.
 pub const BATCH_MAX_OPS: usize = 4096;
-/// Longest an operation waits in an open batch before the batch is committed.
+/// Longest an operation waits in an open batch before the batch is committed. The writer
+/// commits as soon as its queue is empty, so under light load a batch is what arrived while
+/// the last one was written. The broker's acknowledgements wait for the commit: a longer wait
+/// would fill brokers' in-flight windows (Mosquitto's default is 20 messages, the embedded
+/// rumqttd's a fixed 100) and stop their deliveries, alarms included.
 pub const BATCH_MAX_DELAY: Duration = Duration::from_millis(200);
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Log frames (pages) past which the checkpointer makes the log start over: after copying
+/// beside the writer, it holds the writer between two transactions for one last small copy
+/// (16 MiB at 4 KiB pages).
+const RESTART_FRAMES: i64 = 4096;
+/// Log frames past which a RESTART checkpoint waits for readers too (256 MiB at 4 KiB): only
+/// when a reader keeps an old snapshot open for long.
+const WAL_MAX_FRAMES: i64 = 65_536;
+/// A commit slower than this is logged (a slow or failing disk).
+const SLOW_COMMIT: Duration = Duration::from_secs(1);
 /// Operations queued for the writer before senders wait (back-pressure instead of unbounded RAM).
 const QUEUE_DEPTH: usize = 65_536;
 
@@ -149,6 +166,16 @@ pub struct WriterStats {
     pub failures: AtomicU64,
     /// Rows deleted by retention.
     pub pruned: AtomicU64,
+    /// The slowest commit so far, in milliseconds (a slow disk shows here first).
+    pub slowest_commit_ms: AtomicU64,
+    /// WAL checkpoints run by the checkpointer thread.
+    pub checkpoints: AtomicU64,
+    /// The slowest checkpoint so far, in milliseconds.
+    pub slowest_checkpoint_ms: AtomicU64,
+    /// The longest the checkpointer held the writer (between two transactions), in ms.
+    pub slowest_hold_ms: AtomicU64,
+    /// Pages written to the write-ahead log, as seen by the checkpointer (disk wear).
+    pub wal_frames: AtomicU64,
     /// The last transaction failed for want of space or I/O and is being retried (disk full,
     /// volume gone): nothing is being committed. The engine raises a technical alarm on it.
     pub failing: AtomicBool,
@@ -182,19 +209,45 @@ pub struct StoreWriter {
 }
 
 impl StoreWriter {
-    /// Open the database and start the writer thread.
+    /// Open the database and start the writer thread (and its checkpointer).
     pub fn spawn(path: &Path) -> Result<StoreWriter, StoreError> {
-        let conn = open(path)?;
+        let mut conn = open(path)?;
+        // Checkpoints are the checkpointer's job, never a committing transaction's.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the log starts over, cut a file that grew large back to this size.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let ckpt_conn = open(path)?;
+        ckpt_conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let stats = Arc::new(WriterStats::default());
         let st = Arc::clone(&stats);
+        let thread_err = |source| StoreError::Dir {
+            path: path.to_path_buf(),
+            source,
+        };
+        let (stop_ckpt, ckpt_rx) = std::sync::mpsc::channel::<()>();
+        let ckpt_stats = Arc::clone(&stats);
+        // Held by the writer for each transaction, by the checkpointer for its last copy.
+        let gate = Arc::new(Mutex::new(()));
+        let ckpt_gate = Arc::clone(&gate);
+        let checkpointer = std::thread::Builder::new()
+            .name("vigil-checkpoint".into())
+            .spawn(move || checkpointer_loop(ckpt_conn, &ckpt_gate, ckpt_rx, &ckpt_stats))
+            .map_err(thread_err)?;
         let thread = std::thread::Builder::new()
             .name("vigil-store".into())
-            .spawn(move || writer_loop(conn, rx, &st))
-            .map_err(|source| StoreError::Dir {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .spawn(move || {
+                writer_loop(&mut conn, &gate, rx, &st);
+                // Stop the checkpointer first: closing the last connection checkpoints the
+                // whole log and removes it.
+                drop(stop_ckpt);
+                if checkpointer.join().is_err() {
+                    tracing::error!("checkpointer thread panicked");
+                }
+                drop(conn);
+                tracing::debug!("store writer stopped");
+            })
+            .map_err(thread_err)?;
         Ok(StoreWriter {
             tx,
             thread: Some(thread),
@@ -236,7 +289,12 @@ impl StoreWriter {
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, stats: &WriterStats) {
+fn writer_loop(
+    conn: &mut Connection,
+    gate: &Mutex<()>,
+    mut rx: mpsc::Receiver<Op>,
+    stats: &WriterStats,
+) {
     let mut batch: Vec<Op> = Vec::with_capacity(BATCH_MAX_OPS);
     let mut closing = false;
     while let Some(first) = rx.blocking_recv() {
@@ -258,8 +316,20 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, stats: &WriterS
         // stays in memory and later operations queue (bounded) behind it.
         let mut attempt = 0u32;
         loop {
-            match write_batch(&mut conn, &batch, stats) {
+            let started = Instant::now();
+            let written = {
+                let _gate = gate.lock().unwrap_or_else(|e| e.into_inner());
+                write_batch(conn, &batch, stats)
+            };
+            match written {
                 Ok(()) => {
+                    let took = started.elapsed();
+                    let ms = took.as_millis() as u64;
+                    if stats.slowest_commit_ms.fetch_max(ms, Ordering::Relaxed) < ms
+                        && took >= SLOW_COMMIT
+                    {
+                        tracing::warn!(ms, ops = n, "slow database commit (slowest so far)");
+                    }
                     stats.committed_ops.fetch_add(n, Ordering::Relaxed);
                     stats.transactions.fetch_add(1, Ordering::Relaxed);
                     if stats.failing.swap(false, Ordering::Relaxed) {
@@ -299,7 +369,77 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, stats: &WriterS
             break;
         }
     }
-    tracing::debug!("store writer stopped");
+}
+
+/// Copy the write-ahead log into the database file beside the writer, every
+/// [`CHECKPOINT_EVERY`]. A PASSIVE checkpoint neither waits for the writer nor makes it wait,
+/// but while the writer keeps committing it never copies the whole log, and the log only
+/// starts over when the writer begins a transaction with all of it copied. So once the log is
+/// past [`RESTART_FRAMES`], the bulk is copied beside the writer and the last few commits'
+/// worth with the writer held between two transactions (`gate`): the writer's next
+/// transaction starts the log over. Should a reader keep an old snapshot and the log still
+/// grow past [`WAL_MAX_FRAMES`], one RESTART checkpoint waits for it. Stops when `stop` is
+/// dropped.
+fn checkpointer_loop(
+    conn: Connection,
+    gate: &Mutex<()>,
+    stop: std::sync::mpsc::Receiver<()>,
+    stats: &WriterStats,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut failing = false;
+    // Frames in the log at the last look: the log grew by the difference, or started over.
+    let mut seen: i64 = 0;
+    let mut count = |log: i64| {
+        let grown = if log >= seen { log - seen } else { log };
+        stats
+            .wal_frames
+            .fetch_add(grown.max(0) as u64, Ordering::Relaxed);
+        seen = log;
+    };
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let started = Instant::now();
+        let result = (|| -> Result<(), rusqlite::Error> {
+            let (log, _) = checkpoint(&conn, "PASSIVE")?;
+            count(log);
+            if log > WAL_MAX_FRAMES {
+                tracing::warn!(frames = log, "write-ahead log large; restarting it");
+                checkpoint(&conn, "RESTART")?;
+            } else if log > RESTART_FRAMES {
+                // What was committed during the bulk copy, still beside the writer ...
+                checkpoint(&conn, "PASSIVE")?;
+                // ... and the rest between two of its transactions.
+                let held = Instant::now();
+                let _gate = gate.lock().unwrap_or_else(|e| e.into_inner());
+                let (log, _) = checkpoint(&conn, "PASSIVE")?;
+                count(log);
+                let ms = held.elapsed().as_millis() as u64;
+                stats.slowest_hold_ms.fetch_max(ms, Ordering::Relaxed);
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                failing = false;
+                stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+                let ms = started.elapsed().as_millis() as u64;
+                stats.slowest_checkpoint_ms.fetch_max(ms, Ordering::Relaxed);
+            }
+            // A full disk fails the writer too (and raises STORE_FAILED there); say it once.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "checkpoint failed; retrying");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// One `PRAGMA wal_checkpoint(mode)`: (frames in the log, frames copied).
+fn checkpoint(conn: &Connection, mode: &str) -> Result<(i64, i64), rusqlite::Error> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
 }
 
 fn write_batch(
@@ -612,6 +752,81 @@ mod tests {
         assert_eq!(s.chunks.get(&key), Some(&5), "chunks from 5 s on kept");
         assert_eq!(s.readings.get(&("4W/01".into(), "HR".into())), Some(&8));
         assert_eq!(stats.pruned.load(Ordering::Relaxed), 7);
+    }
+
+    /// The writer never checkpoints; the checkpointer copies the log into the database file
+    /// beside it, so that the writer's next transaction starts the log over (it does not grow
+    /// with the database).
+    #[tokio::test]
+    async fn checkpointer_copies_the_log_and_it_starts_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vigil.db");
+        let wal = dir.path().join("vigil.db-wal");
+        let w = StoreWriter::spawn(&path).expect("spawn");
+        let tx = w.sender();
+        let stats = w.stats();
+        // Noise, so that the chunks do not compress to nothing.
+        let mut x: u32 = 12345;
+        let mut noise = move || {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 12) as i32
+        };
+        let mut round = |from: u64| {
+            (from..from + 1500)
+                .map(|i| {
+                    let data = (0..125).map(|_| noise()).collect();
+                    Op::Wave(Arc::new(chunk(i, 1000 + i as i64 * 250, data)))
+                })
+                .collect::<Vec<_>>()
+        };
+        let wait_checkpoints = |n: u64| {
+            let stats = Arc::clone(&stats);
+            async move {
+                let target = stats.checkpoints.load(Ordering::Relaxed) + n;
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while stats.checkpoints.load(Ordering::Relaxed) < target {
+                    assert!(Instant::now() < deadline, "no checkpoint within 20 s");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let db_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+        let before = db_size();
+        for op in round(0) {
+            tx.send(op).await.expect("send");
+        }
+        w.flush().await.expect("flush");
+        let wal_after_first = wal_size();
+        assert!(wal_after_first > 500_000, "the log holds the first round");
+        // Two rounds of the checkpointer: the second started after the flush.
+        wait_checkpoints(2).await;
+        assert!(
+            db_size() > before + 500_000,
+            "the checkpointer copied the log into the database file"
+        );
+        for op in round(1500) {
+            tx.send(op).await.expect("send");
+        }
+        w.flush().await.expect("flush");
+        // Started over: the second round overwrote the first instead of being appended.
+        assert!(
+            wal_size() < wal_after_first * 3 / 2,
+            "log {} after the second round, {wal_after_first} after the first",
+            wal_size()
+        );
+        assert_eq!(stats.failures.load(Ordering::Relaxed), 0);
+        drop(tx);
+        tokio::task::spawn_blocking(move || w.close())
+            .await
+            .expect("close");
+        assert!(!wal.exists(), "the log is removed on a clean close");
+        let conn = open_read_only(&path).expect("reopen");
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM wave_chunks", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 3000);
     }
 
     #[tokio::test]
