@@ -108,7 +108,7 @@ fn start_mosquitto(dir: &Path) -> Result<(Guard, BrokerUrl)> {
         &conf,
         format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             max_queued_messages 1000000\nmax_inflight_messages 1000\n\
+             max_queued_messages 1000000\nmax_inflight_messages 20000\n\
              log_dest file {}\nuser root\n",
             dir.join("mosquitto.log").display()
         ),
@@ -243,6 +243,8 @@ struct StepResult {
     /// (seconds since start, RSS MiB) samples.
     rss_series: Vec<(f64, f64)>,
     probe: bool,
+    /// MiB the engine wrote to the write-ahead log (disk wear), from its closing log line.
+    wal_mib: Option<f64>,
 }
 
 /// Messages per bed and second at full rate: 4 waveform channels × 4 chunks, 1 vitals message.
@@ -275,6 +277,11 @@ impl StepResult {
 
     fn bytes_per_bed_hour(&self) -> f64 {
         self.db_bytes as f64 / self.beds as f64 / (self.publish_s / 3600.0)
+    }
+
+    /// Write-ahead log written per bed and hour of load, MiB.
+    fn wal_mib_per_bed_hour(&self) -> Option<f64> {
+        Some(self.wal_mib? / self.beds as f64 / (self.publish_s / 3600.0))
     }
 
     fn pct(&self, p: f64) -> Option<f64> {
@@ -333,6 +340,9 @@ impl StepResult {
             self.db_bytes as f64 / 1048576.0,
             self.bytes_per_bed_hour() / 1048576.0
         );
+        if let (Some(w), Some(per)) = (self.wal_mib, self.wal_mib_per_bed_hour()) {
+            println!("write-ahead log written   {w:.0} MiB, {per:.1} MiB per bed-hour");
+        }
         println!("engine / mosquitto_sub    {:.3}", self.ceiling_ratio());
         if self.probe {
             match (self.pct(0.5), self.pct(0.99), self.pct(1.0)) {
@@ -389,6 +399,9 @@ impl StepResult {
             self.bytes_per_bed_hour(),
             self.ceiling_ratio()
         );
+        if let Some(w) = self.wal_mib_per_bed_hour() {
+            l += &format!(" wal_mib_per_bed_hour={w:.1}");
+        }
         l
     }
 }
@@ -436,7 +449,10 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
         .arg("--db")
         .arg(&db)
         .env("VIGIL_CONFIG", tmp.join("none.toml"))
-        .env("RUST_LOG", "warn,vigil::alarm=info,rumqttd=off")
+        .env(
+            "RUST_LOG",
+            "warn,vigil::alarm=info,vigil_core::engine=info,rumqttd=off",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -459,12 +475,27 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     });
     // Probe alarm lines, stamped as they are read.
     let (alarm_tx, mut alarm_rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, bool)>();
-    std::thread::spawn(move || {
+    // The writer's figures, from its closing log line: MiB written to the write-ahead log.
+    let err_reader = std::thread::spawn(move || {
+        let mut wal_mib = None;
         for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if let Some(v) = l.split("wal_mib_written=").nth(1) {
+                wal_mib = v
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok());
+            }
             if l.contains(PROBE_BED) && l.contains("code=HR_HIGH") {
                 let _ = alarm_tx.send((Instant::now(), !l.contains("RESOLVED")));
+            } else if l.contains("store writer closed")
+                || l.contains("database commit")
+                || l.contains("write-ahead log")
+            {
+                // The writer's own figures (slowest commit and checkpoint) and disk warnings.
+                println!("engine: {}", l.trim());
             }
         }
+        wal_mib
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -581,6 +612,8 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     }
     let sub_total = sub_msgs.load(Ordering::Relaxed);
     let published_samples: u64 = report.samples.values().flat_map(|m| m.values()).sum();
+    // The engine has exited: its stderr is at its end.
+    let wal_mib = err_reader.join().ok().flatten();
 
     let conn = store::open_read_only(&db)?;
     let st = query::status(&conn)?;
@@ -625,6 +658,7 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
         alarm_missed,
         rss_series,
         probe: a.probe,
+        wal_mib,
     })
 }
 
