@@ -15,6 +15,12 @@ export const api = {
   changePassword: (currentPassword: string, newPassword: string) =>
     invoke<AuthState>('change_password', { currentPassword, newPassword }),
   breakGlass: (reason: string) => invoke<AuthState>('break_glass', { reason }),
+  emergencyAccess: () => invoke<AuthState>('emergency_access'),
+  emergencyReason: (reason: string) => invoke<AuthState>('emergency_reason', { reason }),
+  setAlarmVolume: (percent: number) => invoke<number>('set_alarm_volume', { percent }),
+  setStandby: (bed: string, on: boolean) => invoke<void>('set_standby', { bed, on }),
+  setLatchHigh: (on: boolean) => invoke<void>('set_latch_high', { on }),
+  setNursesAcknowledge: (on: boolean) => invoke<void>('set_nurses_acknowledge', { on }),
   touch: () => invoke<void>('touch'),
   listUsers: () => invoke<UserInfo[]>('list_users'),
   createUser: (name: string, role: Role, password: string) => invoke<UserInfo>('create_user', { name, role, password }),

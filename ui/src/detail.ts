@@ -44,6 +44,7 @@ import { formatAlarmText, formatNibp, formatUnit, formatValue, NO_READING } from
 import { blockAlarmPriority } from './overview';
 import type { Changes, Store, WaveTarget } from './store';
 import { SweepRenderer, type DisplayRange } from './sweep';
+import { PLETH_RANGE, scaleFor } from './scale';
 
 export { fanOut };
 
@@ -63,7 +64,7 @@ interface ChannelSpec {
 const CHANNELS: readonly ChannelSpec[] = [
   { channel: 'ECG_II', label: 'ECG II', color: '#00e676', range: { min: -1.2, max: 1.8 }, rate: 500 },
   { channel: 'ECG_V5', label: 'ECG V5', color: '#00e676', range: { min: -1.2, max: 1.8 }, rate: 500 },
-  { channel: 'PLETH', label: 'Pleth', color: '#18ffff', range: 'auto', rate: 125 },
+  { channel: 'PLETH', label: 'Pleth', color: '#18ffff', range: PLETH_RANGE, rate: 125 },
   { channel: 'RESP', label: 'Resp', color: '#ffee58', range: 'auto', rate: 62.5 },
 ];
 
@@ -539,6 +540,8 @@ export class DetailView {
         { class: 'dwave', 'data-channel': spec.channel },
         canvas,
         h('span', { class: 'dwave-label' }, spec.label),
+        h('span', { class: 'cal-pulse', hidden: !spec.channel.startsWith('ECG') }),
+        h('span', { class: 'wave-scale' }),
       );
       root.style.setProperty('--wave', spec.color);
       const ctx = canvas.getContext('2d');
@@ -569,7 +572,15 @@ export class DetailView {
   private fit(row: LiveRow, w: number, hgt: number): void {
     row.canvas.width = Math.round(w * this.dpr);
     row.canvas.height = Math.round(hgt * this.dpr);
+    // Stated clinical scale: standard speed and gain; pleth fixed; resp keeps its auto range.
+    const kind = row.spec.channel.startsWith('ECG') ? 'ecg' : row.spec.channel === 'PLETH' ? 'pleth' : 'resp';
+    const sc = scaleFor(kind, w, hgt);
+    row.renderer.setScale(sc.sweepSeconds, kind === 'resp' ? undefined : sc.range);
     row.renderer.resize(w, hgt, this.dpr);
+    const label = row.root.querySelector<HTMLElement>('.wave-scale');
+    if (label) label.textContent = kind === 'resp' ? `auto scale · ${sc.text.split(' · ')[1]}` : sc.text;
+    const cal = row.root.querySelector<HTMLElement>('.cal-pulse');
+    if (cal) cal.style.height = `${Math.round(sc.mvPx)}px`;
   }
 
   private render(): void {

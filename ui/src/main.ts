@@ -13,7 +13,7 @@ import { formatAlarmCount, formatClock, formatConnState, formatError } from './f
 import { DetailView, fanOut } from './detail';
 import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
 import { Store } from './store';
-import { AlarmSound, soundStateText, type SoundStatus } from './tones';
+import { soundIndicator } from './alarmstate';
 
 function byId(id: string): HTMLElement {
   const e = document.getElementById(id);
@@ -34,8 +34,13 @@ const store = new Store((bed, channel) => fanOut(view.waveTarget(bed, channel), 
 detail.bind(store);
 document.addEventListener(OPEN_BED_EVENT, (e) => detail.open((e as CustomEvent<OpenBed>).detail.bed));
 const alarmBar = new AlarmBar(byId('alarm-bar'), byId('btn-pause-all') as HTMLButtonElement, store);
+let authState: AuthState | null = null;
 document.addEventListener(AUTH_EVENT, (e) => {
-  alarmBar.setPermissions((e as CustomEvent<AuthState>).detail.permissions ?? []);
+  authState = (e as CustomEvent<AuthState>).detail;
+  // Nobody can act (locked, or not logged in): audio pause is still offered, and audited.
+  alarmBar.unattended = !authState.user || authState.locked;
+  alarmBar.setPermissions(authState.permissions ?? []);
+  renderSound();
   void refreshPatients();
 });
 
@@ -118,17 +123,40 @@ function renderAlarmCount(): void {
   setText(alarmCount, formatAlarmCount(alarms.length), top ? `alarm-count alarm-${top}` : 'alarm-count');
 }
 
-/** Header notice while audio cannot play; the visual alarms never depend on it. */
-function renderSoundState(s: SoundStatus): void {
-  const text = soundStateText(s.state);
-  soundState.hidden = text === null;
-  // Louder styling when an alarm should be sounding but cannot.
-  setText(soundState, text ?? '', s.wanted !== null && text !== null ? 'sound-off sound-missed' : 'sound-off');
-}
+// ---- The alarm sound: played by the station itself (src-tauri/src/sound.rs) from start-up.
+// The header shows its state at all times; the volume never goes below the station minimum.
+const volumeBox = byId('volume-box');
+const volume = byId('volume') as HTMLInputElement;
+const volumeValue = byId('volume-value');
+const volumeMsg = byId('volume-msg');
 
-const sound = new AlarmSound({ onStatus: renderSoundState });
-// Browsers start audio only after a user gesture: the first click or key press anywhere.
-sound.attach(document);
+function renderSound(): void {
+  const ind = soundIndicator(store.sound, store.stationPause());
+  setText(soundState, ind.text, `sound-state sound-${ind.level}`);
+  soundState.dataset.state = store.sound?.state ?? 'starting';
+  soundState.dataset.bursts = String(store.sound?.bursts ?? 0);
+  soundState.title = ind.title;
+  const s = store.sound;
+  if (s) {
+    volume.min = String(s.min_volume);
+    if (document.activeElement !== volume) volume.value = String(s.volume);
+    setText(volumeValue, `${volume.value} %`);
+  }
+  volume.disabled = !(authState?.permissions ?? []).includes('audio_pause');
+}
+soundState.onclick = () => {
+  volumeBox.hidden = !volumeBox.hidden;
+};
+volume.oninput = () => setText(volumeValue, `${volume.value} %`);
+volume.onchange = () => {
+  api.setAlarmVolume(Number(volume.value)).then(
+    (v) => {
+      volume.value = String(v);
+      setText(volumeMsg, `Alarm volume ${v} %`);
+    },
+    (e) => setText(volumeMsg, formatError(e)),
+  );
+};
 
 store.subscribe((changes) => {
   lastFrameAt = Date.now();
@@ -141,9 +169,7 @@ store.subscribe((changes) => {
   if (changes.engine) wardName.textContent = store.engine?.ward ?? '';
   renderHeader();
   if (changes.alarms || changes.beds) renderAlarmCount();
-  // Every alarm the engine sent, not only those of displayed beds: an alarm
-  // that cannot be seen must still be heard.
-  if (changes.alarms) sound.update(store.allAlarms);
+  if (changes.sound || changes.pauses) renderSound();
 });
 
 async function subscribe(): Promise<void> {
@@ -185,6 +211,7 @@ const diag = {
   bytesReceived: 0,
   chunkAgeMs: [] as number[],
   traces: () => view.traceStats(),
+  sound: () => store.sound,
 };
 (window as unknown as { __vigil: typeof diag }).__vigil = diag;
 
@@ -213,6 +240,7 @@ setInterval(() => {
   // Countdowns of audio pauses, on the bar and the tiles.
   alarmBar.render();
   view.refresh(store);
+  renderSound();
 }, 1000);
 requestAnimationFrame(animate);
 void subscribe();

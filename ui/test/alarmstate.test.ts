@@ -50,10 +50,10 @@ describe('alarm state presentation', () => {
   });
 
   it('says the state in words, so colour is never the only cue', () => {
-    expect(alarmLine(alarm(), 'active', null)).toBe('*** SpO2 LOW 84 < 90');
+    expect(alarmLine(alarm(), 'active', null)).toBe('*** SpO2 LOW 84 (limit 90)');
     expect(alarmStateText(alarm({ ack_by: 'carl' }), 'acknowledged', null)).toBe('ACK carl');
     expect(alarmLine(alarm({ priority: 'medium' }), 'audio-paused', 119_001)).toBe(
-      '** SpO2 LOW 84 < 90 · AUDIO PAUSED 2:00',
+      '** SpO2 LOW 84 (limit 90) · AUDIO PAUSED 2:00',
     );
     expect(alarmStateText(alarm(), 'latched', null)).toBe('LATCHED');
     expect(alarmStateText(alarm({ escalation: 1 }), 'active', null)).toBe('ESCALATED');

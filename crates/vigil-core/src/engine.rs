@@ -518,6 +518,44 @@ impl EngineHandle {
         (cfg.profile, cfg.latching.clone())
     }
 
+    /// Raise (`present`) or resolve a technical alarm of the station itself, such as
+    /// `AUDIO_FAILED` when the station cannot sound (see `AlarmMachine::station_technical`).
+    pub async fn station_technical(&self, code: &str, label: &str, present: bool, message: &str) {
+        let now = store::now_ms();
+        let events = lock(&self.shared.state)
+            .alarms
+            .station_technical(code, label, present, message, now);
+        emit_alarm_events(&self.shared, events, now).await;
+    }
+
+    /// Put a bed in standby (no patient: physiological alarms off) or back to monitoring.
+    pub async fn set_standby(
+        &self,
+        bed: &BedId,
+        on: bool,
+        auth: &Authorized,
+    ) -> Result<(), EngineError> {
+        let user = auth.require(Permission::ChangePatientLimits)?;
+        let now = store::now_ms();
+        let events = lock(&self.shared.state)
+            .alarms
+            .set_standby(bed, on, user, now)?;
+        emit_alarm_events(&self.shared, events, now).await;
+        Ok(())
+    }
+
+    /// Beds in standby.
+    pub fn standby_beds(&self) -> Vec<BedId> {
+        lock(&self.shared.state).alarms.standby_beds()
+    }
+
+    /// Admin setting: whether every high-priority alarm latches.
+    pub fn set_latch_high(&self, on: bool, auth: &Authorized) -> Result<(), EngineError> {
+        auth.require(Permission::ManageWardProfiles)?;
+        lock(&self.shared.state).alarms.set_latch_high(on);
+        Ok(())
+    }
+
     /// Audio pauses in force now.
     pub fn pauses(&self) -> Vec<PauseInfo> {
         lock(&self.shared.state).alarms.pauses(store::now_ms())
@@ -858,6 +896,13 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                         .entry(v.bed.clone())
                         .or_default()
                         .insert(r.vital, *r);
+                }
+                // A shown alarm's value moved with the numerics: send the list again so the
+                // alarm text says what the tile shows.
+                if st.alarms.take_shown_changed() && events.is_empty() {
+                    let active = st.alarms.active(now);
+                    st.snapshot.alarms = active.clone();
+                    let _ = shared.live.send(LiveEvent::Alarms(Arc::new(active)));
                 }
                 publish_alarms(shared, &mut st, &events, now);
                 events

@@ -15,6 +15,12 @@ use crate::store::StoreError;
 
 const PROFILE: &str = "ward_profile";
 const LATCHING: &str = "latching";
+const LATCH_HIGH: &str = "latch_high";
+const NURSES_ACK: &str = "nurses_acknowledge";
+const VOLUME: &str = "alarm_volume";
+
+/// Alarm volume (percent) when none was set.
+pub const DEFAULT_VOLUME: u8 = 70;
 
 /// Alarm codes the window offers for latching: every limit of every ward profile, the NEWS2
 /// bands, and the technical alarms. (The engine accepts any code; this is the list shown.)
@@ -40,10 +46,41 @@ pub fn latchable() -> Vec<String> {
 }
 
 /// The settings as stored (defaults where nothing was set).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationSettings {
     pub profile: WardProfile,
     pub latching: BTreeSet<String>,
+    /// Every high-priority alarm latches (default: yes).
+    pub latch_high: bool,
+    /// Nurses may acknowledge alarms (default: yes; every acknowledgement is audited).
+    pub nurses_acknowledge: bool,
+    /// Alarm sound volume, percent (the player enforces its minimum).
+    pub alarm_volume: u8,
+}
+
+impl Default for StationSettings {
+    fn default() -> Self {
+        StationSettings {
+            profile: WardProfile::Adult,
+            latching: BTreeSet::new(),
+            latch_high: true,
+            nurses_acknowledge: true,
+            alarm_volume: DEFAULT_VOLUME,
+        }
+    }
+}
+
+/// A stored yes/no: "1"/"0" (anything else: `default`, logged).
+fn flag(key: &str, v: Option<String>, default: bool) -> bool {
+    match v.as_deref() {
+        None => default,
+        Some("1") => true,
+        Some("0") => false,
+        Some(other) => {
+            tracing::warn!(key, value = %other, "unreadable stored setting; default used");
+            default
+        }
+    }
 }
 
 impl StationSettings {
@@ -73,7 +110,50 @@ impl StationSettings {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(StationSettings { profile, latching })
+        let alarm_volume = match get(VOLUME)? {
+            None => DEFAULT_VOLUME,
+            Some(v) => v.parse::<u8>().unwrap_or_else(|_| {
+                tracing::warn!(value = %v, "unreadable stored alarm volume; default used");
+                DEFAULT_VOLUME
+            }),
+        };
+        Ok(StationSettings {
+            profile,
+            latching,
+            latch_high: flag(LATCH_HIGH, get(LATCH_HIGH)?, true),
+            nurses_acknowledge: flag(NURSES_ACK, get(NURSES_ACK)?, true),
+            alarm_volume,
+        })
+    }
+
+    /// Store whether every high-priority alarm latches.
+    pub fn save_latch_high(
+        conn: &Connection,
+        on: bool,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        put(conn, LATCH_HIGH, if on { "1" } else { "0" }, by, now_ms)
+    }
+
+    /// Store whether nurses may acknowledge alarms.
+    pub fn save_nurses_acknowledge(
+        conn: &Connection,
+        on: bool,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        put(conn, NURSES_ACK, if on { "1" } else { "0" }, by, now_ms)
+    }
+
+    /// Store the alarm volume (percent, as the player clamped it).
+    pub fn save_volume(
+        conn: &Connection,
+        percent: u8,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        put(conn, VOLUME, &percent.to_string(), by, now_ms)
     }
 
     /// Store the ward profile.
@@ -135,6 +215,15 @@ mod tests {
         );
         StationSettings::save_latching(&conn, &BTreeSet::new(), "it1", 7).unwrap();
         assert!(StationSettings::load(&conn).unwrap().latching.is_empty());
+        // Issue 12 defaults: high alarms latch, nurses acknowledge, volume 70 %.
+        assert!(s.latch_high && s.nurses_acknowledge);
+        assert_eq!(s.alarm_volume, DEFAULT_VOLUME);
+        StationSettings::save_latch_high(&conn, false, "it1", 8).unwrap();
+        StationSettings::save_nurses_acknowledge(&conn, false, "it1", 8).unwrap();
+        StationSettings::save_volume(&conn, 45, "nurse1", 9).unwrap();
+        let s = StationSettings::load(&conn).unwrap();
+        assert!(!s.latch_high && !s.nurses_acknowledge);
+        assert_eq!(s.alarm_volume, 45);
     }
 
     #[test]

@@ -61,6 +61,9 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("touch",              [NO,   OK,   OK,   OK,            LCK,  LCK,  LCK,           OK,   OK,   OK]),
     ("change_password",    [NO,   OK,   OK,   OK,            LCK,  LCK,  LCK,           OK,   OK,   OK]),
     ("break_glass",        [NO,   OK,   BGN,  FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // One tap, from the locked screen too; the reason comes afterwards.
+    ("emergency_access",   [NO,   OK,   OK,   FORB,          OK,   OK,   FORB,          OK,   OK,   FORB]),
+    ("emergency_reason",   [NO,   OK,   OK,   OK,            OK,   OK,   OK,            OK,   OK,   OK]),
     ("list_users",         [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("create_user",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("disable_user",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
@@ -71,15 +74,21 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("audit_list",         [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("audit_export_csv",   [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("audit_verify",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
-    ("acknowledge_alarm",  [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
-    ("audio_pause",        [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
-    ("end_audio_pause",    [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // Nurses acknowledge by default (a ward setting, see `nurses_acknowledge_is_a_ward_setting`).
+    ("acknowledge_alarm",  [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // Audio pause needs no log-in on a locked or unattended station (audited as such).
+    ("audio_pause",        [OK,   OK,   OK,   FORB,          OK,   OK,   OK,            MC,   MC,   MC]),
+    ("end_audio_pause",    [OK,   OK,   OK,   FORB,          OK,   OK,   OK,            MC,   MC,   MC]),
     ("list_devices",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("register_device",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("remove_device",      [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("ward_settings",      [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("set_ward_profile",   [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("set_latching",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_latch_high",     [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_nurses_acknowledge", [NO, FORB, FORB, OK,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_alarm_volume",   [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_standby",        [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("broker_settings",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("test_broker",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("save_broker",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
@@ -95,7 +104,7 @@ const MATRIX: &[(&str, [&str; 10])] = &[
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 41] = [
+const COMMANDS: [&str; 47] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -106,6 +115,8 @@ const COMMANDS: [&str; 41] = [
     "touch",
     "change_password",
     "break_glass",
+    "emergency_access",
+    "emergency_reason",
     "list_users",
     "create_user",
     "disable_user",
@@ -125,6 +136,10 @@ const COMMANDS: [&str; 41] = [
     "ward_settings",
     "set_ward_profile",
     "set_latching",
+    "set_latch_high",
+    "set_nurses_acknowledge",
+    "set_alarm_volume",
+    "set_standby",
     "broker_settings",
     "test_broker",
     "save_broker",
@@ -291,9 +306,13 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         // The permission step of the alarm commands; the engine's own check of the proof and
         // the effect on alarms are tested in vigil-core and end to end (tests/e2e_alarms.rs).
         "acknowledge_alarm" => alarms::authorize(st, Permission::AcknowledgeAlarm).map(drop),
-        "audio_pause" | "end_audio_pause" => {
-            alarms::authorize(st, Permission::AudioPause).map(drop)
-        }
+        "audio_pause" | "end_audio_pause" => alarms::authorize_pause(st).map(drop),
+        "set_alarm_volume" => alarms::set_volume(st, 50).map(drop),
+        "set_standby" => alarms::authorize(st, Permission::ChangePatientLimits).map(drop),
+        "emergency_access" => auth::emergency_access(st).map(drop),
+        "emergency_reason" => auth::emergency_reason(st, "charge nurse off the ward").map(drop),
+        "set_latch_high" => station_admin::set_latch_high(st, true).map(drop),
+        "set_nurses_acknowledge" => station_admin::set_nurses_acknowledge(st, true),
         "list_devices" => station_admin::list_devices(st, &[]).map(drop),
         "register_device" => {
             station_admin::register_device(st, "mon-7", "icu/07", "bedside monitor").map(drop)
@@ -853,5 +872,48 @@ fn limits_follow_the_patient() {
             "4W/01 defaults: patient transferred to 4W/02",
             "4W/02 defaults: patient discharged",
         ]
+    );
+}
+
+#[test]
+fn nurses_acknowledge_is_a_ward_setting_and_the_locked_screen_can_still_act() {
+    let (st, now, _dir) = empty_station();
+    auth::create_first_admin(&st, "boss", STRONG).unwrap();
+    admin::create_user(&st, "nina", "nurse", PW).unwrap();
+    // IT turns nurse acknowledgement off: refused to a nurse at once, and audited.
+    station_admin::set_nurses_acknowledge(&st, false).unwrap();
+    auth::login(&st, "nina", PW).unwrap();
+    let e = alarms::authorize(&st, Permission::AcknowledgeAlarm).unwrap_err();
+    assert_eq!(e.code, "forbidden");
+    let s = auth::auth_state(&st).unwrap();
+    assert!(!s.permissions.contains(&Permission::AcknowledgeAlarm));
+    // Locked: audio pause without logging in, audited under the locked user's name.
+    auth::lock_screen(&st).unwrap();
+    let p = alarms::authorize_pause(&st).unwrap();
+    assert_eq!(p.user(), "nina (locked screen)");
+    // One-tap emergency access unlocks and grants charge-nurse rights; the reason follows.
+    now.fetch_add(1000, std::sync::atomic::Ordering::SeqCst);
+    let s = auth::emergency_access(&st).unwrap();
+    assert!(!s.locked && s.reason_pending, "{s:?}");
+    assert!(s.permissions.contains(&Permission::AcknowledgeAlarm));
+    assert_eq!(
+        auth::emergency_reason(&st, "short").unwrap_err().code,
+        "break_glass_reason"
+    );
+    let s = auth::emergency_reason(&st, "bed 3 desaturating, charge nurse away").unwrap();
+    assert!(!s.reason_pending);
+    let trail = Audit::list(st.lock().svc.connection(), &AuditFilter::default()).unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    for want in ["station_setting", "break_glass", "break_glass_reason"] {
+        assert!(actions.contains(&want), "{want}: {actions:?}");
+    }
+    assert!(trail
+        .iter()
+        .any(|e| e.action == "break_glass" && e.detail.contains("from the locked screen")));
+    // Nobody logged in: the station's own pause.
+    auth::logout(&st).unwrap();
+    assert_eq!(
+        alarms::authorize_pause(&st).unwrap().user(),
+        "station (not logged in)"
     );
 }

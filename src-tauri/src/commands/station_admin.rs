@@ -25,6 +25,7 @@ pub mod actions {
     pub const WARD_PROFILE: &str = "ward_profile_change";
     pub const LATCHING: &str = "alarm_latching_change";
     pub const BROKER: &str = "broker_settings_change";
+    pub use vigil_core::audit::actions::STATION_SETTING;
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -158,6 +159,10 @@ pub struct WardSettingsOut {
     pub profiles: Vec<&'static str>,
     pub latching: Vec<String>,
     pub latchable: Vec<String>,
+    /// Every high-priority alarm latches.
+    pub latch_high: bool,
+    /// Nurses may acknowledge alarms.
+    pub nurses_acknowledge: bool,
 }
 
 pub fn ward_settings(st: &AuthState) -> Result<WardSettingsOut, ApiError> {
@@ -170,7 +175,56 @@ pub fn ward_settings(st: &AuthState) -> Result<WardSettingsOut, ApiError> {
         profiles: WardProfile::ALL.iter().map(|p| p.as_str()).collect(),
         latching: s.latching.into_iter().collect(),
         latchable: settings::latchable(),
+        latch_high: s.latch_high,
+        nurses_acknowledge: s.nurses_acknowledge,
     })
+}
+
+/// Save whether every high-priority alarm latches; returns the proof for the engine.
+pub fn set_latch_high(st: &AuthState, on: bool) -> Result<Authorized, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let proof = session::authorized(&mut g, Permission::ManageWardProfiles, now)?;
+    let conn = g.svc.connection();
+    StationSettings::save_latch_high(conn, on, proof.user(), now).map_err(internal)?;
+    Audit::append(
+        conn,
+        proof.user(),
+        actions::STATION_SETTING,
+        "latch_high",
+        if on {
+            "high-priority alarms latch"
+        } else {
+            "high-priority alarms do not latch"
+        },
+        now,
+    )?;
+    Ok(proof)
+}
+
+/// Save whether nurses may acknowledge alarms and apply it to the permission check at once.
+pub fn set_nurses_acknowledge(st: &AuthState, on: bool) -> Result<(), ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let proof = session::authorized(&mut g, Permission::ManageWardProfiles, now)?;
+    let conn = g.svc.connection();
+    StationSettings::save_nurses_acknowledge(conn, on, proof.user(), now).map_err(internal)?;
+    Audit::append(
+        conn,
+        proof.user(),
+        actions::STATION_SETTING,
+        "nurses_acknowledge",
+        if on {
+            "nurses may acknowledge"
+        } else {
+            "only charge nurses acknowledge"
+        },
+        now,
+    )?;
+    g.svc.set_policy(vigil_core::auth::WardPolicy {
+        nurses_acknowledge: on,
+    });
+    Ok(())
 }
 
 /// Save the ward profile; returns the proof and the profile for the engine.
