@@ -71,6 +71,14 @@ async fn wait_visible_reason(c: &Client) {
     assert_eq!(v, Value::Bool(true), "emergency reason asked");
 }
 
+/// True while bed 03's SpO2 alarm was raised less than 6 s ago (station clock): its condition
+/// then lasts long enough (the simulated desaturation) for a step that needs it present.
+const FRESH: &str = "(window.__vigil.alarms() || []).some(a => a.id === 'sim/03/SPO2_LOW'
+    && a.state !== 'unreviewed' && Date.now() - a.since < 6000)";
+
+/// Waiting for a fresh raise can take up to two desaturation cycles on a loaded machine.
+const TWO_CYCLES: Duration = Duration::from_secs(170);
+
 /// The bed-03 tile's alarm state and text.
 async fn tile_state(c: &Client) -> Value {
     js(
@@ -109,10 +117,24 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     // ---- IT takes nurse acknowledgement away (a ward setting; default yes).
     let off = invoke_with(&c, "set_nurses_acknowledge", json!({ "on": false })).await;
     assert!(off.get("ok").is_some(), "{off}");
+    // High-priority alarms do not latch on this ward (a desaturation that ends by itself leaves
+    // an "unreviewed" mark instead), so each desaturation is raised afresh.
+    let off = invoke_with(&c, "set_latch_high", json!({ "on": false })).await;
+    assert!(off.get("ok").is_some(), "{off}");
 
     // ---- The nurse: audio pause yes, acknowledge no (on this ward).
     login_as(&c, "nurse1", NURSE_PW, "nurse1 · Nurse").await;
-    let item = wait_js_active(&c, CYCLE, &bar_item_script()).await;
+    // High-priority alarms latch: wait for the condition itself (not the latched mark of the
+    // previous desaturation), so that the pause below applies to a sounding alarm.
+    let item = wait_js_active(
+        &c,
+        TWO_CYCLES,
+        &format!(
+            "const r = (() => {{ {} }})(); return r && r.state === 'active' && {FRESH} ? r : null;",
+            bar_item_script()
+        ),
+    )
+    .await;
     assert!(item.is_object(), "bed 03's SpO2 alarm in the alarm bar");
     assert_eq!(item["ack"], false, "no Acknowledge for a nurse: {item}");
     assert_eq!(item["pause"], true, "Pause audio for a nurse: {item}");
@@ -165,15 +187,34 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     );
     screenshot(&c, "alarm-audio-paused.png").await;
 
-    // ---- The charge nurse acknowledges; bar and tile show who did.
-    login_as(&c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
-    let item = wait_js_active(
+    // The desaturation ends by itself while nobody acknowledged it: without latching, the
+    // alarm stays in the bar and on the tile as "RESOLVED · NOT REVIEWED" (silent).
+    let mark = wait_js_active(
         &c,
         CYCLE,
         &format!(
             "const e = document.querySelector({BED3_ALARM:?});
+             const t = document.querySelector(\".bed-tile[data-bed='sim/03']\");
+             return e && e.dataset.state === 'unreviewed' && t.dataset.state === 'unreviewed'
+               ? e.textContent : '';"
+        ),
+    )
+    .await;
+    assert!(
+        mark.as_str().unwrap_or_default().contains("NOT REVIEWED"),
+        "a self-clearing *** alarm leaves its mark: {mark}"
+    );
+    screenshot(&c, "alarm-unreviewed.png").await;
+
+    // ---- The charge nurse acknowledges; bar and tile show who did.
+    login_as(&c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
+    let item = wait_js_active(
+        &c,
+        TWO_CYCLES,
+        &format!(
+            "const e = document.querySelector({BED3_ALARM:?});
              const b = e && e.querySelector('.alarm-ack');
-             return !!b && b.offsetParent !== null;"
+             return !!b && b.offsetParent !== null && {FRESH};"
         ),
     )
     .await;

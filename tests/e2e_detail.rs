@@ -382,10 +382,38 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     wait_visible(&c, "#adt-mrn", "admit form for the charge nurse").await;
     fill(&c, "#adt-mrn", "MRN-4711").await;
     fill(&c, "#adt-name", "Ada Lovelace").await;
+    // Two identifiers: without a date of birth the admission is refused by the backend.
+    let refused = invoke(
+        &c,
+        "admit_patient",
+        &format!(
+            "{{ bed: {bed:?}, patient: {{ mrn: 'MRN-9', name: 'No Dob', dob: '', sex: 'U', pacemaker: false }} }}"
+        ),
+    )
+    .await;
+    assert_eq!(refused["err"]["code"], "bad_request", "{refused}");
+    set_value(&c, "#adt-dob", "1948-12-10").await;
+    js(
+        &c,
+        "document.querySelector('#adt-sex').value = 'F';
+         document.querySelector('#adt-pacer').checked = true; return true;",
+    )
+    .await;
     click(&c, "#adt-admit").await;
-    wait_text(&c, "#detail-patient", "Ada Lovelace · MRN MRN-4711").await;
+    // The patient header: name, age, sex, pacemaker, MRN.
+    let header = wait_text(&c, "#detail-patient", " y · F · PACER · MRN MRN-4711").await;
+    assert!(header.starts_with("Ada Lovelace · "), "{header}");
     let patients = invoke(&c, "list_patients", "{}").await;
     assert_eq!(patients["ok"][0]["name"], "Ada Lovelace", "{patients}");
+    assert_eq!(patients["ok"][0]["dob"], "1948-12-10", "{patients}");
+    assert_eq!(patients["ok"][0]["pacemaker"], true, "{patients}");
+    // ... and on the bed's tile in the ward strip.
+    wait_text(
+        &c,
+        &format!(".bed-tile[data-bed={bed:?}] .patient-name"),
+        "F · PACER",
+    )
+    .await;
     assert_eq!(patients["ok"][0]["bed"], Value::String(bed.clone()));
 
     // ---- Locked: the backend masks the patient's identity (initials only), the bed stays open.
@@ -394,13 +422,13 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     wait_js(
         &c,
         Duration::from_secs(15),
-        "return document.querySelector('#detail-patient').textContent === 'A. L.';",
+        "return document.querySelector('#detail-patient').textContent === 'A. L. · F · PACER';",
     )
     .await;
     assert_eq!(
         text(&c, "#detail-patient").await,
-        "A. L.",
-        "masked while locked"
+        "A. L. · F · PACER",
+        "masked while locked (sex and pacemaker are not identity)"
     );
     let masked = invoke(&c, "list_patients", "{}").await;
     assert_eq!(masked["ok"][0]["mrn"], "", "{masked}");

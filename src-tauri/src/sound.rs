@@ -1,5 +1,5 @@
-//! The station's alarm sound, played natively (cpal: ALSA, and PulseAudio through ALSA where it
-//! runs) rather than by the web page: it sounds from start-up without anyone touching the
+//! The station's alarm sound, played natively (cpal: PulseAudio where its server runs, else
+//! ALSA) rather than by the web page: it sounds from start-up without anyone touching the
 //! window, whatever the page is doing, and the station knows when it cannot sound: no output
 //! device, a device that fails or stalls. That is reported ([`SoundState::Failed`]) and the
 //! station raises it as a technical alarm (`AUDIO_FAILED`), shown like any other alarm.
@@ -280,7 +280,7 @@ pub struct Player {
 
 /// How long to wait before opening the device again after a failure.
 const RETRY: Duration = Duration::from_secs(5);
-/// A running stream that fills no buffer for this long has stalled.
+/// A running stream that fills no buffer for this long has stalled: the device failed.
 const STALL: Duration = Duration::from_secs(3);
 
 impl Player {
@@ -368,9 +368,18 @@ fn run(shared: &Arc<Shared>, device: Option<&str>) {
                 set_status(shared, SoundState::Ready, None, Some(name.clone()));
                 let mut last = shared.callbacks.load(Ordering::Relaxed);
                 let mut last_change = Instant::now();
+                let mut reported = 0u32;
                 let why = loop {
                     match err_rx.recv_timeout(Duration::from_millis(500)) {
-                        Ok(e) => break e,
+                        // A stream error (an underrun on a busy machine, a transient I/O
+                        // error) is logged; the stream goes on. The device has failed when it
+                        // stops taking samples (below).
+                        Ok(e) => {
+                            reported += 1;
+                            if reported <= 5 || reported.is_power_of_two() {
+                                tracing::warn!(target: "vigil::alarm", error = %e, count = reported, "audio stream error");
+                            }
+                        }
                         Err(mpsc::RecvTimeoutError::Disconnected) => break "stream closed".into(),
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
                     }
@@ -397,16 +406,18 @@ fn open(
     errors: mpsc::Sender<String>,
 ) -> Result<(cpal::Stream, String), String> {
     use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-    let host = cpal::default_host();
     let dev = match device {
-        None => host
+        // PulseAudio (native client) where its server runs, else ALSA.
+        None => cpal::default_host()
             .default_output_device()
             .ok_or("no audio output device")?,
         Some(name) => {
             let id: cpal::DeviceId = name
                 .parse()
                 .map_err(|e| format!("audio device {name:?}: {e}"))?;
-            host.device_by_id(&id)
+            cpal::host_from_id(id.host())
+                .map_err(|e| format!("audio device {name:?}: {e}"))?
+                .device_by_id(&id)
                 .ok_or_else(|| format!("no audio output device {name:?}"))?
         }
     };

@@ -3,7 +3,15 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import type { AuditEntry, AuditQuery, AuthState, Role, UserInfo, VerifyOut } from './auth';
-import type { AlarmHistoryEntry, LimitInfo, PatientInfo, SamplesOut, ThresholdChange, TrendOut } from './detailmath';
+import type {
+  AdmitIn,
+  AlarmHistoryEntry,
+  LimitInfo,
+  PatientInfo,
+  SamplesOut,
+  ThresholdChange,
+  TrendOut,
+} from './detailmath';
 
 export const api = {
   authState: () => invoke<AuthState>('auth_state'),
@@ -56,7 +64,7 @@ export const api = {
   alarmHistory: (bed: string, fromMs: number, toMs: number) =>
     invoke<AlarmHistoryEntry[]>('alarm_history', { bed, fromMs, toMs }),
   listPatients: () => invoke<PatientInfo[]>('list_patients'),
-  admitPatient: (bed: string, mrn: string, name: string) => invoke<PatientInfo>('admit_patient', { bed, mrn, name }),
+  admitPatient: (bed: string, patient: AdmitIn) => invoke<PatientInfo>('admit_patient', { bed, patient }),
   dischargePatient: (bed: string) => invoke<PatientInfo>('discharge_patient', { bed }),
   transferPatient: (fromBed: string, toBed: string) => invoke<PatientInfo>('transfer_patient', { fromBed, toBed }),
 };

@@ -31,6 +31,7 @@ import {
   type Bounds,
   type LimitInfo,
   type PatientInfo,
+  patientHeader,
   type ReviewState,
   type SamplesOut,
   type TimeRange,
@@ -1005,7 +1006,12 @@ export class DetailView {
     const bed = this.bed;
     if (!bed) return;
     const p = this.patients.find((x) => x.bed === bed);
-    setText(this.patientLine, p ? (p.masked ? p.name : `${p.name} · MRN ${p.mrn}`) : 'No patient admitted');
+    const standby = this.store?.isStandby(bed) ?? false;
+    setText(
+      this.patientLine,
+      (p ? (p.masked ? patientHeader(p) : `${patientHeader(p)} · MRN ${p.mrn}`) : 'No patient admitted') +
+        (standby ? ' · STANDBY — alarms off' : ''),
+    );
     this.patientInfo.replaceChildren(
       p
         ? h(
@@ -1015,6 +1021,12 @@ export class DetailView {
             h('dd', { id: 'patient-name' }, p.name),
             h('dt', {}, 'MRN'),
             h('dd', {}, p.masked ? 'hidden while locked or logged out' : p.mrn),
+            h('dt', {}, 'Date of birth'),
+            h('dd', {}, p.masked ? 'hidden while locked or logged out' : `${p.dob ?? '–'}${typeof p.age === 'number' ? ` (${p.age} y)` : ''}`),
+            h('dt', {}, 'Sex'),
+            h('dd', {}, p.sex ?? 'U'),
+            h('dt', {}, 'Pacemaker'),
+            h('dd', { id: 'patient-pacer' }, p.pacemaker ? 'yes' : 'no'),
             h('dt', {}, 'Admitted'),
             h('dd', {}, formatDateTime(p.admitted_ms)),
           )
@@ -1025,15 +1037,38 @@ export class DetailView {
       return;
     }
     if (!p) {
-      const mrn = h('input', { id: 'adt-mrn', autocomplete: 'off' });
-      const name = h('input', { id: 'adt-name', autocomplete: 'off' });
+      // Two identifiers (MRN and date of birth), and the header the nurse checks.
+      const mrn = h('input', { id: 'adt-mrn', autocomplete: 'off', required: true });
+      const name = h('input', { id: 'adt-name', autocomplete: 'off', required: true });
+      const dob = h('input', { id: 'adt-dob', type: 'date', required: true });
+      const sex = h('select', { id: 'adt-sex' });
+      for (const [v, label] of [
+        ['U', 'Unknown'],
+        ['F', 'Female'],
+        ['M', 'Male'],
+        ['X', 'Other'],
+      ]) {
+        sex.append(h('option', { value: v }, label));
+      }
+      const pacer = h('input', { id: 'adt-pacer', type: 'checkbox' });
       const admit = h('button', { id: 'adt-admit', type: 'submit' }, 'Admit');
-      const form = h('form', { class: 'panel-form adt-form' }, h('h3', {}, 'Admit'), labelled('MRN', mrn), labelled('Name', name), admit);
+      const form = h(
+        'form',
+        { class: 'panel-form adt-form' },
+        h('h3', {}, 'Admit'),
+        labelled('MRN', mrn),
+        labelled('Date of birth', dob),
+        labelled('Name', name),
+        labelled('Sex', sex),
+        h('label', { class: 'check' }, pacer, 'Pacemaker'),
+        admit,
+      );
       form.onsubmit = (e) => {
         e.preventDefault();
-        void this.adt(() => api.admitPatient(bed, mrn.value, name.value), 'Admitted');
+        const patient = { mrn: mrn.value, name: name.value, dob: dob.value, sex: sex.value, pacemaker: pacer.checked };
+        void this.adt(() => api.admitPatient(bed, patient), 'Admitted');
       };
-      this.adtBox.replaceChildren(form);
+      this.adtBox.replaceChildren(form, this.standbyBox(bed));
       return;
     }
     const occupied = new Set(this.patients.map((x) => x.bed));
@@ -1059,7 +1094,32 @@ export class DetailView {
       h('div', { class: 'actions' }, this.adtTo, transfer),
       h('h3', {}, 'Discharge'),
       h('div', { class: 'actions' }, discharge),
+      this.standbyBox(bed),
     );
+  }
+
+  /** Standby (no patient: physiological alarms off) or back to monitoring, for the bed. */
+  private standbyBox(bed: string): HTMLElement {
+    const on = this.store?.isStandby(bed) ?? false;
+    const b = h(
+      'button',
+      { id: 'standby-toggle', type: 'button', class: on ? '' : 'secondary' },
+      on ? 'Resume monitoring (alarms on)' : 'Standby (no patient: alarms off)',
+    );
+    b.onclick = () => {
+      api.setStandby(bed, !on).then(
+        () => {
+          this.adtMsg.className = 'admin-msg ok';
+          this.adtMsg.textContent = on ? 'Monitoring resumed' : 'Bed in standby: physiological alarms off';
+          window.setTimeout(() => this.renderPatient(), 1500);
+        },
+        (e) => {
+          this.adtMsg.className = 'admin-msg error';
+          this.adtMsg.textContent = apiError(e).message;
+        },
+      );
+    };
+    return h('div', { class: 'standby-box' }, h('h3', {}, 'Monitoring'), h('div', { class: 'actions' }, b));
   }
 
   private async adt(work: () => Promise<PatientInfo>, verb: string): Promise<void> {

@@ -78,8 +78,35 @@ export interface PatientInfo {
   mrn: string;
   name: string;
   dob: string | null;
+  /** Whole years (none while masked). */
+  age?: number | null;
+  /** 'F' | 'M' | 'X' | 'U' */
+  sex?: string | null;
+  pacemaker?: boolean;
   admitted_ms: number;
   masked: boolean;
+}
+
+/** An admission: two identifiers (MRN, date of birth YYYY-MM-DD) and the header. */
+export interface AdmitIn {
+  mrn: string;
+  name: string;
+  dob: string;
+  sex: string;
+  pacemaker: boolean;
+}
+
+/**
+ * The patient header a nurse checks on the tile and the detail: "J. Q. D. · 76 y · F · PACER".
+ * Identity (the name) comes masked from the backend when the station is locked.
+ */
+export function patientHeader(p: PatientInfo | undefined): string {
+  if (!p) return '';
+  const parts = [p.name];
+  if (typeof p.age === 'number') parts.push(`${p.age} y`);
+  if (p.sex && p.sex !== 'U') parts.push(p.sex);
+  if (p.pacemaker) parts.push('PACER');
+  return parts.filter((x) => x).join(' · ');
 }
 
 /** Whether `tag` is a language tag `Intl` accepts ("C", the POSIX locale, is not). */

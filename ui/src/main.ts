@@ -11,6 +11,7 @@ import { api } from './api';
 import { offPagePriority, parseLayout, type Layout } from './alarmstate';
 import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
 import { DetailView, fanOut } from './detail';
+import { patientHeader } from './detailmath';
 import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
 import { Store } from './store';
 import { soundIndicator } from './alarmstate';
@@ -48,7 +49,8 @@ document.addEventListener(AUTH_EVENT, (e) => {
 async function refreshPatients(): Promise<void> {
   try {
     const list = await api.listPatients();
-    view.setPatients(new Map(list.map((p) => [p.bed, p.name])));
+    // The patient header: name (initials when locked), age, sex, pacemaker.
+    view.setPatients(new Map(list.map((p) => [p.bed, patientHeader(p)])));
   } catch {
     // Names are a convenience on the overview; the bed label always identifies the tile.
   }
@@ -116,7 +118,8 @@ function renderHeader(): void {
 }
 
 function renderAlarmCount(): void {
-  const alarms = store.activeAlarms;
+  // Every alarm the station shows, the station's own technical ones included.
+  const alarms = store.allAlarms;
   const top: Priority | undefined = (['high', 'medium', 'low'] as const).find((p) =>
     alarms.some((a) => a.priority === p),
   );
@@ -212,6 +215,7 @@ const diag = {
   chunkAgeMs: [] as number[],
   traces: () => view.traceStats(),
   sound: () => store.sound,
+  alarms: () => store.allAlarms,
 };
 (window as unknown as { __vigil: typeof diag }).__vigil = diag;
 

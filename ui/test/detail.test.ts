@@ -238,3 +238,13 @@ describe('locale', () => {
     expect(validLocale('en-GB')).toBe(true);
   });
 });
+
+describe('patient header', () => {
+  it('shows name, age, sex and pacemaker, and nothing for an empty bed', async () => {
+    const { patientHeader } = await import('../src/detailmath');
+    const p = { bed: 'sim/03', mrn: 'M1', name: 'Jane Doe', dob: '1950-02-03', age: 76, sex: 'F', pacemaker: true, admitted_ms: 1, masked: false };
+    expect(patientHeader(p)).toBe('Jane Doe · 76 y · F · PACER');
+    expect(patientHeader({ ...p, name: 'J. D.', age: null, sex: 'U', pacemaker: false, masked: true })).toBe('J. D.');
+    expect(patientHeader(undefined)).toBe('');
+  });
+});

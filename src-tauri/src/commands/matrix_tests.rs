@@ -222,13 +222,18 @@ fn template() -> &'static Path {
             let adt = svc
                 .authorize(Some(&s), Permission::AdmitDischargeTransfer, T0 - 9_000)
                 .unwrap();
+            let jane = patients::NewPatient {
+                mrn: "MRN-1",
+                name: "Jane Q. Doe",
+                dob: "1950-02-03",
+                sex: "F",
+                pacemaker: false,
+            };
             patients::admit(
                 svc.connection(),
                 &adt,
                 &BedId::new("4W", "01"),
-                "MRN-1",
-                "Jane Q. Doe",
-                None,
+                &jane,
                 T0 - 9_000,
             )
             .unwrap();
@@ -378,10 +383,13 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             detail::alarm_history(st, &db_of(st), "4W/01", T0 - 3_600_000, T0).map(drop)
         }
         "list_patients" => detail::list_patients(st).map(drop),
-        "admit_patient" => {
-            detail::admit_patient(st, &FakeMonitor::default(), "4W/02", "MRN-2", "John Roe")
-                .map(drop)
-        }
+        "admit_patient" => detail::admit_patient(
+            st,
+            &FakeMonitor::default(),
+            "4W/02",
+            &adm("MRN-2", "John Roe"),
+        )
+        .map(drop),
         "discharge_patient" => {
             detail::discharge_patient(st, &FakeMonitor::default(), "4W/01").map(drop)
         }
@@ -392,10 +400,22 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
     }
 }
 
+/// An admission with both identifiers.
+fn adm(mrn: &str, name: &str) -> detail::AdmitIn {
+    detail::AdmitIn {
+        mrn: mrn.into(),
+        name: name.into(),
+        dob: "1961-07-14".into(),
+        sex: "M".into(),
+        pacemaker: false,
+    }
+}
+
 /// The engine as the detail commands see it: beds 4W/01 to 4W/08 with the default limits.
 #[derive(Default)]
 struct FakeMonitor {
     set: std::sync::Mutex<std::collections::BTreeMap<BedId, Vec<Limit>>>,
+    standby: std::sync::Mutex<std::collections::BTreeSet<BedId>>,
 }
 
 impl Monitor for FakeMonitor {
@@ -421,6 +441,17 @@ impl Monitor for FakeMonitor {
 
     fn default_limits(&self) -> Vec<Limit> {
         default_limits()
+    }
+
+    fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError> {
+        auth.require(Permission::ChangePatientLimits)?;
+        let mut s = self.standby.lock().unwrap();
+        if on {
+            s.insert(bed.clone());
+        } else {
+            s.remove(bed);
+        }
+        Ok(())
     }
 }
 
@@ -777,17 +808,22 @@ fn patient_identity_is_masked_unless_the_session_may_see_the_ward() {
 fn admit_discharge_transfer_refuse_what_cannot_be_done() {
     let c = case(State::Active(Role::ChargeNurse));
     let mon = FakeMonitor::default();
-    let e = detail::admit_patient(&c.st, &mon, "4W/01", "MRN-9", "Al Smith").unwrap_err();
+    let e = detail::admit_patient(&c.st, &mon, "4W/01", &adm("MRN-9", "Al Smith")).unwrap_err();
     assert_eq!(e.code, "bed_occupied", "{e}");
-    let e = detail::admit_patient(&c.st, &mon, "4W/09", "MRN-9", "Al Smith").unwrap_err();
+    let e = detail::admit_patient(&c.st, &mon, "4W/09", &adm("MRN-9", "Al Smith")).unwrap_err();
     assert_eq!(e.code, "bad_request", "{e}");
-    let e = detail::admit_patient(&c.st, &mon, "4W/02", "MRN-1", "Al Smith").unwrap_err();
+    let e = detail::admit_patient(&c.st, &mon, "4W/02", &adm("MRN-1", "Al Smith")).unwrap_err();
     assert_eq!(e.code, "mrn_in_use", "{e}");
     let e = detail::discharge_patient(&c.st, &mon, "4W/03").unwrap_err();
     assert_eq!(e.code, "no_patient", "{e}");
+    // Two identifiers: no date of birth, no admission.
+    let mut no_dob = adm("MRN-7", "Al Smith");
+    no_dob.dob = String::new();
+    let e = detail::admit_patient(&c.st, &mon, "4W/02", &no_dob).unwrap_err();
+    assert_eq!(e.code, "bad_request", "{e}");
     let p = detail::transfer_patient(&c.st, &mon, "4W/01", "4W/03").unwrap();
     assert_eq!((p.bed.as_str(), p.name.as_str()), ("4W/03", "Jane Q. Doe"));
-    let p = detail::admit_patient(&c.st, &mon, "4W/01", " MRN-2 ", "Al Smith").unwrap();
+    let p = detail::admit_patient(&c.st, &mon, "4W/01", &adm(" MRN-2 ", "Al Smith")).unwrap();
     assert_eq!((p.mrn.as_str(), p.masked), ("MRN-2", false));
     let beds: Vec<String> = detail::list_patients(&c.st)
         .unwrap()
@@ -795,6 +831,24 @@ fn admit_discharge_transfer_refuse_what_cannot_be_done() {
         .map(|p| p.bed)
         .collect();
     assert_eq!(beds, ["4W/01", "4W/03"]);
+    assert_eq!(p.age, Some(detail_age("1961-07-14")));
+    // A discharged bed goes to standby (no physiological alarms); an admission ends it.
+    detail::discharge_patient(&c.st, &mon, "4W/03").unwrap();
+    assert!(mon
+        .standby
+        .lock()
+        .unwrap()
+        .contains(&BedId::new("4W", "03")));
+    detail::admit_patient(&c.st, &mon, "4W/03", &adm("MRN-8", "Bo Lee")).unwrap();
+    assert!(!mon
+        .standby
+        .lock()
+        .unwrap()
+        .contains(&BedId::new("4W", "03")));
+}
+
+fn detail_age(dob: &str) -> u32 {
+    patients::age_years(dob, vigil_core::store::now_ms()).unwrap()
 }
 
 #[test]

@@ -458,14 +458,10 @@ pub async fn admit_patient(
     st: St<'_>,
     station: Station<'_>,
     bed: String,
-    mrn: String,
-    name: String,
+    patient: detail::AdmitIn,
 ) -> Result<detail::PatientOut, ApiError> {
     let mon = station.engine();
-    run(&st, move |s| {
-        detail::admit_patient(s, &mon, &bed, &mrn, &name)
-    })
-    .await
+    run(&st, move |s| detail::admit_patient(s, &mon, &bed, &patient)).await
 }
 
 #[tauri::command]
