@@ -172,6 +172,12 @@ async fn first_run_admin_users_nurse_and_locked_screen() {
         &format!("#devices-table tr[data-device={device:?}] .act-register"),
     )
     .await;
+    // Picked from lists, and confirmed against the device's live values before saving.
+    let live = wait_text(&c, "#dv-live", "live now from").await;
+    assert!(live.contains("HR "), "{live}");
+    click(&c, "#dv-submit").await;
+    wait_text(&c, "#device-form .panel-error", "bedside monitor").await;
+    click(&c, "#dv-confirm").await;
     fill(&c, "#dv-label", "bedside monitor, bay 1").await;
     click(&c, "#dv-submit").await;
     wait_text(&c, "#admin-msg", &format!("Device {device} registered")).await;
@@ -193,6 +199,14 @@ async fn first_run_admin_users_nurse_and_locked_screen() {
     // Ward profile and latching: saved, and read back from the database.
     click(&c, "#tab-ward").await;
     wait_visible(&c, "#latching-list", "latching list").await;
+    // Issue 12 defaults: high-priority alarms latch, nurses acknowledge.
+    let defaults = js(
+        &c,
+        "return [document.querySelector('#ward-latch-high').checked,
+                 document.querySelector('#ward-nurses-ack').checked];",
+    )
+    .await;
+    assert_eq!(defaults, serde_json::json!([true, true]), "ward defaults");
     click(&c, "#latching-list input[data-code='SPO2_LOW']").await;
     wait_text(&c, "#admin-msg", "SPO2 LOW now latches").await;
     js(

@@ -46,7 +46,7 @@ function setText(e: Element, text: string): void {
 }
 
 /** Narrowest width of one bed's entry in the bar (CSS px); the bar holds two rows. */
-export const ITEM_MIN_PX = 330;
+export const ITEM_MIN_PX = 440;
 export const BAR_ROWS = 2;
 /** How long the station-wide pause waits for its confirmation. */
 const CONFIRM_MS = 5000;

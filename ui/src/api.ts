@@ -84,6 +84,10 @@ export interface WardSettings {
   profiles: string[];
   latching: string[];
   latchable: string[];
+  /** Every high-priority alarm latches. */
+  latch_high: boolean;
+  /** Nurses may acknowledge alarms. */
+  nurses_acknowledge: boolean;
 }
 
 export interface BrokerOut {

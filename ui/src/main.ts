@@ -3,6 +3,7 @@
 
 import './style.css';
 import { Channel, invoke } from '@tauri-apps/api/core';
+import { getCurrentWindow } from '@tauri-apps/api/window';
 import { decodeFrame, type Priority } from './frames';
 import { AUTH_EVENT, AuthView } from './authview';
 import type { AuthState } from './auth';
@@ -14,6 +15,7 @@ import { DetailView, fanOut } from './detail';
 import { patientHeader } from './detailmath';
 import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
 import { Store } from './store';
+import { setLiveWard } from './stationadmin';
 import { soundIndicator } from './alarmstate';
 
 function byId(id: string): HTMLElement {
@@ -34,6 +36,14 @@ const detail = new DetailView(byId('content'), byId('side-panel'));
 const store = new Store((bed, channel) => fanOut(view.waveTarget(bed, channel), detail.waveTarget(bed, channel)));
 detail.bind(store);
 document.addEventListener(OPEN_BED_EVENT, (e) => detail.open((e as CustomEvent<OpenBed>).detail.bed));
+// The device registry confirms a mapping against what the device sends now.
+setLiveWard({
+  beds: () => store.beds,
+  values: (bed) => {
+    const v = (code: string) => store.vital(bed, code)?.value ?? null;
+    return { hr: v('HR'), spo2: v('SPO2'), rr: v('RR') };
+  },
+});
 const alarmBar = new AlarmBar(byId('alarm-bar'), byId('btn-pause-all') as HTMLButtonElement, store);
 let authState: AuthState | null = null;
 document.addEventListener(AUTH_EVENT, (e) => {
@@ -237,6 +247,25 @@ function animate(now: number): void {
   detail.tick(now);
   requestAnimationFrame(animate);
 }
+
+// ---- Full screen: the station starts full screen (the backend asks for it); the choice to
+// leave it is remembered on this workstation and applied at the next start.
+const FULLSCREEN_KEY = 'vigil.fullscreen';
+async function applyFullscreen(on: boolean): Promise<void> {
+  try {
+    await getCurrentWindow().setFullscreen(on);
+    localStorage.setItem(FULLSCREEN_KEY, on ? '1' : '0');
+  } catch {
+    // No window manager to ask (a test X server): the window already covers the screen.
+  }
+}
+byId('btn-fullscreen').onclick = () => {
+  void getCurrentWindow()
+    .isFullscreen()
+    .then((on) => applyFullscreen(!on))
+    .catch(() => undefined);
+};
+if (localStorage.getItem(FULLSCREEN_KEY) === '0') void applyFullscreen(false);
 
 renderHeader();
 setInterval(() => {

@@ -474,11 +474,22 @@ impl EngineHandle {
         inputs: News2Manual,
         auth: &Authorized,
     ) -> Result<(), EngineError> {
+        self.patient_change(auth, |m, user, now| {
+            m.set_news2_manual(bed, inputs, user, now)
+        })
+        .await
+    }
+
+    /// A user's change to a patient's alarm settings (needs `ChangePatientLimits`): applied
+    /// to the alarm machine, its events published, logged and stored.
+    async fn patient_change(
+        &self,
+        auth: &Authorized,
+        change: impl FnOnce(&mut AlarmMachine, &str, i64) -> Result<Vec<AlarmEvent>, AlarmError>,
+    ) -> Result<(), EngineError> {
         let user = auth.require(Permission::ChangePatientLimits)?;
         let now = store::now_ms();
-        let events = lock(&self.shared.state)
-            .alarms
-            .set_news2_manual(bed, inputs, user, now)?;
+        let events = change(&mut lock(&self.shared.state).alarms, user, now)?;
         emit_alarm_events(&self.shared, events, now).await;
         Ok(())
     }
@@ -535,13 +546,8 @@ impl EngineHandle {
         on: bool,
         auth: &Authorized,
     ) -> Result<(), EngineError> {
-        let user = auth.require(Permission::ChangePatientLimits)?;
-        let now = store::now_ms();
-        let events = lock(&self.shared.state)
-            .alarms
-            .set_standby(bed, on, user, now)?;
-        emit_alarm_events(&self.shared, events, now).await;
-        Ok(())
+        self.patient_change(auth, |m, user, now| m.set_standby(bed, on, user, now))
+            .await
     }
 
     /// Beds in standby.

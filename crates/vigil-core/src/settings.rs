@@ -45,6 +45,35 @@ pub fn latchable() -> Vec<String> {
     codes.into_iter().collect()
 }
 
+/// The yes/no station settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// Every high-priority alarm latches.
+    LatchHigh,
+    /// Nurses may acknowledge alarms.
+    NursesAcknowledge,
+}
+
+impl Flag {
+    /// The stored key (also the audit target).
+    pub fn key(self) -> &'static str {
+        match self {
+            Flag::LatchHigh => LATCH_HIGH,
+            Flag::NursesAcknowledge => NURSES_ACK,
+        }
+    }
+
+    /// What the setting now says, in words (for the audit trail).
+    pub fn describe(self, on: bool) -> &'static str {
+        match (self, on) {
+            (Flag::LatchHigh, true) => "high-priority alarms latch",
+            (Flag::LatchHigh, false) => "high-priority alarms do not latch",
+            (Flag::NursesAcknowledge, true) => "nurses may acknowledge",
+            (Flag::NursesAcknowledge, false) => "only charge nurses acknowledge",
+        }
+    }
+}
+
 /// The settings as stored (defaults where nothing was set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationSettings {
@@ -126,24 +155,15 @@ impl StationSettings {
         })
     }
 
-    /// Store whether every high-priority alarm latches.
-    pub fn save_latch_high(
+    /// Store a yes/no setting.
+    pub fn save_flag(
         conn: &Connection,
+        flag: Flag,
         on: bool,
         by: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        put(conn, LATCH_HIGH, if on { "1" } else { "0" }, by, now_ms)
-    }
-
-    /// Store whether nurses may acknowledge alarms.
-    pub fn save_nurses_acknowledge(
-        conn: &Connection,
-        on: bool,
-        by: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        put(conn, NURSES_ACK, if on { "1" } else { "0" }, by, now_ms)
+        put(conn, flag.key(), if on { "1" } else { "0" }, by, now_ms)
     }
 
     /// Store the alarm volume (percent, as the player clamped it).
@@ -218,8 +238,8 @@ mod tests {
         // Issue 12 defaults: high alarms latch, nurses acknowledge, volume 70 %.
         assert!(s.latch_high && s.nurses_acknowledge);
         assert_eq!(s.alarm_volume, DEFAULT_VOLUME);
-        StationSettings::save_latch_high(&conn, false, "it1", 8).unwrap();
-        StationSettings::save_nurses_acknowledge(&conn, false, "it1", 8).unwrap();
+        StationSettings::save_flag(&conn, Flag::LatchHigh, false, "it1", 8).unwrap();
+        StationSettings::save_flag(&conn, Flag::NursesAcknowledge, false, "it1", 8).unwrap();
         StationSettings::save_volume(&conn, 45, "nurse1", 9).unwrap();
         let s = StationSettings::load(&conn).unwrap();
         assert!(!s.latch_high && !s.nurses_acknowledge);

@@ -20,6 +20,7 @@ use crate::session::AuthState;
 use vigil_core::alarms::{default_limits, Limit};
 use vigil_core::auth::Authorized;
 use vigil_core::patients;
+use vigil_core::settings::Flag;
 use vigil_core::telemetry::BedId;
 
 const T0: i64 = 1_700_000_000_000;
@@ -316,8 +317,10 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         "set_standby" => alarms::authorize(st, Permission::ChangePatientLimits).map(drop),
         "emergency_access" => auth::emergency_access(st).map(drop),
         "emergency_reason" => auth::emergency_reason(st, "charge nurse off the ward").map(drop),
-        "set_latch_high" => station_admin::set_latch_high(st, true).map(drop),
-        "set_nurses_acknowledge" => station_admin::set_nurses_acknowledge(st, true),
+        "set_latch_high" => station_admin::set_flag(st, Flag::LatchHigh, true).map(drop),
+        "set_nurses_acknowledge" => {
+            station_admin::set_flag(st, Flag::NursesAcknowledge, true).map(drop)
+        }
         "list_devices" => station_admin::list_devices(st, &[]).map(drop),
         "register_device" => {
             station_admin::register_device(st, "mon-7", "icu/07", "bedside monitor").map(drop)
@@ -935,7 +938,7 @@ fn nurses_acknowledge_is_a_ward_setting_and_the_locked_screen_can_still_act() {
     auth::create_first_admin(&st, "boss", STRONG).unwrap();
     admin::create_user(&st, "nina", "nurse", PW).unwrap();
     // IT turns nurse acknowledgement off: refused to a nurse at once, and audited.
-    station_admin::set_nurses_acknowledge(&st, false).unwrap();
+    station_admin::set_flag(&st, Flag::NursesAcknowledge, false).unwrap();
     auth::login(&st, "nina", PW).unwrap();
     let e = alarms::authorize(&st, Permission::AcknowledgeAlarm).unwrap_err();
     assert_eq!(e.code, "forbidden");

@@ -270,7 +270,10 @@ pub async fn set_ward_profile(
 /// Make every high-priority alarm latch, or not (IT); applied at once.
 #[tauri::command]
 pub async fn set_latch_high(st: St<'_>, station: Engine<'_>, on: bool) -> Result<(), ApiError> {
-    let proof = run(&st, move |s| station_admin::set_latch_high(s, on)).await?;
+    let proof = run(&st, move |s| {
+        station_admin::set_flag(s, vigil_core::settings::Flag::LatchHigh, on)
+    })
+    .await?;
     station.engine().set_latch_high(on, &proof)?;
     Ok(())
 }
@@ -278,7 +281,10 @@ pub async fn set_latch_high(st: St<'_>, station: Engine<'_>, on: bool) -> Result
 /// Whether nurses may acknowledge alarms (IT); applied at once to the session's rights.
 #[tauri::command]
 pub async fn set_nurses_acknowledge(st: St<'_>, on: bool) -> Result<(), ApiError> {
-    run(&st, move |s| station_admin::set_nurses_acknowledge(s, on)).await
+    run(&st, move |s| {
+        station_admin::set_flag(s, vigil_core::settings::Flag::NursesAcknowledge, on).map(drop)
+    })
+    .await
 }
 
 /// The alarm volume (every role on duty; never below the minimum); applied at once.

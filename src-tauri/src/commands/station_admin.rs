@@ -13,7 +13,7 @@ use vigil_core::audit::Audit;
 use vigil_core::auth::{Authorized, Permission};
 use vigil_core::config::{self, BrokerSection};
 use vigil_core::ingest::{self, Registry};
-use vigil_core::settings::{self, StationSettings};
+use vigil_core::settings::{self, Flag, StationSettings};
 use vigil_core::telemetry::DeviceStatus;
 
 use crate::commands::alarms::parse_bed;
@@ -180,51 +180,28 @@ pub fn ward_settings(st: &AuthState) -> Result<WardSettingsOut, ApiError> {
     })
 }
 
-/// Save whether every high-priority alarm latches; returns the proof for the engine.
-pub fn set_latch_high(st: &AuthState, on: bool) -> Result<Authorized, ApiError> {
+/// Save a yes/no ward setting (audited); nurse acknowledgement applies to the permission
+/// check at once. Returns the proof (the engine applies latching itself).
+pub fn set_flag(st: &AuthState, flag: Flag, on: bool) -> Result<Authorized, ApiError> {
     let now = st.now();
     let mut g = st.lock();
     let proof = session::authorized(&mut g, Permission::ManageWardProfiles, now)?;
     let conn = g.svc.connection();
-    StationSettings::save_latch_high(conn, on, proof.user(), now).map_err(internal)?;
+    StationSettings::save_flag(conn, flag, on, proof.user(), now).map_err(internal)?;
     Audit::append(
         conn,
         proof.user(),
         actions::STATION_SETTING,
-        "latch_high",
-        if on {
-            "high-priority alarms latch"
-        } else {
-            "high-priority alarms do not latch"
-        },
+        flag.key(),
+        flag.describe(on),
         now,
     )?;
+    if flag == Flag::NursesAcknowledge {
+        g.svc.set_policy(vigil_core::auth::WardPolicy {
+            nurses_acknowledge: on,
+        });
+    }
     Ok(proof)
-}
-
-/// Save whether nurses may acknowledge alarms and apply it to the permission check at once.
-pub fn set_nurses_acknowledge(st: &AuthState, on: bool) -> Result<(), ApiError> {
-    let now = st.now();
-    let mut g = st.lock();
-    let proof = session::authorized(&mut g, Permission::ManageWardProfiles, now)?;
-    let conn = g.svc.connection();
-    StationSettings::save_nurses_acknowledge(conn, on, proof.user(), now).map_err(internal)?;
-    Audit::append(
-        conn,
-        proof.user(),
-        actions::STATION_SETTING,
-        "nurses_acknowledge",
-        if on {
-            "nurses may acknowledge"
-        } else {
-            "only charge nurses acknowledge"
-        },
-        now,
-    )?;
-    g.svc.set_policy(vigil_core::auth::WardPolicy {
-        nurses_acknowledge: on,
-    });
-    Ok(())
 }
 
 /// Save the ward profile; returns the proof and the profile for the engine.

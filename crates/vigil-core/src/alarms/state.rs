@@ -430,6 +430,15 @@ impl AlarmMachine {
         }
     }
 
+    /// A user acts on `bed`: the user must be named; the bed is noted.
+    fn user_action(&mut self, bed: &BedId, user: &str, now: i64) -> Result<(), AlarmError> {
+        if user.trim().is_empty() {
+            return Err(AlarmError::NoUser);
+        }
+        self.note_bed(bed, now);
+        Ok(())
+    }
+
     fn note_bed(&mut self, bed: &BedId, now: i64) {
         if !self.beds.contains_key(bed) {
             self.beds.insert(bed.clone(), now);
@@ -705,10 +714,7 @@ impl AlarmMachine {
         user: &str,
         now: i64,
     ) -> Result<Vec<AlarmEvent>, AlarmError> {
-        if user.trim().is_empty() {
-            return Err(AlarmError::NoUser);
-        }
-        self.note_bed(bed, now);
+        self.user_action(bed, user, now)?;
         let changed = if on {
             self.standby.insert(bed.clone())
         } else {
@@ -862,10 +868,7 @@ impl AlarmMachine {
         user: &str,
         now: i64,
     ) -> Result<Vec<AlarmEvent>, AlarmError> {
-        if user.trim().is_empty() {
-            return Err(AlarmError::NoUser);
-        }
-        self.note_bed(bed, now);
+        self.user_action(bed, user, now)?;
         self.manual.insert(bed.clone(), manual);
         let mut out = vec![self.settings_event(
             bed,

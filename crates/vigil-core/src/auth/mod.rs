@@ -205,6 +205,15 @@ pub fn allowed(role: Role, permission: Permission) -> bool {
     }]
 }
 
+/// A break-glass reason as given: trimmed, at least [`MIN_BREAK_GLASS_REASON`] characters.
+fn break_glass_reason(reason: &str) -> Result<&str, AuthError> {
+    let reason = reason.trim();
+    if reason.chars().count() < MIN_BREAK_GLASS_REASON {
+        return Err(AuthError::BreakGlassReason);
+    }
+    Ok(reason)
+}
+
 /// What the ward decides beyond the matrix (station settings, `crate::settings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WardPolicy {
@@ -1290,10 +1299,7 @@ impl AuthService {
         if session.role != Role::Nurse {
             return Err(AuthError::BreakGlassNotNeeded(session.role));
         }
-        let reason = reason.trim();
-        if reason.chars().count() < MIN_BREAK_GLASS_REASON {
-            return Err(AuthError::BreakGlassReason);
-        }
+        let reason = break_glass_reason(reason)?;
         let until_ms = now_ms.saturating_add(self.cfg.break_glass_ms);
         Audit::append(
             &self.conn,
@@ -1370,10 +1376,7 @@ impl AuthService {
         now_ms: i64,
     ) -> Result<(), AuthError> {
         self.check_live(session, now_ms)?;
-        let reason = reason.trim();
-        if reason.chars().count() < MIN_BREAK_GLASS_REASON {
-            return Err(AuthError::BreakGlassReason);
-        }
+        let reason = break_glass_reason(reason)?;
         Audit::append(
             &self.conn,
             &session.user,
