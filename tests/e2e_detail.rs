@@ -216,6 +216,21 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     )
     .await;
     assert!(charts >= 5.0, "five trend charts: {charts}");
+    // Fixed axes per vital (RR 0–40 whatever the values), the alarm limits as a band.
+    let scale = js(
+        &c,
+        "const q = (k) => document.querySelector(`.trend-chart[data-trend=\"${k}\"]`);
+         return [q('rr').dataset.axis, q('spo2').dataset.axis, q('hr').dataset.limits];",
+    )
+    .await;
+    assert_eq!(scale[0], "0,40", "{scale}");
+    assert_eq!(scale[1], "70,100", "{scale}");
+    assert!(
+        scale[2]
+            .as_str()
+            .is_some_and(|l| l.contains(',') && l != ","),
+        "HR limits drawn: {scale}"
+    );
     wait_text(&c, "#trend-status", "per point").await;
     // A custom range around the few minutes the station has run, for a readable picture.
     js(
@@ -325,6 +340,25 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     );
     let readout = wait_text(&c, "#review-readout", "Cursor").await;
     assert!(readout.contains("ECG II"), "{readout}");
+    // The date is part of the cursor's time.
+    let year = js(&c, "return String(new Date().getFullYear());").await;
+    assert!(
+        readout.contains(year.as_str().unwrap_or("20")),
+        "date shown: {readout}"
+    );
+    // Several leads of the same window, and two-cursor calipers.
+    let leads = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "const l = [...document.querySelectorAll('#review-leads canvas.review-lead')];
+         return l.length === 3 && l.some(c => Number(c.dataset.samples) > 0) ? l.length : 0;",
+    )
+    .await;
+    assert_eq!(leads, 3, "ECG V5, pleth and resp under the chosen lead");
+    click(&c, "#review-calipers").await;
+    let cal = wait_text(&c, "#review-readout", "calipers Δ 1.000 s · 60 /min").await;
+    assert!(cal.contains("calipers"), "{cal}");
+    screenshot(&c, "bed-detail-review-calipers.png").await;
     // The slider to an hour ago, before the station started: the whole window is one gap.
     js(
         &c,
