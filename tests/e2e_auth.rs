@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::support::{
     click, connect, create_user, fill, invoke, invoke_with, js, overview, screenshot, start_driver,
-    strings, text, visible, wait_for, wait_js, wait_text, wait_visible, write_config, WINDOW,
+    strings, text, visible, wait_for, wait_js, wait_text, wait_visible, write_config_with, WINDOW,
 };
 
 const ADMIN_PW: &str = "lantern orchard 42 quietly";
@@ -54,7 +54,11 @@ async fn tiles_live(c: &Client, within: Duration) -> Value {
 async fn first_run_admin_users_nurse_and_locked_screen() {
     let _one_window = WINDOW.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path());
+    // No usable audio output on this station: the sound failure is a technical alarm.
+    let config = write_config_with(
+        dir.path(),
+        "[sound]\ndevice = \"alsa:vigil-test-no-such-device\"",
+    );
     let driver = start_driver(&config);
     let c = connect(&driver).await;
 
@@ -66,6 +70,25 @@ async fn first_run_admin_users_nurse_and_locked_screen() {
         "no log-in before an admin exists"
     );
     tiles_live(&c, Duration::from_secs(15)).await;
+    let no_sound = wait_js(
+        &c,
+        Duration::from_secs(20),
+        "const s = document.querySelector('#sound-state');
+         const a = document.querySelector(\"#alarm-bar .alarm-item[data-bed='*/station']\");
+         return s.dataset.state === 'failed' && a ? [s.textContent, a.textContent] : null;",
+    )
+    .await;
+    assert!(
+        no_sound[0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NO ALARM SOUND")
+            && no_sound[1]
+                .as_str()
+                .unwrap_or_default()
+                .contains("NO ALARM SOUND"),
+        "no audio device: header and technical alarm: {no_sound}"
+    );
 
     // A common password is refused by the backend's policy, and the message is shown.
     fill(&c, "#fr-name", "admin1").await;

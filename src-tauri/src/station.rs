@@ -151,6 +151,13 @@ impl Station {
             },
             alarm_options,
         )?;
+        // Beds left in standby (no patient) stay so.
+        engine.restore_standby(
+            settings
+                .standby
+                .iter()
+                .filter_map(|k| k.split_once('/').map(|(w, b)| BedId::new(w, b))),
+        );
         let player = Player::spawn(file.sound.device.clone(), settings.alarm_volume);
         tauri::async_runtime::spawn(sound_loop(engine.handle(), player.clone()));
         Ok(Station {

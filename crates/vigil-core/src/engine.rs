@@ -550,6 +550,14 @@ impl EngineHandle {
             .await
     }
 
+    /// Beds in standby as saved before a restart (see `settings::StationSettings::standby`).
+    pub fn restore_standby(&self, beds: impl IntoIterator<Item = BedId>) {
+        let mut st = lock(&self.shared.state);
+        for b in beds {
+            st.alarms.restore_standby(b);
+        }
+    }
+
     /// Beds in standby.
     pub fn standby_beds(&self) -> Vec<BedId> {
         lock(&self.shared.state).alarms.standby_beds()

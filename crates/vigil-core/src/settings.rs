@@ -18,6 +18,7 @@ const LATCHING: &str = "latching";
 const LATCH_HIGH: &str = "latch_high";
 const NURSES_ACK: &str = "nurses_acknowledge";
 const VOLUME: &str = "alarm_volume";
+const STANDBY: &str = "standby_beds";
 
 /// Alarm volume (percent) when none was set.
 pub const DEFAULT_VOLUME: u8 = 70;
@@ -85,6 +86,9 @@ pub struct StationSettings {
     pub nurses_acknowledge: bool,
     /// Alarm sound volume, percent (the player enforces its minimum).
     pub alarm_volume: u8,
+    /// Beds in standby (no patient: physiological alarms off), as `ward/bed` keys; kept across
+    /// a restart so a discharged bed does not start alarming again.
+    pub standby: BTreeSet<String>,
 }
 
 impl Default for StationSettings {
@@ -95,6 +99,7 @@ impl Default for StationSettings {
             latch_high: true,
             nurses_acknowledge: true,
             alarm_volume: DEFAULT_VOLUME,
+            standby: BTreeSet::new(),
         }
     }
 }
@@ -130,15 +135,18 @@ impl StationSettings {
             }),
             None => WardProfile::Adult,
         };
-        let latching = get(LATCHING)?
-            .map(|v| {
+        let list = |v: Option<String>| -> BTreeSet<String> {
+            v.map(|v| {
                 v.split(',')
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
                     .map(String::from)
                     .collect()
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+        };
+        let latching = list(get(LATCHING)?);
+        let standby = list(get(STANDBY)?);
         let alarm_volume = match get(VOLUME)? {
             None => DEFAULT_VOLUME,
             Some(v) => v.parse::<u8>().unwrap_or_else(|_| {
@@ -152,7 +160,19 @@ impl StationSettings {
             latch_high: flag(LATCH_HIGH, get(LATCH_HIGH)?, true),
             nurses_acknowledge: flag(NURSES_ACK, get(NURSES_ACK)?, true),
             alarm_volume,
+            standby,
         })
+    }
+
+    /// Store the beds in standby.
+    pub fn save_standby(
+        conn: &Connection,
+        beds: &BTreeSet<String>,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let v: Vec<&str> = beds.iter().map(String::as_str).collect();
+        put(conn, STANDBY, &v.join(","), by, now_ms)
     }
 
     /// Store a yes/no setting.
@@ -244,6 +264,9 @@ mod tests {
         let s = StationSettings::load(&conn).unwrap();
         assert!(!s.latch_high && !s.nurses_acknowledge);
         assert_eq!(s.alarm_volume, 45);
+        let beds: BTreeSet<String> = ["4W/01", "4W/07"].map(String::from).into();
+        StationSettings::save_standby(&conn, &beds, "charge1", 10).unwrap();
+        assert_eq!(StationSettings::load(&conn).unwrap().standby, beds);
     }
 
     #[test]

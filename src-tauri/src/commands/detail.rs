@@ -51,6 +51,24 @@ pub trait Monitor {
     fn default_limits(&self) -> Vec<Limit>;
     /// Standby (no patient: physiological alarms off) or monitoring.
     fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError>;
+    /// Beds in standby now.
+    fn standby_beds(&self) -> Vec<BedId>;
+}
+
+/// Put `bed` in standby or back to monitoring, and save the standby beds so a restart keeps
+/// them (`settings::StationSettings::standby`).
+pub fn standby(
+    svc: &AuthService,
+    mon: &dyn Monitor,
+    bed: &BedId,
+    on: bool,
+    auth: &Authorized,
+    now: i64,
+) -> Result<(), ApiError> {
+    mon.set_standby(bed, on, auth)?;
+    let beds = mon.standby_beds().iter().map(BedId::key).collect();
+    vigil_core::settings::StationSettings::save_standby(svc.connection(), &beds, auth.user(), now)
+        .map_err(ApiError::internal)
 }
 
 impl Monitor for EngineHandle {
@@ -86,6 +104,10 @@ impl Monitor for EngineHandle {
         // Called on the blocking pool (commands::run), never on a runtime thread.
         tauri::async_runtime::block_on(EngineHandle::set_standby(self, bed, on, auth))
             .map_err(ApiError::from)
+    }
+
+    fn standby_beds(&self) -> Vec<BedId> {
+        EngineHandle::standby_beds(self)
     }
 }
 
@@ -710,7 +732,7 @@ pub fn admit_patient(
     };
     let p = patients::admit(svc.connection(), &proof, &bed, &np, now).map_err(patient_error)?;
     // A patient in the bed: its alarms are on.
-    mon.set_standby(&bed, false, &monitoring)?;
+    standby(svc, mon, &bed, false, &monitoring, now)?;
     Ok(PatientOut::new(&p, false))
 }
 
@@ -771,7 +793,7 @@ pub fn discharge_patient(
         now,
     )?;
     // No patient: the bed goes to standby (no physiological alarms) until the next admission.
-    mon.set_standby(&bed, true, &limits_proof)?;
+    standby(svc, mon, &bed, true, &limits_proof, now)?;
     Ok(PatientOut::new(&p, false))
 }
 

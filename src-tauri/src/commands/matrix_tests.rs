@@ -446,6 +446,10 @@ impl Monitor for FakeMonitor {
         default_limits()
     }
 
+    fn standby_beds(&self) -> Vec<BedId> {
+        self.standby.lock().unwrap().iter().cloned().collect()
+    }
+
     fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError> {
         auth.require(Permission::ChangePatientLimits)?;
         let mut s = self.standby.lock().unwrap();
@@ -842,6 +846,11 @@ fn admit_discharge_transfer_refuse_what_cannot_be_done() {
         .lock()
         .unwrap()
         .contains(&BedId::new("4W", "03")));
+    // Saved, so that a restart keeps the bed in standby.
+    let saved = vigil_core::settings::StationSettings::load(c.st.lock().svc.connection())
+        .unwrap()
+        .standby;
+    assert!(saved.contains("4W/03"), "{saved:?}");
     detail::admit_patient(&c.st, &mon, "4W/03", &adm("MRN-8", "Bo Lee")).unwrap();
     assert!(!mon
         .standby

@@ -308,21 +308,18 @@ pub async fn set_standby(
     on: bool,
 ) -> Result<(), ApiError> {
     let bed = alarms::parse_bed(&bed)?;
-    let engine = station.engine();
-    let proof = run(&st, |s| {
-        alarms::authorize(s, Permission::ChangePatientLimits)
-    })
-    .await?;
-    engine.set_standby(&bed, on, &proof).await?;
-    let target = bed.key();
+    let mon = station.engine();
     run(&st, move |s| {
-        alarms::audit(
-            s,
-            &proof,
-            alarms::STANDBY,
-            &target,
-            if on { "standby" } else { "monitoring" },
-        );
+        let now = s.now();
+        let proof = {
+            let mut g = s.lock();
+            let proof = crate::session::authorized(&mut g, Permission::ChangePatientLimits, now)?;
+            // Applied by the engine and saved, so a restart keeps it.
+            detail::standby(&g.svc, &mon, &bed, on, &proof, now)?;
+            proof
+        };
+        let what = if on { "standby" } else { "monitoring" };
+        alarms::audit(s, &proof, alarms::STANDBY, &bed.key(), what);
         Ok(())
     })
     .await

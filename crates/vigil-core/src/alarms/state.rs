@@ -775,6 +775,11 @@ impl AlarmMachine {
         Ok(out)
     }
 
+    /// Put back a bed's standby saved before a restart (no event: nothing changed).
+    pub fn restore_standby(&mut self, bed: BedId) {
+        self.standby.insert(bed);
+    }
+
     /// Whether `bed` is in standby.
     pub fn is_standby(&self, bed: &BedId) -> bool {
         self.standby.contains(bed)
