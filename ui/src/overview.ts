@@ -109,11 +109,14 @@ export function isCompact(width: number, height: number): boolean {
 
 /**
  * The priority with which a numeric block is highlighted: the highest among
- * the alarms on its vital codes (alarm code = vital code + "_LOW"/"_HIGH"…).
+ * the alarms on its vital codes (alarm code = vital code + "_LOW"/"_HIGH"…)
+ * whose condition is present: a latched or unreviewed alarm marks the alarm
+ * line, never a value that is back inside its limits.
  */
 export function blockAlarmPriority(alarms: readonly AlarmInfo[], codes: readonly string[]): Priority | null {
   let best: Priority | null = null;
   for (const a of alarms) {
+    if (a.state === 'latched' || a.state === 'unreviewed') continue;
     if (!codes.some((c) => a.code.startsWith(`${c}_`))) continue;
     if (best === null || PRIORITY_RANK[a.priority] > PRIORITY_RANK[best]) best = a.priority;
   }
