@@ -326,6 +326,21 @@ fn ack_matches(a: &AckEntry, i: &Inst, bed_first_ms: i64) -> bool {
     same && i.onset_ms <= a.t_ms + SYNC_TOLERANCE_MS
 }
 
+/// What limit `l` of `bed` says, with the value seen (none: the condition is not present).
+fn limit_spec(bed: &BedId, l: &Limit, value: Option<f64>) -> Spec {
+    Spec {
+        bed: bed.clone(),
+        code: l.code(),
+        label: l.label(),
+        class: AlarmClass::Physiological,
+        priority: l.priority,
+        delay_ms: l.delay_ms,
+        value,
+        limit: Some(l.threshold),
+        message: value.map(|v| l.message(v)).unwrap_or_default(),
+    }
+}
+
 fn device_condition(raw: &str) -> (String, String, Priority) {
     let code: String = raw
         .chars()
@@ -519,56 +534,39 @@ impl AlarmMachine {
                     i.condition = false;
                     i.cleared_ms = Some(now);
                 }
-                if !acked && !latching && slot.priority == Priority::High {
+                let (kind, message) = if !acked && !latching && slot.priority == Priority::High {
                     // Cleared before anyone saw it: resolved as a condition, but kept on
                     // screen, silent, until reviewed.
                     if let Some(i) = slot.alarm.as_mut() {
                         i.unreviewed = true;
                     }
-                    let snap = slot.alarm.clone();
-                    out.push(event(
-                        &self.pauses,
-                        id,
-                        slot,
-                        snap.as_ref(),
-                        EvArgs {
-                            kind: AlarmEventKind::Resolve,
-                            now,
-                            user: None,
-                            message: format!("{resolve_msg}; not yet reviewed"),
-                        },
-                    ));
+                    (
+                        AlarmEventKind::Resolve,
+                        format!("{resolve_msg}; not yet reviewed"),
+                    )
                 } else if acked || !latching {
                     slot.alarm = None;
                     remove = true;
-                    out.push(event(
-                        &self.pauses,
-                        id,
-                        slot,
-                        None,
-                        EvArgs {
-                            kind: AlarmEventKind::Resolve,
-                            now,
-                            user: None,
-                            message: resolve_msg,
-                        },
-                    ));
+                    (AlarmEventKind::Resolve, resolve_msg)
                 } else {
-                    let msg = format!("{} cleared; latched until acknowledged", slot.label);
-                    let snap = slot.alarm.clone();
-                    out.push(event(
-                        &self.pauses,
-                        id,
-                        slot,
-                        snap.as_ref(),
-                        EvArgs {
-                            kind: AlarmEventKind::Latch,
-                            now,
-                            user: None,
-                            message: msg,
-                        },
-                    ));
-                }
+                    (
+                        AlarmEventKind::Latch,
+                        format!("{} cleared; latched until acknowledged", slot.label),
+                    )
+                };
+                let snap = slot.alarm.clone();
+                out.push(event(
+                    &self.pauses,
+                    id,
+                    slot,
+                    snap.as_ref(),
+                    EvArgs {
+                        kind,
+                        now,
+                        user: None,
+                        message,
+                    },
+                ));
             }
             if remove {
                 self.slots.remove(id);
@@ -690,18 +688,7 @@ impl AlarmMachine {
     /// alarm covers it).
     fn clear_limit(&mut self, bed: &BedId, l: &Limit, now: i64, out: &mut Vec<AlarmEvent>) {
         let id = format!("{}/{}", bed.key(), l.code());
-        let spec = Spec {
-            bed: bed.clone(),
-            code: l.code(),
-            label: l.label(),
-            class: AlarmClass::Physiological,
-            priority: l.priority,
-            delay_ms: l.delay_ms,
-            value: None,
-            limit: Some(l.threshold),
-            message: String::new(),
-        };
-        self.update(&id, spec, false, now, out);
+        self.update(&id, limit_spec(bed, l, None), false, now, out);
     }
 
     /// Standby (no patient in the bed, or a nurse paused monitoring): physiological alarms
@@ -804,18 +791,7 @@ impl AlarmMachine {
             .get(&id)
             .is_some_and(|s| s.pending_since.is_some());
         let present = l.breached(value, was);
-        let spec = Spec {
-            bed: bed.clone(),
-            code: l.code(),
-            label: l.label(),
-            class: AlarmClass::Physiological,
-            priority: l.priority,
-            delay_ms: l.delay_ms,
-            value: Some(value),
-            limit: Some(l.threshold),
-            message: l.message(value),
-        };
-        self.update(&id, spec, present, now, out);
+        self.update(&id, limit_spec(bed, l, Some(value)), present, now, out);
     }
 
     /// The NEWS2 of a bed from its latest vitals and manual entries (`None` until RR, SpO2,
