@@ -15,6 +15,14 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== cargo test (under Xvfb and a private D-Bus session)"
-xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" \
+echo "== cargo test (under Xvfb, a private D-Bus session and a PulseAudio null sink)"
+# The station plays its alarm tones itself: CI has no sound card, so a private PulseAudio
+# server with a null sink takes them (ALSA's default goes to PulseAudio while it runs), and
+# the tests count what the player played. Without it the station raises NO ALARM SOUND.
+scripts/audio-sink.sh start
+trap 'scripts/audio-sink.sh stop' EXIT
+export XDG_RUNTIME_DIR PULSE_SERVER
+XDG_RUNTIME_DIR="$(scripts/audio-sink.sh dir)"
+PULSE_SERVER="unix:$XDG_RUNTIME_DIR/pulse/native"
+xvfb-run -a -s "-screen 0 1920x1080x24 -nolisten tcp" \
   dbus-run-session -- cargo test --workspace --locked

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{connect, screenshot, start_driver, strings, wait_for, write_config, WINDOW};
+use crate::support::{
+    connect, js, screenshot, start_driver, strings, text as text_of, wait_for, wait_js,
+    write_config, WINDOW,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_ward_overview_in_the_real_window() {
@@ -88,8 +91,26 @@ async fn live_ward_overview_in_the_real_window() {
     assert_eq!(strings(&alarmed["alarm"])[i], "high", "{alarmed}");
     let text = &strings(&alarmed["alarmText"])[i];
     assert!(
-        text.contains("***") && text.contains("SpO2"),
+        text.contains("***") && text.contains("SpO2") && text.contains("% (limit 90)"),
         "alarm text: {text:?}"
+    );
+    // The station sounds it from start-up: nobody has clicked or typed in this window. The
+    // backend's player has played bursts into the (test) audio sink.
+    let sound = wait_js(
+        &c,
+        Duration::from_secs(20),
+        "const s = document.querySelector('#sound-state');
+         return s.dataset.state === 'ready' && Number(s.dataset.bursts) > 0
+           ? { text: s.textContent, bursts: Number(s.dataset.bursts) } : null;",
+    )
+    .await;
+    assert!(
+        sound["bursts"].as_u64().unwrap_or(0) > 0,
+        "alarm tones played without a click: {sound}"
+    );
+    assert!(
+        sound["text"].as_str().unwrap_or_default().contains("Sound"),
+        "{sound}"
     );
     let conn = alarmed["conn"].as_str().unwrap_or_default().to_lowercase();
     assert!(
@@ -98,6 +119,45 @@ async fn live_ward_overview_in_the_real_window() {
     );
 
     screenshot(&c, "overview.png").await;
+
+    // The desaturation ends by itself (~25 s into the minute): the high-priority alarm stays
+    // shown, latched, in the bar and on the tile, until someone reviews it.
+    let latched = wait_js(
+        &c,
+        Duration::from_secs(80),
+        "const e = document.querySelector(\"#alarm-bar .alarm-item[data-bed='sim/03']\");
+         const t = document.querySelector(\".bed-tile[data-bed='sim/03']\");
+         return e && e.dataset.state === 'latched' && t.dataset.state === 'latched'
+           ? { bar: e.textContent, tile: t.querySelector('.alarm-text').textContent } : null;",
+    )
+    .await;
+    assert!(
+        latched["bar"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("LATCHED"),
+        "a self-clearing *** alarm leaves its mark: {latched}"
+    );
+    assert_ne!(text_of(&c, "#alarm-count").await, "No alarms");
+    screenshot(&c, "alarm-latched.png").await;
+
+    // Opening a bed keeps every other bed in view (a strip beside the detail).
+    js(
+        &c,
+        "document.querySelector(\".bed-tile[data-bed='sim/05']\").click(); return true;",
+    )
+    .await;
+    let strip = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "const d = document.querySelector('#bed-detail');
+         const tiles = [...document.querySelectorAll('#ward-grid .bed-tile')]
+           .filter(t => t.offsetParent !== null && t.getBoundingClientRect().width > 50);
+         return d && !d.hidden && tiles.length === 8 ? tiles.length : 0;",
+    )
+    .await;
+    assert_eq!(strip, 8, "the ward stays visible with a bed open");
+    screenshot(&c, "bed-open-ward-strip.png").await;
     c.close().await.expect("close session");
     drop(driver);
 }

@@ -60,6 +60,25 @@ fn bar_item_script() -> String {
     )
 }
 
+/// The emergency-reason panel, asked right after a one-tap emergency access.
+async fn wait_visible_reason(c: &Client) {
+    let v = wait_js(
+        c,
+        Duration::from_secs(10),
+        "const e = document.querySelector('#emergency-reason'); return !!e && e.offsetParent !== null;",
+    )
+    .await;
+    assert_eq!(v, Value::Bool(true), "emergency reason asked");
+}
+
+/// True while bed 03's SpO2 alarm was raised less than 6 s ago (station clock): its condition
+/// then lasts long enough (the simulated desaturation) for a step that needs it present.
+const FRESH: &str = "(window.__vigil.alarms() || []).some(a => a.id === 'sim/03/SPO2_LOW'
+    && a.state !== 'unreviewed' && Date.now() - a.since < 6000)";
+
+/// Waiting for a fresh raise can take up to two desaturation cycles on a loaded machine.
+const TWO_CYCLES: Duration = Duration::from_secs(170);
+
 /// The bed-03 tile's alarm state and text.
 async fn tile_state(c: &Client) -> Value {
     js(
@@ -95,9 +114,27 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
         "no audio pause for IT"
     );
 
-    // ---- The nurse: audio pause yes, acknowledge no.
+    // ---- IT takes nurse acknowledgement away (a ward setting; default yes).
+    let off = invoke_with(&c, "set_nurses_acknowledge", json!({ "on": false })).await;
+    assert!(off.get("ok").is_some(), "{off}");
+    // High-priority alarms do not latch on this ward (a desaturation that ends by itself leaves
+    // an "unreviewed" mark instead), so each desaturation is raised afresh.
+    let off = invoke_with(&c, "set_latch_high", json!({ "on": false })).await;
+    assert!(off.get("ok").is_some(), "{off}");
+
+    // ---- The nurse: audio pause yes, acknowledge no (on this ward).
     login_as(&c, "nurse1", NURSE_PW, "nurse1 · Nurse").await;
-    let item = wait_js_active(&c, CYCLE, &bar_item_script()).await;
+    // High-priority alarms latch: wait for the condition itself (not the latched mark of the
+    // previous desaturation), so that the pause below applies to a sounding alarm.
+    let item = wait_js_active(
+        &c,
+        TWO_CYCLES,
+        &format!(
+            "const r = (() => {{ {} }})(); return r && r.state === 'active' && {FRESH} ? r : null;",
+            bar_item_script()
+        ),
+    )
+    .await;
     assert!(item.is_object(), "bed 03's SpO2 alarm in the alarm bar");
     assert_eq!(item["ack"], false, "no Acknowledge for a nurse: {item}");
     assert_eq!(item["pause"], true, "Pause audio for a nurse: {item}");
@@ -150,15 +187,34 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     );
     screenshot(&c, "alarm-audio-paused.png").await;
 
-    // ---- The charge nurse acknowledges; bar and tile show who did.
-    login_as(&c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
-    let item = wait_js_active(
+    // The desaturation ends by itself while nobody acknowledged it: without latching, the
+    // alarm stays in the bar and on the tile as "RESOLVED · NOT REVIEWED" (silent).
+    let mark = wait_js_active(
         &c,
         CYCLE,
         &format!(
             "const e = document.querySelector({BED3_ALARM:?});
+             const t = document.querySelector(\".bed-tile[data-bed='sim/03']\");
+             return e && e.dataset.state === 'unreviewed' && t.dataset.state === 'unreviewed'
+               ? e.textContent : '';"
+        ),
+    )
+    .await;
+    assert!(
+        mark.as_str().unwrap_or_default().contains("NOT REVIEWED"),
+        "a self-clearing *** alarm leaves its mark: {mark}"
+    );
+    screenshot(&c, "alarm-unreviewed.png").await;
+
+    // ---- The charge nurse acknowledges; bar and tile show who did.
+    login_as(&c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
+    let item = wait_js_active(
+        &c,
+        TWO_CYCLES,
+        &format!(
+            "const e = document.querySelector({BED3_ALARM:?});
              const b = e && e.querySelector('.alarm-ack');
-             return !!b && b.offsetParent !== null;"
+             return !!b && b.offsetParent !== null && {FRESH};"
         ),
     )
     .await;
@@ -195,6 +251,55 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     assert_eq!(ack_gone, Value::Bool(true), "no second acknowledge");
     screenshot(&c, "alarm-acknowledged.png").await;
 
+    // ---- Eight beds alarming at once: every bed shows in the bar, or "+N more" says so.
+    for b in ["01", "02", "04", "05", "06", "07", "08"] {
+        let r = invoke_with(
+            &c,
+            "set_bed_limits",
+            json!({ "bed": format!("sim/{b}"), "changes": [{ "code": "HR_LOW", "threshold": 105.0 }] }),
+        )
+        .await;
+        assert!(r.get("ok").is_some(), "{r}");
+    }
+    let bar = wait_js_active(
+        &c,
+        Duration::from_secs(20),
+        "const bar = document.querySelector('#alarm-bar');
+         const items = [...bar.querySelectorAll('.alarm-item')].filter(e => e.offsetParent !== null);
+         const fits = items.every(e => e.getBoundingClientRect().bottom <= bar.getBoundingClientRect().bottom + 1);
+         const more = bar.querySelector('.alarm-more');
+         const moreN = more && more.offsetParent !== null ? Number(more.dataset.more) : 0;
+         return Number(bar.dataset.beds) >= 8 ? { shown: items.length, beds: Number(bar.dataset.beds), moreN, fits,
+           more: more ? more.textContent : '' } : null;",
+    )
+    .await;
+    let shown = bar["shown"].as_u64().unwrap_or(0);
+    let beds = bar["beds"].as_u64().unwrap_or(0);
+    let more = bar["moreN"].as_u64().unwrap_or(0);
+    assert!(beds >= 8, "{bar}");
+    assert_eq!(
+        shown + more,
+        beds,
+        "every bed shown or counted in +N more: {bar}"
+    );
+    assert_eq!(bar["fits"], true, "no entry cut off: {bar}");
+    if more > 0 {
+        assert!(
+            bar["more"].as_str().unwrap_or_default().starts_with('+'),
+            "{bar}"
+        );
+    }
+    screenshot(&c, "alarm-bar-many.png").await;
+    // Back to the ward defaults for the rest of the test.
+    for b in ["01", "02", "04", "05", "06", "07", "08"] {
+        invoke_with(
+            &c,
+            "set_bed_limits",
+            json!({ "bed": format!("sim/{b}"), "changes": [{ "code": "HR_LOW", "threshold": 50.0 }] }),
+        )
+        .await;
+    }
+
     // ---- Idle: the station locks itself; the alarm stays visible on the locked screen.
     let locked = wait_js(
         &c,
@@ -215,10 +320,41 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     assert_eq!(alarmed["tiles"], 8, "{alarmed}");
     let bar = js(&c, &bar_item_script()).await;
     assert!(bar.is_object(), "the alarm bar still lists it while locked");
-    // A locked session cannot act on alarms, however the page asks.
-    let refused = invoke_with(&c, "audio_pause", json!({ "bed": "sim/03" })).await;
+    // On the locked screen anyone may pause audio (no log-in; audited), and emergency access
+    // is one tap away.
+    assert!(
+        visible(&c, "#btn-pause-all").await,
+        "pause-all on the locked screen"
+    );
+    assert!(
+        visible(&c, "#lock-emergency").await,
+        "emergency access on the locked screen"
+    );
+    let paused = invoke_with(&c, "audio_pause", json!({ "bed": "sim/03" })).await;
+    assert!(
+        paused.get("ok").is_some(),
+        "audio pause on a locked screen: {paused}"
+    );
+    // Acknowledging still needs someone who may act.
+    let refused = invoke_with(&c, "acknowledge_alarm", json!({ "id": "sim/03/SPO2_LOW" })).await;
     assert_eq!(refused["err"]["code"], "locked", "{refused}");
     screenshot(&c, "lock.png").await;
+    click(&c, "#lock-emergency").await;
+    wait_visible_reason(&c).await;
+    screenshot(&c, "emergency-reason.png").await;
+    js(
+        &c,
+        "const t = document.querySelector('#er-reason'); t.value = 'bed 3 desaturating, charge nurse away';
+         document.querySelector('#er-submit').click(); return true;",
+    )
+    .await;
+    let done = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "return !document.querySelector('#emergency-reason');",
+    )
+    .await;
+    assert_eq!(done, Value::Bool(true), "reason recorded");
 
     // ---- The audit trail holds the pause and the acknowledgement, with their users.
     login_as(&c, "admin1", ADMIN_PW, "admin1 · Admin").await;
@@ -231,6 +367,9 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     };
     assert!(has("audio_pause", "nurse1"), "{trail}");
     assert!(has("alarm_acknowledge", "charge1"), "{trail}");
+    assert!(has("audio_pause", "charge1 (locked screen)"), "{trail}");
+    assert!(has("break_glass_reason", "charge1"), "{trail}");
+    assert!(has("station_setting", "admin1"), "{trail}");
 
     c.close().await.expect("close session");
     drop(driver);
@@ -269,6 +408,26 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     )
     .await;
     assert_eq!(clipped, 0, "HR/SpO2/NIBP values clipped on 32 tiles");
+    // The window fills the screen (1920×1080 under the test's X server).
+    let size = js(&c, "return [window.innerWidth, window.innerHeight];").await;
+    assert!(
+        size[0].as_u64().unwrap_or(0) >= 1900,
+        "window fills the screen: {size}"
+    );
+    // Status and alarm text at least 16 px; numbers never cut ("…").
+    let small = js(
+        &c,
+        "return [...document.querySelectorAll('.bed-tile .alarm-text, .bed-tile .tile-status')]
+           .filter(e => parseFloat(getComputedStyle(e).fontSize) < 16).length;",
+    )
+    .await;
+    assert_eq!(small, 0, "alarm and status text below 16 px");
+    let cut = js(
+        &c,
+        "return [...document.querySelectorAll('.bed-tile .value')].filter(e => e.textContent.includes('…')).length;",
+    )
+    .await;
+    assert_eq!(cut, 0);
     screenshot(&c, "overview-32.png").await;
 
     // 16 per screen: two pages; the second holds beds 17–32.

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::support::{
     click, connect, create_user, fill, invoke, invoke_with, js, overview, screenshot, start_driver,
-    strings, text, visible, wait_for, wait_js, wait_text, wait_visible, write_config, WINDOW,
+    strings, text, visible, wait_for, wait_js, wait_text, wait_visible, write_config_with, WINDOW,
 };
 
 const ADMIN_PW: &str = "lantern orchard 42 quietly";
@@ -54,7 +54,11 @@ async fn tiles_live(c: &Client, within: Duration) -> Value {
 async fn first_run_admin_users_nurse_and_locked_screen() {
     let _one_window = WINDOW.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path());
+    // No usable audio output on this station: the sound failure is a technical alarm.
+    let config = write_config_with(
+        dir.path(),
+        "[sound]\ndevice = \"alsa:vigil-test-no-such-device\"",
+    );
     let driver = start_driver(&config);
     let c = connect(&driver).await;
 
@@ -66,6 +70,25 @@ async fn first_run_admin_users_nurse_and_locked_screen() {
         "no log-in before an admin exists"
     );
     tiles_live(&c, Duration::from_secs(15)).await;
+    let no_sound = wait_js(
+        &c,
+        Duration::from_secs(20),
+        "const s = document.querySelector('#sound-state');
+         const a = document.querySelector(\"#alarm-bar .alarm-item[data-bed='*/station']\");
+         return s.dataset.state === 'failed' && a ? [s.textContent, a.textContent] : null;",
+    )
+    .await;
+    assert!(
+        no_sound[0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NO ALARM SOUND")
+            && no_sound[1]
+                .as_str()
+                .unwrap_or_default()
+                .contains("NO ALARM SOUND"),
+        "no audio device: header and technical alarm: {no_sound}"
+    );
 
     // A common password is refused by the backend's policy, and the message is shown.
     fill(&c, "#fr-name", "admin1").await;
@@ -172,6 +195,12 @@ async fn first_run_admin_users_nurse_and_locked_screen() {
         &format!("#devices-table tr[data-device={device:?}] .act-register"),
     )
     .await;
+    // Picked from lists, and confirmed against the device's live values before saving.
+    let live = wait_text(&c, "#dv-live", "live now from").await;
+    assert!(live.contains("HR "), "{live}");
+    click(&c, "#dv-submit").await;
+    wait_text(&c, "#device-form .panel-error", "bedside monitor").await;
+    click(&c, "#dv-confirm").await;
     fill(&c, "#dv-label", "bedside monitor, bay 1").await;
     click(&c, "#dv-submit").await;
     wait_text(&c, "#admin-msg", &format!("Device {device} registered")).await;
@@ -193,6 +222,14 @@ async fn first_run_admin_users_nurse_and_locked_screen() {
     // Ward profile and latching: saved, and read back from the database.
     click(&c, "#tab-ward").await;
     wait_visible(&c, "#latching-list", "latching list").await;
+    // Issue 12 defaults: high-priority alarms latch, nurses acknowledge.
+    let defaults = js(
+        &c,
+        "return [document.querySelector('#ward-latch-high').checked,
+                 document.querySelector('#ward-nurses-ack').checked];",
+    )
+    .await;
+    assert_eq!(defaults, serde_json::json!([true, true]), "ward defaults");
     click(&c, "#latching-list input[data-code='SPO2_LOW']").await;
     wait_text(&c, "#admin-msg", "SPO2 LOW now latches").await;
     js(

@@ -124,8 +124,8 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     wait_visible(&c, "#bed-detail", "bed detail").await;
     assert_eq!(text(&c, "#detail-title").await, "Bed 03");
     assert!(
-        !visible(&c, "#ward-grid").await,
-        "the detail takes the grid's place"
+        visible(&c, "#ward-grid").await,
+        "the ward stays in view beside the detail (issue 12)"
     );
     // Every channel draws, at its own rate.
     let drawing = wait_js(
@@ -216,6 +216,21 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     )
     .await;
     assert!(charts >= 5.0, "five trend charts: {charts}");
+    // Fixed axes per vital (RR 0–40 whatever the values), the alarm limits as a band.
+    let scale = js(
+        &c,
+        "const q = (k) => document.querySelector(`.trend-chart[data-trend=\"${k}\"]`);
+         return [q('rr').dataset.axis, q('spo2').dataset.axis, q('hr').dataset.limits];",
+    )
+    .await;
+    assert_eq!(scale[0], "0,40", "{scale}");
+    assert_eq!(scale[1], "70,100", "{scale}");
+    assert!(
+        scale[2]
+            .as_str()
+            .is_some_and(|l| l.contains(',') && l != ","),
+        "HR limits drawn: {scale}"
+    );
     wait_text(&c, "#trend-status", "per point").await;
     // A custom range around the few minutes the station has run, for a readable picture.
     js(
@@ -325,6 +340,25 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     );
     let readout = wait_text(&c, "#review-readout", "Cursor").await;
     assert!(readout.contains("ECG II"), "{readout}");
+    // The date is part of the cursor's time.
+    let year = js(&c, "return String(new Date().getFullYear());").await;
+    assert!(
+        readout.contains(year.as_str().unwrap_or("20")),
+        "date shown: {readout}"
+    );
+    // Several leads of the same window, and two-cursor calipers.
+    let leads = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "const l = [...document.querySelectorAll('#review-leads canvas.review-lead')];
+         return l.length === 3 && l.some(c => Number(c.dataset.samples) > 0) ? l.length : 0;",
+    )
+    .await;
+    assert_eq!(leads, 3, "ECG V5, pleth and resp under the chosen lead");
+    click(&c, "#review-calipers").await;
+    let cal = wait_text(&c, "#review-readout", "calipers Δ 1.000 s · 60 /min").await;
+    assert!(cal.contains("calipers"), "{cal}");
+    screenshot(&c, "bed-detail-review-calipers.png").await;
     // The slider to an hour ago, before the station started: the whole window is one gap.
     js(
         &c,
@@ -382,10 +416,38 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     wait_visible(&c, "#adt-mrn", "admit form for the charge nurse").await;
     fill(&c, "#adt-mrn", "MRN-4711").await;
     fill(&c, "#adt-name", "Ada Lovelace").await;
+    // Two identifiers: without a date of birth the admission is refused by the backend.
+    let refused = invoke(
+        &c,
+        "admit_patient",
+        &format!(
+            "{{ bed: {bed:?}, patient: {{ mrn: 'MRN-9', name: 'No Dob', dob: '', sex: 'U', pacemaker: false }} }}"
+        ),
+    )
+    .await;
+    assert_eq!(refused["err"]["code"], "bad_request", "{refused}");
+    set_value(&c, "#adt-dob", "1948-12-10").await;
+    js(
+        &c,
+        "document.querySelector('#adt-sex').value = 'F';
+         document.querySelector('#adt-pacer').checked = true; return true;",
+    )
+    .await;
     click(&c, "#adt-admit").await;
-    wait_text(&c, "#detail-patient", "Ada Lovelace · MRN MRN-4711").await;
+    // The patient header: name, age, sex, pacemaker, MRN.
+    let header = wait_text(&c, "#detail-patient", " y · F · PACER · MRN MRN-4711").await;
+    assert!(header.starts_with("Ada Lovelace · "), "{header}");
     let patients = invoke(&c, "list_patients", "{}").await;
     assert_eq!(patients["ok"][0]["name"], "Ada Lovelace", "{patients}");
+    assert_eq!(patients["ok"][0]["dob"], "1948-12-10", "{patients}");
+    assert_eq!(patients["ok"][0]["pacemaker"], true, "{patients}");
+    // ... and on the bed's tile in the ward strip.
+    wait_text(
+        &c,
+        &format!(".bed-tile[data-bed={bed:?}] .patient-name"),
+        "F · PACER",
+    )
+    .await;
     assert_eq!(patients["ok"][0]["bed"], Value::String(bed.clone()));
 
     // ---- Locked: the backend masks the patient's identity (initials only), the bed stays open.
@@ -394,13 +456,13 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     wait_js(
         &c,
         Duration::from_secs(15),
-        "return document.querySelector('#detail-patient').textContent === 'A. L.';",
+        "return document.querySelector('#detail-patient').textContent === 'A. L. · F · PACER';",
     )
     .await;
     assert_eq!(
         text(&c, "#detail-patient").await,
-        "A. L.",
-        "masked while locked"
+        "A. L. · F · PACER",
+        "masked while locked (sex and pacemaker are not identity)"
     );
     let masked = invoke(&c, "list_patients", "{}").await;
     assert_eq!(masked["ok"][0]["mrn"], "", "{masked}");

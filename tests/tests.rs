@@ -4,7 +4,8 @@
 //! - `support`: helpers shared by the window tests (tauri-driver, WebDriver, waiting, screenshots).
 //! - `bench_fps`: (ignored; a benchmark) frame rate, CPU and publish → pixel latency with 8, 16
 //!   and 32 live tiles.
-//! - `e2e`: the real window through tauri-driver under Xvfb (live ward overview).
+//! - `e2e`: the real window through tauri-driver under Xvfb (live ward overview; tones played
+//!   with no click; a self-clearing high alarm stays latched; the ward strip beside a bed).
 //! - `e2e_alarms`: the alarm bar and tiles: a nurse pauses audio but cannot acknowledge, a charge
 //!   nurse acknowledges, the idle lock keeps the alarm on screen; 32 beds on one screen and paged.
 //! - `e2e_auth`: first-run admin, users created in the admin panel, a nurse's controls, the

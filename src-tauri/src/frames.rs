@@ -39,6 +39,12 @@ pub struct Frame {
     /// Audio pauses in force, present when they changed (and while one counts down).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pauses: Option<Vec<PauseOut>>,
+    /// Keys of the beds in standby (physiological alarms off), present when changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby: Option<Vec<String>>,
+    /// The station's alarm sound, present when it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sound: Option<crate::sound::SoundOut>,
 }
 
 /// Magic and version of the binary frame.
@@ -109,6 +115,7 @@ pub struct BedInfo {
     pub key: String,
     pub ward: String,
     pub bed: String,
+    /// The bed as the ward names it ("Bed 03"); notifications use the same words.
     pub label: String,
 }
 
@@ -118,7 +125,7 @@ impl From<&BedId> for BedInfo {
             key: b.key(),
             ward: b.ward.clone(),
             bed: b.bed.clone(),
-            label: format!("Bed {}", b.bed),
+            label: vigil_core::notify::bed_label(b),
         }
     }
 }
@@ -188,8 +195,14 @@ pub struct AlarmOut {
     pub since: i64,
     pub value: Option<f64>,
     pub limit: Option<f64>,
-    /// `active`, `acknowledged`, `audio-paused`, `latched`.
+    /// `active`, `acknowledged`, `audio-paused`, `latched`, `unreviewed`.
     pub state: &'static str,
+    /// The unit of `value` and `limit` as shown ("/min", "%", "mmHg", "°C"), if a vital's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'static str>,
+    /// When the condition cleared (latched or unreviewed alarms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared: Option<i64>,
     pub audible: bool,
     pub escalation: u32,
     pub latched: bool,
@@ -212,6 +225,8 @@ impl From<&ActiveAlarm> for AlarmOut {
             value: a.value,
             limit: a.limit,
             state: a.state.as_str(),
+            unit: alarm_unit(&a.code),
+            cleared: a.cleared_ms,
             audible: a.audible,
             escalation: a.escalation,
             latched: a.latched,
@@ -220,6 +235,15 @@ impl From<&ActiveAlarm> for AlarmOut {
             pause_remaining_ms: a.pause_remaining_ms,
         }
     }
+}
+
+/// The display unit of a limit alarm's code (`HR_LOW` → "/min"); none for other alarms.
+fn alarm_unit(code: &str) -> Option<&'static str> {
+    let (vital, dir) = code.rsplit_once('_')?;
+    if dir != "LOW" && dir != "HIGH" {
+        return None;
+    }
+    vigil_core::codes::Vital::from_name(vital).map(vigil_core::alarms::limits::display_unit)
 }
 
 #[derive(Debug, Serialize)]
@@ -288,6 +312,7 @@ mod tests {
             audible: true,
             escalation: 0,
             latched: false,
+            cleared_ms: None,
             technical: false,
             ack_by: None,
             pause_remaining_ms: None,
@@ -308,6 +333,8 @@ mod tests {
         assert_eq!(v["alarms"][0]["since"], 5);
         assert_eq!(v["alarms"][0]["state"], "active");
         assert_eq!(v["alarms"][0]["audible"], true);
+        assert_eq!(v["alarms"][0]["unit"], "%");
+        assert!(v["alarms"][0].get("cleared").is_none());
         assert_eq!(v["vitals"][0]["code"], "SPO2");
         assert!(v["vitals"][0]["value"].is_null(), "no reading stays null");
         assert_eq!(v["waves"], serde_json::json!([]));

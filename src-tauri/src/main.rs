@@ -10,6 +10,7 @@ mod commands;
 mod error;
 mod frames;
 mod session;
+mod sound;
 mod station;
 
 use std::sync::Arc;
@@ -48,7 +49,12 @@ fn open_auth(station: &Station) -> anyhow::Result<AuthState> {
         anyhow::ensure!(min >= 1, "[auth] idle_lock_minutes must be at least 1");
         cfg.idle_lock_ms = i64::try_from(min.saturating_mul(60_000)).unwrap_or(i64::MAX);
     }
-    let svc = AuthService::open(station.db_path(), cfg)?;
+    let mut svc = AuthService::open(station.db_path(), cfg)?;
+    // Whether nurses acknowledge is the ward's setting (default yes).
+    let settings = vigil_core::settings::StationSettings::load(svc.connection())?;
+    svc.set_policy(vigil_core::auth::WardPolicy {
+        nurses_acknowledge: settings.nurses_acknowledge,
+    });
     Ok(AuthState::new(svc, AuthState::system_clock()))
 }
 
@@ -75,6 +81,25 @@ async fn idle_timer(auth: Arc<AuthState>, app: tauri::AppHandle) {
     }
 }
 
+/// A central station uses its whole screen: the window opens covering the monitor it is on
+/// (and asks the window manager for full screen), whatever its configured size.
+fn fill_screen(app: &tauri::App) {
+    let Some(w) = app.get_webview_window("main") else {
+        return;
+    };
+    match w.current_monitor() {
+        Ok(Some(m)) => {
+            let _ = w.set_position(*m.position());
+            let _ = w.set_size(*m.size());
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the monitor size"),
+    }
+    if let Err(e) = w.set_fullscreen(true) {
+        tracing::warn!(error = %e, "full screen refused");
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -92,6 +117,7 @@ fn main() {
             app.manage(station);
             app.manage(Arc::clone(&auth));
             tauri::async_runtime::spawn(idle_timer(auth, app.handle().clone()));
+            fill_screen(app);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -104,6 +130,8 @@ fn main() {
             commands::unlock,
             commands::change_password,
             commands::break_glass,
+            commands::emergency_access,
+            commands::emergency_reason,
             commands::touch,
             commands::list_users,
             commands::create_user,
@@ -124,6 +152,10 @@ fn main() {
             commands::ward_settings,
             commands::set_ward_profile,
             commands::set_latching,
+            commands::set_latch_high,
+            commands::set_nurses_acknowledge,
+            commands::set_alarm_volume,
+            commands::set_standby,
             commands::broker_settings,
             commands::test_broker,
             commands::save_broker,

@@ -20,6 +20,7 @@ use crate::commands::station_admin::BrokerNow;
 use crate::frames::{
     self, AlarmOut, BedInfo, DeviceOut, EngineState, Frame, News2Out, PauseOut, VitalOut, WaveOut,
 };
+use crate::sound::{Player, SoundOut, SoundState};
 
 /// How often a frame is sent to the window.
 const FRAME_PERIOD: Duration = Duration::from_millis(50);
@@ -31,10 +32,28 @@ const STATUS_EVERY: u32 = 20;
 struct Status {
     news2: Option<Vec<News2Out>>,
     pauses: Option<Vec<PauseOut>>,
+    standby: Option<Vec<String>>,
+    sound: Option<SoundOut>,
 }
 
 impl Status {
-    fn refresh(&mut self, engine: &EngineHandle, beds: &[BedId], frame: &mut Frame) {
+    fn refresh(
+        &mut self,
+        engine: &EngineHandle,
+        player: &Player,
+        beds: &[BedId],
+        frame: &mut Frame,
+    ) {
+        let standby: Vec<String> = engine.standby_beds().iter().map(BedId::key).collect();
+        if self.standby.as_ref() != Some(&standby) {
+            frame.standby = Some(standby.clone());
+            self.standby = Some(standby);
+        }
+        let sound = player.status();
+        if self.sound.as_ref() != Some(&sound) {
+            frame.sound = Some(sound.clone());
+            self.sound = Some(sound);
+        }
         let news2: Vec<News2Out> = beds
             .iter()
             .filter_map(|b| {
@@ -59,6 +78,8 @@ impl Status {
 
 pub struct Station {
     engine: Engine,
+    /// The alarm sound, played by the station itself.
+    player: Player,
     base: EngineState,
     /// The task forwarding live data to the window; replaced when the page subscribes again.
     forwarder: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
@@ -113,6 +134,7 @@ impl Station {
         };
         alarm_options.config.profile = settings.profile;
         alarm_options.config.latching = settings.latching.clone();
+        alarm_options.config.latch_high = settings.latch_high;
         let engine = Engine::start_with(
             EngineConfig {
                 broker: url.clone(),
@@ -129,8 +151,18 @@ impl Station {
             },
             alarm_options,
         )?;
+        // Beds left in standby (no patient) stay so.
+        engine.restore_standby(
+            settings
+                .standby
+                .iter()
+                .filter_map(|k| k.split_once('/').map(|(w, b)| BedId::new(w, b))),
+        );
+        let player = Player::spawn(file.sound.device.clone(), settings.alarm_volume);
+        tauri::async_runtime::spawn(sound_loop(engine.handle(), player.clone()));
         Ok(Station {
             engine,
+            player,
             base: EngineState {
                 ward: ward.unwrap_or_else(|| {
                     if mode == "embedded" {
@@ -151,6 +183,11 @@ impl Station {
             config_path,
             broker_section: file.broker.clone(),
         })
+    }
+
+    /// The alarm sound.
+    pub fn sound(&self) -> &Player {
+        &self.player
     }
 
     /// The engine's handle, for the commands (alarms, limits, devices, settings).
@@ -197,10 +234,49 @@ impl Station {
         let snap = self.engine.snapshot();
         let base = self.base.clone();
         let engine = self.engine.handle();
-        let task = tauri::async_runtime::spawn(forward(rx, snap, base, engine, channel));
+        let player = self.player.clone();
+        let task = tauri::async_runtime::spawn(forward(rx, snap, base, engine, player, channel));
         let mut slot = self.forwarder.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = slot.replace(task) {
             old.abort();
+        }
+    }
+}
+
+/// Keep the sound in step with the alarms (every change of the list, and each second), and
+/// raise the `AUDIO_FAILED` technical alarm while the station cannot sound.
+async fn sound_loop(engine: EngineHandle, player: Player) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut rx = engine.subscribe();
+    player.update(&engine.snapshot().alarms);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failed = false;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(LiveEvent::Alarms(a)) => player.update(&a),
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => player.update(&engine.snapshot().alarms),
+                Err(RecvError::Closed) => return,
+            },
+            _ = tick.tick() => {
+                player.update(&engine.snapshot().alarms);
+                let st = player.status();
+                let now_failed = st.state == SoundState::Failed;
+                if now_failed != failed {
+                    failed = now_failed;
+                    let msg = st.error.unwrap_or_else(|| "alarm sound works again".into());
+                    engine
+                        .station_technical(
+                            vigil_core::alarms::state::AUDIO_FAILED,
+                            "NO ALARM SOUND",
+                            now_failed,
+                            &format!("alarms cannot be heard at this station: {msg}"),
+                        )
+                        .await;
+                }
+            }
         }
     }
 }
@@ -210,6 +286,7 @@ async fn forward(
     snap: WardSnapshot,
     base: EngineState,
     engine: EngineHandle,
+    player: Player,
     channel: Channel,
 ) {
     let mut frame = Frame::default();
@@ -264,7 +341,7 @@ async fn forward(
         // alarms it silenced), else once a second; sent only when they changed.
         ticks = ticks.wrapping_add(1);
         if resync || frame.alarms.is_some() || ticks % STATUS_EVERY == 0 || ticks == 1 {
-            status.refresh(&engine, &beds, &mut frame);
+            status.refresh(&engine, &player, &beds, &mut frame);
         }
         frame.t = vigil_core::store::now_ms();
         let out = std::mem::take(&mut frame);

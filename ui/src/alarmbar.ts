@@ -1,8 +1,9 @@
-// The alarm bar under the header: every active alarm of the station, highest
-// priority first, with its state in words and the actions the user's role
-// allows (acknowledge: charge nurse; audio pause: everyone on duty). The
-// backend refuses what the role may not do anyway; the bar only hides it.
-// Also the header's station-wide audio pause button.
+// The alarm bar under the header: every bed with alarms, most urgent first, one entry per bed
+// with its top alarm (state in words, priority by colour and shape) and how many more it has;
+// two rows, and what does not fit is said as "+N more beds", never cut off. The actions are
+// those the backend allows now (acknowledge / review; audio pause, also on a locked screen).
+// The backend refuses what the role may not do anyway; the bar only hides it. Also the
+// header's station-wide audio pause, which takes two deliberate clicks.
 
 import { api } from './api';
 import { apiError, type Permission } from './auth';
@@ -10,18 +11,24 @@ import type { AlarmInfo } from './frames';
 import { OPEN_BED_EVENT, type OpenBed } from './overview';
 import type { Store } from './store';
 import {
+  acknowledgeLabel,
   alarmFlash,
   alarmLine,
   alarmVisual,
   canAcknowledge,
+  fitGroups,
   formatCountdown,
-  sortForBar,
+  groupForBar,
+  PRIORITY_ICON,
 } from './alarmstate';
+import { formatMore } from './format';
 
 interface Item {
   root: HTMLDivElement;
+  icon: HTMLSpanElement;
   bed: HTMLSpanElement;
   text: HTMLSpanElement;
+  count: HTMLSpanElement;
   ack: HTMLButtonElement;
   pause: HTMLButtonElement;
 }
@@ -38,13 +45,22 @@ function setText(e: Element, text: string): void {
   if (e.textContent !== text) e.textContent = text;
 }
 
+/** Narrowest width of one bed's entry in the bar (CSS px); the bar holds two rows. */
+export const ITEM_MIN_PX = 440;
+export const BAR_ROWS = 2;
+/** How long the station-wide pause waits for its confirmation. */
+const CONFIRM_MS = 5000;
+
 export class AlarmBar {
+  /** Entries by bed key: one per bed with alarms, its most urgent alarm leading. */
   private readonly items = new Map<string, Item>();
   private readonly list: HTMLDivElement;
   private readonly calm: HTMLSpanElement;
+  private readonly more: HTMLButtonElement;
   private readonly error: HTMLSpanElement;
   private permissions = new Set<Permission>();
   private errorTimer: ReturnType<typeof setTimeout> | undefined;
+  private confirmUntil = 0;
 
   constructor(
     private readonly root: HTMLElement,
@@ -56,13 +72,28 @@ export class AlarmBar {
     this.calm.textContent = 'No active alarms';
     this.list = document.createElement('div');
     this.list.className = 'alarm-list';
+    this.more = button('alarm-more', '');
+    this.more.hidden = true;
+    this.more.onclick = () => this.root.classList.toggle('expanded');
     this.error = document.createElement('span');
     this.error.className = 'alarm-bar-error';
     this.error.setAttribute('role', 'alert');
     this.root.append(this.calm, this.list, this.error);
+    // Pausing every bed's audio takes two deliberate clicks; resuming one.
     this.pauseAll.onclick = () => {
       const p = this.store.stationPause();
-      void this.act(p ? api.endAudioPause(null) : api.audioPause(null), p ? 'Resume audio' : 'Audio pause');
+      if (p) {
+        void this.act(api.endAudioPause(null), 'Resume audio');
+        return;
+      }
+      if (Date.now() > this.confirmUntil) {
+        this.confirmUntil = Date.now() + CONFIRM_MS;
+        this.render();
+        setTimeout(() => this.render(), CONFIRM_MS + 50);
+        return;
+      }
+      this.confirmUntil = 0;
+      void this.act(api.audioPause(null), 'Audio pause');
     };
   }
 
@@ -72,75 +103,119 @@ export class AlarmBar {
     this.render();
   }
 
+  /** How many bed entries fit: rows × entries per row (all of them while expanded). */
+  private capacity(): number {
+    if (this.root.classList.contains('expanded')) return Number.POSITIVE_INFINITY;
+    const width = this.list.clientWidth || this.root.clientWidth || 1280;
+    return Math.max(1, Math.floor(width / ITEM_MIN_PX)) * BAR_ROWS;
+  }
+
   /** Redraw: after alarm or pause changes, and once a second for the countdowns. */
   render(now = Date.now()): void {
-    const alarms = sortForBar(this.store.allAlarms);
+    const groups = groupForBar(this.store.allAlarms);
+    const fit = fitGroups(groups.length, this.capacity());
     const seen = new Set<string>();
     let prev: Element | null = null;
-    for (const a of alarms) {
-      seen.add(a.id);
-      let item = this.items.get(a.id);
+    for (const g of groups.slice(0, fit.shown)) {
+      seen.add(g.bed);
+      let item = this.items.get(g.bed);
       if (!item) {
-        item = this.makeItem(a);
-        this.items.set(a.id, item);
+        item = this.makeItem(g.bed);
+        this.items.set(g.bed, item);
       }
-      this.fill(item, a, now);
+      this.fill(item, g.alarms, now);
       // Keep DOM order = sorted order without re-inserting unchanged nodes.
       const want: ChildNode | null = prev ? prev.nextSibling : this.list.firstChild;
       if (want !== item.root) this.list.insertBefore(item.root, want);
       prev = item.root;
     }
-    for (const [id, item] of this.items) {
-      if (!seen.has(id)) {
+    for (const [bed, item] of this.items) {
+      if (!seen.has(bed)) {
         item.root.remove();
-        this.items.delete(id);
+        this.items.delete(bed);
       }
     }
-    this.calm.hidden = alarms.length > 0;
-    this.root.classList.toggle('has-alarms', alarms.length > 0);
+    // What does not fit is said plainly, never cut off silently.
+    this.more.hidden = fit.more === 0 && !this.root.classList.contains('expanded');
+    const hiddenAlarms = groups.slice(fit.shown).reduce((n, g) => n + g.alarms.length, 0);
+    setText(
+      this.more,
+      fit.more > 0
+        ? `+${fit.more} more bed${fit.more > 1 ? 's' : ''} (${hiddenAlarms} alarm${hiddenAlarms > 1 ? 's' : ''}) — show all`
+        : 'Show fewer',
+    );
+    this.more.dataset.more = String(fit.more);
+    if (!this.more.hidden) this.list.append(this.more);
+    else this.more.remove();
+    this.calm.hidden = groups.length > 0;
+    this.root.classList.toggle('has-alarms', groups.length > 0);
+    this.root.dataset.beds = String(groups.length);
 
     const station = this.store.stationPause(now);
-    this.pauseAll.hidden = !this.permissions.has('audio_pause');
-    setText(this.pauseAll, station ? `Audio paused ${formatCountdown(station.remainingMs)} · Resume` : 'Audio pause (all)');
+    // Audio pause works on a locked screen and with nobody logged in too (audited).
+    this.pauseAll.hidden = !(this.permissions.has('audio_pause') || this.unattended);
+    const confirming = !station && now < this.confirmUntil;
+    setText(
+      this.pauseAll,
+      station
+        ? `Audio paused ${formatCountdown(station.remainingMs)} · Resume`
+        : confirming
+          ? 'Confirm: pause ALL alarm audio 2 min'
+          : 'Pause all audio…',
+    );
     this.pauseAll.classList.toggle('paused', station !== null);
+    this.pauseAll.classList.toggle('confirm', confirming);
   }
 
-  private makeItem(a: AlarmInfo): Item {
+  /** Nobody can act at the station (locked, or not logged in): audio pause is still offered. */
+  unattended = true;
+
+  private makeItem(bedKey: string): Item {
     const root = document.createElement('div');
-    root.dataset.alarm = a.id;
-    root.dataset.bed = a.bed;
+    root.dataset.bed = bedKey;
+    const icon = document.createElement('span');
+    icon.className = 'prio-icon';
+    icon.setAttribute('aria-hidden', 'true');
     const bed = document.createElement('span');
     bed.className = 'alarm-bed';
     const text = document.createElement('span');
     text.className = 'alarm-item-text';
+    const count = document.createElement('span');
+    count.className = 'alarm-count-badge';
     const ack = button('alarm-ack', 'Acknowledge');
     const pause = button('alarm-pause secondary', 'Pause audio');
-    root.append(bed, text, ack, pause);
+    root.append(icon, bed, text, count, ack, pause);
     root.addEventListener('click', (e) => {
       if (e.target instanceof HTMLButtonElement) return;
-      document.dispatchEvent(new CustomEvent<OpenBed>(OPEN_BED_EVENT, { detail: { bed: root.dataset.bed ?? '' } }));
+      document.dispatchEvent(new CustomEvent<OpenBed>(OPEN_BED_EVENT, { detail: { bed: bedKey } }));
     });
-    ack.onclick = () => void this.act(api.acknowledgeAlarm(root.dataset.alarm ?? ''), 'Acknowledge');
+    ack.onclick = () => void this.act(api.acknowledgeAlarm(root.dataset.alarm ?? ''), ack.textContent ?? 'Acknowledge');
     pause.onclick = () => {
-      const bedKey = root.dataset.bed ?? '';
       const paused = this.store.pauseFor(bedKey)?.pause.bed === bedKey;
       void this.act(paused ? api.endAudioPause(bedKey) : api.audioPause(bedKey), paused ? 'Resume audio' : 'Audio pause');
     };
-    return { root, bed, text, ack, pause };
+    return { root, icon, bed, text, count, ack, pause };
   }
 
-  private fill(item: Item, a: AlarmInfo, now: number): void {
+  private fill(item: Item, alarms: readonly AlarmInfo[], now: number): void {
+    const a = alarms[0];
     const pause = this.store.pauseFor(a.bed, now);
     const remaining = pause ? pause.remainingMs : null;
     const visual = alarmVisual(a, remaining);
     const cls = `alarm-item alarm-${a.priority} ${alarmFlash(a.priority, visual)} state-${visual}${a.technical ? ' technical' : ''}`;
     if (item.root.className !== cls) item.root.className = cls;
     item.root.dataset.state = visual;
-    const label = this.store.beds.find((b) => b.key === a.bed)?.label ?? a.bed;
+    item.root.dataset.alarm = a.id;
+    item.root.dataset.count = String(alarms.length);
+    setText(item.icon, PRIORITY_ICON[a.priority] ?? '▲');
+    const label = this.store.beds.find((b) => b.key === a.bed)?.label ?? (a.bed === '*/station' ? 'Station' : a.bed);
     setText(item.bed, label);
     setText(item.text, alarmLine(a, visual, remaining));
+    setText(item.count, alarms.length > 1 ? formatMore(alarms.length - 1) : '');
+    item.count.hidden = alarms.length < 2;
     item.ack.hidden = !(this.permissions.has('acknowledge_alarm') && canAcknowledge(a));
-    item.pause.hidden = !this.permissions.has('audio_pause');
+    setText(item.ack, acknowledgeLabel(a));
+    item.pause.hidden = !this.permissions.has('audio_pause') && !this.unattended;
     setText(item.pause, pause?.pause.bed === a.bed ? 'Resume audio' : 'Pause audio');
   }
 

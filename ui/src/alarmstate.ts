@@ -2,11 +2,14 @@
 // acknowledged, audio paused, latched), its visual signal (flash rate) and the
 // text that says the same thing without colour. Pure functions, no DOM.
 
-import type { AlarmInfo, News2Band, Priority } from './frames';
+import type { AlarmInfo, News2Band, PauseInfo, Priority, SoundInfo } from './frames';
 import { formatAlarmText } from './format';
 import { PRIORITY_RANK } from './store';
 
-export type AlarmVisual = 'active' | 'acknowledged' | 'audio-paused' | 'latched';
+export type AlarmVisual = 'active' | 'acknowledged' | 'audio-paused' | 'latched' | 'unreviewed';
+
+/** Priority by shape as well as colour (IEC 60601-1-8 markers, plus an icon). */
+export const PRIORITY_ICON: Readonly<Record<Priority, string>> = { high: '▲', medium: '◆', low: '●' };
 
 /** Flashing per IEC 60601-1-8: high 2 Hz (1.4–2.8), medium 0.5 Hz (0.4–0.8), low steady. */
 export type Flash = 'flash-2hz' | 'flash-05hz' | 'steady';
@@ -17,6 +20,7 @@ export type Flash = 'flash-2hz' | 'flash-05hz' | 'steady';
  * acknowledgement) and an acknowledged one say so whatever the pause.
  */
 export function alarmVisual(a: AlarmInfo, pauseRemainingMs: number | null): AlarmVisual {
+  if (a.state === 'unreviewed') return 'unreviewed';
   if (a.state === 'latched') return 'latched';
   if (a.state === 'acknowledged') return 'acknowledged';
   if (a.state === 'audio-paused') return 'audio-paused';
@@ -30,7 +34,7 @@ export function alarmVisual(a: AlarmInfo, pauseRemainingMs: number | null): Alar
  * a latched alarm is steady too. Audio pause silences only the sound.
  */
 export function alarmFlash(priority: Priority, visual: AlarmVisual): Flash {
-  if (visual === 'acknowledged' || visual === 'latched') return 'steady';
+  if (visual === 'acknowledged' || visual === 'latched' || visual === 'unreviewed') return 'steady';
   if (priority === 'high') return 'flash-2hz';
   if (priority === 'medium') return 'flash-05hz';
   return 'steady';
@@ -40,6 +44,11 @@ export function alarmFlash(priority: Priority, visual: AlarmVisual): Flash {
 export function formatCountdown(ms: number): string {
   const s = Math.max(0, Math.ceil(ms / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function hhmm(ms: number): string {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
 
 /** The words beside the alarm text that name its state (empty for a plain active alarm). */
@@ -52,7 +61,9 @@ export function alarmStateText(a: AlarmInfo, visual: AlarmVisual, pauseRemaining
         ? `AUDIO PAUSED ${formatCountdown(pauseRemainingMs)}`
         : 'AUDIO PAUSED';
     case 'latched':
-      return 'LATCHED';
+      return a.cleared ? `LATCHED · cleared ${hhmm(a.cleared)}` : 'LATCHED';
+    case 'unreviewed':
+      return a.cleared ? `RESOLVED ${hhmm(a.cleared)} · NOT REVIEWED` : 'RESOLVED · NOT REVIEWED';
     default:
       return a.escalation && a.escalation > 0 ? 'ESCALATED' : '';
   }
@@ -63,7 +74,7 @@ export function alarmStateText(a: AlarmInfo, visual: AlarmVisual, pauseRemaining
  * unacknowledged before the acknowledged, then the most recent first.
  */
 export function sortForBar(alarms: readonly AlarmInfo[]): AlarmInfo[] {
-  const handled = (a: AlarmInfo) => (a.state === 'acknowledged' ? 1 : 0);
+  const handled = (a: AlarmInfo) => (a.state === 'acknowledged' ? 2 : a.state === 'unreviewed' ? 1 : 0);
   return [...alarms].sort(
     (a, b) =>
       (PRIORITY_RANK[b.priority] ?? 0) - (PRIORITY_RANK[a.priority] ?? 0) ||
@@ -83,7 +94,46 @@ export function canAcknowledge(a: AlarmInfo): boolean {
   return a.state !== 'acknowledged';
 }
 
-/** NEWS2 badge: text and the colour class of its clinical response band. */
+/** The acknowledge action's words: an alarm whose condition is over is reviewed. */
+export function acknowledgeLabel(a: AlarmInfo): string {
+  return a.state === 'unreviewed' || a.state === 'latched' ? 'Reviewed' : 'Acknowledge';
+}
+
+/** One bed's alarms in the bar: most urgent first. */
+export interface BarGroup {
+  bed: string;
+  alarms: AlarmInfo[];
+}
+
+/**
+ * The bar's groups: one per bed, beds with their most urgent alarm first (priority, then
+ * unacknowledged, then newest), each bed's alarms in bar order.
+ */
+export function groupForBar(alarms: readonly AlarmInfo[]): BarGroup[] {
+  const groups = new Map<string, AlarmInfo[]>();
+  for (const a of sortForBar(alarms)) {
+    const g = groups.get(a.bed);
+    if (g) g.push(a);
+    else groups.set(a.bed, [a]);
+  }
+  return [...groups].map(([bed, list]) => ({ bed, alarms: list }));
+}
+
+/**
+ * How many groups fit when `capacity` fit at most: the rest is said as "+N more" (an item
+ * of its own, so one slot is kept for it when anything is left over).
+ */
+export function fitGroups(total: number, capacity: number): { shown: number; more: number } {
+  const cap = Math.max(1, Math.floor(capacity));
+  if (total <= cap) return { shown: total, more: 0 };
+  const shown = Math.max(1, cap - 1);
+  return { shown, more: total - shown };
+}
+
+/**
+ * NEWS2 badge: text and the class of its clinical response band. Its own neutral (grey)
+ * scheme, never the alarm colours, so a score is not mistaken for an alarm.
+ */
 export function news2Badge(n: { total: number; band: News2Band } | undefined): { text: string; cls: string } {
   if (!n) return { text: 'NEWS2 –', cls: 'news2 news2-none' };
   return { text: `NEWS2 ${n.total}`, cls: `news2 news2-${n.band}` };
@@ -130,4 +180,27 @@ export function offPagePriority(
     if (p && (!best || PRIORITY_RANK[p] > PRIORITY_RANK[best])) best = p;
   });
   return best;
+}
+
+/**
+ * The header's standing audio-state indicator: on (with the volume), paused (with the
+ * countdown), or NO SOUND when the station cannot sound.
+ */
+export function soundIndicator(
+  s: SoundInfo | null,
+  stationPause: { pause: PauseInfo; remainingMs: number } | null,
+): { text: string; level: 'on' | 'paused' | 'failed' | 'starting'; title: string } {
+  if (!s || s.state === 'starting') return { text: '♪ Sound starting…', level: 'starting', title: '' };
+  if (s.state === 'failed') {
+    return { text: '✕ NO ALARM SOUND', level: 'failed', title: s.error ?? 'the station cannot sound' };
+  }
+  const device = s.device ? ` on ${s.device}` : '';
+  if (stationPause) {
+    return {
+      text: `♪ Paused ${formatCountdown(stationPause.remainingMs)}`,
+      level: 'paused',
+      title: `All alarm audio paused by ${stationPause.pause.by}`,
+    };
+  }
+  return { text: `♪ Sound ${s.volume} %`, level: 'on', title: `Alarm sound${device}; click to set the volume` };
 }

@@ -3,7 +3,15 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import type { AuditEntry, AuditQuery, AuthState, Role, UserInfo, VerifyOut } from './auth';
-import type { AlarmHistoryEntry, LimitInfo, PatientInfo, SamplesOut, ThresholdChange, TrendOut } from './detailmath';
+import type {
+  AdmitIn,
+  AlarmHistoryEntry,
+  LimitInfo,
+  PatientInfo,
+  SamplesOut,
+  ThresholdChange,
+  TrendOut,
+} from './detailmath';
 
 export const api = {
   authState: () => invoke<AuthState>('auth_state'),
@@ -15,6 +23,12 @@ export const api = {
   changePassword: (currentPassword: string, newPassword: string) =>
     invoke<AuthState>('change_password', { currentPassword, newPassword }),
   breakGlass: (reason: string) => invoke<AuthState>('break_glass', { reason }),
+  emergencyAccess: () => invoke<AuthState>('emergency_access'),
+  emergencyReason: (reason: string) => invoke<AuthState>('emergency_reason', { reason }),
+  setAlarmVolume: (percent: number) => invoke<number>('set_alarm_volume', { percent }),
+  setStandby: (bed: string, on: boolean) => invoke<void>('set_standby', { bed, on }),
+  setLatchHigh: (on: boolean) => invoke<void>('set_latch_high', { on }),
+  setNursesAcknowledge: (on: boolean) => invoke<void>('set_nurses_acknowledge', { on }),
   touch: () => invoke<void>('touch'),
   listUsers: () => invoke<UserInfo[]>('list_users'),
   createUser: (name: string, role: Role, password: string) => invoke<UserInfo>('create_user', { name, role, password }),
@@ -50,7 +64,7 @@ export const api = {
   alarmHistory: (bed: string, fromMs: number, toMs: number) =>
     invoke<AlarmHistoryEntry[]>('alarm_history', { bed, fromMs, toMs }),
   listPatients: () => invoke<PatientInfo[]>('list_patients'),
-  admitPatient: (bed: string, mrn: string, name: string) => invoke<PatientInfo>('admit_patient', { bed, mrn, name }),
+  admitPatient: (bed: string, patient: AdmitIn) => invoke<PatientInfo>('admit_patient', { bed, patient }),
   dischargePatient: (bed: string) => invoke<PatientInfo>('discharge_patient', { bed }),
   transferPatient: (fromBed: string, toBed: string) => invoke<PatientInfo>('transfer_patient', { fromBed, toBed }),
 };
@@ -70,6 +84,10 @@ export interface WardSettings {
   profiles: string[];
   latching: string[];
   latchable: string[];
+  /** Every high-priority alarm latches. */
+  latch_high: boolean;
+  /** Nurses may acknowledge alarms. */
+  nurses_acknowledge: boolean;
 }
 
 export interface BrokerOut {

@@ -31,6 +31,8 @@ export interface AuthState {
   locked: boolean;
   must_change_password: boolean;
   break_glass_until_ms: number | null;
+  /** Emergency access was taken in one tap; its reason is still owed. */
+  reason_pending?: boolean;
   masked: boolean;
   actions_enabled: boolean;
   alarms_shown: boolean;
@@ -92,7 +94,14 @@ export interface AuditQuery {
 }
 
 /** Side-panel contents. */
-export type Panel = 'first-run' | 'login' | 'must-change' | 'break-glass' | 'change-password' | 'admin';
+export type Panel =
+  | 'first-run'
+  | 'login'
+  | 'must-change'
+  | 'break-glass'
+  | 'emergency-reason'
+  | 'change-password'
+  | 'admin';
 
 /** What the header, lock banner and side panel show for a state. */
 export interface Controls {
@@ -146,7 +155,11 @@ export function controlsFor(s: AuthState | null): Controls {
   const bg = s.break_glass_until_ms !== null && s.effective_role !== s.role;
   const userText = `${s.user} · ${roleLabel(s.effective_role ?? s.role)}${bg ? ' (emergency)' : ''}`;
   if (s.locked) {
-    return { ...none, userText, logout: true, lockBanner: true };
+    // One-tap emergency access from the locked screen (the reason is asked afterwards).
+    return { ...none, userText, logout: true, lockBanner: true, breakGlass: s.role !== 'admin' };
+  }
+  if (s.reason_pending && !s.must_change_password) {
+    return { ...none, userText, lock: true, logout: true, forced: 'emergency-reason', breakGlassActive: bg };
   }
   if (s.must_change_password) {
     return { ...none, userText, logout: true, lock: true, forced: 'must-change' };

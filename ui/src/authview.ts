@@ -50,7 +50,8 @@ export class AuthView {
 
   start(): void {
     this.buttons.login.onclick = () => this.choose('login');
-    this.buttons.breakGlass.onclick = () => this.choose('break-glass');
+    // Emergency access in one tap; the reason is asked right after (a forced panel).
+    this.buttons.breakGlass.onclick = () => void this.run(api.emergencyAccess());
     this.buttons.changePassword.onclick = () => this.choose('change-password');
     this.buttons.admin.onclick = () => this.choose(this.shown === 'admin' ? null : 'admin');
     this.buttons.lock.onclick = () => void this.run(api.lockScreen());
@@ -118,13 +119,15 @@ export class AuthView {
       ? `Emergency access until ${new Date(s.break_glass_until_ms).toLocaleTimeString()}`
       : '';
     this.buttons.login.hidden = !c.login;
-    this.buttons.breakGlass.hidden = !c.breakGlass;
+    this.buttons.breakGlass.hidden = !c.breakGlass || c.lockBanner;
     this.buttons.changePassword.hidden = !c.changePassword;
     this.buttons.admin.hidden = !c.admin;
     this.buttons.lock.hidden = !c.lock;
     this.buttons.logout.hidden = !c.logout;
 
     this.banner.hidden = !c.lockBanner;
+    const emergency = this.banner.querySelector<HTMLElement>('#lock-emergency');
+    if (emergency) emergency.hidden = !c.breakGlass;
     if (s && c.lockBanner) {
       byId('lock-user').textContent = lockBannerText(s);
     }
@@ -249,6 +252,28 @@ export class AuthView {
         };
         return form;
       }
+      case 'emergency-reason':
+        form = h(
+          'form',
+          { id: 'emergency-reason', class: 'panel-form' },
+          h('h2', {}, 'Emergency access: why?'),
+          h(
+            'p',
+            { class: 'hint' },
+            'You took emergency access. Say why (at least 10 characters); it is recorded in the audit trail ',
+            'and reviewed by your supervisor. The ward stays live and you can act meanwhile.',
+          ),
+          field('Reason', h('textarea', { id: 'er-reason', rows: '3', required: true })),
+          err,
+          h('div', { class: 'actions' }, h('button', { id: 'er-submit', type: 'submit' }, 'Record the reason')),
+        );
+        form.onsubmit = (e) => {
+          e.preventDefault();
+          void busy(form, err, async () => {
+            await this.run(api.emergencyReason(value(form, '#er-reason')), err);
+          });
+        };
+        return form;
       case 'break-glass':
         form = h(
           'form',
@@ -296,10 +321,13 @@ export class AuthView {
     const err = h('span', { id: 'unlock-error', class: 'banner-error', role: 'alert' });
     this.banner.replaceChildren(
       h('span', { id: 'lock-user' }),
-      h('span', { class: 'lock-note' }, 'Alarms and vitals stay live'),
+      h('span', { class: 'lock-note' }, 'Alarms and vitals stay live · audio pause needs no log-in'),
       form,
+      h('button', { id: 'lock-emergency', type: 'button', class: 'danger' }, 'Emergency access'),
       err,
     );
+    this.banner.querySelector<HTMLButtonElement>('#lock-emergency')!.onclick = () =>
+      void this.run(api.emergencyAccess(), err);
     form.onsubmit = (e) => {
       e.preventDefault();
       const input = form.querySelector<HTMLInputElement>('#unlock-pw')!;

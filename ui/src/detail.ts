@@ -18,7 +18,11 @@ import {
   fanOut,
   formatTimeMs,
   keyStep,
+  caliperText,
+  limitBand,
   limitsText,
+  alarmMarks,
+  trendAxis,
   moveCursor,
   panWindow,
   presetRange,
@@ -31,6 +35,7 @@ import {
   type Bounds,
   type LimitInfo,
   type PatientInfo,
+  patientHeader,
   type ReviewState,
   type SamplesOut,
   type TimeRange,
@@ -44,6 +49,7 @@ import { formatAlarmText, formatNibp, formatUnit, formatValue, NO_READING } from
 import { blockAlarmPriority } from './overview';
 import type { Changes, Store, WaveTarget } from './store';
 import { SweepRenderer, type DisplayRange } from './sweep';
+import { PLETH_RANGE, scaleFor } from './scale';
 
 export { fanOut };
 
@@ -63,7 +69,7 @@ interface ChannelSpec {
 const CHANNELS: readonly ChannelSpec[] = [
   { channel: 'ECG_II', label: 'ECG II', color: '#00e676', range: { min: -1.2, max: 1.8 }, rate: 500 },
   { channel: 'ECG_V5', label: 'ECG V5', color: '#00e676', range: { min: -1.2, max: 1.8 }, rate: 500 },
-  { channel: 'PLETH', label: 'Pleth', color: '#18ffff', range: 'auto', rate: 125 },
+  { channel: 'PLETH', label: 'Pleth', color: '#18ffff', range: PLETH_RANGE, rate: 125 },
   { channel: 'RESP', label: 'Resp', color: '#ffee58', range: 'auto', rate: 62.5 },
 ];
 
@@ -213,6 +219,9 @@ export class DetailView {
   private review: ReviewState | null = null;
   private reviewBounds: Bounds = { min: 0, max: 0 };
   private reviewData: SamplesOut | null = null;
+  /** The other leads of the same window, by channel. */
+  private leadData = new Map<string, SamplesOut>();
+  private readonly leadsBox: HTMLElement;
   private reviewSeq = 0;
   private reviewTimer: number | undefined;
   private readonly reviewCanvas: HTMLCanvasElement;
@@ -326,20 +335,29 @@ export class DetailView {
       this.setReview(panWindow(this.review, Number(this.reviewSlider.value) - this.review.start, DISCLOSURE_WINDOW_MS, this.reviewBounds));
     };
     this.reviewCanvas = h('canvas', { id: 'review-strip', class: 'review-strip', tabindex: '0' });
+    // Several leads of the same window, under the chosen one, with the same cursors.
+    this.leadsBox = h('div', { id: 'review-leads', class: 'review-leads' });
+    const calipers = h('button', { id: 'review-calipers', type: 'button', class: 'secondary' }, 'Calipers');
+    calipers.onclick = () => {
+      if (!this.review) return;
+      const c = this.review.caliper == null ? Math.min(this.review.cursor + 1000, this.review.start + DISCLOSURE_WINDOW_MS) : null;
+      this.setReview({ ...this.review, caliper: c });
+    };
     this.reviewReadout = h('div', { id: 'review-readout', class: 'review-readout' });
     this.reviewStatus = h('span', { id: 'review-status', class: 'detail-status' });
     this.bindReviewInput();
     const review = h(
       'div',
       { class: 'detail-pane detail-review', id: 'pane-review' },
-      h('div', { class: 'review-bar' }, this.reviewChannel, back, fwd, now, this.reviewStatus),
+      h('div', { class: 'review-bar' }, this.reviewChannel, back, fwd, now, calipers, this.reviewStatus),
       this.reviewCanvas,
+      this.leadsBox,
       this.reviewSlider,
       this.reviewReadout,
       h(
         'p',
         { class: 'hint' },
-        'Click the strip to place the cursor, drag it to scroll, ←/→ move the cursor (Shift: 1 s), Page Up/Down a whole window.',
+        'Click the strip to place the cursor, Shift+click the second caliper (interval and rate), drag to scroll, ←/→ move the cursor (Shift: 1 s), Page Up/Down a whole window.',
       ),
     );
 
@@ -539,6 +557,8 @@ export class DetailView {
         { class: 'dwave', 'data-channel': spec.channel },
         canvas,
         h('span', { class: 'dwave-label' }, spec.label),
+        h('span', { class: 'cal-pulse', hidden: !spec.channel.startsWith('ECG') }),
+        h('span', { class: 'wave-scale' }),
       );
       root.style.setProperty('--wave', spec.color);
       const ctx = canvas.getContext('2d');
@@ -569,7 +589,15 @@ export class DetailView {
   private fit(row: LiveRow, w: number, hgt: number): void {
     row.canvas.width = Math.round(w * this.dpr);
     row.canvas.height = Math.round(hgt * this.dpr);
+    // Stated clinical scale: standard speed and gain; pleth fixed; resp keeps its auto range.
+    const kind = row.spec.channel.startsWith('ECG') ? 'ecg' : row.spec.channel === 'PLETH' ? 'pleth' : 'resp';
+    const sc = scaleFor(kind, w, hgt);
+    row.renderer.setScale(sc.sweepSeconds, kind === 'resp' ? undefined : sc.range);
     row.renderer.resize(w, hgt, this.dpr);
+    const label = row.root.querySelector<HTMLElement>('.wave-scale');
+    if (label) label.textContent = kind === 'resp' ? `auto scale · ${sc.text.split(' · ')[1]}` : sc.text;
+    const cal = row.root.querySelector<HTMLElement>('.cal-pulse');
+    if (cal) cal.style.height = `${Math.round(sc.mvPx)}px`;
   }
 
   private render(): void {
@@ -733,15 +761,19 @@ export class DetailView {
     }
     this.trendStatus.textContent = 'Loading…';
     try {
-      const results = await Promise.all(
-        TRENDS.map((t) => Promise.all(t.vitals.map((v) => api.trend(bed, v, range.from, range.to, TREND_BUCKETS)))),
-      );
+      const [results, history] = await Promise.all([
+        Promise.all(
+          TRENDS.map((t) => Promise.all(t.vitals.map((v) => api.trend(bed, v, range.from, range.to, TREND_BUCKETS)))),
+        ),
+        // Alarm marks on the trends (raises in the range).
+        api.alarmHistory(bed, range.from, range.to).catch(() => [] as AlarmHistoryEntry[]),
+      ]);
       const UPlot = await loadUPlot();
       if (seq !== this.trendSeq || bed !== this.bed) return;
       for (const c of this.charts) c.destroy();
       this.charts = [];
       this.trendBox.replaceChildren();
-      TRENDS.forEach((spec, i) => this.chart(UPlot, spec, results[i], range));
+      TRENDS.forEach((spec, i) => this.chart(UPlot, spec, results[i], range, history));
       const bucket = results[0]?.[0]?.bucket_ms ?? 0;
       this.trendStatus.textContent = `${formatDateTime(range.from)} – ${formatDateTime(range.to)} · ${
         bucket >= 60_000 ? `${bucket / 60_000} min` : `${bucket / 1000} s`
@@ -751,9 +783,35 @@ export class DetailView {
     }
   }
 
-  private chart(UPlot: typeof uPlot, spec: TrendSpec, data: TrendOut[], range: TimeRange): void {
+  private chart(
+    UPlot: typeof uPlot,
+    spec: TrendSpec,
+    data: TrendOut[],
+    range: TimeRange,
+    history: readonly AlarmHistoryEntry[],
+  ): void {
     const points = data.reduce((n, d) => n + d.points.length, 0);
-    const box = h('div', { class: 'trend-chart', 'data-trend': spec.key, 'data-points': String(points) });
+    // Fixed axis per vital (widened only to show every reading), the alarm limits as a band,
+    // and the alarms raised in the range as marks.
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const d of data) {
+      for (const p of d.points) {
+        lo = Math.min(lo, p.min);
+        hi = Math.max(hi, p.max);
+      }
+    }
+    const axis = trendAxis(spec.vitals[0], lo, hi);
+    const band = limitBand(this.limits, spec.vitals[0]);
+    const marks = alarmMarks(history, spec.vitals, range.from, range.to);
+    const box = h('div', {
+      class: 'trend-chart',
+      'data-trend': spec.key,
+      'data-points': String(points),
+      'data-axis': axis.join(','),
+      'data-limits': [band.low ?? '', band.high ?? ''].join(','),
+      'data-marks': String(marks.length),
+    });
     const title = h('div', { class: 'trend-title' }, spec.label);
     title.style.color = spec.colors[0];
     box.append(title);
@@ -780,8 +838,49 @@ export class DetailView {
       );
       if (!nibp) bands.push({ series: [base + 1, base], fill: hexAlpha(color, 0.22) });
     });
-    const axis = { stroke: '#8a94a6', grid: { stroke: '#1c2533', width: 1 }, ticks: { stroke: '#263040', width: 1 } };
-    const xAxis = { ...axis, values: (_u: uPlot, splits: number[]) => axisTimes(splits, range) };
+    const axisStyle = { stroke: '#8a94a6', grid: { stroke: '#1c2533', width: 1 }, ticks: { stroke: '#263040', width: 1 } };
+    const xAxis = { ...axisStyle, values: (_u: uPlot, splits: number[]) => axisTimes(splits, range) };
+    const prioColour: Record<string, string> = { high: '#ff1744', medium: '#ffd600', low: '#00a0c0' };
+    const draw = (u: uPlot): void => {
+      const ctx = u.ctx;
+      const { left, top, width, height } = u.bbox;
+      ctx.save();
+      // Outside the limits: tinted; the limits themselves dashed.
+      for (const [v, above] of [
+        [band.high, true],
+        [band.low, false],
+      ] as const) {
+        if (v === null) continue;
+        const y = u.valToPos(v, 'y', true);
+        ctx.fillStyle = 'rgba(255, 23, 68, 0.10)';
+        if (above) ctx.fillRect(left, top, width, Math.max(0, y - top));
+        else ctx.fillRect(left, y, width, Math.max(0, top + height - y));
+        ctx.strokeStyle = 'rgba(255, 120, 120, 0.8)';
+        ctx.setLineDash([6, 4]);
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(left, y);
+        ctx.lineTo(left + width, y);
+        ctx.stroke();
+      }
+      ctx.setLineDash([]);
+      for (const m of marks) {
+        const x = u.valToPos(m.t / 1000, 'x', true);
+        ctx.strokeStyle = prioColour[m.priority] ?? '#ff1744';
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.lineWidth = 2;
+        ctx.beginPath();
+        ctx.moveTo(x, top);
+        ctx.lineTo(x, top + height);
+        ctx.stroke();
+        ctx.beginPath();
+        ctx.moveTo(x - 5, top);
+        ctx.lineTo(x + 5, top);
+        ctx.lineTo(x, top + 8);
+        ctx.fill();
+      }
+      ctx.restore();
+    };
     const opts: uPlot.Options = {
       width,
       height: 130,
@@ -789,8 +888,12 @@ export class DetailView {
       bands,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true, range: () => [range.from / 1000, range.to / 1000] } },
-      axes: [xAxis, { ...axis, size: 44 }],
+      scales: {
+        x: { time: true, range: () => [range.from / 1000, range.to / 1000] },
+        y: { range: () => [axis[0], axis[1]] },
+      },
+      axes: [xAxis, { ...axisStyle, size: 44 }],
+      hooks: { draw: [draw] },
     };
     const aligned = trendData(data) as uPlot.AlignedData;
     this.charts.push(new UPlot(opts, aligned, box));
@@ -835,10 +938,21 @@ export class DetailView {
     const seq = ++this.reviewSeq;
     const channel = this.reviewChannel.value;
     this.reviewStatus.textContent = 'Loading…';
+    const from = Math.floor(s.start);
+    const to = Math.ceil(s.start + DISCLOSURE_WINDOW_MS);
+    const others = CHANNELS.filter((c) => c.channel !== channel);
+    // The other leads load beside the chosen one; one missing never hides the others.
+    const leads = Promise.all(others.map((c) => api.samples(bed, c.channel, from, to).catch(() => null)));
     try {
-      const data = await api.samples(bed, channel, Math.floor(s.start), Math.ceil(s.start + DISCLOSURE_WINDOW_MS));
+      const data = await api.samples(bed, channel, from, to);
+      const more = await leads;
       if (seq !== this.reviewSeq || bed !== this.bed) return;
       this.reviewData = data;
+      this.leadData = new Map();
+      others.forEach((c, i) => {
+        const d = more[i];
+        if (d) this.leadData.set(c.channel, d);
+      });
       const n = data.segments.reduce((k, g) => k + g.values.length, 0);
       this.reviewCanvas.dataset.samples = String(n);
       this.reviewCanvas.dataset.gaps = String(data.gaps.length);
@@ -860,12 +974,43 @@ export class DetailView {
       color: spec.color,
       range: spec.range,
       cursor: s.cursor,
+      cursor2: s.caliper ?? null,
     });
+    // The other leads, same window and cursors.
+    const others = CHANNELS.filter((c) => c.channel !== spec.channel);
+    if (this.leadsBox.childElementCount !== others.length || this.leadsBox.dataset.first !== spec.channel) {
+      this.leadsBox.dataset.first = spec.channel;
+      this.leadsBox.replaceChildren(
+        ...others.map((c) =>
+          h(
+            'div',
+            { class: 'review-lead-row' },
+            h('span', { class: 'review-lead-label' }, c.label),
+            h('canvas', { class: 'review-lead', 'data-channel': c.channel }),
+          ),
+        ),
+      );
+    }
+    for (const c of others) {
+      const cv = this.leadsBox.querySelector<HTMLCanvasElement>(`canvas[data-channel="${c.channel}"]`);
+      if (!cv) continue;
+      const d = this.leadData.get(c.channel) ?? null;
+      cv.dataset.samples = String(d ? d.segments.reduce((k, g) => k + g.values.length, 0) : 0);
+      drawStrip(cv, d, s.start, DISCLOSURE_WINDOW_MS, {
+        color: c.color,
+        range: c.range,
+        cursor: s.cursor,
+        cursor2: s.caliper ?? null,
+      });
+    }
     const v = valueAt(data, s.cursor);
     const unit = data?.unit ? formatUnit(data.unit) : '';
-    this.reviewReadout.textContent = `Cursor ${formatTimeMs(s.cursor)} · ${spec.label} ${
+    const ms = String(new Date(s.cursor).getMilliseconds()).padStart(3, '0');
+    const cal = s.caliper == null ? '' : ` · calipers ${caliperText(s.cursor, s.caliper).text}`;
+    this.reviewReadout.textContent = `Cursor ${formatDateTime(s.cursor)}.${ms} · ${spec.label} ${
       v === null ? 'no signal' : `${v.toFixed(3)}${unit && unit !== '1' ? ` ${unit}` : ''}`
-    } · window ${formatTimeMs(s.start)} – ${formatTimeMs(s.start + DISCLOSURE_WINDOW_MS)}`;
+    }${cal} · window ${formatDateTime(s.start)} – ${formatTimeMs(s.start + DISCLOSURE_WINDOW_MS)}`;
+    this.reviewCanvas.dataset.caliper = s.caliper == null ? '' : String(Math.round(s.caliper));
   }
 
   private bindReviewInput(): void {
@@ -889,7 +1034,9 @@ export class DetailView {
       if (!down || !this.review) return;
       if (!down.moved) {
         const t = timeAtX(e.offsetX, c.clientWidth, this.review.start, DISCLOSURE_WINDOW_MS);
-        this.setReview({ start: this.review.start, cursor: t });
+        // Shift+click: the second caliper; a click: the cursor.
+        if (e.shiftKey) this.setReview({ ...this.review, caliper: t });
+        else this.setReview({ ...this.review, start: this.review.start, cursor: t });
       }
       down = null;
     });
@@ -994,7 +1141,12 @@ export class DetailView {
     const bed = this.bed;
     if (!bed) return;
     const p = this.patients.find((x) => x.bed === bed);
-    setText(this.patientLine, p ? (p.masked ? p.name : `${p.name} · MRN ${p.mrn}`) : 'No patient admitted');
+    const standby = this.store?.isStandby(bed) ?? false;
+    setText(
+      this.patientLine,
+      (p ? (p.masked ? patientHeader(p) : `${patientHeader(p)} · MRN ${p.mrn}`) : 'No patient admitted') +
+        (standby ? ' · STANDBY — alarms off' : ''),
+    );
     this.patientInfo.replaceChildren(
       p
         ? h(
@@ -1004,6 +1156,12 @@ export class DetailView {
             h('dd', { id: 'patient-name' }, p.name),
             h('dt', {}, 'MRN'),
             h('dd', {}, p.masked ? 'hidden while locked or logged out' : p.mrn),
+            h('dt', {}, 'Date of birth'),
+            h('dd', {}, p.masked ? 'hidden while locked or logged out' : `${p.dob ?? '–'}${typeof p.age === 'number' ? ` (${p.age} y)` : ''}`),
+            h('dt', {}, 'Sex'),
+            h('dd', {}, p.sex ?? 'U'),
+            h('dt', {}, 'Pacemaker'),
+            h('dd', { id: 'patient-pacer' }, p.pacemaker ? 'yes' : 'no'),
             h('dt', {}, 'Admitted'),
             h('dd', {}, formatDateTime(p.admitted_ms)),
           )
@@ -1014,15 +1172,38 @@ export class DetailView {
       return;
     }
     if (!p) {
-      const mrn = h('input', { id: 'adt-mrn', autocomplete: 'off' });
-      const name = h('input', { id: 'adt-name', autocomplete: 'off' });
+      // Two identifiers (MRN and date of birth), and the header the nurse checks.
+      const mrn = h('input', { id: 'adt-mrn', autocomplete: 'off', required: true });
+      const name = h('input', { id: 'adt-name', autocomplete: 'off', required: true });
+      const dob = h('input', { id: 'adt-dob', type: 'date', required: true });
+      const sex = h('select', { id: 'adt-sex' });
+      for (const [v, label] of [
+        ['U', 'Unknown'],
+        ['F', 'Female'],
+        ['M', 'Male'],
+        ['X', 'Other'],
+      ]) {
+        sex.append(h('option', { value: v }, label));
+      }
+      const pacer = h('input', { id: 'adt-pacer', type: 'checkbox' });
       const admit = h('button', { id: 'adt-admit', type: 'submit' }, 'Admit');
-      const form = h('form', { class: 'panel-form adt-form' }, h('h3', {}, 'Admit'), labelled('MRN', mrn), labelled('Name', name), admit);
+      const form = h(
+        'form',
+        { class: 'panel-form adt-form' },
+        h('h3', {}, 'Admit'),
+        labelled('MRN', mrn),
+        labelled('Date of birth', dob),
+        labelled('Name', name),
+        labelled('Sex', sex),
+        h('label', { class: 'check' }, pacer, 'Pacemaker'),
+        admit,
+      );
       form.onsubmit = (e) => {
         e.preventDefault();
-        void this.adt(() => api.admitPatient(bed, mrn.value, name.value), 'Admitted');
+        const patient = { mrn: mrn.value, name: name.value, dob: dob.value, sex: sex.value, pacemaker: pacer.checked };
+        void this.adt(() => api.admitPatient(bed, patient), 'Admitted');
       };
-      this.adtBox.replaceChildren(form);
+      this.adtBox.replaceChildren(form, this.standbyBox(bed));
       return;
     }
     const occupied = new Set(this.patients.map((x) => x.bed));
@@ -1048,7 +1229,32 @@ export class DetailView {
       h('div', { class: 'actions' }, this.adtTo, transfer),
       h('h3', {}, 'Discharge'),
       h('div', { class: 'actions' }, discharge),
+      this.standbyBox(bed),
     );
+  }
+
+  /** Standby (no patient: physiological alarms off) or back to monitoring, for the bed. */
+  private standbyBox(bed: string): HTMLElement {
+    const on = this.store?.isStandby(bed) ?? false;
+    const b = h(
+      'button',
+      { id: 'standby-toggle', type: 'button', class: on ? '' : 'secondary' },
+      on ? 'Resume monitoring (alarms on)' : 'Standby (no patient: alarms off)',
+    );
+    b.onclick = () => {
+      api.setStandby(bed, !on).then(
+        () => {
+          this.adtMsg.className = 'admin-msg ok';
+          this.adtMsg.textContent = on ? 'Monitoring resumed' : 'Bed in standby: physiological alarms off';
+          window.setTimeout(() => this.renderPatient(), 1500);
+        },
+        (e) => {
+          this.adtMsg.className = 'admin-msg error';
+          this.adtMsg.textContent = apiError(e).message;
+        },
+      );
+    };
+    return h('div', { class: 'standby-box' }, h('h3', {}, 'Monitoring'), h('div', { class: 'actions' }, b));
   }
 
   private async adt(work: () => Promise<PatientInfo>, verb: string): Promise<void> {

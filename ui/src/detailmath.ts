@@ -78,8 +78,35 @@ export interface PatientInfo {
   mrn: string;
   name: string;
   dob: string | null;
+  /** Whole years (none while masked). */
+  age?: number | null;
+  /** 'F' | 'M' | 'X' | 'U' */
+  sex?: string | null;
+  pacemaker?: boolean;
   admitted_ms: number;
   masked: boolean;
+}
+
+/** An admission: two identifiers (MRN, date of birth YYYY-MM-DD) and the header. */
+export interface AdmitIn {
+  mrn: string;
+  name: string;
+  dob: string;
+  sex: string;
+  pacemaker: boolean;
+}
+
+/**
+ * The patient header a nurse checks on the tile and the detail: "J. Q. D. · 76 y · F · PACER".
+ * Identity (the name) comes masked from the backend when the station is locked.
+ */
+export function patientHeader(p: PatientInfo | undefined): string {
+  if (!p) return '';
+  const parts = [p.name];
+  if (typeof p.age === 'number') parts.push(`${p.age} y`);
+  if (p.sex && p.sex !== 'U') parts.push(p.sex);
+  if (p.pacemaker) parts.push('PACER');
+  return parts.filter((x) => x).join(' · ');
 }
 
 /** Whether `tag` is a language tag `Intl` accepts ("C", the POSIX locale, is not). */
@@ -236,6 +263,18 @@ export interface ReviewState {
   start: number;
   /** The time cursor, inside the window. */
   cursor: number;
+  /** The second caliper cursor, if placed. */
+  caliper?: number | null;
+}
+
+/**
+ * Two-cursor calipers: the interval between them and, as a rate, how many such intervals fit
+ * in a minute (an R–R interval of 800 ms reads "0.800 s · 75 /min").
+ */
+export function caliperText(a: number, b: number): { ms: number; rate: number | null; text: string } {
+  const ms = Math.abs(b - a);
+  const rate = ms > 0 ? Math.round(60_000 / ms) : null;
+  return { ms, rate, text: `Δ ${(ms / 1000).toFixed(3)} s${rate === null ? '' : ` · ${rate} /min`}` };
 }
 
 export interface Bounds {
@@ -258,13 +297,14 @@ export function moveCursor(s: ReviewState, deltaMs: number, windowMs: number, b:
   if (cursor < start) start = cursor;
   if (cursor > start + windowMs) start = cursor - windowMs;
   start = clampStart(start, windowMs, b);
-  return { start, cursor: Math.max(start, Math.min(cursor, start + windowMs)) };
+  return { start, cursor: Math.max(start, Math.min(cursor, start + windowMs)), caliper: s.caliper };
 }
 
 /** Moves the window (drag, page keys); the cursor keeps its place on screen. */
 export function panWindow(s: ReviewState, deltaMs: number, windowMs: number, b: Bounds): ReviewState {
   const start = clampStart(s.start + deltaMs, windowMs, b);
-  return { start, cursor: s.cursor + (start - s.start) };
+  const shift = start - s.start;
+  return { start, cursor: s.cursor + shift, caliper: s.caliper == null ? s.caliper : s.caliper + shift };
 }
 
 /** Cursor step for a key; null for keys the strip does not handle. */
@@ -411,4 +451,46 @@ export function limitsText(limits: readonly LimitInfo[], vital: string): string 
   if (lo) return `> ${f(lo.threshold)}`;
   if (hi) return `< ${f(hi.threshold)}`;
   return 'limits off';
+}
+
+/**
+ * Fixed trend axes per vital (a change of 1 /min never fills the chart), widened only so that
+ * a reading outside them is never clipped.
+ */
+export const TREND_AXES: Readonly<Record<string, readonly [number, number]>> = {
+  HR: [0, 200],
+  PR: [0, 200],
+  SPO2: [70, 100],
+  RR: [0, 40],
+  NIBP_SYS: [0, 220],
+  NIBP_MEAN: [0, 220],
+  NIBP_DIA: [0, 220],
+  TEMP: [34, 41],
+};
+
+/** The y range of a trend of `vital` holding values from `lo` to `hi` (NaN/∞: none). */
+export function trendAxis(vital: string, lo: number, hi: number): [number, number] {
+  const [a, b] = TREND_AXES[vital] ?? [0, 100];
+  const min = Number.isFinite(lo) ? Math.min(a, Math.floor(lo)) : a;
+  const max = Number.isFinite(hi) ? Math.max(b, Math.ceil(hi)) : b;
+  return [min, max];
+}
+
+/** The alarm limits of `vital` as a band: low and high thresholds (either may be missing). */
+export function limitBand(limits: readonly LimitInfo[], vital: string): { low: number | null; high: number | null } {
+  const of = (d: 'low' | 'high') => limits.find((l) => l.vital === vital && l.direction === d)?.threshold ?? null;
+  return { low: of('low'), high: of('high') };
+}
+
+/** Alarm raises of `vitals` within [from, to], as marks on a trend: time, priority, text. */
+export function alarmMarks(
+  history: readonly AlarmHistoryEntry[],
+  vitals: readonly string[],
+  from: number,
+  to: number,
+): Array<{ t: number; priority: 'low' | 'medium' | 'high'; text: string }> {
+  return history
+    .filter((h) => h.t_ms >= from && h.t_ms <= to && vitals.some((v) => h.code.startsWith(`${v}_`)))
+    .map((h) => ({ t: h.t_ms, priority: h.priority, text: `${h.marker} ${h.message}` }))
+    .sort((a, b) => a.t - b.t);
 }

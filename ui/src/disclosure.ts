@@ -10,6 +10,8 @@ export interface StripOptions {
   range: { min: number; max: number } | 'auto';
   /** Time cursor, ms. */
   cursor?: number | null;
+  /** Second caliper cursor, ms: the interval between the two is shaded. */
+  cursor2?: number | null;
   /** Alarm time marker, ms. */
   marker?: number | null;
 }
@@ -87,15 +89,28 @@ export function drawStrip(
     ctx.fillStyle = '#ff1744';
     ctx.fillRect(x, 0, 2, h);
   }
-  if (opts.cursor !== undefined && opts.cursor !== null) {
-    const x = Math.round(xAtTime(opts.cursor, w, start, windowMs)) + 0.5;
-    ctx.strokeStyle = '#ffffff';
-    ctx.lineWidth = 1;
-    ctx.setLineDash([4, 3]);
-    ctx.beginPath();
-    ctx.moveTo(x, 0);
-    ctx.lineTo(x, h);
-    ctx.stroke();
-    ctx.setLineDash([]);
+  if (opts.cursor2 !== undefined && opts.cursor2 !== null) {
+    const x2 = Math.round(xAtTime(opts.cursor2, w, start, windowMs)) + 0.5;
+    if (opts.cursor !== undefined && opts.cursor !== null) {
+      const x1 = Math.round(xAtTime(opts.cursor, w, start, windowMs)) + 0.5;
+      ctx.fillStyle = 'rgba(255, 214, 0, 0.10)';
+      ctx.fillRect(Math.min(x1, x2), 0, Math.abs(x2 - x1), h);
+    }
+    dashedLine(ctx, x2, h, '#ffd600');
   }
+  if (opts.cursor !== undefined && opts.cursor !== null) {
+    dashedLine(ctx, Math.round(xAtTime(opts.cursor, w, start, windowMs)) + 0.5, h, '#ffffff');
+  }
+}
+
+/** A dashed vertical cursor line at `x`. */
+function dashedLine(ctx: CanvasRenderingContext2D, x: number, h: number, colour: string): void {
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 1;
+  ctx.setLineDash([4, 3]);
+  ctx.beginPath();
+  ctx.moveTo(x, 0);
+  ctx.lineTo(x, h);
+  ctx.stroke();
+  ctx.setLineDash([]);
 }

@@ -70,22 +70,21 @@ export function priorityMarker(priority: Priority): string {
 }
 
 /**
- * The alarm message shown in a tile, so colour is never the only cue:
- * "*** SpO2 LOW 84 < 90", "** HR HIGH 131 > 120", "* TEMP HIGH 38.2".
+ * The alarm message, so colour is never the only cue and the words match the numerics:
+ * "*** SpO2 LOW 84 % (limit 90)", "** HR HIGH 131 /min (limit 120)", "* Temp HIGH 38.9 °C (limit 38.5)".
  */
 export function formatAlarmText(alarm: AlarmInfo): string {
   const head = `${priorityMarker(alarm.priority)} ${alarm.label}`;
   const { value, limit } = alarm;
   if (!isReading(value)) return head;
-  if (!isReading(limit)) return `${head} ${formatAlarmNumber(value, 0)}`;
-  // Both numbers share one precision so "38.5 > 38.0" does not read as "38.5 > 38".
-  const decimals = Number.isInteger(value) && Number.isInteger(limit) ? 0 : 1;
-  const op = value < limit ? '<' : value > limit ? '>' : '=';
-  return `${head} ${formatAlarmNumber(value, decimals)} ${op} ${formatAlarmNumber(limit, decimals)}`;
+  const unit = alarm.unit ? ` ${alarm.unit}` : '';
+  if (!isReading(limit)) return `${head} ${formatAlarmNumber(value)}${unit}`;
+  return `${head} ${formatAlarmNumber(value)}${unit} (limit ${formatAlarmNumber(limit)})`;
 }
 
-function formatAlarmNumber(v: number, decimals: number): string {
-  return Number.isInteger(v) && decimals === 0 ? String(v) : v.toFixed(Math.max(decimals, 1));
+/** As the engine writes it: whole numbers without decimals, others with one. */
+function formatAlarmNumber(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toFixed(1);
 }
 
 /** Technical condition codes such as "LEADS_OFF" shown as "LEADS OFF". */
@@ -141,9 +140,14 @@ export function formatConnState(
   return { text: `BROKER DISCONNECTED — ${where}${why}`, level: 'error' };
 }
 
-/** Tile alarm line: the most urgent alarm, plus how many more are active. */
+/** Tile alarm line: the most urgent alarm, and how many more the bed has, in words. */
 export function formatAlarmSummary(alarms: readonly AlarmInfo[]): string {
   const top = alarms[0];
   if (!top) return '';
-  return alarms.length > 1 ? `${formatAlarmText(top)}  (+${alarms.length - 1})` : formatAlarmText(top);
+  return alarms.length > 1 ? `${formatAlarmText(top)} · ${formatMore(alarms.length - 1)}` : formatAlarmText(top);
+}
+
+/** "+1 more alarm", "+3 more alarms". */
+export function formatMore(n: number): string {
+  return `+${n} more alarm${n === 1 ? '' : 's'}`;
 }

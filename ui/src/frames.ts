@@ -27,6 +27,25 @@ export interface Frame {
   news2?: News2Info[];
   /** Audio pauses in force (the full list), present when changed. */
   pauses?: PauseInfo[];
+  /** Keys of the beds in standby (physiological alarms off; the full list), present when changed. */
+  standby?: string[];
+  /** The station's alarm sound (played by the backend), present when changed. */
+  sound?: SoundInfo;
+}
+
+/** The alarm sound as the station plays it (src-tauri/src/sound.rs). */
+export interface SoundInfo {
+  /** 'ready': an output device plays the alarms; 'failed': alarms cannot be heard. */
+  state: 'starting' | 'ready' | 'failed';
+  error?: string;
+  device?: string;
+  /** Percent; never below min_volume. */
+  volume: number;
+  min_volume: number;
+  /** The priority sounding now. */
+  priority?: Priority;
+  /** Bursts played since the station started. */
+  bursts: number;
 }
 
 export type News2Band = 'zero' | 'low' | 'low-medium' | 'medium' | 'high';
@@ -107,8 +126,15 @@ export interface AlarmInfo {
   since: number;
   value: number | null;
   limit: number | null;
-  /** Alarm-system state (IEC 60601-1-8 inactivation states). */
-  state?: 'active' | 'acknowledged' | 'audio-paused' | 'latched';
+  /**
+   * Alarm-system state (IEC 60601-1-8 inactivation states). 'unreviewed': a high-priority
+   * alarm cleared before anyone acknowledged it; silent, shown until reviewed.
+   */
+  state?: 'active' | 'acknowledged' | 'audio-paused' | 'latched' | 'unreviewed';
+  /** Unit of value and limit as shown ('/min', '%', 'mmHg', '°C'). */
+  unit?: string;
+  /** ms epoch the condition cleared (latched or unreviewed alarms). */
+  cleared?: number;
   /** Whether the alarm sounds now (false while acknowledged or paused, except comm lost). */
   audible?: boolean;
   /** Escalation level: 0 until the alarm goes unacknowledged past its escalation time. */

@@ -3,6 +3,7 @@
 
 import './style.css';
 import { Channel, invoke } from '@tauri-apps/api/core';
+import { getCurrentWindow } from '@tauri-apps/api/window';
 import { decodeFrame, type Priority } from './frames';
 import { AUTH_EVENT, AuthView } from './authview';
 import type { AuthState } from './auth';
@@ -11,9 +12,11 @@ import { api } from './api';
 import { offPagePriority, parseLayout, type Layout } from './alarmstate';
 import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
 import { DetailView, fanOut } from './detail';
+import { patientHeader } from './detailmath';
 import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
 import { Store } from './store';
-import { AlarmSound, soundStateText, type SoundStatus } from './tones';
+import { setLiveWard } from './stationadmin';
+import { soundIndicator } from './alarmstate';
 
 function byId(id: string): HTMLElement {
   const e = document.getElementById(id);
@@ -33,9 +36,22 @@ const detail = new DetailView(byId('content'), byId('side-panel'));
 const store = new Store((bed, channel) => fanOut(view.waveTarget(bed, channel), detail.waveTarget(bed, channel)));
 detail.bind(store);
 document.addEventListener(OPEN_BED_EVENT, (e) => detail.open((e as CustomEvent<OpenBed>).detail.bed));
+// The device registry confirms a mapping against what the device sends now.
+setLiveWard({
+  beds: () => store.beds,
+  values: (bed) => {
+    const v = (code: string) => store.vital(bed, code)?.value ?? null;
+    return { hr: v('HR'), spo2: v('SPO2'), rr: v('RR') };
+  },
+});
 const alarmBar = new AlarmBar(byId('alarm-bar'), byId('btn-pause-all') as HTMLButtonElement, store);
+let authState: AuthState | null = null;
 document.addEventListener(AUTH_EVENT, (e) => {
-  alarmBar.setPermissions((e as CustomEvent<AuthState>).detail.permissions ?? []);
+  authState = (e as CustomEvent<AuthState>).detail;
+  // Nobody can act (locked, or not logged in): audio pause is still offered, and audited.
+  alarmBar.unattended = !authState.user || authState.locked;
+  alarmBar.setPermissions(authState.permissions ?? []);
+  renderSound();
   void refreshPatients();
 });
 
@@ -43,7 +59,8 @@ document.addEventListener(AUTH_EVENT, (e) => {
 async function refreshPatients(): Promise<void> {
   try {
     const list = await api.listPatients();
-    view.setPatients(new Map(list.map((p) => [p.bed, p.name])));
+    // The patient header: name (initials when locked), age, sex, pacemaker.
+    view.setPatients(new Map(list.map((p) => [p.bed, patientHeader(p)])));
   } catch {
     // Names are a convenience on the overview; the bed label always identifies the tile.
   }
@@ -111,24 +128,48 @@ function renderHeader(): void {
 }
 
 function renderAlarmCount(): void {
-  const alarms = store.activeAlarms;
+  // Every alarm the station shows, the station's own technical ones included.
+  const alarms = store.allAlarms;
   const top: Priority | undefined = (['high', 'medium', 'low'] as const).find((p) =>
     alarms.some((a) => a.priority === p),
   );
   setText(alarmCount, formatAlarmCount(alarms.length), top ? `alarm-count alarm-${top}` : 'alarm-count');
 }
 
-/** Header notice while audio cannot play; the visual alarms never depend on it. */
-function renderSoundState(s: SoundStatus): void {
-  const text = soundStateText(s.state);
-  soundState.hidden = text === null;
-  // Louder styling when an alarm should be sounding but cannot.
-  setText(soundState, text ?? '', s.wanted !== null && text !== null ? 'sound-off sound-missed' : 'sound-off');
-}
+// ---- The alarm sound: played by the station itself (src-tauri/src/sound.rs) from start-up.
+// The header shows its state at all times; the volume never goes below the station minimum.
+const volumeBox = byId('volume-box');
+const volume = byId('volume') as HTMLInputElement;
+const volumeValue = byId('volume-value');
+const volumeMsg = byId('volume-msg');
 
-const sound = new AlarmSound({ onStatus: renderSoundState });
-// Browsers start audio only after a user gesture: the first click or key press anywhere.
-sound.attach(document);
+function renderSound(): void {
+  const ind = soundIndicator(store.sound, store.stationPause());
+  setText(soundState, ind.text, `sound-state sound-${ind.level}`);
+  soundState.dataset.state = store.sound?.state ?? 'starting';
+  soundState.dataset.bursts = String(store.sound?.bursts ?? 0);
+  soundState.title = ind.title;
+  const s = store.sound;
+  if (s) {
+    volume.min = String(s.min_volume);
+    if (document.activeElement !== volume) volume.value = String(s.volume);
+    setText(volumeValue, `${volume.value} %`);
+  }
+  volume.disabled = !(authState?.permissions ?? []).includes('audio_pause');
+}
+soundState.onclick = () => {
+  volumeBox.hidden = !volumeBox.hidden;
+};
+volume.oninput = () => setText(volumeValue, `${volume.value} %`);
+volume.onchange = () => {
+  api.setAlarmVolume(Number(volume.value)).then(
+    (v) => {
+      volume.value = String(v);
+      setText(volumeMsg, `Alarm volume ${v} %`);
+    },
+    (e) => setText(volumeMsg, formatError(e)),
+  );
+};
 
 store.subscribe((changes) => {
   lastFrameAt = Date.now();
@@ -141,9 +182,7 @@ store.subscribe((changes) => {
   if (changes.engine) wardName.textContent = store.engine?.ward ?? '';
   renderHeader();
   if (changes.alarms || changes.beds) renderAlarmCount();
-  // Every alarm the engine sent, not only those of displayed beds: an alarm
-  // that cannot be seen must still be heard.
-  if (changes.alarms) sound.update(store.allAlarms);
+  if (changes.sound || changes.pauses) renderSound();
 });
 
 async function subscribe(): Promise<void> {
@@ -185,6 +224,8 @@ const diag = {
   bytesReceived: 0,
   chunkAgeMs: [] as number[],
   traces: () => view.traceStats(),
+  sound: () => store.sound,
+  alarms: () => store.allAlarms,
 };
 (window as unknown as { __vigil: typeof diag }).__vigil = diag;
 
@@ -207,12 +248,32 @@ function animate(now: number): void {
   requestAnimationFrame(animate);
 }
 
+// ---- Full screen: the station starts full screen (the backend asks for it); the choice to
+// leave it is remembered on this workstation and applied at the next start.
+const FULLSCREEN_KEY = 'vigil.fullscreen';
+async function applyFullscreen(on: boolean): Promise<void> {
+  try {
+    await getCurrentWindow().setFullscreen(on);
+    localStorage.setItem(FULLSCREEN_KEY, on ? '1' : '0');
+  } catch {
+    // No window manager to ask (a test X server): the window already covers the screen.
+  }
+}
+byId('btn-fullscreen').onclick = () => {
+  void getCurrentWindow()
+    .isFullscreen()
+    .then((on) => applyFullscreen(!on))
+    .catch(() => undefined);
+};
+if (localStorage.getItem(FULLSCREEN_KEY) === '0') void applyFullscreen(false);
+
 renderHeader();
 setInterval(() => {
   renderHeader();
   // Countdowns of audio pauses, on the bar and the tiles.
   alarmBar.render();
   view.refresh(store);
+  renderSound();
 }, 1000);
 requestAnimationFrame(animate);
 void subscribe();

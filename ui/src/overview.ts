@@ -14,25 +14,30 @@ import {
 } from './format';
 import { PRIORITY_RANK, type Changes, type Store, type WaveTarget } from './store';
 import { SweepRenderer, type SweepOptions } from './sweep';
-import { alarmFlash, alarmLine, alarmVisual, news2Badge, pageOf, type Layout } from './alarmstate';
+import { ECG_RANGE, PLETH_RANGE, scaleFor } from './scale';
+import { alarmFlash, alarmLine, alarmVisual, news2Badge, pageOf, PRIORITY_ICON, type Layout } from './alarmstate';
+import { formatMore } from './format';
 
-/** Seconds of signal across a waveform's width. */
+/** Seconds of signal across a waveform's width (25 mm/s on a ~4 m-readable tile; stated). */
 const SWEEP_SECONDS = 6;
 
-/** ECG lead II: fixed gain, green. */
+/** ECG lead II: fixed gain, green; the 1 mV calibration pulse shows the scale. */
 const ECG_OPTIONS: SweepOptions = {
   rate: 500,
   sweepSeconds: SWEEP_SECONDS,
   color: '#00e676',
-  range: { min: -1.2, max: 1.8 },
+  range: ECG_RANGE,
 };
 
-/** Plethysmogram: arbitrary units, auto-scaled, cyan. */
+/**
+ * Plethysmogram on a fixed scale (not auto-scaled): falling perfusion shows as a smaller
+ * wave. The oximeter's units (0–1 of full scale).
+ */
 const PLETH_OPTIONS: SweepOptions = {
   rate: 125,
   sweepSeconds: SWEEP_SECONDS,
   color: '#18ffff',
-  range: 'auto',
+  range: PLETH_RANGE,
 };
 
 /** Displayed channels: wave-chunk channel name → canvas class and options. */
@@ -104,11 +109,14 @@ export function isCompact(width: number, height: number): boolean {
 
 /**
  * The priority with which a numeric block is highlighted: the highest among
- * the alarms on its vital codes (alarm code = vital code + "_LOW"/"_HIGH"…).
+ * the alarms on its vital codes (alarm code = vital code + "_LOW"/"_HIGH"…)
+ * whose condition is present: a latched or unreviewed alarm marks the alarm
+ * line, never a value that is back inside its limits.
  */
 export function blockAlarmPriority(alarms: readonly AlarmInfo[], codes: readonly string[]): Priority | null {
   let best: Priority | null = null;
   for (const a of alarms) {
+    if (a.state === 'latched' || a.state === 'unreviewed') continue;
     if (!codes.some((c) => a.code.startsWith(`${c}_`))) continue;
     if (best === null || PRIORITY_RANK[a.priority] > PRIORITY_RANK[best]) best = a.priority;
   }
@@ -202,7 +210,10 @@ class BedTile {
   private makeWave(channel: string, cls: string, label: string, opts: SweepOptions): HTMLDivElement {
     const box = el('div', `wave ${cls}-box`);
     const canvas = el('canvas', cls);
-    box.append(canvas, el('span', 'wave-label', label));
+    // The scale in words (gain, speed), and for the ECG the 1 mV calibration pulse.
+    const cal = el('span', 'cal-pulse');
+    cal.hidden = channel !== 'ECG_II';
+    box.append(canvas, el('span', 'wave-label', label), cal, el('span', 'wave-scale'));
     const ctx = canvas.getContext('2d');
     if (ctx) this.traces.set(channel, { canvas, renderer: new SweepRenderer(ctx, opts) });
     return box;
@@ -217,11 +228,21 @@ class BedTile {
     setText(this.patient, this.patientName);
 
     const commLost = store.commLost(this.key);
+    const standby = store.isStandby(this.key);
     this.root.classList.toggle('comm-lost', commLost);
-    setText(this.status, commLost ? 'COMM LOST' : store.conditions(this.key).map(formatCondition).join(' · '));
+    this.root.classList.toggle('standby', standby);
+    setText(
+      this.status,
+      standby
+        ? 'STANDBY — alarms off'
+        : commLost
+          ? 'COMM LOST'
+          : store.conditions(this.key).map(formatCondition).join(' · '),
+    );
 
     const alarms = store.alarmsFor(this.key);
     const top = store.highestPriority(this.key);
+    this.root.dataset.alarms = String(alarms.length);
     markPriority(this.root, 'alarm-', top);
     if (top) this.root.dataset.alarm = top;
     else delete this.root.dataset.alarm;
@@ -241,9 +262,9 @@ class BedTile {
     setText(
       this.alarmText,
       first && visual
-        ? alarms.length > 1
-          ? `${alarmLine(first, visual, pause ? pause.remainingMs : null)}  (+${alarms.length - 1})`
-          : alarmLine(first, visual, pause ? pause.remainingMs : null)
+        ? `${PRIORITY_ICON[first.priority] ?? ''} ${alarmLine(first, visual, pause ? pause.remainingMs : null)}${
+            alarms.length > 1 ? ` · ${formatMore(alarms.length - 1)}` : ''
+          }`
         : formatAlarmSummary(alarms),
     );
     const badge = news2Badge(store.news2(this.key));
@@ -419,6 +440,17 @@ export class OverviewView {
   private fit(trace: Trace, cssWidth: number, cssHeight: number): void {
     trace.canvas.width = Math.round(cssWidth * this.dpr);
     trace.canvas.height = Math.round(cssHeight * this.dpr);
+    const kind = trace.canvas.classList.contains('wave-ecg') ? 'ecg' : 'pleth';
+    const fitted = scaleFor(kind, cssWidth, cssHeight);
+    trace.renderer.setScale(fitted.sweepSeconds, fitted.range);
     trace.renderer.resize(cssWidth, cssHeight, this.dpr);
+    // Label the scale the trace is drawn at, and size the 1 mV pulse to it.
+    const box = trace.canvas.parentElement;
+    const ecg = trace.canvas.classList.contains('wave-ecg');
+    const sc = scaleFor(ecg ? 'ecg' : 'pleth', cssWidth, cssHeight);
+    const label = box?.querySelector<HTMLElement>('.wave-scale');
+    if (label) label.textContent = sc.text;
+    const cal = box?.querySelector<HTMLElement>('.cal-pulse');
+    if (cal && ecg) cal.style.height = `${Math.round(sc.mvPx)}px`;
   }
 }

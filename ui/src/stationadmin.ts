@@ -8,6 +8,27 @@ import { busy, field, h, value } from './dom';
 
 type Say = (text: string, kind?: 'ok' | 'error') => void;
 
+/** What the window knows live of a bed: its beds and latest values (set by main.ts). */
+export interface LiveWard {
+  beds(): ReadonlyArray<{ key: string; label: string }>;
+  /** Latest HR, SpO2, RR of a bed as heard now (null: none). */
+  values(bed: string): { hr: number | null; spo2: number | null; rr: number | null };
+}
+let liveWard: LiveWard | null = null;
+export function setLiveWard(w: LiveWard): void {
+  liveWard = w;
+}
+
+/**
+ * The live values a device sends now, to confirm against the bedside monitor before mapping
+ * it to a bed: "HR 84 · SpO2 97 · RR 16 (live now from mon-sim-03)".
+ */
+export function liveCheckText(device: string, v: { hr: number | null; spo2: number | null; rr: number | null } | null): string {
+  if (!v || (v.hr === null && v.spo2 === null && v.rr === null)) return `No live values from ${device}: check it is connected.`;
+  const f = (x: number | null) => (x === null ? '-?-' : String(Math.round(x)));
+  return `HR ${f(v.hr)} · SpO2 ${f(v.spo2)} · RR ${f(v.rr)} (live now from ${device})`;
+}
+
 /** Text of a device's live state. */
 export function deviceLiveText(d: Pick<DeviceRow, 'live' | 'registered' | 'enabled'>): string {
   const live = d.live === 'online' ? 'online' : d.live === 'offline' ? 'OFFLINE' : 'not heard yet';
@@ -41,8 +62,10 @@ export async function showDevices(body: HTMLElement, say: Say, again: () => void
       reg.onclick = () => {
         const f = body.querySelector<HTMLFormElement>('#device-form');
         if (!f) return;
-        f.querySelector<HTMLInputElement>('#dv-device')!.value = d.device;
-        f.querySelector<HTMLInputElement>('#dv-bed')!.value = d.bed;
+        f.querySelector<HTMLSelectElement>('#dv-device')!.value = d.device;
+        const bed = f.querySelector<HTMLSelectElement>('#dv-bed')!;
+        if ([...bed.options].some((o) => o.value === d.bed)) bed.value = d.bed;
+        f.dispatchEvent(new Event('change'));
         f.querySelector<HTMLInputElement>('#dv-label')!.focus();
       };
       actions.append(reg);
@@ -66,18 +89,51 @@ export async function showDevices(body: HTMLElement, say: Say, again: () => void
     tbody,
   );
   const err = h('p', { class: 'panel-error', role: 'alert' });
+  // Devices and beds are picked from lists (never typed), and the device's live values are
+  // shown to confirm against the bedside monitor before the mapping is saved.
+  const deviceSel = h('select', { id: 'dv-device', required: true });
+  for (const d of rows) deviceSel.append(h('option', { value: d.device }, `${d.device}${d.registered ? ` (${d.bed})` : ' — not registered'}`));
+  const bedSel = h('select', { id: 'dv-bed', required: true });
+  const beds = liveWard?.beds() ?? [];
+  const bedKeys = new Set(beds.map((b) => b.key));
+  for (const b of beds) bedSel.append(h('option', { value: b.key }, `${b.label} (${b.key})`));
+  for (const d of rows) {
+    if (!bedKeys.has(d.bed)) {
+      bedKeys.add(d.bed);
+      bedSel.append(h('option', { value: d.bed }, d.bed));
+    }
+  }
+  const live = h('p', { id: 'dv-live', class: 'hint live-check' });
+  const confirm = h('input', { id: 'dv-confirm', type: 'checkbox' });
+  const showLive = (): void => {
+    const row = rows.find((r) => r.device === deviceSel.value);
+    live.textContent = row ? liveCheckText(row.device, liveWard?.values(row.bed) ?? null) : '';
+    confirm.checked = false;
+  };
+  deviceSel.onchange = showLive;
+  bedSel.onchange = () => (confirm.checked = false);
   const form = h(
     'form',
     { id: 'device-form', class: 'panel-form inline' },
     h('h3', {}, 'Register a device (or move it to another bed)'),
-    field('Device id', h('input', { id: 'dv-device', required: true, maxlength: '64' })),
-    field('Bed (ward/bed)', h('input', { id: 'dv-bed', required: true, maxlength: '100', placeholder: 'icu/03' })),
+    field('Device', deviceSel),
+    field('Bed', bedSel),
+    live,
+    h('label', { class: 'check' }, confirm, 'These values match the bedside monitor of this bed'),
     field('Label', h('input', { id: 'dv-label', maxlength: '100' })),
     err,
     h('div', { class: 'actions' }, h('button', { id: 'dv-submit', type: 'submit' }, 'Register')),
   );
+  form.addEventListener('change', (e) => {
+    if (e.target === form) showLive();
+  });
+  showLive();
   form.onsubmit = (e) => {
     e.preventDefault();
+    if (!confirm.checked) {
+      err.textContent = 'Check the live values against the bedside monitor first.';
+      return;
+    }
     void busy(form, err, async () => {
       try {
         const device = value(form, '#dv-device');
@@ -123,7 +179,38 @@ export async function showWard(body: HTMLElement, say: Say): Promise<void> {
       );
     list.append(h('label', { class: 'check' }, box, ` ${codeLabel(code)}`));
   }
+  // Yes/no ward settings, each saved and audited at once.
+  const flag = (id: string, checked: boolean, text: string, set: (on: boolean) => Promise<void>, said: (on: boolean) => string) => {
+    const box = h('input', { id, type: 'checkbox', checked });
+    box.onchange = () =>
+      void set(box.checked).then(
+        () => say(said(box.checked)),
+        (e) => {
+          box.checked = !box.checked;
+          say(apiError(e).message, 'error');
+        },
+      );
+    return h('label', { class: 'check' }, box, ` ${text}`);
+  };
   body.replaceChildren(
+    h('h3', {}, 'Alarm handling'),
+    flag(
+      'ward-latch-high',
+      s.latch_high,
+      'Every high-priority alarm latches (recommended)',
+      (on) => api.setLatchHigh(on),
+      (on) =>
+        on
+          ? 'High-priority alarms now latch.'
+          : 'High-priority alarms no longer latch; one that clears unseen stays marked "not reviewed".',
+    ),
+    flag(
+      'ward-nurses-ack',
+      s.nurses_acknowledge,
+      'Nurses may acknowledge alarms (each acknowledgement is audited)',
+      (on) => api.setNursesAcknowledge(on),
+      (on) => (on ? 'Nurses may now acknowledge alarms.' : 'Only charge nurses acknowledge alarms now.'),
+    ),
     h('h3', {}, 'Ward profile'),
     h('p', { class: 'hint' }, 'The default alarm limits of beds whose limits a charge nurse has not set.'),
     field('Profile', profile),

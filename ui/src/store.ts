@@ -11,6 +11,7 @@ import type {
   News2Info,
   PauseInfo,
   Priority,
+  SoundInfo,
   VitalUpdate,
   WaveChunk,
 } from './frames';
@@ -35,6 +36,8 @@ export interface Changes {
   devices: boolean;
   news2: boolean;
   pauses: boolean;
+  standby: boolean;
+  sound: boolean;
   /** Keys of the beds whose numerics changed. */
   vitals: Set<string>;
 }
@@ -60,6 +63,8 @@ export class Store {
   private listeners: Array<(changes: Changes) => void> = [];
   private news2ByBed = new Map<string, News2Info>();
   private pauseList: PauseInfo[] = [];
+  private standbySet = new Set<string>();
+  private soundInfo: SoundInfo | null = null;
   /** Station clock minus this clock, from the last frame (for pause countdowns). */
   private clockOffset = 0;
 
@@ -74,8 +79,18 @@ export class Store {
       devices: false,
       news2: false,
       pauses: false,
+      standby: false,
+      sound: false,
       vitals: new Set(),
     };
+    if (frame.standby) {
+      this.standbySet = new Set(frame.standby);
+      changes.standby = true;
+    }
+    if (frame.sound) {
+      this.soundInfo = frame.sound;
+      changes.sound = true;
+    }
     if (typeof frame.t === 'number') this.clockOffset = frame.t - Date.now();
     if (frame.news2) {
       this.news2ByBed = new Map(frame.news2.map((n) => [n.bed, n]));
@@ -159,6 +174,16 @@ export class Store {
   /** A bed's NEWS2, if the engine has one (every vital seen). */
   news2(bed: string): News2Info | undefined {
     return this.news2ByBed.get(bed);
+  }
+
+  /** Whether a bed is in standby (no patient: physiological alarms off). */
+  isStandby(bed: string): boolean {
+    return this.standbySet.has(bed);
+  }
+
+  /** The station's alarm sound as last sent (null before the first report). */
+  get sound(): SoundInfo | null {
+    return this.soundInfo;
   }
 
   /** Audio pauses in force, as last sent. */

@@ -295,7 +295,8 @@ export class SweepRenderer {
   private rate: number;
   private ring: SampleRing;
   private pacer: Pacer;
-  private readonly range: RangeSource;
+  private range: RangeSource;
+  private sweepSeconds: number;
   private width = 0;
   private height = 0;
   private pps = 0;
@@ -312,11 +313,26 @@ export class SweepRenderer {
     private readonly opts: SweepOptions,
   ) {
     this.rate = opts.rate;
+    this.sweepSeconds = opts.sweepSeconds;
     this.ring = this.makeRing();
     this.pacer = this.makePacer();
     this.range = opts.range === 'auto' ? new AutoRange() : new FixedRange(opts.range);
     this.lineWidth = opts.lineWidth ?? 1.5;
     this.eraseGapPx = opts.eraseGapPx ?? 12;
+  }
+
+  /**
+   * A new clinical scale (seconds across the width, fixed range), applied from the next
+   * `resize` (the caller resizes right after, which restarts the trace).
+   */
+  setScale(sweepSeconds: number, range?: DisplayRange): void {
+    if (sweepSeconds > 0) this.sweepSeconds = sweepSeconds;
+    if (range) this.range = new FixedRange(range);
+  }
+
+  /** Seconds across the width. */
+  get sweep(): number {
+    return this.sweepSeconds;
   }
 
   /** Current cursor position, CSS px (exposed for tests and diagnostics). */
@@ -348,7 +364,7 @@ export class SweepRenderer {
       this.rate = rate;
       this.ring = this.makeRing();
       this.pacer = this.makePacer();
-      this.pps = pxPerSample(this.width, this.opts.sweepSeconds, this.rate);
+      this.pps = pxPerSample(this.width, this.sweepSeconds, this.rate);
       gapBefore = true;
     }
     if (gapBefore) this.ring.push(GAP);
@@ -363,7 +379,7 @@ export class SweepRenderer {
   resize(cssWidth: number, cssHeight: number, dpr: number): void {
     this.width = Math.max(0, cssWidth);
     this.height = Math.max(0, cssHeight);
-    this.pps = pxPerSample(this.width, this.opts.sweepSeconds, this.rate);
+    this.pps = pxPerSample(this.width, this.sweepSeconds, this.rate);
     const ctx = this.ctx;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, this.width, this.height);

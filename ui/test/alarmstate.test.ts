@@ -50,10 +50,10 @@ describe('alarm state presentation', () => {
   });
 
   it('says the state in words, so colour is never the only cue', () => {
-    expect(alarmLine(alarm(), 'active', null)).toBe('*** SpO2 LOW 84 < 90');
+    expect(alarmLine(alarm(), 'active', null)).toBe('*** SpO2 LOW 84 (limit 90)');
     expect(alarmStateText(alarm({ ack_by: 'carl' }), 'acknowledged', null)).toBe('ACK carl');
     expect(alarmLine(alarm({ priority: 'medium' }), 'audio-paused', 119_001)).toBe(
-      '** SpO2 LOW 84 < 90 · AUDIO PAUSED 2:00',
+      '** SpO2 LOW 84 (limit 90) · AUDIO PAUSED 2:00',
     );
     expect(alarmStateText(alarm(), 'latched', null)).toBe('LATCHED');
     expect(alarmStateText(alarm({ escalation: 1 }), 'active', null)).toBe('ESCALATED');
@@ -112,5 +112,42 @@ describe('beds per screen', () => {
     expect(offPagePriority(keys, 0, 2, (k) => pr[k as keyof typeof pr])).toBe('high');
     expect(offPagePriority(keys, 2, 4, (k) => pr[k as keyof typeof pr])).toBe('low');
     expect(offPagePriority(keys, 0, 4, (k) => pr[k as keyof typeof pr])).toBe(null);
+  });
+});
+
+describe('alarm bar grouping', () => {
+  it('groups per bed, most urgent bed first, and counts what does not fit', async () => {
+    const { groupForBar, fitGroups } = await import('../src/alarmstate');
+    const list = [
+      alarm({ id: 'b/HR_HIGH', bed: 'sim/01', code: 'HR_HIGH', priority: 'medium', since: 5 }),
+      alarm({ id: 'c/SPO2_LOW', bed: 'sim/03', priority: 'high', since: 1 }),
+      alarm({ id: 'c/HR_HIGH', bed: 'sim/03', code: 'HR_HIGH', priority: 'medium', since: 2 }),
+      alarm({ id: 'a/TEMP', bed: 'sim/02', code: 'TEMP_HIGH', priority: 'low', since: 9 }),
+    ];
+    const g = groupForBar(list);
+    expect(g.map((x) => [x.bed, x.alarms.length])).toEqual([
+      ['sim/03', 2],
+      ['sim/01', 1],
+      ['sim/02', 1],
+    ]);
+    expect(g[0].alarms[0].priority).toBe('high');
+    expect(fitGroups(3, 8)).toEqual({ shown: 3, more: 0 });
+    // Seven beds, room for six: five shown and "+2 more" (one slot for the note itself).
+    expect(fitGroups(7, 6)).toEqual({ shown: 5, more: 2 });
+    expect(fitGroups(2, 1)).toEqual({ shown: 1, more: 1 });
+  });
+
+  it('says when the station cannot sound, and when audio is paused', async () => {
+    const { soundIndicator, acknowledgeLabel } = await import('../src/alarmstate');
+    const s = { state: 'ready' as const, volume: 70, min_volume: 30, bursts: 3 };
+    expect(soundIndicator(s, null)).toMatchObject({ text: '♪ Sound 70 %', level: 'on' });
+    expect(soundIndicator({ ...s, state: 'failed', error: 'no device' }, null)).toMatchObject({
+      text: '✕ NO ALARM SOUND',
+      level: 'failed',
+    });
+    const pause = { pause: { bed: '*', until: 0, by: 'nina' }, remainingMs: 61_000 };
+    expect(soundIndicator(s, pause).text).toBe('♪ Paused 1:01');
+    expect(acknowledgeLabel(alarm({ state: 'unreviewed' }))).toBe('Reviewed');
+    expect(acknowledgeLabel(alarm({}))).toBe('Acknowledge');
   });
 });

@@ -238,3 +238,68 @@ describe('locale', () => {
     expect(validLocale('en-GB')).toBe(true);
   });
 });
+
+describe('patient header', () => {
+  it('shows name, age, sex and pacemaker, and nothing for an empty bed', async () => {
+    const { patientHeader } = await import('../src/detailmath');
+    const p = { bed: 'sim/03', mrn: 'M1', name: 'Jane Doe', dob: '1950-02-03', age: 76, sex: 'F', pacemaker: true, admitted_ms: 1, masked: false };
+    expect(patientHeader(p)).toBe('Jane Doe · 76 y · F · PACER');
+    expect(patientHeader({ ...p, name: 'J. D.', age: null, sex: 'U', pacemaker: false, masked: true })).toBe('J. D.');
+    expect(patientHeader(undefined)).toBe('');
+  });
+});
+
+describe('trend scale, limits and alarm marks', () => {
+  it('keeps fixed axes per vital and never clips a reading', async () => {
+    const { trendAxis } = await import('../src/detailmath');
+    expect(trendAxis('RR', 17, 18)).toEqual([0, 40]);
+    expect(trendAxis('SPO2', 84, 99)).toEqual([70, 100]);
+    expect(trendAxis('SPO2', 62, 99)).toEqual([62, 100]);
+    expect(trendAxis('HR', Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY)).toEqual([0, 200]);
+  });
+
+  it('finds the limit band and the alarms of a vital', async () => {
+    const { limitBand, alarmMarks } = await import('../src/detailmath');
+    const l = (vital: string, direction: 'low' | 'high', threshold: number) => ({
+      code: `${vital}_${direction.toUpperCase()}`,
+      vital,
+      label: '',
+      direction,
+      threshold,
+      priority: 'medium' as const,
+      delay_ms: 0,
+      hysteresis: 0,
+      unit: '',
+      min: 0,
+      max: 300,
+    });
+    expect(limitBand([l('HR', 'low', 50), l('HR', 'high', 120), l('RR', 'low', 8)], 'HR')).toEqual({ low: 50, high: 120 });
+    expect(limitBand([l('SPO2', 'low', 90)], 'SPO2')).toEqual({ low: 90, high: null });
+    const h = (t: number, code: string) => ({
+      t_ms: t,
+      alarm_id: `sim/03/${code}`,
+      code,
+      priority: 'high' as const,
+      marker: '***',
+      technical: false,
+      message: `${code} msg`,
+      value: null,
+      limit: null,
+      acknowledged_by: null,
+      acknowledged_ms: null,
+      resolved_ms: null,
+    });
+    const marks = alarmMarks([h(30, 'SPO2_LOW'), h(10, 'SPO2_LOW'), h(20, 'HR_HIGH'), h(99, 'SPO2_LOW')], ['SPO2'], 0, 50);
+    expect(marks.map((m) => m.t)).toEqual([10, 30]);
+    expect(marks[0].text).toBe('*** SPO2_LOW msg');
+  });
+});
+
+describe('review calipers', () => {
+  it('measure the interval and its rate', async () => {
+    const { caliperText } = await import('../src/detailmath');
+    expect(caliperText(1000, 1800)).toEqual({ ms: 800, rate: 75, text: 'Δ 0.800 s · 75 /min' });
+    expect(caliperText(2000, 1500).rate).toBe(120);
+    expect(caliperText(5, 5)).toEqual({ ms: 0, rate: null, text: 'Δ 0.000 s' });
+  });
+});

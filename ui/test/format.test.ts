@@ -72,17 +72,13 @@ describe('alarm text', () => {
     expect(priorityMarker('low')).toBe('*');
   });
 
-  it('reads "marker label value op limit"', () => {
-    expect(formatAlarmText(alarm({ value: 84, limit: 90 }))).toBe('*** SpO2 LOW 84 < 90');
-    expect(formatAlarmText(alarm({ code: 'HR_HIGH', label: 'HR HIGH', priority: 'medium', value: 131, limit: 120 }))).toBe(
-      '** HR HIGH 131 > 120',
-    );
-    expect(formatAlarmText(alarm({ label: 'RR LOW', priority: 'low', value: 8, limit: 8 }))).toBe('* RR LOW 8 = 8');
-  });
-
-  it('gives both numbers one precision when either has decimals', () => {
-    expect(formatAlarmText(alarm({ label: 'TEMP HIGH', priority: 'low', value: 38.5, limit: 38 }))).toBe(
-      '* TEMP HIGH 38.5 > 38.0',
+  it('reads "marker label value unit (limit …)", like the engine writes it', () => {
+    expect(formatAlarmText(alarm({ value: 84, limit: 90, unit: '%' }))).toBe('*** SpO2 LOW 84 % (limit 90)');
+    expect(
+      formatAlarmText(alarm({ code: 'HR_LOW', label: 'HR LOW', priority: 'medium', value: 67, limit: 70, unit: '/min' })),
+    ).toBe('** HR LOW 67 /min (limit 70)');
+    expect(formatAlarmText(alarm({ label: 'Temp HIGH', priority: 'low', value: 38.9, limit: 38.5, unit: '°C' }))).toBe(
+      '* Temp HIGH 38.9 °C (limit 38.5)',
     );
   });
 
@@ -92,12 +88,13 @@ describe('alarm text', () => {
     expect(formatAlarmText(alarm({ limit: 90 }))).toBe('*** SpO2 LOW');
   });
 
-  it('summarises a bed: top alarm plus how many more', () => {
+  it('summarises a bed: top alarm plus how many more, in words', () => {
     expect(formatAlarmSummary([])).toBe('');
-    const a = alarm({ value: 84, limit: 90 });
+    const a = alarm({ value: 84, limit: 90, unit: '%' });
     const b = alarm({ label: 'HR HIGH', priority: 'medium' });
-    expect(formatAlarmSummary([a])).toBe('*** SpO2 LOW 84 < 90');
-    expect(formatAlarmSummary([a, b, b])).toBe('*** SpO2 LOW 84 < 90  (+2)');
+    expect(formatAlarmSummary([a])).toBe('*** SpO2 LOW 84 % (limit 90)');
+    expect(formatAlarmSummary([a, b])).toBe('*** SpO2 LOW 84 % (limit 90) · +1 more alarm');
+    expect(formatAlarmSummary([a, b, b])).toBe('*** SpO2 LOW 84 % (limit 90) · +2 more alarms');
   });
 
   it('counts alarms in words', () => {

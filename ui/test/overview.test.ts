@@ -43,6 +43,13 @@ describe('blockAlarmPriority', () => {
     expect(blockAlarmPriority(alarms, ['RR'])).toBeNull();
   });
 
+  it('leaves a value that is back inside its limits unmarked (latched or unreviewed alarm)', () => {
+    const gone = { ...a('SPO2_LOW', 'high'), state: 'unreviewed' as const };
+    const latched = { ...a('SPO2_LOW', 'high'), state: 'latched' as const };
+    expect(blockAlarmPriority([gone], ['SPO2'])).toBeNull();
+    expect(blockAlarmPriority([latched, a('SPO2_LOW', 'medium')], ['SPO2'])).toBe('medium');
+  });
+
   it('matches whole vital codes only', () => {
     expect(blockAlarmPriority([a('NIBP_SYS_HIGH', 'medium')], ['NIBP_SYS', 'NIBP_DIA'])).toBe('medium');
     // An alarm on HRV must not highlight HR.

@@ -13,3 +13,11 @@ describe('station administration texts', () => {
     expect(codeLabel('NIBP_SYS_HIGH')).toBe('NIBP SYS HIGH');
   });
 });
+
+describe('device mapping check', () => {
+  it('shows the live values to confirm against the bedside monitor', async () => {
+    const { liveCheckText } = await import('../src/stationadmin');
+    expect(liveCheckText('mon-sim-03', { hr: 84.2, spo2: 97, rr: null })).toBe('HR 84 · SpO2 97 · RR -?- (live now from mon-sim-03)');
+    expect(liveCheckText('mon-x', null)).toBe('No live values from mon-x: check it is connected.');
+  });
+});

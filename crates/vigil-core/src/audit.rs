@@ -69,6 +69,12 @@ pub mod actions {
     pub const AUDIO_PAUSE: &str = "audio_pause";
     /// An audio pause ended early by a user.
     pub const AUDIO_PAUSE_END: &str = "audio_pause_end";
+    /// The reason for an emergency access, given after it was taken.
+    pub const BREAK_GLASS_REASON: &str = "break_glass_reason";
+    /// A station setting changed from the window (latching, nurses acknowledge, volume).
+    pub const STATION_SETTING: &str = "station_setting";
+    /// A bed put in standby or back to monitoring.
+    pub const BED_STANDBY: &str = "bed_standby";
 }
 
 #[derive(Debug, Error)]

@@ -375,6 +375,17 @@ pub struct FileConfig {
     pub ingest: IngestSection,
     #[serde(default)]
     pub auth: AuthSection,
+    #[serde(default)]
+    pub sound: SoundSection,
+}
+
+/// `[sound]`: the station's alarm sound.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SoundSection {
+    /// Output device as the audio layer names it (`alsa:default`, `alsa:hw:1,0`); default:
+    /// the system's default output. A device that cannot be opened is a technical alarm.
+    pub device: Option<String>,
 }
 
 /// `[auth]`: station sessions.

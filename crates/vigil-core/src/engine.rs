@@ -474,11 +474,22 @@ impl EngineHandle {
         inputs: News2Manual,
         auth: &Authorized,
     ) -> Result<(), EngineError> {
+        self.patient_change(auth, |m, user, now| {
+            m.set_news2_manual(bed, inputs, user, now)
+        })
+        .await
+    }
+
+    /// A user's change to a patient's alarm settings (needs `ChangePatientLimits`): applied
+    /// to the alarm machine, its events published, logged and stored.
+    async fn patient_change(
+        &self,
+        auth: &Authorized,
+        change: impl FnOnce(&mut AlarmMachine, &str, i64) -> Result<Vec<AlarmEvent>, AlarmError>,
+    ) -> Result<(), EngineError> {
         let user = auth.require(Permission::ChangePatientLimits)?;
         let now = store::now_ms();
-        let events = lock(&self.shared.state)
-            .alarms
-            .set_news2_manual(bed, inputs, user, now)?;
+        let events = change(&mut lock(&self.shared.state).alarms, user, now)?;
         emit_alarm_events(&self.shared, events, now).await;
         Ok(())
     }
@@ -516,6 +527,47 @@ impl EngineHandle {
         let st = lock(&self.shared.state);
         let cfg = st.alarms.config();
         (cfg.profile, cfg.latching.clone())
+    }
+
+    /// Raise (`present`) or resolve a technical alarm of the station itself, such as
+    /// `AUDIO_FAILED` when the station cannot sound (see `AlarmMachine::station_technical`).
+    pub async fn station_technical(&self, code: &str, label: &str, present: bool, message: &str) {
+        let now = store::now_ms();
+        let events = lock(&self.shared.state)
+            .alarms
+            .station_technical(code, label, present, message, now);
+        emit_alarm_events(&self.shared, events, now).await;
+    }
+
+    /// Put a bed in standby (no patient: physiological alarms off) or back to monitoring.
+    pub async fn set_standby(
+        &self,
+        bed: &BedId,
+        on: bool,
+        auth: &Authorized,
+    ) -> Result<(), EngineError> {
+        self.patient_change(auth, |m, user, now| m.set_standby(bed, on, user, now))
+            .await
+    }
+
+    /// Beds in standby as saved before a restart (see `settings::StationSettings::standby`).
+    pub fn restore_standby(&self, beds: impl IntoIterator<Item = BedId>) {
+        let mut st = lock(&self.shared.state);
+        for b in beds {
+            st.alarms.restore_standby(b);
+        }
+    }
+
+    /// Beds in standby.
+    pub fn standby_beds(&self) -> Vec<BedId> {
+        lock(&self.shared.state).alarms.standby_beds()
+    }
+
+    /// Admin setting: whether every high-priority alarm latches.
+    pub fn set_latch_high(&self, on: bool, auth: &Authorized) -> Result<(), EngineError> {
+        auth.require(Permission::ManageWardProfiles)?;
+        lock(&self.shared.state).alarms.set_latch_high(on);
+        Ok(())
     }
 
     /// Audio pauses in force now.
@@ -858,6 +910,13 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                         .entry(v.bed.clone())
                         .or_default()
                         .insert(r.vital, *r);
+                }
+                // A shown alarm's value moved with the numerics: send the list again so the
+                // alarm text says what the tile shows.
+                if st.alarms.take_shown_changed() && events.is_empty() {
+                    let active = st.alarms.active(now);
+                    st.snapshot.alarms = active.clone();
+                    let _ = shared.live.send(LiveEvent::Alarms(Arc::new(active)));
                 }
                 publish_alarms(shared, &mut st, &events, now);
                 events

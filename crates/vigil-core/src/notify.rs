@@ -1,5 +1,9 @@
 //! Desktop notifications of alarms (freedesktop notifications over D-Bus, notify-rust).
 //!
+//! One notification per alarm, kept in step with it: raised → shown; escalated, latched or
+//! resolved-unreviewed → the same notification updated (replaced in place); acknowledged or
+//! over → withdrawn (closed). The bed is named as the ward knows it ([`bed_label`]).
+//!
 //! Best effort, never on the alarm path: the engine hands a note to [`Notifier::alarm`], which
 //! only queues it (a full queue drops the note and logs). A worker thread shows each note on a
 //! helper thread and waits at most `timeout`: a hung notification server cannot block anything
@@ -13,6 +17,16 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::alarms::{AlarmEvent, AlarmEventKind, Priority};
+use crate::telemetry::BedId;
+
+/// A bed as the ward names it: "Bed 03" (the window's tiles, the alarm bar and the desktop
+/// notifications all use these words, never the internal key `ward/03`).
+pub fn bed_label(bed: &BedId) -> String {
+    if bed.ward == "*" {
+        return "Station".into();
+    }
+    format!("Bed {}", bed.bed)
+}
 
 const QUEUE: usize = 256;
 
@@ -33,20 +47,40 @@ pub struct Note {
     pub summary: String,
     pub body: String,
     pub priority: Priority,
+    /// The alarm it is about (`ward/bed/CODE`): its later notes update or withdraw this one.
+    pub alarm_id: String,
+    /// Withdraw the alarm's notification rather than show one.
+    pub withdraw: bool,
 }
 
 impl Note {
-    /// The note for an alarm event worth a notification (raise, escalate).
+    /// What an alarm event does to the alarm's notification: show (raise), update (escalate,
+    /// latch, resolved but not reviewed), withdraw (acknowledged, over). Other events
+    /// (pauses, settings) change nothing.
     pub fn for_event(e: &AlarmEvent) -> Option<Note> {
-        let what = match e.kind {
-            AlarmEventKind::Raise => "ALARM",
-            AlarmEventKind::Escalate => "ESCALATED",
+        use crate::alarms::AlarmState;
+        let what = match (e.kind, e.state) {
+            (AlarmEventKind::Raise, _) => "ALARM",
+            (AlarmEventKind::Escalate, _) => "ESCALATED",
+            (AlarmEventKind::Latch, _) => "LATCHED",
+            (AlarmEventKind::Resolve, AlarmState::Unreviewed) => "RESOLVED, NOT REVIEWED",
+            (AlarmEventKind::Resolve, _) | (AlarmEventKind::Acknowledge, _) => {
+                return Some(Note {
+                    summary: String::new(),
+                    body: String::new(),
+                    priority: e.priority,
+                    alarm_id: e.alarm_id.clone(),
+                    withdraw: true,
+                })
+            }
             _ => return None,
         };
         Some(Note {
-            summary: format!("{} {what} bed {}", e.priority.marker(), e.bed),
+            summary: format!("{} {what} {}", e.priority.marker(), bed_label(&e.bed)),
             body: e.message.clone(),
             priority: e.priority,
+            alarm_id: e.alarm_id.clone(),
+            withdraw: false,
         })
     }
 }
@@ -55,10 +89,18 @@ impl Note {
 /// behind if the server hangs). High priority uses critical urgency.
 pub fn show_with_timeout(note: &Note, timeout: Duration) -> Result<(), NotifyError> {
     let busy = Arc::new(AtomicBool::new(false));
-    show_guarded(note, timeout, &busy)
+    show_guarded(note, None, timeout, &busy).map(drop)
 }
 
-fn show_guarded(note: &Note, timeout: Duration, busy: &Arc<AtomicBool>) -> Result<(), NotifyError> {
+type Handle = notify_rust::NotificationHandle;
+
+/// Show `note`, replacing the notification `replaces` (its id) if given; returns the handle.
+fn show_guarded(
+    note: &Note,
+    replaces: Option<u32>,
+    timeout: Duration,
+    busy: &Arc<AtomicBool>,
+) -> Result<Handle, NotifyError> {
     if busy.swap(true, Ordering::AcqRel) {
         return Err(NotifyError::Busy);
     }
@@ -73,13 +115,17 @@ fn show_guarded(note: &Note, timeout: Duration, busy: &Arc<AtomicBool>) -> Resul
                 Priority::Medium => notify_rust::Urgency::Normal,
                 Priority::Low => notify_rust::Urgency::Low,
             };
-            let r = notify_rust::Notification::new()
+            let mut notification = notify_rust::Notification::new();
+            notification
                 .appname("Vigil")
                 .summary(&n.summary)
                 .body(&n.body)
-                .urgency(urgency)
+                .urgency(urgency);
+            if let Some(id) = replaces {
+                notification.id(id);
+            }
+            let r = notification
                 .show()
-                .map(|_| ())
                 .map_err(|e| NotifyError::Failed(e.to_string()));
             flag.store(false, Ordering::Release);
             let _ = tx.send(r);
@@ -94,10 +140,27 @@ fn show_guarded(note: &Note, timeout: Duration, busy: &Arc<AtomicBool>) -> Resul
     }
 }
 
+/// Close a notification on a helper thread, waiting at most `timeout` (a hung server cannot
+/// block the worker; a failure is logged).
+fn close_guarded(h: Handle, timeout: Duration) {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("vigil-notify-close".into())
+        .spawn(move || {
+            h.close();
+            let _ = tx.send(());
+        });
+    if spawned.is_err() || rx.recv_timeout(timeout).is_err() {
+        tracing::warn!(target: "vigil::alarm", "withdrawing a desktop notification did not finish");
+    }
+}
+
 /// Counters of a [`Notifier`].
 #[derive(Debug, Default)]
 pub struct NotifyStats {
     pub shown: AtomicU64,
+    /// Notifications withdrawn because their alarm was acknowledged or ended.
+    pub withdrawn: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
 }
@@ -119,10 +182,24 @@ impl Notifier {
             .name("vigil-notify".into())
             .spawn(move || {
                 let busy = Arc::new(AtomicBool::new(false));
+                // The notification shown for each alarm, to update or withdraw it.
+                let mut shown: std::collections::HashMap<String, u32> = Default::default();
+                let mut handles: std::collections::HashMap<String, Handle> = Default::default();
                 while let Ok(note) = rx.recv() {
-                    match show_guarded(&note, timeout, &busy) {
-                        Ok(()) => {
+                    if note.withdraw {
+                        shown.remove(&note.alarm_id);
+                        if let Some(h) = handles.remove(&note.alarm_id) {
+                            close_guarded(h, timeout);
+                            st.withdrawn.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                    let replaces = shown.get(&note.alarm_id).copied();
+                    match show_guarded(&note, replaces, timeout, &busy) {
+                        Ok(h) => {
                             st.shown.fetch_add(1, Ordering::Relaxed);
+                            shown.insert(note.alarm_id.clone(), h.id());
+                            handles.insert(note.alarm_id.clone(), h);
                         }
                         Err(e) => {
                             st.failed.fetch_add(1, Ordering::Relaxed);
@@ -138,7 +215,7 @@ impl Notifier {
         Notifier { tx, stats }
     }
 
-    /// Queue a notification for an alarm event (raise and escalate only). Never blocks.
+    /// Queue what an alarm event does to its notification ([`Note::for_event`]). Never blocks.
     pub fn alarm(&self, e: &AlarmEvent) {
         if let Some(n) = Note::for_event(e) {
             self.send(n);

@@ -1,4 +1,6 @@
-//! Admit, discharge, transfer (schema 006): who is in which bed. Every change needs an
+//! Admit, discharge, transfer (schema 006, 008): who is in which bed. Admission takes two
+//! identifiers (MRN and date of birth) and the header a nurse checks (sex, pacemaker). Every
+//! change needs an
 //! [`Authorized`] proof for [`Permission::AdmitDischargeTransfer`] and is recorded in the audit
 //! trail in the same transaction (the entry names the MRN, not the patient's name).
 //!
@@ -40,8 +42,54 @@ pub struct Patient {
     pub bed: BedId,
     pub mrn: String,
     pub name: String,
+    /// Date of birth, `YYYY-MM-DD` (required at admission since schema 008).
     pub dob: Option<String>,
+    /// `F`, `M`, `X` (other) or `U` (unknown).
+    pub sex: Option<String>,
+    /// A pacemaker is fitted (the ECG shows pacer spikes; the heart rate may be the pacer's).
+    pub pacemaker: bool,
     pub admitted_ms: i64,
+}
+
+/// What an admission records.
+#[derive(Debug, Clone, Default)]
+pub struct NewPatient<'a> {
+    pub mrn: &'a str,
+    pub name: &'a str,
+    /// `YYYY-MM-DD`: the second identifier, required.
+    pub dob: &'a str,
+    /// `F`, `M`, `X` or `U`.
+    pub sex: &'a str,
+    pub pacemaker: bool,
+}
+
+/// A date of birth as typed: `YYYY-MM-DD`, a real date, not in the future, at most 130 years
+/// before `now_ms`.
+pub fn parse_dob(s: &str, now_ms: i64) -> Result<chrono::NaiveDate, PatientError> {
+    let s = s.trim();
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| PatientError::Invalid(format!("date of birth {s:?}: expected YYYY-MM-DD")))?;
+    let today = chrono::DateTime::from_timestamp_millis(now_ms)
+        .map(|t| t.date_naive())
+        .ok_or_else(|| PatientError::Invalid("station clock out of range".into()))?;
+    if d > today {
+        return Err(PatientError::Invalid(format!(
+            "date of birth {s} is in the future"
+        )));
+    }
+    if today.years_since(d).is_none_or(|y| y > 130) {
+        return Err(PatientError::Invalid(format!(
+            "date of birth {s} is more than 130 years ago"
+        )));
+    }
+    Ok(d)
+}
+
+/// Age in whole years on the day of `now_ms` (None without a readable date of birth).
+pub fn age_years(dob: &str, now_ms: i64) -> Option<u32> {
+    let d = chrono::NaiveDate::parse_from_str(dob, "%Y-%m-%d").ok()?;
+    let today = chrono::DateTime::from_timestamp_millis(now_ms)?.date_naive();
+    today.years_since(d)
 }
 
 impl Patient {
@@ -53,6 +101,9 @@ impl Patient {
             mrn: String::new(),
             name: initials(&self.name),
             dob: None,
+            // Not identifying, and clinically needed at a glance.
+            sex: self.sex.clone(),
+            pacemaker: self.pacemaker,
             admitted_ms: self.admitted_ms,
         }
     }
@@ -105,7 +156,7 @@ fn in_tx<T>(
 pub fn in_bed(conn: &Connection, bed: &BedId) -> Result<Option<Patient>, PatientError> {
     Ok(conn
         .query_row(
-            "SELECT mrn, name, dob, admitted_ms FROM patients
+            "SELECT mrn, name, dob, admitted_ms, sex, pacemaker FROM patients
              WHERE ward = ?1 AND bed = ?2 AND discharged_ms IS NULL",
             params![bed.ward, bed.bed],
             |r| {
@@ -115,6 +166,8 @@ pub fn in_bed(conn: &Connection, bed: &BedId) -> Result<Option<Patient>, Patient
                     name: r.get(1)?,
                     dob: r.get(2)?,
                     admitted_ms: r.get(3)?,
+                    sex: r.get(4)?,
+                    pacemaker: r.get(5)?,
                 })
             },
         )
@@ -124,7 +177,7 @@ pub fn in_bed(conn: &Connection, bed: &BedId) -> Result<Option<Patient>, Patient
 /// Every patient currently admitted, by bed.
 pub fn current(conn: &Connection) -> Result<Vec<Patient>, PatientError> {
     let mut q = conn.prepare(
-        "SELECT ward, bed, mrn, name, dob, admitted_ms FROM patients
+        "SELECT ward, bed, mrn, name, dob, admitted_ms, sex, pacemaker FROM patients
          WHERE discharged_ms IS NULL ORDER BY ward, bed",
     )?;
     let rows = q.query_map([], |r| {
@@ -134,29 +187,43 @@ pub fn current(conn: &Connection) -> Result<Vec<Patient>, PatientError> {
             name: r.get(3)?,
             dob: r.get(4)?,
             admitted_ms: r.get(5)?,
+            sex: r.get(6)?,
+            pacemaker: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Admit a patient to an empty bed.
+/// Admit a patient to an empty bed: two identifiers (MRN and date of birth) required.
 pub fn admit(
     conn: &Connection,
     auth: &Authorized,
     bed: &BedId,
-    mrn: &str,
-    name: &str,
-    dob: Option<&str>,
+    new: &NewPatient<'_>,
     now_ms: i64,
 ) -> Result<Patient, PatientError> {
     let user = auth.require(Permission::AdmitDischargeTransfer)?;
-    let mrn = clean("MRN", mrn)?;
-    let name = clean("name", name)?;
-    let dob = dob
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| clean("date of birth", d))
-        .transpose()?;
+    let mrn = clean("MRN", new.mrn)?;
+    let name = clean("name", new.name)?;
+    if new.dob.trim().is_empty() {
+        return Err(PatientError::Invalid(
+            "date of birth is required (the second identifier)".into(),
+        ));
+    }
+    let dob = Some(parse_dob(new.dob, now_ms)?.format("%Y-%m-%d").to_string());
+    let sex = match new.sex.trim().to_ascii_uppercase().as_str() {
+        "" | "U" => "U",
+        "F" => "F",
+        "M" => "M",
+        "X" => "X",
+        other => {
+            return Err(PatientError::Invalid(format!(
+                "sex {other:?}: expected F, M, X or U"
+            )))
+        }
+    }
+    .to_string();
+    let pacemaker = new.pacemaker;
     in_tx(conn, |conn| {
         if in_bed(conn, bed)?.is_some() {
             return Err(PatientError::BedOccupied(bed.key()));
@@ -172,9 +239,9 @@ pub fn admit(
             return Err(PatientError::MrnInUse(mrn, BedId::new(w, b).key()));
         }
         conn.execute(
-            "INSERT INTO patients (ward, bed, mrn, name, dob, admitted_ms, admitted_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![bed.ward, bed.bed, mrn, name, dob, now_ms, user],
+            "INSERT INTO patients (ward, bed, mrn, name, dob, admitted_ms, admitted_by, sex, pacemaker)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![bed.ward, bed.bed, mrn, name, dob, now_ms, user, sex, pacemaker],
         )?;
         Audit::append(
             conn,
@@ -189,6 +256,8 @@ pub fn admit(
             mrn,
             name,
             dob,
+            sex: Some(sex),
+            pacemaker,
             admitted_ms: now_ms,
         })
     })
@@ -267,6 +336,8 @@ mod tests {
     use crate::auth::{Actor, AuthConfig, AuthService, Role};
 
     const PW: &str = "Ward4-station-test-2026!";
+    /// 2026-06-01T00:00:00Z.
+    const T: i64 = 1_780_272_000_000;
 
     /// A database with a charge nurse and a nurse, and the charge nurse's ADT proof.
     fn setup() -> (tempfile::TempDir, AuthService, Authorized) {
@@ -289,41 +360,63 @@ mod tests {
         let conn = svc.connection();
         let b1 = BedId::new("4W", "01");
         let b2 = BedId::new("4W", "02");
-        let p = admit(conn, &ok, &b1, " MRN-1 ", "Jane Q. Doe", None, 10).expect("admit");
+        let jane = NewPatient {
+            mrn: " MRN-1 ",
+            name: "Jane Q. Doe",
+            dob: "1950-02-03",
+            sex: "f",
+            pacemaker: true,
+        };
+        let p = admit(conn, &ok, &b1, &jane, T).expect("admit");
+        assert_eq!((p.sex.as_deref(), p.pacemaker), (Some("F"), true));
+        assert_eq!(p.dob.as_deref(), Some("1950-02-03"));
+        let john = |mrn: &'static str, dob: &'static str| NewPatient {
+            mrn,
+            name: "John Roe",
+            dob,
+            ..NewPatient::default()
+        };
         assert_eq!((p.mrn.as_str(), p.name.as_str()), ("MRN-1", "Jane Q. Doe"));
         assert!(matches!(
-            admit(conn, &ok, &b1, "MRN-2", "John Roe", None, 11),
+            admit(conn, &ok, &b1, &john("MRN-2", "1960-01-01"), T),
             Err(PatientError::BedOccupied(_))
         ));
         assert!(matches!(
-            admit(conn, &ok, &b2, "MRN-1", "Jane Q. Doe", None, 11),
+            admit(conn, &ok, &b2, &john("MRN-1", "1960-01-01"), T),
             Err(PatientError::MrnInUse(..))
         ));
         assert!(matches!(
-            admit(conn, &ok, &b2, "  ", "John Roe", None, 11),
+            admit(conn, &ok, &b2, &john("  ", "1960-01-01"), T),
             Err(PatientError::Invalid(_))
         ));
-        let moved = transfer(conn, &ok, &b1, &b2, 20).expect("transfer");
+        // Two identifiers: no date of birth, or an impossible one, is refused.
+        for bad in ["", "1960-02-30", "03/02/1950", "2999-01-01", "1800-01-01"] {
+            assert!(
+                matches!(
+                    admit(conn, &ok, &b2, &john("MRN-2", bad), T),
+                    Err(PatientError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let moved = transfer(conn, &ok, &b1, &b2, T + 20).expect("transfer");
         assert_eq!(moved.bed, b2);
         assert_eq!(in_bed(conn, &b1).expect("read"), None);
         assert_eq!(current(conn).expect("list"), vec![moved.clone()]);
         assert!(matches!(
-            discharge(conn, &ok, &b1, 30),
+            discharge(conn, &ok, &b1, T + 30),
             Err(PatientError::NoPatient(_))
         ));
-        discharge(conn, &ok, &b2, 30).expect("discharge");
+        discharge(conn, &ok, &b2, T + 30).expect("discharge");
         assert!(current(conn).expect("list").is_empty());
         // The same MRN can be admitted again after discharge.
-        admit(
-            conn,
-            &ok,
-            &b1,
-            "MRN-1",
-            "Jane Q. Doe",
-            Some("1950-02-03"),
-            40,
-        )
-        .expect("readmit");
+        let again = NewPatient {
+            mrn: "MRN-1",
+            name: "Jane Q. Doe",
+            dob: "1950-02-03",
+            ..NewPatient::default()
+        };
+        admit(conn, &ok, &b1, &again, T + 40).expect("readmit");
         let actions: Vec<String> = Audit::list(conn, &AuditFilter::default())
             .expect("audit")
             .into_iter()
@@ -349,16 +442,13 @@ mod tests {
         let wrong = svc
             .authorize(Some(&s), Permission::ChangePatientLimits, 4)
             .expect("authorized");
-        let e = admit(
-            svc.connection(),
-            &wrong,
-            &BedId::new("4W", "01"),
-            "M",
-            "N",
-            None,
-            5,
-        )
-        .unwrap_err();
+        let n = NewPatient {
+            mrn: "M",
+            name: "N",
+            dob: "1970-01-01",
+            ..NewPatient::default()
+        };
+        let e = admit(svc.connection(), &wrong, &BedId::new("4W", "01"), &n, T).unwrap_err();
         assert!(matches!(e, PatientError::Auth(_)), "{e}");
         assert!(current(svc.connection()).expect("list").is_empty());
     }
@@ -370,6 +460,8 @@ mod tests {
             mrn: "MRN-1".into(),
             name: "jane  q. doe".into(),
             dob: Some("1950-01-01".into()),
+            sex: Some("F".into()),
+            pacemaker: true,
             admitted_ms: 1,
         };
         let m = p.masked();
@@ -377,6 +469,9 @@ mod tests {
             (m.name.as_str(), m.mrn.as_str(), m.dob),
             ("J. Q. D.", "", None)
         );
+        assert_eq!((m.sex.as_deref(), m.pacemaker), (Some("F"), true));
+        assert_eq!(age_years("1950-02-03", T), Some(76));
+        assert_eq!(age_years("not a date", T), None);
         assert_eq!(initials(""), "");
     }
 }

@@ -15,6 +15,13 @@ use crate::store::StoreError;
 
 const PROFILE: &str = "ward_profile";
 const LATCHING: &str = "latching";
+const LATCH_HIGH: &str = "latch_high";
+const NURSES_ACK: &str = "nurses_acknowledge";
+const VOLUME: &str = "alarm_volume";
+const STANDBY: &str = "standby_beds";
+
+/// Alarm volume (percent) when none was set.
+pub const DEFAULT_VOLUME: u8 = 70;
 
 /// Alarm codes the window offers for latching: every limit of every ward profile, the NEWS2
 /// bands, and the technical alarms. (The engine accepts any code; this is the list shown.)
@@ -39,11 +46,75 @@ pub fn latchable() -> Vec<String> {
     codes.into_iter().collect()
 }
 
+/// The yes/no station settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// Every high-priority alarm latches.
+    LatchHigh,
+    /// Nurses may acknowledge alarms.
+    NursesAcknowledge,
+}
+
+impl Flag {
+    /// The stored key (also the audit target).
+    pub fn key(self) -> &'static str {
+        match self {
+            Flag::LatchHigh => LATCH_HIGH,
+            Flag::NursesAcknowledge => NURSES_ACK,
+        }
+    }
+
+    /// What the setting now says, in words (for the audit trail).
+    pub fn describe(self, on: bool) -> &'static str {
+        match (self, on) {
+            (Flag::LatchHigh, true) => "high-priority alarms latch",
+            (Flag::LatchHigh, false) => "high-priority alarms do not latch",
+            (Flag::NursesAcknowledge, true) => "nurses may acknowledge",
+            (Flag::NursesAcknowledge, false) => "only charge nurses acknowledge",
+        }
+    }
+}
+
 /// The settings as stored (defaults where nothing was set).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationSettings {
     pub profile: WardProfile,
     pub latching: BTreeSet<String>,
+    /// Every high-priority alarm latches (default: yes).
+    pub latch_high: bool,
+    /// Nurses may acknowledge alarms (default: yes; every acknowledgement is audited).
+    pub nurses_acknowledge: bool,
+    /// Alarm sound volume, percent (the player enforces its minimum).
+    pub alarm_volume: u8,
+    /// Beds in standby (no patient: physiological alarms off), as `ward/bed` keys; kept across
+    /// a restart so a discharged bed does not start alarming again.
+    pub standby: BTreeSet<String>,
+}
+
+impl Default for StationSettings {
+    fn default() -> Self {
+        StationSettings {
+            profile: WardProfile::Adult,
+            latching: BTreeSet::new(),
+            latch_high: true,
+            nurses_acknowledge: true,
+            alarm_volume: DEFAULT_VOLUME,
+            standby: BTreeSet::new(),
+        }
+    }
+}
+
+/// A stored yes/no: "1"/"0" (anything else: `default`, logged).
+fn flag(key: &str, v: Option<String>, default: bool) -> bool {
+    match v.as_deref() {
+        None => default,
+        Some("1") => true,
+        Some("0") => false,
+        Some(other) => {
+            tracing::warn!(key, value = %other, "unreadable stored setting; default used");
+            default
+        }
+    }
 }
 
 impl StationSettings {
@@ -64,16 +135,65 @@ impl StationSettings {
             }),
             None => WardProfile::Adult,
         };
-        let latching = get(LATCHING)?
-            .map(|v| {
+        let list = |v: Option<String>| -> BTreeSet<String> {
+            v.map(|v| {
                 v.split(',')
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
                     .map(String::from)
                     .collect()
             })
-            .unwrap_or_default();
-        Ok(StationSettings { profile, latching })
+            .unwrap_or_default()
+        };
+        let latching = list(get(LATCHING)?);
+        let standby = list(get(STANDBY)?);
+        let alarm_volume = match get(VOLUME)? {
+            None => DEFAULT_VOLUME,
+            Some(v) => v.parse::<u8>().unwrap_or_else(|_| {
+                tracing::warn!(value = %v, "unreadable stored alarm volume; default used");
+                DEFAULT_VOLUME
+            }),
+        };
+        Ok(StationSettings {
+            profile,
+            latching,
+            latch_high: flag(LATCH_HIGH, get(LATCH_HIGH)?, true),
+            nurses_acknowledge: flag(NURSES_ACK, get(NURSES_ACK)?, true),
+            alarm_volume,
+            standby,
+        })
+    }
+
+    /// Store the beds in standby.
+    pub fn save_standby(
+        conn: &Connection,
+        beds: &BTreeSet<String>,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let v: Vec<&str> = beds.iter().map(String::as_str).collect();
+        put(conn, STANDBY, &v.join(","), by, now_ms)
+    }
+
+    /// Store a yes/no setting.
+    pub fn save_flag(
+        conn: &Connection,
+        flag: Flag,
+        on: bool,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        put(conn, flag.key(), if on { "1" } else { "0" }, by, now_ms)
+    }
+
+    /// Store the alarm volume (percent, as the player clamped it).
+    pub fn save_volume(
+        conn: &Connection,
+        percent: u8,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        put(conn, VOLUME, &percent.to_string(), by, now_ms)
     }
 
     /// Store the ward profile.
@@ -135,6 +255,18 @@ mod tests {
         );
         StationSettings::save_latching(&conn, &BTreeSet::new(), "it1", 7).unwrap();
         assert!(StationSettings::load(&conn).unwrap().latching.is_empty());
+        // Issue 12 defaults: high alarms latch, nurses acknowledge, volume 70 %.
+        assert!(s.latch_high && s.nurses_acknowledge);
+        assert_eq!(s.alarm_volume, DEFAULT_VOLUME);
+        StationSettings::save_flag(&conn, Flag::LatchHigh, false, "it1", 8).unwrap();
+        StationSettings::save_flag(&conn, Flag::NursesAcknowledge, false, "it1", 8).unwrap();
+        StationSettings::save_volume(&conn, 45, "nurse1", 9).unwrap();
+        let s = StationSettings::load(&conn).unwrap();
+        assert!(!s.latch_high && !s.nurses_acknowledge);
+        assert_eq!(s.alarm_volume, 45);
+        let beds: BTreeSet<String> = ["4W/01", "4W/07"].map(String::from).into();
+        StationSettings::save_standby(&conn, &beds, "charge1", 10).unwrap();
+        assert_eq!(StationSettings::load(&conn).unwrap().standby, beds);
     }
 
     #[test]

@@ -73,6 +73,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/005_bed_limits.sql"),
     include_str!("schema/006_patients.sql"),
     include_str!("schema/007_station_settings.sql"),
+    include_str!("schema/008_patient_details.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -15,9 +15,11 @@ fn no_bus_fails_fast_and_never_blocks_the_caller() {
         );
     }
     let note = Note {
-        summary: "*** ALARM bed 4W/01".into(),
-        body: "SpO2 LOW 84 < 90".into(),
+        summary: "*** ALARM Bed 01".into(),
+        body: "SpO2 LOW 84 % (limit 90)".into(),
         priority: Priority::High,
+        alarm_id: "4W/01/SPO2_LOW".into(),
+        withdraw: false,
     };
     let t = Instant::now();
     let r = show_with_timeout(&note, Duration::from_secs(2));

@@ -127,10 +127,13 @@ struct Seen {
     summary: String,
     body: String,
     urgency: Option<u8>,
+    /// The notification it replaces (0: a new one).
+    replaces: u32,
 }
 
 struct Notifications {
     seen: Arc<Mutex<Vec<Seen>>>,
+    closed: Arc<Mutex<Vec<u32>>>,
     /// Never answer `Notify` (after recording it): a hung notification daemon.
     hang: bool,
     next_id: AtomicU32,
@@ -142,7 +145,7 @@ impl Notifications {
     async fn notify(
         &self,
         app_name: String,
-        _replaces_id: u32,
+        replaces_id: u32,
         _app_icon: String,
         summary: String,
         body: String,
@@ -159,9 +162,13 @@ impl Notifications {
             summary,
             body,
             urgency,
+            replaces: replaces_id,
         });
         if self.hang {
             std::future::pending::<()>().await;
+        }
+        if replaces_id != 0 {
+            return replaces_id;
         }
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -180,20 +187,25 @@ impl Notifications {
         )
     }
 
-    fn close_notification(&self, _id: u32) {}
+    fn close_notification(&self, id: u32) {
+        self.closed.lock().unwrap().push(id);
+    }
 }
 
 /// The server's connection (served by zbus's helper thread while held) and what it saw.
 struct Server {
     _conn: zbus::Connection,
     seen: Arc<Mutex<Vec<Seen>>>,
+    closed: Arc<Mutex<Vec<u32>>>,
 }
 
 impl Server {
     fn start(bus: &Bus, hang: bool) -> Server {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(Mutex::new(Vec::new()));
         let iface = Notifications {
             seen: Arc::clone(&seen),
+            closed: Arc::clone(&closed),
             hang,
             next_id: AtomicU32::new(1),
         };
@@ -204,7 +216,11 @@ impl Server {
                 .build(),
         )
         .expect("notification server on the private bus");
-        Server { _conn: conn, seen }
+        Server {
+            _conn: conn,
+            seen,
+            closed,
+        }
     }
 
     /// Wait (bounded) until the server has seen `n` notifications; returns them.
@@ -276,9 +292,10 @@ fn raised_alarms_reach_the_notification_server_with_their_urgency() {
         seen,
         [Seen {
             app: "Vigil".into(),
-            summary: "*** ALARM bed 4W/01".into(),
+            summary: "*** ALARM Bed 01".into(),
             body: high.message.clone(),
             urgency: Some(CRITICAL),
+            replaces: 0,
         }],
         "after {latency:?}"
     );
@@ -292,16 +309,17 @@ fn raised_alarms_reach_the_notification_server_with_their_urgency() {
         seen[1],
         Seen {
             app: "Vigil".into(),
-            summary: "** ALARM bed 4W/01".into(),
-            body: "HR HIGH 130.5 > 120".into(),
+            summary: "** ALARM Bed 01".into(),
+            body: "HR HIGH 130.5 /min (limit 120)".into(),
             urgency: Some(NORMAL),
+            replaces: 0,
         }
     );
 
-    // Events that are no raise or escalation give no notification.
-    let mut ack = medium.clone();
-    ack.kind = AlarmEventKind::Acknowledge;
-    notifier.alarm(&ack);
+    // A pause or a settings change changes no notification.
+    let mut pause = medium.clone();
+    pause.kind = AlarmEventKind::Pause;
+    notifier.alarm(&pause);
 
     // Both shown, counted as such (the counter follows the server's reply).
     let end = Instant::now() + Duration::from_secs(5);
@@ -313,8 +331,51 @@ fn raised_alarms_reach_the_notification_server_with_their_urgency() {
     assert_eq!(st.failed.load(Ordering::Relaxed), 0);
     assert_eq!(st.dropped.load(Ordering::Relaxed), 0);
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(server.seen.lock().unwrap().len(), 2, "acknowledge notified");
+    assert_eq!(server.seen.lock().unwrap().len(), 2, "pause notified");
     eprintln!("first notification on the bus after {latency:?}");
+}
+
+#[test]
+fn a_notification_follows_its_alarm_updated_then_withdrawn() {
+    let bus = Bus::start();
+    let _env = use_bus(&bus);
+    let server = Server::start(&bus, false);
+    let notifier = Notifier::spawn(Duration::from_secs(2));
+    // The high-priority alarm clears by itself (latched by default), then is acknowledged.
+    let mut m = machine();
+    let b = bed();
+    let mut events = Vec::new();
+    events.extend(m.observe(&b, &Reading::new(Vital::SpO2, Some(84.0), T0), T0));
+    events.extend(m.tick(T0 + 10_000));
+    events.extend(m.observe(
+        &b,
+        &Reading::new(Vital::SpO2, Some(96.0), T0 + 23_000),
+        T0 + 23_000,
+    ));
+    events.extend(
+        m.acknowledge("4W/01/SPO2_LOW", "nina", T0 + 60_000)
+            .expect("ack"),
+    );
+    for e in &events {
+        notifier.alarm(e);
+    }
+    let seen = server.wait_for(2, Duration::from_secs(5));
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].summary, "*** ALARM Bed 01");
+    assert_eq!(seen[0].replaces, 0);
+    // Updated in place when it latched, never left saying it is still on.
+    assert_eq!(seen[1].summary, "*** LATCHED Bed 01");
+    assert_ne!(seen[1].replaces, 0, "replaces the first one");
+    let end = Instant::now() + Duration::from_secs(5);
+    while server.closed.lock().unwrap().is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        *server.closed.lock().unwrap(),
+        [seen[1].replaces],
+        "withdrawn once acknowledged"
+    );
+    assert_eq!(notifier.stats().withdrawn.load(Ordering::Relaxed), 1);
 }
 
 #[test]

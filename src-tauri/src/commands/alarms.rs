@@ -17,6 +17,51 @@ pub fn authorize(st: &AuthState, permission: Permission) -> Result<Authorized, A
     session::authorized(&mut g, permission, now)
 }
 
+/// The proof for an audio pause: the session's when it may act; from a locked screen or
+/// with nobody logged in, the station's own (audio pause needs no log-in; it is audited under
+/// the locked session's user, or "station (not logged in)").
+pub fn authorize_pause(st: &AuthState) -> Result<Authorized, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    match session::authorized(&mut g, Permission::AudioPause, now) {
+        Ok(p) => Ok(p),
+        Err(e)
+            if matches!(
+                e.code,
+                "locked" | "no_session" | "session_ended" | "session_expired"
+            ) =>
+        {
+            Ok(g.svc.authorize_unattended_pause(g.session.as_ref(), now)?)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Set the alarm volume (clamped to the allowed range), saved and audited. Returns it.
+pub fn set_volume(st: &AuthState, percent: i64) -> Result<u8, ApiError> {
+    let proof = authorize(st, Permission::AudioPause)?;
+    let v = crate::sound::clamp_volume(percent);
+    let now = st.now();
+    {
+        let g = st.lock();
+        vigil_core::settings::StationSettings::save_volume(
+            g.svc.connection(),
+            v,
+            proof.user(),
+            now,
+        )
+        .map_err(ApiError::internal)?;
+    }
+    audit(
+        st,
+        &proof,
+        actions::STATION_SETTING,
+        "alarm_volume",
+        &format!("{v} %"),
+    );
+    Ok(v)
+}
+
 /// A bed key as the window sends it (`ward/bed`).
 pub fn parse_bed(key: &str) -> Result<BedId, ApiError> {
     match key.split_once('/') {
@@ -57,6 +102,7 @@ pub fn pause_target(bed: Option<&BedId>) -> String {
 pub const ACK: &str = actions::ALARM_ACKNOWLEDGE;
 pub const PAUSE: &str = actions::AUDIO_PAUSE;
 pub const PAUSE_END: &str = actions::AUDIO_PAUSE_END;
+pub const STANDBY: &str = actions::BED_STANDBY;
 
 #[cfg(test)]
 mod tests {

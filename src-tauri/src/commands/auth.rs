@@ -21,6 +21,8 @@ pub struct AuthStateOut {
     pub locked: bool,
     pub must_change_password: bool,
     pub break_glass_until_ms: Option<i64>,
+    /// Emergency access was taken in one tap and its reason is still owed.
+    pub reason_pending: bool,
     /// Patient identity must be masked (no session, locked, password change pending, admin).
     pub masked: bool,
     /// Some action besides changing one's password is available.
@@ -59,6 +61,7 @@ pub fn auth_state(st: &AuthState) -> Result<AuthStateOut, ApiError> {
         locked: screen.locked,
         must_change_password: screen.must_change_password,
         break_glass_until_ms: screen.break_glass_until_ms,
+        reason_pending: screen.reason_pending,
         masked: screen.mask_patient_identity,
         actions_enabled: screen.actions_enabled,
         alarms_shown: screen.alarms_shown_and_sounding(),
@@ -160,6 +163,29 @@ pub fn break_glass(st: &AuthState, reason: &str) -> Result<AuthStateOut, ApiErro
         let mut g = st.lock();
         let (svc, s) = require(&mut g, Permission::BreakGlass, now)?;
         svc.break_glass(s, reason, now)?;
+    }
+    auth_state(st)
+}
+
+/// Emergency access in one tap (from the locked screen too): the reason is asked afterwards.
+/// Needs a session (locked or not) of a nurse or charge nurse.
+pub fn emergency_access(st: &AuthState) -> Result<AuthStateOut, ApiError> {
+    {
+        let now = st.now();
+        let mut g = st.lock();
+        let (svc, s) = require_session(&mut g)?;
+        svc.emergency_access(s, now)?;
+    }
+    auth_state(st)
+}
+
+/// The reason for the emergency access just taken (at least 10 characters).
+pub fn emergency_reason(st: &AuthState, reason: &str) -> Result<AuthStateOut, ApiError> {
+    {
+        let now = st.now();
+        let mut g = st.lock();
+        let (svc, s) = require_session(&mut g)?;
+        svc.emergency_reason(s, reason, now)?;
     }
     auth_state(st)
 }

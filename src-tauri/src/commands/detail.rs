@@ -49,6 +49,26 @@ pub trait Monitor {
     fn has_bed(&self, bed: &BedId) -> bool;
     /// The limits of a bed without its own (a new patient's).
     fn default_limits(&self) -> Vec<Limit>;
+    /// Standby (no patient: physiological alarms off) or monitoring.
+    fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError>;
+    /// Beds in standby now.
+    fn standby_beds(&self) -> Vec<BedId>;
+}
+
+/// Put `bed` in standby or back to monitoring, and save the standby beds so a restart keeps
+/// them (`settings::StationSettings::standby`).
+pub fn standby(
+    svc: &AuthService,
+    mon: &dyn Monitor,
+    bed: &BedId,
+    on: bool,
+    auth: &Authorized,
+    now: i64,
+) -> Result<(), ApiError> {
+    mon.set_standby(bed, on, auth)?;
+    let beds = mon.standby_beds().iter().map(BedId::key).collect();
+    vigil_core::settings::StationSettings::save_standby(svc.connection(), &beds, auth.user(), now)
+        .map_err(ApiError::internal)
 }
 
 impl Monitor for EngineHandle {
@@ -78,6 +98,16 @@ impl Monitor for EngineHandle {
 
     fn default_limits(&self) -> Vec<Limit> {
         EngineHandle::default_limits(self)
+    }
+
+    fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError> {
+        // Called on the blocking pool (commands::run), never on a runtime thread.
+        tauri::async_runtime::block_on(EngineHandle::set_standby(self, bed, on, auth))
+            .map_err(ApiError::from)
+    }
+
+    fn standby_beds(&self) -> Vec<BedId> {
+        EngineHandle::standby_beds(self)
     }
 }
 
@@ -606,6 +636,11 @@ pub struct PatientOut {
     pub mrn: String,
     pub name: String,
     pub dob: Option<String>,
+    /// Whole years today (from the date of birth; none while masked).
+    pub age: Option<u32>,
+    /// `F`, `M`, `X`, `U`.
+    pub sex: Option<String>,
+    pub pacemaker: bool,
     pub admitted_ms: i64,
     pub masked: bool,
 }
@@ -613,15 +648,32 @@ pub struct PatientOut {
 impl PatientOut {
     fn new(p: &Patient, masked: bool) -> PatientOut {
         let p = if masked { p.masked() } else { p.clone() };
+        let now = vigil_core::store::now_ms();
         PatientOut {
             bed: p.bed.key(),
             mrn: p.mrn,
+            age: p.dob.as_deref().and_then(|d| patients::age_years(d, now)),
             name: p.name,
             dob: p.dob,
+            sex: p.sex,
+            pacemaker: p.pacemaker,
             admitted_ms: p.admitted_ms,
             masked,
         }
     }
+}
+
+/// An admission as the window sends it: two identifiers (MRN, date of birth) and the header.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AdmitIn {
+    pub mrn: String,
+    pub name: String,
+    /// `YYYY-MM-DD`.
+    pub dob: String,
+    #[serde(default)]
+    pub sex: String,
+    #[serde(default)]
+    pub pacemaker: bool,
 }
 
 fn patient_error(e: PatientError) -> ApiError {
@@ -663,16 +715,24 @@ pub fn admit_patient(
     st: &AuthState,
     mon: &dyn Monitor,
     bed: &str,
-    mrn: &str,
-    name: &str,
+    new: &AdmitIn,
 ) -> Result<PatientOut, ApiError> {
     let now = st.now();
     let mut g = st.lock();
     let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
     let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
+    let monitoring = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
     let bed = known_bed(mon, bed)?;
-    let p = patients::admit(svc.connection(), &proof, &bed, mrn, name, None, now)
-        .map_err(patient_error)?;
+    let np = patients::NewPatient {
+        mrn: &new.mrn,
+        name: &new.name,
+        dob: &new.dob,
+        sex: &new.sex,
+        pacemaker: new.pacemaker,
+    };
+    let p = patients::admit(svc.connection(), &proof, &bed, &np, now).map_err(patient_error)?;
+    // A patient in the bed: its alarms are on.
+    standby(svc, mon, &bed, false, &monitoring, now)?;
     Ok(PatientOut::new(&p, false))
 }
 
@@ -732,6 +792,8 @@ pub fn discharge_patient(
         "patient discharged",
         now,
     )?;
+    // No patient: the bed goes to standby (no physiological alarms) until the next admission.
+    standby(svc, mon, &bed, true, &limits_proof, now)?;
     Ok(PatientOut::new(&p, false))
 }
 

@@ -20,6 +20,7 @@ use crate::session::AuthState;
 use vigil_core::alarms::{default_limits, Limit};
 use vigil_core::auth::Authorized;
 use vigil_core::patients;
+use vigil_core::settings::Flag;
 use vigil_core::telemetry::BedId;
 
 const T0: i64 = 1_700_000_000_000;
@@ -61,6 +62,9 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("touch",              [NO,   OK,   OK,   OK,            LCK,  LCK,  LCK,           OK,   OK,   OK]),
     ("change_password",    [NO,   OK,   OK,   OK,            LCK,  LCK,  LCK,           OK,   OK,   OK]),
     ("break_glass",        [NO,   OK,   BGN,  FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // One tap, from the locked screen too; the reason comes afterwards.
+    ("emergency_access",   [NO,   OK,   OK,   FORB,          OK,   OK,   FORB,          OK,   OK,   FORB]),
+    ("emergency_reason",   [NO,   OK,   OK,   OK,            OK,   OK,   OK,            OK,   OK,   OK]),
     ("list_users",         [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("create_user",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("disable_user",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
@@ -71,15 +75,21 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("audit_list",         [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("audit_export_csv",   [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("audit_verify",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
-    ("acknowledge_alarm",  [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
-    ("audio_pause",        [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
-    ("end_audio_pause",    [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // Nurses acknowledge by default (a ward setting, see `nurses_acknowledge_is_a_ward_setting`).
+    ("acknowledge_alarm",  [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // Audio pause needs no log-in on a locked or unattended station (audited as such).
+    ("audio_pause",        [OK,   OK,   OK,   FORB,          OK,   OK,   OK,            MC,   MC,   MC]),
+    ("end_audio_pause",    [OK,   OK,   OK,   FORB,          OK,   OK,   OK,            MC,   MC,   MC]),
     ("list_devices",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("register_device",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("remove_device",      [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("ward_settings",      [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("set_ward_profile",   [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("set_latching",       [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_latch_high",     [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_nurses_acknowledge", [NO, FORB, FORB, OK,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_alarm_volume",   [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("set_standby",        [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("broker_settings",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("test_broker",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("save_broker",        [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
@@ -95,7 +105,7 @@ const MATRIX: &[(&str, [&str; 10])] = &[
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 41] = [
+const COMMANDS: [&str; 47] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -106,6 +116,8 @@ const COMMANDS: [&str; 41] = [
     "touch",
     "change_password",
     "break_glass",
+    "emergency_access",
+    "emergency_reason",
     "list_users",
     "create_user",
     "disable_user",
@@ -125,6 +137,10 @@ const COMMANDS: [&str; 41] = [
     "ward_settings",
     "set_ward_profile",
     "set_latching",
+    "set_latch_high",
+    "set_nurses_acknowledge",
+    "set_alarm_volume",
+    "set_standby",
     "broker_settings",
     "test_broker",
     "save_broker",
@@ -207,13 +223,18 @@ fn template() -> &'static Path {
             let adt = svc
                 .authorize(Some(&s), Permission::AdmitDischargeTransfer, T0 - 9_000)
                 .unwrap();
+            let jane = patients::NewPatient {
+                mrn: "MRN-1",
+                name: "Jane Q. Doe",
+                dob: "1950-02-03",
+                sex: "F",
+                pacemaker: false,
+            };
             patients::admit(
                 svc.connection(),
                 &adt,
                 &BedId::new("4W", "01"),
-                "MRN-1",
-                "Jane Q. Doe",
-                None,
+                &jane,
                 T0 - 9_000,
             )
             .unwrap();
@@ -291,8 +312,14 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         // The permission step of the alarm commands; the engine's own check of the proof and
         // the effect on alarms are tested in vigil-core and end to end (tests/e2e_alarms.rs).
         "acknowledge_alarm" => alarms::authorize(st, Permission::AcknowledgeAlarm).map(drop),
-        "audio_pause" | "end_audio_pause" => {
-            alarms::authorize(st, Permission::AudioPause).map(drop)
+        "audio_pause" | "end_audio_pause" => alarms::authorize_pause(st).map(drop),
+        "set_alarm_volume" => alarms::set_volume(st, 50).map(drop),
+        "set_standby" => alarms::authorize(st, Permission::ChangePatientLimits).map(drop),
+        "emergency_access" => auth::emergency_access(st).map(drop),
+        "emergency_reason" => auth::emergency_reason(st, "charge nurse off the ward").map(drop),
+        "set_latch_high" => station_admin::set_flag(st, Flag::LatchHigh, true).map(drop),
+        "set_nurses_acknowledge" => {
+            station_admin::set_flag(st, Flag::NursesAcknowledge, true).map(drop)
         }
         "list_devices" => station_admin::list_devices(st, &[]).map(drop),
         "register_device" => {
@@ -359,10 +386,13 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             detail::alarm_history(st, &db_of(st), "4W/01", T0 - 3_600_000, T0).map(drop)
         }
         "list_patients" => detail::list_patients(st).map(drop),
-        "admit_patient" => {
-            detail::admit_patient(st, &FakeMonitor::default(), "4W/02", "MRN-2", "John Roe")
-                .map(drop)
-        }
+        "admit_patient" => detail::admit_patient(
+            st,
+            &FakeMonitor::default(),
+            "4W/02",
+            &adm("MRN-2", "John Roe"),
+        )
+        .map(drop),
         "discharge_patient" => {
             detail::discharge_patient(st, &FakeMonitor::default(), "4W/01").map(drop)
         }
@@ -373,10 +403,22 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
     }
 }
 
+/// An admission with both identifiers.
+fn adm(mrn: &str, name: &str) -> detail::AdmitIn {
+    detail::AdmitIn {
+        mrn: mrn.into(),
+        name: name.into(),
+        dob: "1961-07-14".into(),
+        sex: "M".into(),
+        pacemaker: false,
+    }
+}
+
 /// The engine as the detail commands see it: beds 4W/01 to 4W/08 with the default limits.
 #[derive(Default)]
 struct FakeMonitor {
     set: std::sync::Mutex<std::collections::BTreeMap<BedId, Vec<Limit>>>,
+    standby: std::sync::Mutex<std::collections::BTreeSet<BedId>>,
 }
 
 impl Monitor for FakeMonitor {
@@ -402,6 +444,21 @@ impl Monitor for FakeMonitor {
 
     fn default_limits(&self) -> Vec<Limit> {
         default_limits()
+    }
+
+    fn standby_beds(&self) -> Vec<BedId> {
+        self.standby.lock().unwrap().iter().cloned().collect()
+    }
+
+    fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError> {
+        auth.require(Permission::ChangePatientLimits)?;
+        let mut s = self.standby.lock().unwrap();
+        if on {
+            s.insert(bed.clone());
+        } else {
+            s.remove(bed);
+        }
+        Ok(())
     }
 }
 
@@ -758,17 +815,22 @@ fn patient_identity_is_masked_unless_the_session_may_see_the_ward() {
 fn admit_discharge_transfer_refuse_what_cannot_be_done() {
     let c = case(State::Active(Role::ChargeNurse));
     let mon = FakeMonitor::default();
-    let e = detail::admit_patient(&c.st, &mon, "4W/01", "MRN-9", "Al Smith").unwrap_err();
+    let e = detail::admit_patient(&c.st, &mon, "4W/01", &adm("MRN-9", "Al Smith")).unwrap_err();
     assert_eq!(e.code, "bed_occupied", "{e}");
-    let e = detail::admit_patient(&c.st, &mon, "4W/09", "MRN-9", "Al Smith").unwrap_err();
+    let e = detail::admit_patient(&c.st, &mon, "4W/09", &adm("MRN-9", "Al Smith")).unwrap_err();
     assert_eq!(e.code, "bad_request", "{e}");
-    let e = detail::admit_patient(&c.st, &mon, "4W/02", "MRN-1", "Al Smith").unwrap_err();
+    let e = detail::admit_patient(&c.st, &mon, "4W/02", &adm("MRN-1", "Al Smith")).unwrap_err();
     assert_eq!(e.code, "mrn_in_use", "{e}");
     let e = detail::discharge_patient(&c.st, &mon, "4W/03").unwrap_err();
     assert_eq!(e.code, "no_patient", "{e}");
+    // Two identifiers: no date of birth, no admission.
+    let mut no_dob = adm("MRN-7", "Al Smith");
+    no_dob.dob = String::new();
+    let e = detail::admit_patient(&c.st, &mon, "4W/02", &no_dob).unwrap_err();
+    assert_eq!(e.code, "bad_request", "{e}");
     let p = detail::transfer_patient(&c.st, &mon, "4W/01", "4W/03").unwrap();
     assert_eq!((p.bed.as_str(), p.name.as_str()), ("4W/03", "Jane Q. Doe"));
-    let p = detail::admit_patient(&c.st, &mon, "4W/01", " MRN-2 ", "Al Smith").unwrap();
+    let p = detail::admit_patient(&c.st, &mon, "4W/01", &adm(" MRN-2 ", "Al Smith")).unwrap();
     assert_eq!((p.mrn.as_str(), p.masked), ("MRN-2", false));
     let beds: Vec<String> = detail::list_patients(&c.st)
         .unwrap()
@@ -776,6 +838,29 @@ fn admit_discharge_transfer_refuse_what_cannot_be_done() {
         .map(|p| p.bed)
         .collect();
     assert_eq!(beds, ["4W/01", "4W/03"]);
+    assert_eq!(p.age, Some(detail_age("1961-07-14")));
+    // A discharged bed goes to standby (no physiological alarms); an admission ends it.
+    detail::discharge_patient(&c.st, &mon, "4W/03").unwrap();
+    assert!(mon
+        .standby
+        .lock()
+        .unwrap()
+        .contains(&BedId::new("4W", "03")));
+    // Saved, so that a restart keeps the bed in standby.
+    let saved = vigil_core::settings::StationSettings::load(c.st.lock().svc.connection())
+        .unwrap()
+        .standby;
+    assert!(saved.contains("4W/03"), "{saved:?}");
+    detail::admit_patient(&c.st, &mon, "4W/03", &adm("MRN-8", "Bo Lee")).unwrap();
+    assert!(!mon
+        .standby
+        .lock()
+        .unwrap()
+        .contains(&BedId::new("4W", "03")));
+}
+
+fn detail_age(dob: &str) -> u32 {
+    patients::age_years(dob, vigil_core::store::now_ms()).unwrap()
 }
 
 #[test]
@@ -853,5 +938,48 @@ fn limits_follow_the_patient() {
             "4W/01 defaults: patient transferred to 4W/02",
             "4W/02 defaults: patient discharged",
         ]
+    );
+}
+
+#[test]
+fn nurses_acknowledge_is_a_ward_setting_and_the_locked_screen_can_still_act() {
+    let (st, now, _dir) = empty_station();
+    auth::create_first_admin(&st, "boss", STRONG).unwrap();
+    admin::create_user(&st, "nina", "nurse", PW).unwrap();
+    // IT turns nurse acknowledgement off: refused to a nurse at once, and audited.
+    station_admin::set_flag(&st, Flag::NursesAcknowledge, false).unwrap();
+    auth::login(&st, "nina", PW).unwrap();
+    let e = alarms::authorize(&st, Permission::AcknowledgeAlarm).unwrap_err();
+    assert_eq!(e.code, "forbidden");
+    let s = auth::auth_state(&st).unwrap();
+    assert!(!s.permissions.contains(&Permission::AcknowledgeAlarm));
+    // Locked: audio pause without logging in, audited under the locked user's name.
+    auth::lock_screen(&st).unwrap();
+    let p = alarms::authorize_pause(&st).unwrap();
+    assert_eq!(p.user(), "nina (locked screen)");
+    // One-tap emergency access unlocks and grants charge-nurse rights; the reason follows.
+    now.fetch_add(1000, std::sync::atomic::Ordering::SeqCst);
+    let s = auth::emergency_access(&st).unwrap();
+    assert!(!s.locked && s.reason_pending, "{s:?}");
+    assert!(s.permissions.contains(&Permission::AcknowledgeAlarm));
+    assert_eq!(
+        auth::emergency_reason(&st, "short").unwrap_err().code,
+        "break_glass_reason"
+    );
+    let s = auth::emergency_reason(&st, "bed 3 desaturating, charge nurse away").unwrap();
+    assert!(!s.reason_pending);
+    let trail = Audit::list(st.lock().svc.connection(), &AuditFilter::default()).unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    for want in ["station_setting", "break_glass", "break_glass_reason"] {
+        assert!(actions.contains(&want), "{want}: {actions:?}");
+    }
+    assert!(trail
+        .iter()
+        .any(|e| e.action == "break_glass" && e.detail.contains("from the locked screen")));
+    // Nobody logged in: the station's own pause.
+    auth::logout(&st).unwrap();
+    assert_eq!(
+        alarms::authorize_pause(&st).unwrap().user(),
+        "station (not logged in)"
     );
 }

@@ -83,6 +83,16 @@ pub async fn break_glass(st: St<'_>, reason: String) -> Result<AuthStateOut, Api
 }
 
 #[tauri::command]
+pub async fn emergency_access(st: St<'_>) -> Result<AuthStateOut, ApiError> {
+    run(&st, auth::emergency_access).await
+}
+
+#[tauri::command]
+pub async fn emergency_reason(st: St<'_>, reason: String) -> Result<AuthStateOut, ApiError> {
+    run(&st, move |s| auth::emergency_reason(s, &reason)).await
+}
+
+#[tauri::command]
 pub async fn touch(st: St<'_>) -> Result<(), ApiError> {
     run(&st, auth::touch).await
 }
@@ -171,7 +181,8 @@ pub async fn audio_pause(
 ) -> Result<(), ApiError> {
     let bed = bed.as_deref().map(alarms::parse_bed).transpose()?;
     let engine = station.engine();
-    let proof = run(&st, |s| alarms::authorize(s, Permission::AudioPause)).await?;
+    // Also from a locked screen or with nobody logged in (audited as such).
+    let proof = run(&st, alarms::authorize_pause).await?;
     let target = alarms::pause_target(bed.as_ref());
     engine.audio_pause(bed, &proof).await?;
     run(&st, move |s| {
@@ -190,7 +201,7 @@ pub async fn end_audio_pause(
 ) -> Result<(), ApiError> {
     let bed = bed.as_deref().map(alarms::parse_bed).transpose()?;
     let engine = station.engine();
-    let proof = run(&st, |s| alarms::authorize(s, Permission::AudioPause)).await?;
+    let proof = run(&st, alarms::authorize_pause).await?;
     let target = alarms::pause_target(bed.as_ref());
     engine.end_audio_pause(bed, &proof).await?;
     run(&st, move |s| {
@@ -256,6 +267,64 @@ pub async fn set_ward_profile(
 }
 
 /// Make an alarm code latch (stay shown until acknowledged) or not; applied at once.
+/// Make every high-priority alarm latch, or not (IT); applied at once.
+#[tauri::command]
+pub async fn set_latch_high(st: St<'_>, station: Engine<'_>, on: bool) -> Result<(), ApiError> {
+    let proof = run(&st, move |s| {
+        station_admin::set_flag(s, vigil_core::settings::Flag::LatchHigh, on)
+    })
+    .await?;
+    station.engine().set_latch_high(on, &proof)?;
+    Ok(())
+}
+
+/// Whether nurses may acknowledge alarms (IT); applied at once to the session's rights.
+#[tauri::command]
+pub async fn set_nurses_acknowledge(st: St<'_>, on: bool) -> Result<(), ApiError> {
+    run(&st, move |s| {
+        station_admin::set_flag(s, vigil_core::settings::Flag::NursesAcknowledge, on).map(drop)
+    })
+    .await
+}
+
+/// The alarm volume (every role on duty; never below the minimum); applied at once.
+#[tauri::command]
+pub async fn set_alarm_volume(
+    st: St<'_>,
+    station: Engine<'_>,
+    percent: i64,
+) -> Result<u8, ApiError> {
+    let v = run(&st, move |s| alarms::set_volume(s, percent)).await?;
+    station.sound().set_volume(v);
+    Ok(v)
+}
+
+/// Put a bed in standby (no patient: physiological alarms off) or back to monitoring.
+#[tauri::command]
+pub async fn set_standby(
+    st: St<'_>,
+    station: Engine<'_>,
+    bed: String,
+    on: bool,
+) -> Result<(), ApiError> {
+    let bed = alarms::parse_bed(&bed)?;
+    let mon = station.engine();
+    run(&st, move |s| {
+        let now = s.now();
+        let proof = {
+            let mut g = s.lock();
+            let proof = crate::session::authorized(&mut g, Permission::ChangePatientLimits, now)?;
+            // Applied by the engine and saved, so a restart keeps it.
+            detail::standby(&g.svc, &mon, &bed, on, &proof, now)?;
+            proof
+        };
+        let what = if on { "standby" } else { "monitoring" };
+        alarms::audit(s, &proof, alarms::STANDBY, &bed.key(), what);
+        Ok(())
+    })
+    .await
+}
+
 #[tauri::command]
 pub async fn set_latching(
     st: St<'_>,
@@ -392,14 +461,10 @@ pub async fn admit_patient(
     st: St<'_>,
     station: Station<'_>,
     bed: String,
-    mrn: String,
-    name: String,
+    patient: detail::AdmitIn,
 ) -> Result<detail::PatientOut, ApiError> {
     let mon = station.engine();
-    run(&st, move |s| {
-        detail::admit_patient(s, &mon, &bed, &mrn, &name)
-    })
-    .await
+    run(&st, move |s| detail::admit_patient(s, &mon, &bed, &patient)).await
 }
 
 #[tauri::command]

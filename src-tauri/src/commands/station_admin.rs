@@ -13,7 +13,7 @@ use vigil_core::audit::Audit;
 use vigil_core::auth::{Authorized, Permission};
 use vigil_core::config::{self, BrokerSection};
 use vigil_core::ingest::{self, Registry};
-use vigil_core::settings::{self, StationSettings};
+use vigil_core::settings::{self, Flag, StationSettings};
 use vigil_core::telemetry::DeviceStatus;
 
 use crate::commands::alarms::parse_bed;
@@ -25,6 +25,7 @@ pub mod actions {
     pub const WARD_PROFILE: &str = "ward_profile_change";
     pub const LATCHING: &str = "alarm_latching_change";
     pub const BROKER: &str = "broker_settings_change";
+    pub use vigil_core::audit::actions::STATION_SETTING;
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -158,6 +159,10 @@ pub struct WardSettingsOut {
     pub profiles: Vec<&'static str>,
     pub latching: Vec<String>,
     pub latchable: Vec<String>,
+    /// Every high-priority alarm latches.
+    pub latch_high: bool,
+    /// Nurses may acknowledge alarms.
+    pub nurses_acknowledge: bool,
 }
 
 pub fn ward_settings(st: &AuthState) -> Result<WardSettingsOut, ApiError> {
@@ -170,7 +175,33 @@ pub fn ward_settings(st: &AuthState) -> Result<WardSettingsOut, ApiError> {
         profiles: WardProfile::ALL.iter().map(|p| p.as_str()).collect(),
         latching: s.latching.into_iter().collect(),
         latchable: settings::latchable(),
+        latch_high: s.latch_high,
+        nurses_acknowledge: s.nurses_acknowledge,
     })
+}
+
+/// Save a yes/no ward setting (audited); nurse acknowledgement applies to the permission
+/// check at once. Returns the proof (the engine applies latching itself).
+pub fn set_flag(st: &AuthState, flag: Flag, on: bool) -> Result<Authorized, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let proof = session::authorized(&mut g, Permission::ManageWardProfiles, now)?;
+    let conn = g.svc.connection();
+    StationSettings::save_flag(conn, flag, on, proof.user(), now).map_err(internal)?;
+    Audit::append(
+        conn,
+        proof.user(),
+        actions::STATION_SETTING,
+        flag.key(),
+        flag.describe(on),
+        now,
+    )?;
+    if flag == Flag::NursesAcknowledge {
+        g.svc.set_policy(vigil_core::auth::WardPolicy {
+            nurses_acknowledge: on,
+        });
+    }
+    Ok(proof)
 }
 
 /// Save the ward profile; returns the proof and the profile for the engine.

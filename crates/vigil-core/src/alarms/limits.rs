@@ -83,15 +83,13 @@ impl Limit {
         }
     }
 
+    /// The alarm text, in the words of the tile: "HR LOW 67 /min (limit 70)".
     pub(crate) fn message(&self, value: f64) -> String {
-        let op = match self.direction {
-            Direction::Low => "<",
-            Direction::High => ">",
-        };
         format!(
-            "{} {} {op} {}",
+            "{} {} {} (limit {})",
             self.label(),
             fmt_value(value),
+            display_unit(self.vital),
             fmt_value(self.threshold)
         )
     }
@@ -108,6 +106,16 @@ impl Limit {
             return Some(format!("{}: delay must be 0 to 600 s", self.code()));
         }
         None
+    }
+}
+
+/// The unit a vital is shown in ("/min", "%", "mmHg", "°C").
+pub fn display_unit(v: Vital) -> &'static str {
+    match v.unit() {
+        "mm[Hg]" => "mmHg",
+        "Cel" => "°C",
+        "{beats}/min" => "/min",
+        other => other,
     }
 }
 
@@ -261,6 +269,16 @@ mod tests {
             .find(|l| l.code() == "SPO2_LOW")
             .expect("SpO2 low");
         assert_eq!((spo2.delay_ms, spo2.priority), (10_000, Priority::High));
+    }
+
+    #[test]
+    fn alarm_text_names_value_unit_and_limit() {
+        let l = Limit::new(Vital::Hr, Direction::Low, 70.0, Priority::Medium);
+        assert_eq!(l.message(67.0), "HR LOW 67 /min (limit 70)");
+        let t = Limit::new(Vital::Temp, Direction::High, 38.5, Priority::Low);
+        assert_eq!(t.message(38.9), "Temp HIGH 38.9 °C (limit 38.5)");
+        let s = Limit::new(Vital::SpO2, Direction::Low, 90.0, Priority::High);
+        assert_eq!(s.message(84.0), "SpO2 LOW 84 % (limit 90)");
     }
 
     #[test]

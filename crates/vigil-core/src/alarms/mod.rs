@@ -83,6 +83,10 @@ pub enum AlarmState {
     AudioPaused,
     /// The condition has cleared but the alarm latches: shown (and sounding) until acknowledged.
     LatchedAwaitingAck,
+    /// The condition of a high-priority alarm that does not latch cleared before anyone
+    /// acknowledged it: silent, but shown ("resolved, not yet reviewed") until a user reviews
+    /// it (an acknowledgement), so that an alarm nobody saw never vanishes without a trace.
+    Unreviewed,
     /// Over: the condition cleared (and, if latching, was acknowledged). Only in events.
     Resolved,
 }
@@ -94,6 +98,7 @@ impl AlarmState {
             AlarmState::Acknowledged => "acknowledged",
             AlarmState::AudioPaused => "audio-paused",
             AlarmState::LatchedAwaitingAck => "latched",
+            AlarmState::Unreviewed => "unreviewed",
             AlarmState::Resolved => "resolved",
         }
     }
@@ -176,8 +181,11 @@ pub struct ActiveAlarm {
     pub audible: bool,
     /// 0 = not escalated; n = escalated n times.
     pub escalation: u32,
-    /// Whether this alarm latches (admin setting per code).
+    /// Whether this alarm latches (admin setting per code; high priority by default).
     pub latched: bool,
+    /// When the condition cleared, for an alarm shown after its condition ended (latched or
+    /// unreviewed).
+    pub cleared_ms: Option<i64>,
     pub technical: bool,
     /// Who acknowledged it, if anyone.
     pub ack_by: Option<String>,

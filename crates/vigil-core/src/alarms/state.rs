@@ -26,10 +26,17 @@ pub const COMM_LOST: &str = "COMM_LOST";
 pub const DATA_GAP: &str = "DATA_GAP";
 /// Code of the station's storage technical alarm: the database cannot be written (disk full).
 pub const STORE_FAILED: &str = "STORE_FAILED";
+/// Code of the station's sound technical alarm: alarm signals cannot be produced (no audio
+/// device, a failing device).
+pub const AUDIO_FAILED: &str = "AUDIO_FAILED";
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
 /// Acknowledgements kept for ward-wide sync.
 const ACK_MEMORY_MS: i64 = 24 * 3600 * 1000;
+/// The ECG heart rate counts as valid this long after its last alarmable reading: while it is,
+/// the pulse rate (PR, from the oximeter) raises no alarm of its own, so one condition (the
+/// heart rate) sounds once. Without a valid ECG rate (leads off, no ECG) PR alarms as usual.
+pub const HR_VALID_MS: i64 = 5_000;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum AlarmError {
@@ -99,12 +106,23 @@ pub struct AlarmConfig {
     /// No data from a device for this long = communication lost (default 5 s).
     pub comm_timeout_ms: i64,
     pub comm_lost_priority: Priority,
-    /// Alarm codes that latch (admin setting).
+    /// Alarm codes that latch (admin setting), besides the high-priority ones below.
     pub latching: BTreeSet<String>,
+    /// High-priority alarms latch whatever their code (default: yes; IT may turn it off). A
+    /// high-priority alarm that does not latch and clears unacknowledged still leaves an
+    /// "unreviewed" mark ([`AlarmState::Unreviewed`]).
+    pub latch_high: bool,
     pub escalation: Escalation,
     /// How long a recorded data gap stays shown (unless it latches).
     pub gap_display_ms: i64,
     pub news2: News2Config,
+}
+
+impl AlarmConfig {
+    /// Whether an alarm of `code` and `priority` latches.
+    pub fn latches(&self, code: &str, priority: Priority) -> bool {
+        self.latching.contains(code) || (self.latch_high && priority == Priority::High)
+    }
 }
 
 impl Default for AlarmConfig {
@@ -115,6 +133,7 @@ impl Default for AlarmConfig {
             comm_timeout_ms: 5_000,
             comm_lost_priority: Priority::Medium,
             latching: BTreeSet::new(),
+            latch_high: true,
             escalation: Escalation::default(),
             gap_display_ms: 60_000,
             news2: News2Config::default(),
@@ -172,6 +191,10 @@ struct Inst {
     ack: Option<(String, i64)>,
     level: u32,
     next_escalation_ms: i64,
+    /// The condition cleared, unacknowledged, without latching: a silent mark until reviewed.
+    unreviewed: bool,
+    /// When the condition cleared (latched or unreviewed).
+    cleared_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -214,10 +237,16 @@ pub struct AlarmMachine {
     manual: BTreeMap<BedId, News2Manual>,
     /// Last acknowledgement per alarm id (this station's and others').
     acks: BTreeMap<String, AckEntry>,
+    /// Time of the latest alarmable ECG heart rate per bed ([`HR_VALID_MS`]).
+    hr_seen: BTreeMap<BedId, i64>,
+    /// Beds in standby (no patient): physiological alarms off.
+    standby: BTreeSet<BedId>,
+    /// A shown alarm's value changed without an event (the list is worth sending again).
+    shown_changed: bool,
 }
 
 fn audible(pauses: &BTreeMap<PauseScope, Pause>, s: &Slot, i: &Inst, now: i64) -> bool {
-    if i.condition && i.ack.is_some() {
+    if (i.condition && i.ack.is_some()) || i.unreviewed {
         return false;
     }
     if s.code == COMM_LOST {
@@ -236,7 +265,9 @@ fn audible(pauses: &BTreeMap<PauseScope, Pause>, s: &Slot, i: &Inst, now: i64) -
 }
 
 fn state_of(pauses: &BTreeMap<PauseScope, Pause>, s: &Slot, i: &Inst, now: i64) -> AlarmState {
-    if !i.condition {
+    if i.unreviewed {
+        AlarmState::Unreviewed
+    } else if !i.condition {
         AlarmState::LatchedAwaitingAck
     } else if i.ack.is_some() {
         AlarmState::Acknowledged
@@ -295,6 +326,21 @@ fn ack_matches(a: &AckEntry, i: &Inst, bed_first_ms: i64) -> bool {
     same && i.onset_ms <= a.t_ms + SYNC_TOLERANCE_MS
 }
 
+/// What limit `l` of `bed` says, with the value seen (none: the condition is not present).
+fn limit_spec(bed: &BedId, l: &Limit, value: Option<f64>) -> Spec {
+    Spec {
+        bed: bed.clone(),
+        code: l.code(),
+        label: l.label(),
+        class: AlarmClass::Physiological,
+        priority: l.priority,
+        delay_ms: l.delay_ms,
+        value,
+        limit: Some(l.threshold),
+        message: value.map(|v| l.message(v)).unwrap_or_default(),
+    }
+}
+
 fn device_condition(raw: &str) -> (String, String, Priority) {
     let code: String = raw
         .chars()
@@ -337,6 +383,9 @@ impl AlarmMachine {
             pauses: BTreeMap::new(),
             manual: BTreeMap::new(),
             acks: BTreeMap::new(),
+            hr_seen: BTreeMap::new(),
+            standby: BTreeSet::new(),
+            shown_changed: false,
         }
     }
 
@@ -375,6 +424,18 @@ impl AlarmMachine {
         Ok(())
     }
 
+    /// Admin setting: whether every high-priority alarm latches ([`AlarmConfig::latch_high`]).
+    pub fn set_latch_high(&mut self, on: bool) {
+        self.cfg.latch_high = on;
+    }
+
+    /// Whether a shown alarm's value changed since the last call without an event of its own
+    /// (the engine then sends the alarm list again, so alarm text stays in step with the
+    /// numerics). Clears the flag.
+    pub fn take_shown_changed(&mut self) -> bool {
+        std::mem::take(&mut self.shown_changed)
+    }
+
     /// Admin setting: whether alarms with `code` latch.
     pub fn set_latching(&mut self, code: &str, latching: bool) {
         if latching {
@@ -382,6 +443,15 @@ impl AlarmMachine {
         } else {
             self.cfg.latching.remove(code);
         }
+    }
+
+    /// A user acts on `bed`: the user must be named; the bed is noted.
+    fn user_action(&mut self, bed: &BedId, user: &str, now: i64) -> Result<(), AlarmError> {
+        if user.trim().is_empty() {
+            return Err(AlarmError::NoUser);
+        }
+        self.note_bed(bed, now);
+        Ok(())
     }
 
     fn note_bed(&mut self, bed: &BedId, now: i64) {
@@ -395,7 +465,7 @@ impl AlarmMachine {
         if !present && !self.slots.contains_key(id) {
             return;
         }
-        let latching = self.cfg.latching.contains(&spec.code);
+        let latching = self.cfg.latches(&spec.code, spec.priority);
         let slot = self.slots.entry(id.to_string()).or_insert_with(|| Slot {
             bed: spec.bed.clone(),
             code: String::new(),
@@ -418,20 +488,33 @@ impl AlarmMachine {
         slot.delay_ms = spec.delay_ms;
         slot.limit = spec.limit;
         if spec.value.is_some() {
+            if slot.value != spec.value && slot.alarm.as_ref().is_some_and(|i| i.condition) {
+                self.shown_changed = true;
+            }
             slot.value = spec.value;
         }
         if present {
             slot.message = spec.message;
             let since = *slot.pending_since.get_or_insert(now);
             match slot.alarm.as_mut() {
+                // No alarm, or only the mark of one that cleared unseen: raise once due (the
+                // new alarm replaces the mark).
                 None => {
+                    if now - since >= slot.delay_ms {
+                        self.raise(id, now, out);
+                    }
+                }
+                Some(i) if i.unreviewed => {
                     if now - since >= slot.delay_ms {
                         self.raise(id, now, out);
                     }
                 }
                 // A latched alarm whose condition came back: shown as present again (it was
                 // never acknowledged, so nothing to reset).
-                Some(i) if !i.condition => i.condition = true,
+                Some(i) if !i.condition => {
+                    i.condition = true;
+                    i.cleared_ms = None;
+                }
                 Some(_) => {}
             }
         } else {
@@ -449,38 +532,41 @@ impl AlarmMachine {
             if let Some(acked) = shown {
                 if let Some(i) = slot.alarm.as_mut() {
                     i.condition = false;
+                    i.cleared_ms = Some(now);
                 }
-                if acked || !latching {
+                let (kind, message) = if !acked && !latching && slot.priority == Priority::High {
+                    // Cleared before anyone saw it: resolved as a condition, but kept on
+                    // screen, silent, until reviewed.
+                    if let Some(i) = slot.alarm.as_mut() {
+                        i.unreviewed = true;
+                    }
+                    (
+                        AlarmEventKind::Resolve,
+                        format!("{resolve_msg}; not yet reviewed"),
+                    )
+                } else if acked || !latching {
                     slot.alarm = None;
                     remove = true;
-                    out.push(event(
-                        &self.pauses,
-                        id,
-                        slot,
-                        None,
-                        EvArgs {
-                            kind: AlarmEventKind::Resolve,
-                            now,
-                            user: None,
-                            message: resolve_msg,
-                        },
-                    ));
+                    (AlarmEventKind::Resolve, resolve_msg)
                 } else {
-                    let msg = format!("{} cleared; latched until acknowledged", slot.label);
-                    let snap = slot.alarm.clone();
-                    out.push(event(
-                        &self.pauses,
-                        id,
-                        slot,
-                        snap.as_ref(),
-                        EvArgs {
-                            kind: AlarmEventKind::Latch,
-                            now,
-                            user: None,
-                            message: msg,
-                        },
-                    ));
-                }
+                    (
+                        AlarmEventKind::Latch,
+                        format!("{} cleared; latched until acknowledged", slot.label),
+                    )
+                };
+                let snap = slot.alarm.clone();
+                out.push(event(
+                    &self.pauses,
+                    id,
+                    slot,
+                    snap.as_ref(),
+                    EvArgs {
+                        kind,
+                        now,
+                        user: None,
+                        message,
+                    },
+                ));
             }
             if remove {
                 self.slots.remove(id);
@@ -500,6 +586,8 @@ impl AlarmMachine {
             ack: None,
             level: 0,
             next_escalation_ms: now + self.cfg.escalation.first(slot.priority),
+            unreviewed: false,
+            cleared_ms: None,
         };
         out.push(event(
             &self.pauses,
@@ -549,6 +637,15 @@ impl AlarmMachine {
             .entry(bed.clone())
             .or_default()
             .insert(reading.vital, value);
+        if reading.vital == Vital::Hr {
+            self.hr_seen.insert(bed.clone(), now);
+        }
+        // A bed in standby (no patient) raises no physiological alarm.
+        if self.standby.contains(bed) {
+            return out;
+        }
+        // One condition, one alarm: with a valid ECG heart rate the pulse rate does not alarm.
+        let pr_covered = reading.vital == Vital::Pr && self.hr_valid(bed, now);
         let limits: Vec<Limit> = self
             .limits
             .get(bed)
@@ -558,7 +655,11 @@ impl AlarmMachine {
             .copied()
             .collect();
         for l in limits {
-            self.eval_limit(bed, &l, value, now, &mut out);
+            if pr_covered {
+                self.clear_limit(bed, &l, now, &mut out);
+            } else {
+                self.eval_limit(bed, &l, value, now, &mut out);
+            }
         }
         if matches!(
             reading.vital,
@@ -567,6 +668,113 @@ impl AlarmMachine {
             self.eval_news2(bed, now, &mut out);
         }
         out
+    }
+
+    /// Whether `bed` has a valid ECG heart rate now: an alarmable HR within [`HR_VALID_MS`] and
+    /// no device of the bed reporting its leads off.
+    pub fn hr_valid(&self, bed: &BedId, now: i64) -> bool {
+        let recent = self
+            .hr_seen
+            .get(bed)
+            .is_some_and(|&t| now - t <= HR_VALID_MS);
+        let leads_off = self
+            .devices
+            .iter()
+            .any(|((b, _), t)| b == bed && t.online && t.conditions.contains("LEADS_OFF"));
+        recent && !leads_off
+    }
+
+    /// The condition of limit `l` is not present (the limit was switched off, or another
+    /// alarm covers it).
+    fn clear_limit(&mut self, bed: &BedId, l: &Limit, now: i64, out: &mut Vec<AlarmEvent>) {
+        let id = format!("{}/{}", bed.key(), l.code());
+        self.update(&id, limit_spec(bed, l, None), false, now, out);
+    }
+
+    /// Standby (no patient in the bed, or a nurse paused monitoring): physiological alarms
+    /// are off and those shown end. Technical alarms go on. Leaving standby evaluates the
+    /// latest values again.
+    pub fn set_standby(
+        &mut self,
+        bed: &BedId,
+        on: bool,
+        user: &str,
+        now: i64,
+    ) -> Result<Vec<AlarmEvent>, AlarmError> {
+        self.user_action(bed, user, now)?;
+        let changed = if on {
+            self.standby.insert(bed.clone())
+        } else {
+            self.standby.remove(bed)
+        };
+        if !changed {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![self.settings_event(
+            bed,
+            "STANDBY",
+            user,
+            now,
+            if on {
+                "standby: physiological alarms off".into()
+            } else {
+                "monitoring resumed: physiological alarms on".into()
+            },
+        )];
+        if on {
+            let ids: Vec<String> = self
+                .slots
+                .iter()
+                .filter(|(_, s)| &s.bed == bed && s.class == AlarmClass::Physiological)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for id in ids {
+                // Ended on purpose by a user: no latch and no unreviewed mark is left.
+                if let Some(s) = self.slots.remove(&id) {
+                    if s.alarm.is_some() {
+                        out.push(event(
+                            &self.pauses,
+                            &id,
+                            &s,
+                            None,
+                            EvArgs {
+                                kind: AlarmEventKind::Resolve,
+                                now,
+                                user: Some(user),
+                                message: format!("{} ended: bed in standby", s.label),
+                            },
+                        ));
+                    }
+                }
+            }
+        } else {
+            let last = self.last.get(bed).cloned().unwrap_or_default();
+            for l in self.limits(bed) {
+                if let Some(&v) = last.get(&l.vital) {
+                    if l.vital == Vital::Pr && self.hr_valid(bed, now) {
+                        continue;
+                    }
+                    self.eval_limit(bed, &l, v, now, &mut out);
+                }
+            }
+            self.eval_news2(bed, now, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Put back a bed's standby saved before a restart (no event: nothing changed).
+    pub fn restore_standby(&mut self, bed: BedId) {
+        self.standby.insert(bed);
+    }
+
+    /// Whether `bed` is in standby.
+    pub fn is_standby(&self, bed: &BedId) -> bool {
+        self.standby.contains(bed)
+    }
+
+    /// Beds in standby.
+    pub fn standby_beds(&self) -> Vec<BedId> {
+        self.standby.iter().cloned().collect()
     }
 
     fn eval_limit(
@@ -583,18 +791,7 @@ impl AlarmMachine {
             .get(&id)
             .is_some_and(|s| s.pending_since.is_some());
         let present = l.breached(value, was);
-        let spec = Spec {
-            bed: bed.clone(),
-            code: l.code(),
-            label: l.label(),
-            class: AlarmClass::Physiological,
-            priority: l.priority,
-            delay_ms: l.delay_ms,
-            value: Some(value),
-            limit: Some(l.threshold),
-            message: l.message(value),
-        };
-        self.update(&id, spec, present, now, out);
+        self.update(&id, limit_spec(bed, l, Some(value)), present, now, out);
     }
 
     /// The NEWS2 of a bed from its latest vitals and manual entries (`None` until RR, SpO2,
@@ -616,7 +813,7 @@ impl AlarmMachine {
     }
 
     fn eval_news2(&mut self, bed: &BedId, now: i64, out: &mut Vec<AlarmEvent>) {
-        if !self.cfg.news2.enabled {
+        if !self.cfg.news2.enabled || self.standby.contains(bed) {
             return;
         }
         // Incomplete inputs change nothing: a missing value never clears an alarm.
@@ -652,10 +849,7 @@ impl AlarmMachine {
         user: &str,
         now: i64,
     ) -> Result<Vec<AlarmEvent>, AlarmError> {
-        if user.trim().is_empty() {
-            return Err(AlarmError::NoUser);
-        }
-        self.note_bed(bed, now);
+        self.user_action(bed, user, now)?;
         self.manual.insert(bed.clone(), manual);
         let mut out = vec![self.settings_event(
             bed,
@@ -733,22 +927,13 @@ impl AlarmMachine {
         self.limits.insert(bed.clone(), limits.clone());
         // A limit switched off: its condition is no longer present.
         for l in old.iter().filter(|l| !new_codes.contains(&l.code())) {
-            let id = format!("{}/{}", bed.key(), l.code());
-            let spec = Spec {
-                bed: bed.clone(),
-                code: l.code(),
-                label: l.label(),
-                class: AlarmClass::Physiological,
-                priority: l.priority,
-                delay_ms: l.delay_ms,
-                value: None,
-                limit: Some(l.threshold),
-                message: String::new(),
-            };
-            self.update(&id, spec, false, now, &mut out);
+            self.clear_limit(bed, l, now, &mut out);
         }
         let last = self.last.get(bed).cloned().unwrap_or_default();
         for l in &limits {
+            if self.standby.contains(bed) || (l.vital == Vital::Pr && self.hr_valid(bed, now)) {
+                continue;
+            }
             if let Some(&v) = last.get(&l.vital) {
                 self.eval_limit(bed, l, v, now, &mut out);
             }
@@ -871,16 +1056,30 @@ impl AlarmMachine {
     /// resolves the [`STORE_FAILED`] technical alarm (medium priority, no delay) on
     /// [`AlarmMachine::station_bed`]. Monitoring and the other alarms go on either way.
     pub fn store_failing(&mut self, failing: bool, message: &str, now: i64) -> Vec<AlarmEvent> {
+        self.station_technical(STORE_FAILED, "STORAGE FAILED", failing, message, now)
+    }
+
+    /// A technical condition of the station itself (not of a bed): raised or resolved on
+    /// [`AlarmMachine::station_bed`] with medium priority and no delay (e.g. [`STORE_FAILED`],
+    /// [`AUDIO_FAILED`]). Nothing happens while the state does not change.
+    pub fn station_technical(
+        &mut self,
+        code: &str,
+        label: &str,
+        present: bool,
+        message: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
         let mut out = Vec::new();
         let bed = Self::station_bed();
-        let id = format!("{}/{STORE_FAILED}", bed.key());
-        if failing == self.slots.contains_key(&id) {
+        let id = format!("{}/{code}", bed.key());
+        if present == self.slots.contains_key(&id) {
             return out;
         }
         let spec = Spec {
             bed,
-            code: STORE_FAILED.into(),
-            label: "STORAGE FAILED".into(),
+            code: code.into(),
+            label: label.into(),
             class: AlarmClass::Technical,
             priority: Priority::Medium,
             delay_ms: 0,
@@ -888,7 +1087,7 @@ impl AlarmMachine {
             limit: None,
             message: message.to_string(),
         };
-        self.update(&id, spec, failing, now, &mut out);
+        self.update(&id, spec, present, now, &mut out);
         out
     }
 
@@ -965,7 +1164,8 @@ impl AlarmMachine {
             .slots
             .iter()
             .filter(|(_, s)| {
-                s.alarm.is_none() && s.pending_since.is_some_and(|p| now - p >= s.delay_ms)
+                s.alarm.as_ref().is_none_or(|i| i.unreviewed)
+                    && s.pending_since.is_some_and(|p| now - p >= s.delay_ms)
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -978,9 +1178,9 @@ impl AlarmMachine {
             .slots
             .iter()
             .filter(|(_, s)| {
-                s.alarm
-                    .as_ref()
-                    .is_some_and(|i| i.ack.is_none() && now >= i.next_escalation_ms)
+                s.alarm.as_ref().is_some_and(|i| {
+                    i.ack.is_none() && !i.unreviewed && now >= i.next_escalation_ms
+                })
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -1055,6 +1255,7 @@ impl AlarmMachine {
         if i.condition && i.ack.is_some() {
             return Ok(out);
         }
+        let review = i.unreviewed;
         i.ack = Some((user.to_string(), now));
         let i = i.clone();
         self.acks.insert(
@@ -1067,10 +1268,11 @@ impl AlarmMachine {
                 station: station.to_string(),
             },
         );
+        let verb = if review { "reviewed" } else { "acknowledged" };
         let msg = if station == "local" {
-            format!("{} acknowledged by {user}", s.label)
+            format!("{} {verb} by {user}", s.label)
         } else {
-            format!("{} acknowledged by {user} at {station}", s.label)
+            format!("{} {verb} by {user} at {station}", s.label)
         };
         out.push(event(
             &self.pauses,
@@ -1086,7 +1288,11 @@ impl AlarmMachine {
         ));
         if !i.condition {
             s.alarm = None;
-            let msg = format!("{} resolved (latched, acknowledged)", s.label);
+            let msg = if review {
+                format!("{} reviewed after it resolved", s.label)
+            } else {
+                format!("{} resolved (latched, acknowledged)", s.label)
+            };
             out.push(event(
                 &self.pauses,
                 id,
@@ -1255,7 +1461,8 @@ impl AlarmMachine {
                     state: state_of(&self.pauses, s, i, now),
                     audible: audible(&self.pauses, s, i, now),
                     escalation: i.level,
-                    latched: self.cfg.latching.contains(&s.code),
+                    latched: self.cfg.latches(&s.code, s.priority),
+                    cleared_ms: i.cleared_ms,
                     technical: s.class == AlarmClass::Technical,
                     ack_by: i.ack.as_ref().map(|(u, _)| u.clone()),
                     pause_remaining_ms: self.pause_remaining_ms(Some(&s.bed), now),

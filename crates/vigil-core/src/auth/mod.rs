@@ -205,6 +205,39 @@ pub fn allowed(role: Role, permission: Permission) -> bool {
     }]
 }
 
+/// A break-glass reason as given: trimmed, at least [`MIN_BREAK_GLASS_REASON`] characters.
+fn break_glass_reason(reason: &str) -> Result<&str, AuthError> {
+    let reason = reason.trim();
+    if reason.chars().count() < MIN_BREAK_GLASS_REASON {
+        return Err(AuthError::BreakGlassReason);
+    }
+    Ok(reason)
+}
+
+/// What the ward decides beyond the matrix (station settings, `crate::settings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WardPolicy {
+    /// Nurses may acknowledge alarms [yes]. Every acknowledgement is audited with its user.
+    pub nurses_acknowledge: bool,
+}
+
+impl Default for WardPolicy {
+    fn default() -> Self {
+        WardPolicy {
+            nurses_acknowledge: true,
+        }
+    }
+}
+
+/// [`allowed`] under the ward's policy: the matrix, plus acknowledging alarms for nurses when
+/// the ward allows it.
+pub fn allowed_by(role: Role, permission: Permission, policy: &WardPolicy) -> bool {
+    allowed(role, permission)
+        || (permission == Permission::AcknowledgeAlarm
+            && role == Role::Nurse
+            && policy.nurses_acknowledge)
+}
+
 /// Timings and limits (defaults in brackets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
@@ -354,6 +387,8 @@ pub struct Session {
     locked: bool,
     break_glass_until_ms: Option<i64>,
     must_change_password: bool,
+    /// Emergency access was taken in one tap; its reason is still to be given.
+    reason_pending: bool,
 }
 
 impl fmt::Debug for Session {
@@ -400,6 +435,10 @@ impl Session {
     pub fn must_change_password(&self) -> bool {
         self.must_change_password
     }
+    /// Emergency access taken whose reason is still owed.
+    pub fn reason_pending(&self) -> bool {
+        self.reason_pending
+    }
     /// Break-glass rights in force at `now_ms`.
     pub fn is_break_glass(&self, now_ms: i64) -> bool {
         self.break_glass_until_ms.is_some_and(|t| now_ms < t)
@@ -433,6 +472,8 @@ pub struct ScreenState {
     pub effective_role: Option<Role>,
     pub break_glass_until_ms: Option<i64>,
     pub must_change_password: bool,
+    /// An emergency access's reason is still owed.
+    pub reason_pending: bool,
 }
 
 impl ScreenState {
@@ -592,6 +633,7 @@ pub struct AuthService {
     cfg: AuthConfig,
     /// Tokens of the sessions that are live in this process → user id.
     live: HashMap<String, i64>,
+    policy: WardPolicy,
 }
 
 impl AuthService {
@@ -601,6 +643,7 @@ impl AuthService {
             conn,
             cfg,
             live: HashMap::new(),
+            policy: WardPolicy::default(),
         }
     }
 
@@ -613,6 +656,38 @@ impl AuthService {
         &self.cfg
     }
 
+    /// The ward's policy in force (see [`allowed_by`]).
+    pub fn policy(&self) -> WardPolicy {
+        self.policy
+    }
+
+    /// Apply the ward's policy (read at start; changed by IT from the window).
+    pub fn set_policy(&mut self, policy: WardPolicy) {
+        self.policy = policy;
+    }
+
+    /// The proof for an audio pause at a station where nobody can act (the screen is locked,
+    /// or nobody is logged in): anyone at the station may silence alarms for the limited
+    /// pause time without logging in, as at a bedside monitor. The user recorded is the
+    /// locked session's ("nurse1 (locked screen)") or "station (not logged in)"; the caller
+    /// audits it. Only for [`Permission::AudioPause`]; a usable session must use
+    /// [`AuthService::authorize`].
+    pub fn authorize_unattended_pause(
+        &self,
+        session: Option<&Session>,
+        now_ms: i64,
+    ) -> Result<Authorized, AuthError> {
+        let live = session.filter(|s| self.check_live(s, now_ms).is_ok());
+        let user = match live {
+            Some(s) if s.locked || self.is_idle(s, now_ms) => format!("{} (locked screen)", s.user),
+            Some(_) => return self.authorize(session, Permission::AudioPause, now_ms),
+            None => "station (not logged in)".to_string(),
+        };
+        Ok(Authorized {
+            user,
+            permission: Permission::AudioPause,
+        })
+    }
     /// The connection, for reading (e.g. [`Audit::list`]); writes go through this service.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -986,6 +1061,7 @@ impl AuthService {
             locked: false,
             break_glass_until_ms: None,
             must_change_password: u.info.must_change_password,
+            reason_pending: false,
         })
     }
 
@@ -1223,10 +1299,7 @@ impl AuthService {
         if session.role != Role::Nurse {
             return Err(AuthError::BreakGlassNotNeeded(session.role));
         }
-        let reason = reason.trim();
-        if reason.chars().count() < MIN_BREAK_GLASS_REASON {
-            return Err(AuthError::BreakGlassReason);
-        }
+        let reason = break_glass_reason(reason)?;
         let until_ms = now_ms.saturating_add(self.cfg.break_glass_ms);
         Audit::append(
             &self.conn,
@@ -1243,6 +1316,77 @@ impl AuthService {
         session.break_glass_until_ms = Some(until_ms);
         session.last_activity_ms = now_ms;
         Ok(until_ms)
+    }
+
+    /// Emergency access in one tap, the reason asked afterwards: from a locked screen it
+    /// unlocks the session without the password, and a nurse gets charge-nurse rights for
+    /// [`AuthConfig::break_glass_ms`]. Flagged in the trail at once (`break_glass`, "reason
+    /// pending"); [`AuthService::emergency_reason`] records the reason. Refused to IT.
+    pub fn emergency_access(
+        &mut self,
+        session: &mut Session,
+        now_ms: i64,
+    ) -> Result<i64, AuthError> {
+        self.check_live(session, now_ms)?;
+        if session.role == Role::Admin {
+            return Err(AuthError::Forbidden {
+                role: session.role,
+                permission: Permission::BreakGlass,
+            });
+        }
+        let was_locked = session.locked || self.is_idle(session, now_ms);
+        let until_ms = now_ms.saturating_add(self.cfg.break_glass_ms);
+        Audit::append(
+            &self.conn,
+            &session.user,
+            actions::BREAK_GLASS,
+            &session.user,
+            &format!(
+                "emergency access{}; {} until {}; reason pending",
+                if was_locked {
+                    " from the locked screen"
+                } else {
+                    ""
+                },
+                if session.role == Role::Nurse {
+                    "charge-nurse rights"
+                } else {
+                    "unlocked"
+                },
+                format_time_utc(until_ms)
+            ),
+            now_ms,
+        )?;
+        tracing::warn!(user = %session.user, until_ms, was_locked, "emergency access taken");
+        session.locked = false;
+        session.last_activity_ms = now_ms;
+        session.reason_pending = true;
+        if session.role == Role::Nurse {
+            session.break_glass_until_ms = Some(until_ms);
+        }
+        Ok(until_ms)
+    }
+
+    /// The reason for an emergency access taken in one tap ([`AuthService::emergency_access`]):
+    /// at least [`MIN_BREAK_GLASS_REASON`] characters, recorded in the trail.
+    pub fn emergency_reason(
+        &mut self,
+        session: &mut Session,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        self.check_live(session, now_ms)?;
+        let reason = break_glass_reason(reason)?;
+        Audit::append(
+            &self.conn,
+            &session.user,
+            actions::BREAK_GLASS_REASON,
+            &session.user,
+            &format!("reason: {reason}"),
+            now_ms,
+        )?;
+        session.reason_pending = false;
+        Ok(())
     }
 
     fn end_break_glass_if_expired(
@@ -1296,7 +1440,7 @@ impl AuthService {
             return Err(AuthError::MustChangePassword);
         }
         let role = s.effective_role(now_ms);
-        if allowed(role, permission) {
+        if allowed_by(role, permission, &self.policy) {
             Ok(Authorized {
                 user: s.user().to_string(),
                 permission,
@@ -1326,6 +1470,7 @@ impl AuthService {
                 .filter(|s| s.is_break_glass(now_ms))
                 .and_then(|s| s.break_glass_until_ms),
             must_change_password: s.is_some_and(|s| s.must_change_password),
+            reason_pending: s.is_some_and(|s| s.reason_pending),
         }
     }
 

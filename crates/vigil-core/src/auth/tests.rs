@@ -149,7 +149,7 @@ fn authorize_walks_every_role_and_permission_with_real_sessions() {
         assert_eq!(sess.role(), role);
         for p in Permission::ALL {
             let got = s.authorize(Some(&sess), p, T0 + 1000);
-            if allowed(role, p) {
+            if allowed_by(role, p, &WardPolicy::default()) {
                 assert!(got.is_ok(), "{role} × {p}: {got:?}");
             } else {
                 assert!(
@@ -546,7 +546,7 @@ fn break_glass_grants_charge_nurse_rights_until_expiry_and_is_audited() {
     let (_d, mut s) = ward();
     let mut nina = s.login("nina", PW, T0).expect("login");
     assert!(matches!(
-        s.authorize(Some(&nina), Permission::AcknowledgeAlarm, T0),
+        s.authorize(Some(&nina), Permission::ChangePatientLimits, T0),
         Err(AuthError::Forbidden {
             role: Role::Nurse,
             ..
@@ -581,10 +581,10 @@ fn break_glass_grants_charge_nurse_rights_until_expiry_and_is_audited() {
     for m in [8, 16, 24] {
         s.touch(&mut nina, T0 + m * MIN).expect("touch");
     }
-    s.authorize(Some(&nina), Permission::AcknowledgeAlarm, until - 1)
+    s.authorize(Some(&nina), Permission::ChangePatientLimits, until - 1)
         .expect("still in force");
     assert!(matches!(
-        s.authorize(Some(&nina), Permission::AcknowledgeAlarm, until),
+        s.authorize(Some(&nina), Permission::ChangePatientLimits, until),
         Err(AuthError::Forbidden {
             role: Role::Nurse,
             ..
@@ -798,4 +798,56 @@ fn user_administration_rules() {
     assert!(Actor::cli().name().starts_with("cli:"));
     assert_eq!(Actor::Session(&ada).name(), "ada");
     assert_chain_intact(&s);
+}
+
+#[test]
+fn nurses_acknowledge_by_ward_policy_and_emergency_access_takes_one_tap() {
+    let (_d, mut s) = ward();
+    let mut nina = s.login("nina", PW, T0).expect("login");
+    // Default: nurses acknowledge; the ward may say no.
+    s.authorize(Some(&nina), Permission::AcknowledgeAlarm, T0)
+        .expect("nurses acknowledge by default");
+    s.set_policy(WardPolicy {
+        nurses_acknowledge: false,
+    });
+    assert!(matches!(
+        s.authorize(Some(&nina), Permission::AcknowledgeAlarm, T0),
+        Err(AuthError::Forbidden { .. })
+    ));
+    // Locked: nobody may act, but anyone may pause audio (the station's own proof).
+    s.lock(&mut nina, T0 + 1).expect("lock");
+    let p = s
+        .authorize_unattended_pause(Some(&nina), T0 + 2)
+        .expect("pause");
+    assert_eq!(
+        (p.user(), p.permission()),
+        ("nina (locked screen)", Permission::AudioPause)
+    );
+    assert_eq!(
+        s.authorize_unattended_pause(None, T0 + 2)
+            .expect("pause")
+            .user(),
+        "station (not logged in)"
+    );
+    // Emergency access from the locked screen: unlocked, charge-nurse rights, reason owed.
+    let until = s.emergency_access(&mut nina, T0 + 3).expect("one tap");
+    assert_eq!(until, T0 + 3 + 30 * MIN);
+    assert!(!nina.is_locked() && nina.reason_pending());
+    s.authorize(Some(&nina), Permission::AcknowledgeAlarm, T0 + 4)
+        .expect("charge-nurse rights");
+    assert!(s.screen_state(Some(&nina), T0 + 4).reason_pending);
+    assert!(matches!(
+        s.emergency_reason(&mut nina, "short", T0 + 5),
+        Err(AuthError::BreakGlassReason)
+    ));
+    s.emergency_reason(&mut nina, "bed 3 desaturating, no charge nurse", T0 + 6)
+        .expect("reason");
+    assert!(!nina.reason_pending());
+    let t = trail(&s);
+    assert!(t.iter().any(|e| e.action == actions::BREAK_GLASS
+        && e.detail.contains("from the locked screen")
+        && e.detail.contains("reason pending")));
+    assert!(t
+        .iter()
+        .any(|e| e.action == actions::BREAK_GLASS_REASON && e.detail.contains("bed 3")));
 }
