@@ -48,7 +48,9 @@ fn open_auth(station: &Station) -> anyhow::Result<AuthState> {
         anyhow::ensure!(min >= 1, "[auth] idle_lock_minutes must be at least 1");
         cfg.idle_lock_ms = i64::try_from(min.saturating_mul(60_000)).unwrap_or(i64::MAX);
     }
-    let svc = AuthService::open(station.db_path(), cfg)?;
+    let mut svc = AuthService::open(station.db_path(), cfg)?;
+    // Failed log-ins, lockouts, break-glass and user changes become security events.
+    svc.set_security(station.engine().security());
     Ok(AuthState::new(svc, AuthState::system_clock()))
 }
 
@@ -136,6 +138,9 @@ fn main() {
             commands::admit_patient,
             commands::discharge_patient,
             commands::transfer_patient,
+            commands::security_events,
+            commands::security_acknowledge,
+            commands::security_export_csv,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

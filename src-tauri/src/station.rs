@@ -84,6 +84,16 @@ impl Station {
             Some(p) => p,
             None => config::default_db_path()?,
         };
+        // The data directory is private (created so; refused otherwise, with the fix).
+        let data_dir = db_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        vigil_core::secure_fs::prepare_dir(data_dir)?;
+        vigil_core::secure_fs::require_private_dir(data_dir)?;
+        // Where the station key lives, before the database is first opened.
+        vigil_core::keys::configure(&db_path, file.security.key_store()?);
+        let security = file.security.engine_options()?;
         let (url, mode, sim_stop) = match file.broker.settings()? {
             Some(s) => (s, "external", None),
             None => {
@@ -113,7 +123,7 @@ impl Station {
         };
         alarm_options.config.profile = settings.profile;
         alarm_options.config.latching = settings.latching.clone();
-        let engine = Engine::start_with(
+        let engine = Engine::start_secured(
             EngineConfig {
                 broker: url.clone(),
                 client_id: file
@@ -128,6 +138,7 @@ impl Station {
                 mllp: file.ingest.mllp_listen,
             },
             alarm_options,
+            security,
         )?;
         Ok(Station {
             engine,

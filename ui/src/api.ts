@@ -4,6 +4,7 @@
 import { invoke } from '@tauri-apps/api/core';
 import type { AuditEntry, AuditQuery, AuthState, Role, UserInfo, VerifyOut } from './auth';
 import type { AlarmHistoryEntry, LimitInfo, PatientInfo, SamplesOut, ThresholdChange, TrendOut } from './detailmath';
+import type { SecurityEvent, SecurityFilter, SecurityOut } from './security';
 
 export const api = {
   authState: () => invoke<AuthState>('auth_state'),
@@ -14,7 +15,8 @@ export const api = {
   unlock: (password: string) => invoke<AuthState>('unlock', { password }),
   changePassword: (currentPassword: string, newPassword: string) =>
     invoke<AuthState>('change_password', { currentPassword, newPassword }),
-  breakGlass: (reason: string) => invoke<AuthState>('break_glass', { reason }),
+  /** Break-glass needs the user's password again and a reason. */
+  breakGlass: (password: string, reason: string) => invoke<AuthState>('break_glass', { password, reason }),
   touch: () => invoke<void>('touch'),
   listUsers: () => invoke<UserInfo[]>('list_users'),
   createUser: (name: string, role: Role, password: string) => invoke<UserInfo>('create_user', { name, role, password }),
@@ -53,6 +55,10 @@ export const api = {
   admitPatient: (bed: string, mrn: string, name: string) => invoke<PatientInfo>('admit_patient', { bed, mrn, name }),
   dischargePatient: (bed: string) => invoke<PatientInfo>('discharge_patient', { bed }),
   transferPatient: (fromBed: string, toBed: string) => invoke<PatientInfo>('transfer_patient', { fromBed, toBed }),
+  // The Security screen (src-tauri/src/commands/security.rs).
+  securityEvents: (filter: SecurityFilter) => invoke<SecurityOut>('security_events', { filter }),
+  securityAcknowledge: (id: number, note: string) => invoke<SecurityEvent>('security_acknowledge', { id, note }),
+  securityExportCsv: (filter: SecurityFilter) => invoke<string>('security_export_csv', { filter }),
 };
 
 /** `list_devices` rows (src-tauri/src/commands/station_admin.rs). */

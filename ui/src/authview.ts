@@ -258,8 +258,9 @@ export class AuthView {
             'p',
             { class: 'hint' },
             'Take charge-nurse rights for 30 minutes when no charge nurse can act. ',
-            'This is flagged in the audit trail and reviewed by your supervisor.',
+            'This is flagged in the audit trail, reviewed by your supervisor, and the charge nurses\' stations are told.',
           ),
+          field('Your password', h('input', { id: 'bg-pw', type: 'password', required: true, autocomplete: 'current-password' })),
           field('Reason (at least 10 characters)', h('textarea', { id: 'bg-reason', rows: '3', required: true })),
           err,
           h(
@@ -272,7 +273,7 @@ export class AuthView {
         form.onsubmit = (e) => {
           e.preventDefault();
           void busy(form, err, async () => {
-            if (await this.run(api.breakGlass(value(form, '#bg-reason')), err)) this.choose(null);
+            if (await this.run(api.breakGlass(value(form, '#bg-pw'), value(form, '#bg-reason')), err)) this.choose(null);
           });
         };
         return form;

@@ -62,6 +62,13 @@ pub enum StoreError {
     },
     #[error("the store writer has stopped")]
     Closed,
+    /// The data directory or a database file is readable by others (the message says the fix),
+    /// or cannot be created.
+    #[error(transparent)]
+    Files(#[from] crate::secure_fs::PrepareError),
+    /// The station key of the database cannot be read or created.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
 }
 
 /// Schema migrations, in order; the database's `user_version` is how many have run.
@@ -73,6 +80,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/005_bed_limits.sql"),
     include_str!("schema/006_patients.sql"),
     include_str!("schema/007_station_settings.sql"),
+    include_str!("schema/008_security.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -80,13 +88,12 @@ fn migrations() -> Migrations<'static> {
 }
 
 /// Open (creating if needed) a database file with Vigil's pragmas, migrated to the latest schema.
+///
+/// The data directory is created 0700 and the file 0600; looser modes are refused with the fix
+/// in the message ([`crate::secure_fs`]). The database's station key is loaded, or created for
+/// a database that has none ([`crate::keys::ensure`]): audit entries are keyed from then on.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
+    crate::secure_fs::prepare_db(path)?;
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.to_path_buf(),
         source,
@@ -96,11 +103,22 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(Duration::from_secs(5))?;
     migrations().to_latest(&mut conn)?;
+    let (max_id, keyed): (i64, bool) = conn.query_row(
+        "SELECT COALESCE(MAX(id), 0), EXISTS(SELECT 1 FROM audit_log WHERE mac IS NOT NULL)
+         FROM audit_log",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    crate::keys::ensure(path, max_id, keyed)?;
     Ok(conn)
 }
 
-/// Open an existing database read-only (queries, status).
+/// Open an existing database read-only (queries, status). Its files must be private
+/// ([`crate::secure_fs`]), as for [`open`].
 pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    if path.exists() {
+        crate::secure_fs::prepare_db(path)?;
+    }
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -312,6 +312,15 @@ async fn run_record(a: RecordArgs) -> Result<()> {
         Some(p) => p,
         None => config::default_db_path()?,
     };
+    // The recorder keeps a data directory for good: private (created so; refused otherwise).
+    let data_dir = db_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    vigil_core::secure_fs::prepare_dir(data_dir)?;
+    vigil_core::secure_fs::require_private_dir(data_dir)?;
+    vigil_core::keys::configure(&db_path, file.security.key_store()?);
+    let security = file.security.engine_options()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut policy = file.ingest.policy(broker_url.is_some());
     if a.allow_unregistered {
@@ -335,7 +344,7 @@ async fn run_record(a: RecordArgs) -> Result<()> {
             )
         }
     };
-    let engine = Engine::start(EngineConfig {
+    let engine = Engine::start_secured(EngineConfig {
         broker: broker_url.clone(),
         client_id: a
             .client_id
@@ -346,7 +355,7 @@ async fn run_record(a: RecordArgs) -> Result<()> {
         limits: default_limits(),
         policy,
         mllp: a.mllp.or(file.ingest.mllp_listen),
-    })?;
+    }, Default::default(), security)?;
     let mut link = engine.link();
     let wait_subscribed = async {
         while !link.borrow_and_update().subscribed {

@@ -153,13 +153,14 @@ pub fn change_password(
     auth_state(st)
 }
 
-/// Emergency access for a nurse: charge-nurse rights for a limited time, with a reason.
-pub fn break_glass(st: &AuthState, reason: &str) -> Result<AuthStateOut, ApiError> {
+/// Emergency access for a nurse: charge-nurse rights for a limited time, with her password
+/// again and a reason; not renewable while in force.
+pub fn break_glass(st: &AuthState, password: &str, reason: &str) -> Result<AuthStateOut, ApiError> {
     {
         let now = st.now();
         let mut g = st.lock();
         let (svc, s) = require(&mut g, Permission::BreakGlass, now)?;
-        svc.break_glass(s, reason, now)?;
+        svc.break_glass(s, password, reason, now)?;
     }
     auth_state(st)
 }

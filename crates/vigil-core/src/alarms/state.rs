@@ -26,6 +26,9 @@ pub const COMM_LOST: &str = "COMM_LOST";
 pub const DATA_GAP: &str = "DATA_GAP";
 /// Code of the station's storage technical alarm: the database cannot be written (disk full).
 pub const STORE_FAILED: &str = "STORE_FAILED";
+/// Code of the security technical alarm: a high-severity security event (a spoofing attempt on
+/// a bed, the audit trail found altered), see [`crate::security`].
+pub const SECURITY: &str = "SECURITY";
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
 /// Acknowledgements kept for ward-wide sync.
@@ -889,6 +892,34 @@ impl AlarmMachine {
             message: message.to_string(),
         };
         self.update(&id, spec, failing, now, &mut out);
+        out
+    }
+
+    /// Raise (`present`) or resolve the [`SECURITY`] technical alarm (medium priority, no
+    /// delay) of `bed`, or of the station for `None`: a high-severity security event is open.
+    /// On a bed it says that bed's readings may be forged (someone else publishes as it).
+    pub fn security(
+        &mut self,
+        bed: Option<&BedId>,
+        present: bool,
+        message: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        let bed = bed.cloned().unwrap_or_else(Self::station_bed);
+        let id = format!("{}/{SECURITY}", bed.key());
+        let spec = Spec {
+            bed,
+            code: SECURITY.into(),
+            label: "SECURITY".into(),
+            class: AlarmClass::Technical,
+            priority: Priority::Medium,
+            delay_ms: 0,
+            value: None,
+            limit: None,
+            message: message.to_string(),
+        };
+        self.update(&id, spec, present, now, &mut out);
         out
     }
 
