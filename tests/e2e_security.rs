@@ -118,7 +118,10 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
         let mut seq = 0;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
             seq += 1;
-            if stdin.write_all(vitals_line("mon-01", seq, 72.0).as_bytes()).is_err() {
+            if stdin
+                .write_all(vitals_line("mon-01", seq, 72.0).as_bytes())
+                .is_err()
+            {
                 break;
             }
             let _ = stdin.flush();
@@ -142,7 +145,12 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
 
     // The nurse sees it on the bed: a SECURITY technical alarm, tile and bar.
     let bar_item = "#alarm-bar .alarm-item[data-bed='4W/01'][data-alarm$='SECURITY']";
-    wait_visible(&c, bar_item, "the SECURITY alarm of bed 4W/01 in the alarm bar").await;
+    wait_visible(
+        &c,
+        bar_item,
+        "the SECURITY alarm of bed 4W/01 in the alarm bar",
+    )
+    .await;
     let bar = text(&c, bar_item).await;
     assert!(bar.contains("may be forged"), "{bar}");
     let tile_text = wait_js(
@@ -160,7 +168,10 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
         "the tile shows the security alarm: {tile_text}"
     );
     // The spoofed readings were refused: the tile still shows the real monitor's 72.
-    assert_eq!(text(&c, &format!("{tile} .num-hr .value")).await.trim(), "72");
+    assert_eq!(
+        text(&c, &format!("{tile} .num-hr .value")).await.trim(),
+        "72"
+    );
     screenshot(&c, "e2e-security-alarm.png").await;
 
     // IT: one event for the whole flood, on the Security screen.
@@ -184,7 +195,12 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
     screenshot(&c, "e2e-security-screen.png").await;
 
     // Acknowledged with a note: stored, audited, and the bed's alarm ends.
-    fill(&c, &format!("{row} .ack-note"), "rogue laptop on port 12 unplugged").await;
+    fill(
+        &c,
+        &format!("{row} .ack-note"),
+        "rogue laptop on port 12 unplugged",
+    )
+    .await;
     click(&c, &format!("{row} .act-ack")).await;
     wait_text(&c, "#admin-msg", "acknowledged").await;
     wait_text(&c, row, "rogue laptop on port 12 unplugged").await;
@@ -203,17 +219,26 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         drain(&syslog, &mut lines);
-        let event = lines
+        let event = lines.iter().any(|l| {
+            l.contains(" SECEVENT ")
+                && l.contains("kind=\"unknown_device\"")
+                && l.contains("bed=\"4W/01\"")
+        });
+        let head = lines
             .iter()
-            .any(|l| l.contains(" SECEVENT ") && l.contains("kind=\"unknown_device\"") && l.contains("bed=\"4W/01\""));
-        let head = lines.iter().any(|l| l.contains(" AUDITHEAD ") && l.contains("station=\"vigil-e2e-security\""));
+            .any(|l| l.contains(" AUDITHEAD ") && l.contains("station=\"vigil-e2e-security\""));
         if (event && head) || Instant::now() > deadline {
             assert!(event && head, "syslog lines: {lines:#?}");
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(lines.iter().all(|l| l.starts_with('<') && l.contains(">1 ")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with('<') && l.contains(">1 ")),
+        "{lines:#?}"
+    );
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(real);

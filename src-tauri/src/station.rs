@@ -93,6 +93,7 @@ impl Station {
         vigil_core::secure_fs::require_private_dir(data_dir)?;
         // Where the station key lives, before the database is first opened.
         vigil_core::keys::configure(&db_path, file.security.key_store()?);
+        vigil_core::keys::require_encryption(&db_path, file.storage.encrypt.unwrap_or(false));
         let security = file.security.engine_options()?;
         let (url, mode, sim_stop) = match file.broker.settings()? {
             Some(s) => (s, "external", None),

@@ -576,21 +576,18 @@ impl Audit {
             return Ok(HeadCheck::Extends);
         }
         let at: Option<String> = conn
-            .query_row(
-                "SELECT hash FROM audit_log WHERE id = ?1",
-                [head.id],
-                |r| r.get(0),
-            )
+            .query_row("SELECT hash FROM audit_log WHERE id = ?1", [head.id], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(match at {
             Some(h) if h == head.hash => HeadCheck::Extends,
             Some(_) => HeadCheck::Rewritten { id: head.id },
             None => {
-                let local_last: i64 = conn.query_row(
-                    "SELECT COALESCE(MAX(id), 0) FROM audit_log",
-                    [],
-                    |r| r.get(0),
-                )?;
+                let local_last: i64 =
+                    conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| {
+                        r.get(0)
+                    })?;
                 if local_last >= head.id {
                     HeadCheck::Rewritten { id: head.id }
                 } else {
@@ -1170,7 +1167,9 @@ mod tests {
 
     /// The key of the test database, to check copies of it.
     fn key(path: &std::path::Path) -> Arc<crate::keys::StationKey> {
-        crate::keys::get(path).expect("key").expect("the database is keyed")
+        crate::keys::get(path)
+            .expect("key")
+            .expect("the database is keyed")
     }
 
     #[test]
@@ -1178,7 +1177,10 @@ mod tests {
         let (dir, path, conn) = db();
         let w = fill(&conn, 5);
         let k = key(&path);
-        assert_eq!(k.legacy_until, 0, "a new database is keyed from its first entry");
+        assert_eq!(
+            k.legacy_until, 0,
+            "a new database is keyed from its first entry"
+        );
         for e in &w {
             assert_eq!(e.mac.as_deref(), Some(entry_mac(&k, &e.hash).as_str()));
         }
@@ -1192,7 +1194,11 @@ mod tests {
             .expect("drop");
         let mut prev = w[1].hash.clone();
         for e in &w[2..] {
-            let detail = if e.id == 3 { "forged" } else { e.detail.as_str() };
+            let detail = if e.id == 3 {
+                "forged"
+            } else {
+                e.detail.as_str()
+            };
             let h = entry_hash(&prev, e.id, e.t_ms, &e.actor, &e.action, &e.target, detail);
             evil.execute(
                 "UPDATE audit_log SET detail = ?1, prev_hash = ?2, hash = ?3 WHERE id = ?4",
@@ -1214,7 +1220,8 @@ mod tests {
             })
         );
         // Stripping the MACs as well is seen too.
-        evil.execute_batch("UPDATE audit_log SET mac = NULL").expect("strip");
+        evil.execute_batch("UPDATE audit_log SET mac = NULL")
+            .expect("strip");
         let r = Audit::verify_with(&evil, Some(&k)).expect("verify");
         assert_eq!(
             r.first_break,
@@ -1230,7 +1237,10 @@ mod tests {
     fn a_no_op_trigger_of_the_same_name_is_detected() {
         let (dir, path, conn) = db();
         fill(&conn, 2);
-        assert_eq!(Audit::check_triggers(&conn).expect("check"), Vec::<String>::new());
+        assert_eq!(
+            Audit::check_triggers(&conn).expect("check"),
+            Vec::<String>::new()
+        );
         let evil = copy(&dir, &path, "noop.db");
         evil.execute_batch(
             "DROP TRIGGER audit_log_no_delete;

@@ -625,7 +625,11 @@ impl BrokerSection {
     /// withheld.
     pub fn probe_settings(&self, url: &str) -> Result<(BrokerSettings, bool), ConfigError> {
         let typed: BrokerUrl = url.trim().parse()?;
-        let configured = self.url.as_deref().map(str::parse::<BrokerUrl>).transpose()?;
+        let configured = self
+            .url
+            .as_deref()
+            .map(str::parse::<BrokerUrl>)
+            .transpose()?;
         let mut s = self.clone();
         s.url = Some(typed.to_string());
         let has_credentials = self.username.is_some()
@@ -667,6 +671,10 @@ impl BrokerSection {
 pub struct StorageSection {
     /// SQLite database file; default `vigil.db` in the platform data directory.
     pub db: Option<PathBuf>,
+    /// Encrypt the database at rest (SQLCipher, key derived from the station key). A new
+    /// database is created encrypted; an existing plaintext one is refused until migrated with
+    /// `vigilctl db encrypt`.
+    pub encrypt: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -933,7 +941,9 @@ mod tests {
         let mut got = Vec::new();
         if let Ok(Ok((mut sock, _))) = tokio::time::timeout(wait, listener.accept()).await {
             let mut buf = [0u8; 1024];
-            while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), sock.read(&mut buf)).await {
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(500), sock.read(&mut buf)).await
+            {
                 if n == 0 {
                     break;
                 }
@@ -949,12 +959,18 @@ mod tests {
         let configured = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let section = BrokerSection {
-            url: Some(format!("mqtt://127.0.0.1:{}", configured.local_addr().unwrap().port())),
+            url: Some(format!(
+                "mqtt://127.0.0.1:{}",
+                configured.local_addr().unwrap().port()
+            )),
             username: Some("station-4w".into()),
             password: Some(Secret::new("hunter2-secret")),
             ..BrokerSection::default()
         };
-        let typed = format!("mqtt://127.0.0.1:{}", elsewhere.local_addr().unwrap().port());
+        let typed = format!(
+            "mqtt://127.0.0.1:{}",
+            elsewhere.local_addr().unwrap().port()
+        );
         let (s, withheld) = section.probe_settings(&typed).unwrap();
         assert!(withheld);
         let sent = captured(s, elsewhere, Duration::from_secs(3)).await;

@@ -366,9 +366,14 @@ impl Engine {
             store_stats: writer.stats(),
             store_dropped: AtomicU64::new(0),
             security: Arc::new(SecurityMonitor::new(security.thresholds.clone())),
-            syslog: security.syslog.clone().map(Syslog::spawn).transpose().map_err(|e| {
-                EngineError::Config(ConfigError::Broker(format!("[security] syslog: {e}")))
-            })?,
+            syslog: security
+                .syslog
+                .clone()
+                .map(Syslog::spawn)
+                .transpose()
+                .map_err(|e| {
+                    EngineError::Config(ConfigError::Broker(format!("[security] syslog: {e}")))
+                })?,
             db_path: cfg.db_path.clone(),
             published_head: Mutex::new(None),
             alarm_io: AlarmIo {
@@ -383,12 +388,14 @@ impl Engine {
         });
         let (stop, stop_rx) = watch::channel(false);
         let filter = telemetry::subscription_filter(cfg.ward.as_deref());
-        let mut filters = vec![
-            filter.clone(),
-            audit_head_topic(&cfg.client_id),
-            notice_topic("+"),
-        ];
-        filters.dedup();
+        // The station's own audit head and the ward's station notices: under the filter of every
+        // ward already; a one-ward filter needs them besides (overlapping subscriptions could
+        // deliver twice).
+        let mut filters = vec![filter.clone()];
+        if cfg.ward.is_some() {
+            filters.push(audit_head_topic(&cfg.client_id));
+            filters.push(notice_topic("+"));
+        }
         tracing::info!(broker = %cfg.broker, %filter, db = %cfg.db_path.display(), "engine starting");
         let task = tokio::spawn(run_loop(
             Arc::clone(&shared),
@@ -680,10 +687,12 @@ impl EngineHandle {
         };
         match serde_json::to_vec(&notice) {
             Ok(payload) => {
-                if let Err(e) =
-                    io.client
-                        .try_publish(notice_topic(&io.station), QoS::AtLeastOnce, false, payload)
-                {
+                if let Err(e) = io.client.try_publish(
+                    notice_topic(&io.station),
+                    QoS::AtLeastOnce,
+                    false,
+                    payload,
+                ) {
                     tracing::warn!(error = %e, "cannot tell the ward's stations about break-glass");
                 }
             }
@@ -1390,7 +1399,10 @@ async fn station_state(shared: &Shared, topic: &str, payload: &[u8]) {
             Source {
                 bed: bed.key(),
                 peer: state.station.chars().take(64).collect(),
-                user: users.first().map(|u| u.chars().take(64).collect()).unwrap_or_default(),
+                user: users
+                    .first()
+                    .map(|u| u.chars().take(64).collect())
+                    .unwrap_or_default(),
                 ..Source::default()
             },
             format!(
@@ -1582,10 +1594,18 @@ pub fn check_certificates(
             if left_ms > (warn_days as i64).saturating_mul(86_400_000) {
                 continue;
             }
-            let severity = if days < 7 { Severity::High } else { Severity::Medium };
+            let severity = if days < 7 {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
             let when = crate::audit::format_time_utc(not_after_ms);
             let detail = if left_ms <= 0 {
-                format!("{what} {} ({}) EXPIRED at {when}", path.display(), cert.subject())
+                format!(
+                    "{what} {} ({}) EXPIRED at {when}",
+                    path.display(),
+                    cert.subject()
+                )
             } else {
                 format!(
                     "{what} {} ({}) expires at {when}, in {days} days",
@@ -1594,8 +1614,13 @@ pub fn check_certificates(
                 )
             };
             out.push(
-                Occurrence::new(Kind::CertExpiry, Source::peer(&path.display().to_string()), detail, now_ms)
-                    .severity(severity),
+                Occurrence::new(
+                    Kind::CertExpiry,
+                    Source::peer(&path.display().to_string()),
+                    detail,
+                    now_ms,
+                )
+                .severity(severity),
             );
         }
     }
@@ -1774,10 +1799,9 @@ async fn publish_head(shared: &Arc<Shared>) {
     let station = shared.alarm_io.station.clone();
     let published = lock(&shared.published_head).clone();
     let now = store::now_ms();
-    let round = tokio::task::spawn_blocking(move || {
-        audit_round(&db, &station, published.as_ref(), now)
-    })
-    .await;
+    let round =
+        tokio::task::spawn_blocking(move || audit_round(&db, &station, published.as_ref(), now))
+            .await;
     let (head, found) = match round {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {

@@ -71,6 +71,8 @@ pub struct StationKey {
     secret: [u8; 32],
     /// Audit entries up to this id were written before the trail was keyed (0: none).
     pub legacy_until: i64,
+    /// The database is encrypted (SQLCipher) with [`StationKey::db_key_hex`].
+    pub encrypted: bool,
 }
 
 impl fmt::Debug for StationKey {
@@ -78,6 +80,7 @@ impl fmt::Debug for StationKey {
         f.debug_struct("StationKey")
             .field("secret", &"<redacted>")
             .field("legacy_until", &self.legacy_until)
+            .field("encrypted", &self.encrypted)
             .finish()
     }
 }
@@ -90,6 +93,7 @@ impl StationKey {
         StationKey {
             secret,
             legacy_until,
+            encrypted: false,
         }
     }
 
@@ -98,6 +102,7 @@ impl StationKey {
         StationKey {
             secret,
             legacy_until,
+            encrypted: false,
         }
     }
 
@@ -130,9 +135,10 @@ impl StationKey {
 
     fn encode(&self) -> String {
         format!(
-            "vigil-station-key v1\nsecret {}\nlegacy_until {}\n",
+            "vigil-station-key v1\nsecret {}\nlegacy_until {}\nencrypted {}\n",
             crate::audit::to_hex(&self.secret),
-            self.legacy_until
+            self.legacy_until,
+            u8::from(self.encrypted)
         )
     }
 
@@ -143,12 +149,14 @@ impl StationKey {
         }
         let mut secret = None;
         let mut legacy = None;
+        let mut encrypted = false;
         for l in lines {
             match l.split_once(' ') {
                 Some(("secret", hex)) => secret = Some(from_hex32(hex).ok_or("bad secret")?),
                 Some(("legacy_until", n)) => {
                     legacy = Some(n.parse::<i64>().map_err(|_| "bad legacy_until")?)
                 }
+                Some(("encrypted", v)) => encrypted = v.trim() == "1",
                 _ if l.trim().is_empty() => {}
                 _ => return Err("unknown line"),
             }
@@ -156,6 +164,7 @@ impl StationKey {
         Ok(StationKey {
             secret: secret.ok_or("no secret")?,
             legacy_until: legacy.ok_or("no legacy_until")?,
+            encrypted,
         })
     }
 }
@@ -177,6 +186,8 @@ fn from_hex32(s: &str) -> Option<[u8; 32]> {
 struct Registry {
     /// Where each database's key is kept, as configured (canonical path → store).
     stores: HashMap<PathBuf, KeyStore>,
+    /// Databases that must be encrypted (`[storage] encrypt = true`).
+    encrypt: std::collections::HashSet<PathBuf>,
     /// Keys loaded in this process (canonical path → key).
     keys: HashMap<PathBuf, Arc<StationKey>>,
 }
@@ -186,6 +197,7 @@ fn registry() -> &'static Mutex<Registry> {
     R.get_or_init(|| {
         Mutex::new(Registry {
             stores: HashMap::new(),
+            encrypt: Default::default(),
             keys: HashMap::new(),
         })
     })
@@ -219,6 +231,74 @@ pub fn configure(db: &Path, store: KeyStore) {
     let mut r = reg();
     r.keys.remove(&c);
     r.stores.insert(c, store);
+}
+
+/// Require (or not) that `db` be encrypted at rest: a new database is created encrypted, an
+/// existing plaintext one is refused until migrated (`vigilctl db encrypt`).
+pub fn require_encryption(db: &Path, on: bool) {
+    let c = canonical(db);
+    let mut r = reg();
+    if on {
+        r.encrypt.insert(c);
+    } else {
+        r.encrypt.remove(&c);
+    }
+}
+
+/// Whether `db` must be encrypted ([`require_encryption`]).
+pub fn encryption_required(db: &Path) -> bool {
+    reg().encrypt.contains(&canonical(db))
+}
+
+/// Store a changed key record (after a migration to encryption) where the key lives.
+pub fn update(db: &Path, key: &StationKey) -> Result<(), KeyError> {
+    let c = canonical(db);
+    let text = key.encode();
+    let file = |p: &Path| {
+        secure_fs::replace_private(p, text.as_bytes()).map_err(|source| KeyError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    match store_of(&c) {
+        KeyStore::File(p) => file(&p)?,
+        KeyStore::Beside => file(&beside(&c))?,
+        KeyStore::Keyring => {
+            let in_keyring = keyring_read(&c).ok().flatten().is_some();
+            if in_keyring {
+                keyring_entry(&c)?
+                    .set_password(&text)
+                    .map_err(|e| KeyError::Keyring(e.to_string()))?;
+            } else {
+                file(&beside(&c))?;
+            }
+        }
+    }
+    reg().keys.insert(c, Arc::new(key.clone()));
+    Ok(())
+}
+
+/// Create the key of a new database that is to be encrypted (before SQLite writes anything).
+pub fn create_encrypted(db: &Path) -> Result<Arc<StationKey>, KeyError> {
+    let mut key = StationKey::generate(0);
+    key.encrypted = true;
+    let c = canonical(db);
+    match store_of(&c) {
+        KeyStore::File(p) => write_file(&p, &key)?,
+        KeyStore::Beside => write_file(&beside(&c), &key)?,
+        KeyStore::Keyring => {
+            let stored = keyring_entry(&c).and_then(|e| {
+                e.set_password(&key.encode())
+                    .map_err(|e| KeyError::Keyring(e.to_string()))
+            });
+            if stored.is_err() {
+                write_file(&beside(&c), &key)?;
+            }
+        }
+    }
+    let key = Arc::new(key);
+    reg().keys.insert(c, Arc::clone(&key));
+    Ok(key)
 }
 
 /// The default key file of a database: `<database>.key`.
@@ -291,7 +371,10 @@ fn load(db: &Path) -> Result<(Option<StationKey>, String), KeyError> {
             Ok((read_file(&p)?, p.display().to_string()))
         }
         KeyStore::Keyring => match keyring_read(db) {
-            Ok(k) => Ok((k, format!("OS keyring entry {KEYRING_SERVICE}/{}", db.display()))),
+            Ok(k) => Ok((
+                k,
+                format!("OS keyring entry {KEYRING_SERVICE}/{}", db.display()),
+            )),
             Err(e) => {
                 let p = beside(db);
                 tracing::warn!(error = %e, file = %p.display(), "no OS keyring: using the key file");

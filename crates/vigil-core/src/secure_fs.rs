@@ -212,10 +212,15 @@ mod tests {
         // station (require_private_dir).
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o775)).expect("chmod");
         let e = prepare_db(&db).expect_err("dir refused").to_string();
-        assert!(e.contains("data directory") && e.contains("chmod 700"), "{e}");
+        assert!(
+            e.contains("data directory") && e.contains("chmod 700"),
+            "{e}"
+        );
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         prepare_db(&db).expect("listable is opened");
-        let e = require_private_dir(&data).expect_err("not for the station").to_string();
+        let e = require_private_dir(&data)
+            .expect_err("not for the station")
+            .to_string();
         assert!(e.contains("mode 0755") && e.contains("chmod 700"), "{e}");
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         require_private_dir(&data).expect("private");

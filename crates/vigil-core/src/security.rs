@@ -303,7 +303,10 @@ impl Occurrence {
         let parsed = crate::telemetry::Topic::parse(topic).ok();
         let mut source = Source {
             bed: parsed.as_ref().map(|t| t.bed.key()).unwrap_or_default(),
-            device: parsed.as_ref().map(|t| t.device.clone()).unwrap_or_default(),
+            device: parsed
+                .as_ref()
+                .map(|t| t.device.clone())
+                .unwrap_or_default(),
             peer: clip(peer, 128),
             user: String::new(),
         };
@@ -327,9 +330,9 @@ impl Occurrence {
             | DecodeError::ChannelMismatch { .. }
             | DecodeError::UnknownChannel(_) => Kind::MalformedFlood,
             // Plausibility and coding problems of a known device: data quality, not security.
-            DecodeError::UnknownCode(_) | DecodeError::Unit { .. } | DecodeError::OutOfRange { .. } => {
-                return None
-            }
+            DecodeError::UnknownCode(_)
+            | DecodeError::Unit { .. }
+            | DecodeError::OutOfRange { .. } => return None,
         };
         if kind == Kind::MalformedFlood {
             // A flood is counted per publisher, not per bed.
@@ -630,7 +633,10 @@ impl SecurityMonitor {
         tx.commit()?;
         // Only once committed are the events marked clean (a failed commit retries next time).
         for a in open.values_mut().filter(|a| a.dirty) {
-            if let Some(c) = out.iter().find(|c| c.event.kind == a.kind && c.event.source == a.source) {
+            if let Some(c) = out
+                .iter()
+                .find(|c| c.event.kind == a.kind && c.event.source == a.source)
+            {
                 a.id = Some(c.event.id);
                 a.dirty = false;
             }
@@ -650,7 +656,9 @@ impl SecurityMonitor {
         let open = self.lock();
         let mut best: HashMap<String, &Agg> = HashMap::new();
         for a in open.values() {
-            if !(a.open && a.severity.alarms() && now_ms - a.last_ms < self.thresholds.alarm_hold_ms)
+            if !(a.open
+                && a.severity.alarms()
+                && now_ms - a.last_ms < self.thresholds.alarm_hold_ms)
             {
                 continue;
             }
@@ -662,9 +670,7 @@ impl SecurityMonitor {
         let mut out: Vec<(Option<BedId>, String)> = best
             .into_iter()
             .map(|(bed, a)| {
-                let bed = bed
-                    .split_once('/')
-                    .map(|(w, b)| BedId::new(w, b));
+                let bed = bed.split_once('/').map(|(w, b)| BedId::new(w, b));
                 let text = format!(
                     "SECURITY: {} ({}×): {}",
                     a.kind.label(),
@@ -732,7 +738,10 @@ const COLUMNS: &str = "id, kind, severity, bed, device, peer, user, first_ms, la
                        detail, ack_by, ack_ms, ack_note";
 
 /// Stored events matching `filter`, most recently seen first.
-pub fn list(conn: &Connection, filter: &SecurityFilter) -> Result<Vec<SecurityEvent>, SecurityError> {
+pub fn list(
+    conn: &Connection,
+    filter: &SecurityFilter,
+) -> Result<Vec<SecurityEvent>, SecurityError> {
     let min = filter
         .min_severity
         .as_deref()
@@ -915,13 +924,8 @@ mod tests {
 
     fn spoof(bed: &str, device: &str, t: i64) -> Occurrence {
         let topic = format!("vigil/v1/{bed}/{device}/vitals");
-        Occurrence::from_reject(
-            &DecodeError::UnknownDevice(device.into()),
-            &topic,
-            "",
-            t,
-        )
-        .expect("a security event")
+        Occurrence::from_reject(&DecodeError::UnknownDevice(device.into()), &topic, "", t)
+            .expect("a security event")
     }
 
     #[test]
@@ -936,14 +940,20 @@ mod tests {
         assert_eq!(ch.len(), 1, "{ch:?}");
         assert!(ch[0].new);
         let e = &ch[0].event;
-        assert_eq!((e.kind, e.severity, e.count), (Kind::UnknownDevice, Severity::High, 1000));
+        assert_eq!(
+            (e.kind, e.severity, e.count),
+            (Kind::UnknownDevice, Severity::High, 1000)
+        );
         assert_eq!(e.source.bed, "4W/01");
         assert_eq!((e.first_ms, e.last_ms), (T0, T0 + 999));
         // More of it: the same event, updated, not a new one.
         m.report(spoof("4W/01", "evil-x", T0 + 5000));
         let ch = m.flush(&conn, T0 + 5000).expect("flush");
         assert_eq!((ch.len(), ch[0].new, ch[0].event.count), (1, false, 1001));
-        assert!(m.flush(&conn, T0 + 6000).expect("flush").is_empty(), "nothing changed");
+        assert!(
+            m.flush(&conn, T0 + 6000).expect("flush").is_empty(),
+            "nothing changed"
+        );
         let stored = list(&conn, &SecurityFilter::default()).expect("list");
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].count, 1001);
@@ -994,8 +1004,8 @@ mod tests {
             acknowledge(&conn, Some(&m), id, "ada", "  ", T0 + 1),
             Err(SecurityError::NoteRequired)
         ));
-        let e = acknowledge(&conn, Some(&m), id, "ada", "rogue laptop unplugged", T0 + 2)
-            .expect("ack");
+        let e =
+            acknowledge(&conn, Some(&m), id, "ada", "rogue laptop unplugged", T0 + 2).expect("ack");
         assert_eq!(e.ack_by.as_deref(), Some("ada"));
         assert!(m.alarm_conditions(T0 + 3).is_empty(), "the alarm ends");
         assert!(matches!(

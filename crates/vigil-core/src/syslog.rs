@@ -238,7 +238,10 @@ impl Syslog {
         let tls = match cfg.url.transport {
             Transport::Tls => {
                 let ca = cfg.ca_file.as_deref().ok_or_else(|| {
-                    SyslogError::Url(cfg.url.to_string(), "tls:// needs [security] syslog_ca_file")
+                    SyslogError::Url(
+                        cfg.url.to_string(),
+                        "tls:// needs [security] syslog_ca_file",
+                    )
                 })?;
                 Some(crate::config::tls_client_config(
                     ca,
@@ -286,7 +289,11 @@ async fn connect(
                 .await?
                 .next()
                 .ok_or_else(|| std::io::Error::other("no address"))?;
-            let local = if target.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+            let local = if target.is_ipv6() {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            };
             let s = tokio::net::UdpSocket::bind(local).await?;
             s.connect(target).await?;
             Conn::Udp(s)
@@ -339,7 +346,8 @@ async fn run(
         let mut sent = false;
         for _attempt in 0..2 {
             if conn.is_none() {
-                match tokio::time::timeout(Duration::from_secs(5), connect(&cfg, tls.as_ref())).await
+                match tokio::time::timeout(Duration::from_secs(5), connect(&cfg, tls.as_ref()))
+                    .await
                 {
                     Ok(Ok(c)) => {
                         conn = Some(c);
@@ -420,10 +428,7 @@ mod tests {
         ] {
             assert_eq!(u.parse::<SyslogUrl>().is_ok(), ok, "{u}");
         }
-        assert_eq!(
-            "tls://[::1]".parse::<SyslogUrl>().expect("url").port,
-            6514
-        );
+        assert_eq!("tls://[::1]".parse::<SyslogUrl>().expect("url").port, 6514);
     }
 
     fn cfg(url: String) -> SyslogConfig {
@@ -438,7 +443,9 @@ mod tests {
 
     #[tokio::test]
     async fn udp_and_tcp_reach_a_listener_on_loopback() {
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("udp");
         let s = Syslog::spawn(cfg(format!("udp://{}", udp.local_addr().expect("addr"))))
             .expect("spawn");
         s.send(msg("over udp"));
@@ -448,9 +455,14 @@ mod tests {
             .expect("in time")
             .expect("recv");
         let got = String::from_utf8_lossy(&buf[..n]).to_string();
-        assert!(got.starts_with("<35>1 ") && got.ends_with("over udp"), "{got}");
+        assert!(
+            got.starts_with("<35>1 ") && got.ends_with("over udp"),
+            "{got}"
+        );
 
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("tcp");
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("tcp");
         let s = Syslog::spawn(cfg(format!("tcp://{}", tcp.local_addr().expect("addr"))))
             .expect("spawn");
         s.send(msg("first"));
@@ -460,7 +472,10 @@ mod tests {
             .expect("in time")
             .expect("accept");
         let frames = read_frames(&mut sock, 2).await;
-        assert!(frames[0].ends_with("first") && frames[1].ends_with("second"), "{frames:?}");
+        assert!(
+            frames[0].ends_with("first") && frames[1].ends_with("second"),
+            "{frames:?}"
+        );
     }
 
     /// Read `n` octet-counted frames (RFC 6587 / 5425).
@@ -524,7 +539,9 @@ mod tests {
             rustls::pki_types::PrivateKeyDer::try_from(srv_key.serialize_der()).expect("key der"),
         )
         .expect("server config");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let mut c = cfg(format!("tls://localhost:{port}"));
         c.ca_file = Some(ca_file);

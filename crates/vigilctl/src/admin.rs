@@ -117,6 +117,42 @@ pub enum AuditCmd {
     },
 }
 
+#[derive(Subcommand)]
+pub enum DbCmd {
+    /// Encrypt a plaintext database in place (SQLCipher; the key is derived from its station
+    /// key, kept outside it). Stop the station first. Afterwards set `[storage] encrypt = true`
+    /// so that a plaintext database is never accepted again.
+    Encrypt {
+        #[command(flatten)]
+        db: DbArg,
+        /// The station key file, when it is not beside the database (`[security] key_file`).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+}
+
+pub fn run_db(cmd: DbCmd) -> Result<()> {
+    match cmd {
+        DbCmd::Encrypt { db, key_file } => {
+            let path = require_file(&db.db)?;
+            if let Some(k) = key_file {
+                vigil_core::keys::configure(&path, vigil_core::keys::KeyStore::File(k));
+            }
+            let started = std::time::Instant::now();
+            if store::encrypt_in_place(&path)? {
+                println!(
+                    "encrypted {} in {:.1} s; set [storage] encrypt = true in vigil.toml",
+                    path.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            } else {
+                println!("{} is encrypted already", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run_user(cmd: UserCmd) -> Result<()> {
     let by = Actor::cli();
     match cmd {

@@ -70,6 +70,9 @@ enum Cmd {
     /// The audit trail: verify its hash chain, list or export it.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// The database itself: encrypt it at rest (migration).
+    #[command(subcommand)]
+    Db(admin::DbCmd),
     /// Score NEWS2 (sub-scores, total, risk band) from entered observations.
     News2(alarm_cmds::News2Args),
 }
@@ -211,6 +214,7 @@ fn main() -> Result<()> {
             Cmd::Bench(BenchCmd::Load(a)) => bench::load(a).await,
             Cmd::User(u) => admin::run_user(u),
             Cmd::Audit(a) => admin::run_audit(a),
+            Cmd::Db(d) => admin::run_db(d),
             Cmd::News2(a) => alarm_cmds::news2(a),
         }
     })
@@ -320,6 +324,7 @@ async fn run_record(a: RecordArgs) -> Result<()> {
     vigil_core::secure_fs::prepare_dir(data_dir)?;
     vigil_core::secure_fs::require_private_dir(data_dir)?;
     vigil_core::keys::configure(&db_path, file.security.key_store()?);
+    vigil_core::keys::require_encryption(&db_path, file.storage.encrypt.unwrap_or(false));
     let security = file.security.engine_options()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut policy = file.ingest.policy(broker_url.is_some());
@@ -344,18 +349,22 @@ async fn run_record(a: RecordArgs) -> Result<()> {
             )
         }
     };
-    let engine = Engine::start_secured(EngineConfig {
-        broker: broker_url.clone(),
-        client_id: a
-            .client_id
-            .or(file.broker.client_id)
-            .unwrap_or_else(config::default_client_id),
-        ward: a.ward.or(file.broker.ward),
-        db_path: db_path.clone(),
-        limits: default_limits(),
-        policy,
-        mllp: a.mllp.or(file.ingest.mllp_listen),
-    }, Default::default(), security)?;
+    let engine = Engine::start_secured(
+        EngineConfig {
+            broker: broker_url.clone(),
+            client_id: a
+                .client_id
+                .or(file.broker.client_id)
+                .unwrap_or_else(config::default_client_id),
+            ward: a.ward.or(file.broker.ward),
+            db_path: db_path.clone(),
+            limits: default_limits(),
+            policy,
+            mllp: a.mllp.or(file.ingest.mllp_listen),
+        },
+        Default::default(),
+        security,
+    )?;
     let mut link = engine.link();
     let wait_subscribed = async {
         while !link.borrow_and_update().subscribed {

@@ -299,7 +299,13 @@ impl Tmpfs {
         std::fs::create_dir_all(&dir).expect("mount point");
         let st = Command::new("mount")
             // Mode 0700: the station refuses a data directory others can read.
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(&dir)
             .status()
             .expect("run mount");

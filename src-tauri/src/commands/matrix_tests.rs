@@ -371,9 +371,7 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             detail::alarm_history(st, &db_of(st), "4W/01", T0 - 3_600_000, T0).map(drop)
         }
         "list_patients" => detail::list_patients(st).map(drop),
-        "security_events" => {
-            security::security_events(st, &Default::default()).map(drop)
-        }
+        "security_events" => security::security_events(st, &Default::default()).map(drop),
         "security_acknowledge" => {
             // An event stored beforehand (as the engine's monitor would).
             let m = vigil_core::security::SecurityMonitor::default();
@@ -386,9 +384,7 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             let id = m.flush(st.lock().svc.connection(), T0).unwrap()[0].event.id;
             security::security_acknowledge(st, Some(&m), id, "checked the network port").map(drop)
         }
-        "security_export_csv" => {
-            security::security_export_csv(st, &Default::default()).map(drop)
-        }
+        "security_export_csv" => security::security_export_csv(st, &Default::default()).map(drop),
         "admit_patient" => {
             detail::admit_patient(st, &FakeMonitor::default(), "4W/02", "MRN-2", "John Roe")
                 .map(drop)
@@ -607,12 +603,15 @@ fn break_glass_gives_a_nurse_charge_nurse_rights() {
     auth::login(&st, "nurse1", PW).unwrap();
     let short = auth::break_glass(&st, PW, "urgent").unwrap_err();
     assert_eq!(short.code, "break_glass_reason");
-    let wrong = auth::break_glass(&st, "not her password", "charge nurse in theatre, bed 3")
-        .unwrap_err();
+    let wrong =
+        auth::break_glass(&st, "not her password", "charge nurse in theatre, bed 3").unwrap_err();
     assert_eq!(wrong.code, "invalid_credentials");
     let s = auth::break_glass(&st, PW, "charge nurse in theatre, bed 3 alarming").unwrap();
     let again = auth::break_glass(&st, PW, "charge nurse in theatre, bed 3 alarming").unwrap_err();
-    assert_eq!(again.code, "break_glass_active", "not renewable while in force");
+    assert_eq!(
+        again.code, "break_glass_active",
+        "not renewable while in force"
+    );
     assert_eq!(s.role, Some(Role::Nurse));
     assert_eq!(s.effective_role, Some(Role::ChargeNurse));
     assert_eq!(s.break_glass_until_ms, Some(T0 + 30 * 60_000));
@@ -663,7 +662,7 @@ fn admin_commands_work_end_to_end() {
     assert!(entries.iter().all(|e| e.actor == "boss"));
     assert!(entries.iter().any(|e| e.action == "user_role_change"));
     let csv = admin::audit_export_csv(&st, &admin::AuditQuery::default()).unwrap();
-    assert!(csv.starts_with("id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash\r\n"));
+    assert!(csv.starts_with("id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash,mac\r\n"));
     let last = admin::audit_list(&st, &admin::AuditQuery::default()).unwrap();
     assert_eq!(last.last().map(|e| e.action.as_str()), Some("audit_export"));
     let v = admin::audit_verify(&st).unwrap();

@@ -89,7 +89,9 @@ pub async fn break_glass(
     let r = reason.clone();
     let out = run(&st, move |s| auth::break_glass(s, &password, &r)).await?;
     if let (Some(user), Some(until)) = (&out.user, out.break_glass_until_ms) {
-        station.engine().announce_break_glass(user, reason.trim(), until);
+        station
+            .engine()
+            .announce_break_glass(user, reason.trim(), until);
     }
     Ok(out)
 }

@@ -16,7 +16,9 @@ pub const DEFAULT_LIMIT: usize = 500;
 fn security_error(e: SecurityError) -> ApiError {
     match e {
         SecurityError::Unknown(_) => ApiError::new("unknown_event", e.to_string()),
-        SecurityError::AlreadyAcknowledged(_) => ApiError::new("already_acknowledged", e.to_string()),
+        SecurityError::AlreadyAcknowledged(_) => {
+            ApiError::new("already_acknowledged", e.to_string())
+        }
         SecurityError::NoteRequired => ApiError::bad_request(e.to_string()),
         other => ApiError::internal(other),
     }

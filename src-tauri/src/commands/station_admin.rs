@@ -239,7 +239,10 @@ pub fn set_latching(st: &AuthState, code: &str, latching: bool) -> Result<Author
     config_changed(
         &g.svc,
         proof.user(),
-        format!("alarm {code} {}", if latching { "latching" } else { "not latching" }),
+        format!(
+            "alarm {code} {}",
+            if latching { "latching" } else { "not latching" }
+        ),
         now,
     );
     Ok(proof)

@@ -135,7 +135,11 @@ impl AuthService {
             &key.1,
             &format!(
                 "{}{} reads ({}) between {} and {}, data {}",
-                if run.break_glass { "[break-glass] " } else { "" },
+                if run.break_glass {
+                    "[break-glass] "
+                } else {
+                    ""
+                },
                 run.count,
                 run.kinds.iter().cloned().collect::<Vec<_>>().join(", "),
                 format_time_utc(run.first_ms),

@@ -808,7 +808,12 @@ fn break_glass_asks_for_the_password_cannot_be_renewed_and_is_a_security_event()
     let mut nina = s.login("nina", PW, T0).expect("login");
     // Someone else at nina's unlocked screen does not know her password.
     assert!(matches!(
-        s.break_glass(&mut nina, "guess-guess-guess", "bed 3 arrest, charge nurse away", T0),
+        s.break_glass(
+            &mut nina,
+            "guess-guess-guess",
+            "bed 3 arrest, charge nurse away",
+            T0
+        ),
         Err(AuthError::InvalidCredentials)
     ));
     assert_eq!(nina.effective_role(T0), Role::Nurse);
@@ -832,7 +837,12 @@ fn break_glass_asks_for_the_password_cannot_be_renewed_and_is_a_security_event()
     s.touch(&mut nina, T0 + 27 * MIN).expect("active");
     s.touch(&mut nina, until).expect("active");
     assert!(s
-        .break_glass(&mut nina, PW, "bed 5 now, charge nurse still away", until + 1)
+        .break_glass(
+            &mut nina,
+            PW,
+            "bed 5 now, charge nurse still away",
+            until + 1
+        )
         .is_ok());
     let conn = crate::store::open(&dir.path().join("vigil.db")).expect("db");
     let events = monitor.flush(&conn, until + 2).expect("flush");
@@ -859,9 +869,18 @@ fn failed_log_ins_and_lockouts_are_security_events() {
     }
     let conn = crate::store::open(&dir.path().join("vigil.db")).expect("db");
     let events = monitor.flush(&conn, T0 + 10).expect("flush");
-    let kinds: Vec<_> = events.iter().map(|c| (c.event.kind, c.event.count)).collect();
-    assert!(kinds.contains(&(crate::security::Kind::LoginFailed, 5)), "{kinds:?}");
-    assert!(kinds.contains(&(crate::security::Kind::Lockout, 1)), "{kinds:?}");
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|c| (c.event.kind, c.event.count))
+        .collect();
+    assert!(
+        kinds.contains(&(crate::security::Kind::LoginFailed, 5)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(crate::security::Kind::Lockout, 1)),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -877,7 +896,11 @@ fn reads_of_patient_data_are_audited_per_run_without_flooding() {
     };
     // 40 reads of one bed within a few minutes: one entry now ...
     for i in 0..40 {
-        let what = if i % 2 == 0 { "trend HR" } else { "samples ECG_II" };
+        let what = if i % 2 == 0 {
+            "trend HR"
+        } else {
+            "samples ECG_II"
+        };
         s.audit_read(&nina, read(what, T0 - (i + 1) * 60 * MIN), T0 + i * 1000)
             .expect("read");
     }
@@ -898,12 +921,20 @@ fn reads_of_patient_data_are_audited_per_run_without_flooding() {
         .filter(|e| e.action == actions::PHI_READ)
         .collect();
     assert_eq!(reads.len(), 2, "one entry per bed, not per query");
-    assert_eq!((reads[0].actor.as_str(), reads[0].target.as_str()), ("nina", "4W/03"));
-    assert!(reads[0].detail.starts_with("trend HR, data "), "{}", reads[0].detail);
+    assert_eq!(
+        (reads[0].actor.as_str(), reads[0].target.as_str()),
+        ("nina", "4W/03")
+    );
+    assert!(
+        reads[0].detail.starts_with("trend HR, data "),
+        "{}",
+        reads[0].detail
+    );
     // ... and one summary when the run ends (quiet for 15 minutes: the idle timer's check).
     let mut nina = nina;
     s.touch(&mut nina, T0 + 5 * MIN).expect("active");
-    s.check_idle(&mut nina, T0 + 5 * MIN + READ_RUN_GAP_MS).expect("tick");
+    s.check_idle(&mut nina, T0 + 5 * MIN + READ_RUN_GAP_MS)
+        .expect("tick");
     let t = trail(&s);
     let sums: Vec<_> = t
         .iter()
@@ -911,7 +942,9 @@ fn reads_of_patient_data_are_audited_per_run_without_flooding() {
         .collect();
     assert_eq!(sums.len(), 1, "the single read of 4W/04 needs no summary");
     assert!(
-        sums[0].detail.starts_with("40 reads (samples ECG_II, trend HR) between"),
+        sums[0]
+            .detail
+            .starts_with("40 reads (samples ECG_II, trend HR) between"),
         "{}",
         sums[0].detail
     );
