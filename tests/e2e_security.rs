@@ -152,7 +152,7 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
     )
     .await;
     let bar = text(&c, bar_item).await;
-    assert!(bar.contains("may be forged"), "{bar}");
+    assert!(bar.contains("SECURITY: DATA MAY BE FORGED"), "{bar}");
     let tile_text = wait_js(
         &c,
         Duration::from_secs(20),

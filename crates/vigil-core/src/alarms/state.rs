@@ -906,12 +906,18 @@ impl AlarmMachine {
         now: i64,
     ) -> Vec<AlarmEvent> {
         let mut out = Vec::new();
+        // On a bed the label itself says what it means for the nurse (the bar shows labels).
+        let label = if bed.is_some() {
+            "SECURITY: DATA MAY BE FORGED"
+        } else {
+            "SECURITY EVENT"
+        };
         let bed = bed.cloned().unwrap_or_else(Self::station_bed);
         let id = format!("{}/{SECURITY}", bed.key());
         let spec = Spec {
             bed,
             code: SECURITY.into(),
-            label: "SECURITY".into(),
+            label: label.into(),
             class: AlarmClass::Technical,
             priority: Priority::Medium,
             delay_ms: 0,
