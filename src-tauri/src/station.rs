@@ -84,17 +84,9 @@ impl Station {
             Some(p) => p,
             None => config::default_db_path()?,
         };
-        // The data directory is private (created so; refused otherwise, with the fix).
-        let data_dir = db_path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        vigil_core::secure_fs::prepare_dir(data_dir)?;
-        vigil_core::secure_fs::require_private_dir(data_dir)?;
-        // Where the station key lives, before the database is first opened.
-        vigil_core::keys::configure(&db_path, file.security.key_store()?);
-        vigil_core::keys::require_encryption(&db_path, file.storage.encrypt.unwrap_or(false));
-        let security = file.security.engine_options()?;
+        // A private data directory, the station key's place and encryption, before the
+        // database is first opened.
+        let security = file.prepare_station(&db_path)?;
         let (url, mode, sim_stop) = match file.broker.settings()? {
             Some(s) => (s, "external", None),
             None => {

@@ -69,6 +69,9 @@ pub enum ConfigError {
     /// The config file is readable by other users (the message says the fix).
     #[error(transparent)]
     Mode(#[from] crate::secure_fs::ModeError),
+    /// The data directory cannot be created, or others can reach it.
+    #[error(transparent)]
+    DataDir(#[from] crate::secure_fs::PrepareError),
 }
 
 /// Where the MQTT broker is.
@@ -685,6 +688,25 @@ pub struct SimulatorSection {
 }
 
 impl FileConfig {
+    /// Make a station's data directory ready before its database `db` is first opened (the
+    /// desktop station and `vigilctl record`): created 0700, refused if others can list it; the
+    /// station key's place (`[security]`) and encryption (`[storage] encrypt`) registered.
+    /// Returns the engine's security options.
+    pub fn prepare_station(
+        &self,
+        db: &Path,
+    ) -> Result<crate::engine::SecurityOptions, ConfigError> {
+        let dir = db
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::secure_fs::prepare_dir(dir)?;
+        crate::secure_fs::require_private_dir(dir)?;
+        crate::keys::configure(db, self.security.key_store()?);
+        crate::keys::require_encryption(db, self.storage.encrypt.unwrap_or(false));
+        self.security.engine_options()
+    }
+
     /// Read a config file. `None`: the default file if it exists, else built-in defaults.
     pub fn load(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
         let path = match path {

@@ -283,22 +283,33 @@ pub fn create_encrypted(db: &Path) -> Result<Arc<StationKey>, KeyError> {
     let mut key = StationKey::generate(0);
     key.encrypted = true;
     let c = canonical(db);
-    match store_of(&c) {
-        KeyStore::File(p) => write_file(&p, &key)?,
-        KeyStore::Beside => write_file(&beside(&c), &key)?,
-        KeyStore::Keyring => {
-            let stored = keyring_entry(&c).and_then(|e| {
-                e.set_password(&key.encode())
-                    .map_err(|e| KeyError::Keyring(e.to_string()))
-            });
-            if stored.is_err() {
-                write_file(&beside(&c), &key)?;
-            }
-        }
-    }
+    store_new(&c, &key)?;
     let key = Arc::new(key);
     reg().keys.insert(c, Arc::clone(&key));
     Ok(key)
+}
+
+/// Keep a new key where the database's key is configured to live (the keyring falls back to
+/// the key file beside the database when none answers).
+fn store_new(db_canonical: &Path, key: &StationKey) -> Result<(), KeyError> {
+    match store_of(db_canonical) {
+        KeyStore::File(p) => write_file(&p, key),
+        KeyStore::Beside => write_file(&beside(db_canonical), key),
+        KeyStore::Keyring => {
+            let stored = keyring_entry(db_canonical).and_then(|e| {
+                e.set_password(&key.encode())
+                    .map_err(|e| KeyError::Keyring(e.to_string()))
+            });
+            match stored {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let p = beside(db_canonical);
+                    tracing::warn!(error = %e, file = %p.display(), "no OS keyring: key kept in a file");
+                    write_file(&p, key)
+                }
+            }
+        }
+    }
 }
 
 /// The default key file of a database: `<database>.key`.
@@ -415,21 +426,7 @@ pub fn ensure(
         return Err(KeyError::Missing { db: c, looked });
     }
     let key = StationKey::generate(max_audit_id);
-    match store_of(&c) {
-        KeyStore::File(p) => write_file(&p, &key)?,
-        KeyStore::Beside => write_file(&beside(&c), &key)?,
-        KeyStore::Keyring => {
-            let stored = keyring_entry(&c).and_then(|e| {
-                e.set_password(&key.encode())
-                    .map_err(|e| KeyError::Keyring(e.to_string()))
-            });
-            if let Err(e) = stored {
-                let p = beside(&c);
-                tracing::warn!(error = %e, file = %p.display(), "no OS keyring: key kept in a file");
-                write_file(&p, &key)?;
-            }
-        }
-    }
+    store_new(&c, &key)?;
     tracing::info!(db = %c.display(), legacy_until = max_audit_id, "station key created; the audit trail is keyed from here on");
     // Another process may have created it at the same moment: the stored one wins.
     let stored = get(db)?.ok_or(KeyError::Missing {

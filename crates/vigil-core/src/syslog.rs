@@ -494,10 +494,7 @@ mod tests {
                 .expect("read");
             assert!(k > 0, "closed after {} frames", out.len());
             buf.extend_from_slice(&chunk[..k]);
-            loop {
-                let Some(sp) = buf.iter().position(|&b| b == b' ') else {
-                    break;
-                };
+            while let Some(sp) = buf.iter().position(|&b| b == b' ') {
                 let len: usize = std::str::from_utf8(&buf[..sp])
                     .expect("ascii length")
                     .parse()

@@ -312,20 +312,12 @@ async fn run_record(a: RecordArgs) -> Result<()> {
         .auth
         .apply(file.broker.clone(), a.broker.as_ref())
         .settings()?;
-    let db_path = match a.db.or(file.storage.db) {
+    let db_path = match a.db.or(file.storage.db.clone()) {
         Some(p) => p,
         None => config::default_db_path()?,
     };
-    // The recorder keeps a data directory for good: private (created so; refused otherwise).
-    let data_dir = db_path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    vigil_core::secure_fs::prepare_dir(data_dir)?;
-    vigil_core::secure_fs::require_private_dir(data_dir)?;
-    vigil_core::keys::configure(&db_path, file.security.key_store()?);
-    vigil_core::keys::require_encryption(&db_path, file.storage.encrypt.unwrap_or(false));
-    let security = file.security.engine_options()?;
+    // The recorder keeps a data directory for good: private, keyed as configured.
+    let security = file.prepare_station(&db_path)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut policy = file.ingest.policy(broker_url.is_some());
     if a.allow_unregistered {

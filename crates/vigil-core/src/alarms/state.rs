@@ -874,16 +874,31 @@ impl AlarmMachine {
     /// resolves the [`STORE_FAILED`] technical alarm (medium priority, no delay) on
     /// [`AlarmMachine::station_bed`]. Monitoring and the other alarms go on either way.
     pub fn store_failing(&mut self, failing: bool, message: &str, now: i64) -> Vec<AlarmEvent> {
-        let mut out = Vec::new();
         let bed = Self::station_bed();
         let id = format!("{}/{STORE_FAILED}", bed.key());
         if failing == self.slots.contains_key(&id) {
-            return out;
+            return Vec::new();
         }
+        self.simple_technical(bed, STORE_FAILED, "STORAGE FAILED", failing, message, now)
+    }
+
+    /// A medium-priority technical alarm without delay (`code` on `bed`), raised while
+    /// `present`.
+    fn simple_technical(
+        &mut self,
+        bed: BedId,
+        code: &str,
+        label: &str,
+        present: bool,
+        message: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        let id = format!("{}/{code}", bed.key());
         let spec = Spec {
             bed,
-            code: STORE_FAILED.into(),
-            label: "STORAGE FAILED".into(),
+            code: code.into(),
+            label: label.into(),
             class: AlarmClass::Technical,
             priority: Priority::Medium,
             delay_ms: 0,
@@ -891,7 +906,7 @@ impl AlarmMachine {
             limit: None,
             message: message.to_string(),
         };
-        self.update(&id, spec, failing, now, &mut out);
+        self.update(&id, spec, present, now, &mut out);
         out
     }
 
@@ -905,7 +920,6 @@ impl AlarmMachine {
         message: &str,
         now: i64,
     ) -> Vec<AlarmEvent> {
-        let mut out = Vec::new();
         // On a bed the label itself says what it means for the nurse (the bar shows labels).
         let label = if bed.is_some() {
             "SECURITY: DATA MAY BE FORGED"
@@ -913,20 +927,7 @@ impl AlarmMachine {
             "SECURITY EVENT"
         };
         let bed = bed.cloned().unwrap_or_else(Self::station_bed);
-        let id = format!("{}/{SECURITY}", bed.key());
-        let spec = Spec {
-            bed,
-            code: SECURITY.into(),
-            label: label.into(),
-            class: AlarmClass::Technical,
-            priority: Priority::Medium,
-            delay_ms: 0,
-            value: None,
-            limit: None,
-            message: message.to_string(),
-        };
-        self.update(&id, spec, present, now, &mut out);
-        out
+        self.simple_technical(bed, SECURITY, label, present, message, now)
     }
 
     fn gap_spec(bed: &BedId, device: &str, channel: &str) -> Spec {
