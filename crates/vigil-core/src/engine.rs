@@ -996,11 +996,18 @@ async fn reject(
 }
 
 async fn handle_publish(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, payload: &[u8]) {
-    if topic == audit_head_topic(&shared.alarm_io.station) {
-        return published_head(shared, payload).await;
-    }
-    if let Some(station) = notice_station(topic) {
-        return station_notice(shared, station, payload);
+    // Station-level topics (`vigil/v1/_station/...`): never telemetry (a ward never starts with
+    // `_`). Checked by prefix first: this runs for every message.
+    if topic
+        .strip_prefix(telemetry::TOPIC_ROOT)
+        .is_some_and(|r| r.starts_with("/_station/"))
+    {
+        if topic == audit_head_topic(&shared.alarm_io.station) {
+            published_head(shared, payload).await;
+        } else if let Some(station) = notice_station(topic) {
+            station_notice(shared, station, payload);
+        }
+        return;
     }
     // Other stations' alarm state: never telemetry (device topics have no `_` levels).
     if alarm_sync::is_station_topic(topic) {

@@ -573,7 +573,16 @@ impl SecurityMonitor {
             self.thresholds.login_failed.window_ms,
         ];
         let longest = windows.into_iter().max().unwrap_or(60_000);
-        open.retain(|_, a| a.open || now_ms - a.last_ms < longest);
+        let reopen = self.thresholds.reopen_after_ms;
+        // Runs below their threshold past their window, and events quiet for so long that they
+        // are closed (stored already; the next occurrence opens a new one), are forgotten.
+        open.retain(|_, a| {
+            if a.open {
+                a.dirty || now_ms - a.last_ms <= reopen
+            } else {
+                now_ms - a.last_ms < longest
+            }
+        });
         let dirty: Vec<&mut Agg> = open.values_mut().filter(|a| a.dirty).collect();
         if dirty.is_empty() {
             return Ok(Vec::new());

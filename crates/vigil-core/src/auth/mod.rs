@@ -992,6 +992,12 @@ impl AuthService {
                 &format!("account locked out until {}", format_time_utc(until_ms)),
                 now_ms,
             )?;
+            self.report(
+                Kind::LoginFailed,
+                Source::user(&u.info.name),
+                "log-in attempt while locked out".into(),
+                now_ms,
+            );
             return Err(AuthError::AccountLocked { until_ms });
         }
         if !verify_password(password, &u.hash) {
