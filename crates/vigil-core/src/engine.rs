@@ -394,7 +394,7 @@ impl Engine {
         let mut filters = vec![filter.clone()];
         if cfg.ward.is_some() {
             filters.push(audit_head_topic(&cfg.client_id));
-            filters.push(notice_topic("+"));
+            filters.push(format!("{}/_station/+/notice", telemetry::TOPIC_ROOT));
         }
         tracing::info!(broker = %cfg.broker, %filter, db = %cfg.db_path.display(), "engine starting");
         let task = tokio::spawn(run_loop(
