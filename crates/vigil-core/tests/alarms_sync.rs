@@ -82,6 +82,19 @@ fn engine(url: &str, dir: &Path, name: &str) -> Engine {
     .expect("engine")
 }
 
+/// Wait (10 s at most each) until every engine is subscribed.
+async fn subscribed(engines: &[&Engine]) {
+    for e in engines {
+        let mut link = e.link();
+        while !link.borrow_and_update().subscribed {
+            tokio::time::timeout(Duration::from_secs(10), link.changed())
+                .await
+                .expect("subscribed in time")
+                .expect("link");
+        }
+    }
+}
+
 async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !f() {
@@ -120,15 +133,7 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     let url = format!("mqtt://127.0.0.1:{port}");
     let a = engine(&url, dir.path(), "station-a");
     let b = engine(&url, dir.path(), "station-b");
-    for e in [&a, &b] {
-        let mut link = e.link();
-        while !link.borrow_and_update().subscribed {
-            tokio::time::timeout(Duration::from_secs(10), link.changed())
-                .await
-                .expect("subscribed in time")
-                .expect("link");
-        }
-    }
+    subscribed(&[&a, &b]).await;
     // A monitor with a high heart rate, one reading every 300 ms.
     let mut opts = MqttOptions::new("mon-1", "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(5));
@@ -276,15 +281,7 @@ async fn break_glass_reaches_the_other_station_and_a_truncated_trail_is_caught_a
     }
     let a = start("sec-a");
     let b = start("sec-b");
-    for e in [&a, &b] {
-        let mut link = e.link();
-        while !link.borrow_and_update().subscribed {
-            tokio::time::timeout(Duration::from_secs(10), link.changed())
-                .await
-                .expect("subscribed in time")
-                .expect("link");
-        }
-    }
+    subscribed(&[&a, &b]).await;
     a.announce_break_glass("nina", "charge nurse in theatre, bed 3", 4_102_444_800_000);
     wait_until(
         "break-glass event at station B",
