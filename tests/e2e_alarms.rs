@@ -13,8 +13,8 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 
 use crate::support::{
-    click, connect, create_user, first_admin, invoke_with, js, login_as, screenshot, start_driver,
-    strings, text, visible, wait_for, wait_js, write_config_with, WINDOW,
+    click, connect, create_user, fill, first_admin, invoke_with, js, login_as, screenshot,
+    start_driver, strings, text, visible, wait_for, wait_js, wait_text, write_config_with, WINDOW,
 };
 
 const ADMIN_PW: &str = "copper lantern 77 tide";
@@ -339,6 +339,20 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     let refused = invoke_with(&c, "acknowledge_alarm", json!({ "id": "sim/03/SPO2_LOW" })).await;
     assert_eq!(refused["err"]["code"], "locked", "{refused}");
     screenshot(&c, "lock.png").await;
+    // Emergency access asks for the password only (typed in the unlock field): with none it
+    // says so and does nothing.
+    click(&c, "#lock-emergency").await;
+    wait_text(
+        &c,
+        "#unlock-error",
+        "Type your password, then Emergency access",
+    )
+    .await;
+    assert!(
+        visible(&c, "#lock-banner").await,
+        "still locked without a password"
+    );
+    fill(&c, "#unlock-pw", CHARGE_PW).await;
     click(&c, "#lock-emergency").await;
     wait_visible_reason(&c).await;
     screenshot(&c, "emergency-reason.png").await;

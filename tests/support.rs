@@ -184,9 +184,15 @@ pub fn write_config(dir: &Path) -> PathBuf {
 /// [`write_config`] with more TOML appended (e.g. `[simulator]\nbeds = 32`).
 pub fn write_config_with(dir: &Path, extra: &str) -> PathBuf {
     let config = dir.join("vigil.toml");
-    std::fs::write(
+    // Private, as the station requires of its data directory and config file.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .expect("private data directory");
+    }
+    vigil_core::secure_fs::replace_private(
         &config,
-        format!("[storage]\ndb = {:?}\n{extra}\n", dir.join("vigil.db")),
+        format!("[storage]\ndb = {:?}\n{extra}\n", dir.join("vigil.db")).as_bytes(),
     )
     .expect("write config");
     config

@@ -12,6 +12,8 @@
 //!   locked screen keeping the ward live.
 //! - `e2e_detail`: the bed detail screen (live channels, limits, trends, full disclosure,
 //!   alarm history, admit) as a charge nurse.
+//! - `e2e_security`: a spoofed device raises a SECURITY technical alarm on its bed and one
+//!   growing security event; IT acknowledges it with a note and exports; syslog gets both.
 //!
 //! Engine-level tests live beside the engine: `crates/vigil-core` (unit tests per module) and
 //! `crates/vigilctl/tests` (the pipeline through a real Mosquitto).
@@ -21,4 +23,5 @@ mod e2e;
 mod e2e_alarms;
 mod e2e_auth;
 mod e2e_detail;
+mod e2e_security;
 mod support;

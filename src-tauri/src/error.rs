@@ -59,6 +59,7 @@ impl From<AuthError> for ApiError {
             AuthError::NotFirstRun => "not_first_run",
             AuthError::BreakGlassReason => "break_glass_reason",
             AuthError::BreakGlassNotNeeded(_) => "break_glass_not_needed",
+            AuthError::BreakGlassActive { .. } => "break_glass_active",
             AuthError::Hash(_)
             | AuthError::CorruptUser(_)
             | AuthError::Audit(_)

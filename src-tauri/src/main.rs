@@ -55,6 +55,8 @@ fn open_auth(station: &Station) -> anyhow::Result<AuthState> {
     svc.set_policy(vigil_core::auth::WardPolicy {
         nurses_acknowledge: settings.nurses_acknowledge,
     });
+    // Failed log-ins, lockouts, break-glass and user changes become security events.
+    svc.set_security(station.engine().security());
     Ok(AuthState::new(svc, AuthState::system_clock()))
 }
 
@@ -168,6 +170,9 @@ fn main() {
             commands::admit_patient,
             commands::discharge_patient,
             commands::transfer_patient,
+            commands::security_events,
+            commands::security_acknowledge,
+            commands::security_export_csv,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

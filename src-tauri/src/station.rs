@@ -105,6 +105,9 @@ impl Station {
             Some(p) => p,
             None => config::default_db_path()?,
         };
+        // A private data directory, the station key's place and encryption, before the
+        // database is first opened.
+        let security = file.prepare_station(&db_path)?;
         let (url, mode, sim_stop) = match file.broker.settings()? {
             Some(s) => (s, "external", None),
             None => {
@@ -135,7 +138,7 @@ impl Station {
         alarm_options.config.profile = settings.profile;
         alarm_options.config.latching = settings.latching.clone();
         alarm_options.config.latch_high = settings.latch_high;
-        let engine = Engine::start_with(
+        let engine = Engine::start_secured(
             EngineConfig {
                 broker: url.clone(),
                 client_id: file
@@ -150,6 +153,7 @@ impl Station {
                 mllp: file.ingest.mllp_listen,
             },
             alarm_options,
+            security,
         )?;
         // Beds left in standby (no patient) stay so.
         engine.restore_standby(

@@ -22,9 +22,10 @@ import {
   type UserInfo,
 } from './auth';
 import { busy, field, h, value } from './dom';
+import { showSecurity } from './security';
 import { showBroker, showDevices, showWard } from './stationadmin';
 
-type Tab = 'users' | 'audit' | 'devices' | 'ward' | 'broker';
+type Tab = 'users' | 'audit' | 'devices' | 'ward' | 'broker' | 'security';
 
 function roleSelect(id: string | undefined, selected: Role): HTMLSelectElement {
   const sel = h('select', { id, class: 'role-select' });
@@ -54,6 +55,7 @@ export class AdminPanel {
       ['ward', 'Ward & alarms', can(state, 'manage_ward_profiles')],
       ['broker', 'Broker', can(state, 'broker_settings')],
       ['audit', 'Audit log', can(state, 'view_audit_log')],
+      ['security', 'Security', can(state, 'view_audit_log')],
     ];
     const allowed = tabs.filter((t) => t[2]);
     this.tab = allowed[0]?.[0] ?? 'users';
@@ -89,6 +91,7 @@ export class AdminPanel {
       else if (this.tab === 'devices') await showDevices(this.body, say, () => void this.show());
       else if (this.tab === 'ward') await showWard(this.body, say);
       else if (this.tab === 'broker') await showBroker(this.body, say);
+      else if (this.tab === 'security') await showSecurity(this.body, say, () => void this.show());
       else await this.showAudit();
     } catch (e) {
       this.say(apiError(e).message, 'error');

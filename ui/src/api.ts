@@ -12,6 +12,7 @@ import type {
   ThresholdChange,
   TrendOut,
 } from './detailmath';
+import type { SecurityEvent, SecurityFilter, SecurityOut } from './security';
 
 export const api = {
   authState: () => invoke<AuthState>('auth_state'),
@@ -22,8 +23,8 @@ export const api = {
   unlock: (password: string) => invoke<AuthState>('unlock', { password }),
   changePassword: (currentPassword: string, newPassword: string) =>
     invoke<AuthState>('change_password', { currentPassword, newPassword }),
-  breakGlass: (reason: string) => invoke<AuthState>('break_glass', { reason }),
-  emergencyAccess: () => invoke<AuthState>('emergency_access'),
+  /** Emergency access: the password again; the reason is asked afterwards. */
+  emergencyAccess: (password: string) => invoke<AuthState>('emergency_access', { password }),
   emergencyReason: (reason: string) => invoke<AuthState>('emergency_reason', { reason }),
   setAlarmVolume: (percent: number) => invoke<number>('set_alarm_volume', { percent }),
   setStandby: (bed: string, on: boolean) => invoke<void>('set_standby', { bed, on }),
@@ -67,6 +68,10 @@ export const api = {
   admitPatient: (bed: string, patient: AdmitIn) => invoke<PatientInfo>('admit_patient', { bed, patient }),
   dischargePatient: (bed: string) => invoke<PatientInfo>('discharge_patient', { bed }),
   transferPatient: (fromBed: string, toBed: string) => invoke<PatientInfo>('transfer_patient', { fromBed, toBed }),
+  // The Security screen (src-tauri/src/commands/security.rs).
+  securityEvents: (filter: SecurityFilter) => invoke<SecurityOut>('security_events', { filter }),
+  securityAcknowledge: (id: number, note: string) => invoke<SecurityEvent>('security_acknowledge', { id, note }),
+  securityExportCsv: (filter: SecurityFilter) => invoke<string>('security_export_csv', { filter }),
 };
 
 /** `list_devices` rows (src-tauri/src/commands/station_admin.rs). */

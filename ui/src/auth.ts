@@ -317,4 +317,8 @@ export const AUDIT_ACTIONS = [
   'user_role_change',
   'user_unlock',
   'audit_export',
+  'phi_read',
+  'phi_read_summary',
+  'security_ack',
+  'security_export',
 ] as const;

@@ -50,8 +50,9 @@ export class AuthView {
 
   start(): void {
     this.buttons.login.onclick = () => this.choose('login');
-    // Emergency access in one tap; the reason is asked right after (a forced panel).
-    this.buttons.breakGlass.onclick = () => void this.run(api.emergencyAccess());
+    // Emergency access: the password only (one field); the reason is asked right after (a
+    // forced panel).
+    this.buttons.breakGlass.onclick = () => this.choose('break-glass');
     this.buttons.changePassword.onclick = () => this.choose('change-password');
     this.buttons.admin.onclick = () => this.choose(this.shown === 'admin' ? null : 'admin');
     this.buttons.lock.onclick = () => void this.run(api.lockScreen());
@@ -282,10 +283,11 @@ export class AuthView {
           h(
             'p',
             { class: 'hint' },
-            'Take charge-nurse rights for 30 minutes when no charge nurse can act. ',
-            'This is flagged in the audit trail and reviewed by your supervisor.',
+            'Take charge-nurse rights for 30 minutes when no charge nurse can act: your password, then act at once; ',
+            'the reason is asked afterwards. This is flagged in the audit trail, reviewed by your supervisor, ',
+            'and the charge nurses\' stations are told.',
           ),
-          field('Reason (at least 10 characters)', h('textarea', { id: 'bg-reason', rows: '3', required: true })),
+          field('Your password', h('input', { id: 'bg-pw', type: 'password', required: true, autocomplete: 'current-password' })),
           err,
           h(
             'div',
@@ -297,7 +299,7 @@ export class AuthView {
         form.onsubmit = (e) => {
           e.preventDefault();
           void busy(form, err, async () => {
-            if (await this.run(api.breakGlass(value(form, '#bg-reason')), err)) this.choose(null);
+            if (await this.run(api.emergencyAccess(value(form, '#bg-pw')), err)) this.choose(null);
           });
         };
         return form;
@@ -326,8 +328,20 @@ export class AuthView {
       h('button', { id: 'lock-emergency', type: 'button', class: 'danger' }, 'Emergency access'),
       err,
     );
-    this.banner.querySelector<HTMLButtonElement>('#lock-emergency')!.onclick = () =>
-      void this.run(api.emergencyAccess(), err);
+    // Emergency access from the locked screen: the password typed in the unlock field, nothing
+    // else; the reason is asked right after.
+    this.banner.querySelector<HTMLButtonElement>('#lock-emergency')!.onclick = () => {
+      const input = form.querySelector<HTMLInputElement>('#unlock-pw')!;
+      if (!input.value) {
+        err.textContent = 'Type your password, then Emergency access';
+        input.focus();
+        return;
+      }
+      void busy(form, err, async () => {
+        await this.run(api.emergencyAccess(input.value), err);
+        input.value = '';
+      });
+    };
     form.onsubmit = (e) => {
       e.preventDefault();
       const input = form.querySelector<HTMLInputElement>('#unlock-pw')!;

@@ -9,15 +9,23 @@
 //! `prev_hash` that matches nothing) and reordered or re-inserted entries (a `prev_hash` that is
 //! not the previous entry's hash).
 //!
+//! Keyed entries: each entry also carries `mac`, an HMAC-SHA256 of its hash under the station's
+//! audit key ([`crate::keys`]), which is kept outside the database (OS keyring or a root-only key
+//! file). Whoever can write the file but not read the key cannot recompute a valid chain, nor
+//! strip the MACs (the key record says from which entry on they are due).
+//!
 //! What the chain cannot show on its own: removal of the newest entries (the chain that is left is
-//! intact) and a complete rewrite of the chain by someone with write access to the file. Keep the
-//! head ([`VerifyReport::head_hash`]) somewhere else to catch both; see `docs/security.md`.
+//! intact). The engine publishes the head ([`AuditHead`]) periodically outside the station (syslog
+//! and a retained broker topic) and compares the trail with the last published head
+//! ([`Audit::check_head`]); see `docs/security.md`.
 
 use std::fmt;
 use std::io::Write;
 
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -26,6 +34,12 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 /// First field of every hashed record; names the encoding so that it can evolve.
 pub const HASH_DOMAIN: &str = "vigil-audit-v1";
+
+/// First field of every MAC ([`entry_mac`]).
+pub const MAC_DOMAIN: &str = "vigil-audit-mac-v1";
+
+/// First field of a published head's MAC ([`AuditHead::sign`]).
+pub const HEAD_DOMAIN: &str = "vigil-audit-head-v1";
 
 /// The action names written to the trail. Filters (`vigilctl audit list --action`) use these.
 pub mod actions {
@@ -75,6 +89,15 @@ pub mod actions {
     pub const STATION_SETTING: &str = "station_setting";
     /// A bed put in standby or back to monitoring.
     pub const BED_STANDBY: &str = "bed_standby";
+    /// Patient data read (trends, samples, alarm history, unmasked patient list): one entry at
+    /// the first read of a bed by a user, then one summary when the reading stops.
+    pub const PHI_READ: &str = "phi_read";
+    /// The summary of a run of reads of one bed by one user (count, kinds, time window).
+    pub const PHI_READ_SUMMARY: &str = "phi_read_summary";
+    /// A security event acknowledged by IT, with its note.
+    pub const SECURITY_ACK: &str = "security_ack";
+    /// The security events exported.
+    pub const SECURITY_EXPORT: &str = "security_export";
 }
 
 #[derive(Debug, Error)]
@@ -83,6 +106,8 @@ pub enum AuditError {
     Sql(#[from] rusqlite::Error),
     #[error("writing the audit export: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
 }
 
 /// One entry of the trail.
@@ -100,6 +125,17 @@ pub struct AuditEntry {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
+    /// HMAC-SHA256 of `hash` under the station's audit key ([`entry_mac`]); `None` for entries
+    /// written before the trail was keyed.
+    pub mac: Option<String>,
+}
+
+/// The MAC of an entry: lowercase hex of HMAC-SHA256 under the audit key (derived from the
+/// station key, [`crate::keys::StationKey::audit_mac`]) of `F("vigil-audit-mac-v1") || F(hash)`,
+/// with `F` as in [`entry_hash`]. The hash covers every field and the previous hash, so each MAC
+/// also vouches for every entry before it.
+pub fn entry_mac(key: &crate::keys::StationKey, hash: &str) -> String {
+    key.audit_mac(&[MAC_DOMAIN, hash])
 }
 
 /// The hash of an entry: lowercase hex of
@@ -142,7 +178,7 @@ pub fn entry_hash(
     to_hex(&h.finalize())
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -178,6 +214,12 @@ pub enum BreakKind {
     PrevHashMismatch,
     /// This entry's stored hash does not match its fields: the entry was altered.
     HashMismatch,
+    /// This entry's MAC is not the one the station key gives: the entry (or the chain up to it)
+    /// was forged or recomputed by someone without the key.
+    MacMismatch,
+    /// This entry has no MAC although the trail is keyed from an earlier entry: the MACs were
+    /// stripped and the chain recomputed.
+    MacMissing,
 }
 
 /// The first place where the chain does not hold.
@@ -213,6 +255,18 @@ impl fmt::Display for BrokenLink {
                 "entry {}: its contents do not match its hash (the entry was altered)",
                 self.id
             ),
+            BreakKind::MacMismatch => write!(
+                f,
+                "entry {}: its MAC does not match the station key (the chain was forged or \
+                 recomputed without the key)",
+                self.id
+            ),
+            BreakKind::MacMissing => write!(
+                f,
+                "entry {}: it has no MAC although the trail is keyed (the MACs were stripped and \
+                 the chain recomputed)",
+                self.id
+            ),
         }
     }
 }
@@ -229,9 +283,18 @@ pub struct VerifyReport {
     pub head_hash: String,
     /// The first broken link, walking from the oldest entry; None when the chain is intact.
     pub first_break: Option<BrokenLink>,
-    /// Whether the triggers that refuse UPDATE, DELETE and out-of-order INSERT are all present.
-    /// Missing triggers mean the database was modified outside Vigil.
+    /// Whether the triggers that refuse UPDATE, DELETE and out-of-order INSERT are all present
+    /// with exactly the SQL Vigil created them with, and no other trigger is on the table.
+    /// Anything else means the database was modified outside Vigil.
     pub triggers_present: bool,
+    /// What is wrong with the triggers (missing, replaced, unexpected), one line each.
+    pub trigger_findings: Vec<String>,
+    /// The station key was available, so MACs were checked.
+    pub keyed: bool,
+    /// Entries up to this id predate the key and carry no MAC (0: all are keyed).
+    pub legacy_until: i64,
+    /// The head's MAC (None without a key or for an unkeyed head).
+    pub head_mac: Option<String>,
 }
 
 impl VerifyReport {
@@ -247,6 +310,100 @@ pub const TRIGGERS: [&str; 3] = [
     "audit_log_no_delete",
     "audit_log_append_only",
 ];
+
+/// The exact SQL of each protective trigger, as schema 003 creates it and SQLite stores it in
+/// `sqlite_master.sql`. A trigger of the same name with other SQL (a no-op) is reported.
+pub fn trigger_sql(name: &str) -> Option<String> {
+    const SCHEMA: &str = include_str!("schema/003_auth_audit.sql");
+    let start = SCHEMA.find(&format!("CREATE TRIGGER {name} "))?;
+    let end = start + SCHEMA[start..].find("END;")? + "END".len();
+    Some(SCHEMA[start..end].to_string())
+}
+
+/// A head of the trail as published outside the station: the newest entry's id and hash, and
+/// a MAC under the station's audit key over the station name, id, hash and time, so that a
+/// forged head on the broker is recognised as such.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    /// The station (MQTT client id) whose trail this is.
+    pub station: String,
+    /// Newest entry id (0: empty trail).
+    pub id: i64,
+    /// Its hash ([`GENESIS_HASH`] for an empty trail).
+    pub hash: String,
+    /// When it was read, ms since the epoch.
+    pub t_ms: i64,
+    /// HMAC of the fields above under the station key; None without a key.
+    pub mac: Option<String>,
+}
+
+impl AuditHead {
+    fn mac_of(&self, key: &crate::keys::StationKey) -> String {
+        key.audit_mac(&[
+            HEAD_DOMAIN,
+            &self.station,
+            &self.id.to_string(),
+            &self.hash,
+            &self.t_ms.to_string(),
+        ])
+    }
+
+    /// Set the MAC under `key`.
+    pub fn sign(mut self, key: Option<&crate::keys::StationKey>) -> AuditHead {
+        self.mac = key.map(|k| self.mac_of(k));
+        self
+    }
+
+    /// The MAC is the one `key` gives.
+    pub fn is_signed_by(&self, key: &crate::keys::StationKey) -> bool {
+        self.mac.as_deref() == Some(self.mac_of(key).as_str())
+    }
+
+    /// `id:hash`, the form `vigilctl audit verify --head` takes.
+    pub fn short(&self) -> String {
+        format!("{}:{}", self.id, self.hash)
+    }
+}
+
+/// How the trail compares with a head published earlier ([`Audit::check_head`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HeadCheck {
+    /// The trail holds the published head: it has only grown since.
+    Extends,
+    /// The trail ends before the published head: its newest entries were removed.
+    Truncated { published_id: i64, local_last: i64 },
+    /// The entry at the published id has another hash: the trail was rewritten.
+    Rewritten { id: i64 },
+}
+
+impl fmt::Display for HeadCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadCheck::Extends => f.write_str("the trail extends the published head"),
+            HeadCheck::Truncated {
+                published_id,
+                local_last,
+            } => write!(
+                f,
+                "TRUNCATED: entry {published_id} was published as the head, but the trail ends at \
+                 {local_last}: its newest entries were removed"
+            ),
+            HeadCheck::Rewritten { id } => write!(
+                f,
+                "REWRITTEN: entry {id} does not have the hash that was published for it"
+            ),
+        }
+    }
+}
+
+/// The station key of the database `conn` is open on, if it has one.
+fn key_of(conn: &Connection) -> Result<Option<Arc<crate::keys::StationKey>>, AuditError> {
+    match conn.path().filter(|p| !p.is_empty()) {
+        Some(p) => Ok(crate::keys::get(std::path::Path::new(p))?),
+        None => Ok(None),
+    }
+}
 
 /// Operations on the audit trail. Every function takes the connection it works on, so that an
 /// append joins the caller's transaction.
@@ -290,9 +447,23 @@ impl Audit {
     /// Walk the whole chain from the oldest entry and report the first broken link.
     ///
     /// Returns `Ok` whether or not the chain is intact; `Err` only when the table cannot be read.
+    ///
+    /// With the database's station key ([`crate::keys`]) the MACs are checked too; see
+    /// [`Audit::verify_with`].
     pub fn verify(conn: &Connection) -> Result<VerifyReport, AuditError> {
+        let key = key_of(conn)?;
+        Self::verify_with(conn, key.as_deref())
+    }
+
+    /// [`Audit::verify`] with a given key (a copy of the database checked elsewhere), or none
+    /// (the plain chain only; [`VerifyReport::keyed`] is then false).
+    pub fn verify_with(
+        conn: &Connection,
+        key: Option<&crate::keys::StationKey>,
+    ) -> Result<VerifyReport, AuditError> {
+        let legacy_until = key.map_or(0, |k| k.legacy_until);
         let mut stmt = conn.prepare(
-            "SELECT id, t_ms, actor, action, target, detail, prev_hash, hash
+            "SELECT id, t_ms, actor, action, target, detail, prev_hash, hash, mac
              FROM audit_log ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
@@ -300,6 +471,7 @@ impl Audit {
         let mut last_id: Option<i64> = None;
         let mut prev_stored = GENESIS_HASH.to_string();
         let mut first_break: Option<BrokenLink> = None;
+        let mut last_mac: Option<String> = None;
         while let Some(row) = rows.next()? {
             let e = entry_from_row(row)?;
             entries += 1;
@@ -322,25 +494,115 @@ impl Audit {
                 {
                     Some(BreakKind::HashMismatch)
                 } else {
-                    None
+                    match (key, &e.mac) {
+                        (Some(k), Some(mac)) if *mac != entry_mac(k, &e.hash) => {
+                            Some(BreakKind::MacMismatch)
+                        }
+                        (Some(_), None) if e.id > legacy_until => Some(BreakKind::MacMissing),
+                        _ => None,
+                    }
                 };
                 first_break = kind.map(|kind| BrokenLink { id: e.id, kind });
             }
             last_id = Some(e.id);
             prev_stored = e.hash;
+            last_mac = e.mac;
         }
-        let triggers: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'
-               AND name IN (?1, ?2, ?3)",
-            params![TRIGGERS[0], TRIGGERS[1], TRIGGERS[2]],
-            |r| r.get(0),
-        )?;
+        let trigger_findings = Self::check_triggers(conn)?;
         Ok(VerifyReport {
             entries,
             last_id,
             head_hash: prev_stored,
             first_break,
-            triggers_present: triggers == TRIGGERS.len() as i64,
+            triggers_present: trigger_findings.is_empty(),
+            trigger_findings,
+            keyed: key.is_some(),
+            legacy_until,
+            head_mac: last_mac,
+        })
+    }
+
+    /// Compare the triggers on `audit_log` with the ones schema 003 created, by their full SQL:
+    /// one line per trigger that is missing, replaced (same name, other SQL: e.g. a no-op) or
+    /// unexpected (e.g. one that deletes entries after they are written).
+    pub fn check_triggers(conn: &Connection) -> Result<Vec<String>, AuditError> {
+        let mut stmt = conn.prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'
+             ORDER BY name",
+        )?;
+        let found = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        for name in TRIGGERS {
+            match found.iter().find(|(n, _)| n == name) {
+                None => out.push(format!("trigger {name} is missing")),
+                Some((_, sql)) if sql.as_deref() != trigger_sql(name).as_deref() => out.push(
+                    format!("trigger {name} was replaced: its SQL is not the one Vigil created"),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (n, _) in &found {
+            if !TRIGGERS.contains(&n.as_str()) {
+                out.push(format!("unexpected trigger {n} on audit_log"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest entry as a head to publish for `station` (signed with the station key when the
+    /// database has one).
+    pub fn head(conn: &Connection, station: &str, now_ms: i64) -> Result<AuditHead, AuditError> {
+        let last: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (id, hash) = last.unwrap_or((0, GENESIS_HASH.to_string()));
+        let key = key_of(conn)?;
+        Ok(AuditHead {
+            station: station.to_string(),
+            id,
+            hash,
+            t_ms: now_ms,
+            mac: None,
+        }
+        .sign(key.as_deref()))
+    }
+
+    /// Compare the trail with a head published earlier: it must still hold that entry, with
+    /// that hash. Catches the removal of the newest entries, which the chain alone cannot show.
+    pub fn check_head(conn: &Connection, head: &AuditHead) -> Result<HeadCheck, AuditError> {
+        if head.id <= 0 {
+            return Ok(HeadCheck::Extends);
+        }
+        let at: Option<String> = conn
+            .query_row("SELECT hash FROM audit_log WHERE id = ?1", [head.id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(match at {
+            Some(h) if h == head.hash => HeadCheck::Extends,
+            Some(_) => HeadCheck::Rewritten { id: head.id },
+            None => {
+                let local_last: i64 =
+                    conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| {
+                        r.get(0)
+                    })?;
+                if local_last >= head.id {
+                    HeadCheck::Rewritten { id: head.id }
+                } else {
+                    HeadCheck::Truncated {
+                        published_id: head.id,
+                        local_last,
+                    }
+                }
+            }
         })
     }
 
@@ -350,7 +612,7 @@ impl Audit {
             .limit
             .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let mut stmt = conn.prepare(
-            "SELECT id, t_ms, actor, action, target, detail, prev_hash, hash FROM audit_log
+            "SELECT id, t_ms, actor, action, target, detail, prev_hash, hash, mac FROM audit_log
              WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2)
                AND (?3 IS NULL OR t_ms >= ?3) AND (?4 IS NULL OR t_ms < ?4)
              ORDER BY id DESC LIMIT ?5",
@@ -372,10 +634,10 @@ impl Audit {
     }
 
     /// Write entries as CSV (RFC 4180, CRLF line ends, header row). Columns: `id, t_ms,
-    /// time_utc, actor, action, target, detail, prev_hash, hash`. Text fields that a spreadsheet
+    /// time_utc, actor, action, target, detail, prev_hash, hash, mac`. Text fields that a spreadsheet
     /// would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) get a leading `'`.
     pub fn write_csv<W: Write>(entries: &[AuditEntry], mut out: W) -> Result<(), AuditError> {
-        out.write_all(b"id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash\r\n")?;
+        out.write_all(b"id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash,mac\r\n")?;
         for e in entries {
             let fields = [
                 e.id.to_string(),
@@ -387,6 +649,7 @@ impl Audit {
                 csv_text(&e.detail),
                 csv_text(&e.prev_hash),
                 csv_text(&e.hash),
+                csv_text(e.mac.as_deref().unwrap_or("")),
             ];
             let line = fields.join(",");
             out.write_all(line.as_bytes())?;
@@ -443,10 +706,11 @@ fn append_in_tx(
         None => (1, GENESIS_HASH.to_string()),
     };
     let hash = entry_hash(&prev_hash, id, now_ms, actor, action, target, detail);
+    let mac = key_of(conn)?.map(|k| entry_mac(&k, &hash));
     conn.execute(
-        "INSERT INTO audit_log (id, t_ms, actor, action, target, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![id, now_ms, actor, action, target, detail, prev_hash, hash],
+        "INSERT INTO audit_log (id, t_ms, actor, action, target, detail, prev_hash, hash, mac)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, now_ms, actor, action, target, detail, prev_hash, hash, mac],
     )?;
     tracing::info!(target: "vigil::audit", id, actor, action, target, detail, "audit");
     Ok(AuditEntry {
@@ -458,6 +722,7 @@ fn append_in_tx(
         detail: detail.to_string(),
         prev_hash,
         hash,
+        mac,
     })
 }
 
@@ -471,6 +736,7 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
         detail: r.get(5)?,
         prev_hash: r.get(6)?,
         hash: r.get(7)?,
+        mac: r.get(8)?,
     })
 }
 
@@ -507,7 +773,7 @@ fn describe_filter(f: &AuditFilter) -> String {
 }
 
 /// One CSV text field: neutralised against formula injection, quoted when needed.
-fn csv_text(s: &str) -> String {
+pub(crate) fn csv_text(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
@@ -873,7 +1139,7 @@ mod tests {
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(
             lines[0],
-            "id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash"
+            "id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash,mac"
         );
         assert!(lines[1].starts_with("1,0,1970-01-01T00:00:00.000Z,alice,login,,plain,0000"));
         assert!(
@@ -903,5 +1169,146 @@ mod tests {
         assert_eq!(last[0].actor, "cli:it");
         assert_eq!(last[0].detail, "csv, 3 entries, no filter");
         assert!(Audit::verify(&conn).expect("verify").is_intact());
+    }
+
+    /// The key of the test database, to check copies of it.
+    fn key(path: &std::path::Path) -> Arc<crate::keys::StationKey> {
+        crate::keys::get(path)
+            .expect("key")
+            .expect("the database is keyed")
+    }
+
+    #[test]
+    fn entries_are_keyed_and_a_recomputed_chain_is_detected() {
+        let (dir, path, conn) = db();
+        let w = fill(&conn, 5);
+        let k = key(&path);
+        assert_eq!(
+            k.legacy_until, 0,
+            "a new database is keyed from its first entry"
+        );
+        for e in &w {
+            assert_eq!(e.mac.as_deref(), Some(entry_mac(&k, &e.hash).as_str()));
+        }
+        let r = Audit::verify(&conn).expect("verify");
+        assert!(r.is_intact() && r.keyed && r.triggers_present, "{r:?}");
+
+        // Forge entry 3 and recompute every hash after it, as anyone who can write the file
+        // can; without the key the MACs cannot follow.
+        let evil = copy(&dir, &path, "recomputed.db");
+        evil.execute_batch("DROP TRIGGER audit_log_no_update")
+            .expect("drop");
+        let mut prev = w[1].hash.clone();
+        for e in &w[2..] {
+            let detail = if e.id == 3 {
+                "forged"
+            } else {
+                e.detail.as_str()
+            };
+            let h = entry_hash(&prev, e.id, e.t_ms, &e.actor, &e.action, &e.target, detail);
+            evil.execute(
+                "UPDATE audit_log SET detail = ?1, prev_hash = ?2, hash = ?3 WHERE id = ?4",
+                params![detail, prev, h, e.id],
+            )
+            .expect("rewrite");
+            prev = h;
+        }
+        // The plain chain is intact again ...
+        let plain = Audit::verify_with(&evil, None).expect("verify");
+        assert!(plain.is_intact() && !plain.keyed);
+        // ... but not with the key.
+        let r = Audit::verify_with(&evil, Some(&k)).expect("verify");
+        assert_eq!(
+            r.first_break,
+            Some(BrokenLink {
+                id: 3,
+                kind: BreakKind::MacMismatch
+            })
+        );
+        // Stripping the MACs as well is seen too.
+        evil.execute_batch("UPDATE audit_log SET mac = NULL")
+            .expect("strip");
+        let r = Audit::verify_with(&evil, Some(&k)).expect("verify");
+        assert_eq!(
+            r.first_break,
+            Some(BrokenLink {
+                id: 1,
+                kind: BreakKind::MacMissing
+            })
+        );
+        assert!(r.first_break.expect("break").to_string().contains("no MAC"));
+    }
+
+    #[test]
+    fn a_no_op_trigger_of_the_same_name_is_detected() {
+        let (dir, path, conn) = db();
+        fill(&conn, 2);
+        assert_eq!(
+            Audit::check_triggers(&conn).expect("check"),
+            Vec::<String>::new()
+        );
+        let evil = copy(&dir, &path, "noop.db");
+        evil.execute_batch(
+            "DROP TRIGGER audit_log_no_delete;
+             CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT 1; END;
+             CREATE TRIGGER audit_log_cleanup AFTER INSERT ON audit_log BEGIN SELECT 1; END;
+             DELETE FROM audit_log WHERE id = 2;",
+        )
+        .expect("tamper");
+        let r = Audit::verify_with(&evil, Some(&key(&path))).expect("verify");
+        assert!(!r.triggers_present);
+        assert_eq!(
+            r.trigger_findings,
+            vec![
+                "trigger audit_log_no_delete was replaced: its SQL is not the one Vigil created"
+                    .to_string(),
+                "unexpected trigger audit_log_cleanup on audit_log".to_string()
+            ]
+        );
+        // The deletion itself leaves an intact shorter chain: only the head shows it.
+        assert!(r.is_intact());
+    }
+
+    #[test]
+    fn tail_truncation_is_detected_against_the_published_head() {
+        let (dir, path, conn) = db();
+        fill(&conn, 6);
+        let published = Audit::head(&conn, "vigil-4w", 42).expect("head");
+        assert_eq!(published.id, 6);
+        let k = key(&path);
+        assert!(published.is_signed_by(&k));
+        assert!(!AuditHead {
+            id: 7,
+            ..published.clone()
+        }
+        .is_signed_by(&k));
+        assert_eq!(
+            Audit::check_head(&conn, &published).expect("check"),
+            HeadCheck::Extends
+        );
+        fill(&conn, 1);
+        assert_eq!(
+            Audit::check_head(&conn, &published).expect("check"),
+            HeadCheck::Extends,
+            "a trail that grew still holds the head"
+        );
+        // Delete the two newest entries: the chain left is intact, the head is not there.
+        let evil = copy(&dir, &path, "truncated.db");
+        evil.execute_batch(
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id >= 6;",
+        )
+        .expect("truncate");
+        assert!(Audit::verify_with(&evil, Some(&k))
+            .expect("verify")
+            .is_intact());
+        let c = Audit::check_head(&evil, &published).expect("check");
+        assert_eq!(
+            c,
+            HeadCheck::Truncated {
+                published_id: 6,
+                local_last: 5
+            }
+        );
+        assert!(c.to_string().contains("TRUNCATED"), "{c}");
     }
 }

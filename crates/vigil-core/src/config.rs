@@ -66,6 +66,12 @@ pub enum ConfigError {
     /// `password_env` names a variable that is not set.
     #[error("environment variable {0} (broker password_env) is not set or not valid UTF-8")]
     PasswordEnv(String),
+    /// The config file is readable by other users (the message says the fix).
+    #[error(transparent)]
+    Mode(#[from] crate::secure_fs::ModeError),
+    /// The data directory cannot be created, or others can reach it.
+    #[error(transparent)]
+    DataDir(#[from] crate::secure_fs::PrepareError),
 }
 
 /// Where the MQTT broker is.
@@ -245,51 +251,7 @@ impl BrokerSettings {
         let Some(ca_file) = &self.ca_file else {
             return Err(ConfigError::Broker("mqtts:// needs a CA bundle".into()));
         };
-        const CA: &str = "CA bundle";
-        let mut roots = rustls::RootCertStore::empty();
-        for (i, cert) in read_certs(CA, ca_file)?.into_iter().enumerate() {
-            roots.add(cert).map_err(|e| ConfigError::BadPem {
-                what: CA,
-                path: ca_file.clone(),
-                reason: format!("certificate {} is not a usable CA certificate: {e}", i + 1),
-            })?;
-        }
-        // The process-wide provider if one was installed, else rustls' default (aws-lc-rs, as
-        // enabled by rumqttc): explicit, so two providers in the build cannot make it ambiguous.
-        let provider = rustls::crypto::CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigError::Broker(format!("TLS set-up: {e}")))?
-            .with_root_certificates(roots);
-        let config = match (&self.cert_file, &self.key_file) {
-            (Some(cert_file), Some(key_file)) => {
-                const KEY: &str = "client key";
-                let certs = read_certs("client certificate", cert_file)?;
-                let pem = read_tls_file(KEY, key_file)?;
-                let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| ConfigError::BadPem {
-                    what: KEY,
-                    path: key_file.clone(),
-                    reason: pem_reason(
-                        e,
-                        "PRIVATE KEY (PKCS#8), EC PRIVATE KEY or RSA PRIVATE KEY",
-                    ),
-                })?;
-                builder
-                    .with_client_auth_cert(certs, key)
-                    .map_err(|e| ConfigError::BadPem {
-                        what: KEY,
-                        path: key_file.clone(),
-                        reason: format!(
-                            "does not fit the client certificate {}: {e}",
-                            cert_file.display()
-                        ),
-                    })?
-            }
-            _ => builder.with_no_client_auth(),
-        };
-        Ok(Some(Arc::new(config)))
+        tls_client_config(ca_file, self.cert_file.as_deref(), self.key_file.as_deref()).map(Some)
     }
 
     /// MQTT client options for `client_id`: TLS and credentials as configured, a persistent
@@ -324,6 +286,59 @@ impl BrokerSettings {
     pub fn password_in_clear(&self) -> bool {
         self.password.is_some() && !self.url.tls
     }
+}
+
+/// A rustls client configuration: the CA bundle as the only trust anchors, and a client
+/// certificate and key for mutual TLS. Every file is read and checked here, so a bad file is
+/// reported with its name, not as a handshake failure later. Used for the broker and for
+/// syslog over TLS.
+pub fn tls_client_config(
+    ca_file: &Path,
+    cert_file: Option<&Path>,
+    key_file: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+    const CA: &str = "CA bundle";
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in read_certs(CA, ca_file)?.into_iter().enumerate() {
+        roots.add(cert).map_err(|e| ConfigError::BadPem {
+            what: CA,
+            path: ca_file.to_path_buf(),
+            reason: format!("certificate {} is not a usable CA certificate: {e}", i + 1),
+        })?;
+    }
+    // The process-wide provider if one was installed, else rustls' default (aws-lc-rs, as
+    // enabled by rumqttc): explicit, so two providers in the build cannot make it ambiguous.
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Broker(format!("TLS set-up: {e}")))?
+        .with_root_certificates(roots);
+    let config = match (cert_file, key_file) {
+        (Some(cert_file), Some(key_file)) => {
+            const KEY: &str = "client key";
+            let certs = read_certs("client certificate", cert_file)?;
+            let pem = read_tls_file(KEY, key_file)?;
+            let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| ConfigError::BadPem {
+                what: KEY,
+                path: key_file.to_path_buf(),
+                reason: pem_reason(e, "PRIVATE KEY (PKCS#8), EC PRIVATE KEY or RSA PRIVATE KEY"),
+            })?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| ConfigError::BadPem {
+                    what: KEY,
+                    path: key_file.to_path_buf(),
+                    reason: format!(
+                        "does not fit the client certificate {}: {e}",
+                        cert_file.display()
+                    ),
+                })?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
 }
 
 fn read_tls_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -377,6 +392,8 @@ pub struct FileConfig {
     pub auth: AuthSection,
     #[serde(default)]
     pub sound: SoundSection,
+    #[serde(default)]
+    pub security: SecuritySection,
 }
 
 /// `[sound]`: the station's alarm sound.
@@ -386,6 +403,120 @@ pub struct SoundSection {
     /// Output device as the audio layer names it (`alsa:default`, `alsa:hw:1,0`); default:
     /// the system's default output. A device that cannot be opened is a technical alarm.
     pub device: Option<String>,
+}
+
+/// `[security]`: the station key, syslog forwarding, audit-head publication and the security
+/// event thresholds (docs/security.md).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySection {
+    /// `file` (default) or `keyring` (the OS keyring; a key file when none answers).
+    pub key_store: Option<String>,
+    /// Key file (root-only, mode 0400/0600), e.g. `/etc/vigil/station.key`; default
+    /// `<database>.key` beside the database.
+    pub key_file: Option<PathBuf>,
+    /// Forward security events and audit heads to syslog: `udp://host:514`, `tcp://host:601`
+    /// or `tls://host:6514` (RFC 5424).
+    pub syslog: Option<String>,
+    /// CA bundle of the syslog collector's certificate (for `tls://`).
+    pub syslog_ca_file: Option<PathBuf>,
+    /// Client certificate and key for the syslog collector, if it asks for one.
+    pub syslog_cert_file: Option<PathBuf>,
+    pub syslog_key_file: Option<PathBuf>,
+    /// Publish the audit trail's head every this many seconds (default 300).
+    pub audit_head_seconds: Option<u64>,
+    /// Malformed payloads per minute from one source that make an event (default 15).
+    pub malformed_per_minute: Option<u32>,
+    /// Clock-skewed readings per minute from one device that make an event (default 15).
+    pub clock_skew_per_minute: Option<u32>,
+    /// Failed log-ins of one name in 10 minutes that make an event (default 5).
+    pub failed_logins_per_10_minutes: Option<u32>,
+    /// A high-severity event stays a technical alarm this long after its last occurrence
+    /// unless acknowledged (default 10).
+    pub alarm_hold_minutes: Option<u64>,
+    /// Warn this many days before a TLS certificate expires (default 30).
+    pub cert_warn_days: Option<u64>,
+}
+
+impl SecuritySection {
+    /// The key store of the station's database.
+    pub fn key_store(&self) -> Result<crate::keys::KeyStore, ConfigError> {
+        match (self.key_store.as_deref(), &self.key_file) {
+            (Some("keyring"), None) => Ok(crate::keys::KeyStore::Keyring),
+            (Some("keyring"), Some(_)) => Err(ConfigError::Broker(
+                "[security] key_store = \"keyring\" and key_file exclude each other".into(),
+            )),
+            (None | Some("file"), Some(p)) => Ok(crate::keys::KeyStore::File(p.clone())),
+            (None | Some("file"), None) => Ok(crate::keys::KeyStore::Beside),
+            (Some(other), _) => Err(ConfigError::Broker(format!(
+                "[security] key_store = {other:?}: expected \"file\" or \"keyring\""
+            ))),
+        }
+    }
+
+    /// The security event thresholds.
+    pub fn thresholds(&self) -> crate::security::Thresholds {
+        let mut t = crate::security::Thresholds::default();
+        if let Some(n) = self.malformed_per_minute {
+            t.malformed.count = n.max(1);
+        }
+        if let Some(n) = self.clock_skew_per_minute {
+            t.clock_skew.count = n.max(1);
+        }
+        if let Some(n) = self.failed_logins_per_10_minutes {
+            t.login_failed.count = n.max(1);
+        }
+        if let Some(m) = self.alarm_hold_minutes {
+            t.alarm_hold_ms = (m.max(1) * 60_000) as i64;
+        }
+        t
+    }
+
+    /// The syslog forwarding settings, if any.
+    pub fn syslog(&self) -> Result<Option<crate::syslog::SyslogConfig>, ConfigError> {
+        let Some(url) = &self.syslog else {
+            return Ok(None);
+        };
+        let url = url
+            .parse::<crate::syslog::SyslogUrl>()
+            .map_err(|e| ConfigError::Broker(format!("[security] syslog: {e}")))?;
+        Ok(Some(crate::syslog::SyslogConfig {
+            url,
+            ca_file: self.syslog_ca_file.clone(),
+            cert_file: self.syslog_cert_file.clone(),
+            key_file: self.syslog_key_file.clone(),
+            hostname: crate::syslog::local_hostname(),
+        }))
+    }
+
+    /// The engine's security options from this section.
+    pub fn engine_options(&self) -> Result<crate::engine::SecurityOptions, ConfigError> {
+        let d = crate::engine::SecurityOptions::default();
+        Ok(crate::engine::SecurityOptions {
+            thresholds: self.thresholds(),
+            syslog: self.syslog()?,
+            head_every: self
+                .audit_head_seconds
+                .map_or(d.head_every, |s| Duration::from_secs(s.max(1))),
+            cert_warn_days: self.cert_warn_days.unwrap_or(d.cert_warn_days),
+        })
+    }
+
+    fn resolve_paths(&mut self, dir: &Path) {
+        for p in [
+            &mut self.key_file,
+            &mut self.syslog_ca_file,
+            &mut self.syslog_cert_file,
+            &mut self.syslog_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
 }
 
 /// `[auth]`: station sessions.
@@ -501,6 +632,41 @@ impl BrokerSection {
         Ok(Some(s))
     }
 
+    /// The settings for the administrator's connection test of `url`: this section with `url`
+    /// in place of its own. The credentials (user name, password, client certificate) are only
+    /// kept when `url` is the configured broker (same host, port and scheme): typing another
+    /// address must not send them there. Returns the settings and whether credentials were
+    /// withheld.
+    pub fn probe_settings(&self, url: &str) -> Result<(BrokerSettings, bool), ConfigError> {
+        let typed: BrokerUrl = url.trim().parse()?;
+        let configured = self
+            .url
+            .as_deref()
+            .map(str::parse::<BrokerUrl>)
+            .transpose()?;
+        let mut s = self.clone();
+        s.url = Some(typed.to_string());
+        let has_credentials = self.username.is_some()
+            || self.password.is_some()
+            || self.password_env.is_some()
+            || self.cert_file.is_some();
+        let same = configured.as_ref() == Some(&typed);
+        if !same {
+            s.username = None;
+            s.password = None;
+            s.password_env = None;
+            s.cert_file = None;
+            s.key_file = None;
+            if !typed.tls {
+                s.ca_file = None;
+            }
+        }
+        let settings = s
+            .settings()?
+            .ok_or_else(|| ConfigError::Broker("no broker URL given".into()))?;
+        Ok((settings, has_credentials && !same))
+    }
+
     /// Make the TLS file paths relative to `dir` (the config file's directory) absolute.
     fn resolve_paths(&mut self, dir: &Path) {
         for p in [&mut self.ca_file, &mut self.cert_file, &mut self.key_file]
@@ -519,6 +685,10 @@ impl BrokerSection {
 pub struct StorageSection {
     /// SQLite database file; default `vigil.db` in the platform data directory.
     pub db: Option<PathBuf>,
+    /// Encrypt the database at rest (SQLCipher, key derived from the station key). A new
+    /// database is created encrypted; an existing plaintext one is refused until migrated with
+    /// `vigilctl db encrypt`.
+    pub encrypt: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -529,6 +699,25 @@ pub struct SimulatorSection {
 }
 
 impl FileConfig {
+    /// Make a station's data directory ready before its database `db` is first opened (the
+    /// desktop station and `vigilctl record`): created 0700, refused if others can list it; the
+    /// station key's place (`[security]`) and encryption (`[storage] encrypt`) registered.
+    /// Returns the engine's security options.
+    pub fn prepare_station(
+        &self,
+        db: &Path,
+    ) -> Result<crate::engine::SecurityOptions, ConfigError> {
+        let dir = db
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::secure_fs::prepare_dir(dir)?;
+        crate::secure_fs::require_private_dir(dir)?;
+        crate::keys::configure(db, self.security.key_store()?);
+        crate::keys::require_encryption(db, self.storage.encrypt.unwrap_or(false));
+        self.security.engine_options()
+    }
+
     /// Read a config file. `None`: the default file if it exists, else built-in defaults.
     pub fn load(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
         let path = match path {
@@ -542,12 +731,15 @@ impl FileConfig {
             path: path.clone(),
             source,
         })?;
+        // It may hold a broker password and names the key file: private, like the database.
+        crate::secure_fs::check_private_file(&path)?;
         let mut cfg: FileConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.clone(),
             source: Box::new(source),
         })?;
         if let Some(dir) = path.parent() {
             cfg.broker.resolve_paths(dir);
+            cfg.security.resolve_paths(dir);
         }
         Ok(cfg)
     }
@@ -655,13 +847,11 @@ pub fn write_broker(path: &Path, url: Option<&str>, ward: Option<&str>) -> Resul
             source,
         })?;
     }
-    let tmp = path.with_extension("toml.new");
-    std::fs::write(&tmp, out)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| ConfigError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+    // Written 0600 whatever the umask: the file may hold a password.
+    crate::secure_fs::replace_private(path, out.as_bytes()).map_err(|source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// `vigil.toml` in the platform config directory (e.g. `~/.config/vigil/vigil.toml`).
@@ -748,6 +938,88 @@ mod tests {
                 .as_deref(),
             Some("mqtt://127.0.0.1:1883")
         );
+    }
+
+    /// Write a config file as the station would (0600).
+    fn write_private(p: &Path, text: &str) {
+        let _ = std::fs::remove_file(p);
+        crate::secure_fs::write_private_new(p, text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_config_file_readable_by_others_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("vigil.toml");
+        std::fs::write(&p, "[broker]\npassword = \"pw\"\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = FileConfig::load(Some(&p)).unwrap_err().to_string();
+            assert!(e.contains("chmod 600") && e.contains("0644"), "{e}");
+        }
+        // Written by the station: private.
+        write_broker(&p, Some("mqtt://127.0.0.1:1883"), None).unwrap();
+        FileConfig::load(Some(&p)).unwrap();
+    }
+
+    /// The bytes a client sends to a listener on loopback within `wait` (it never answers).
+    async fn captured(
+        settings: BrokerSettings,
+        listener: tokio::net::TcpListener,
+        wait: Duration,
+    ) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let probe = tokio::spawn(async move { settings.probe(wait).await });
+        let mut got = Vec::new();
+        if let Ok(Ok((mut sock, _))) = tokio::time::timeout(wait, listener.accept()).await {
+            let mut buf = [0u8; 1024];
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(500), sock.read(&mut buf)).await
+            {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        probe.abort();
+        got
+    }
+
+    #[tokio::test]
+    async fn the_broker_test_sends_credentials_only_to_the_configured_broker() {
+        let configured = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let section = BrokerSection {
+            url: Some(format!(
+                "mqtt://127.0.0.1:{}",
+                configured.local_addr().unwrap().port()
+            )),
+            username: Some("station-4w".into()),
+            password: Some(Secret::new("hunter2-secret")),
+            ..BrokerSection::default()
+        };
+        let typed = format!(
+            "mqtt://127.0.0.1:{}",
+            elsewhere.local_addr().unwrap().port()
+        );
+        let (s, withheld) = section.probe_settings(&typed).unwrap();
+        assert!(withheld);
+        let sent = captured(s, elsewhere, Duration::from_secs(3)).await;
+        assert!(!sent.is_empty(), "the probe reached the typed address");
+        let text = String::from_utf8_lossy(&sent);
+        assert!(
+            !text.contains("hunter2-secret") && !text.contains("station-4w"),
+            "credentials sent to an address the admin typed: {text:?}"
+        );
+        // To the configured broker they are sent (that is the point of the test).
+        let (s, withheld) = section
+            .probe_settings(section.url.as_deref().unwrap())
+            .unwrap();
+        assert!(!withheld);
+        let sent = captured(s, configured, Duration::from_secs(3)).await;
+        assert!(String::from_utf8_lossy(&sent).contains("hunter2-secret"));
     }
 
     #[tokio::test]
@@ -945,17 +1217,16 @@ mod tests {
     fn config_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("vigil.toml");
-        std::fs::write(
+        write_private(
             &p,
             "[broker]\nurl = \"mqtt://127.0.0.1:1883\"\nward = \"4W\"\n[storage]\ndb = \"/tmp/x.db\"\n",
-        )
-        .expect("write");
+        );
         let c = FileConfig::load(Some(&p)).expect("loads");
         assert_eq!(c.broker.url.as_deref(), Some("mqtt://127.0.0.1:1883"));
         assert_eq!(c.broker.ca_file, None);
         assert_eq!(c.broker.ward.as_deref(), Some("4W"));
         assert_eq!(c.storage.db, Some(PathBuf::from("/tmp/x.db")));
-        std::fs::write(&p, "[broker]\nurll = 1\n").expect("write");
+        write_private(&p, "[broker]\nurll = 1\n");
         let e = FileConfig::load(Some(&p)).expect_err("typo is an error");
         assert!(e.to_string().contains("urll"), "{e}");
         assert!(FileConfig::load(Some(&dir.path().join("missing.toml"))).is_err());
@@ -965,13 +1236,12 @@ mod tests {
     fn config_file_broker_security_keys() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("vigil.toml");
-        std::fs::write(
+        write_private(
             &p,
             "[broker]\nurl = \"mqtts://broker.ward4\"\nca_file = \"pki/ca.pem\"\n\
              cert_file = \"/etc/vigil/station.pem\"\nkey_file = \"station.key\"\n\
              username = \"station-4w\"\npassword_env = \"WARD4_PW\"\nclient_id = \"vigil-4w-1\"\n",
-        )
-        .expect("write");
+        );
         let c = FileConfig::load(Some(&p)).expect("loads");
         let b = &c.broker;
         assert_eq!(
@@ -989,7 +1259,7 @@ mod tests {
             .expect("external broker");
         assert!(s.url.tls && s.url.port == 8883);
         assert_eq!(s.password.as_ref().map(Secret::expose), Some("s3cret"));
-        std::fs::write(&p, "[broker]\npassword = \"pw\"\npasword_env = \"X\"\n").expect("write");
+        write_private(&p, "[broker]\npassword = \"pw\"\npasword_env = \"X\"\n");
         let e = FileConfig::load(Some(&p)).expect_err("typo is an error");
         assert!(e.to_string().contains("pasword_env"), "{e}");
     }

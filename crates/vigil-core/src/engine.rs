@@ -27,7 +27,9 @@ use crate::codes::Vital;
 use crate::config::{BrokerSettings, ConfigError};
 use crate::ingest::{GapTracker, IngestPolicy, Registry, Retention};
 use crate::notify::Notifier;
+use crate::security::{Kind, Occurrence, SecurityMonitor, Severity, Source, Thresholds};
 use crate::store::{self, Op, StoreError, StoreWriter, WriterStats};
+use crate::syslog::{Syslog, SyslogConfig, SyslogMessage};
 use crate::telemetry::{self, Batch, BedId, DeviceStatus, Message, Reading, Vitals, WaveChunk};
 
 /// Live events buffered per watcher before it is told it lagged (and must re-read the snapshot).
@@ -100,6 +102,87 @@ impl Default for AlarmOptions {
     }
 }
 
+/// Security monitoring of an engine (docs/security.md): event thresholds, syslog forwarding,
+/// audit-head publication and certificate expiry warnings.
+#[derive(Debug, Clone)]
+pub struct SecurityOptions {
+    pub thresholds: Thresholds,
+    /// Forward security events and audit heads to this collector.
+    pub syslog: Option<SyslogConfig>,
+    /// Publish the audit trail's head (retained on the broker, and to syslog) this often.
+    pub head_every: Duration,
+    /// Warn this many days before a TLS certificate in use expires.
+    pub cert_warn_days: u64,
+}
+
+impl Default for SecurityOptions {
+    fn default() -> Self {
+        SecurityOptions {
+            thresholds: Thresholds::default(),
+            syslog: None,
+            head_every: Duration::from_secs(300),
+            cert_warn_days: 30,
+        }
+    }
+}
+
+/// A notice one station sends the others of the ward (retained: no; QoS 1), e.g. that a user
+/// took break-glass access: charge nurses elsewhere are told.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StationNotice {
+    pub v: u32,
+    /// The sending station (its MQTT client id).
+    pub station: String,
+    /// `break_glass`.
+    pub kind: String,
+    pub user: String,
+    pub detail: String,
+    pub until_ms: Option<i64>,
+    pub t_ms: i64,
+}
+
+/// The topic level of a station id: `A-Z a-z 0-9 . _ -`, anything else as `_`.
+fn station_level(station: &str) -> String {
+    station
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+/// Where a station publishes its audit-trail head (retained): `vigil/v1/_station/{id}/audit/head`.
+pub fn audit_head_topic(station: &str) -> String {
+    format!(
+        "{}/_station/{}/audit/head",
+        telemetry::TOPIC_ROOT,
+        station_level(station)
+    )
+}
+
+/// Where a station sends notices to the others: `vigil/v1/_station/{id}/notice`.
+pub fn notice_topic(station: &str) -> String {
+    format!(
+        "{}/_station/{}/notice",
+        telemetry::TOPIC_ROOT,
+        station_level(station)
+    )
+}
+
+/// The station of a notice topic, if `topic` is one.
+fn notice_station(topic: &str) -> Option<&str> {
+    let rest = topic
+        .strip_prefix(telemetry::TOPIC_ROOT)?
+        .strip_prefix("/_station/")?;
+    let (station, tail) = rest.split_once('/')?;
+    (tail == "notice").then_some(station)
+}
+
 /// What changed, for live watchers. Waveforms and vitals are shared, not copied, per watcher.
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
@@ -153,8 +236,12 @@ impl IngestCounters {
         lock(&self.rejects).clone()
     }
 
-    fn reject(&self, reason: &'static str) {
-        *lock(&self.rejects).entry(reason).or_default() += 1;
+    /// Count one reject; returns the count of its reason so far.
+    fn reject(&self, reason: &'static str) -> u64 {
+        let mut m = lock(&self.rejects);
+        let n = m.entry(reason).or_default();
+        *n += 1;
+        *n
     }
 }
 
@@ -177,6 +264,14 @@ struct Shared {
     store_stats: Arc<WriterStats>,
     /// Operations not queued for the writer because it was failing and its queue was full.
     store_dropped: AtomicU64,
+    /// Security events: aggregation, thresholds, technical alarms.
+    security: Arc<SecurityMonitor>,
+    /// Forwarding of security events and audit heads, if configured.
+    syslog: Option<Syslog>,
+    /// The database (for the security loop's own connection).
+    db_path: PathBuf,
+    /// The audit head published last (by this station, or found retained on the broker).
+    published_head: Mutex<Option<crate::audit::AuditHead>>,
 }
 
 /// Where alarm events go besides the live stream.
@@ -212,6 +307,15 @@ impl Engine {
 
     /// [`Engine::start`] with alarm settings.
     pub fn start_with(cfg: EngineConfig, alarm: AlarmOptions) -> Result<Engine, EngineError> {
+        Engine::start_secured(cfg, alarm, SecurityOptions::default())
+    }
+
+    /// [`Engine::start_with`] with security monitoring settings.
+    pub fn start_secured(
+        cfg: EngineConfig,
+        alarm: AlarmOptions,
+        security: SecurityOptions,
+    ) -> Result<Engine, EngineError> {
         // Broker settings first: a bad TLS file is reported before anything starts. Persistent
         // session (clean session off, stable client id): the broker keeps the subscription and
         // queues QoS 1 telemetry while the station is away.
@@ -261,6 +365,17 @@ impl Engine {
             gaps: Mutex::new(GapTracker::default()),
             store_stats: writer.stats(),
             store_dropped: AtomicU64::new(0),
+            security: Arc::new(SecurityMonitor::new(security.thresholds.clone())),
+            syslog: security
+                .syslog
+                .clone()
+                .map(Syslog::spawn)
+                .transpose()
+                .map_err(|e| {
+                    EngineError::Config(ConfigError::Broker(format!("[security] syslog: {e}")))
+                })?,
+            db_path: cfg.db_path.clone(),
+            published_head: Mutex::new(None),
             alarm_io: AlarmIo {
                 store: writer.sender(),
                 client: client.clone(),
@@ -273,12 +388,20 @@ impl Engine {
         });
         let (stop, stop_rx) = watch::channel(false);
         let filter = telemetry::subscription_filter(cfg.ward.as_deref());
+        // The station's own audit head and the ward's station notices: under the filter of every
+        // ward already; a one-ward filter needs them besides (overlapping subscriptions could
+        // deliver twice).
+        let mut filters = vec![filter.clone()];
+        if cfg.ward.is_some() {
+            filters.push(audit_head_topic(&cfg.client_id));
+            filters.push(format!("{}/_station/+/notice", telemetry::TOPIC_ROOT));
+        }
         tracing::info!(broker = %cfg.broker, %filter, db = %cfg.db_path.display(), "engine starting");
         let task = tokio::spawn(run_loop(
             Arc::clone(&shared),
             client.clone(),
             eventloop,
-            filter,
+            filters,
             writer.sender(),
             ack_tx,
             stop_rx,
@@ -296,6 +419,12 @@ impl Engine {
         tokio::spawn(alarm_tick(
             Arc::clone(&shared),
             alarm.tick.max(Duration::from_millis(10)),
+            stop.subscribe(),
+        ));
+        tokio::spawn(security_loop(
+            Arc::clone(&shared),
+            security,
+            cert_files(&cfg.broker),
             stop.subscribe(),
         ));
         tokio::spawn(prune_loop(
@@ -588,6 +717,40 @@ impl EngineHandle {
     pub fn set_registry(&self, registry: Registry) {
         *lock(&self.shared.registry) = registry;
     }
+
+    /// The security event monitor (the window's session service reports log-in failures,
+    /// break-glass and configuration changes to it).
+    pub fn security(&self) -> Arc<SecurityMonitor> {
+        Arc::clone(&self.shared.security)
+    }
+
+    /// Tell the ward's other stations that `user` took break-glass access until `until_ms`
+    /// (QoS 1 notice; they record a security event and show a desktop notification).
+    pub fn announce_break_glass(&self, user: &str, reason: &str, until_ms: i64) {
+        let io = &self.shared.alarm_io;
+        let notice = StationNotice {
+            v: 1,
+            station: io.station.clone(),
+            kind: "break_glass".into(),
+            user: user.to_string(),
+            detail: reason.chars().take(300).collect(),
+            until_ms: Some(until_ms),
+            t_ms: store::now_ms(),
+        };
+        match serde_json::to_vec(&notice) {
+            Ok(payload) => {
+                if let Err(e) = io.client.try_publish(
+                    notice_topic(&io.station),
+                    QoS::AtLeastOnce,
+                    false,
+                    payload,
+                ) {
+                    tracing::warn!(error = %e, "cannot tell the ward's stations about break-glass");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a station notice"),
+        }
+    }
 }
 
 impl std::ops::Deref for Engine {
@@ -602,7 +765,7 @@ async fn run_loop(
     shared: Arc<Shared>,
     client: AsyncClient,
     mut eventloop: EventLoop,
-    filter: String,
+    filters: Vec<String>,
     store: mpsc::Sender<Op>,
     acks: mpsc::UnboundedSender<Publish>,
     mut stop: watch::Receiver<bool>,
@@ -619,7 +782,10 @@ async fn run_loop(
                 backoff = MIN_BACKOFF;
                 // Subscribe on every ConnAck: harmless when the session kept the subscription,
                 // essential when it did not.
-                if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                let subs = filters
+                    .iter()
+                    .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                if let Err(e) = client.try_subscribe_many(subs) {
                     tracing::error!(error = %e, "cannot queue subscription");
                 }
                 let down_since = shared.link.borrow().since_ms;
@@ -642,7 +808,7 @@ async fn run_loop(
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 set_link(&shared, true, true, None);
-                tracing::info!(%filter, "subscribed");
+                tracing::info!(filter = %filters[0], "subscribed");
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 handle_publish(&shared, &store, &p.topic, &p.payload).await;
@@ -664,6 +830,7 @@ async fn run_loop(
                     break;
                 }
                 let msg = e.to_string();
+                report_broker_failure(&shared, &e);
                 // Log every new condition (not every retry of the same one).
                 let (connected, same) = {
                     let l = shared.link.borrow();
@@ -855,8 +1022,19 @@ async fn reject(
     topic: &str,
     e: &telemetry::DecodeError,
 ) {
-    shared.counters.reject(e.reason());
-    tracing::warn!(reason = e.reason(), topic = %topic.chars().take(200).collect::<String>(), error = %e, "telemetry rejected");
+    let n = shared.counters.reject(e.reason());
+    let now = store::now_ms();
+    let peer = topic.strip_prefix("mllp:").unwrap_or("");
+    if let Some(o) = Occurrence::from_reject(e, topic, peer, now) {
+        shared.security.report(o);
+    }
+    // Per-message warnings would flood the log: the first of each reason, then every 1000th;
+    // the security events count every one.
+    if n <= 1 || n % 1000 == 0 {
+        tracing::warn!(reason = e.reason(), count = n, topic = %topic.chars().take(200).collect::<String>(), error = %e, "telemetry rejected");
+    } else {
+        tracing::debug!(reason = e.reason(), topic = %topic.chars().take(200).collect::<String>(), error = %e, "telemetry rejected");
+    }
     store_ingest(
         shared,
         store,
@@ -870,6 +1048,19 @@ async fn reject(
 }
 
 async fn handle_publish(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, payload: &[u8]) {
+    // Station-level topics (`vigil/v1/_station/...`): never telemetry (a ward never starts with
+    // `_`). Checked by prefix first: this runs for every message.
+    if topic
+        .strip_prefix(telemetry::TOPIC_ROOT)
+        .is_some_and(|r| r.starts_with("/_station/"))
+    {
+        if topic == audit_head_topic(&shared.alarm_io.station) {
+            published_head(shared, payload).await;
+        } else if let Some(station) = notice_station(topic) {
+            station_notice(shared, station, payload);
+        }
+        return;
+    }
     // Other stations' alarm state: never telemetry (device topics have no `_` levels).
     if alarm_sync::is_station_topic(topic) {
         return station_state(shared, topic, payload).await;
@@ -1267,6 +1458,31 @@ async fn station_state(shared: &Shared, topic: &str, payload: &[u8]) {
     };
     let now = store::now_ms();
     let events = lock(&shared.state).alarms.apply_remote(&bed, &state, now);
+    if !events.is_empty() && state.station != shared.alarm_io.station {
+        let users: Vec<&str> = events.iter().filter_map(|e| e.user.as_deref()).collect();
+        shared.security.report(Occurrence::new(
+            Kind::RemoteStationAction,
+            Source {
+                bed: bed.key(),
+                peer: state.station.chars().take(64).collect(),
+                user: users
+                    .first()
+                    .map(|u| u.chars().take(64).collect())
+                    .unwrap_or_default(),
+                ..Source::default()
+            },
+            format!(
+                "station {} changed alarm state of {bed}: {}",
+                state.station.chars().take(64).collect::<String>(),
+                events
+                    .iter()
+                    .map(|e| e.kind.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            now,
+        ));
+    }
     emit_alarm_events(shared, events, now).await;
 }
 
@@ -1275,5 +1491,431 @@ fn note_bed(shared: &Shared, st: &mut WardState, bed: &BedId) {
         st.snapshot.beds.insert(pos, bed.clone());
         tracing::info!(%bed, "new bed");
         let _ = shared.live.send(LiveEvent::BedAdded(bed.clone()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Security monitoring (docs/security.md): events, their technical alarms, syslog, audit heads.
+
+/// A refused or failed broker connection that is an authentication matter: the broker refused
+/// the credentials, or the TLS handshake failed (certificate, trust).
+fn report_broker_failure(shared: &Shared, e: &rumqttc::ConnectionError) {
+    use rumqttc::{ConnectReturnCode as C, ConnectionError as E};
+    let what = match e {
+        E::ConnectionRefused(C::BadUserNamePassword) => "refused the user name or password",
+        E::ConnectionRefused(C::NotAuthorized) => "refused: not authorised",
+        E::Tls(_) => "TLS handshake failed",
+        _ => return,
+    };
+    shared.security.report(Occurrence::new(
+        Kind::BrokerAuth,
+        Source::peer(&shared.alarm_io.station),
+        format!("the broker {what}: {e}"),
+        store::now_ms(),
+    ));
+}
+
+/// The retained audit head of this station came back from the broker (at start, or our own
+/// publication): the trail must still hold it.
+async fn published_head(shared: &Shared, payload: &[u8]) {
+    if payload.is_empty() {
+        return;
+    }
+    let head: crate::audit::AuditHead = match serde_json::from_slice(payload) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable audit head on the broker ignored");
+            return;
+        }
+    };
+    if head.station != shared.alarm_io.station {
+        return;
+    }
+    let db = shared.db_path.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let conn = store::open_read_only(&db).map_err(|e| e.to_string())?;
+        let key = crate::keys::get(&db).map_err(|e| e.to_string())?;
+        if let Some(k) = &key {
+            if !head.is_signed_by(k) {
+                return Ok((head, None));
+            }
+        }
+        let c = crate::audit::Audit::check_head(&conn, &head).map_err(|e| e.to_string())?;
+        Ok::<_, String>((head, Some(c)))
+    })
+    .await;
+    let now = store::now_ms();
+    match checked {
+        Ok(Ok((head, Some(crate::audit::HeadCheck::Extends)))) => {
+            let mut p = lock(&shared.published_head);
+            if p.as_ref().is_none_or(|old| old.id <= head.id) {
+                *p = Some(head);
+            }
+        }
+        Ok(Ok((head, Some(finding)))) => {
+            tracing::error!(head = %head.short(), %finding, "AUDIT TRAIL does not hold its published head");
+            shared.security.report(Occurrence::new(
+                Kind::AuditTruncated,
+                Source::default(),
+                format!("published head {}: {finding}", head.short()),
+                now,
+            ));
+        }
+        Ok(Ok((head, None))) => {
+            tracing::error!(head = %head.short(), "an audit head on the broker is not signed by this station's key");
+            shared.security.report(
+                Occurrence::new(
+                    Kind::AuditVerifyFailed,
+                    Source::default(),
+                    format!(
+                        "a forged audit head {} was found on the broker (its MAC is not this \
+                         station's): someone else writes this station's topic",
+                        head.short()
+                    ),
+                    now,
+                )
+                .severity(Severity::High),
+            );
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot check the published audit head"),
+        Err(e) => tracing::warn!(error = %e, "audit head check failed"),
+    }
+}
+
+/// A notice from another station (break-glass taken there).
+fn station_notice(shared: &Shared, station: &str, payload: &[u8]) {
+    if station == station_level(&shared.alarm_io.station) || payload.is_empty() {
+        return;
+    }
+    let n: StationNotice = match serde_json::from_slice(payload) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(%station, error = %e, "unreadable station notice ignored");
+            return;
+        }
+    };
+    if n.kind != "break_glass" {
+        return;
+    }
+    let until = n
+        .until_ms
+        .map(crate::audit::format_time_utc)
+        .unwrap_or_default();
+    let user: String = n.user.chars().take(64).collect();
+    let text = format!(
+        "{user} took break-glass (charge-nurse) rights at station {station} until {until}; \
+         reason: {}",
+        n.detail.chars().take(300).collect::<String>()
+    );
+    tracing::warn!(%station, user, "break-glass at another station");
+    shared.security.report(Occurrence::new(
+        Kind::BreakGlass,
+        Source {
+            user,
+            peer: station.to_string(),
+            ..Source::default()
+        },
+        text.clone(),
+        store::now_ms(),
+    ));
+    if let Some(notifier) = &shared.alarm_io.notifier {
+        notifier.send(crate::notify::Note {
+            summary: format!("Break-glass at station {station}"),
+            body: text,
+            priority: crate::alarms::Priority::Medium,
+            // Its own notification (not an alarm's): one per station's break-glass.
+            alarm_id: format!("break-glass@{station}"),
+            withdraw: false,
+        });
+    }
+}
+
+/// The TLS certificates the engine relies on, to warn before they expire.
+fn cert_files(broker: &BrokerSettings) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    if let Some(p) = &broker.ca_file {
+        out.push(("broker CA bundle".to_string(), p.clone()));
+    }
+    if let Some(p) = &broker.cert_file {
+        out.push(("station client certificate".to_string(), p.clone()));
+    }
+    out
+}
+
+/// Certificates in `files` expiring within `warn_days` (or expired), as occurrences.
+pub fn check_certificates(
+    files: &[(String, PathBuf)],
+    warn_days: u64,
+    now_ms: i64,
+) -> Vec<Occurrence> {
+    let mut out = Vec::new();
+    for (what, path) in files {
+        let Ok(pem) = std::fs::read(path) else {
+            continue;
+        };
+        for item in x509_parser::pem::Pem::iter_from_buffer(&pem).flatten() {
+            let Ok(cert) = item.parse_x509() else {
+                continue;
+            };
+            let not_after_ms = cert.validity().not_after.timestamp().saturating_mul(1000);
+            let left_ms = not_after_ms - now_ms;
+            let days = left_ms.div_euclid(86_400_000);
+            if left_ms > (warn_days as i64).saturating_mul(86_400_000) {
+                continue;
+            }
+            let severity = if days < 7 {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            let when = crate::audit::format_time_utc(not_after_ms);
+            let detail = if left_ms <= 0 {
+                format!(
+                    "{what} {} ({}) EXPIRED at {when}",
+                    path.display(),
+                    cert.subject()
+                )
+            } else {
+                format!(
+                    "{what} {} ({}) expires at {when}, in {days} days",
+                    path.display(),
+                    cert.subject()
+                )
+            };
+            out.push(
+                Occurrence::new(
+                    Kind::CertExpiry,
+                    Source::peer(&path.display().to_string()),
+                    detail,
+                    now_ms,
+                )
+                .severity(severity),
+            );
+        }
+    }
+    out
+}
+
+/// One audit round: verify the whole trail, compare it with the last published head, and
+/// return the new head to publish (with what went wrong, as occurrences).
+fn audit_round(
+    db: &std::path::Path,
+    station: &str,
+    published: Option<&crate::audit::AuditHead>,
+    now_ms: i64,
+) -> Result<(crate::audit::AuditHead, Vec<Occurrence>), String> {
+    use crate::audit::{Audit, HeadCheck};
+    let conn = store::open_read_only(db).map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    let r = Audit::verify(&conn).map_err(|e| e.to_string())?;
+    if let Some(b) = &r.first_break {
+        found.push(Occurrence::new(
+            Kind::AuditVerifyFailed,
+            Source::default(),
+            format!("audit trail BROKEN at {b}"),
+            now_ms,
+        ));
+    }
+    for t in &r.trigger_findings {
+        found.push(Occurrence::new(
+            Kind::AuditVerifyFailed,
+            Source::default(),
+            format!("audit trail protection: {t}"),
+            now_ms,
+        ));
+    }
+    if let Some(p) = published {
+        let c = Audit::check_head(&conn, p).map_err(|e| e.to_string())?;
+        if c != HeadCheck::Extends {
+            found.push(Occurrence::new(
+                Kind::AuditTruncated,
+                Source::default(),
+                format!("published head {}: {c}", p.short()),
+                now_ms,
+            ));
+        }
+    }
+    let head = Audit::head(&conn, station, now_ms).map_err(|e| e.to_string())?;
+    Ok((head, found))
+}
+
+/// Every second: write new and changed security events, forward them to syslog, keep the
+/// SECURITY technical alarms in step with the open high-severity events; every
+/// `head_every`: verify the audit trail and publish its head; daily: certificate expiry.
+async fn security_loop(
+    shared: Arc<Shared>,
+    opts: SecurityOptions,
+    certs: Vec<(String, PathBuf)>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let db = shared.db_path.clone();
+    let conn = match tokio::task::spawn_blocking(move || store::open(&db)).await {
+        Ok(Ok(c)) => Arc::new(Mutex::new(c)),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "security events cannot be stored");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "security loop start failed");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first audit round soon after start (the retained head has arrived by then).
+    let mut next_head = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut next_certs = tokio::time::Instant::now();
+    let mut alarmed: std::collections::BTreeSet<Option<BedId>> = Default::default();
+    let mut forwarded: std::collections::HashMap<i64, i64> = Default::default();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let now = store::now_ms();
+        if tokio::time::Instant::now() >= next_certs {
+            next_certs += Duration::from_secs(24 * 3600);
+            for o in check_certificates(&certs, opts.cert_warn_days, now) {
+                shared.security.report(o);
+            }
+        }
+        if tokio::time::Instant::now() >= next_head {
+            next_head = tokio::time::Instant::now() + opts.head_every.max(Duration::from_secs(1));
+            publish_head(&shared).await;
+        }
+        // Write what changed.
+        let (m, c) = (Arc::clone(&shared.security), Arc::clone(&conn));
+        let changed = match tokio::task::spawn_blocking(move || m.flush(&lock(&c), now)).await {
+            Ok(Ok(ch)) => ch,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "writing security events failed; retrying");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "security flush task failed");
+                Vec::new()
+            }
+        };
+        for ch in changed {
+            let e = &ch.event;
+            if ch.new {
+                tracing::warn!(
+                    target: "vigil::security",
+                    id = e.id, kind = e.kind.as_str(), severity = e.severity.as_str(),
+                    source = %e.source.describe(), count = e.count,
+                    "SECURITY EVENT {}: {}", e.headline(), e.detail
+                );
+            }
+            let Some(sl) = &shared.syslog else {
+                continue;
+            };
+            // New events at once; a growing one at most once a minute.
+            let last = forwarded.get(&e.id).copied();
+            if last.is_none_or(|t| now - t >= 60_000) {
+                forwarded.insert(e.id, now);
+                sl.send(event_message(e, if ch.new { "new" } else { "update" }, now));
+            }
+        }
+        forwarded.retain(|_, t| now - *t < 3_600_000);
+        // Technical alarms.
+        let conds = shared.security.alarm_conditions(now);
+        let events = {
+            let mut st = lock(&shared.state);
+            let mut events = Vec::new();
+            let mut now_alarmed = std::collections::BTreeSet::new();
+            for (bed, text) in &conds {
+                events.extend(st.alarms.security(bed.as_ref(), true, text, now));
+                now_alarmed.insert(bed.clone());
+            }
+            for bed in alarmed.difference(&now_alarmed) {
+                events.extend(st.alarms.security(bed.as_ref(), false, "", now));
+            }
+            alarmed = now_alarmed;
+            events
+        };
+        emit_alarm_events(&shared, events, now).await;
+    }
+}
+
+/// A security event as a syslog message (facility security/authorization).
+fn event_message(e: &crate::security::SecurityEvent, state: &str, now: i64) -> SyslogMessage {
+    SyslogMessage {
+        facility: crate::syslog::FACILITY_SECURITY,
+        severity: e.severity.syslog(),
+        msgid: "SECEVENT",
+        t_ms: now,
+        params: vec![
+            ("id", e.id.to_string()),
+            ("state", state.to_string()),
+            ("kind", e.kind.as_str().to_string()),
+            ("severity", e.severity.as_str().to_string()),
+            ("count", e.count.to_string()),
+            ("first", crate::audit::format_time_utc(e.first_ms)),
+            ("last", crate::audit::format_time_utc(e.last_ms)),
+            ("bed", e.source.bed.clone()),
+            ("device", e.source.device.clone()),
+            ("peer", e.source.peer.clone()),
+            ("user", e.source.user.clone()),
+        ],
+        text: format!("{} - {}", e.headline(), e.detail),
+    }
+}
+
+/// Verify the trail, compare it with the last published head, publish the new head (retained
+/// on the broker, and to syslog).
+async fn publish_head(shared: &Arc<Shared>) {
+    let db = shared.db_path.clone();
+    let station = shared.alarm_io.station.clone();
+    let published = lock(&shared.published_head).clone();
+    let now = store::now_ms();
+    let round =
+        tokio::task::spawn_blocking(move || audit_round(&db, &station, published.as_ref(), now))
+            .await;
+    let (head, found) = match round {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "audit round failed");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "audit round task failed");
+            return;
+        }
+    };
+    for o in found {
+        tracing::error!(target: "vigil::security", "{}", o.detail);
+        shared.security.report(o);
+    }
+    match serde_json::to_vec(&head) {
+        Ok(payload) => {
+            if let Err(e) = shared.alarm_io.client.try_publish(
+                audit_head_topic(&head.station),
+                QoS::AtLeastOnce,
+                true,
+                payload,
+            ) {
+                tracing::warn!(error = %e, "cannot publish the audit head");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode the audit head"),
+    }
+    if let Some(sl) = &shared.syslog {
+        sl.send(SyslogMessage {
+            facility: crate::syslog::FACILITY_AUDIT,
+            severity: 6,
+            msgid: "AUDITHEAD",
+            t_ms: now,
+            params: vec![
+                ("station", head.station.clone()),
+                ("id", head.id.to_string()),
+                ("hash", head.hash.clone()),
+                ("mac", head.mac.clone().unwrap_or_default()),
+            ],
+            text: format!("audit trail head {} {}", head.id, head.hash),
+        });
+    }
+    let mut p = lock(&shared.published_head);
+    if p.as_ref().is_none_or(|old| old.id <= head.id) {
+        *p = Some(head);
     }
 }

@@ -62,6 +62,157 @@ pub enum StoreError {
     },
     #[error("the store writer has stopped")]
     Closed,
+    /// The data directory or a database file is readable by others (the message says the fix),
+    /// or cannot be created.
+    #[error(transparent)]
+    Files(#[from] crate::secure_fs::PrepareError),
+    /// The station key of the database cannot be read or created.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    /// Encryption is required but the database is still in plain text.
+    #[error(
+        "{path} is not encrypted but [storage] encrypt = true: migrate it first with \
+         `vigilctl db encrypt --db {}` (stop the station while it runs)",
+        path.display()
+    )]
+    NotEncrypted { path: PathBuf },
+    /// This build's SQLite has no SQLCipher: encryption cannot be honoured.
+    #[error("this build of Vigil has no SQLCipher: the encrypted database {0} cannot be opened")]
+    NoCipher(PathBuf),
+}
+
+/// Give an encrypted database its key (SQLCipher raw key) before anything is read, and check
+/// that SQLCipher is really there (plain SQLite ignores `PRAGMA key`).
+fn apply_key(
+    conn: &Connection,
+    path: &Path,
+    key: &crate::keys::StationKey,
+) -> Result<(), StoreError> {
+    let version: Option<String> = conn
+        .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+        .ok();
+    if version.is_none_or(|v| v.is_empty()) {
+        return Err(StoreError::NoCipher(path.to_path_buf()));
+    }
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.db_key_hex()))?;
+    Ok(())
+}
+
+/// The file starts with the plain SQLite header (an encrypted one starts with random bytes).
+pub fn is_plaintext(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"SQLite format 3\0")
+}
+
+/// Whether this build can encrypt databases (SQLCipher).
+pub fn has_cipher() -> bool {
+    Connection::open_in_memory()
+        .ok()
+        .and_then(|c| {
+            c.query_row("PRAGMA cipher_version", [], |r| r.get::<_, String>(0))
+                .ok()
+        })
+        .is_some_and(|v| !v.is_empty())
+}
+
+/// Key a freshly opened connection if its database is encrypted; refuse a plaintext one that
+/// must be encrypted.
+fn key_connection(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let key = match crate::keys::get(path)? {
+        Some(k) => Some(k),
+        None if crate::keys::encryption_required(path)
+            && std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 =>
+        {
+            if !has_cipher() {
+                return Err(StoreError::NoCipher(path.to_path_buf()));
+            }
+            Some(crate::keys::create_encrypted(path)?)
+        }
+        None => None,
+    };
+    match key {
+        Some(k) if k.encrypted && is_plaintext(path) => Err(StoreError::NotEncrypted {
+            // An interrupted migration: the record says encrypted, the file is not (yet).
+            path: path.to_path_buf(),
+        }),
+        Some(k) if k.encrypted => apply_key(conn, path, &k),
+        _ if crate::keys::encryption_required(path) => Err(StoreError::NotEncrypted {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Encrypt a plaintext database in place (the migration `vigilctl db encrypt` runs, station
+/// stopped): its contents are exported into an encrypted copy (`sqlcipher_export`) keyed with
+/// the database's station key, the key record is marked encrypted, and the copy replaces the
+/// original. Returns false if it was encrypted already.
+pub fn encrypt_in_place(path: &Path) -> Result<bool, StoreError> {
+    if !has_cipher() {
+        return Err(StoreError::NoCipher(path.to_path_buf()));
+    }
+    let was_required = crate::keys::encryption_required(path);
+    crate::keys::require_encryption(path, false);
+    if let Some(k) = crate::keys::get(path)? {
+        if k.encrypted && is_plaintext(path) {
+            // An interrupted migration: open it as the plaintext it still is, and redo it.
+            let mut plain = (*k).clone();
+            plain.encrypted = false;
+            crate::keys::update(path, &plain)?;
+        }
+    }
+    let opened = open(path);
+    crate::keys::require_encryption(path, was_required);
+    let conn = opened?;
+    let key = crate::keys::get(path)?.ok_or_else(|| {
+        StoreError::Key(crate::keys::KeyError::Missing {
+            db: path.to_path_buf(),
+            looked: "after opening".into(),
+        })
+    })?;
+    if key.encrypted {
+        return Ok(false);
+    }
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".encrypting");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    crate::secure_fs::write_private_new(&tmp, b"").map_err(|source| StoreError::Dir {
+        path: tmp.clone(),
+        source,
+    })?;
+    conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    conn.execute(
+        &format!(
+            "ATTACH DATABASE ?1 AS encrypted KEY \"x'{}'\"",
+            key.db_key_hex()
+        ),
+        [tmp.to_string_lossy()],
+    )?;
+    conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+    conn.execute_batch(&format!(
+        "PRAGMA encrypted.user_version = {version}; DETACH DATABASE encrypted;"
+    ))?;
+    drop(conn);
+    // The record first: should the rename not happen, opening says so (the file is still
+    // plain) and running the migration again finishes it.
+    let mut k = (*key).clone();
+    k.encrypted = true;
+    crate::keys::update(path, &k)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    std::fs::rename(&tmp, path).map_err(|source| StoreError::Dir {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(true)
 }
 
 /// Schema migrations, in order; the database's `user_version` is how many have run.
@@ -74,6 +225,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/006_patients.sql"),
     include_str!("schema/007_station_settings.sql"),
     include_str!("schema/008_patient_details.sql"),
+    include_str!("schema/009_security.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -81,27 +233,38 @@ fn migrations() -> Migrations<'static> {
 }
 
 /// Open (creating if needed) a database file with Vigil's pragmas, migrated to the latest schema.
+///
+/// The data directory is created 0700 and the file 0600; looser modes are refused with the fix
+/// in the message ([`crate::secure_fs`]). The database's station key is loaded, or created for
+/// a database that has none ([`crate::keys::ensure`]): audit entries are keyed from then on.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
+    crate::secure_fs::prepare_db(path)?;
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.to_path_buf(),
         source,
     })?;
+    key_connection(&conn, path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(Duration::from_secs(5))?;
     migrations().to_latest(&mut conn)?;
+    let (max_id, keyed): (i64, bool) = conn.query_row(
+        "SELECT COALESCE(MAX(id), 0), EXISTS(SELECT 1 FROM audit_log WHERE mac IS NOT NULL)
+         FROM audit_log",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    crate::keys::ensure(path, max_id, keyed)?;
     Ok(conn)
 }
 
-/// Open an existing database read-only (queries, status).
+/// Open an existing database read-only (queries, status). Its files must be private
+/// ([`crate::secure_fs`]), as for [`open`].
 pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    if path.exists() {
+        crate::secure_fs::prepare_db(path)?;
+    }
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -110,6 +273,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         path: path.to_path_buf(),
         source,
     })?;
+    key_connection(&conn, path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     Ok(conn)
 }
@@ -952,5 +1116,89 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("pragma");
         assert_eq!(v as usize, MIGRATIONS.len());
+    }
+
+    /// A secret that must not be readable in the file: a patient name in the audit trail.
+    const SECRET: &str = "Jane Q. Sensitive-Doe";
+
+    fn contains(path: &Path, needle: &str) -> bool {
+        let bytes = std::fs::read(path).expect("read");
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    #[test]
+    fn an_encrypted_database_reads_back_and_hides_its_contents() {
+        assert!(
+            has_cipher(),
+            "this build must have SQLCipher (rusqlite bundled-sqlcipher)"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("enc.db");
+        crate::keys::require_encryption(&db, true);
+        {
+            let conn = open(&db).expect("open");
+            crate::audit::Audit::append(&conn, "ada", "note", "", SECRET, 1).expect("append");
+            conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+                .expect("checkpoint");
+        }
+        assert!(!is_plaintext(&db), "no SQLite header in the clear");
+        assert!(!contains(&db, SECRET), "the text is not in the file");
+        // Vigil reads it back with the station key ...
+        let conn = open(&db).expect("reopen");
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE detail = ?1",
+                [SECRET],
+                |r| r.get(0),
+            )
+            .expect("read");
+        assert_eq!(n, 1);
+        assert!(crate::audit::Audit::verify(&conn)
+            .expect("verify")
+            .is_intact());
+        // ... and without it the file is not a database.
+        let raw = Connection::open(&db).expect("raw open");
+        assert!(raw
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r
+                .get::<_, i64>(0))
+            .is_err());
+        crate::keys::require_encryption(&db, false);
+    }
+
+    #[test]
+    fn a_plaintext_database_is_refused_then_migrated_with_its_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("plain.db");
+        {
+            let conn = open(&db).expect("open");
+            crate::audit::Audit::append(&conn, "ada", "note", "", SECRET, 1).expect("append");
+        }
+        assert!(contains(&db, SECRET) || contains(&wal_of(&db), SECRET));
+        crate::keys::require_encryption(&db, true);
+        let e = open(&db).expect_err("refused").to_string();
+        assert!(e.contains("vigilctl db encrypt"), "{e}");
+        assert!(encrypt_in_place(&db).expect("migrate"));
+        assert!(!encrypt_in_place(&db).expect("again"), "once is enough");
+        assert!(!is_plaintext(&db) && !contains(&db, SECRET));
+        let conn = open(&db).expect("open encrypted");
+        let (n, version): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM audit_log WHERE detail = ?1),
+                        (SELECT user_version FROM pragma_user_version)",
+                [SECRET],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("read");
+        assert_eq!((n, version), (1, MIGRATIONS.len() as i64));
+        assert!(crate::audit::Audit::verify(&conn)
+            .expect("verify")
+            .is_intact());
+        crate::keys::require_encryption(&db, false);
+    }
+
+    fn wal_of(db: &Path) -> PathBuf {
+        let mut p = db.as_os_str().to_os_string();
+        p.push("-wal");
+        PathBuf::from(p)
     }
 }

@@ -82,6 +82,19 @@ fn engine(url: &str, dir: &Path, name: &str) -> Engine {
     .expect("engine")
 }
 
+/// Wait (10 s at most each) until every engine is subscribed.
+async fn subscribed(engines: &[&Engine]) {
+    for e in engines {
+        let mut link = e.link();
+        while !link.borrow_and_update().subscribed {
+            tokio::time::timeout(Duration::from_secs(10), link.changed())
+                .await
+                .expect("subscribed in time")
+                .expect("link");
+        }
+    }
+}
+
 async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !f() {
@@ -120,15 +133,7 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     let url = format!("mqtt://127.0.0.1:{port}");
     let a = engine(&url, dir.path(), "station-a");
     let b = engine(&url, dir.path(), "station-b");
-    for e in [&a, &b] {
-        let mut link = e.link();
-        while !link.borrow_and_update().subscribed {
-            tokio::time::timeout(Duration::from_secs(10), link.changed())
-                .await
-                .expect("subscribed in time")
-                .expect("link");
-        }
-    }
+    subscribed(&[&a, &b]).await;
     // A monitor with a high heart rate, one reading every 300 ms.
     let mut opts = MqttOptions::new("mon-1", "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(5));
@@ -219,4 +224,143 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     for e in [a, b, c] {
         e.shutdown().await;
     }
+}
+
+/// Security between stations (issue 13): break-glass taken at one station is a security event
+/// at the other; a station whose audit trail lost its newest entries finds out from the head it
+/// published on the broker (retained) when it starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_reaches_the_other_station_and_a_truncated_trail_is_caught_at_restart() {
+    use vigil_core::audit::Audit;
+    use vigil_core::engine::SecurityOptions;
+    use vigil_core::security::{self, Kind, SecurityFilter};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_mosq, port) = mosquitto(dir.path());
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let start = |name: &str| {
+        Engine::start_secured(
+            EngineConfig {
+                broker: url
+                    .parse::<vigil_core::config::BrokerUrl>()
+                    .expect("url")
+                    .into(),
+                client_id: name.into(),
+                ward: Some("4W".into()),
+                db_path: dir.path().join(format!("{name}.db")),
+                limits: default_limits(),
+                policy: IngestPolicy::default(),
+                mllp: None,
+            },
+            Default::default(),
+            SecurityOptions {
+                head_every: Duration::from_secs(1),
+                ..SecurityOptions::default()
+            },
+        )
+        .expect("engine")
+    };
+    let events = |name: &str, kind: Kind| {
+        let conn = vigil_core::store::open(&dir.path().join(format!("{name}.db"))).expect("db");
+        security::list(
+            &conn,
+            &SecurityFilter {
+                kind: Some(kind.as_str().into()),
+                ..Default::default()
+            },
+        )
+        .expect("list")
+    };
+    // Station A's trail has a few entries before it starts.
+    {
+        let conn = vigil_core::store::open(&dir.path().join("sec-a.db")).expect("db");
+        for i in 0..4 {
+            Audit::append(&conn, "ada", "note", "", &format!("entry {i}"), 1_000 + i)
+                .expect("append");
+        }
+    }
+    let a = start("sec-a");
+    let b = start("sec-b");
+    subscribed(&[&a, &b]).await;
+    a.announce_break_glass("nina", "charge nurse in theatre, bed 3", 4_102_444_800_000);
+    wait_until(
+        "break-glass event at station B",
+        Duration::from_secs(15),
+        || {
+            events("sec-b", Kind::BreakGlass)
+                .iter()
+                .any(|e| e.source.user == "nina" && e.source.peer == "sec-a")
+        },
+    )
+    .await;
+    assert!(
+        events("sec-a", Kind::BreakGlass).is_empty(),
+        "not told its own notice"
+    );
+
+    // A publishes its head (every second here); then it stops, and its newest entries go.
+    let mut opts = MqttOptions::new("head-reader", "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut el) = AsyncClient::new(opts, 16);
+    client
+        .subscribe(
+            vigil_core::engine::audit_head_topic("sec-a"),
+            QoS::AtLeastOnce,
+        )
+        .await
+        .expect("subscribe");
+    let head = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) = el.poll().await {
+                let h: vigil_core::audit::AuditHead =
+                    serde_json::from_slice(&p.payload).expect("head json");
+                if h.id >= 4 {
+                    return h;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a head published in time");
+    assert!(head.mac.is_some(), "signed with the station key");
+    a.shutdown().await;
+    {
+        let conn = vigil_core::store::open(&dir.path().join("sec-a.db")).expect("db");
+        conn.execute_batch(&format!(
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id >= {};
+             {};",
+            head.id - 1,
+            vigil_core::audit::trigger_sql("audit_log_no_delete").expect("sql")
+        ))
+        .expect("truncate");
+        assert!(
+            Audit::verify(&conn).expect("verify").is_intact(),
+            "the chain alone sees nothing"
+        );
+    }
+    // At restart A finds its retained head on the broker and its trail without it.
+    let a = start("sec-a");
+    wait_until(
+        "audit_truncated at station A",
+        Duration::from_secs(20),
+        || {
+            events("sec-a", Kind::AuditTruncated)
+                .iter()
+                .any(|e| e.detail.contains("TRUNCATED"))
+        },
+    )
+    .await;
+    wait_until(
+        "SECURITY alarm at station A",
+        Duration::from_secs(10),
+        || {
+            a.snapshot()
+                .alarms
+                .iter()
+                .any(|x| x.code == "SECURITY" && x.bed.ward == "*")
+        },
+    )
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
 }

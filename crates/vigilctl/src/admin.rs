@@ -76,11 +76,21 @@ pub enum UserCmd {
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
-    /// Check the hash chain of the audit trail. Exits non-zero and names the first broken link
-    /// if an entry was altered, deleted or reordered, or if the protective triggers are gone.
+    /// Check the hash chain of the audit trail and its MACs (with the station key). Exits
+    /// non-zero and names the first broken link if an entry was altered, deleted, reordered or
+    /// forged, if the protective triggers are gone or replaced, or if the trail no longer holds
+    /// a head published earlier (--head).
     Verify {
         #[command(flatten)]
         db: DbArg,
+        /// A head published earlier (syslog AUDITHEAD, the retained broker topic, or this
+        /// command's output), `ID:HASH`: the trail must still hold it (removal of the newest
+        /// entries is seen only this way).
+        #[arg(long, value_name = "ID:HASH")]
+        head: Option<String>,
+        /// The station key file, when it is not beside the database (`[security] key_file`).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
     },
     /// List audit entries (a table, or CSV with --csv; a CSV export is itself audited).
     List {
@@ -105,6 +115,42 @@ pub enum AuditCmd {
         #[arg(long)]
         csv: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum DbCmd {
+    /// Encrypt a plaintext database in place (SQLCipher; the key is derived from its station
+    /// key, kept outside it). Stop the station first. Afterwards set `[storage] encrypt = true`
+    /// so that a plaintext database is never accepted again.
+    Encrypt {
+        #[command(flatten)]
+        db: DbArg,
+        /// The station key file, when it is not beside the database (`[security] key_file`).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+}
+
+pub fn run_db(cmd: DbCmd) -> Result<()> {
+    match cmd {
+        DbCmd::Encrypt { db, key_file } => {
+            let path = require_file(&db.db)?;
+            if let Some(k) = key_file {
+                vigil_core::keys::configure(&path, vigil_core::keys::KeyStore::File(k));
+            }
+            let started = std::time::Instant::now();
+            if store::encrypt_in_place(&path)? {
+                println!(
+                    "encrypted {} in {:.1} s; set [storage] encrypt = true in vigil.toml",
+                    path.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            } else {
+                println!("{} is encrypted already", path.display());
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn run_user(cmd: UserCmd) -> Result<()> {
@@ -178,9 +224,13 @@ pub fn run_user(cmd: UserCmd) -> Result<()> {
 
 pub fn run_audit(cmd: AuditCmd) -> Result<()> {
     match cmd {
-        AuditCmd::Verify { db } => {
+        AuditCmd::Verify { db, head, key_file } => {
+            let path = require_file(&db.db)?;
+            if let Some(k) = key_file {
+                vigil_core::keys::configure(&path, vigil_core::keys::KeyStore::File(k));
+            }
             // Read-only, so that checking the trail never changes the evidence.
-            let conn = store::open_read_only(&require_file(&db.db)?)?;
+            let conn = store::open_read_only(&path)?;
             let r = Audit::verify(&conn).context("reading the audit trail")?;
             if let Some(b) = &r.first_break {
                 bail!("audit trail BROKEN at {b} ({} entries read)", r.entries);
@@ -188,13 +238,41 @@ pub fn run_audit(cmd: AuditCmd) -> Result<()> {
             if !r.triggers_present {
                 bail!(
                     "audit trail chain intact ({} entries), but its append-only triggers are \
-                     missing: the database was modified outside Vigil",
-                    r.entries
+                     not the ones Vigil created ({}): the database was modified outside Vigil",
+                    r.entries,
+                    r.trigger_findings.join("; ")
                 );
             }
-            println!("audit trail intact: {} entries", r.entries);
+            if let Some(h) = head {
+                let (id, hash) = h
+                    .split_once(':')
+                    .and_then(|(i, h)| Some((i.parse::<i64>().ok()?, h.to_string())))
+                    .context("--head takes ID:HASH, e.g. 42:3f0a…")?;
+                let published = vigil_core::audit::AuditHead {
+                    station: String::new(),
+                    id,
+                    hash,
+                    t_ms: 0,
+                    mac: None,
+                };
+                let c = Audit::check_head(&conn, &published)?;
+                if c != vigil_core::audit::HeadCheck::Extends {
+                    bail!("audit trail {c}");
+                }
+                println!("the trail holds the published head {id}");
+            }
+            println!(
+                "audit trail intact: {} entries ({})",
+                r.entries,
+                if r.keyed {
+                    "hash chain and MACs checked with the station key"
+                } else {
+                    "hash chain only: no station key found for this database"
+                }
+            );
             if let Some(id) = r.last_id {
                 println!("head: entry {id}, hash {}", r.head_hash);
+                println!("head (for --head): {id}:{}", r.head_hash);
             }
         }
         AuditCmd::List {

@@ -142,6 +142,7 @@ pub async fn ingest(a: IngestArgs) -> Result<()> {
         db: a.db.clone(),
         probe: false,
         rss_every: None,
+        encrypt: false,
     })
     .await?;
     r.print();
@@ -162,6 +163,10 @@ pub struct LoadArgs {
     /// Stop at the first step that is not sustained.
     #[arg(long)]
     stop_early: bool,
+    /// Encrypt the engine's database (SQLCipher, `[storage] encrypt = true`) to measure what
+    /// encryption at rest costs.
+    #[arg(long)]
+    encrypt: bool,
 }
 
 /// `vigilctl bench load`: the full pipeline at increasing bed counts. Each step runs
@@ -181,6 +186,7 @@ pub async fn load(a: LoadArgs) -> Result<()> {
             db: None,
             probe: true,
             rss_every: a.rss_every,
+            encrypt: a.encrypt,
         })
         .await?;
         r.print();
@@ -218,6 +224,8 @@ struct StepOpts {
     probe: bool,
     /// Sample the engine's RSS every so many seconds.
     rss_every: Option<u64>,
+    /// The engine's database encrypted (SQLCipher).
+    encrypt: bool,
 }
 
 /// What one run measured.
@@ -436,7 +444,18 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
 
     // The engine, as its own process. Its alarm log (stderr) is read for the probe's alarms.
     let exe = std::env::current_exe()?;
-    std::fs::write(tmp.join("none.toml"), "")?;
+    // The engine's config (private, as the engine requires): encryption when measured.
+    vigil_core::secure_fs::replace_private(
+        &tmp.join("none.toml"),
+        if a.encrypt {
+            b"[storage]\nencrypt = true\n".as_slice()
+        } else {
+            b"".as_slice()
+        },
+    )?;
+    if a.encrypt {
+        println!("database encrypted (SQLCipher)");
+    }
     let mut engine = Command::new(&exe)
         .args([
             "record",
@@ -748,14 +767,14 @@ async fn probe(
     Ok((latencies, missed))
 }
 
-/// A fresh private directory under the system temp dir.
+/// A fresh private (0700) directory under the system temp dir.
 fn tempdir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!(
         "vigil-bench-{}-{}",
         std::process::id(),
         store::now_ms()
     ));
-    std::fs::create_dir_all(&d)?;
+    vigil_core::secure_fs::prepare_dir(&d)?;
     Ok(d)
 }
 

@@ -70,6 +70,9 @@ enum Cmd {
     /// The audit trail: verify its hash chain, list or export it.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// The database itself: encrypt it at rest (migration).
+    #[command(subcommand)]
+    Db(admin::DbCmd),
     /// Score NEWS2 (sub-scores, total, risk band) from entered observations.
     News2(alarm_cmds::News2Args),
 }
@@ -211,6 +214,7 @@ fn main() -> Result<()> {
             Cmd::Bench(BenchCmd::Load(a)) => bench::load(a).await,
             Cmd::User(u) => admin::run_user(u),
             Cmd::Audit(a) => admin::run_audit(a),
+            Cmd::Db(d) => admin::run_db(d),
             Cmd::News2(a) => alarm_cmds::news2(a),
         }
     })
@@ -308,10 +312,12 @@ async fn run_record(a: RecordArgs) -> Result<()> {
         .auth
         .apply(file.broker.clone(), a.broker.as_ref())
         .settings()?;
-    let db_path = match a.db.or(file.storage.db) {
+    let db_path = match a.db.or(file.storage.db.clone()) {
         Some(p) => p,
         None => config::default_db_path()?,
     };
+    // The recorder keeps a data directory for good: private, keyed as configured.
+    let security = file.prepare_station(&db_path)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut policy = file.ingest.policy(broker_url.is_some());
     if a.allow_unregistered {
@@ -335,18 +341,22 @@ async fn run_record(a: RecordArgs) -> Result<()> {
             )
         }
     };
-    let engine = Engine::start(EngineConfig {
-        broker: broker_url.clone(),
-        client_id: a
-            .client_id
-            .or(file.broker.client_id)
-            .unwrap_or_else(config::default_client_id),
-        ward: a.ward.or(file.broker.ward),
-        db_path: db_path.clone(),
-        limits: default_limits(),
-        policy,
-        mllp: a.mllp.or(file.ingest.mllp_listen),
-    })?;
+    let engine = Engine::start_secured(
+        EngineConfig {
+            broker: broker_url.clone(),
+            client_id: a
+                .client_id
+                .or(file.broker.client_id)
+                .unwrap_or_else(config::default_client_id),
+            ward: a.ward.or(file.broker.ward),
+            db_path: db_path.clone(),
+            limits: default_limits(),
+            policy,
+            mllp: a.mllp.or(file.ingest.mllp_listen),
+        },
+        Default::default(),
+        security,
+    )?;
     let mut link = engine.link();
     let wait_subscribed = async {
         while !link.borrow_and_update().subscribed {

@@ -317,10 +317,20 @@ fn users_are_managed_from_the_command_line_and_audited() {
 }
 
 /// A copy of the database file (consistent, with the WAL folded in).
+/// A copy of the database as an attacker with the file would make it, kept private (0600) and
+/// with the station key beside it, so that `audit verify` checks it as it would the original.
 fn copy_db(from: &Path, to: &Path) {
     let c = rusqlite::Connection::open(from).expect("open");
     c.execute("VACUUM INTO ?1", [to.to_string_lossy()])
         .expect("vacuum into");
+    set_mode(to, 0o600);
+    std::fs::copy(vigil_core::keys::beside(from), vigil_core::keys::beside(to))
+        .expect("copy the station key");
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 fn entry_count(db: &Path) -> i64 {
@@ -395,7 +405,7 @@ fn audit_verify_catches_an_altered_and_a_deleted_entry() {
         .expect("drop");
     let r = vigilctl(&["audit", "verify", "--db", &db_arg(&bare)], "");
     assert!(
-        !r.ok() && r.stderr.contains("triggers are missing"),
+        !r.ok() && r.stderr.contains("trigger audit_log_no_delete is missing"),
         "{r:?}"
     );
 
@@ -414,4 +424,166 @@ fn audit_verify_catches_an_altered_and_a_deleted_entry() {
         "",
     );
     assert!(!r.ok() && r.stderr.contains("no database"), "{r:?}");
+}
+
+/// What the chain alone did not catch (issue 13): a chain forged and recomputed end to end, a
+/// trigger replaced by a no-op of the same name, and the newest entries deleted.
+#[test]
+fn audit_verify_catches_a_recomputed_chain_a_no_op_trigger_and_a_truncated_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = station(&dir);
+    let d = db_arg(&db);
+    for args in [["user", "disable", "nina"], ["user", "enable", "nina"]] {
+        assert!(vigilctl(&[&args[..], &["--db", &d]].concat(), "").ok());
+    }
+    let r = vigilctl(&["audit", "verify", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    assert!(
+        r.stdout.contains("MACs checked with the station key"),
+        "{r:?}"
+    );
+    let head = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("head (for --head): "))
+        .expect("the head is printed")
+        .to_string();
+    assert!(head.starts_with("5:"), "{head}");
+
+    // Forged: entry 4 (nina disabled) rewritten and every hash after it recomputed. The
+    // plain chain is intact again; the MACs (the key is not in the database) are not.
+    let forged = dir.path().join("forged.db");
+    copy_db(&db, &forged);
+    {
+        let c = rusqlite::Connection::open(&forged).expect("open");
+        c.execute_batch("DROP TRIGGER audit_log_no_update")
+            .expect("drop");
+        let rows: Vec<(i64, i64, String, String, String, String)> = c
+            .prepare("SELECT id, t_ms, actor, action, target, detail FROM audit_log ORDER BY id")
+            .expect("select")
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        let mut prev = vigil_core::audit::GENESIS_HASH.to_string();
+        for (id, t, actor, action, target, detail) in rows {
+            let action = if id == 4 {
+                "user_enable".to_string()
+            } else {
+                action
+            };
+            let h = vigil_core::audit::entry_hash(&prev, id, t, &actor, &action, &target, &detail);
+            c.execute(
+                "UPDATE audit_log SET action = ?1, prev_hash = ?2, hash = ?3 WHERE id = ?4",
+                rusqlite::params![action, prev, h, id],
+            )
+            .expect("rewrite");
+            prev = h;
+        }
+        c.execute_batch(&vigil_core::audit::trigger_sql("audit_log_no_update").expect("sql"))
+            .expect("put the trigger back");
+    }
+    let r = vigilctl(&["audit", "verify", "--db", &db_arg(&forged)], "");
+    assert!(!r.ok(), "forged chain not detected: {r:?}");
+    assert!(
+        r.stderr.contains("BROKEN at entry 4") && r.stderr.contains("MAC"),
+        "{r:?}"
+    );
+
+    // A no-op trigger of the same name.
+    let noop = dir.path().join("noop.db");
+    copy_db(&db, &noop);
+    rusqlite::Connection::open(&noop)
+        .expect("open")
+        .execute_batch(
+            "DROP TRIGGER audit_log_no_delete;
+             CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT 1; END;",
+        )
+        .expect("replace");
+    let r = vigilctl(&["audit", "verify", "--db", &db_arg(&noop)], "");
+    assert!(!r.ok(), "no-op trigger not detected: {r:?}");
+    assert!(
+        r.stderr.contains("audit_log_no_delete was replaced"),
+        "{r:?}"
+    );
+
+    // The two newest entries deleted: an intact shorter chain, but not the published head.
+    let cut = dir.path().join("truncated.db");
+    copy_db(&db, &cut);
+    rusqlite::Connection::open(&cut)
+        .expect("open")
+        .execute_batch(&format!(
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id >= 4; {};",
+            vigil_core::audit::trigger_sql("audit_log_no_delete").expect("sql")
+        ))
+        .expect("truncate");
+    let r = vigilctl(&["audit", "verify", "--db", &db_arg(&cut)], "");
+    assert!(r.ok(), "without the head the cut is invisible: {r:?}");
+    let r = vigilctl(
+        &["audit", "verify", "--db", &db_arg(&cut), "--head", &head],
+        "",
+    );
+    assert!(!r.ok(), "truncation not detected: {r:?}");
+    assert!(r.stderr.contains("TRUNCATED"), "{r:?}");
+    // The original holds its head.
+    let r = vigilctl(&["audit", "verify", "--db", &d, "--head", &head], "");
+    assert!(r.ok(), "{r:?}");
+}
+
+/// The database, its directory and the recorder's data directory must be private; looser
+/// modes are refused with the command that fixes them.
+#[test]
+fn a_database_others_can_read_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = station(&dir);
+    let d = db_arg(&db);
+    assert!(vigilctl(&["user", "list", "--db", &d], "").ok());
+    set_mode(&db, 0o644);
+    for args in [["user", "list"], ["audit", "verify"]] {
+        let r = vigilctl(&[&args[..], &["--db", &d]].concat(), "");
+        assert!(!r.ok(), "{args:?} on a 0644 database: {r:?}");
+        assert!(
+            r.stderr.contains("mode 0644") && r.stderr.contains(&format!("chmod 600 {d}")),
+            "{r:?}"
+        );
+    }
+    set_mode(&db, 0o600);
+    // The recorder keeps a data directory: it must be 0700 (a temporary directory is 0755).
+    let r = vigilctl(&["record", "--db", &d, "--duration", "0"], "");
+    assert!(!r.ok(), "{r:?}");
+    assert!(r.stderr.contains("chmod 700"), "{r:?}");
+}
+
+/// The migration of an existing database to encryption at rest, from the command line.
+#[test]
+fn db_encrypt_migrates_a_database_that_stays_verifiable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = station(&dir);
+    let d = db_arg(&db);
+    let before = std::fs::read(&db).expect("read");
+    assert!(before.starts_with(b"SQLite format 3\0"));
+    let r = vigilctl(&["db", "encrypt", "--db", &d], "");
+    assert!(r.ok() && r.stdout.contains("encrypted"), "{r:?}");
+    let after = std::fs::read(&db).expect("read");
+    assert!(!after.starts_with(b"SQLite format 3\0"), "still plaintext");
+    assert!(
+        !after.windows(4).any(|w| w == b"nina"),
+        "a user name is readable in the encrypted file"
+    );
+    // Everything still works with the station key, and the trail is intact.
+    let r = vigilctl(&["user", "list", "--db", &d], "");
+    assert!(r.ok() && r.stdout.contains("nina"), "{r:?}");
+    let r = vigilctl(&["audit", "verify", "--db", &d], "");
+    assert!(r.ok() && r.stdout.contains("intact"), "{r:?}");
+    let r = vigilctl(&["db", "encrypt", "--db", &d], "");
+    assert!(r.ok() && r.stdout.contains("encrypted already"), "{r:?}");
 }

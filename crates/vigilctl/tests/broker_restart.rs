@@ -50,7 +50,8 @@ fn restart_scenario(persistence: bool) -> Outcome {
     let url = format!("mqtt://127.0.0.1:{port}");
     let db = dir.path().join("ward.db");
     let config = dir.path().join("vigil.toml");
-    std::fs::write(&config, "").expect("write config");
+    vigil_core::secure_fs::replace_private(&config, b"").expect("write config");
+    private_dir(&db);
     let mut rec = Proc::spawn(
         "record",
         Command::new(VIGILCTL)

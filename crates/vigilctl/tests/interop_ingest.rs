@@ -67,9 +67,9 @@ async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
     let db = dir.path().join("interop.db");
     // The official examples are years old: accept and keep old readings for this test.
     let config = dir.path().join("vigil.toml");
-    std::fs::write(
+    vigil_core::secure_fs::replace_private(
         &config,
-        "[ingest]\nmax_age_h = 400000\ntrend_days = 20000\n",
+        b"[ingest]\nmax_age_h = 400000\ntrend_days = 20000\n",
     )
     .expect("config");
     device_add(&db, "fhir-gw", "4W/03");

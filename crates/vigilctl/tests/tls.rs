@@ -143,7 +143,8 @@ fn tls_args(ca: &Path, client: Option<&(PathBuf, PathBuf)>) -> Vec<String> {
 /// `vigilctl record` (an empty config file, so a developer's own vigil.toml cannot interfere).
 fn record_cmd(url: &str, db: &Path, client_id: &str, tls: &[String]) -> Command {
     let config = db.with_extension("toml");
-    std::fs::write(&config, "").expect("write config");
+    vigil_core::secure_fs::replace_private(&config, b"").expect("write config");
+    private_dir(db);
     let mut c = Command::new(VIGILCTL);
     c.args(["record", "--broker", url, "--client-id", client_id])
         .arg("--allow-unregistered")

@@ -160,14 +160,30 @@ pub fn audit_verify(st: &AuthState) -> Result<VerifyOut, ApiError> {
     let (svc, _) = require(&mut g, Permission::ViewAuditLog, now)?;
     let r = Audit::verify(svc.connection())?;
     let summary = match (&r.first_break, r.triggers_present) {
-        (None, true) => format!("audit trail intact: {} entries", r.entries),
-        (None, false) => format!(
-            "chain intact ({} entries) but the protective triggers are MISSING: \
-             the database was modified outside Vigil",
+        (None, true) if r.keyed => format!(
+            "audit trail intact: {} entries (hash chain and MACs checked)",
             r.entries
+        ),
+        (None, true) => format!(
+            "audit trail intact: {} entries (hash chain only: no station key)",
+            r.entries
+        ),
+        (None, false) => format!(
+            "chain intact ({} entries) but the protective triggers are not Vigil's ({}): \
+             the database was modified outside Vigil",
+            r.entries,
+            r.trigger_findings.join("; ")
         ),
         (Some(b), _) => format!("audit trail BROKEN at {b}"),
     };
+    if r.first_break.is_some() || !r.triggers_present {
+        svc.report_security(vigil_core::security::Occurrence::new(
+            vigil_core::security::Kind::AuditVerifyFailed,
+            vigil_core::security::Source::default(),
+            summary.clone(),
+            now,
+        ));
+    }
     Ok(VerifyOut {
         intact: r.is_intact() && r.triggers_present,
         triggers_present: r.triggers_present,

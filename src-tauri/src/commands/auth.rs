@@ -156,25 +156,26 @@ pub fn change_password(
     auth_state(st)
 }
 
-/// Emergency access for a nurse: charge-nurse rights for a limited time, with a reason.
-pub fn break_glass(st: &AuthState, reason: &str) -> Result<AuthStateOut, ApiError> {
+/// Emergency access for a nurse: charge-nurse rights for a limited time, with her password
+/// again and a reason; not renewable while in force.
+pub fn break_glass(st: &AuthState, password: &str, reason: &str) -> Result<AuthStateOut, ApiError> {
     {
         let now = st.now();
         let mut g = st.lock();
         let (svc, s) = require(&mut g, Permission::BreakGlass, now)?;
-        svc.break_glass(s, reason, now)?;
+        svc.break_glass(s, password, reason, now)?;
     }
     auth_state(st)
 }
 
-/// Emergency access in one tap (from the locked screen too): the reason is asked afterwards.
-/// Needs a session (locked or not) of a nurse or charge nurse.
-pub fn emergency_access(st: &AuthState) -> Result<AuthStateOut, ApiError> {
+/// Emergency access (from the locked screen too) with the session user's password only: the
+/// reason is asked afterwards. Needs a session (locked or not) of a nurse or charge nurse.
+pub fn emergency_access(st: &AuthState, password: &str) -> Result<AuthStateOut, ApiError> {
     {
         let now = st.now();
         let mut g = st.lock();
         let (svc, s) = require_session(&mut g)?;
-        svc.emergency_access(s, now)?;
+        svc.emergency_access(s, password, now)?;
     }
     auth_state(st)
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use vigil_core::alarms::{Direction, Limit, Priority};
 use vigil_core::audit::Audit;
-use vigil_core::auth::{AuthService, Authorized, Permission};
+use vigil_core::auth::{AuthService, Authorized, Permission, PhiRead};
 use vigil_core::codes::{self, Vital};
 use vigil_core::engine::{EngineError, EngineHandle};
 use vigil_core::patients::{self, Patient, PatientError};
@@ -295,6 +295,31 @@ fn apply_limits(
     Ok(())
 }
 
+/// Record a read of a bed's history in the audit trail (one entry per run of reads: see
+/// `vigil_core::auth::PhiRead`), after the permission check and the argument checks passed.
+fn audit_read(
+    st: &AuthState,
+    bed: &BedId,
+    what: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<(), ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let (svc, s) = require(&mut g, Permission::ViewHistory, now)?;
+    svc.audit_read(
+        s,
+        PhiRead {
+            bed: &bed.key(),
+            what,
+            from_ms,
+            to_ms,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
 fn check_span(from_ms: i64, to_ms: i64, max: i64) -> Result<(), ApiError> {
     if to_ms <= from_ms {
         return Err(ApiError::bad_request(
@@ -366,6 +391,7 @@ pub fn trend(
     let vital = Vital::from_name(vital)
         .ok_or_else(|| ApiError::bad_request(format!("unknown vital {vital:?}")))?;
     check_span(from_ms, to_ms, MAX_TREND_SPAN_MS)?;
+    audit_read(st, &bed, &format!("trend {}", vital.name()), from_ms, to_ms)?;
     let b = bucket_ms(to_ms - from_ms, buckets.clamp(1, MAX_TREND_BUCKETS));
     let rows = query::trend(
         &store::open_read_only(db).map_err(ApiError::internal)?,
@@ -474,6 +500,7 @@ pub fn samples(
     let info = codes::channel(channel)
         .ok_or_else(|| ApiError::bad_request(format!("unknown channel {channel:?}")))?;
     check_span(from_ms, to_ms, MAX_SAMPLES_SPAN_MS)?;
+    audit_read(st, &bed, &format!("samples {}", info.name), from_ms, to_ms)?;
     let got = query::samples(
         &store::open_read_only(db).map_err(ApiError::internal)?,
         &bed,
@@ -569,6 +596,7 @@ pub fn alarm_history(
     }
     let bed = bed_id(bed)?;
     check_span(from_ms, to_ms, MAX_ALARM_SPAN_MS)?;
+    audit_read(st, &bed, "alarm history", from_ms, to_ms)?;
     // Read on to now: what happened to an alarm raised in the window may come later.
     let rows = query::alarms(
         &store::open_read_only(db).map_err(ApiError::internal)?,
@@ -692,12 +720,28 @@ fn patient_error(e: PatientError) -> ApiError {
 /// locked, password change pending, administrator.
 pub fn list_patients(st: &AuthState) -> Result<Vec<PatientOut>, ApiError> {
     let now = st.now();
-    let g = st.lock();
+    let mut g = st.lock();
     let masked = g
         .svc
         .screen_state(g.session.as_ref(), now)
         .mask_patient_identity;
     let all = patients::current(g.svc.connection()).map_err(patient_error)?;
+    if !masked {
+        // Names and MRNs shown: who saw them is recorded (one entry per run of reads).
+        let crate::session::AuthInner { svc, session } = &mut *g;
+        if let Some(s) = session.as_ref() {
+            svc.audit_read(
+                s,
+                PhiRead {
+                    bed: "*",
+                    what: "patient list",
+                    from_ms: now,
+                    to_ms: now,
+                },
+                now,
+            )?;
+        }
+    }
     Ok(all.iter().map(|p| PatientOut::new(p, masked)).collect())
 }
 

@@ -14,7 +14,7 @@ use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Permission, Role};
 
 use super::detail::{self, Monitor};
-use super::{admin, alarms, auth, station_admin};
+use super::{admin, alarms, auth, security, station_admin};
 use crate::error::ApiError;
 use crate::session::AuthState;
 use vigil_core::alarms::{default_limits, Limit};
@@ -102,10 +102,13 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("admit_patient",      [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("discharge_patient",  [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("transfer_patient",   [NO,   FORB, OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("security_events",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("security_acknowledge", [NO, FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("security_export_csv", [NO,  FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 47] = [
+const COMMANDS: [&str; 50] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -153,6 +156,9 @@ const COMMANDS: [&str; 47] = [
     "admit_patient",
     "discharge_patient",
     "transfer_patient",
+    "security_events",
+    "security_acknowledge",
+    "security_export_csv",
 ];
 
 fn column(state: State) -> usize {
@@ -261,6 +267,12 @@ fn case(state: State) -> Case {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("vigil.db");
     std::fs::copy(template(), &db).unwrap();
+    // The station key of the copy: the template's (kept beside it).
+    std::fs::copy(
+        vigil_core::keys::beside(template()),
+        vigil_core::keys::beside(&db),
+    )
+    .unwrap();
     let svc = AuthService::open(&db, AuthConfig::default()).unwrap();
     let (_, clock) = fake_clock(T0);
     let st = AuthState::new(svc, clock);
@@ -297,7 +309,7 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         "touch" => auth::touch(st),
         "change_password" => auth::change_password(st, own_pw, NEW_PW).map(drop),
         "break_glass" => {
-            auth::break_glass(st, "charge nurse off the ward, bed 3 alarming").map(drop)
+            auth::break_glass(st, own_pw, "charge nurse off the ward, bed 3 alarming").map(drop)
         }
         "list_users" => admin::list_users(st).map(drop),
         "create_user" => admin::create_user(st, "newuser", "nurse", STRONG).map(drop),
@@ -315,7 +327,7 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         "audio_pause" | "end_audio_pause" => alarms::authorize_pause(st).map(drop),
         "set_alarm_volume" => alarms::set_volume(st, 50).map(drop),
         "set_standby" => alarms::authorize(st, Permission::ChangePatientLimits).map(drop),
-        "emergency_access" => auth::emergency_access(st).map(drop),
+        "emergency_access" => auth::emergency_access(st, own_pw).map(drop),
         "emergency_reason" => auth::emergency_reason(st, "charge nurse off the ward").map(drop),
         "set_latch_high" => station_admin::set_flag(st, Flag::LatchHigh, true).map(drop),
         "set_nurses_acknowledge" => {
@@ -386,6 +398,20 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             detail::alarm_history(st, &db_of(st), "4W/01", T0 - 3_600_000, T0).map(drop)
         }
         "list_patients" => detail::list_patients(st).map(drop),
+        "security_events" => security::security_events(st, &Default::default()).map(drop),
+        "security_acknowledge" => {
+            // An event stored beforehand (as the engine's monitor would).
+            let m = vigil_core::security::SecurityMonitor::default();
+            m.report(vigil_core::security::Occurrence::new(
+                vigil_core::security::Kind::UnknownDevice,
+                vigil_core::security::Source::bed(&BedId::new("4W", "01")),
+                "spoofed",
+                T0,
+            ));
+            let id = m.flush(st.lock().svc.connection(), T0).unwrap()[0].event.id;
+            security::security_acknowledge(st, Some(&m), id, "checked the network port").map(drop)
+        }
+        "security_export_csv" => security::security_export_csv(st, &Default::default()).map(drop),
         "admit_patient" => detail::admit_patient(
             st,
             &FakeMonitor::default(),
@@ -632,9 +658,17 @@ fn break_glass_gives_a_nurse_charge_nurse_rights() {
     auth::create_first_admin(&st, "boss", STRONG).unwrap();
     admin::create_user(&st, "nurse1", "nurse", PW).unwrap();
     auth::login(&st, "nurse1", PW).unwrap();
-    let short = auth::break_glass(&st, "urgent").unwrap_err();
+    let short = auth::break_glass(&st, PW, "urgent").unwrap_err();
     assert_eq!(short.code, "break_glass_reason");
-    let s = auth::break_glass(&st, "charge nurse in theatre, bed 3 alarming").unwrap();
+    let wrong =
+        auth::break_glass(&st, "not her password", "charge nurse in theatre, bed 3").unwrap_err();
+    assert_eq!(wrong.code, "invalid_credentials");
+    let s = auth::break_glass(&st, PW, "charge nurse in theatre, bed 3 alarming").unwrap();
+    let again = auth::break_glass(&st, PW, "charge nurse in theatre, bed 3 alarming").unwrap_err();
+    assert_eq!(
+        again.code, "break_glass_active",
+        "not renewable while in force"
+    );
     assert_eq!(s.role, Some(Role::Nurse));
     assert_eq!(s.effective_role, Some(Role::ChargeNurse));
     assert_eq!(s.break_glass_until_ms, Some(T0 + 30 * 60_000));
@@ -685,7 +719,7 @@ fn admin_commands_work_end_to_end() {
     assert!(entries.iter().all(|e| e.actor == "boss"));
     assert!(entries.iter().any(|e| e.action == "user_role_change"));
     let csv = admin::audit_export_csv(&st, &admin::AuditQuery::default()).unwrap();
-    assert!(csv.starts_with("id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash\r\n"));
+    assert!(csv.starts_with("id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash,mac\r\n"));
     let last = admin::audit_list(&st, &admin::AuditQuery::default()).unwrap();
     assert_eq!(last.last().map(|e| e.action.as_str()), Some("audit_export"));
     let v = admin::audit_verify(&st).unwrap();
@@ -957,9 +991,17 @@ fn nurses_acknowledge_is_a_ward_setting_and_the_locked_screen_can_still_act() {
     auth::lock_screen(&st).unwrap();
     let p = alarms::authorize_pause(&st).unwrap();
     assert_eq!(p.user(), "nina (locked screen)");
-    // One-tap emergency access unlocks and grants charge-nurse rights; the reason follows.
+    // Emergency access with the password only unlocks and grants charge-nurse rights; the
+    // reason follows. Someone who does not know nina's password gets nothing.
     now.fetch_add(1000, std::sync::atomic::Ordering::SeqCst);
-    let s = auth::emergency_access(&st).unwrap();
+    assert_eq!(
+        auth::emergency_access(&st, "not-ninas-password")
+            .unwrap_err()
+            .code,
+        "invalid_credentials"
+    );
+    assert!(auth::auth_state(&st).unwrap().locked);
+    let s = auth::emergency_access(&st, PW).unwrap();
     assert!(!s.locked && s.reason_pending, "{s:?}");
     assert!(s.permissions.contains(&Permission::AcknowledgeAlarm));
     assert_eq!(

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod alarms;
 pub mod auth;
 pub mod detail;
+pub mod security;
 pub mod station_admin;
 
 use std::sync::Arc;
@@ -77,14 +78,39 @@ pub async fn change_password(
     .await
 }
 
+/// Break-glass: the password again and a reason; the ward's other stations are told.
 #[tauri::command]
-pub async fn break_glass(st: St<'_>, reason: String) -> Result<AuthStateOut, ApiError> {
-    run(&st, move |s| auth::break_glass(s, &reason)).await
+pub async fn break_glass(
+    st: St<'_>,
+    station: tauri::State<'_, crate::station::Station>,
+    password: String,
+    reason: String,
+) -> Result<AuthStateOut, ApiError> {
+    let r = reason.clone();
+    let out = run(&st, move |s| auth::break_glass(s, &password, &r)).await?;
+    if let (Some(user), Some(until)) = (&out.user, out.break_glass_until_ms) {
+        station
+            .engine()
+            .announce_break_glass(user, reason.trim(), until);
+    }
+    Ok(out)
 }
 
+/// Emergency access: the password again, the reason afterwards; the ward's other stations are
+/// told (as for break-glass).
 #[tauri::command]
-pub async fn emergency_access(st: St<'_>) -> Result<AuthStateOut, ApiError> {
-    run(&st, auth::emergency_access).await
+pub async fn emergency_access(
+    st: St<'_>,
+    station: tauri::State<'_, crate::station::Station>,
+    password: String,
+) -> Result<AuthStateOut, ApiError> {
+    let out = run(&st, move |s| auth::emergency_access(s, &password)).await?;
+    if let (Some(user), Some(until)) = (&out.user, out.break_glass_until_ms) {
+        station
+            .engine()
+            .announce_break_glass(user, "emergency access; reason pending", until);
+    }
+    Ok(out)
 }
 
 #[tauri::command]
@@ -346,15 +372,54 @@ pub async fn broker_settings(
     station_admin::broker_settings(&st, &station.broker_now())
 }
 
-/// Try to connect to `url` with the config file's TLS files and credentials (5 s at most).
+/// Try to connect to `url` (5 s at most) with the config file's TLS files, and with its
+/// credentials only when `url` is the configured broker.
 #[tauri::command]
 pub async fn test_broker(st: St<'_>, station: Engine<'_>, url: String) -> Result<String, ApiError> {
     let section = station.broker_section().clone();
-    let settings = run(&st, move |s| station_admin::candidate(s, &section, &url)).await?;
+    let (settings, withheld) =
+        run(&st, move |s| station_admin::candidate(s, &section, &url)).await?;
+    let note = if withheld {
+        " (without the station's credentials: they are only sent to the configured broker)"
+    } else {
+        ""
+    };
     match settings.probe(std::time::Duration::from_secs(5)).await {
-        Ok(()) => Ok(format!("connected to {settings}")),
-        Err(e) => Err(ApiError::new("broker_unreachable", e.to_string())),
+        Ok(()) => Ok(format!("connected to {settings}{note}")),
+        Err(e) => Err(ApiError::new("broker_unreachable", format!("{e}{note}"))),
     }
+}
+
+// ----- the Security screen (commands/security.rs) -----
+
+#[tauri::command]
+pub async fn security_events(
+    st: St<'_>,
+    filter: vigil_core::security::SecurityFilter,
+) -> Result<security::SecurityOut, ApiError> {
+    run(&st, move |s| security::security_events(s, &filter)).await
+}
+
+#[tauri::command]
+pub async fn security_acknowledge(
+    st: St<'_>,
+    station: Engine<'_>,
+    id: i64,
+    note: String,
+) -> Result<vigil_core::security::SecurityEvent, ApiError> {
+    let monitor = station.engine().security();
+    run(&st, move |s| {
+        security::security_acknowledge(s, Some(&monitor), id, &note)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn security_export_csv(
+    st: St<'_>,
+    filter: vigil_core::security::SecurityFilter,
+) -> Result<String, ApiError> {
+    run(&st, move |s| security::security_export_csv(s, &filter)).await
 }
 
 /// Write the broker URL and ward to the config file; used from the next start.

@@ -126,6 +126,12 @@ pub fn register_device(
         &format!("bed={} label={label}", bed.key()),
         now,
     )?;
+    config_changed(
+        svc,
+        &user,
+        format!("device {device} registered to bed {}", bed.key()),
+        now,
+    );
     Registry::load(conn).map_err(internal)
 }
 
@@ -150,6 +156,7 @@ pub fn remove_device(st: &AuthState, device: &str) -> Result<Registry, ApiError>
         "",
         now,
     )?;
+    config_changed(svc, &user, format!("device {device} removed"), now);
     Registry::load(conn).map_err(internal)
 }
 
@@ -225,6 +232,12 @@ pub fn set_ward_profile(st: &AuthState, name: &str) -> Result<(Authorized, WardP
         &format!("{} -> {}", old.as_str(), profile.as_str()),
         now,
     )?;
+    config_changed(
+        &g.svc,
+        proof.user(),
+        format!("ward profile {} -> {}", old.as_str(), profile.as_str()),
+        now,
+    );
     Ok((proof, profile))
 }
 
@@ -254,6 +267,15 @@ pub fn set_latching(st: &AuthState, code: &str, latching: bool) -> Result<Author
         if latching { "latching" } else { "not latching" },
         now,
     )?;
+    config_changed(
+        &g.svc,
+        proof.user(),
+        format!(
+            "alarm {code} {}",
+            if latching { "latching" } else { "not latching" }
+        ),
+        now,
+    );
     Ok(proof)
 }
 
@@ -309,20 +331,30 @@ pub fn broker_settings(st: &AuthState, now_state: &BrokerNow<'_>) -> Result<Brok
     })
 }
 
-/// The broker settings to test: the config file's section with `url` (and `ward`) replaced.
+/// The broker settings to test: the config file's section with `url` in place of its own. The
+/// station's credentials go only to the configured broker ([`BrokerSection::probe_settings`]);
+/// returns whether they were withheld.
 pub fn candidate(
     st: &AuthState,
     section: &BrokerSection,
     url: &str,
-) -> Result<config::BrokerSettings, ApiError> {
+) -> Result<(config::BrokerSettings, bool), ApiError> {
     let now = st.now();
     let mut g = st.lock();
     session::require(&mut g, Permission::BrokerSettings, now)?;
-    let mut s = section.clone();
-    s.url = Some(url.trim().to_string());
-    s.settings()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?
-        .ok_or_else(|| ApiError::bad_request("no broker URL given"))
+    section
+        .probe_settings(url)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// A setting changed by `user`: a security event (info) besides its audit entry.
+fn config_changed(svc: &vigil_core::auth::AuthService, user: &str, detail: String, now: i64) {
+    svc.report_security(vigil_core::security::Occurrence::new(
+        vigil_core::security::Kind::ConfigChange,
+        vigil_core::security::Source::user(user),
+        detail,
+        now,
+    ));
 }
 
 /// Write the broker URL and ward to the config file (restart needed), audited.
@@ -355,6 +387,16 @@ pub fn save_broker(
         ),
         now,
     )?;
+    config_changed(
+        svc,
+        &user,
+        format!(
+            "broker settings saved: url={} ward={}",
+            url.unwrap_or("(embedded)"),
+            ward.unwrap_or("(all)")
+        ),
+        now,
+    );
     Ok(path.display().to_string())
 }
 

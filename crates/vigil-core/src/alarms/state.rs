@@ -29,6 +29,9 @@ pub const STORE_FAILED: &str = "STORE_FAILED";
 /// Code of the station's sound technical alarm: alarm signals cannot be produced (no audio
 /// device, a failing device).
 pub const AUDIO_FAILED: &str = "AUDIO_FAILED";
+/// Code of the security technical alarm: a high-severity security event (a spoofing attempt on
+/// a bed, the audit trail found altered), see [`crate::security`].
+pub const SECURITY: &str = "SECURITY";
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
 /// Acknowledgements kept for ward-wide sync.
@@ -1070,12 +1073,27 @@ impl AlarmMachine {
         message: &str,
         now: i64,
     ) -> Vec<AlarmEvent> {
-        let mut out = Vec::new();
         let bed = Self::station_bed();
         let id = format!("{}/{code}", bed.key());
         if present == self.slots.contains_key(&id) {
-            return out;
+            return Vec::new();
         }
+        self.simple_technical(bed, code, label, present, message, now)
+    }
+
+    /// A medium-priority technical alarm without delay (`code` on `bed`), raised while
+    /// `present`.
+    fn simple_technical(
+        &mut self,
+        bed: BedId,
+        code: &str,
+        label: &str,
+        present: bool,
+        message: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        let id = format!("{}/{code}", bed.key());
         let spec = Spec {
             bed,
             code: code.into(),
@@ -1089,6 +1107,26 @@ impl AlarmMachine {
         };
         self.update(&id, spec, present, now, &mut out);
         out
+    }
+
+    /// Raise (`present`) or resolve the [`SECURITY`] technical alarm (medium priority, no
+    /// delay) of `bed`, or of the station for `None`: a high-severity security event is open.
+    /// On a bed it says that bed's readings may be forged (someone else publishes as it).
+    pub fn security(
+        &mut self,
+        bed: Option<&BedId>,
+        present: bool,
+        message: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
+        // On a bed the label itself says what it means for the nurse (the bar shows labels).
+        let label = if bed.is_some() {
+            "SECURITY: DATA MAY BE FORGED"
+        } else {
+            "SECURITY EVENT"
+        };
+        let bed = bed.cloned().unwrap_or_else(Self::station_bed);
+        self.simple_technical(bed, SECURITY, label, present, message, now)
     }
 
     fn gap_spec(bed: &BedId, device: &str, channel: &str) -> Spec {

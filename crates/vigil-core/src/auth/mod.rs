@@ -15,11 +15,13 @@
 //! bed's vitals and alarms on screen and audible.
 
 mod password;
+mod reads;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -27,7 +29,10 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::audit::{actions, format_time_utc, Audit, AuditEntry, AuditError};
+use crate::security::{Kind, Occurrence, SecurityMonitor, Source};
 use crate::store::{self, StoreError};
+
+pub use reads::{PhiRead, READ_RUN_GAP_MS};
 
 pub use password::{
     check_password, common_password_count, generate_temporary_password, hash_password,
@@ -309,6 +314,9 @@ pub enum AuthError {
     BreakGlassReason,
     #[error("break-glass is not needed: role {0} already has charge-nurse rights")]
     BreakGlassNotNeeded(Role),
+    /// Break-glass is in force already: it cannot be renewed before it ends.
+    #[error("break-glass is already in force until {}; it cannot be renewed while active", format_time_utc(*until_ms))]
+    BreakGlassActive { until_ms: i64 },
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("stored user {0:?} has an unknown role")]
@@ -634,6 +642,11 @@ pub struct AuthService {
     /// Tokens of the sessions that are live in this process → user id.
     live: HashMap<String, i64>,
     policy: WardPolicy,
+    /// Where failed log-ins, lockouts, break-glass and user changes are reported as security
+    /// events (the running station's monitor), if anywhere.
+    security: Option<Arc<SecurityMonitor>>,
+    /// Runs of patient-data reads not yet summarised in the trail.
+    reads: reads::ReadRuns,
 }
 
 impl AuthService {
@@ -644,7 +657,28 @@ impl AuthService {
             cfg,
             live: HashMap::new(),
             policy: WardPolicy::default(),
+            security: None,
+            reads: reads::ReadRuns::default(),
         }
+    }
+
+    /// Report security-relevant happenings (failed log-ins, lockouts, break-glass, user
+    /// changes) to `monitor` from now on.
+    pub fn set_security(&mut self, monitor: Arc<SecurityMonitor>) {
+        self.security = Some(monitor);
+    }
+
+    /// Report an occurrence to the station's security monitor, if one is attached (the shell's
+    /// configuration changes go through here).
+    pub fn report_security(&self, o: Occurrence) {
+        crate::security::report_to(self.security.as_deref(), o);
+    }
+
+    fn report(&self, kind: Kind, source: Source, detail: String, now_ms: i64) {
+        crate::security::report_to(
+            self.security.as_deref(),
+            Occurrence::new(kind, source, detail, now_ms),
+        );
     }
 
     /// Open (creating and migrating if needed) the database file.
@@ -775,6 +809,12 @@ impl AuthService {
             .ok_or_else(|| AuthError::UnknownUser(name.to_string()))?
             .info;
         tx.commit()?;
+        self.report(
+            Kind::ConfigChange,
+            Source::user(actor),
+            format!("user {name} created with role {role}"),
+            now_ms,
+        );
         Ok(info)
     }
 
@@ -846,6 +886,12 @@ impl AuthService {
         };
         Audit::append(&tx, &actor, action, &u.info.name, "", now_ms)?;
         tx.commit()?;
+        self.report(
+            Kind::ConfigChange,
+            Source::user(&actor),
+            format!("{action} {}", u.info.name),
+            now_ms,
+        );
         if !enabled {
             self.live.retain(|_, id| *id != u.info.id);
         }
@@ -966,6 +1012,12 @@ impl AuthService {
             now_ms,
         )?;
         tx.commit()?;
+        self.report(
+            Kind::ConfigChange,
+            Source::user(&actor),
+            format!("role of {} changed: {} -> {role}", u.info.name, u.info.role),
+            now_ms,
+        );
         self.live.retain(|_, id| *id != u.info.id);
         Ok(true)
     }
@@ -998,6 +1050,12 @@ impl AuthService {
                 "unknown user",
                 now_ms,
             )?;
+            self.report(
+                Kind::LoginFailed,
+                Source::user(&typed_name(name)),
+                format!("log-in as unknown user {:?}", typed_name(name)),
+                now_ms,
+            );
             return Err(AuthError::InvalidCredentials);
         };
         if let Some(until_ms) = u.info.locked_until_ms.filter(|&t| t > now_ms) {
@@ -1009,6 +1067,12 @@ impl AuthService {
                 &format!("account locked out until {}", format_time_utc(until_ms)),
                 now_ms,
             )?;
+            self.report(
+                Kind::LoginFailed,
+                Source::user(&u.info.name),
+                "log-in attempt while locked out".into(),
+                now_ms,
+            );
             return Err(AuthError::AccountLocked { until_ms });
         }
         if !verify_password(password, &u.hash) {
@@ -1115,12 +1179,30 @@ impl AuthService {
             AuthError::InvalidCredentials
         };
         tx.commit()?;
+        self.report(
+            Kind::LoginFailed,
+            Source::user(&user.name),
+            format!("{action}: wrong password ({count} of {max})"),
+            now_ms,
+        );
+        if let AuthError::AccountLocked { until_ms } = &err {
+            self.report(
+                Kind::Lockout,
+                Source::user(&user.name),
+                format!(
+                    "{count} failed log-ins; locked out until {}",
+                    format_time_utc(*until_ms)
+                ),
+                now_ms,
+            );
+        }
         Ok(err)
     }
 
     /// End a session (locked or not). Its token stops working at once.
     pub fn logout(&mut self, mut session: Session, now_ms: i64) -> Result<(), AuthError> {
         self.end_break_glass_if_expired(&mut session, now_ms)?;
+        self.flush_reads(Some(&session.user), now_ms)?;
         if self.live.remove(&session.token).is_none() {
             return Ok(()); // already ended (disabled, role changed): nothing to record
         }
@@ -1159,6 +1241,7 @@ impl AuthService {
     /// this on a timer) and end expired break-glass. Returns whether the session is locked.
     pub fn check_idle(&mut self, session: &mut Session, now_ms: i64) -> Result<bool, AuthError> {
         self.end_break_glass_if_expired(session, now_ms)?;
+        self.flush_reads(None, now_ms)?;
         if !session.locked && self.is_idle(session, now_ms) {
             self.record_lock(session, now_ms, "idle")?;
         }
@@ -1180,6 +1263,7 @@ impl AuthService {
         now_ms: i64,
         why: &str,
     ) -> Result<(), AuthError> {
+        self.flush_reads(Some(&session.user), now_ms)?;
         Audit::append(
             &self.conn,
             &session.user,
@@ -1286,20 +1370,33 @@ impl AuthService {
     }
 
     /// Emergency access: a nurse takes charge-nurse rights for [`AuthConfig::break_glass_ms`],
-    /// giving a reason of at least [`MIN_BREAK_GLASS_REASON`] characters. Flagged in the trail
-    /// (`break_glass`), and so is its end (`break_glass_end`). Taking it again renews it with the
-    /// new reason. Returns when it expires.
+    /// giving her password again (the person at the keyboard must be the session's user; a
+    /// wrong one counts towards the lockout) and a reason of at least
+    /// [`MIN_BREAK_GLASS_REASON`] characters. It cannot be renewed while in force
+    /// ([`AuthError::BreakGlassActive`]): a new one needs a new decision once it ended. Flagged in
+    /// the trail (`break_glass`), and so is its end (`break_glass_end`); reported as a security
+    /// event. The caller tells the ward's other stations
+    /// ([`crate::engine::EngineHandle::announce_break_glass`]). Returns when it expires.
     pub fn break_glass(
         &mut self,
         session: &mut Session,
+        password: &str,
         reason: &str,
         now_ms: i64,
     ) -> Result<i64, AuthError> {
+        self.end_break_glass_if_expired(session, now_ms)?;
         self.authorize(Some(session), Permission::BreakGlass, now_ms)?;
         if session.role != Role::Nurse {
             return Err(AuthError::BreakGlassNotNeeded(session.role));
         }
+        if let Some(until_ms) = session.break_glass_until_ms.filter(|&t| now_ms < t) {
+            return Err(AuthError::BreakGlassActive { until_ms });
+        }
         let reason = break_glass_reason(reason)?;
+        let u = self.session_user(session)?;
+        if !verify_password(password, &u.hash) {
+            return Err(self.record_failure(&u.info, actions::UNLOCK_FAILED, now_ms)?);
+        }
         let until_ms = now_ms.saturating_add(self.cfg.break_glass_ms);
         Audit::append(
             &self.conn,
@@ -1307,32 +1404,54 @@ impl AuthService {
             actions::BREAK_GLASS,
             &session.user,
             &format!(
-                "charge-nurse rights until {}; reason: {reason}",
+                "charge-nurse rights until {}; password re-entered; reason: {reason}",
                 format_time_utc(until_ms)
             ),
             now_ms,
         )?;
         tracing::warn!(user = %session.user, until_ms, "break-glass access taken");
+        self.report(
+            Kind::BreakGlass,
+            Source::user(&session.user),
+            format!(
+                "{} took charge-nurse rights until {}; reason: {reason}",
+                session.user,
+                format_time_utc(until_ms)
+            ),
+            now_ms,
+        );
         session.break_glass_until_ms = Some(until_ms);
         session.last_activity_ms = now_ms;
         Ok(until_ms)
     }
 
-    /// Emergency access in one tap, the reason asked afterwards: from a locked screen it
-    /// unlocks the session without the password, and a nurse gets charge-nurse rights for
-    /// [`AuthConfig::break_glass_ms`]. Flagged in the trail at once (`break_glass`, "reason
-    /// pending"); [`AuthService::emergency_reason`] records the reason. Refused to IT.
+    /// Emergency access, the reason asked afterwards: the session's user gives her password
+    /// again (the only thing typed; a wrong one counts towards the lockout), and from a locked
+    /// screen the session unlocks; a nurse gets charge-nurse rights for
+    /// [`AuthConfig::break_glass_ms`], not renewable while in force. Flagged in the trail at once
+    /// (`break_glass`, "reason pending") and reported as a security event, like
+    /// [`AuthService::break_glass`]; [`AuthService::emergency_reason`] records the reason. The
+    /// caller tells the ward's other stations. Refused to IT.
     pub fn emergency_access(
         &mut self,
         session: &mut Session,
+        password: &str,
         now_ms: i64,
     ) -> Result<i64, AuthError> {
+        self.end_break_glass_if_expired(session, now_ms)?;
         self.check_live(session, now_ms)?;
         if session.role == Role::Admin {
             return Err(AuthError::Forbidden {
                 role: session.role,
                 permission: Permission::BreakGlass,
             });
+        }
+        if let Some(until_ms) = session.break_glass_until_ms.filter(|&t| now_ms < t) {
+            return Err(AuthError::BreakGlassActive { until_ms });
+        }
+        let u = self.session_user(session)?;
+        if !verify_password(password, &u.hash) {
+            return Err(self.record_failure(&u.info, actions::UNLOCK_FAILED, now_ms)?);
         }
         let was_locked = session.locked || self.is_idle(session, now_ms);
         let until_ms = now_ms.saturating_add(self.cfg.break_glass_ms);
@@ -1358,6 +1477,21 @@ impl AuthService {
             now_ms,
         )?;
         tracing::warn!(user = %session.user, until_ms, was_locked, "emergency access taken");
+        self.report(
+            Kind::BreakGlass,
+            Source::user(&session.user),
+            format!(
+                "{} took emergency access{} until {}; reason pending",
+                session.user,
+                if was_locked {
+                    " from the locked screen"
+                } else {
+                    ""
+                },
+                format_time_utc(until_ms)
+            ),
+            now_ms,
+        );
         session.locked = false;
         session.last_activity_ms = now_ms;
         session.reason_pending = true;

@@ -553,15 +553,15 @@ fn break_glass_grants_charge_nurse_rights_until_expiry_and_is_audited() {
         })
     ));
     assert!(matches!(
-        s.break_glass(&mut nina, "   too short  ", T0),
+        s.break_glass(&mut nina, PW, "   too short  ", T0),
         Err(AuthError::BreakGlassReason)
     ));
     assert!(matches!(
-        s.break_glass(&mut nina, "", T0),
+        s.break_glass(&mut nina, PW, "", T0),
         Err(AuthError::BreakGlassReason)
     ));
     let until = s
-        .break_glass(&mut nina, "bed 3 arrest, charge nurse in theatre", T0)
+        .break_glass(&mut nina, PW, "bed 3 arrest, charge nurse in theatre", T0)
         .expect("break glass");
     assert_eq!(until, T0 + 30 * MIN);
     assert_eq!(nina.effective_role(T0 + 1), Role::ChargeNurse);
@@ -617,12 +617,12 @@ fn break_glass_grants_charge_nurse_rights_until_expiry_and_is_audited() {
     // Not for a charge nurse (already has the rights) nor for an admin (no clinical rights).
     let mut carl = s.login("carl", PW, T0).expect("carl");
     assert!(matches!(
-        s.break_glass(&mut carl, "long enough reason", T0),
+        s.break_glass(&mut carl, PW, "long enough reason", T0),
         Err(AuthError::BreakGlassNotNeeded(Role::ChargeNurse))
     ));
     let mut ada = s.login("ada", PW, T0).expect("ada");
     assert!(matches!(
-        s.break_glass(&mut ada, "long enough reason", T0),
+        s.break_glass(&mut ada, PW, "long enough reason", T0),
         Err(AuthError::Forbidden {
             role: Role::Admin,
             permission: Permission::BreakGlass
@@ -830,7 +830,19 @@ fn nurses_acknowledge_by_ward_policy_and_emergency_access_takes_one_tap() {
         "station (not logged in)"
     );
     // Emergency access from the locked screen: unlocked, charge-nurse rights, reason owed.
-    let until = s.emergency_access(&mut nina, T0 + 3).expect("one tap");
+    // Emergency access asks for nothing but the password: someone else at the screen gets no
+    // rights (and the attempt counts towards the lockout).
+    assert!(matches!(
+        s.emergency_access(&mut nina, "guess-guess-guess", T0 + 3),
+        Err(AuthError::InvalidCredentials)
+    ));
+    assert!(nina.is_locked());
+    let until = s.emergency_access(&mut nina, PW, T0 + 3).expect("one tap");
+    // Not renewable while in force.
+    assert!(matches!(
+        s.emergency_access(&mut nina, PW, T0 + 4),
+        Err(AuthError::BreakGlassActive { .. })
+    ));
     assert_eq!(until, T0 + 3 + 30 * MIN);
     assert!(!nina.is_locked() && nina.reason_pending());
     s.authorize(Some(&nina), Permission::AcknowledgeAlarm, T0 + 4)
@@ -850,4 +862,156 @@ fn nurses_acknowledge_by_ward_policy_and_emergency_access_takes_one_tap() {
     assert!(t
         .iter()
         .any(|e| e.action == actions::BREAK_GLASS_REASON && e.detail.contains("bed 3")));
+}
+
+#[test]
+fn break_glass_asks_for_the_password_cannot_be_renewed_and_is_a_security_event() {
+    let (dir, mut s) = ward();
+    let monitor = std::sync::Arc::new(crate::security::SecurityMonitor::default());
+    s.set_security(std::sync::Arc::clone(&monitor));
+    let mut nina = s.login("nina", PW, T0).expect("login");
+    // Someone else at nina's unlocked screen does not know her password.
+    assert!(matches!(
+        s.break_glass(
+            &mut nina,
+            "guess-guess-guess",
+            "bed 3 arrest, charge nurse away",
+            T0
+        ),
+        Err(AuthError::InvalidCredentials)
+    ));
+    assert_eq!(nina.effective_role(T0), Role::Nurse);
+    assert_eq!(
+        s.user("nina").expect("user").expect("nina").failed_count,
+        1,
+        "a wrong password counts towards the lockout"
+    );
+    let until = s
+        .break_glass(&mut nina, PW, "bed 3 arrest, charge nurse away", T0 + 1)
+        .expect("break glass");
+    // Renewing while in force is refused (and changes nothing).
+    s.touch(&mut nina, T0 + 9 * MIN).expect("active");
+    assert!(matches!(
+        s.break_glass(&mut nina, PW, "still busy with bed 3 here", T0 + 15 * MIN),
+        Err(AuthError::BreakGlassActive { until_ms }) if until_ms == until
+    ));
+    assert_eq!(nina.break_glass_until_ms(), Some(until));
+    // Once it ended, a new decision may take it again.
+    s.touch(&mut nina, T0 + 18 * MIN).expect("active");
+    s.touch(&mut nina, T0 + 27 * MIN).expect("active");
+    s.touch(&mut nina, until).expect("active");
+    assert!(s
+        .break_glass(
+            &mut nina,
+            PW,
+            "bed 5 now, charge nurse still away",
+            until + 1
+        )
+        .is_ok());
+    let conn = crate::store::open(&dir.path().join("vigil.db")).expect("db");
+    let events = monitor.flush(&conn, until + 2).expect("flush");
+    let bg: Vec<_> = events
+        .iter()
+        .filter(|c| c.event.kind == crate::security::Kind::BreakGlass)
+        .collect();
+    assert_eq!(bg.len(), 1, "{events:?}");
+    assert_eq!(bg[0].event.count, 2);
+    assert_eq!(bg[0].event.source.user, "nina");
+    assert!(events
+        .iter()
+        .all(|c| c.event.kind != crate::security::Kind::Lockout));
+    assert_chain_intact(&s);
+}
+
+#[test]
+fn failed_log_ins_and_lockouts_are_security_events() {
+    let (dir, mut s) = ward();
+    let monitor = std::sync::Arc::new(crate::security::SecurityMonitor::default());
+    s.set_security(std::sync::Arc::clone(&monitor));
+    for i in 0..5 {
+        assert!(s.login("nina", "wrong password here", T0 + i).is_err());
+    }
+    let conn = crate::store::open(&dir.path().join("vigil.db")).expect("db");
+    let events = monitor.flush(&conn, T0 + 10).expect("flush");
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|c| (c.event.kind, c.event.count))
+        .collect();
+    assert!(
+        kinds.contains(&(crate::security::Kind::LoginFailed, 5)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(crate::security::Kind::Lockout, 1)),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn reads_of_patient_data_are_audited_per_run_without_flooding() {
+    let (_d, mut s) = ward();
+    let nina = s.login("nina", PW, T0).expect("login");
+    let before = trail(&s).len();
+    let read = |what: &'static str, from: i64| PhiRead {
+        bed: "4W/03",
+        what,
+        from_ms: from,
+        to_ms: from + 60 * MIN,
+    };
+    // 40 reads of one bed within a few minutes: one entry now ...
+    for i in 0..40 {
+        let what = if i % 2 == 0 {
+            "trend HR"
+        } else {
+            "samples ECG_II"
+        };
+        s.audit_read(&nina, read(what, T0 - (i + 1) * 60 * MIN), T0 + i * 1000)
+            .expect("read");
+    }
+    s.audit_read(
+        &nina,
+        PhiRead {
+            bed: "4W/04",
+            what: "alarm history",
+            from_ms: T0 - MIN,
+            to_ms: T0,
+        },
+        T0 + 41_000,
+    )
+    .expect("other bed");
+    let t = trail(&s);
+    let reads: Vec<_> = t[before..]
+        .iter()
+        .filter(|e| e.action == actions::PHI_READ)
+        .collect();
+    assert_eq!(reads.len(), 2, "one entry per bed, not per query");
+    assert_eq!(
+        (reads[0].actor.as_str(), reads[0].target.as_str()),
+        ("nina", "4W/03")
+    );
+    assert!(
+        reads[0].detail.starts_with("trend HR, data "),
+        "{}",
+        reads[0].detail
+    );
+    // ... and one summary when the run ends (quiet for 15 minutes: the idle timer's check).
+    let mut nina = nina;
+    s.touch(&mut nina, T0 + 5 * MIN).expect("active");
+    s.check_idle(&mut nina, T0 + 5 * MIN + READ_RUN_GAP_MS)
+        .expect("tick");
+    let t = trail(&s);
+    let sums: Vec<_> = t
+        .iter()
+        .filter(|e| e.action == actions::PHI_READ_SUMMARY)
+        .collect();
+    assert_eq!(sums.len(), 1, "the single read of 4W/04 needs no summary");
+    assert!(
+        sums[0]
+            .detail
+            .starts_with("40 reads (samples ECG_II, trend HR) between"),
+        "{}",
+        sums[0].detail
+    );
+    assert_eq!(sums[0].target, "4W/03");
+    assert_chain_intact(&s);
 }

@@ -196,7 +196,8 @@ pub fn record(url: &str, db: &Path, client_id: &str) -> Proc {
 /// empty config file keeps a developer's own vigil.toml out of the test.
 pub fn record_with(url: &str, db: &Path, client_id: &str, extra: &[&str]) -> Proc {
     let config = db.with_extension("toml");
-    std::fs::write(&config, "").expect("write config");
+    vigil_core::secure_fs::replace_private(&config, b"").expect("write config");
+    private_dir(db);
     let p = Proc::spawn(
         "record",
         Command::new(VIGILCTL)
@@ -238,4 +239,12 @@ pub fn wait_for_summary(db: &Path, within: Duration, done: impl Fn(&Summary) -> 
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Make the directory of `db` private (0700), as `vigilctl record` and the station require of
+/// their data directory (a test's temporary directory is 0755).
+pub fn private_dir(db: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = db.parent().expect("a directory");
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
 }
