@@ -544,6 +544,13 @@ pub struct IngestSection {
     pub trend_days: Option<u64>,
     /// Accept HL7 v2 (IHE PCD-01) over MLLP on this address, e.g. "0.0.0.0:2575".
     pub mllp_listen: Option<std::net::SocketAddr>,
+    /// Payload bytes per second one device may send (default 1048576); beyond it the excess is
+    /// dropped before decoding and the bed gets a DEVICE OVER BUDGET technical alarm.
+    pub device_bytes_per_s: Option<std::num::NonZeroU64>,
+    /// Messages per second one device may send (default 200).
+    pub device_msgs_per_s: Option<std::num::NonZeroU64>,
+    /// Seconds' worth of its budget a device may send at once (default 10).
+    pub device_burst_s: Option<std::num::NonZeroU64>,
 }
 
 impl IngestSection {
@@ -561,6 +568,15 @@ impl IngestSection {
             retention: crate::ingest::Retention {
                 waveform_hours: self.waveform_hours.unwrap_or(d.retention.waveform_hours),
                 trend_days: self.trend_days.unwrap_or(d.retention.trend_days),
+            },
+            budget: crate::ingest::Budget {
+                bytes_per_s: self
+                    .device_bytes_per_s
+                    .map_or(d.budget.bytes_per_s, |n| n.get()),
+                msgs_per_s: self
+                    .device_msgs_per_s
+                    .map_or(d.budget.msgs_per_s, |n| n.get()),
+                burst_s: self.device_burst_s.map_or(d.budget.burst_s, |n| n.get()),
             },
         }
     }

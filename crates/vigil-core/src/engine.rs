@@ -25,7 +25,7 @@ use crate::alarms::{
 use crate::auth::{Authorized, Permission};
 use crate::codes::Vital;
 use crate::config::{BrokerSettings, ConfigError};
-use crate::ingest::{GapTracker, IngestPolicy, Registry, Retention};
+use crate::ingest::{Admission, DeviceBudgets, GapTracker, IngestPolicy, Registry, Retention};
 use crate::notify::Notifier;
 use crate::security::{Kind, Occurrence, SecurityMonitor, Severity, Source, Thresholds};
 use crate::store::{self, Op, StoreError, StoreWriter, WriterStats};
@@ -40,6 +40,13 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Longest an operator action (acknowledge) waits for its record to be committed.
 const ACTION_COMMIT_WAIT: Duration = Duration::from_secs(2);
+/// Messages waiting for the priority lane (vitals, device status, interop, station topics).
+/// Nothing in that lane waits for the database, so it drains as fast as it decodes.
+const FAST_LANE: usize = 16_384;
+/// Waveform chunks waiting for the bulk lane. When the database cannot keep up and this is
+/// full, further chunks are dropped (counted as `wave_backlog`, recorded as gaps) rather than
+/// holding up the priority lane behind them.
+const BULK_LANE: usize = 4_096;
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -263,7 +270,7 @@ struct Shared {
     /// The writer's counters (is it failing?).
     store_stats: Arc<WriterStats>,
     /// Operations not queued for the writer because it was failing and its queue was full.
-    store_dropped: AtomicU64,
+    store_dropped: Arc<AtomicU64>,
     /// Security events: aggregation, thresholds, technical alarms.
     security: Arc<SecurityMonitor>,
     /// Forwarding of security events and audit heads, if configured.
@@ -272,11 +279,38 @@ struct Shared {
     db_path: PathBuf,
     /// The audit head published last (by this station, or found retained on the broker).
     published_head: Mutex<Option<crate::audit::AuditHead>>,
+    /// Per-device rate and size budgets, checked before decoding.
+    budgets: Mutex<DeviceBudgets>,
+    /// Store operations and acknowledgements of the paths that must never wait for the
+    /// database (alarm events, the priority lane, operator actions): queued here without
+    /// waiting, forwarded to the writer in order by `forward_outbox`.
+    outbox: mpsc::UnboundedSender<Outbox>,
+    /// Items in the outbox not yet forwarded.
+    outbox_len: Arc<AtomicU64>,
+}
+
+/// Reject records (one per refused payload) are not queued beyond this outbox backlog: a flood
+/// of refused payloads is counted, not stored row by row, and cannot grow memory without bound.
+const REJECT_BACKLOG: u64 = 50_000;
+
+/// What `forward_outbox` passes on, in order.
+enum Outbox {
+    Op(Op),
+    /// A QoS 1 message handled: acknowledge it once what came before is committed.
+    Ack(Publish),
+}
+
+/// The writer's queue as the ingest paths use it: while the writer is failing (disk full) and
+/// its queue is full, operations are dropped and counted rather than waited for.
+#[derive(Clone)]
+struct StoreSink {
+    tx: mpsc::Sender<Op>,
+    stats: Arc<WriterStats>,
+    dropped: Arc<AtomicU64>,
 }
 
 /// Where alarm events go besides the live stream.
 struct AlarmIo {
-    store: mpsc::Sender<Op>,
     client: AsyncClient,
     station: String,
     sync: bool,
@@ -321,11 +355,16 @@ impl Engine {
         // queues QoS 1 telemetry while the station is away.
         let opts = mqtt_options(&cfg)?;
         let writer = StoreWriter::spawn(&cfg.db_path)?;
-        let (registry, saved_limits) = {
+        let (registry, saved_limits, last_stored) = {
             let conn = store::open(&cfg.db_path)?;
-            report_last_stored(&conn);
-            (Registry::load(&conn)?, crate::limits_db::load(&conn)?)
+            let last = report_last_stored(&conn);
+            (Registry::load(&conn)?, crate::limits_db::load(&conn)?, last)
         };
+        let mut budgets = DeviceBudgets::new(cfg.policy.budget);
+        if let Some(t) = last_stored {
+            // The broker redelivers what devices sent while the station was down.
+            budgets.catch_up(store::now_ms() - t, store::now_ms());
+        }
         if cfg.policy.require_registered && registry.is_empty() {
             tracing::warn!("device registry is empty and enforced: all telemetry will be rejected");
         }
@@ -344,6 +383,19 @@ impl Engine {
         let (client, eventloop) = AsyncClient::new(opts, 4096);
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         tokio::spawn(ack_after_commit(client.clone(), writer.sender(), ack_rx));
+        let sink = StoreSink {
+            tx: writer.sender(),
+            stats: writer.stats(),
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        let outbox_len = Arc::new(AtomicU64::new(0));
+        tokio::spawn(forward_outbox(
+            sink.clone(),
+            ack_tx.clone(),
+            outbox_rx,
+            Arc::clone(&outbox_len),
+        ));
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         let (link, _) = watch::channel(LinkState {
             connected: false,
@@ -364,7 +416,7 @@ impl Engine {
             registry: Mutex::new(registry),
             gaps: Mutex::new(GapTracker::default()),
             store_stats: writer.stats(),
-            store_dropped: AtomicU64::new(0),
+            store_dropped: Arc::clone(&sink.dropped),
             security: Arc::new(SecurityMonitor::new(security.thresholds.clone())),
             syslog: security
                 .syslog
@@ -376,8 +428,10 @@ impl Engine {
                 })?,
             db_path: cfg.db_path.clone(),
             published_head: Mutex::new(None),
+            budgets: Mutex::new(budgets),
+            outbox,
+            outbox_len,
             alarm_io: AlarmIo {
-                store: writer.sender(),
                 client: client.clone(),
                 station: cfg.client_id.clone(),
                 sync: alarm.sync,
@@ -402,7 +456,7 @@ impl Engine {
             client.clone(),
             eventloop,
             filters,
-            writer.sender(),
+            sink.clone(),
             ack_tx,
             stop_rx,
         ));
@@ -414,7 +468,7 @@ impl Engine {
             tracing::info!(%addr, "MLLP listener for HL7 v2");
             let (tx, rx) = mpsc::channel(256);
             tokio::spawn(crate::interop::mllp::serve(listener, tx, stop.subscribe()));
-            tokio::spawn(mllp_intake(Arc::clone(&shared), writer.sender(), rx));
+            tokio::spawn(mllp_intake(Arc::clone(&shared), sink.clone(), rx));
         }
         tokio::spawn(alarm_tick(
             Arc::clone(&shared),
@@ -448,10 +502,16 @@ impl Engine {
 
     /// Wait until everything ingested so far is committed to the database.
     pub async fn flush(&self) -> Result<(), EngineError> {
-        match &self.writer {
-            Some(w) => Ok(w.flush().await?),
-            None => Err(EngineError::Store(StoreError::Closed)),
+        if self.writer.is_none() {
+            return Err(EngineError::Store(StoreError::Closed));
         }
+        // Through the outbox: what the priority lane and the alarms queued there comes first.
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        if !outbox_send(&self.shared, Outbox::Op(Op::Flush(done_tx))) {
+            return Err(EngineError::Store(StoreError::Closed));
+        }
+        done.await
+            .map_err(|_| EngineError::Store(StoreError::Closed))
     }
 
     /// Stop ingesting, commit what was received and close the database.
@@ -465,6 +525,13 @@ impl Engine {
             {
                 tracing::warn!("engine loop did not stop within 5 s");
             }
+        }
+        // What the lanes and alarms queued in the outbox goes to the writer before it closes.
+        if tokio::time::timeout(Duration::from_secs(5), self.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the last data did not reach the database within 5 s");
         }
         if let Some(w) = self.writer.take() {
             let st = w.stats();
@@ -761,15 +828,168 @@ impl std::ops::Deref for Engine {
     }
 }
 
+/// Which lane a message is handled on: the priority lane never waits for the database; the
+/// bulk lane (waveform chunks) may, without holding up the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Priority,
+    Bulk,
+}
+
+/// The network side of the engine: reads the broker connection, checks each device's budget
+/// on the topic and payload size (nothing decoded yet), and hands messages to their lane:
+/// waveform chunks to the bulk lane, everything else (vitals, device status, interop, station
+/// topics) to the priority lane. Never waits for the bulk lane or the database.
+struct Dispatch {
+    priority: mpsc::Sender<Publish>,
+    bulk: mpsc::Sender<Publish>,
+    client: AsyncClient,
+    acks: mpsc::UnboundedSender<Publish>,
+}
+
+impl Dispatch {
+    async fn publish(&self, shared: &Shared, p: Publish) {
+        let parsed = telemetry::Topic::parse(&p.topic);
+        let Ok(t) = parsed else {
+            // Station topics, or a bad topic rejected (and counted) on the priority lane.
+            let _ = self.priority.send(p).await;
+            return;
+        };
+        let now = store::now_ms();
+        let admission = lock(&shared.budgets).admit(&t.bed, &t.device, p.payload.len(), now);
+        if let Admission::Drop { first } = admission {
+            shared.counters.messages.fetch_add(1, Ordering::Relaxed);
+            over_budget(shared, &t.bed, &t.device, first, now);
+            self.ack(p);
+            return;
+        }
+        if matches!(t.stream, telemetry::Stream::Wave(_)) {
+            match self.bulk.try_send(p) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(p)) => {
+                    shared.counters.messages.fetch_add(1, Ordering::Relaxed);
+                    let n = shared.counters.reject("wave_backlog");
+                    if n == 1 || n % 1000 == 0 {
+                        tracing::error!(
+                            dropped = n,
+                            "the database cannot keep up with waveforms: chunks dropped \
+                             (recorded as gaps) so that vitals and alarms go on"
+                        );
+                    }
+                    self.ack(p);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        } else {
+            let _ = self.priority.send(p).await;
+        }
+    }
+
+    /// Acknowledge a message dropped here (QoS 1) at once: the broker must not send it again,
+    /// and it must not wait for a commit (the broker's in-flight window is shared by every
+    /// device). Through `ack_after_commit` only if the client's queue is full.
+    fn ack(&self, mut p: Publish) {
+        if p.qos != QoS::AtMostOnce {
+            p.payload = Default::default();
+            p.topic = String::new();
+            if self.client.try_ack(&p).is_err() {
+                let _ = self.acks.send(p);
+            }
+        }
+    }
+}
+
+/// A device over its budget: count the dropped message; on the first of an episode raise
+/// the bed's DEVICE OVER BUDGET technical alarm and report a security event (the alarm is
+/// resolved by `alarm_tick` once the device is back within its budget).
+fn over_budget(shared: &Shared, bed: &BedId, device: &str, first: bool, now: i64) {
+    let n = shared.counters.reject("over_budget");
+    if !first {
+        if n % 10_000 == 0 {
+            tracing::warn!(%bed, device, dropped = n, "devices over budget: messages dropped");
+        }
+        return;
+    }
+    let budget = shared.policy.budget;
+    let text = format!(
+        "{device} sends more than its budget ({} messages/s, {} KiB/s): its excess is dropped",
+        budget.msgs_per_s,
+        budget.bytes_per_s / 1024
+    );
+    tracing::warn!(%bed, device, "DEVICE OVER BUDGET: {text}");
+    shared.security.report(Occurrence::new(
+        Kind::DeviceOverBudget,
+        Source {
+            bed: bed.key(),
+            device: device.chars().take(64).collect(),
+            ..Source::default()
+        },
+        text.clone(),
+        now,
+    ));
+    // On the bed the registry gives the device; an unknown device (refused anyway when the
+    // registry is enforced) raises nothing on a bed it merely names.
+    let resolved =
+        lock(&shared.registry).resolve(device, Some(bed), shared.policy.require_registered);
+    let Ok(bed) = resolved else {
+        return;
+    };
+    let events = {
+        let mut st = lock(&shared.state);
+        note_bed(shared, &mut st, &bed);
+        let events = st.alarms.device_over_budget(&bed, device, true, &text, now);
+        publish_alarms(shared, &mut st, &events, now);
+        events
+    };
+    record_alarm_events(shared, events);
+}
+
+/// One lane: handle its messages in order, then acknowledge each (through the outbox, after
+/// what handling it queued for the writer).
+async fn run_lane(
+    shared: Arc<Shared>,
+    sink: StoreSink,
+    lane: Lane,
+    mut rx: mpsc::Receiver<Publish>,
+) {
+    while let Some(mut p) = rx.recv().await {
+        handle_publish(&shared, &sink, lane, &p.topic, &p.payload).await;
+        if p.qos != QoS::AtMostOnce {
+            // Only the packet id and QoS are needed for the ack. The payload is a slice of
+            // the network read buffer: kept, it would keep that whole buffer alive.
+            p.payload = Default::default();
+            p.topic = String::new();
+            outbox_send(&shared, Outbox::Ack(p));
+        }
+    }
+}
+
 async fn run_loop(
     shared: Arc<Shared>,
     client: AsyncClient,
     mut eventloop: EventLoop,
     filters: Vec<String>,
-    store: mpsc::Sender<Op>,
+    sink: StoreSink,
     acks: mpsc::UnboundedSender<Publish>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let (priority_tx, priority_rx) = mpsc::channel(FAST_LANE);
+    let (bulk_tx, bulk_rx) = mpsc::channel(BULK_LANE);
+    let lanes = [
+        tokio::spawn(run_lane(
+            Arc::clone(&shared),
+            sink.clone(),
+            Lane::Priority,
+            priority_rx,
+        )),
+        tokio::spawn(run_lane(Arc::clone(&shared), sink, Lane::Bulk, bulk_rx)),
+    ];
+    let dispatch = Dispatch {
+        priority: priority_tx,
+        bulk: bulk_tx,
+        client: client.clone(),
+        acks,
+    };
     let mut backoff = MIN_BACKOFF;
     let mut was_connected = false;
     loop {
@@ -791,6 +1011,11 @@ async fn run_loop(
                 let down_since = shared.link.borrow().since_ms;
                 set_link(&shared, true, false, None);
                 if ack.session_present {
+                    if was_connected {
+                        // What devices sent meanwhile comes now, at network speed.
+                        let now = store::now_ms();
+                        lock(&shared.budgets).catch_up(now - down_since, now);
+                    }
                     tracing::info!("connected to broker (session resumed)");
                 } else if was_connected {
                     // The broker lost this station's session (restart without persistence,
@@ -811,18 +1036,9 @@ async fn run_loop(
                 tracing::info!(filter = %filters[0], "subscribed");
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                handle_publish(&shared, &store, &p.topic, &p.payload).await;
-                // Acknowledged to the broker once committed (QoS 1 only; see
-                // `ack_after_commit`). The queue is bounded by the broker's in-flight window.
-                if p.qos != QoS::AtMostOnce {
-                    // Only the packet id and QoS are needed for the ack. The payload is a
-                    // slice of the network read buffer: kept here, it would keep that whole
-                    // buffer alive until the commit.
-                    let mut p = p;
-                    p.payload = Default::default();
-                    p.topic = String::new();
-                    let _ = acks.send(p);
-                }
+                // Acknowledged to the broker once handled and committed (QoS 1 only; see
+                // `run_lane`, `ack_after_commit`), or at once when dropped over budget.
+                dispatch.publish(&shared, p).await;
             }
             Ok(_) => {}
             Err(e) => {
@@ -862,7 +1078,7 @@ async fn run_loop(
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        handle_publish(&shared, &store, &p.topic, &p.payload).await;
+                        dispatch.publish(&shared, p).await;
                     }
                     Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
                     Ok(_) => {}
@@ -875,6 +1091,11 @@ async fn run_loop(
         {
             tracing::warn!("the broker did not take the disconnect within 2 s");
         }
+    }
+    // The lanes finish what they hold, then stop.
+    drop(dispatch);
+    for lane in lanes {
+        let _ = lane.await;
     }
 }
 
@@ -928,28 +1149,70 @@ async fn store_op(store: &mpsc::Sender<Op>, op: Op) {
     }
 }
 
-/// Queue an operation for the writer from the ingest path. While the writer is failing (disk
-/// full) its queue may fill up: then the operation is dropped and counted rather than waited
-/// for, so that decoding, alarms and the live view never stall on the disk.
-async fn store_ingest(shared: &Shared, store: &mpsc::Sender<Op>, op: Op) {
-    if !shared.store_stats.failing.load(Ordering::Relaxed) {
-        return store_op(store, op).await;
-    }
-    match store.try_send(op) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            let n = shared.store_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n == 1 || n % 10_000 == 0 {
-                tracing::error!(
-                    dropped = n,
-                    "database failing and its queue is full: data not stored"
-                );
+impl StoreSink {
+    /// Queue an operation for the writer. While the writer is failing (disk full) its queue
+    /// may fill up: then the operation is dropped and counted rather than waited for.
+    async fn put(&self, op: Op) {
+        if !self.stats.failing.load(Ordering::Relaxed) {
+            return store_op(&self.tx, op).await;
+        }
+        match self.tx.try_send(op) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n == 1 || n % 10_000 == 0 {
+                    tracing::error!(
+                        dropped = n,
+                        "database failing and its queue is full: data not stored"
+                    );
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("store writer has stopped; data not stored");
             }
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            tracing::error!("store writer has stopped; data not stored");
+    }
+}
+
+/// Pass the outbox on to the writer in order (waiting for room there, which nothing that
+/// queued into the outbox does), and acknowledgements on once what came before them is queued.
+async fn forward_outbox(
+    sink: StoreSink,
+    acks: mpsc::UnboundedSender<Publish>,
+    mut rx: mpsc::UnboundedReceiver<Outbox>,
+    len: Arc<AtomicU64>,
+) {
+    while let Some(item) = rx.recv().await {
+        len.fetch_sub(1, Ordering::Relaxed);
+        match item {
+            Outbox::Op(op) => sink.put(op).await,
+            Outbox::Ack(p) => {
+                let _ = acks.send(p);
+            }
         }
     }
+}
+
+/// Queue a store operation without waiting (see [`Outbox`]).
+fn outbox_op(shared: &Shared, op: Op) {
+    let backlog = shared.outbox_len.load(Ordering::Relaxed);
+    if matches!(op, Op::Reject { .. }) && backlog >= REJECT_BACKLOG {
+        shared.counters.reject("reject_not_stored");
+        return;
+    }
+    if !outbox_send(shared, Outbox::Op(op)) {
+        tracing::error!("store writer has stopped; data not stored");
+    }
+}
+
+/// Put `item` in the outbox; false if the engine has stopped.
+fn outbox_send(shared: &Shared, item: Outbox) -> bool {
+    shared.outbox_len.fetch_add(1, Ordering::Relaxed);
+    let sent = shared.outbox.send(item).is_ok();
+    if !sent {
+        shared.outbox_len.fetch_sub(1, Ordering::Relaxed);
+    }
+    sent
 }
 
 /// Acknowledge handled QoS 1 messages to the broker once everything queued for the writer
@@ -983,9 +1246,7 @@ async fn ack_after_commit(
 /// Wait (bounded) until what was queued for the writer so far is committed.
 async fn wait_committed(shared: &Shared) {
     let (done_tx, done) = tokio::sync::oneshot::channel();
-    let wait = async {
-        shared.alarm_io.store.send(Op::Flush(done_tx)).await.is_ok() && done.await.is_ok()
-    };
+    let wait = async { outbox_send(shared, Outbox::Op(Op::Flush(done_tx))) && done.await.is_ok() };
     if !matches!(
         tokio::time::timeout(ACTION_COMMIT_WAIT, wait).await,
         Ok(true)
@@ -996,7 +1257,7 @@ async fn wait_committed(shared: &Shared) {
 
 /// Log when this database last stored data: after a crash or power loss, what devices sent
 /// since then is either sent again by the broker (persistent session) or missing.
-fn report_last_stored(conn: &rusqlite::Connection) {
+fn report_last_stored(conn: &rusqlite::Connection) -> Option<i64> {
     let last = conn
         .query_row(
             "SELECT MAX(t) FROM (SELECT MAX(t0_ms) AS t FROM wave_chunks
@@ -1014,14 +1275,10 @@ fn report_last_stored(conn: &rusqlite::Connection) {
              since is redelivered by the broker (persistent session) or recorded as a gap"
         );
     }
+    last
 }
 
-async fn reject(
-    shared: &Shared,
-    store: &mpsc::Sender<Op>,
-    topic: &str,
-    e: &telemetry::DecodeError,
-) {
+fn reject(shared: &Shared, topic: &str, e: &telemetry::DecodeError) {
     let n = shared.counters.reject(e.reason());
     let now = store::now_ms();
     let peer = topic.strip_prefix("mllp:").unwrap_or("");
@@ -1035,19 +1292,23 @@ async fn reject(
     } else {
         tracing::debug!(reason = e.reason(), topic = %topic.chars().take(200).collect::<String>(), error = %e, "telemetry rejected");
     }
-    store_ingest(
+    outbox_op(
         shared,
-        store,
         Op::Reject {
             reason: e.reason(),
             detail: format!("{}: {e}", topic.chars().take(200).collect::<String>()),
             t_ms: store::now_ms(),
         },
-    )
-    .await;
+    );
 }
 
-async fn handle_publish(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, payload: &[u8]) {
+async fn handle_publish(
+    shared: &Shared,
+    sink: &StoreSink,
+    lane: Lane,
+    topic: &str,
+    payload: &[u8],
+) {
     // Station-level topics (`vigil/v1/_station/...`): never telemetry (a ward never starts with
     // `_`). Checked by prefix first: this runs for every message.
     if topic
@@ -1068,21 +1329,29 @@ async fn handle_publish(shared: &Shared, store: &mpsc::Sender<Op>, topic: &str, 
     shared.counters.messages.fetch_add(1, Ordering::Relaxed);
     let msgs = match telemetry::decode(topic, payload).and_then(|m| admit(shared, m)) {
         Ok(m) => m,
-        Err(e) => return reject(shared, store, topic, &e).await,
+        Err(e) => return reject(shared, topic, &e),
     };
     for m in msgs {
-        ingest(shared, store, topic, m).await;
+        ingest(shared, sink, lane, topic, m).await;
     }
 }
 
-/// Store, alarm on and broadcast one admitted message. `source` names it in logs.
-async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Message) {
+/// Store, alarm on and broadcast one admitted message. `source` names it in logs. On the
+/// priority lane nothing waits for the database (its operations go through the outbox); on
+/// the bulk lane waveform chunks wait for room in the writer's queue.
+async fn ingest(shared: &Shared, sink: &StoreSink, lane: Lane, source: &str, msg: Message) {
+    let bulk = move |op: Op| async move {
+        match lane {
+            Lane::Bulk => sink.put(op).await,
+            Lane::Priority => outbox_op(shared, op),
+        }
+    };
     match msg {
         // Batches are expanded by `admit`; nothing of the kind reaches here.
         Message::Batch { .. } => {}
         Message::Vitals(v) => {
             for e in &v.rejected {
-                reject(shared, store, source, e).await;
+                reject(shared, source, e);
             }
             shared
                 .counters
@@ -1113,8 +1382,8 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                 events
             };
             let _ = shared.live.send(LiveEvent::Vitals(Arc::clone(&v)));
-            record_alarm_events(shared, events).await;
-            store_ingest(shared, store, Op::Vitals(v)).await;
+            record_alarm_events(shared, events);
+            outbox_op(shared, Op::Vitals(v));
         }
         Message::Wave(w) => {
             shared
@@ -1139,11 +1408,11 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                     bed = %g.bed, device = %g.device, channel = g.channel,
                     missing = g.last_seq - g.first_seq + 1, "waveform gap"
                 );
-                store_ingest(shared, store, Op::Gap(g)).await;
+                bulk(Op::Gap(g)).await;
             }
-            record_alarm_events(shared, events).await;
+            record_alarm_events(shared, events);
             let _ = shared.live.send(LiveEvent::Wave(Arc::clone(&w)));
-            store_ingest(shared, store, Op::Wave(w)).await;
+            bulk(Op::Wave(w)).await;
         }
         Message::Status(s) => {
             if !s.online {
@@ -1158,9 +1427,9 @@ async fn ingest(shared: &Shared, store: &mpsc::Sender<Op>, source: &str, msg: Me
                 publish_alarms(shared, &mut st, &events, now);
                 events
             };
-            record_alarm_events(shared, events).await;
+            record_alarm_events(shared, events);
             let _ = shared.live.send(LiveEvent::Device(Arc::new(s.clone())));
-            store_ingest(shared, store, Op::Status(s)).await;
+            outbox_op(shared, Op::Status(s));
         }
     }
 }
@@ -1262,7 +1531,7 @@ fn expand(
 /// device registry, which names its bed. Each message is answered once it is ingested.
 async fn mllp_intake(
     shared: Arc<Shared>,
-    store: mpsc::Sender<Op>,
+    sink: StoreSink,
     mut rx: mpsc::Receiver<crate::interop::mllp::MllpMessage>,
 ) {
     while let Some(m) = rx.recv().await {
@@ -1279,12 +1548,12 @@ async fn mllp_intake(
         match admitted {
             Ok(msgs) => {
                 for msg in msgs {
-                    ingest(&shared, &store, &source, msg).await;
+                    ingest(&shared, &sink, Lane::Priority, &source, msg).await;
                 }
                 let _ = m.reply.send(Ok(()));
             }
             Err(e) => {
-                reject(&shared, &store, &source, &e).await;
+                reject(&shared, &source, &e);
                 let _ = m.reply.send(Err(e.to_string()));
             }
         }
@@ -1327,14 +1596,14 @@ fn publish_alarms(shared: &Shared, st: &mut WardState, events: &[AlarmEvent], no
     let _ = shared.live.send(LiveEvent::Alarms(Arc::new(active)));
 }
 
-/// Log, persist and notify alarm events (after `publish_alarms`).
-async fn record_alarm_events(shared: &Shared, events: Vec<AlarmEvent>) {
+/// Log, persist and notify alarm events (after `publish_alarms`). Never waits.
+fn record_alarm_events(shared: &Shared, events: Vec<AlarmEvent>) {
     for e in events {
         log_alarm_event(&e);
         if let Some(n) = &shared.alarm_io.notifier {
             n.alarm(&e);
         }
-        store_ingest(shared, &shared.alarm_io.store, Op::Alarm(e)).await;
+        outbox_op(shared, Op::Alarm(e));
     }
 }
 
@@ -1347,7 +1616,7 @@ async fn emit_alarm_events(shared: &Shared, events: Vec<AlarmEvent>, now: i64) {
         let mut st = lock(&shared.state);
         publish_alarms(shared, &mut st, &events, now);
     }
-    record_alarm_events(shared, events).await;
+    record_alarm_events(shared, events);
 }
 
 fn log_alarm_event(e: &AlarmEvent) {
@@ -1398,8 +1667,8 @@ async fn alarm_tick(shared: Arc<Shared>, period: Duration, mut stop: watch::Rece
             let dropped = shared.store_dropped.swap(0, Ordering::Relaxed);
             if dropped > 0 {
                 tracing::error!(dropped, "data not stored while the database was failing");
-                store_op(
-                    &shared.alarm_io.store,
+                outbox_op(
+                    &shared,
                     Op::Reject {
                         reason: "not_stored",
                         detail: format!(
@@ -1407,11 +1676,46 @@ async fn alarm_tick(shared: Arc<Shared>, period: Duration, mut stop: watch::Rece
                         ),
                         t_ms: now,
                     },
-                )
-                .await;
+                );
             }
         }
         emit_alarm_events(&shared, events, now).await;
+        settle_budgets(&shared, now);
+    }
+}
+
+/// Devices back within their budget: resolve their DEVICE OVER BUDGET alarm and record how
+/// much of them was dropped.
+fn settle_budgets(shared: &Shared, now: i64) {
+    let settled = lock(&shared.budgets).settle(now);
+    for (topic_bed, device, dropped) in settled {
+        let text = format!("{device} back within its budget; {dropped} messages were dropped");
+        tracing::info!(bed = %topic_bed, device, dropped, "device back within its budget");
+        outbox_op(
+            shared,
+            Op::Reject {
+                reason: "over_budget",
+                detail: format!("{topic_bed} {device}: {dropped} messages over budget dropped"),
+                t_ms: now,
+            },
+        );
+        let resolved = lock(&shared.registry).resolve(
+            &device,
+            Some(&topic_bed),
+            shared.policy.require_registered,
+        );
+        let Ok(bed) = resolved else {
+            continue;
+        };
+        let events = {
+            let mut st = lock(&shared.state);
+            let events = st
+                .alarms
+                .device_over_budget(&bed, &device, false, &text, now);
+            publish_alarms(shared, &mut st, &events, now);
+            events
+        };
+        record_alarm_events(shared, events);
     }
 }
 

@@ -38,6 +38,8 @@ pub struct IngestPolicy {
     /// Readings older than this are rejected (late delivery beyond any use, or a clock reset).
     pub max_age_ms: i64,
     pub retention: Retention,
+    /// What one device may send (applied before decoding, see [`DeviceBudgets`]).
+    pub budget: Budget,
 }
 
 impl Default for IngestPolicy {
@@ -47,6 +49,7 @@ impl Default for IngestPolicy {
             max_future_ms: 60_000,
             max_age_ms: 7 * 24 * 3600 * 1000,
             retention: Retention::default(),
+            budget: Budget::default(),
         }
     }
 }
@@ -70,6 +73,185 @@ impl IngestPolicy {
         Ok(())
     }
 }
+
+/// The traffic one device (topic `ward/bed/device`) may send, all its streams together. A
+/// simulated bed sends about 17 messages and 25 KB a second; a 12-lead monitor at 500 Hz about
+/// 50 messages and 150 KB: the defaults leave several times that.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Payload bytes per second (default 1 MiB/s).
+    pub bytes_per_s: u64,
+    /// Messages per second (default 200).
+    pub msgs_per_s: u64,
+    /// A device may send this many seconds' worth at once (reconnect backlog; default 10 s).
+    pub burst_s: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            bytes_per_s: 1024 * 1024,
+            msgs_per_s: 200,
+            burst_s: 10,
+        }
+    }
+}
+
+/// A device back within its budget: no message of it was dropped for this long.
+pub const BUDGET_CLEAR_MS: i64 = 5_000;
+
+/// What [`DeviceBudgets::admit`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admit,
+    /// Over budget: drop it. `first` = the first drop of a new episode (raise the alarm).
+    Drop {
+        first: bool,
+    },
+}
+
+/// A device's token buckets (messages and bytes) and its current over-budget episode.
+#[derive(Debug, Clone)]
+struct Bucket {
+    msgs: f64,
+    bytes: f64,
+    last_ms: i64,
+    /// Messages dropped in the current episode, and when the last was.
+    dropped: u64,
+    last_drop_ms: Option<i64>,
+}
+
+/// Per-device rate and size budgets (token buckets), checked on the topic and the payload size
+/// alone, before anything is decoded: a device sending more than its [`Budget`] has its excess
+/// dropped. Pure: every call takes `now_ms`.
+#[derive(Debug)]
+pub struct DeviceBudgets {
+    budget: Budget,
+    buckets: HashMap<(BedId, String), Bucket>,
+    /// Extra seconds' worth a device seen for the first time before `until` may send at once
+    /// (the backlog a broker redelivers after the station was away), see
+    /// [`DeviceBudgets::catch_up`].
+    catch_up: Option<(f64, i64)>,
+}
+
+impl DeviceBudgets {
+    pub fn new(budget: Budget) -> Self {
+        DeviceBudgets {
+            budget,
+            buckets: HashMap::new(),
+            catch_up: None,
+        }
+    }
+
+    fn capacity(&self) -> (f64, f64) {
+        let b = &self.budget;
+        let s = b.burst_s.max(1) as f64;
+        (b.msgs_per_s as f64 * s, b.bytes_per_s as f64 * s)
+    }
+
+    /// The station was away for `away_ms` (a restart, a lost connection with the session kept):
+    /// the broker is about to redeliver what every device sent meanwhile, at network speed.
+    /// Every device may send that much on top of its burst, once (at most an hour's worth).
+    pub fn catch_up(&mut self, away_ms: i64, now_ms: i64) {
+        let away_s = (away_ms.clamp(0, 3_600_000) as f64) / 1000.0;
+        if away_s <= 0.0 {
+            return;
+        }
+        let (m, b) = (
+            self.budget.msgs_per_s as f64 * away_s,
+            self.budget.bytes_per_s as f64 * away_s,
+        );
+        for bucket in self.buckets.values_mut() {
+            bucket.msgs += m;
+            bucket.bytes += b;
+        }
+        // Devices not seen yet get it when they first send, within the time the backlog
+        // takes to arrive.
+        let until = now_ms + (away_s * 1000.0) as i64 + self.budget.burst_s as i64 * 1000;
+        self.catch_up = Some((away_s, until));
+    }
+
+    /// A message of `bytes` from `device` on `bed` (as its topic names them) at `now_ms`.
+    pub fn admit(&mut self, bed: &BedId, device: &str, bytes: usize, now_ms: i64) -> Admission {
+        let (cap_m, cap_b) = self.capacity();
+        let (rate_m, rate_b) = (
+            self.budget.msgs_per_s as f64,
+            self.budget.bytes_per_s as f64,
+        );
+        let extra_s = match self.catch_up {
+            Some((s, until)) if now_ms <= until => s,
+            _ => 0.0,
+        };
+        // Looked up by reference first: this runs for every message.
+        let key_missing = !self
+            .buckets
+            .contains_key(&(bed.clone(), device.to_string()));
+        if key_missing {
+            if self.buckets.len() >= MAX_TRACKED_DEVICES {
+                self.forget_idle(now_ms);
+            }
+            self.buckets.insert(
+                (bed.clone(), device.to_string()),
+                Bucket {
+                    msgs: cap_m + rate_m * extra_s,
+                    bytes: cap_b + rate_b * extra_s,
+                    last_ms: now_ms,
+                    dropped: 0,
+                    last_drop_ms: None,
+                },
+            );
+        }
+        let Some(b) = self.buckets.get_mut(&(bed.clone(), device.to_string())) else {
+            return Admission::Admit;
+        };
+        let dt = ((now_ms - b.last_ms).max(0) as f64) / 1000.0;
+        b.last_ms = b.last_ms.max(now_ms);
+        // Refill up to the burst (never cutting a catch-up allowance above it).
+        if b.msgs < cap_m {
+            b.msgs = (b.msgs + rate_m * dt).min(cap_m);
+        }
+        if b.bytes < cap_b {
+            b.bytes = (b.bytes + rate_b * dt).min(cap_b);
+        }
+        let size = bytes as f64;
+        if b.msgs >= 1.0 && b.bytes >= size {
+            b.msgs -= 1.0;
+            b.bytes -= size;
+            return Admission::Admit;
+        }
+        let first = b.dropped == 0;
+        b.dropped += 1;
+        b.last_drop_ms = Some(now_ms);
+        Admission::Drop { first }
+    }
+
+    /// Devices whose over-budget episode ended (no drop for [`BUDGET_CLEAR_MS`]), with how many
+    /// of their messages were dropped in it.
+    pub fn settle(&mut self, now_ms: i64) -> Vec<(BedId, String, u64)> {
+        let mut out = Vec::new();
+        for ((bed, device), b) in self.buckets.iter_mut() {
+            if let Some(t) = b.last_drop_ms {
+                if now_ms - t >= BUDGET_CLEAR_MS {
+                    out.push((bed.clone(), device.clone(), b.dropped));
+                    b.dropped = 0;
+                    b.last_drop_ms = None;
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Drop the state of devices quiet for a minute and not over budget (bounded memory when
+    /// topics keep changing).
+    fn forget_idle(&mut self, now_ms: i64) {
+        self.buckets
+            .retain(|_, b| b.last_drop_ms.is_some() || now_ms - b.last_ms < 60_000);
+    }
+}
+
+/// Devices whose budgets are tracked before idle ones are forgotten.
+const MAX_TRACKED_DEVICES: usize = 65_536;
 
 /// A registered device.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +482,88 @@ mod tests {
         );
         assert!(unregister_device(&conn, "mon-1").expect("remove"));
         assert!(!unregister_device(&conn, "mon-1").expect("remove"));
+    }
+
+    #[test]
+    fn budgets_drop_the_excess_of_one_device_only() {
+        let budget = Budget {
+            bytes_per_s: 10_000,
+            msgs_per_s: 10,
+            burst_s: 1,
+        };
+        let mut b = DeviceBudgets::new(budget);
+        let (bed, other) = (BedId::new("4W", "01"), BedId::new("4W", "02"));
+        let t = 1_000_000;
+        // A burst of its budget passes, the next message is dropped (first of an episode).
+        for _ in 0..10 {
+            assert_eq!(b.admit(&bed, "flood", 100, t), Admission::Admit);
+        }
+        assert_eq!(
+            b.admit(&bed, "flood", 100, t),
+            Admission::Drop { first: true }
+        );
+        assert_eq!(
+            b.admit(&bed, "flood", 100, t),
+            Admission::Drop { first: false }
+        );
+        // Another device on the same bed, and a device on another bed, are not affected.
+        assert_eq!(b.admit(&bed, "spo2", 100, t), Admission::Admit);
+        assert_eq!(b.admit(&other, "flood", 100, t), Admission::Admit);
+        // Bytes count too: one message larger than what is left is dropped.
+        let mut b2 = DeviceBudgets::new(budget);
+        assert_eq!(b2.admit(&bed, "big", 9_000, t), Admission::Admit);
+        assert_eq!(
+            b2.admit(&bed, "big", 2_000, t),
+            Admission::Drop { first: true }
+        );
+        // Tokens come back with time: a tenth of a second later, one more message.
+        assert_eq!(b.admit(&bed, "flood", 100, t + 100), Admission::Admit);
+        assert!(matches!(
+            b.admit(&bed, "flood", 100, t + 100),
+            Admission::Drop { .. }
+        ));
+        // Not settled while drops go on; settled BUDGET_CLEAR_MS after the last one.
+        assert!(b.settle(t + 100 + BUDGET_CLEAR_MS - 1).is_empty());
+        let settled = b.settle(t + 100 + BUDGET_CLEAR_MS);
+        assert_eq!(settled, vec![(bed.clone(), "flood".to_string(), 3)]);
+        assert!(b.settle(t + 100 + 2 * BUDGET_CLEAR_MS).is_empty(), "once");
+        // A new episode is a new first drop.
+        let t2 = t + 60_000;
+        for _ in 0..10 {
+            assert_eq!(b.admit(&bed, "flood", 100, t2), Admission::Admit);
+        }
+        assert_eq!(
+            b.admit(&bed, "flood", 100, t2),
+            Admission::Drop { first: true }
+        );
+    }
+
+    #[test]
+    fn a_station_away_may_take_the_backlog_once() {
+        let budget = Budget {
+            bytes_per_s: 1_000_000,
+            msgs_per_s: 10,
+            burst_s: 1,
+        };
+        let mut b = DeviceBudgets::new(budget);
+        let bed = BedId::new("4W", "01");
+        let t = 1_000_000;
+        assert_eq!(b.admit(&bed, "known", 10, t), Admission::Admit);
+        // Away 5 s: a known device and a new one may each send 5 s' worth on top of the burst.
+        b.catch_up(5_000, t);
+        for dev in ["known", "new"] {
+            let n = (0..100)
+                .take_while(|_| b.admit(&bed, dev, 10, t) == Admission::Admit)
+                .count();
+            let expect = if dev == "known" { 59 } else { 60 };
+            assert_eq!(n, expect, "{dev}");
+        }
+        // After that, the plain budget again.
+        let later = t + 60_000;
+        let n = (0..100)
+            .take_while(|_| b.admit(&bed, "late", 10, later) == Admission::Admit)
+            .count();
+        assert_eq!(n, 10);
     }
 
     #[test]

@@ -230,6 +230,34 @@ fn device_conditions_are_technical_alarms() {
 }
 
 #[test]
+fn a_device_over_budget_is_a_technical_alarm_naming_it() {
+    let mut m = machine();
+    let ev = m.device_over_budget(&bed(), "pump-7", true, "pump-7 over budget", T0);
+    assert_eq!(kinds(&ev), [(K::Raise, "DEVICE_OVER_BUDGET".into())]);
+    let shown = m.active(T0);
+    let a = find(&shown, "DEVICE_OVER_BUDGET");
+    assert!(a.label.contains("pump-7"), "{a:?}");
+    assert_eq!(a.priority, Priority::Medium);
+    assert!(
+        m.device_over_budget(&bed(), "pump-7", true, "still", T0 + 1000)
+            .is_empty(),
+        "raised once"
+    );
+    // Another device of the bed has its own.
+    let ev = m.device_over_budget(&bed(), "mon-1", true, "mon-1 over budget", T0 + 1000);
+    assert_eq!(kinds(&ev), [(K::Raise, "DEVICE_OVER_BUDGET".into())]);
+    let ev = m.device_over_budget(&bed(), "pump-7", false, "back in budget", T0 + 9000);
+    assert_eq!(kinds(&ev), [(K::Resolve, "DEVICE_OVER_BUDGET".into())]);
+    assert_eq!(
+        m.active(T0 + 9000)
+            .iter()
+            .filter(|a| a.code == "DEVICE_OVER_BUDGET")
+            .count(),
+        1
+    );
+}
+
+#[test]
 fn latched_alarm_stays_until_acknowledged() {
     let mut m = machine();
     m.set_latching("HR_HIGH", true);

@@ -143,6 +143,8 @@ pub async fn ingest(a: IngestArgs) -> Result<()> {
         probe: false,
         rss_every: None,
         encrypt: false,
+        budget_kib: 1024,
+        flood: None,
     })
     .await?;
     r.print();
@@ -167,6 +169,14 @@ pub struct LoadArgs {
     /// encryption at rest costs.
     #[arg(long)]
     encrypt: bool,
+    /// The engine's per-device byte budget, KiB/s (`[ingest] device_bytes_per_s`); a simulated
+    /// bed sends about 25 KB/s.
+    #[arg(long, default_value_t = 256)]
+    budget_kib: u64,
+    /// A device on its own bed floods waveform chunks at this multiple of its byte budget
+    /// (e.g. 10) beside the ward: the probe's latency shows what it costs the other beds.
+    #[arg(long)]
+    flood: Option<f64>,
 }
 
 /// `vigilctl bench load`: the full pipeline at increasing bed counts. Each step runs
@@ -187,6 +197,8 @@ pub async fn load(a: LoadArgs) -> Result<()> {
             probe: true,
             rss_every: a.rss_every,
             encrypt: a.encrypt,
+            budget_kib: a.budget_kib,
+            flood: a.flood,
         })
         .await?;
         r.print();
@@ -226,6 +238,10 @@ struct StepOpts {
     rss_every: Option<u64>,
     /// The engine's database encrypted (SQLCipher).
     encrypt: bool,
+    /// The engine's per-device byte budget, KiB/s.
+    budget_kib: u64,
+    /// A flooding device at this multiple of its budget.
+    flood: Option<f64>,
 }
 
 /// What one run measured.
@@ -253,6 +269,10 @@ struct StepResult {
     probe: bool,
     /// MiB the engine wrote to the write-ahead log (disk wear), from its closing log line.
     wal_mib: Option<f64>,
+    /// COMM LOST alarms the engine raised (none is expected: every bed keeps sending).
+    comm_lost: u64,
+    /// With a flood: chunks the flooder published and whether its bed got DEVICE OVER BUDGET.
+    flood: Option<(u64, bool)>,
 }
 
 /// Messages per bed and second at full rate: 4 waveform channels × 4 chunks, 1 vitals message.
@@ -362,6 +382,13 @@ impl StepResult {
                 _ => println!("publish -> alarm raised   no alarm seen ({} missed)", self.alarm_missed),
             }
         }
+        println!("COMM LOST raised          {}", self.comm_lost);
+        if let Some((n, alarmed)) = self.flood {
+            println!(
+                "flood                     {n} chunks; DEVICE OVER BUDGET on its bed: {}",
+                if alarmed { "yes" } else { "no" }
+            );
+        }
         if let Some((first, last, max)) = self.rss_trend() {
             let series: Vec<String> = self
                 .rss_series
@@ -410,6 +437,13 @@ impl StepResult {
         if let Some(w) = self.wal_mib_per_bed_hour() {
             l += &format!(" wal_mib_per_bed_hour={w:.1}");
         }
+        l += &format!(" comm_lost={}", self.comm_lost);
+        if let Some((n, alarmed)) = self.flood {
+            l += &format!(
+                " flood_chunks={n} flood_alarm={}",
+                if alarmed { "yes" } else { "no" }
+            );
+        }
         l
     }
 }
@@ -444,15 +478,16 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
 
     // The engine, as its own process. Its alarm log (stderr) is read for the probe's alarms.
     let exe = std::env::current_exe()?;
-    // The engine's config (private, as the engine requires): encryption when measured.
-    vigil_core::secure_fs::replace_private(
-        &tmp.join("none.toml"),
-        if a.encrypt {
-            b"[storage]\nencrypt = true\n".as_slice()
-        } else {
-            b"".as_slice()
-        },
-    )?;
+    // The engine's config (private, as the engine requires): encryption when measured, the
+    // per-device byte budget.
+    let mut conf = format!(
+        "[ingest]\ndevice_bytes_per_s = {}\n",
+        a.budget_kib.max(1) * 1024
+    );
+    if a.encrypt {
+        conf += "[storage]\nencrypt = true\n";
+    }
+    vigil_core::secure_fs::replace_private(&tmp.join("none.toml"), conf.as_bytes())?;
     if a.encrypt {
         println!("database encrypted (SQLCipher)");
     }
@@ -497,7 +532,15 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     // The writer's figures, from its closing log line: MiB written to the write-ahead log.
     let err_reader = std::thread::spawn(move || {
         let mut wal_mib = None;
+        let (mut comm_lost, mut over_budget) = (0u64, false);
         for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if l.contains("code=COMM_LOST") && l.contains("ALARM") && !l.contains("RESOLVED") {
+                comm_lost += 1;
+                println!("engine: {}", l.trim());
+            }
+            if l.contains(FLOOD_BED) && l.contains("code=DEVICE_OVER_BUDGET") {
+                over_budget = true;
+            }
             if let Some(v) = l.split("wal_mib_written=").nth(1) {
                 wal_mib = v
                     .split_whitespace()
@@ -514,7 +557,7 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
                 println!("engine: {}", l.trim());
             }
         }
-        wal_mib
+        (wal_mib, comm_lost, over_budget)
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -557,6 +600,14 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let cfg = SimConfig::new(url.clone(), "bench", a.beds);
     let sim_task = tokio::spawn(sim::run(cfg, stop_rx));
+    let flood_task = a.flood.map(|x| {
+        let rate = x * (a.budget_kib.max(1) * 1024) as f64;
+        eprintln!(
+            "bench: a device floods at {x}x its budget ({:.0} KiB/s)",
+            rate / 1024.0
+        );
+        tokio::spawn(flood(url.clone(), rate, stop_tx.subscribe()))
+    });
     let end = t0 + Duration::from_secs(a.seconds);
     let probe_task = if a.probe {
         let url = url.clone();
@@ -597,6 +648,10 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     }
     let _ = stop_tx.send(true);
     let report = sim_task.await??;
+    let flooded = match flood_task {
+        Some(t) => Some(t.await??),
+        None => None,
+    };
     let publish_s = t0.elapsed().as_secs_f64();
     let (alarm_ms, alarm_missed) = match probe_task {
         Some(t) => t.await??,
@@ -632,7 +687,7 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     let sub_total = sub_msgs.load(Ordering::Relaxed);
     let published_samples: u64 = report.samples.values().flat_map(|m| m.values()).sum();
     // The engine has exited: its stderr is at its end.
-    let wal_mib = err_reader.join().ok().flatten();
+    let (wal_mib, comm_lost, over_budget) = err_reader.join().unwrap_or((None, 0, false));
 
     let conn = store::open_read_only(&db)?;
     let st = query::status(&conn)?;
@@ -678,7 +733,55 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
         rss_series,
         probe: a.probe,
         wal_mib,
+        comm_lost,
+        flood: flooded.map(|n| (n, over_budget)),
     })
+}
+
+/// The flooding device's bed (its own ward, apart from the simulated ward and the probe).
+const FLOOD_BED: &str = "flood/f1";
+
+/// A device publishing valid ECG chunks of about 10 KB at `bytes_per_s` until `stop`; returns
+/// how many it published.
+async fn flood(url: BrokerUrl, bytes_per_s: f64, mut stop: watch::Receiver<bool>) -> Result<u64> {
+    use vigil_core::telemetry::{BedId, Topic, WavePayload, CONTRACT_VERSION};
+    let bed = BedId::new("flood", "f1");
+    let settings: vigil_core::config::BrokerSettings = url.into();
+    let mut opts = settings.mqtt_options("bench-load-flood")?;
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 1024);
+    let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let topic = Topic::wave(&bed, "flood-1", "ECG_II");
+    let chunk = |seq: u64| -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&WavePayload {
+            v: CONTRACT_VERSION,
+            device: "flood-1".into(),
+            channel: "ECG_II".into(),
+            unit: "mV".into(),
+            t0: chrono::Utc::now(),
+            rate: 500.0,
+            seq,
+            origin: 0.0,
+            factor: 0.001,
+            data: (0..1400).map(|i| (i % 2000) - 1000).collect(),
+        })?)
+    };
+    let every = Duration::from_secs_f64(chunk(0)?.len() as f64 / bytes_per_s.max(1.0));
+    let start = tokio::time::Instant::now();
+    let mut seq = 0u64;
+    while !*stop.borrow_and_update() {
+        seq += 1;
+        client
+            .publish(&topic, rumqttc::QoS::AtLeastOnce, false, chunk(seq)?)
+            .await?;
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep_until(start + every.mul_f64(seq as f64)) => {}
+        }
+    }
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), net).await;
+    Ok(seq)
 }
 
 /// The probe monitor's bed (its own ward, so no simulated bed matches it in the alarm log).

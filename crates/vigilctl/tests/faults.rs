@@ -432,7 +432,15 @@ fn malformed_flood_beside_normal_traffic() {
     let (_broker, port) = mosquitto(dir.path());
     let url = format!("mqtt://127.0.0.1:{port}");
     let db = dir.path().join("ward.db");
-    let mut rec = record(&url, &db, "flood-station");
+    // Every payload of the flood is to reach the decoder here: a budget far above it (the
+    // budgets, which drop such a flood before decoding, are tests/fairness.rs in vigil-core).
+    let mut rec = support::record_config(
+        &url,
+        &db,
+        "flood-station",
+        &["--allow-unregistered"],
+        "[ingest]\ndevice_msgs_per_s = 1000000\n",
+    );
     let summary_path = dir.path().join("published.json");
     let mut sim = sim(&url, 4, 10.0, "nw", &summary_path);
     wait_until("data flowing", Duration::from_secs(20), || {

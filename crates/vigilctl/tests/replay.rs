@@ -58,8 +58,16 @@ fn replay(url: &str, file: &Path, bed: &str, extra: &[&str]) -> std::process::Ou
         .expect("run vigilctl replay")
 }
 
+/// The recorder, with device budgets far above a replay at 400× real time (a device sending
+/// that fast in a ward would have its excess dropped: tests/fairness.rs in vigil-core).
 fn start_record(url: &str, db: &Path, extra: &[&str]) -> Proc {
-    support::record_with(url, db, &format!("rec-{}", std::process::id()), extra)
+    support::record_config(
+        url,
+        db,
+        &format!("rec-{}", std::process::id()),
+        extra,
+        "[ingest]\ndevice_msgs_per_s = 1000000\ndevice_bytes_per_s = 1000000000\n",
+    )
 }
 
 /// Compare a stored channel with a CSV column, sample by sample.

@@ -32,6 +32,9 @@ pub const AUDIO_FAILED: &str = "AUDIO_FAILED";
 /// Code of the security technical alarm: a high-severity security event (a spoofing attempt on
 /// a bed, the audit trail found altered), see [`crate::security`].
 pub const SECURITY: &str = "SECURITY";
+/// Code of the over-budget technical alarm: a device sends more than its ingest budget
+/// ([`crate::ingest::Budget`]) and the excess is being dropped.
+pub const DEVICE_OVER_BUDGET: &str = "DEVICE_OVER_BUDGET";
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
 /// Acknowledgements kept for ward-wide sync.
@@ -1127,6 +1130,37 @@ impl AlarmMachine {
         };
         let bed = bed.cloned().unwrap_or_else(Self::station_bed);
         self.simple_technical(bed, SECURITY, label, present, message, now)
+    }
+
+    /// Raise (`present`) or resolve the [`DEVICE_OVER_BUDGET`] technical alarm of `device` on
+    /// `bed` (medium priority, no delay): the device sends more than its budget, its excess is
+    /// dropped (the bed's data from it is incomplete; it may be faulty or an attacker).
+    pub fn device_over_budget(
+        &mut self,
+        bed: &BedId,
+        device: &str,
+        present: bool,
+        message: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        let id = format!("{}/{DEVICE_OVER_BUDGET}@{device}", bed.key());
+        if present {
+            self.note_bed(bed, now);
+        }
+        let spec = Spec {
+            bed: bed.clone(),
+            code: DEVICE_OVER_BUDGET.into(),
+            label: format!("DEVICE FLOODING {device}"),
+            class: AlarmClass::Technical,
+            priority: Priority::Medium,
+            delay_ms: 0,
+            value: None,
+            limit: None,
+            message: message.to_string(),
+        };
+        self.update(&id, spec, present, now, &mut out);
+        out
     }
 
     fn gap_spec(bed: &BedId, device: &str, channel: &str) -> Spec {

@@ -195,8 +195,13 @@ pub fn record(url: &str, db: &Path, client_id: &str) -> Proc {
 /// Start `vigilctl record` with extra flags and wait until it reports its subscription. An
 /// empty config file keeps a developer's own vigil.toml out of the test.
 pub fn record_with(url: &str, db: &Path, client_id: &str, extra: &[&str]) -> Proc {
+    record_config(url, db, client_id, extra, "")
+}
+
+/// [`record_with`] with this text as its config file.
+pub fn record_config(url: &str, db: &Path, client_id: &str, extra: &[&str], toml: &str) -> Proc {
     let config = db.with_extension("toml");
-    vigil_core::secure_fs::replace_private(&config, b"").expect("write config");
+    vigil_core::secure_fs::replace_private(&config, toml.as_bytes()).expect("write config");
     private_dir(db);
     let p = Proc::spawn(
         "record",
