@@ -66,6 +66,14 @@ pub enum ConfigError {
     /// `password_env` names a variable that is not set.
     #[error("environment variable {0} (broker password_env) is not set or not valid UTF-8")]
     PasswordEnv(String),
+    /// A broker on the network without TLS or without authentication, not allowed by
+    /// `[broker] insecure = true`.
+    #[error(
+        "broker {url} is not on this machine and the connection would be {why}: refused. Use \
+         mqtts:// with a client certificate or a user name (docs/broker-security.md), or set \
+         [broker] insecure = true to accept the risk (the station then warns at all times)"
+    )]
+    Insecure { url: String, why: String },
     /// The config file is readable by other users (the message says the fix).
     #[error(transparent)]
     Mode(#[from] crate::secure_fs::ModeError),
@@ -183,6 +191,9 @@ pub struct BrokerSettings {
     pub key_file: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// `[broker] insecure = true`: a broker on the network without TLS or without
+    /// authentication is accepted (see [`BrokerSettings::check_trust`]).
+    pub insecure: bool,
 }
 
 impl From<BrokerUrl> for BrokerSettings {
@@ -195,6 +206,7 @@ impl From<BrokerUrl> for BrokerSettings {
             key_file: None,
             username: None,
             password: None,
+            insecure: false,
         }
     }
 }
@@ -285,6 +297,55 @@ impl BrokerSettings {
     /// A password would cross the network in clear text (no TLS).
     pub fn password_in_clear(&self) -> bool {
         self.password.is_some() && !self.url.tls
+    }
+
+    /// The broker is on this machine (a loopback address or `localhost`): nothing crosses a
+    /// network (the embedded broker, test brokers).
+    pub fn on_loopback(&self) -> bool {
+        let h = self.url.host.as_str();
+        h.eq_ignore_ascii_case("localhost")
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The station authenticates itself (a user name or a client certificate).
+    pub fn authenticated(&self) -> bool {
+        self.username.is_some() || self.cert_file.is_some()
+    }
+
+    /// What makes this connection untrustworthy across a network: no TLS, no authentication.
+    /// Empty for a broker on loopback.
+    pub fn exposure(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.on_loopback() {
+            return out;
+        }
+        if !self.url.tls {
+            out.push("plain mqtt:// without TLS (readings and alarm state readable and forgeable on the network)");
+        }
+        if !self.authenticated() {
+            out.push("anonymous (no user name or client certificate: any client may connect)");
+        }
+        out
+    }
+
+    /// Refuse a broker on the network without TLS or without authentication unless
+    /// `insecure = true`; with it, the standing warnings to show.
+    pub fn check_trust(&self) -> Result<Vec<String>, ConfigError> {
+        let exposure = self.exposure();
+        if exposure.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.insecure {
+            return Err(ConfigError::Insecure {
+                url: self.url.to_string(),
+                why: exposure.join(" and "),
+            });
+        }
+        Ok(exposure
+            .iter()
+            .map(|w| format!("{}: {w}; allowed by insecure = true", self.url))
+            .collect())
     }
 }
 
@@ -606,6 +667,10 @@ pub struct BrokerSection {
     pub client_id: Option<String>,
     /// Only this ward's telemetry; default every ward on the broker.
     pub ward: Option<String>,
+    /// Accept a broker that is not on this machine without TLS (`mqtt://`) or without
+    /// authentication. Off by default (such a station refuses to start); when on, the station
+    /// warns at all times (`LinkState::warnings`).
+    pub insecure: Option<bool>,
 }
 
 impl BrokerSection {
@@ -643,6 +708,7 @@ impl BrokerSection {
             key_file: self.key_file.clone(),
             username: self.username.clone(),
             password,
+            insecure: self.insecure.unwrap_or(false),
         };
         s.check()?;
         Ok(Some(s))
@@ -899,6 +965,32 @@ pub fn default_client_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_broker_on_loopback_may_be_plain_and_anonymous() {
+        let settings = |url: &str| -> super::BrokerSettings {
+            url.parse::<super::BrokerUrl>().expect("url").into()
+        };
+        for url in [
+            "mqtt://127.0.0.1:1883",
+            "mqtt://localhost",
+            "mqtt://[::1]:1883",
+        ] {
+            let s = settings(url);
+            assert!(s.on_loopback(), "{url}");
+            assert_eq!(s.check_trust().expect("loopback"), Vec::<String>::new());
+        }
+        let mut s = settings("mqtt://broker.ward4.example");
+        assert_eq!(s.exposure().len(), 2);
+        assert!(matches!(
+            s.check_trust(),
+            Err(super::ConfigError::Insecure { .. })
+        ));
+        s.username = Some("station-4w".into());
+        assert_eq!(s.exposure().len(), 1, "still no TLS");
+        s.insecure = true;
+        assert_eq!(s.check_trust().expect("allowed").len(), 1);
+    }
+
     #[test]
     fn write_broker_keeps_the_rest_of_the_file() {
         let dir = tempfile::tempdir().unwrap();

@@ -213,7 +213,31 @@ pub struct LinkState {
     /// Wall-clock time (ms since the Unix epoch) when `connected` last changed (or the engine
     /// started): how long the link has been up, or down (communication-lost alarm).
     pub since_ms: i64,
+    /// Standing warnings about the broker's trustworthiness (an insecure broker allowed by
+    /// `insecure = true`, a broker that let the station write a device's topic), kept for as
+    /// long as the engine runs.
+    pub warnings: Vec<String>,
 }
+
+/// The start-up check that the broker refuses the station's publish on a device's topic
+/// (docs/broker-security.md: devices write only their own topics, stations only theirs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclCheck {
+    /// Not done: an anonymous broker on loopback (the embedded broker) lets anyone write.
+    Skipped,
+    /// The probe is on its way.
+    Pending,
+    /// The probe did not come back: the broker refused it.
+    Refused,
+    /// The broker delivered the station's probe on a device topic: any holder of the
+    /// station's credentials can forge any bed's readings.
+    Accepted,
+}
+
+/// How long the station waits for its probe to come back before it counts it as refused.
+const ACL_PROBE_WAIT: Duration = Duration::from_secs(5);
+/// The device level of the probe topic (not a station id, not a real device).
+const ACL_PROBE_DEVICE: &str = "vigil-acl-probe";
 
 /// Everything a newly attached watcher needs to draw the ward.
 #[derive(Debug, Clone, Default)]
@@ -281,6 +305,9 @@ struct Shared {
     published_head: Mutex<Option<crate::audit::AuditHead>>,
     /// Per-device rate and size budgets, checked before decoding.
     budgets: Mutex<DeviceBudgets>,
+    /// The topic of the start-up ACL probe, and what it found.
+    acl_probe: String,
+    acl_check: Mutex<AclCheck>,
     /// Store operations and acknowledgements of the paths that must never wait for the
     /// database (alarm events, the priority lane, operator actions): queued here without
     /// waiting, forwarded to the writer in order by `forward_outbox`.
@@ -350,9 +377,11 @@ impl Engine {
         alarm: AlarmOptions,
         security: SecurityOptions,
     ) -> Result<Engine, EngineError> {
-        // Broker settings first: a bad TLS file is reported before anything starts. Persistent
-        // session (clean session off, stable client id): the broker keeps the subscription and
-        // queues QoS 1 telemetry while the station is away.
+        // Broker settings first: a bad TLS file, or a broker on the network without TLS or
+        // authentication (unless `insecure = true`), is reported before anything starts.
+        // Persistent session (clean session off, stable client id): the broker keeps the
+        // subscription and queues QoS 1 telemetry while the station is away.
+        let broker_warnings = cfg.broker.check_trust()?;
         let opts = mqtt_options(&cfg)?;
         let writer = StoreWriter::spawn(&cfg.db_path)?;
         let (registry, saved_limits, last_stored) = {
@@ -402,6 +431,7 @@ impl Engine {
             subscribed: false,
             last_error: None,
             since_ms: store::now_ms(),
+            warnings: broker_warnings.clone(),
         });
         let shared = Arc::new(Shared {
             state: Mutex::new(WardState {
@@ -429,6 +459,15 @@ impl Engine {
             db_path: cfg.db_path.clone(),
             published_head: Mutex::new(None),
             budgets: Mutex::new(budgets),
+            acl_probe: telemetry::Topic::status(
+                &BedId::new(cfg.ward.as_deref().unwrap_or("acl-probe"), "acl-probe"),
+                ACL_PROBE_DEVICE,
+            ),
+            acl_check: Mutex::new(if cfg.broker.on_loopback() && !cfg.broker.authenticated() {
+                AclCheck::Skipped
+            } else {
+                AclCheck::Pending
+            }),
             outbox,
             outbox_len,
             alarm_io: AlarmIo {
@@ -440,6 +479,18 @@ impl Engine {
                     .then(|| Notifier::spawn(Duration::from_secs(2))),
             },
         });
+        for w in &broker_warnings {
+            tracing::warn!(target: "vigil::security", "INSECURE BROKER: {w}");
+            shared.security.report(
+                Occurrence::new(
+                    Kind::BrokerAuth,
+                    Source::peer(&cfg.broker.url.to_string()),
+                    format!("broker accepted only because insecure = true: {w}"),
+                    store::now_ms(),
+                )
+                .severity(Severity::Medium),
+            );
+        }
         let (stop, stop_rx) = watch::channel(false);
         let filter = telemetry::subscription_filter(cfg.ward.as_deref());
         // The station's own audit head and the ward's station notices: under the filter of every
@@ -771,9 +822,14 @@ impl EngineHandle {
         lock(&self.shared.state).alarms.pauses(store::now_ms())
     }
 
-    /// The broker link, as a watch (connected / subscribed).
+    /// The broker link, as a watch (connected / subscribed, standing warnings).
     pub fn link(&self) -> watch::Receiver<LinkState> {
         self.shared.link.subscribe()
+    }
+
+    /// What the start-up check of the broker's ACL found so far.
+    pub fn acl_check(&self) -> AclCheck {
+        *lock(&self.shared.acl_check)
     }
 
     pub fn counters(&self) -> &IngestCounters {
@@ -849,6 +905,11 @@ struct Dispatch {
 
 impl Dispatch {
     async fn publish(&self, shared: &Shared, p: Publish) {
+        if p.topic == shared.acl_probe {
+            acl_probe_back(shared);
+            self.ack(p);
+            return;
+        }
         let parsed = telemetry::Topic::parse(&p.topic);
         let Ok(t) = parsed else {
             // Station topics, or a bad topic rejected (and counted) on the priority lane.
@@ -896,6 +957,79 @@ impl Dispatch {
                 let _ = self.acks.send(p);
             }
         }
+    }
+}
+
+/// Publish the ACL probe: the station's own credentials, a device's status topic. A broker
+/// set up as docs/broker-security.md says refuses it (drops it); one that delivers it back
+/// lets whoever holds the station's credentials forge any bed's readings. Counted as refused
+/// once `ACL_PROBE_WAIT` passes without it coming back.
+fn send_acl_probe(shared: &Arc<Shared>, client: &AsyncClient) {
+    let payload = format!("vigil ACL probe from station {}", shared.alarm_io.station);
+    if let Err(e) = client.try_publish(
+        shared.acl_probe.clone(),
+        QoS::AtLeastOnce,
+        false,
+        payload.into_bytes(),
+    ) {
+        tracing::warn!(error = %e, "cannot send the broker ACL probe");
+        return;
+    }
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        tokio::time::sleep(ACL_PROBE_WAIT).await;
+        let mut c = lock(&shared.acl_check);
+        if *c == AclCheck::Pending {
+            *c = AclCheck::Refused;
+            tracing::info!(
+                topic = %shared.acl_probe,
+                "broker ACL: the station's publish on a device topic was refused, as it should be"
+            );
+        }
+    });
+}
+
+/// The station's ACL probe came back: the broker let the station write a device's topic.
+fn acl_probe_back(shared: &Shared) {
+    {
+        let mut c = lock(&shared.acl_check);
+        if *c == AclCheck::Accepted {
+            return;
+        }
+        *c = AclCheck::Accepted;
+    }
+    let text = format!(
+        "the broker accepted this station's publish on a device topic ({}): its ACL does not \
+         restrict who writes device topics, so any holder of these credentials can forge any \
+         bed's readings (docs/broker-security.md)",
+        shared.acl_probe
+    );
+    tracing::error!(target: "vigil::security", "BROKER ACL OPEN: {text}");
+    shared.security.report(Occurrence::new(
+        Kind::BrokerAuth,
+        Source::peer(&shared.acl_probe),
+        text,
+        store::now_ms(),
+    ));
+    add_warning(
+        shared,
+        "the broker lets this station write any device's topic (ACL open): readings may be forged",
+    );
+}
+
+/// Add a standing warning to the link state.
+fn add_warning(shared: &Shared, warning: &str) {
+    let mut sent = None;
+    shared.link.send_if_modified(|cur| {
+        if cur.warnings.iter().any(|w| w == warning) {
+            return false;
+        }
+        cur.warnings.push(warning.to_string());
+        sent = Some(cur.clone());
+        true
+    });
+    if let Some(new) = sent {
+        let _ = shared.live.send(LiveEvent::Link(new));
     }
 }
 
@@ -992,6 +1126,7 @@ async fn run_loop(
     };
     let mut backoff = MIN_BACKOFF;
     let mut was_connected = false;
+    let mut acl_probe_sent = false;
     loop {
         let ev = tokio::select! {
             _ = stop.changed() => break,
@@ -1034,6 +1169,10 @@ async fn run_loop(
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 set_link(&shared, true, true, None);
                 tracing::info!(filter = %filters[0], "subscribed");
+                if !acl_probe_sent && *lock(&shared.acl_check) == AclCheck::Pending {
+                    acl_probe_sent = true;
+                    send_acl_probe(&shared, &client);
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 // Acknowledged to the broker once handled and committed (QoS 1 only; see
@@ -1134,6 +1273,7 @@ fn set_link(shared: &Shared, connected: bool, subscribed: bool, last_error: Opti
             subscribed,
             last_error: last_error.clone(),
             since_ms,
+            warnings: std::mem::take(&mut cur.warnings),
         };
         sent = Some(cur.clone());
         true
