@@ -599,6 +599,9 @@ pub struct IngestSection {
     pub max_future_s: Option<u64>,
     /// Oldest accepted reading, hours (default 168).
     pub max_age_h: Option<u64>,
+    /// Alarms evaluate only readings taken at most this long ago, seconds (default 30); older
+    /// ones are stored as history, marked late.
+    pub live_window_s: Option<u64>,
     /// Full-disclosure waveform retention, hours (default 240).
     pub waveform_hours: Option<u64>,
     /// Trend (numerics) retention, days (default 30).
@@ -626,6 +629,9 @@ impl IngestSection {
             max_age_ms: self
                 .max_age_h
                 .map_or(d.max_age_ms, |h| h as i64 * 3_600_000),
+            live_window_ms: self
+                .live_window_s
+                .map_or(d.live_window_ms, |s| s as i64 * 1000),
             retention: crate::ingest::Retention {
                 waveform_hours: self.waveform_hours.unwrap_or(d.retention.waveform_hours),
                 trend_days: self.trend_days.unwrap_or(d.retention.trend_days),

@@ -25,7 +25,9 @@ use crate::alarms::{
 use crate::auth::{Authorized, Permission};
 use crate::codes::Vital;
 use crate::config::{BrokerSettings, ConfigError};
-use crate::ingest::{Admission, DeviceBudgets, GapTracker, IngestPolicy, Registry, Retention};
+use crate::ingest::{
+    Admission, DeviceBudgets, GapTracker, IngestPolicy, ReadingGate, Registry, Retention, SeqCheck,
+};
 use crate::notify::Notifier;
 use crate::security::{Kind, Occurrence, SecurityMonitor, Severity, Source, Thresholds};
 use crate::store::{self, Op, StoreError, StoreWriter, WriterStats};
@@ -245,6 +247,9 @@ pub struct WardSnapshot {
     pub beds: Vec<BedId>,
     /// Latest reading per bed and vital.
     pub latest: BTreeMap<BedId, BTreeMap<Vital, Reading>>,
+    /// Latest late reading per bed and vital (stored as history, never alarmed on): shown as
+    /// late beside the live value.
+    pub late: BTreeMap<BedId, BTreeMap<Vital, Reading>>,
     pub alarms: Vec<ActiveAlarm>,
     pub devices: Vec<DeviceStatus>,
     pub link: Option<LinkState>,
@@ -258,6 +263,14 @@ pub struct IngestCounters {
     pub messages: AtomicU64,
     pub samples: AtomicU64,
     pub readings: AtomicU64,
+    /// Readings stored as history but not alarmed on: taken before the device's last reading
+    /// of the vital, or longer ago than the live window.
+    pub late: AtomicU64,
+    /// Of the late readings, those of the same time as the last one (redelivered readings).
+    pub late_duplicates: AtomicU64,
+    /// Vitals messages received again with the same sequence number and content (a QoS 1
+    /// redelivery), dropped before alarms.
+    pub duplicates: AtomicU64,
     rejects: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -290,6 +303,8 @@ struct Shared {
     policy: IngestPolicy,
     registry: Mutex<Registry>,
     gaps: Mutex<GapTracker>,
+    /// Vitals sequence numbers and reading times: replays, duplicates and late readings.
+    gate: Mutex<ReadingGate>,
     alarm_io: AlarmIo,
     /// The writer's counters (is it failing?).
     store_stats: Arc<WriterStats>,
@@ -445,6 +460,7 @@ impl Engine {
             policy: cfg.policy.clone(),
             registry: Mutex::new(registry),
             gaps: Mutex::new(GapTracker::default()),
+            gate: Mutex::new(ReadingGate::default()),
             store_stats: writer.stats(),
             store_dropped: Arc::clone(&sink.dropped),
             security: Arc::new(SecurityMonitor::new(security.thresholds.clone())),
@@ -1469,6 +1485,12 @@ async fn handle_publish(
     shared.counters.messages.fetch_add(1, Ordering::Relaxed);
     let msgs = match telemetry::decode(topic, payload).and_then(|m| admit(shared, m)) {
         Ok(m) => m,
+        // A QoS 1 redelivery of a message already handled: nothing new, not a reject.
+        Err(e @ telemetry::DecodeError::Duplicate { .. }) => {
+            shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(topic = %topic.chars().take(200).collect::<String>(), error = %e, "redelivery dropped");
+            return;
+        }
         Err(e) => return reject(shared, topic, &e),
     };
     for m in msgs {
@@ -1489,20 +1511,38 @@ async fn ingest(shared: &Shared, sink: &StoreSink, lane: Lane, source: &str, msg
     match msg {
         // Batches are expanded by `admit`; nothing of the kind reaches here.
         Message::Batch { .. } => {}
-        Message::Vitals(v) => {
+        Message::Vitals(mut v) => {
             for e in &v.rejected {
                 reject(shared, source, e);
             }
+            let now = store::now_ms();
+            // Only readings newer than the device's last of the vital and taken within the
+            // live window reach the alarms; the others are history, marked late.
+            let c = lock(&shared.gate).classify(&mut v, &shared.policy, now);
             shared
                 .counters
                 .readings
-                .fetch_add(v.readings.len() as u64, Ordering::Relaxed);
+                .fetch_add((v.readings.len() + v.late.len()) as u64, Ordering::Relaxed);
+            if c.late > 0 {
+                note_late(shared, source, &v, c);
+            }
             let v = Arc::new(v);
-            let now = store::now_ms();
             let events = {
                 let mut st = lock(&shared.state);
                 note_bed(shared, &mut st, &v.bed);
-                let mut events = st.alarms.device_seen(&v.bed, &v.device, now);
+                // Old readings alone say nothing about the device now.
+                let mut events = if v.late.is_empty() || !v.readings.is_empty() {
+                    st.alarms.device_seen(&v.bed, &v.device, now)
+                } else {
+                    Vec::new()
+                };
+                for r in &v.late {
+                    st.snapshot
+                        .late
+                        .entry(v.bed.clone())
+                        .or_default()
+                        .insert(r.vital, *r);
+                }
                 for r in &v.readings {
                     events.extend(st.alarms.observe(&v.bed, r, now));
                     st.snapshot
@@ -1574,6 +1614,22 @@ async fn ingest(shared: &Shared, sink: &StoreSink, lane: Lane, source: &str, msg
     }
 }
 
+/// Count and log readings classified late (the first, then every 1000th).
+fn note_late(shared: &Shared, source: &str, v: &Vitals, c: crate::ingest::Classified) {
+    let before = shared.counters.late.fetch_add(c.late, Ordering::Relaxed);
+    shared
+        .counters
+        .late_duplicates
+        .fetch_add(c.duplicates, Ordering::Relaxed);
+    if before == 0 || (before + c.late) / 1000 > before / 1000 {
+        tracing::warn!(
+            bed = %v.bed, device = %v.device, late = c.late, duplicates = c.duplicates,
+            total = before + c.late, source = %source.chars().take(200).collect::<String>(),
+            "late readings stored as history, not alarmed on"
+        );
+    }
+}
+
 /// Apply the ingest policy: the device must be allowed to feed the bed (registry), and times
 /// must be near the station clock. Readings with bad times are moved to `rejected`. An
 /// interoperability batch is checked against its topic's device and expanded into vitals and
@@ -1588,6 +1644,22 @@ fn admit(shared: &Shared, msg: Message) -> Result<Vec<Message>, telemetry::Decod
         Message::Vitals(mut v) => {
             v.bed = resolve(&v.device, &v.bed)?;
             drop_bad_times(policy, now, &mut v);
+            // Before any alarm sees it: a replay is refused, a redelivery dropped.
+            match lock(&shared.gate).check_seq(&v, policy, now)? {
+                SeqCheck::Gap { missing } => tracing::debug!(
+                    bed = %v.bed, device = %v.device, seq = v.seq, missing,
+                    "vitals sequence gap"
+                ),
+                SeqCheck::Restart => tracing::info!(
+                    bed = %v.bed, device = %v.device, seq = v.seq,
+                    "vitals sequence restarted (device restart)"
+                ),
+                SeqCheck::GapFill => tracing::debug!(
+                    bed = %v.bed, device = %v.device, seq = v.seq,
+                    "late vitals message filling a sequence gap"
+                ),
+                SeqCheck::First | SeqCheck::Next => {}
+            }
             vec![Message::Vitals(v)]
         }
         Message::Wave(mut w) => {
@@ -1659,6 +1731,7 @@ fn expand(
         seq: 0,
         readings: batch.readings,
         rejected,
+        late: Vec::new(),
     };
     drop_bad_times(policy, now, &mut v);
     if !v.readings.is_empty() || !v.rejected.is_empty() {

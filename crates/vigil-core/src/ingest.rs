@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection};
 
+use crate::codes::Vital;
 use crate::store::{Gap, StoreError};
-use crate::telemetry::{BedId, DecodeError, WaveChunk};
+use crate::telemetry::{BedId, DecodeError, ObsStatus, Vitals, WaveChunk};
 
 /// How much history to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,9 @@ pub struct IngestPolicy {
     pub max_future_ms: i64,
     /// Readings older than this are rejected (late delivery beyond any use, or a clock reset).
     pub max_age_ms: i64,
+    /// Alarms evaluate only readings taken at most this long ago (and newer than the last one
+    /// of the same device and vital); older ones are stored as history, marked late.
+    pub live_window_ms: i64,
     pub retention: Retention,
     /// What one device may send (applied before decoding, see [`DeviceBudgets`]).
     pub budget: Budget,
@@ -48,6 +52,7 @@ impl Default for IngestPolicy {
             require_registered: false,
             max_future_ms: 60_000,
             max_age_ms: 7 * 24 * 3600 * 1000,
+            live_window_ms: 30_000,
             retention: Retention::default(),
             budget: Budget::default(),
         }
@@ -390,10 +395,203 @@ impl GapTracker {
     }
 }
 
+/// Accepted sequence numbers remembered per device (to tell a redelivery from a replay, and a
+/// late message filling a gap from a replay).
+const SEQ_MEMORY: usize = 256;
+
+/// How a vitals message's sequence number relates to the device's earlier ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqCheck {
+    /// The first message seen from the device (since the station started).
+    First,
+    /// The next number.
+    Next,
+    /// Numbers were skipped: `missing` messages never arrived (yet).
+    Gap { missing: u64 },
+    /// A number skipped earlier, arriving late: its readings are history.
+    GapFill,
+    /// The number went back, but every reading is newer than anything accepted from the device
+    /// and within the live window: the device restarted its counter.
+    Restart,
+}
+
+#[derive(Debug, Default)]
+struct DeviceSeq {
+    last: u64,
+    /// Newest reading time accepted from the device.
+    newest_ms: i64,
+    /// Recently accepted numbers with a fingerprint of their content.
+    recent: BTreeMap<u64, u64>,
+}
+
+/// What [`ReadingGate::classify`] did to a message's readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Classified {
+    /// Readings moved to `late`: older than the device's last one of the same vital, or taken
+    /// longer ago than the live window.
+    pub late: u64,
+    /// Of those, readings of the same time as the last one (a redelivered reading).
+    pub duplicates: u64,
+}
+
+/// Admission of vitals by time and sequence, before any alarm sees them: per-device `seq` must
+/// go up (a repeat or a regression is a replay, unless it is a redelivery of the same content,
+/// a late message filling a gap, or a device restart), and only readings newer than the last
+/// one of the same device and vital, taken within the live window, are live. Pure: every call
+/// takes `now_ms`.
+#[derive(Debug, Default)]
+pub struct ReadingGate {
+    seqs: HashMap<String, DeviceSeq>,
+    last_live: HashMap<(String, Vital), i64>,
+}
+
+/// Statuses that revise an earlier result rather than report a new measurement.
+pub fn is_revision(s: ObsStatus) -> bool {
+    matches!(
+        s,
+        ObsStatus::Amended
+            | ObsStatus::Corrected
+            | ObsStatus::EnteredInError
+            | ObsStatus::Cancelled
+    )
+}
+
+fn fingerprint(v: &Vitals) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.seq.hash(&mut h);
+    for r in v.readings.iter().chain(&v.late) {
+        r.vital.mdc().hash(&mut h);
+        r.value.map(f64::to_bits).hash(&mut h);
+        r.t_ms.hash(&mut h);
+        r.status.hash(&mut h);
+    }
+    h.finish()
+}
+
+impl ReadingGate {
+    /// Check a native vitals message's sequence number and note it. A redelivery of a message
+    /// already accepted (same number, same content) is [`DecodeError::Duplicate`]; a number
+    /// repeated with other content, or gone back, is [`DecodeError::Replay`].
+    pub fn check_seq(
+        &mut self,
+        v: &Vitals,
+        policy: &IngestPolicy,
+        now_ms: i64,
+    ) -> Result<SeqCheck, DecodeError> {
+        let fp = fingerprint(v);
+        let newest = v.readings.iter().map(|r| r.t_ms).max();
+        let Some(d) = self.seqs.get_mut(&v.device) else {
+            let mut d = DeviceSeq {
+                last: v.seq,
+                newest_ms: newest.unwrap_or(i64::MIN),
+                recent: BTreeMap::new(),
+            };
+            d.recent.insert(v.seq, fp);
+            self.seqs.insert(v.device.clone(), d);
+            return Ok(SeqCheck::First);
+        };
+        let remember = |d: &mut DeviceSeq| {
+            d.recent.insert(v.seq, fp);
+            while d.recent.len() > SEQ_MEMORY {
+                d.recent.pop_first();
+            }
+        };
+        if v.seq > d.last {
+            let missing = v.seq - d.last - 1;
+            d.last = v.seq;
+            d.newest_ms = d.newest_ms.max(newest.unwrap_or(i64::MIN));
+            remember(d);
+            return Ok(if missing == 0 {
+                SeqCheck::Next
+            } else {
+                SeqCheck::Gap { missing }
+            });
+        }
+        if d.recent.get(&v.seq) == Some(&fp) {
+            return Err(DecodeError::Duplicate {
+                device: v.device.clone(),
+                seq: v.seq,
+            });
+        }
+        let restarted = !v.readings.is_empty()
+            && v.readings
+                .iter()
+                .all(|r| r.t_ms > d.newest_ms && now_ms - r.t_ms <= policy.live_window_ms);
+        if restarted {
+            d.last = v.seq;
+            d.newest_ms = newest.unwrap_or(d.newest_ms);
+            d.recent.clear();
+            remember(d);
+            return Ok(SeqCheck::Restart);
+        }
+        let oldest = d.recent.first_key_value().map(|(k, _)| *k);
+        if !d.recent.contains_key(&v.seq) && oldest.is_some_and(|o| v.seq > o) {
+            remember(d);
+            return Ok(SeqCheck::GapFill);
+        }
+        Err(DecodeError::Replay {
+            device: v.device.clone(),
+            seq: v.seq,
+            last: d.last,
+        })
+    }
+
+    /// Move the readings alarms must not evaluate to `v.late`: taken longer ago than the live
+    /// window, or not newer than the last live reading of the same device and vital (a
+    /// revision of that very reading, see [`is_revision`], stays: it is the source's word on
+    /// what the alarms reflect). Readings kept are live; the alarmable ones become the new
+    /// last reading of their vital.
+    pub fn classify(&mut self, v: &mut Vitals, policy: &IngestPolicy, now_ms: i64) -> Classified {
+        let mut c = Classified::default();
+        let mut live = Vec::with_capacity(v.readings.len());
+        for r in std::mem::take(&mut v.readings) {
+            let key = (v.device.clone(), r.vital);
+            let last = self.last_live.get(&key).copied();
+            let stale = now_ms - r.t_ms > policy.live_window_ms;
+            let verdict = match last {
+                Some(l) if r.t_ms == l && is_revision(r.status) => Verdict::Live,
+                Some(l) if r.t_ms == l => Verdict::Duplicate,
+                Some(l) if r.t_ms < l => Verdict::Late,
+                _ if stale => Verdict::Late,
+                _ => Verdict::Live,
+            };
+            match verdict {
+                Verdict::Live => {
+                    if r.status.alarmable() && last.is_none_or(|l| r.t_ms > l) {
+                        self.last_live.insert(key, r.t_ms);
+                    }
+                    live.push(r);
+                }
+                Verdict::Duplicate | Verdict::Late => {
+                    c.late += 1;
+                    c.duplicates += u64::from(verdict == Verdict::Duplicate);
+                    v.late.push(r);
+                }
+            }
+        }
+        v.readings = live;
+        c
+    }
+
+    /// The time of the last live reading of `vital` from `device`, if any.
+    pub fn last_live(&self, device: &str, vital: Vital) -> Option<i64> {
+        self.last_live.get(&(device.to_string(), vital)).copied()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Live,
+    Duplicate,
+    Late,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::codes;
+    use crate::telemetry::Reading;
 
     fn chunk(seq: u64, t0_ms: i64) -> WaveChunk {
         WaveChunk {
@@ -408,6 +606,161 @@ mod tests {
             factor: 0.001,
             data: vec![0; 125],
         }
+    }
+
+    fn vitals(seq: u64, readings: &[(Vital, f64, i64)]) -> Vitals {
+        Vitals {
+            bed: BedId::new("4W", "01"),
+            device: "mon-1".into(),
+            seq,
+            readings: readings
+                .iter()
+                .map(|&(v, x, t)| crate::telemetry::Reading::new(v, Some(x), t))
+                .collect(),
+            rejected: vec![],
+            late: vec![],
+        }
+    }
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn sequence_numbers_must_go_up() {
+        let p = IngestPolicy::default();
+        let mut g = ReadingGate::default();
+        let hr = |seq, t| vitals(seq, &[(Vital::Hr, 150.0, t)]);
+        assert_eq!(
+            g.check_seq(&hr(5, NOW - 9000), &p, NOW),
+            Ok(SeqCheck::First)
+        );
+        assert_eq!(g.check_seq(&hr(6, NOW - 8000), &p, NOW), Ok(SeqCheck::Next));
+        assert_eq!(
+            g.check_seq(&hr(9, NOW - 5000), &p, NOW),
+            Ok(SeqCheck::Gap { missing: 2 })
+        );
+        // The same message again: a redelivery.
+        assert_eq!(
+            g.check_seq(&hr(6, NOW - 8000), &p, NOW)
+                .unwrap_err()
+                .reason(),
+            "duplicate"
+        );
+        // Number 6 again with other content, old: a replay.
+        let e = g.check_seq(&hr(6, NOW - 7000), &p, NOW).unwrap_err();
+        assert_eq!(e.reason(), "replay", "{e}");
+        // A message skipped earlier arrives late: accepted (its readings will be late).
+        assert_eq!(
+            g.check_seq(&hr(7, NOW - 7000), &p, NOW),
+            Ok(SeqCheck::GapFill)
+        );
+        assert_eq!(
+            g.check_seq(&hr(7, NOW - 7000), &p, NOW)
+                .unwrap_err()
+                .reason(),
+            "duplicate"
+        );
+        // Before anything remembered: a replay.
+        assert_eq!(
+            g.check_seq(&hr(1, NOW - 60_000), &p, NOW)
+                .unwrap_err()
+                .reason(),
+            "replay"
+        );
+        // An hour-old message with a new number is not a replay (it is late, see classify).
+        assert_eq!(
+            g.check_seq(&hr(10, NOW - 3_600_000), &p, NOW),
+            Ok(SeqCheck::Next)
+        );
+    }
+
+    #[test]
+    fn a_device_restart_is_not_a_replay() {
+        let p = IngestPolicy::default();
+        let mut g = ReadingGate::default();
+        for seq in 0..50 {
+            let v = vitals(seq, &[(Vital::Hr, 70.0, NOW - 60_000 + seq as i64 * 1000)]);
+            g.check_seq(&v, &p, NOW).expect("in order");
+        }
+        // The device restarts its counter; its readings are newer than all before and live.
+        let v = vitals(0, &[(Vital::Hr, 71.0, NOW - 500)]);
+        assert_eq!(g.check_seq(&v, &p, NOW), Ok(SeqCheck::Restart));
+        assert_eq!(
+            g.check_seq(&vitals(1, &[(Vital::Hr, 71.0, NOW)]), &p, NOW),
+            Ok(SeqCheck::Next)
+        );
+        // Not a restart: a low number with a reading older than the newest accepted, or one
+        // taken longer ago than the live window.
+        let old = vitals(
+            0,
+            &[(Vital::Hr, 71.0, NOW - 1000), (Vital::SpO2, 97.0, NOW)],
+        );
+        assert_eq!(g.check_seq(&old, &p, NOW).unwrap_err().reason(), "replay");
+        let mut g = ReadingGate::default();
+        g.check_seq(&vitals(9, &[(Vital::Hr, 70.0, NOW - 90_000)]), &p, NOW)
+            .expect("first");
+        let stale = vitals(0, &[(Vital::Hr, 71.0, NOW - 40_000)]);
+        assert_eq!(g.check_seq(&stale, &p, NOW).unwrap_err().reason(), "replay");
+        let empty = vitals(0, &[]);
+        assert_eq!(g.check_seq(&empty, &p, NOW).unwrap_err().reason(), "replay");
+    }
+
+    #[test]
+    fn only_new_readings_within_the_live_window_are_live() {
+        let p = IngestPolicy::default();
+        let mut g = ReadingGate::default();
+        let mut v = vitals(
+            1,
+            &[
+                (Vital::Hr, 150.0, NOW - 1000),
+                (Vital::SpO2, 97.0, NOW - 3_600_000),
+            ],
+        );
+        let c = g.classify(&mut v, &p, NOW);
+        assert_eq!((c.late, c.duplicates), (1, 0));
+        assert_eq!(v.readings.len(), 1);
+        assert_eq!(v.readings[0].vital, Vital::Hr);
+        assert_eq!(v.late[0].vital, Vital::SpO2, "an hour old: history");
+        // Older than the last HR (even within the window), or the same time again: late.
+        let mut v = vitals(
+            2,
+            &[(Vital::Hr, 70.0, NOW - 2000), (Vital::Hr, 70.0, NOW - 1000)],
+        );
+        let c = g.classify(&mut v, &p, NOW);
+        assert_eq!((c.late, c.duplicates), (2, 1));
+        assert!(v.readings.is_empty());
+        assert_eq!(g.last_live("mon-1", Vital::Hr), Some(NOW - 1000));
+        // A revision of the last live reading stays (the source's word on it); a revision of an
+        // older one is history.
+        let mut v = vitals(3, &[]);
+        v.readings.push(Reading {
+            vital: Vital::Hr,
+            value: None,
+            t_ms: NOW - 1000,
+            status: ObsStatus::EnteredInError,
+        });
+        v.readings.push(Reading {
+            vital: Vital::Hr,
+            value: Some(80.0),
+            t_ms: NOW - 5000,
+            status: ObsStatus::Corrected,
+        });
+        let c = g.classify(&mut v, &p, NOW);
+        assert_eq!(c.late, 1);
+        assert_eq!(v.readings[0].status, ObsStatus::EnteredInError);
+        // Another device's readings have their own baseline; the window is a setting.
+        let mut other = vitals(1, &[(Vital::Hr, 60.0, NOW - 20_000)]);
+        other.device = "mon-2".into();
+        let narrow = IngestPolicy {
+            live_window_ms: 10_000,
+            ..IngestPolicy::default()
+        };
+        assert_eq!(g.classify(&mut other.clone(), &p, NOW).late, 0);
+        assert_eq!(
+            ReadingGate::default()
+                .classify(&mut other, &narrow, NOW)
+                .late,
+            1
+        );
     }
 
     #[test]

@@ -322,6 +322,7 @@ impl Occurrence {
                 Kind::IdentityMismatch
             }
             DecodeError::ClockSkew { .. } => Kind::ClockSkew,
+            DecodeError::Replay { .. } => Kind::Replay,
             DecodeError::Topic(_)
             | DecodeError::TooLarge(_)
             | DecodeError::Json(_)
@@ -333,6 +334,8 @@ impl Occurrence {
             DecodeError::UnknownCode(_)
             | DecodeError::Unit { .. }
             | DecodeError::OutOfRange { .. } => return None,
+            // A QoS 1 redelivery (same number, same content): the broker's normal behaviour.
+            DecodeError::Duplicate { .. } => return None,
         };
         if kind == Kind::MalformedFlood {
             // A flood is counted per publisher, not per bed.

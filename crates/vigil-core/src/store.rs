@@ -648,7 +648,8 @@ fn write_batch(
         for op in batch {
             match op {
                 Op::Vitals(v) => {
-                    for r in &v.readings {
+                    // Late readings are history like the others: stored the same way.
+                    for r in v.readings.iter().chain(&v.late) {
                         let info = r.vital.info();
                         let n = ins_num.execute(params![
                             v.bed.ward,
@@ -875,6 +876,7 @@ mod tests {
             seq,
             readings: vec![Reading::new(Vital::Hr, hr, t_ms)],
             rejected: vec![],
+            late: vec![],
         }
     }
 

@@ -73,6 +73,12 @@ pub enum DecodeError {
         skew_s: f64,
         limit_s: i64,
     },
+    /// The same message (sequence number and content) again: a redelivery, nothing new.
+    #[error("message {seq} from device {device:?} already received")]
+    Duplicate { device: String, seq: u64 },
+    /// A sequence number repeated with other content, or gone back without a device restart.
+    #[error("replayed message: sequence {seq} from device {device:?} after {last}")]
+    Replay { device: String, seq: u64, last: u64 },
 }
 
 impl DecodeError {
@@ -93,6 +99,8 @@ impl DecodeError {
             DecodeError::UnknownDevice(_) => "unknown_device",
             DecodeError::BedMismatch { .. } => "bed_mismatch",
             DecodeError::ClockSkew { .. } => "clock_skew",
+            DecodeError::Duplicate { .. } => "duplicate",
+            DecodeError::Replay { .. } => "replay",
         }
     }
 }
@@ -328,7 +336,8 @@ pub enum Message {
 }
 
 /// Numerics from one `vitals` message. Observations that failed validation are in `rejected`;
-/// the good ones are kept.
+/// the good ones are kept. The engine moves readings too old to alarm on to `late` (stored as
+/// history, shown as late, never evaluated by alarms: `ingest::ReadingGate`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vitals {
     pub bed: BedId,
@@ -336,6 +345,7 @@ pub struct Vitals {
     pub seq: u64,
     pub readings: Vec<Reading>,
     pub rejected: Vec<DecodeError>,
+    pub late: Vec<Reading>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -538,6 +548,7 @@ fn decode_vitals(bed: BedId, device: String, payload: &[u8]) -> Result<Vitals, D
         seq: p.seq,
         readings,
         rejected,
+        late: Vec::new(),
     })
 }
 

@@ -389,9 +389,13 @@ async fn run_record(a: RecordArgs) -> Result<()> {
         c.samples.load(std::sync::atomic::Ordering::Relaxed),
         c.readings.load(std::sync::atomic::Ordering::Relaxed),
     );
+    let late = c.late.load(std::sync::atomic::Ordering::Relaxed);
     let rejects = c.rejects();
     engine.shutdown().await;
     println!("received {messages} messages: {samples} waveform samples, {readings} readings");
+    if late > 0 {
+        println!("late {late} (stored as history, not alarmed on)");
+    }
     for (reason, n) in rejects {
         println!("rejected {n} ({reason})");
     }

@@ -244,8 +244,8 @@ pub async fn run(mut a: ReplayArgs) -> Result<()> {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let duration_s = rec.times.len() as f64 / rate;
-    // Stamp the recording so that it ends about when playback ends: times never run ahead of
-    // the station clock, whatever the speed.
+    // Waveforms: stamp the recording so that it ends about when playback ends (times never run
+    // ahead of the station clock, whatever the speed). Numerics are stamped as they are sent.
     let start_ms =
         vigil_core::store::now_ms() - (duration_s * 1000.0 * (1.0 - 1.0 / a.speed)) as i64;
     let auth = std::mem::take(&mut a.auth);
@@ -258,7 +258,7 @@ pub async fn run(mut a: ReplayArgs) -> Result<()> {
     let result = if rate >= 5.0 {
         replay_waves(&a, &rec, rate, &overrides, start_ms, link).await
     } else {
-        replay_numerics(&a, &rec, &overrides, start_ms, link).await
+        replay_numerics(&a, &rec, &overrides, link).await
     };
     let (queued, acked) = result?;
     eprintln!(
@@ -356,7 +356,6 @@ async fn replay_numerics(
     a: &ReplayArgs,
     rec: &Recording,
     overrides: &BTreeMap<&str, &str>,
-    start_ms: i64,
     mut link: DeviceLink,
 ) -> Result<(u64, u64)> {
     let mut cols = Vec::new();
@@ -380,6 +379,12 @@ async fn replay_numerics(
     let minutes = rec.header[0].to_ascii_lowercase().starts_with("min");
     let t0 = rec.times[0];
     let start = Instant::now();
+    // Each row is stamped with the time it is sent (its offset divided by the speed): the
+    // station alarms only on readings taken within its live window, and a recording played
+    // fast is still a live patient to the station. `start_ms` (the waveform stamping) would
+    // put the first rows of a long recording played at speed in the past (waveform chunks
+    // keep their sample rate, so they cannot be compressed the same way).
+    let sent_ms = vigil_core::store::now_ms();
     for (row, &t) in rec.times.iter().enumerate() {
         let offset_s = (t - t0) * if minutes { 60.0 } else { 1.0 };
         pace(start, offset_s, a.speed).await;
@@ -404,7 +409,7 @@ async fn replay_numerics(
         let p = VitalsPayload {
             v: CONTRACT_VERSION,
             device: link.device.clone(),
-            t: utc_from_ms(start_ms + (offset_s * 1000.0).round() as i64),
+            t: utc_from_ms(sent_ms + (offset_s * 1000.0 / a.speed).round() as i64),
             seq: row as u64,
             obs,
         };

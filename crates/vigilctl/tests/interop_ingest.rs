@@ -91,6 +91,21 @@ async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
     // FHIR R4 on the gateway's own topic.
     let ex = |n: &str| data(&format!("fhir_r4/official_examples/{n}"));
     let topic = "vigil/v1/4W/03/fhir-gw/fhir";
+    // The examples are stamped 1999–2013: stored as history (late), they never alarm. A copy of
+    // the heart-rate example taken now is live.
+    let hr_now = dir.path().join("heart-rate-now.json");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let example = std::fs::read_to_string(ex("observation-example-heart-rate.json")).expect("read");
+    assert!(example.contains("\"effectiveDateTime\": \"1999-07-02\""));
+    std::fs::write(
+        &hr_now,
+        example.replace(
+            "\"effectiveDateTime\": \"1999-07-02\"",
+            &format!("\"effectiveDateTime\": \"{now}\""),
+        ),
+    )
+    .expect("write");
+    publish(port, topic, &hr_now);
     for n in [
         "observation-example-heart-rate.json",
         "observation-example-bloodpressure.json",
@@ -137,7 +152,7 @@ async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
 
     let s = wait_for_summary(&db, Duration::from_secs(20), |s| {
         s.readings.get(&("home/hm-01".into(), "TEMP".into())) == Some(&1)
-            && s.readings.get(&("4W/03".into(), "HR".into())) == Some(&1)
+            && s.readings.get(&("4W/03".into(), "HR".into())) == Some(&2)
             && s.readings.get(&("4W/03".into(), "NIBP_SYS".into())) == Some(&2)
             && s.rejects.get("unknown_device") >= Some(&2)
     });
@@ -194,8 +209,8 @@ async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
         "{bed3:?}"
     );
 
-    // HR 44 (final) raised the low heart-rate alarm; nothing alarmed on the cancelled or
-    // entered-in-error results.
+    // HR 44 (final, taken now) raised the low heart-rate alarm; nothing alarmed on the
+    // examples' old readings, or on the cancelled or entered-in-error results.
     let raised: Vec<_> = s
         .alarms
         .iter()

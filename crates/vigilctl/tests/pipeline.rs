@@ -68,9 +68,11 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
             vitals_topic,
             format!(r#"{{"v":"one","device":"mon-sim-01","t":"{now}","seq":1,"obs":[]}}"#),
         ),
+        // A sequence number after the simulator's (seq 1 again would be a replay, refused
+        // whole before its observations are looked at).
         (
             vitals_topic,
-            format!(r#"{{"v":1,"device":"mon-sim-01","t":"{now}","seq":1,"obs":[{{"mdc":999999,"value":1,"unit":"/min"}}]}}"#),
+            format!(r#"{{"v":1,"device":"mon-sim-01","t":"{now}","seq":1000000,"obs":[{{"mdc":999999,"value":1,"unit":"/min"}}]}}"#),
         ),
         (
             vitals_topic,

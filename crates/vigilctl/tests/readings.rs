@@ -1,0 +1,158 @@
+//! Attacks on alarms through the readings themselves, each performed against a real Mosquitto
+//! and the built `vigilctl record` (issue 11, item 3): a normal reading stamped an hour ago
+//! must not resolve an active alarm; a replayed message (the same, or edited) must not raise
+//! one again and is refused and reported; a device that restarts its counter keeps alarming.
+//! See docs/telemetry.md ("Sequence numbers, late readings and replays").
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use vigil_core::codes::Vital;
+use vigil_core::store::StoredAlarm;
+use vigil_core::telemetry::{BedId, Topic, VitalsPayload};
+
+mod support;
+use support::*;
+
+/// A synchronous MQTT client for the test's own publishes; its event loop runs on a thread.
+fn client(port: u16, id: &str) -> rumqttc::Client {
+    let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    let (c, mut conn) = rumqttc::Client::new(opts, 1024);
+    std::thread::spawn(move || for _ in conn.iter().take_while(Result::is_ok) {});
+    c
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    // Whole milliseconds, as stored.
+    chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).expect("now")
+}
+
+fn hr(device: &str, seq: u64, t: chrono::DateTime<chrono::Utc>, value: f64) -> Vec<u8> {
+    serde_json::to_vec(&VitalsPayload::single(device, seq, t, Vital::Hr, value)).expect("json")
+}
+
+fn hr_alarms(db: &Path, bed: &str) -> Vec<StoredAlarm> {
+    summary(db)
+        .alarms
+        .into_iter()
+        .filter(|a| a.bed_key == bed && a.code == "HR_HIGH")
+        .collect()
+}
+
+fn kinds(alarms: &[StoredAlarm]) -> Vec<String> {
+    alarms.iter().map(|a| a.kind.clone()).collect()
+}
+
+fn hr_stored(db: &Path, bed: &str) -> u64 {
+    summary(db)
+        .readings
+        .get(&(bed.to_string(), "HR".to_string()))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Security events of `kind` stored by the station: (device, count).
+fn security_events(db: &Path, kind: &str) -> Vec<(String, i64)> {
+    let Ok(c) = vigil_core::store::open_read_only(db) else {
+        return Vec::new();
+    };
+    let Ok(mut q) = c.prepare("SELECT device, count FROM security_events WHERE kind = ?1") else {
+        return Vec::new();
+    };
+    q.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn stale_readings_and_replays_do_not_move_alarms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let db = dir.path().join("ward.db");
+    let mut rec = record(&url, &db, "readings-station");
+    let c = client(port, "mon-rd");
+    let bed = BedId::new("rd", "01");
+    let key = bed.key();
+    let topic = Topic::vitals(&bed, "mon-rd");
+    let publish = |payload: Vec<u8>| {
+        c.publish(&topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .expect("publish")
+    };
+
+    // HR 150 now: HR HIGH (medium, no delay, not latching).
+    let original = hr("mon-rd", 1, now(), 150.0);
+    publish(original.clone());
+    wait_until("HR HIGH raised", Duration::from_secs(20), || {
+        kinds(&hr_alarms(&db, &key)) == ["raise"]
+    });
+
+    // Attack 1: a normal HR stamped an hour ago (new sequence number). Stored as history, it
+    // must not resolve the alarm.
+    publish(hr("mon-rd", 2, now() - chrono::Duration::hours(1), 70.0));
+    wait_until("the old reading stored", Duration::from_secs(20), || {
+        hr_stored(&db, &key) == 2
+    });
+    assert_eq!(
+        kinds(&hr_alarms(&db, &key)),
+        ["raise"],
+        "an hour-old reading resolved the alarm"
+    );
+
+    // A normal reading taken now resolves it.
+    publish(hr("mon-rd", 3, now(), 70.0));
+    wait_until("HR HIGH resolved", Duration::from_secs(20), || {
+        kinds(&hr_alarms(&db, &key)) == ["raise", "resolve"]
+    });
+
+    // Attack 2: the original message again, byte for byte, then edited (same number and time,
+    // another value). Neither may raise the alarm again; the edited one is a replay.
+    publish(original.clone());
+    let edited = String::from_utf8(original)
+        .expect("utf8")
+        .replace("150", "151")
+        .into_bytes();
+    publish(edited);
+    // Then a live normal reading: once it is stored, everything before it was handled.
+    publish(hr("mon-rd", 4, now(), 72.0));
+    wait_until("the live reading stored", Duration::from_secs(20), || {
+        hr_stored(&db, &key) == 4
+    });
+    wait_until("the replay counted", Duration::from_secs(20), || {
+        summary(&db).rejects.get("replay") == Some(&1)
+    });
+    assert_eq!(
+        kinds(&hr_alarms(&db, &key)),
+        ["raise", "resolve"],
+        "a replayed message raised the alarm again"
+    );
+    wait_until("the replay reported", Duration::from_secs(20), || {
+        security_events(&db, "replay") == [("mon-rd".to_string(), 1)]
+    });
+
+    // A device that restarts counts from 0 again: its new readings are live and alarm.
+    publish(hr("mon-rd", 0, now(), 160.0));
+    wait_until(
+        "HR HIGH raised after the restart",
+        Duration::from_secs(20),
+        || kinds(&hr_alarms(&db, &key)) == ["raise", "resolve", "raise"],
+    );
+    assert_eq!(summary(&db).rejects.get("replay"), Some(&1));
+
+    let _ = c.disconnect();
+    let st = rec.terminate(Duration::from_secs(10));
+    assert!(st.is_some_and(|s| s.success()), "record stops: {st:?}");
+    let out = rec.output();
+    assert!(out.contains("late 1 (stored as history"), "{out}");
+    assert!(out.contains("rejected 1 (replay)"), "{out}");
+    assert!(out.contains("replayed message: sequence 1"), "{out}");
+}
