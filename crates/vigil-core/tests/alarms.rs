@@ -88,6 +88,48 @@ fn spo2_low_needs_ten_seconds_of_persistence() {
     assert_eq!(m.active(T0 + 41_000).len(), 1);
 }
 
+/// Issue 11: a normal reading now and then (every 4 s, e.g. forged by another sender) between
+/// real SpO2 85 readings (every second) restarted the 10 s condition delay, holding the alarm
+/// off for as long as it went on. The onset is now kept until the condition has been absent
+/// for its whole delay.
+#[test]
+fn interleaved_normal_readings_do_not_hold_off_spo2_low() {
+    let mut m = machine();
+    let mut raised = None;
+    for k in 0..30 {
+        let t = T0 + k * 1000;
+        let mut ev = obs(&mut m, Vital::SpO2, 85.0, t);
+        if k % 4 == 3 {
+            ev.extend(obs(&mut m, Vital::SpO2, 98.0, t + 500));
+        }
+        ev.extend(m.tick(t + 500));
+        if raised.is_none() && kinds(&ev).contains(&(K::Raise, "SPO2_LOW".into())) {
+            raised = Some(t);
+        }
+    }
+    assert_eq!(raised, Some(T0 + 10_000), "raised after its 10 s delay");
+    // Between two abnormal readings, a normal one raises nothing: the tick raises only a
+    // condition present now.
+    let mut m = machine();
+    obs(&mut m, Vital::SpO2, 85.0, T0);
+    obs(&mut m, Vital::SpO2, 98.0, T0 + 9_000);
+    assert!(m.tick(T0 + 10_500).is_empty(), "absent now: not raised");
+    let ev = obs(&mut m, Vital::SpO2, 85.0, T0 + 11_000);
+    assert_eq!(
+        kinds(&ev),
+        [(K::Raise, "SPO2_LOW".into())],
+        "present again: due"
+    );
+    // Absent for the whole delay: forgotten, a new onset needs the full delay again.
+    let mut m = machine();
+    obs(&mut m, Vital::SpO2, 85.0, T0);
+    obs(&mut m, Vital::SpO2, 98.0, T0 + 5_000);
+    assert!(m.tick(T0 + 15_000).is_empty());
+    assert!(obs(&mut m, Vital::SpO2, 85.0, T0 + 16_000).is_empty());
+    assert!(m.tick(T0 + 25_999).is_empty());
+    assert_eq!(kinds(&m.tick(T0 + 26_000)), [(K::Raise, "SPO2_LOW".into())]);
+}
+
 #[test]
 fn acknowledge_silences_until_retrigger() {
     let mut m = machine();

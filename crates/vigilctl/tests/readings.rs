@@ -156,3 +156,67 @@ fn stale_readings_and_replays_do_not_move_alarms() {
     assert!(out.contains("rejected 1 (replay)"), "{out}");
     assert!(out.contains("replayed message: sequence 1"), "{out}");
 }
+
+/// Issue 11: SpO2 98 from another sender on the bed every 4 s, between the real monitor's SpO2
+/// 85 every second, restarted the 10 s condition delay and held the high-priority alarm off
+/// (25 s and more). It must be raised after its delay.
+#[test]
+fn interleaved_normal_readings_do_not_hold_off_an_alarm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let db = dir.path().join("ward.db");
+    let _rec = record(&url, &db, "delay-station");
+    let bed = BedId::new("dl", "01");
+    let real = client(port, "mon-dl");
+    let fake = client(port, "spoof-dl");
+    let spo2 = |device: &str, seq: u64, value: f64| {
+        serde_json::to_vec(&VitalsPayload::single(
+            device,
+            seq,
+            now(),
+            Vital::SpO2,
+            value,
+        ))
+        .expect("json")
+    };
+    let raised = || {
+        summary(&db)
+            .alarms
+            .into_iter()
+            .find(|a| a.bed_key == "dl/01" && a.code == "SPO2_LOW" && a.kind == "raise")
+    };
+    let first = chrono::Utc::now().timestamp_millis();
+    let start = Instant::now();
+    let mut found = None;
+    for k in 0..25u64 {
+        real.publish(
+            Topic::vitals(&bed, "mon-dl"),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            spo2("mon-dl", k, 85.0),
+        )
+        .expect("publish");
+        let due = start + Duration::from_millis(k * 1000 + 500);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        if k % 4 == 3 {
+            fake.publish(
+                Topic::vitals(&bed, "spoof-dl"),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                spo2("spoof-dl", k, 98.0),
+            )
+            .expect("publish");
+        }
+        found = raised();
+        if found.is_some() {
+            break;
+        }
+        let due = start + Duration::from_millis((k + 1) * 1000);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    let a = found.unwrap_or_else(|| panic!("SPO2_LOW never raised: {:?}", summary(&db).alarms));
+    let after = a.t_ms - first;
+    eprintln!("SPO2_LOW raised {after} ms after the first low reading");
+    assert!((9_500..=12_500).contains(&after), "raised after {after} ms");
+}

@@ -216,6 +216,10 @@ struct Slot {
     message: String,
     /// The condition is present (pending or raised) since.
     pending_since: Option<i64>,
+    /// The condition has been absent since (while `pending_since` is remembered): a pending
+    /// condition ends only once it has been absent for its whole delay, so a normal reading
+    /// between abnormal ones does not restart the delay.
+    absent_since: Option<i64>,
     alarm: Option<Inst>,
 }
 
@@ -483,6 +487,7 @@ impl AlarmMachine {
             limit: None,
             message: String::new(),
             pending_since: None,
+            absent_since: None,
             alarm: None,
         });
         if slot.code.is_empty() {
@@ -501,6 +506,7 @@ impl AlarmMachine {
         }
         if present {
             slot.message = spec.message;
+            slot.absent_since = None;
             let since = *slot.pending_since.get_or_insert(now);
             match slot.alarm.as_mut() {
                 // No alarm, or only the mark of one that cleared unseen: raise once due (the
@@ -524,12 +530,20 @@ impl AlarmMachine {
                 Some(_) => {}
             }
         } else {
-            slot.pending_since = None;
+            // The onset is forgotten only after the condition has been absent for its whole
+            // delay: a normal reading now and then (an artefact, or a forged one) between
+            // abnormal ones cannot hold an alarm off, and a condition that comes back at once
+            // is raised again without a new delay.
+            let absent = *slot.absent_since.get_or_insert(now);
+            if now - absent >= slot.delay_ms {
+                slot.pending_since = None;
+                slot.absent_since = None;
+            }
             let resolve_msg = match slot.value {
                 Some(v) => format!("{} resolved at {}", slot.label, fmt_value(v)),
                 None => format!("{} resolved", slot.label),
             };
-            let mut remove = slot.alarm.is_none();
+            let mut remove = slot.alarm.is_none() && slot.pending_since.is_none();
             let shown = slot
                 .alarm
                 .as_ref()
@@ -551,7 +565,10 @@ impl AlarmMachine {
                         format!("{resolve_msg}; not yet reviewed"),
                     )
                 } else if acked || !latching {
+                    // Over: a new onset starts a new instance (with its own delay).
                     slot.alarm = None;
+                    slot.pending_since = None;
+                    slot.absent_since = None;
                     remove = true;
                     (AlarmEventKind::Resolve, resolve_msg)
                 } else {
@@ -795,7 +812,7 @@ impl AlarmMachine {
         let was = self
             .slots
             .get(&id)
-            .is_some_and(|s| s.pending_since.is_some());
+            .is_some_and(|s| s.pending_since.is_some() && s.absent_since.is_none());
         let present = l.breached(value, was);
         self.update(&id, limit_spec(bed, l, Some(value)), present, now, out);
     }
@@ -1231,12 +1248,29 @@ impl AlarmMachine {
                 &mut out,
             );
         }
-        // Condition delays that elapsed.
+        // Conditions absent for their whole delay: their onset is forgotten.
+        let over: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.absent_since.is_some_and(|a| now - a >= s.delay_ms))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in over {
+            if let Some(s) = self.slots.get_mut(&id) {
+                s.pending_since = None;
+                s.absent_since = None;
+                if s.alarm.is_none() {
+                    self.slots.remove(&id);
+                }
+            }
+        }
+        // Condition delays that elapsed (for conditions present now).
         let due: Vec<String> = self
             .slots
             .iter()
             .filter(|(_, s)| {
                 s.alarm.as_ref().is_none_or(|i| i.unreviewed)
+                    && s.absent_since.is_none()
                     && s.pending_since.is_some_and(|p| now - p >= s.delay_ms)
             })
             .map(|(k, _)| k.clone())
