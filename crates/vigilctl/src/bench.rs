@@ -269,7 +269,8 @@ struct StepResult {
     probe: bool,
     /// MiB the engine wrote to the write-ahead log (disk wear), from its closing log line.
     wal_mib: Option<f64>,
-    /// COMM LOST alarms the engine raised (none is expected: every bed keeps sending).
+    /// COMM LOST alarms the engine raised while the ward ran (none is expected: every bed
+    /// keeps sending).
     comm_lost: u64,
     /// With a flood: chunks the flooder published and whether its bed got DEVICE OVER BUDGET.
     flood: Option<(u64, bool)>,
@@ -530,11 +531,18 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     // Probe alarm lines, stamped as they are read.
     let (alarm_tx, mut alarm_rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, bool)>();
     // The writer's figures, from its closing log line: MiB written to the write-ahead log.
+    // COMM LOST counts only while the ward runs (every bed's comm is lost once it stops).
+    let loaded = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let running = Arc::clone(&loaded);
     let err_reader = std::thread::spawn(move || {
         let mut wal_mib = None;
         let (mut comm_lost, mut over_budget) = (0u64, false);
         for l in BufReader::new(err).lines().map_while(Result::ok) {
-            if l.contains("code=COMM_LOST") && l.contains("ALARM") && !l.contains("RESOLVED") {
+            if l.contains("code=COMM_LOST")
+                && l.contains("ALARM")
+                && !l.contains("RESOLVED")
+                && running.load(Ordering::Relaxed)
+            {
                 comm_lost += 1;
                 println!("engine: {}", l.trim());
             }
@@ -647,6 +655,7 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
         }
     }
     let _ = stop_tx.send(true);
+    loaded.store(false, Ordering::Relaxed);
     let report = sim_task.await??;
     let flooded = match flood_task {
         Some(t) => Some(t.await??),
