@@ -361,6 +361,9 @@ struct AlarmIo {
 
 struct WardState {
     alarms: AlarmMachine,
+    /// The reading each bed's alarms evaluated last, per vital: (device, time). Only its own
+    /// source may revise it (a correction or a retraction).
+    evaluated: BTreeMap<(BedId, Vital), (String, i64)>,
     snapshot: WardSnapshot,
     devices: BTreeMap<String, DeviceStatus>,
 }
@@ -451,6 +454,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             state: Mutex::new(WardState {
                 alarms,
+                evaluated: BTreeMap::new(),
                 snapshot: WardSnapshot::default(),
                 devices: BTreeMap::new(),
             }),
@@ -1544,7 +1548,36 @@ async fn ingest(shared: &Shared, sink: &StoreSink, lane: Lane, source: &str, msg
                         .insert(r.vital, *r);
                 }
                 for r in &v.readings {
+                    let key = (v.bed.clone(), r.vital);
+                    let last = st.evaluated.get(&key).cloned();
+                    if crate::ingest::is_revision(r.status) {
+                        if last.as_ref() == Some(&(v.device.clone(), r.t_ms)) {
+                            // The source revises the reading the alarms reflect.
+                            let ev = st.alarms.revise(&v.bed, &v.device, r, now);
+                            tracing::warn!(
+                                bed = %v.bed, device = %v.device, vital = r.vital.info().name,
+                                status = r.status.as_str(), events = ev.len(),
+                                "reading revised by its source; alarms re-evaluated"
+                            );
+                            events.extend(ev);
+                            let latest = st.snapshot.latest.entry(v.bed.clone()).or_default();
+                            if r.alarmable() {
+                                latest.insert(r.vital, *r);
+                            } else {
+                                latest.remove(&r.vital);
+                            }
+                            continue;
+                        }
+                        if last.is_some_and(|(_, t)| r.t_ms <= t) {
+                            // A revision of an earlier reading, or of another device's:
+                            // history only.
+                            continue;
+                        }
+                    }
                     events.extend(st.alarms.observe(&v.bed, r, now));
+                    if r.alarmable() {
+                        st.evaluated.insert(key, (v.device.clone(), r.t_ms));
+                    }
                     st.snapshot
                         .latest
                         .entry(v.bed.clone())

@@ -130,6 +130,41 @@ fn interleaved_normal_readings_do_not_hold_off_spo2_low() {
     assert_eq!(kinds(&m.tick(T0 + 26_000)), [(K::Raise, "SPO2_LOW".into())]);
 }
 
+/// A retraction or a correction from the source re-evaluates the alarm its reading raised, and
+/// the events say why (issue 11).
+#[test]
+fn retraction_and_correction_re_evaluate_the_alarm() {
+    use vigil_core::telemetry::ObsStatus;
+    let mut m = machine();
+    let ev = obs(&mut m, Vital::Temp, 39.0, T0);
+    assert_eq!(kinds(&ev), [(K::Raise, "TEMP_HIGH".into())]);
+    let mut r = Reading::new(Vital::Temp, Some(39.0), T0);
+    r.status = ObsStatus::EnteredInError;
+    let ev = m.revise(&bed(), "thermo-1", &r, T0 + 1000);
+    assert_eq!(kinds(&ev), [(K::Resolve, "TEMP_HIGH".into())]);
+    assert!(
+        ev[0]
+            .message
+            .starts_with("TEMP reading from thermo-1 entered in error: "),
+        "{}",
+        ev[0].message
+    );
+    assert!(m.active(T0 + 1000).is_empty());
+    let ev = obs(&mut m, Vital::Temp, 39.5, T0 + 2000);
+    assert_eq!(kinds(&ev), [(K::Raise, "TEMP_HIGH".into())]);
+    let mut c = Reading::new(Vital::Temp, Some(37.0), T0 + 2000);
+    c.status = ObsStatus::Corrected;
+    let ev = m.revise(&bed(), "thermo-1", &c, T0 + 3000);
+    assert_eq!(kinds(&ev), [(K::Resolve, "TEMP_HIGH".into())]);
+    assert!(ev[0].message.contains("corrected"), "{}", ev[0].message);
+    // A pending condition withdrawn is forgotten: SpO2 85 then retracted raises nothing.
+    obs(&mut m, Vital::SpO2, 85.0, T0 + 4000);
+    let mut w = Reading::new(Vital::SpO2, Some(85.0), T0 + 4000);
+    w.status = ObsStatus::EnteredInError;
+    assert!(m.revise(&bed(), "ox-1", &w, T0 + 5000).is_empty());
+    assert!(m.tick(T0 + 20_000).is_empty());
+}
+
 #[test]
 fn acknowledge_silences_until_retrigger() {
     let mut m = machine();

@@ -220,3 +220,87 @@ fn interleaved_normal_readings_do_not_hold_off_an_alarm() {
     eprintln!("SPO2_LOW raised {after} ms after the first low reading");
     assert!((9_500..=12_500).contains(&after), "raised after {after} ms");
 }
+
+/// Issue 11: a FHIR Observation sent `final` (Temp 39) and then the same Observation
+/// `entered-in-error` left TEMP HIGH active. The retraction, from the device that sent the
+/// reading, must end the alarm and say why in the alarm history; the same retraction from
+/// another device on the bed changes nothing.
+#[test]
+fn a_retracted_reading_ends_its_alarm_only_from_its_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let db = dir.path().join("ward.db");
+    let mut rec = record(&url, &db, "retract-station");
+    let c = client(port, "thermo-gw");
+    let bed = BedId::new("rt", "01");
+    // The official example (Temp 39, entered-in-error), taken now; first sent as final.
+    let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../../shared/data/fhir_r4/official_examples/observation-example-f202-temperature.json",
+    ))
+    .expect("read the FHIR example");
+    let issued = "\"issued\": \"2013-04-04T13:27:00+01:00\"";
+    let retracted = "\"status\": \"entered-in-error\"";
+    assert!(example.contains(issued) && example.contains(retracted));
+    let t = now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let eie = example.replace(issued, &format!("\"issued\": \"{t}\""));
+    let fin = eie.replace(retracted, "\"status\": \"final\"");
+    let send = |device: &str, body: &str| {
+        c.publish(
+            Topic::fhir(&bed, device),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            body.as_bytes().to_vec(),
+        )
+        .expect("publish")
+    };
+    let temp_alarms = || {
+        summary(&db)
+            .alarms
+            .into_iter()
+            .filter(|a| a.bed_key == "rt/01" && a.code == "TEMP_HIGH")
+            .map(|a| a.kind)
+            .collect::<Vec<_>>()
+    };
+    let temps = || {
+        summary(&db)
+            .readings
+            .get(&("rt/01".to_string(), "TEMP".to_string()))
+            .copied()
+            .unwrap_or(0)
+    };
+    send("thermo-1", &fin);
+    wait_until("TEMP HIGH raised", Duration::from_secs(20), || {
+        temp_alarms() == ["raise"]
+    });
+    // Another device retracting thermo-1's reading: stored, no effect on the alarm.
+    send("thermo-2", &eie);
+    wait_until(
+        "the stranger's retraction stored",
+        Duration::from_secs(20),
+        || temps() == 2,
+    );
+    assert_eq!(temp_alarms(), ["raise"], "another device ended the alarm");
+    // The source retracts it: the alarm ends, and the history says why.
+    send("thermo-1", &eie);
+    wait_until("TEMP HIGH resolved", Duration::from_secs(20), || {
+        temp_alarms() == ["raise", "resolve"]
+    });
+    let conn = vigil_core::store::open_read_only(&db).expect("db");
+    let rows = vigil_core::query::alarms(&conn, Some(&bed), 0, i64::MAX).expect("history");
+    let resolve = rows
+        .iter()
+        .find(|r| r.code == "TEMP_HIGH" && r.kind == "resolve")
+        .expect("resolve row");
+    assert!(
+        resolve
+            .message
+            .contains("TEMP reading from thermo-1 entered in error"),
+        "{}",
+        resolve.message
+    );
+    let _ = c.disconnect();
+    assert!(rec
+        .terminate(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+}

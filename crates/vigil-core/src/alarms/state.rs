@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 use crate::codes::Vital;
-use crate::telemetry::{BedId, DeviceStatus, Reading};
+use crate::telemetry::{BedId, DeviceStatus, ObsStatus, Reading};
 
 use super::limits::{Limit, WardProfile};
 use super::news2::{self, Band, News2Input, News2Manual, News2Score};
@@ -689,6 +689,62 @@ impl AlarmMachine {
             Vital::Rr | Vital::SpO2 | Vital::NibpSys | Vital::Hr | Vital::Pr | Vital::Temp
         ) {
             self.eval_news2(bed, now, &mut out);
+        }
+        out
+    }
+
+    /// The source revised the reading of `vital` that the alarms of `bed` evaluated last (the
+    /// engine checks that it is that very reading, from the device that sent it): a corrected
+    /// or amended result is evaluated in its place; an entered-in-error or cancelled one
+    /// withdraws it, so the conditions it set end (resolved, or latched until acknowledged when
+    /// the alarm latches) and its onset is forgotten. Every event says why.
+    pub fn revise(
+        &mut self,
+        bed: &BedId,
+        device: &str,
+        reading: &Reading,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
+        let why = match reading.status {
+            ObsStatus::EnteredInError => "entered in error",
+            ObsStatus::Cancelled => "cancelled",
+            ObsStatus::Corrected => "corrected",
+            _ => "amended",
+        };
+        let why = format!("{} reading from {device} {why}", reading.vital.info().name);
+        let mut out = if reading.alarmable() {
+            self.observe(bed, reading, now)
+        } else {
+            let mut out = Vec::new();
+            if let Some(m) = self.last.get_mut(bed) {
+                m.remove(&reading.vital);
+            }
+            if reading.vital == Vital::Hr {
+                self.hr_seen.remove(bed);
+            }
+            let limits: Vec<Limit> = self
+                .limits
+                .get(bed)
+                .unwrap_or(&self.default_limits)
+                .iter()
+                .filter(|l| l.vital == reading.vital)
+                .copied()
+                .collect();
+            for l in limits {
+                let id = format!("{}/{}", bed.key(), l.code());
+                self.update(&id, limit_spec(bed, &l, None), false, now, &mut out);
+                if let Some(s) = self.slots.get_mut(&id) {
+                    s.pending_since = None;
+                    s.absent_since = None;
+                    if s.alarm.is_none() {
+                        self.slots.remove(&id);
+                    }
+                }
+            }
+            out
+        };
+        for e in &mut out {
+            e.message = format!("{why}: {}", e.message);
         }
         out
     }
