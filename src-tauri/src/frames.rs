@@ -85,6 +85,9 @@ pub struct PauseOut {
     /// Station clock, ms; the window counts down against the frame's `t`.
     pub until: i64,
     pub by: String,
+    /// The station where the user paused, when another one ("paused by alice at station ST-2").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station: Option<String>,
 }
 
 impl From<&PauseInfo> for PauseOut {
@@ -96,6 +99,7 @@ impl From<&PauseInfo> for PauseOut {
             },
             until: p.until_ms,
             by: p.by.clone(),
+            station: p.station.clone(),
         }
     }
 }
@@ -209,6 +213,9 @@ pub struct AlarmOut {
     pub technical: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ack_by: Option<String>,
+    /// The station where it was acknowledged, when another one ("ACK alice at station ST-2").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack_station: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pause_remaining_ms: Option<i64>,
 }
@@ -232,6 +239,7 @@ impl From<&ActiveAlarm> for AlarmOut {
             latched: a.latched,
             technical: a.technical,
             ack_by: a.ack_by.clone(),
+            ack_station: a.ack_station.clone(),
             pause_remaining_ms: a.pause_remaining_ms,
         }
     }
@@ -315,6 +323,7 @@ mod tests {
             cleared_ms: None,
             technical: false,
             ack_by: None,
+            ack_station: None,
             pause_remaining_ms: None,
         });
         snap.latest
@@ -377,6 +386,7 @@ mod tests {
             bed: "*".into(),
             until: 1_800_000_120_000,
             by: "carl".into(),
+            station: None,
         }]);
         let bytes = encode(&f).expect("encodes");
         assert_eq!(&bytes[..4], MAGIC);

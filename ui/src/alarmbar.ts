@@ -210,7 +210,7 @@ export class AlarmBar {
     setText(item.icon, PRIORITY_ICON[a.priority] ?? '▲');
     const label = this.store.beds.find((b) => b.key === a.bed)?.label ?? (a.bed === '*/station' ? 'Station' : a.bed);
     setText(item.bed, label);
-    setText(item.text, alarmLine(a, visual, remaining));
+    setText(item.text, alarmLine(a, visual, remaining, pause ? pause.pause : null));
     setText(item.count, alarms.length > 1 ? formatMore(alarms.length - 1) : '');
     item.count.hidden = alarms.length < 2;
     item.ack.hidden = !(this.permissions.has('acknowledge_alarm') && canAcknowledge(a));

@@ -51,15 +51,31 @@ function hhmm(ms: number): string {
   return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
 
-/** The words beside the alarm text that name its state (empty for a plain active alarm). */
-export function alarmStateText(a: AlarmInfo, visual: AlarmVisual, pauseRemainingMs: number | null): string {
+/** Who paused: "paused by carl", or "paused by alice at station ST-2" for another station's pause. */
+export function pausedBy(p: PauseInfo): string {
+  return p.station ? `paused by ${p.by} at station ${p.station}` : `paused by ${p.by}`;
+}
+
+/**
+ * The words beside the alarm text that name its state (empty for a plain active alarm). An
+ * acknowledgement or a pause made at another station names that station and its user.
+ */
+export function alarmStateText(
+  a: AlarmInfo,
+  visual: AlarmVisual,
+  pauseRemainingMs: number | null,
+  pause: PauseInfo | null = null,
+): string {
   switch (visual) {
     case 'acknowledged':
-      return a.ack_by ? `ACK ${a.ack_by}` : 'ACK';
-    case 'audio-paused':
-      return pauseRemainingMs !== null && pauseRemainingMs > 0
-        ? `AUDIO PAUSED ${formatCountdown(pauseRemainingMs)}`
-        : 'AUDIO PAUSED';
+      return a.ack_by ? `ACK ${a.ack_by}${a.ack_station ? ` at station ${a.ack_station}` : ''}` : 'ACK';
+    case 'audio-paused': {
+      const text =
+        pauseRemainingMs !== null && pauseRemainingMs > 0
+          ? `AUDIO PAUSED ${formatCountdown(pauseRemainingMs)}`
+          : 'AUDIO PAUSED';
+      return pause?.station ? `${text} ${pausedBy(pause)}` : text;
+    }
     case 'latched':
       return a.cleared ? `LATCHED · cleared ${hhmm(a.cleared)}` : 'LATCHED';
     case 'unreviewed':
@@ -84,8 +100,13 @@ export function sortForBar(alarms: readonly AlarmInfo[]): AlarmInfo[] {
 }
 
 /** One alarm as a line of text: "*** SpO2 LOW 84 < 90 · ACK carl". */
-export function alarmLine(a: AlarmInfo, visual: AlarmVisual, pauseRemainingMs: number | null): string {
-  const state = alarmStateText(a, visual, pauseRemainingMs);
+export function alarmLine(
+  a: AlarmInfo,
+  visual: AlarmVisual,
+  pauseRemainingMs: number | null,
+  pause: PauseInfo | null = null,
+): string {
+  const state = alarmStateText(a, visual, pauseRemainingMs, pause);
   return state ? `${formatAlarmText(a)} · ${state}` : formatAlarmText(a);
 }
 
@@ -199,7 +220,7 @@ export function soundIndicator(
     return {
       text: `♪ Paused ${formatCountdown(stationPause.remainingMs)}`,
       level: 'paused',
-      title: `All alarm audio paused by ${stationPause.pause.by}`,
+      title: `All alarm audio ${pausedBy(stationPause.pause)}`,
     };
   }
   return { text: `♪ Sound ${s.volume} %`, level: 'on', title: `Alarm sound${device}; click to set the volume` };

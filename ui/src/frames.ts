@@ -62,6 +62,8 @@ export interface PauseInfo {
   /** Station clock (ms epoch) when the pause ends; count down against `Frame.t`. */
   until: number;
   by: string;
+  /** The station where the user paused, when another one (a remote pause). */
+  station?: string;
 }
 
 export interface EngineState {
@@ -143,6 +145,8 @@ export interface AlarmInfo {
   /** Technical alarm (comm lost, leads off, ...) rather than a physiological one. */
   technical?: boolean;
   ack_by?: string;
+  /** The station where it was acknowledged, when another one. */
+  ack_station?: string;
   pause_remaining_ms?: number;
 }
 

@@ -262,7 +262,7 @@ class BedTile {
     setText(
       this.alarmText,
       first && visual
-        ? `${PRIORITY_ICON[first.priority] ?? ''} ${alarmLine(first, visual, pause ? pause.remainingMs : null)}${
+        ? `${PRIORITY_ICON[first.priority] ?? ''} ${alarmLine(first, visual, pause ? pause.remainingMs : null, pause ? pause.pause : null)}${
             alarms.length > 1 ? ` · ${formatMore(alarms.length - 1)}` : ''
           }`
         : formatAlarmSummary(alarms),

@@ -11,6 +11,7 @@ import {
   offPagePriority,
   pageOf,
   parseLayout,
+  pausedBy,
   sortForBar,
 } from '../src/alarmstate';
 
@@ -52,6 +53,15 @@ describe('alarm state presentation', () => {
   it('says the state in words, so colour is never the only cue', () => {
     expect(alarmLine(alarm(), 'active', null)).toBe('*** SpO2 LOW 84 (limit 90)');
     expect(alarmStateText(alarm({ ack_by: 'carl' }), 'acknowledged', null)).toBe('ACK carl');
+    // Another station's acknowledgement and pause name that station and its user.
+    expect(alarmStateText(alarm({ ack_by: 'alice', ack_station: 'ST-2' }), 'acknowledged', null)).toBe(
+      'ACK alice at station ST-2',
+    );
+    const remote = { bed: 'sim/03', until: 0, by: 'alice', station: 'ST-2' };
+    expect(alarmLine(alarm({ priority: 'medium' }), 'audio-paused', 119_001, remote)).toBe(
+      '** SpO2 LOW 84 (limit 90) · AUDIO PAUSED 2:00 paused by alice at station ST-2',
+    );
+    expect(pausedBy({ bed: '*', until: 0, by: 'carl' })).toBe('paused by carl');
     expect(alarmLine(alarm({ priority: 'medium' }), 'audio-paused', 119_001)).toBe(
       '** SpO2 LOW 84 (limit 90) · AUDIO PAUSED 2:00',
     );

@@ -77,6 +77,14 @@ pub mod actions {
     pub const DEVICE_REGISTER: &str = "device_register";
     /// A device was removed from the registry.
     pub const DEVICE_REMOVE: &str = "device_remove";
+    /// Another station enrolled (or its key replaced): its signed alarm state is accepted.
+    pub const STATION_ENROL: &str = "station_enrol";
+    /// An enrolled station removed: its alarm state is refused from now on.
+    pub const STATION_REMOVE: &str = "station_remove";
+    /// An acknowledgement made at another station, applied here.
+    pub const REMOTE_ALARM_ACKNOWLEDGE: &str = "remote_alarm_acknowledge";
+    /// An audio pause (or its end) made at another station, applied here.
+    pub const REMOTE_AUDIO_PAUSE: &str = "remote_audio_pause";
     /// An alarm acknowledged from a station window.
     pub const ALARM_ACKNOWLEDGE: &str = "alarm_acknowledge";
     /// Alarm audio paused (one bed, or the whole station).

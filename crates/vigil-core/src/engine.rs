@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::alarms::news2::{News2Manual, News2Score};
-use crate::alarms::sync::{self as alarm_sync, BedAlarmState};
+use crate::alarms::sync::{self as alarm_sync, Refusal, Trust};
 use crate::alarms::{
     ActiveAlarm, AlarmConfig, AlarmError, AlarmEvent, AlarmEventKind, AlarmMachine, Limit,
     PauseInfo, PauseScope, WardProfile,
@@ -65,6 +65,12 @@ pub enum EngineError {
     /// The caller lacks the permission for this action.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// The station key (which signs this station's alarm state) is unusable.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    /// The enrolled stations cannot be read.
+    #[error(transparent)]
+    Stations(#[from] crate::stations::StationError),
     #[error("cannot listen for MLLP on {addr}: {source}")]
     Mllp {
         addr: std::net::SocketAddr,
@@ -329,6 +335,21 @@ struct Shared {
     outbox: mpsc::UnboundedSender<Outbox>,
     /// Items in the outbox not yet forwarded.
     outbox_len: Arc<AtomicU64>,
+    /// Whose alarm state is believed (this station and the enrolled ones), and the last
+    /// sequence admitted of each.
+    trust: Mutex<Trust>,
+    /// Audit entries of other stations' actions applied here, written by the security loop.
+    remote_audit: Mutex<Vec<RemoteAudit>>,
+}
+
+/// An audit entry of another station's action applied here.
+#[derive(Debug, Clone)]
+struct RemoteAudit {
+    actor: String,
+    action: &'static str,
+    target: String,
+    detail: String,
+    t_ms: i64,
 }
 
 /// Reject records (one per refused payload) are not queued beyond this outbox backlog: a flood
@@ -357,6 +378,11 @@ struct AlarmIo {
     station: String,
     sync: bool,
     notifier: Option<Notifier>,
+    /// Signs this station's alarm state.
+    key: Arc<crate::keys::StationKey>,
+    /// Sequence of this station's alarm-state messages: increasing, also across restarts
+    /// (it starts at the clock in ms).
+    sync_seq: AtomicU64,
 }
 
 struct WardState {
@@ -402,16 +428,33 @@ impl Engine {
         let broker_warnings = cfg.broker.check_trust()?;
         let opts = mqtt_options(&cfg)?;
         let writer = StoreWriter::spawn(&cfg.db_path)?;
-        let (registry, saved_limits, last_stored) = {
+        let (registry, saved_limits, last_stored, enrolled) = {
             let conn = store::open(&cfg.db_path)?;
             let last = report_last_stored(&conn);
-            (Registry::load(&conn)?, crate::limits_db::load(&conn)?, last)
+            (
+                Registry::load(&conn)?,
+                crate::limits_db::load(&conn)?,
+                last,
+                crate::stations::load(&conn)?,
+            )
         };
         let mut budgets = DeviceBudgets::new(cfg.policy.budget);
         if let Some(t) = last_stored {
             // The broker redelivers what devices sent while the station was down.
             budgets.catch_up(store::now_ms() - t, store::now_ms());
         }
+        let key =
+            crate::keys::get(&cfg.db_path)?.ok_or_else(|| crate::keys::KeyError::Missing {
+                db: cfg.db_path.clone(),
+                looked: "after opening the database".into(),
+            })?;
+        tracing::info!(
+            station = %cfg.client_id,
+            key = %crate::stations::fingerprint(&key.public_key()),
+            enrolled = enrolled.len(),
+            "station alarm state signed; enrolled stations believed"
+        );
+        let trust = Trust::new(&cfg.client_id, key.public_key(), enrolled);
         if cfg.policy.require_registered && registry.is_empty() {
             tracing::warn!("device registry is empty and enforced: all telemetry will be rejected");
         }
@@ -490,6 +533,8 @@ impl Engine {
             }),
             outbox,
             outbox_len,
+            trust: Mutex::new(trust),
+            remote_audit: Mutex::new(Vec::new()),
             alarm_io: AlarmIo {
                 client: client.clone(),
                 station: cfg.client_id.clone(),
@@ -497,6 +542,8 @@ impl Engine {
                 notifier: alarm
                     .notifications
                     .then(|| Notifier::spawn(Duration::from_secs(2))),
+                key,
+                sync_seq: AtomicU64::new(u64::try_from(store::now_ms()).unwrap_or(0)),
             },
         });
         for w in &broker_warnings {
@@ -859,6 +906,20 @@ impl EngineHandle {
     /// Replace the device registry (after an administrator changed it).
     pub fn set_registry(&self, registry: Registry) {
         *lock(&self.shared.registry) = registry;
+    }
+
+    /// Replace the enrolled stations (after IT enrolled or removed one,
+    /// [`crate::stations::enrol`]): their alarm state is believed, or refused, from now on.
+    pub fn set_stations(
+        &self,
+        stations: std::collections::BTreeMap<String, crate::stations::Enrolled>,
+    ) {
+        lock(&self.shared.trust).set_stations(stations);
+    }
+
+    /// This station's public key (hex), which IT enrols at the ward's other stations.
+    pub fn station_public_key(&self) -> String {
+        crate::stations::own_public_key(&self.shared.alarm_io.key)
     }
 
     /// The security event monitor (the window's session service reports log-in failures,
@@ -1973,15 +2034,18 @@ fn publish_bed_state(shared: &Shared, beds: &[BedId], now: i64) {
         return;
     }
     for bed in beds {
-        let state = lock(&shared.state).alarms.sync_state(bed, &io.station, now);
-        let payload = match serde_json::to_vec(&state) {
+        let seq = io.sync_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let state = lock(&shared.state)
+            .alarms
+            .sync_state(bed, &io.station, seq, now);
+        let topic = alarm_sync::topic(bed);
+        let payload = match alarm_sync::seal(&topic, &state, &io.key) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode alarm state");
                 continue;
             }
         };
-        let topic = alarm_sync::topic(bed);
         if let Err(e) = io
             .client
             .try_publish(topic.clone(), QoS::AtLeastOnce, true, payload)
@@ -1991,7 +2055,9 @@ fn publish_bed_state(shared: &Shared, beds: &[BedId], now: i64) {
     }
 }
 
-/// Another station's (or this station's earlier) alarm state of a bed.
+/// Another station's (or this station's earlier) alarm state of a bed: believed only once
+/// [`Trust::admit`] has checked it (a refusal is a security event on the bed), then applied
+/// within this station's own rules and audited with the remote station and user.
 async fn station_state(shared: &Shared, topic: &str, payload: &[u8]) {
     let Some(bed) = alarm_sync::parse_topic(topic) else {
         return;
@@ -1999,41 +2065,80 @@ async fn station_state(shared: &Shared, topic: &str, payload: &[u8]) {
     if payload.is_empty() {
         return;
     }
-    let state: BedAlarmState = match serde_json::from_slice(payload) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(%topic, error = %e, "unreadable station alarm state ignored");
+    let now = store::now_ms();
+    let admitted = lock(&shared.trust).admit(topic, &bed, payload, now);
+    let state = match admitted {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(refusal) => {
+            refuse_station_state(shared, &bed, topic, &refusal, now);
             return;
         }
     };
-    let now = store::now_ms();
-    let events = lock(&shared.state).alarms.apply_remote(&bed, &state, now);
-    if !events.is_empty() && state.station != shared.alarm_io.station {
-        let users: Vec<&str> = events.iter().filter_map(|e| e.user.as_deref()).collect();
+    let own = &shared.alarm_io.station;
+    let events = lock(&shared.state)
+        .alarms
+        .apply_remote(&bed, &state, own, now);
+    let remote: Vec<&crate::alarms::AlarmEvent> =
+        events.iter().filter(|e| e.station.is_some()).collect();
+    if !remote.is_empty() {
+        let mut audit = lock(&shared.remote_audit);
+        for e in &remote {
+            let station = e.station.as_deref().unwrap_or_default();
+            let user = e.user.as_deref().unwrap_or_default();
+            let action = match e.kind {
+                AlarmEventKind::Acknowledge => crate::audit::actions::REMOTE_ALARM_ACKNOWLEDGE,
+                _ => crate::audit::actions::REMOTE_AUDIO_PAUSE,
+            };
+            audit.push(RemoteAudit {
+                actor: format!("station:{station}/{user}"),
+                action,
+                target: e.alarm_id.clone(),
+                detail: format!(
+                    "{} (state sent by station {} seq {})",
+                    e.message, state.station, state.seq
+                ),
+                t_ms: now,
+            });
+        }
+        let first = remote[0];
         shared.security.report(Occurrence::new(
             Kind::RemoteStationAction,
             Source {
                 bed: bed.key(),
-                peer: state.station.chars().take(64).collect(),
-                user: users
-                    .first()
-                    .map(|u| u.chars().take(64).collect())
-                    .unwrap_or_default(),
+                peer: first.station.clone().unwrap_or_default(),
+                user: first.user.clone().unwrap_or_default(),
                 ..Source::default()
             },
             format!(
                 "station {} changed alarm state of {bed}: {}",
-                state.station.chars().take(64).collect::<String>(),
-                events
+                first.station.as_deref().unwrap_or_default(),
+                remote
                     .iter()
-                    .map(|e| e.kind.as_str())
+                    .map(|e| e.message.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join("; ")
             ),
             now,
         ));
     }
     emit_alarm_events(shared, events, now).await;
+}
+
+/// A refused station alarm state: counted, logged, and a security event on the bed.
+fn refuse_station_state(shared: &Shared, bed: &BedId, topic: &str, r: &Refusal, now: i64) {
+    shared.counters.reject(r.reason());
+    tracing::warn!(target: "vigil::security", %topic, reason = r.reason(), "station alarm state refused: {r}");
+    shared.security.report(Occurrence::new(
+        Kind::StationStateRefused,
+        Source {
+            bed: bed.key(),
+            peer: r.station().to_string(),
+            ..Source::default()
+        },
+        format!("{topic}: {r}"),
+        now,
+    ));
 }
 
 fn note_bed(shared: &Shared, st: &mut WardState, bed: &BedId) {
@@ -2332,6 +2437,32 @@ async fn security_loop(
         if tokio::time::Instant::now() >= next_head {
             next_head = tokio::time::Instant::now() + opts.head_every.max(Duration::from_secs(1));
             publish_head(&shared).await;
+        }
+        // Other stations' actions applied here, into the audit trail.
+        let pending = std::mem::take(&mut *lock(&shared.remote_audit));
+        if !pending.is_empty() {
+            let c = Arc::clone(&conn);
+            let failed = tokio::task::spawn_blocking(move || {
+                let conn = lock(&c);
+                let mut failed = Vec::new();
+                for a in pending {
+                    if let Err(e) = crate::audit::Audit::append(
+                        &conn, &a.actor, a.action, &a.target, &a.detail, a.t_ms,
+                    ) {
+                        tracing::error!(error = %e, "remote station action not audited yet; retrying");
+                        failed.push(a);
+                    }
+                }
+                failed
+            })
+            .await
+            .unwrap_or_default();
+            if !failed.is_empty() {
+                let mut q = lock(&shared.remote_audit);
+                let later = std::mem::take(&mut *q);
+                *q = failed;
+                q.extend(later);
+            }
         }
         // Write what changed.
         let (m, c) = (Arc::clone(&shared.security), Arc::clone(&conn));

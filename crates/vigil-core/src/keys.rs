@@ -126,6 +126,32 @@ impl StationKey {
         crate::audit::to_hex(&m.finalize().into_bytes())
     }
 
+    /// The station's Ed25519 signing key pair (station-to-station alarm state,
+    /// [`crate::alarms::sync`]), derived from the secret: nothing more to keep or back up.
+    fn signing_pair(&self) -> ring::signature::Ed25519KeyPair {
+        let mut m = self.derive("vigil-station-sign-v1");
+        m.update(b"ed25519");
+        let seed = m.finalize().into_bytes();
+        ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+            .unwrap_or_else(|_| unreachable!("any 32 bytes are an Ed25519 seed"))
+    }
+
+    /// The station's Ed25519 public key, which IT enrols at the ward's other stations
+    /// (`vigilctl station key` prints it).
+    pub fn public_key(&self) -> [u8; 32] {
+        use ring::signature::KeyPair;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.signing_pair().public_key().as_ref());
+        out
+    }
+
+    /// An Ed25519 signature of `msg` by this station.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out.copy_from_slice(self.signing_pair().sign(msg).as_ref());
+        out
+    }
+
     /// The database encryption key (SQLCipher raw key), 64 hex characters.
     pub fn db_key_hex(&self) -> String {
         let mut m = self.derive("vigil-sqlcipher-v1");
@@ -170,17 +196,29 @@ impl StationKey {
 }
 
 fn from_hex32(s: &str) -> Option<[u8; 32]> {
+    from_hex::<32>(s)
+}
+
+/// Exactly `N` bytes from `2 N` hex digits (either case, surrounding blanks ignored).
+pub fn from_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     let b = s.trim().as_bytes();
-    if b.len() != 64 {
+    if b.len() != 2 * N {
         return None;
     }
-    let mut out = [0u8; 32];
+    let mut out = [0u8; N];
     for (i, o) in out.iter_mut().enumerate() {
         let hi = (b[2 * i] as char).to_digit(16)?;
         let lo = (b[2 * i + 1] as char).to_digit(16)?;
         *o = (hi * 16 + lo) as u8;
     }
     Some(out)
+}
+
+/// Whether `sig` is `public_key`'s Ed25519 signature of `msg`.
+pub fn verify_signature(public_key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
+        .verify(msg, sig)
+        .is_ok()
 }
 
 struct Registry {
@@ -468,6 +506,14 @@ mod tests {
         assert_eq!(k.audit_mac(&["a"]), again.audit_mac(&["a"]));
         assert_ne!(k.audit_mac(&["a"]), k.audit_mac(&["b"]));
         assert_ne!(k.db_key_hex(), k.audit_mac(&["db"]));
+        // The signing key is the same after reading the key back; signatures verify only
+        // for their message and key.
+        assert_eq!(k.public_key(), again.public_key());
+        let sig = k.sign(b"state");
+        assert!(verify_signature(&k.public_key(), b"state", &sig));
+        assert!(!verify_signature(&k.public_key(), b"other", &sig));
+        let stranger = StationKey::generate(0);
+        assert!(!verify_signature(&stranger.public_key(), b"state", &sig));
         assert!(!format!("{k:?}").contains(&to_hex_secret(&k)));
         // A readable key file is refused, with the fix.
         #[cfg(unix)]

@@ -24,6 +24,7 @@ pub mod secure_fs;
 pub mod security;
 pub mod settings;
 pub mod sim;
+pub mod stations;
 pub mod store;
 pub mod syslog;
 pub mod telemetry;

@@ -110,6 +110,9 @@ pub enum Kind {
     BreakGlass,
     /// Another station acted on this station's alarms (acknowledge, pause).
     RemoteStationAction,
+    /// A station alarm state refused: unsigned, badly signed, from a station not enrolled (or
+    /// not for that ward), replayed, stale or future-dated ([`crate::alarms::sync::Refusal`]).
+    StationStateRefused,
     /// A setting changed (devices, ward profile, broker).
     ConfigChange,
     /// A TLS certificate near its expiry (or expired).
@@ -123,7 +126,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::UnknownDevice,
         Kind::IdentityMismatch,
         Kind::Replay,
@@ -135,6 +138,7 @@ impl Kind {
         Kind::Lockout,
         Kind::BreakGlass,
         Kind::RemoteStationAction,
+        Kind::StationStateRefused,
         Kind::ConfigChange,
         Kind::CertExpiry,
         Kind::BrokerAuth,
@@ -155,6 +159,7 @@ impl Kind {
             Kind::Lockout => "lockout",
             Kind::BreakGlass => "break_glass",
             Kind::RemoteStationAction => "remote_station_action",
+            Kind::StationStateRefused => "station_state_refused",
             Kind::ConfigChange => "config_change",
             Kind::CertExpiry => "cert_expiry",
             Kind::BrokerAuth => "broker_auth",
@@ -181,6 +186,7 @@ impl Kind {
             Kind::Lockout => "Account locked out",
             Kind::BreakGlass => "Break-glass access",
             Kind::RemoteStationAction => "Remote station action",
+            Kind::StationStateRefused => "Station alarm state refused (forged or replayed?)",
             Kind::ConfigChange => "Configuration change",
             Kind::CertExpiry => "Certificate expiry",
             Kind::BrokerAuth => "Broker authentication",
@@ -193,7 +199,7 @@ impl Kind {
     pub fn default_severity(self) -> Severity {
         match self {
             Kind::UnknownDevice | Kind::IdentityMismatch | Kind::Replay => Severity::High,
-            Kind::BrokerAuth => Severity::High,
+            Kind::BrokerAuth | Kind::StationStateRefused => Severity::High,
             Kind::AuditVerifyFailed | Kind::AuditTruncated => Severity::Critical,
             Kind::DeviceOverBudget | Kind::MalformedFlood | Kind::MllpRefused | Kind::Lockout => {
                 Severity::Medium

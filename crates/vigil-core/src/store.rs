@@ -226,6 +226,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/007_station_settings.sql"),
     include_str!("schema/008_patient_details.sql"),
     include_str!("schema/009_security.sql"),
+    include_str!("schema/011_stations.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -1039,6 +1040,7 @@ mod tests {
             limit: Some(120.0),
             message: "HR HIGH 131 > 120".into(),
             user: None,
+            station: None,
             state: AlarmState::Active,
             level: 0,
             audible: true,

@@ -617,3 +617,167 @@ proptest! {
         }
     }
 }
+
+// ---- another station's alarm state (issue 11): bounded by this station's rules ----------------
+
+mod remote {
+    use super::*;
+    use vigil_core::alarms::sync::{AckEntry, BedAlarmState, PauseEntry, VERSION};
+
+    fn state(seq: u64, t_ms: i64, acks: Vec<AckEntry>, pause: Option<PauseEntry>) -> BedAlarmState {
+        BedAlarmState {
+            v: VERSION,
+            station: "ST-2".into(),
+            seq,
+            t_ms,
+            acks,
+            pause,
+        }
+    }
+
+    fn ack(instance: &str, onset_ms: i64, t_ms: i64) -> AckEntry {
+        AckEntry {
+            alarm_id: "4W/01/HR_HIGH".into(),
+            instance: instance.into(),
+            onset_ms,
+            t_ms,
+            user: "alice".into(),
+            station: "ST-2".into(),
+        }
+    }
+
+    #[test]
+    fn a_huge_remote_pause_lasts_the_local_pause_and_new_high_alarms_break_through() {
+        let mut m = machine();
+        obs(&mut m, Vital::Hr, 150.0, T0);
+        // The issue's pause: 8.9e12 s, starting in the future.
+        let now = T0 + 1000;
+        let p = PauseEntry {
+            start_ms: now + 3_600_000,
+            until_ms: now + 8_900_000_000_000_000,
+            by: "alice".into(),
+            station: "ST-2".into(),
+        };
+        let ev = m.apply_remote(&bed(), &state(1, now, vec![], Some(p)), "ST-1", now);
+        let pause_ev = ev.iter().find(|e| e.kind == K::Pause).expect("pause event");
+        assert_eq!(pause_ev.station.as_deref(), Some("ST-2"));
+        assert!(
+            pause_ev.message.contains("by alice at station ST-2"),
+            "{}",
+            pause_ev.message
+        );
+        let p = m.pauses(now);
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].start_ms, p[0].until_ms),
+            (now, now + cfg().audio_pause_ms)
+        );
+        // This station's break-through rule: the highest priority shown here (HR HIGH, medium).
+        assert_eq!(p[0].ceiling, Priority::Medium);
+        assert_eq!(p[0].station.as_deref(), Some("ST-2"));
+        assert!(!find(&m.active(now), "HR_HIGH").audible);
+        // A new SpO2 LOW (high priority) sounds through the pause.
+        obs(&mut m, Vital::SpO2, 85.0, now + 1000);
+        let ev = m.tick(now + 11_000);
+        let raised = ev
+            .iter()
+            .find(|e| e.kind == K::Raise && e.code == "SPO2_LOW")
+            .expect("SPO2_LOW raised");
+        assert!(raised.audible, "a new high-priority alarm breaks through");
+        // And the pause ends with the local pause length.
+        let after = now + cfg().audio_pause_ms + 1;
+        m.tick(after);
+        assert!(m.pauses(after).is_empty());
+        assert!(find(&m.active(after), "HR_HIGH").audible);
+    }
+
+    #[test]
+    fn a_remote_acknowledgement_acknowledges_one_instance_never_the_next_or_one_to_come() {
+        let mut m = machine();
+        obs(&mut m, Vital::Hr, 150.0, T0);
+        // Made after the alarm began, at station ST-2, of its instance x1.
+        let ev = m.apply_remote(
+            &bed(),
+            &state(1, T0 + 500, vec![ack("x1", T0, T0 + 500)], None),
+            "ST-1",
+            T0 + 600,
+        );
+        let a = ev.iter().find(|e| e.kind == K::Acknowledge).expect("ack");
+        assert_eq!(a.station.as_deref(), Some("ST-2"));
+        assert!(
+            a.message.contains("by alice at station ST-2"),
+            "{}",
+            a.message
+        );
+        let shown = find(&m.active(T0 + 600), "HR_HIGH").clone();
+        assert_eq!(shown.state, AlarmState::Acknowledged);
+        assert_eq!(
+            (shown.ack_by.as_deref(), shown.ack_station.as_deref()),
+            (Some("alice"), Some("ST-2"))
+        );
+        // Resolved, and raised again within the 2 s the old start-time match allowed.
+        obs(&mut m, Vital::Hr, 100.0, T0 + 1000);
+        assert!(m.active(T0 + 1000).is_empty());
+        obs(&mut m, Vital::Hr, 150.0, T0 + 1500);
+        // The same acknowledgement again (a later state that still carries it) names the
+        // instance that ended: the new one stays active.
+        m.apply_remote(
+            &bed(),
+            &state(2, T0 + 1600, vec![ack("x1", T0, T0 + 1600)], None),
+            "ST-1",
+            T0 + 1600,
+        );
+        assert_eq!(
+            find(&m.active(T0 + 1600), "HR_HIGH").state,
+            AlarmState::Active
+        );
+        // An acknowledgement "in advance", of an alarm expected to start at a guessed time.
+        obs(&mut m, Vital::Hr, 100.0, T0 + 2000);
+        m.apply_remote(
+            &bed(),
+            &state(
+                3,
+                T0 + 8_000,
+                vec![ack("x9", T0 + 10_000, T0 + 8_000)],
+                None,
+            ),
+            "ST-1",
+            T0 + 8_000,
+        );
+        obs(&mut m, Vital::Hr, 150.0, T0 + 10_000);
+        assert_eq!(
+            find(&m.active(T0 + 10_000), "HR_HIGH").state,
+            AlarmState::Active,
+            "not acknowledged before it began"
+        );
+        // An acknowledgement without an instance id (the old format) is ignored.
+        m.apply_remote(
+            &bed(),
+            &state(
+                4,
+                T0 + 11_000,
+                vec![ack("", T0 + 10_000, T0 + 11_000)],
+                None,
+            ),
+            "ST-1",
+            T0 + 11_000,
+        );
+        assert_eq!(
+            find(&m.active(T0 + 11_000), "HR_HIGH").state,
+            AlarmState::Active
+        );
+        // An acknowledgement here is published naming this instance by its random id.
+        m.acknowledge("4W/01/HR_HIGH", "bob", T0 + 11_500)
+            .expect("ack");
+        let mine = m.sync_state(&bed(), "ST-1", 9, T0 + 11_500);
+        let a = mine
+            .acks
+            .iter()
+            .find(|a| a.user == "bob")
+            .expect("bob's ack");
+        assert_eq!(a.station, "ST-1");
+        assert_eq!(a.instance.len(), 32);
+        assert!(a.instance.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!["x1", "x9"].contains(&a.instance.as_str()));
+    }
+}

@@ -1,6 +1,8 @@
 //! Several stations, one ward: two in-process engines on one real Mosquitto; an
 //! acknowledgement and an audio pause at one station converge at the other within 1 s, and a
-//! station started late picks up the retained state.
+//! station started late picks up the retained state. Stations believe only the signed state of
+//! stations IT enrolled: forged, unsigned, unknown, replayed states are refused and reported,
+//! and what an enrolled station may do is bounded by the receiving station's rules (issue 11).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,6 +15,36 @@ use vigil_core::auth::{Actor, AuthConfig, AuthService, Authorized, Permission, R
 use vigil_core::engine::{Engine, EngineConfig, EngineHandle};
 use vigil_core::ingest::IngestPolicy;
 use vigil_core::telemetry::{BedId, ObservationPayload, VitalsPayload};
+
+/// Every station enrolled at every other for ward 4W, as IT does with `vigilctl station enrol`
+/// (the database and its station key are created here first).
+fn enrol_each_other(dir: &Path, names: &[&str]) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let keys: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            let db = dir.join(format!("{n}.db"));
+            drop(vigil_core::store::open(&db).expect("db"));
+            let k = vigil_core::keys::get(&db).expect("key").expect("created");
+            (n.to_string(), vigil_core::stations::own_public_key(&k))
+        })
+        .collect();
+    for n in names {
+        let svc = AuthService::open(&dir.join(format!("{n}.db")), AuthConfig::default())
+            .expect("station db");
+        let it = svc
+            .authorize_admin(
+                &Actor::Local("cli:it".into()),
+                Permission::ManageDevices,
+                now,
+            )
+            .expect("local admin");
+        for (other, pk) in keys.iter().filter(|(o, _)| o != n) {
+            vigil_core::stations::enrol(svc.connection(), &it, other, pk, "4W", "", now)
+                .expect("enrol");
+        }
+    }
+}
 
 struct Mosq(Child);
 
@@ -131,6 +163,7 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_mosq, port) = mosquitto(dir.path());
     let url = format!("mqtt://127.0.0.1:{port}");
+    enrol_each_other(dir.path(), &["station-a", "station-b", "station-c"]);
     let a = engine(&url, dir.path(), "station-a");
     let b = engine(&url, dir.path(), "station-b");
     subscribed(&[&a, &b]).await;
@@ -188,6 +221,14 @@ async fn acknowledgement_and_pause_converge_across_stations() {
         hr_state(&hb) == Some((AlarmState::Acknowledged, Some("alice".into())))
     })
     .await;
+    // Shown at B as acknowledged at station A.
+    let shown = hb
+        .snapshot()
+        .alarms
+        .into_iter()
+        .find(|a| a.code == "HR_HIGH")
+        .expect("HR_HIGH at B");
+    assert_eq!(shown.ack_station.as_deref(), Some("station-a"));
     eprintln!("acknowledgement converged in {took:?}");
 
     let bed = BedId::new("4W", "01");
@@ -195,10 +236,9 @@ async fn acknowledgement_and_pause_converge_across_stations() {
         .await
         .expect("pause");
     let took = wait_until("pause converged at A", Duration::from_secs(1), || {
-        ha.snapshot()
-            .pauses
-            .iter()
-            .any(|p| p.by == "bob" && p.remaining_ms > 100_000)
+        ha.snapshot().pauses.iter().any(|p| {
+            p.by == "bob" && p.remaining_ms > 100_000 && p.station.as_deref() == Some("station-b")
+        })
     })
     .await;
     eprintln!("audio pause converged in {took:?}");
@@ -221,6 +261,19 @@ async fn acknowledgement_and_pause_converge_across_stations() {
             .any(|r| r.kind == "acknowledge" && r.user.as_deref() == Some("alice")),
         "B persisted the remote acknowledgement: {rows:?}"
     );
+    // And B's audit trail holds it, with the remote station and user.
+    wait_until("remote ack audited at B", Duration::from_secs(5), || {
+        let conn = vigil_core::store::open(&dir.path().join("station-b.db")).expect("db");
+        vigil_core::audit::Audit::list(&conn, &Default::default())
+            .expect("trail")
+            .iter()
+            .any(|e| {
+                e.action == "remote_alarm_acknowledge"
+                    && e.actor == "station:station-a/alice"
+                    && e.target == "4W/01/HR_HIGH"
+            })
+    })
+    .await;
     for e in [a, b, c] {
         e.shutdown().await;
     }
@@ -362,5 +415,248 @@ async fn break_glass_reaches_the_other_station_and_a_truncated_trail_is_caught_a
     )
     .await;
     a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A publisher on the broker (an attacker, or an enrolled station's key in the test's hands).
+async fn publisher(port: u16, id: &str) -> AsyncClient {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut el) = AsyncClient::new(opts, 64);
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    client
+}
+
+/// The issue's attacks on station sync (issue 11, item 2), through a real Mosquitto against a
+/// running station B that enrolled station A: the issue's unsigned retained pause (8.9e12 s "by
+/// alice", its own break-through level) with an acknowledgement guessed from the start time; a
+/// state signed with another key under A's name; a station nobody enrolled; a huge pause with a
+/// chosen ceiling signed with A's real key (a compromised or faulty station: bounded); an old
+/// state of A replayed after a newer one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bounded() {
+    use vigil_core::alarms::sync::{self, BedAlarmState, PauseEntry, VERSION};
+    use vigil_core::alarms::Priority;
+    use vigil_core::keys::StationKey;
+    use vigil_core::security::{self, Kind, SecurityFilter};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_mosq, port) = mosquitto(dir.path());
+    let url = format!("mqtt://127.0.0.1:{port}");
+    enrol_each_other(dir.path(), &["station-a", "station-b"]);
+    let a_key = vigil_core::keys::get(&dir.path().join("station-a.db"))
+        .expect("key")
+        .expect("A's key");
+    let b = engine(&url, dir.path(), "station-b");
+    subscribed(&[&b]).await;
+    let hb = b.handle();
+    let bed = BedId::new("4W", "01");
+    let topic = sync::topic(&bed);
+
+    // A monitor: HR 150 every 300 ms (HR HIGH, medium); SpO2 85 once asked (SpO2 LOW, high).
+    let monitor = publisher(port, "mon-1").await;
+    let (spo2_tx, spo2_rx) = tokio::sync::watch::channel(false);
+    let feed = tokio::spawn(async move {
+        for seq in 0.. {
+            let mut obs = vec![ObservationPayload {
+                mdc: 147842,
+                value: Some(150.0),
+                unit: "/min".into(),
+                t: None,
+                status: Default::default(),
+            }];
+            if *spo2_rx.borrow() {
+                obs.push(ObservationPayload {
+                    mdc: 150456,
+                    value: Some(85.0),
+                    unit: "%".into(),
+                    t: None,
+                    status: Default::default(),
+                });
+            }
+            let p = VitalsPayload {
+                v: 1,
+                device: "mon-1".into(),
+                t: chrono::Utc::now(),
+                seq,
+                obs,
+            };
+            let _ = monitor
+                .publish(
+                    "vigil/v1/4W/01/mon-1/vitals",
+                    QoS::AtLeastOnce,
+                    false,
+                    serde_json::to_vec(&p).expect("json"),
+                )
+                .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    wait_until("HR_HIGH at B", Duration::from_secs(10), || {
+        hr_state(&hb).is_some()
+    })
+    .await;
+    let onset = hb
+        .snapshot()
+        .alarms
+        .iter()
+        .find(|a| a.code == "HR_HIGH")
+        .map(|a| a.since_ms)
+        .expect("since");
+    let attacker = publisher(port, "mallory").await;
+    let send = |payload: Vec<u8>| {
+        let attacker = attacker.clone();
+        let topic = topic.clone();
+        async move {
+            attacker
+                .publish(topic, QoS::AtLeastOnce, true, payload)
+                .await
+                .expect("publish");
+        }
+    };
+    let rejects = |reason: &str| hb.counters().rejects().get(reason).copied().unwrap_or(0);
+    let refused_events = || {
+        let conn = vigil_core::store::open(&dir.path().join("station-b.db")).expect("db");
+        security::list(
+            &conn,
+            &SecurityFilter {
+                kind: Some(Kind::StationStateRefused.as_str().into()),
+                ..Default::default()
+            },
+        )
+        .expect("events")
+    };
+    let now = || chrono::Utc::now().timestamp_millis();
+
+    // 1. The issue's message: unsigned, a pause of 8.9e12 s by "alice" with its own ceiling,
+    //    and an acknowledgement matched by the start time (± 2 s) as before.
+    let v1 = serde_json::json!({
+        "v": 1, "station": "station-a", "t_ms": now(),
+        "acks": [{"alarm_id": "4W/01/HR_HIGH", "onset_ms": onset, "t_ms": now(),
+                  "user": "mallory", "station": "station-a"}],
+        "pause": {"start_ms": now(), "until_ms": now() + 8_900_000_000_000_000i64,
+                  "by": "alice", "ceiling": "high"}
+    });
+    send(serde_json::to_vec(&v1).expect("json")).await;
+    wait_until("unsigned state refused", Duration::from_secs(5), || {
+        rejects("station_state_unsigned") >= 1
+    })
+    .await;
+    assert!(
+        hb.snapshot().pauses.is_empty(),
+        "no pause from an unsigned state"
+    );
+    assert_eq!(hr_state(&hb).map(|s| s.0), Some(AlarmState::Active));
+
+    // 2. Signed, but with another key, under A's name; 3. a station nobody enrolled.
+    let forged_state = |station: &str, seq: u64| BedAlarmState {
+        v: VERSION,
+        station: station.into(),
+        seq,
+        t_ms: now(),
+        acks: vec![],
+        pause: Some(PauseEntry {
+            start_ms: now(),
+            until_ms: now() + 120_000,
+            by: "alice".into(),
+            station: station.into(),
+        }),
+    };
+    let stranger = StationKey::generate(0);
+    send(sync::seal(&topic, &forged_state("station-a", u64::MAX / 2), &stranger).expect("seal"))
+        .await;
+    send(sync::seal(&topic, &forged_state("station-x", 1), &stranger).expect("seal")).await;
+    wait_until("forged and unknown refused", Duration::from_secs(5), || {
+        rejects("station_state_bad_signature") >= 1 && rejects("station_state_unknown_station") >= 1
+    })
+    .await;
+    assert!(
+        hb.snapshot().pauses.is_empty(),
+        "no pause from a forged state"
+    );
+    wait_until(
+        "security events of the refusals",
+        Duration::from_secs(5),
+        || {
+            let ev = refused_events();
+            ev.iter()
+                .any(|e| e.source.bed == "4W/01" && e.severity >= security::Severity::High)
+                && ev.iter().any(|e| e.source.peer == "station-x")
+        },
+    )
+    .await;
+
+    // 4. A's real key (a compromised or faulty station): a pause of 8.9e12 s starting in an
+    //    hour, with its own ceiling "high" in the signed text.
+    let t = now();
+    let signed = |seq: u64, start_ms: i64, until_ms: i64| {
+        let text = serde_json::json!({
+            "v": VERSION, "station": "station-a", "seq": seq, "t_ms": now(), "acks": [],
+            "pause": {"start_ms": start_ms, "until_ms": until_ms, "by": "alice",
+                      "station": "station-a", "ceiling": "high"}
+        })
+        .to_string();
+        sync::seal_text(&topic, "station-a", &text, &a_key).expect("seal")
+    };
+    let huge = signed(10, t + 3_600_000, t + 8_900_000_000_000_000);
+    send(huge.clone()).await;
+    wait_until("A's pause applied at B", Duration::from_secs(5), || {
+        !hb.snapshot().pauses.is_empty()
+    })
+    .await;
+    let p = hb.snapshot().pauses.remove(0);
+    assert!(
+        p.until_ms - p.start_ms <= 120_000 && p.remaining_ms <= 120_000,
+        "bounded by the local pause length: {p:?}"
+    );
+    assert!(p.start_ms <= now(), "starts no later than now: {p:?}");
+    assert_eq!(p.ceiling, Priority::Medium, "B's own break-through rule");
+    assert_eq!(
+        (p.by.as_str(), p.station.as_deref()),
+        ("alice", Some("station-a"))
+    );
+    assert_eq!(hr_state(&hb).map(|s| s.0), Some(AlarmState::AudioPaused));
+    // A new SpO2 LOW (high priority) sounds through it.
+    spo2_tx.send(true).expect("spo2");
+    wait_until(
+        "SPO2_LOW raised audible at B",
+        Duration::from_secs(20),
+        || {
+            hb.snapshot()
+                .alarms
+                .iter()
+                .any(|a| a.code == "SPO2_LOW" && a.audible)
+        },
+    )
+    .await;
+    // The remote pause is in B's audit trail with A and alice.
+    wait_until("remote pause audited", Duration::from_secs(5), || {
+        let conn = vigil_core::store::open(&dir.path().join("station-b.db")).expect("db");
+        vigil_core::audit::Audit::list(&conn, &Default::default())
+            .expect("trail")
+            .iter()
+            .any(|e| e.action == "remote_audio_pause" && e.actor == "station:station-a/alice")
+    })
+    .await;
+
+    // 5. A ends the pause (seq 11); the captured seq-10 message is replayed.
+    let end = signed(11, t + 3_600_000, now());
+    send(end).await;
+    wait_until("pause ended at B", Duration::from_secs(5), || {
+        hb.snapshot().pauses.is_empty()
+    })
+    .await;
+    send(huge).await;
+    wait_until("replay refused", Duration::from_secs(5), || {
+        rejects("station_state_replayed") >= 1
+    })
+    .await;
+    assert!(
+        hb.snapshot().pauses.is_empty(),
+        "the replayed pause is not applied"
+    );
+    assert_eq!(hr_state(&hb).map(|s| s.0), Some(AlarmState::Active));
+
+    feed.abort();
     b.shutdown().await;
 }

@@ -153,6 +153,100 @@ pub fn run_db(cmd: DbCmd) -> Result<()> {
     Ok(())
 }
 
+#[derive(Subcommand)]
+pub enum StationCmd {
+    /// This station's public key (Ed25519, from its station key): enrol it at the ward's other
+    /// stations with `vigilctl station enrol`. Creates the database and key if there are none.
+    Key {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Enrol another station of the ward (or replace its key or wards): its signed
+    /// acknowledgements and audio pauses of those wards are accepted here. Audited.
+    Enrol {
+        /// The other station's id: its MQTT client id.
+        station: String,
+        /// Its public key (64 hex digits, `vigilctl station key` at that station).
+        #[arg(long)]
+        key: String,
+        /// The wards whose alarm state it may send, comma-separated.
+        #[arg(long)]
+        wards: String,
+        #[arg(long, default_value = "")]
+        label: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// The enrolled stations: id, wards, key fingerprint, when and by whom.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Remove an enrolled station: its alarm state is refused from now on. Audited.
+    Remove {
+        station: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// `vigilctl station`: an adapter over `vigil_core::stations` (a running station takes the
+/// change at its next start; the window applies it at once).
+pub fn run_station(cmd: StationCmd) -> Result<()> {
+    use vigil_core::auth::Permission;
+    use vigil_core::stations;
+    let by = Actor::cli();
+    match cmd {
+        StationCmd::Key { db } => {
+            drop(store::open(&db.db)?);
+            let key = vigil_core::keys::get(&db.db)?
+                .with_context(|| format!("no station key for {}", db.db.display()))?;
+            println!("{}", stations::own_public_key(&key));
+        }
+        StationCmd::Enrol {
+            station,
+            key,
+            wards,
+            label,
+            db,
+        } => {
+            let svc = open_existing(&db.db)?;
+            let now = store::now_ms();
+            let auth = svc.authorize_admin(&by, Permission::ManageDevices, now)?;
+            let e = stations::enrol(svc.connection(), &auth, &station, &key, &wards, &label, now)?;
+            println!(
+                "station {} enrolled for wards {} (key {})",
+                e.station,
+                e.wards.iter().cloned().collect::<Vec<_>>().join(","),
+                e.fingerprint()
+            );
+        }
+        StationCmd::List { db } => {
+            let conn = store::open_read_only(&require_file(&db.db)?)?;
+            println!("station,wards,key,label,enrolled,by");
+            for e in stations::list(&conn)? {
+                println!(
+                    "{},{},{},{},{},{}",
+                    e.station,
+                    e.wards.iter().cloned().collect::<Vec<_>>().join(";"),
+                    e.fingerprint(),
+                    e.label.replace([',', '\n'], " "),
+                    format_time_utc(e.enrolled_ms),
+                    e.enrolled_by
+                );
+            }
+        }
+        StationCmd::Remove { station, db } => {
+            let svc = open_existing(&db.db)?;
+            let now = store::now_ms();
+            let auth = svc.authorize_admin(&by, Permission::ManageDevices, now)?;
+            stations::remove(svc.connection(), &auth, &station, now)?;
+            println!("station {station} removed: its alarm state is refused from now on");
+        }
+    }
+    Ok(())
+}
+
 pub fn run_user(cmd: UserCmd) -> Result<()> {
     let by = Actor::cli();
     match cmd {

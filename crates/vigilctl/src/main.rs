@@ -4,7 +4,8 @@
 //! - `vigilctl sim`: publish a simulated ward to a broker;
 //! - `vigilctl record`: the headless engine (subscribe, store, evaluate alarms, log alarms);
 //! - `vigilctl replay`: publish a recording; `query`, `status`: the stored history;
-//! - `vigilctl device`: the device registry.
+//! - `vigilctl device`: the device registry;
+//! - `vigilctl station`: the ward's other stations whose alarm state is believed.
 
 mod admin;
 mod alarm_cmds;
@@ -70,6 +71,9 @@ enum Cmd {
     /// The audit trail: verify its hash chain, list or export it.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// The ward's other stations (IT): this station's key, enrol, list, remove.
+    #[command(subcommand)]
+    Station(admin::StationCmd),
     /// The database itself: encrypt it at rest (migration).
     #[command(subcommand)]
     Db(admin::DbCmd),
@@ -215,6 +219,7 @@ fn main() -> Result<()> {
             Cmd::User(u) => admin::run_user(u),
             Cmd::Audit(a) => admin::run_audit(a),
             Cmd::Db(d) => admin::run_db(d),
+            Cmd::Station(c) => admin::run_station(c),
             Cmd::News2(a) => alarm_cmds::news2(a),
         }
     })

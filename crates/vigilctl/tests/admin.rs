@@ -587,3 +587,87 @@ fn db_encrypt_migrates_a_database_that_stays_verifiable() {
     let r = vigilctl(&["db", "encrypt", "--db", &d], "");
     assert!(r.ok() && r.stdout.contains("encrypted already"), "{r:?}");
 }
+
+/// `vigilctl station …` (issue 11): IT takes a station's public key and enrols it at another
+/// station for its wards; bad input is refused; every change is audited under the CLI user.
+#[test]
+fn stations_are_enrolled_listed_and_removed_from_the_command_line_and_audited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = dir.path().join("st-2.db");
+    let key = vigilctl(&["station", "key", "--db", &db_arg(&other)], "");
+    assert!(key.ok(), "{key:?}");
+    let pk = key.stdout.trim().to_string();
+    assert_eq!(pk.len(), 64, "{key:?}");
+    assert!(pk.bytes().all(|b| b.is_ascii_hexdigit()));
+    // The same key every time (derived from that station's key).
+    let again = vigilctl(&["station", "key", "--db", &db_arg(&other)], "");
+    assert_eq!(again.stdout.trim(), pk);
+
+    let db = station(&dir);
+    let d = db_arg(&db);
+    for (id, k, wards) in [
+        ("ST 2", pk.as_str(), "4W"),
+        ("ST-2", "00ff", "4W"),
+        ("ST-2", pk.as_str(), ","),
+    ] {
+        let r = vigilctl(
+            &[
+                "station", "enrol", id, "--key", k, "--wards", wards, "--db", &d,
+            ],
+            "",
+        );
+        assert!(!r.ok(), "{id} {k} {wards} accepted: {r:?}");
+    }
+    let r = vigilctl(
+        &[
+            "station",
+            "enrol",
+            "ST-2",
+            "--key",
+            &pk,
+            "--wards",
+            "4W,5E",
+            "--label",
+            "north desk",
+            "--db",
+            &d,
+        ],
+        "",
+    );
+    assert!(r.ok(), "{r:?}");
+    assert!(r.stdout.contains(&pk[..16]), "{r:?}");
+    let list = vigilctl(&["station", "list", "--db", &d], "");
+    assert!(list.ok(), "{list:?}");
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("ST-2,"))
+        .unwrap_or_else(|| panic!("ST-2 listed: {list:?}"));
+    assert!(
+        line.starts_with(&format!("ST-2,4W;5E,{},north desk,", &pk[..16])),
+        "{line}"
+    );
+    assert!(line.ends_with(",cli:itdesk"), "{line}");
+    let r = vigilctl(&["station", "remove", "ST-2", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    let r = vigilctl(&["station", "remove", "ST-2", "--db", &d], "");
+    assert!(!r.ok() && r.stderr.contains("not enrolled"), "{r:?}");
+    let list = vigilctl(&["station", "list", "--db", &d], "");
+    assert!(!list.stdout.contains("ST-2"), "{list:?}");
+
+    let conn = vigil_core::store::open(&db).expect("db");
+    let trail = Audit::list(&conn, &AuditFilter::default()).expect("trail");
+    let station_entries: Vec<_> = trail
+        .iter()
+        .filter(|e| e.action.starts_with("station_"))
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.target.as_str()))
+        .collect();
+    assert_eq!(
+        station_entries,
+        [
+            ("station_enrol", "cli:itdesk", "ST-2"),
+            ("station_remove", "cli:itdesk", "ST-2")
+        ]
+    );
+    assert!(Audit::verify(&conn).expect("verify").is_intact());
+}

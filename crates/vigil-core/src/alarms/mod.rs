@@ -155,6 +155,9 @@ pub struct AlarmEvent {
     pub message: String,
     /// Who did it (acknowledge, pause, settings); `None` for the machine's own events.
     pub user: Option<String>,
+    /// The station where the user did it, when it was another one (remote acknowledgement or
+    /// audio pause); `None`: this station.
+    pub station: Option<String>,
     /// The alarm's state after the event.
     pub state: AlarmState,
     /// Escalation level after the event (0 = not escalated).
@@ -189,6 +192,8 @@ pub struct ActiveAlarm {
     pub technical: bool,
     /// Who acknowledged it, if anyone.
     pub ack_by: Option<String>,
+    /// The station where it was acknowledged, when it was another one.
+    pub ack_station: Option<String>,
     /// Audio pause countdown covering this alarm's bed, if any.
     pub pause_remaining_ms: Option<i64>,
 }

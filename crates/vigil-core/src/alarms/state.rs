@@ -37,6 +37,12 @@ pub const SECURITY: &str = "SECURITY";
 pub const DEVICE_OVER_BUDGET: &str = "DEVICE_OVER_BUDGET";
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
+/// A remote acknowledgement received before this station raised the alarm applies to it only if
+/// the alarm is raised this soon after (the two stations evaluated the same readings).
+const EARLY_ACK_MS: i64 = 2_000;
+/// Two stations' clocks may differ this much when telling whether an acknowledgement was made
+/// after the alarm began.
+const ACK_CLOCK_SLACK_MS: i64 = 250;
 /// Acknowledgements kept for ward-wide sync.
 const ACK_MEMORY_MS: i64 = 24 * 3600 * 1000;
 /// The ECG heart rate counts as valid this long after its last alarmable reading: while it is,
@@ -162,6 +168,8 @@ struct Pause {
     by: String,
     /// Only alarms raised during the pause with a priority above this break through.
     ceiling: Priority,
+    /// The station where the user paused (`None`: this one).
+    station: Option<String>,
 }
 
 /// An audio pause in force.
@@ -173,6 +181,8 @@ pub struct PauseInfo {
     pub remaining_ms: i64,
     pub by: String,
     pub ceiling: Priority,
+    /// The station where the user paused, when it was another one.
+    pub station: Option<String>,
 }
 
 /// What a source says about one condition.
@@ -190,11 +200,15 @@ struct Spec {
 
 #[derive(Debug, Clone)]
 struct Inst {
+    /// Random id of this instance (128 bits, hex): what acknowledgements name across stations.
+    instance: String,
     since_ms: i64,
     onset_ms: i64,
     /// The condition is present (else: latched awaiting acknowledgement).
     condition: bool,
     ack: Option<(String, i64)>,
+    /// The station where the acknowledgement was made, when it was another one.
+    ack_station: Option<String>,
     level: u32,
     next_escalation_ms: i64,
     /// The condition cleared, unacknowledged, without latching: a silent mark until reviewed.
@@ -245,14 +259,30 @@ pub struct AlarmMachine {
     gaps: BTreeMap<(BedId, String), (i64, String)>,
     pauses: BTreeMap<PauseScope, Pause>,
     manual: BTreeMap<BedId, News2Manual>,
-    /// Last acknowledgement per alarm id (this station's and others').
-    acks: BTreeMap<String, AckEntry>,
+    /// Last acknowledgement per alarm id (this station's and others'), with when it arrived.
+    acks: BTreeMap<String, KnownAck>,
+    /// Other stations' alarm instance ids → the instance here they were matched to (once
+    /// matched, never to another: an acknowledgement of an instance that ended does not
+    /// acknowledge the next one).
+    linked: BTreeMap<String, String>,
     /// Time of the latest alarmable ECG heart rate per bed ([`HR_VALID_MS`]).
     hr_seen: BTreeMap<BedId, i64>,
     /// Beds in standby (no patient): physiological alarms off.
     standby: BTreeSet<BedId>,
     /// A shown alarm's value changed without an event (the list is worth sending again).
     shown_changed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct KnownAck {
+    entry: AckEntry,
+    /// When it reached this station.
+    received_ms: i64,
+}
+
+/// A fresh alarm instance id: 128 random bits from the thread's CSPRNG, in hex.
+fn new_instance_id() -> String {
+    crate::audit::to_hex(&rand::random::<[u8; 16]>())
 }
 
 fn audible(pauses: &BTreeMap<PauseScope, Pause>, s: &Slot, i: &Inst, now: i64) -> bool {
@@ -321,19 +351,25 @@ fn event(
         limit: s.limit,
         message: a.message,
         user: a.user.map(str::to_string),
+        station: None,
         state,
         level,
         audible: aud,
     }
 }
 
-/// Whether a recorded acknowledgement `a` applies to the instance `i` of a bed first seen at
-/// `bed_first_ms`: same onset (within tolerance), or the condition began before this station
-/// watched the bed and has been present since it did; and the acknowledgement came after onset.
+/// Whether another station's acknowledgement `a` of an instance not matched yet may be matched
+/// to the instance `i` here, of a bed first seen at `bed_first_ms`: same onset (within
+/// tolerance), or the condition began before this station watched the bed and has been present
+/// since it did; and the acknowledgement was made after the alarm began here (an
+/// acknowledgement cannot be made in advance of an alarm).
 fn ack_matches(a: &AckEntry, i: &Inst, bed_first_ms: i64) -> bool {
     let same = (i.onset_ms - a.onset_ms).abs() <= SYNC_TOLERANCE_MS
-        || (a.onset_ms < bed_first_ms && i.onset_ms <= bed_first_ms + SYNC_TOLERANCE_MS);
-    same && i.onset_ms <= a.t_ms + SYNC_TOLERANCE_MS
+        && i.onset_ms <= a.t_ms + ACK_CLOCK_SLACK_MS;
+    let before_watched = a.onset_ms < bed_first_ms
+        && a.onset_ms <= a.t_ms
+        && i.onset_ms <= bed_first_ms + SYNC_TOLERANCE_MS;
+    same || before_watched
 }
 
 /// What limit `l` of `bed` says, with the value seen (none: the condition is not present).
@@ -393,6 +429,7 @@ impl AlarmMachine {
             pauses: BTreeMap::new(),
             manual: BTreeMap::new(),
             acks: BTreeMap::new(),
+            linked: BTreeMap::new(),
             hr_seen: BTreeMap::new(),
             standby: BTreeSet::new(),
             shown_changed: false,
@@ -603,10 +640,12 @@ impl AlarmMachine {
         };
         let onset = slot.pending_since.unwrap_or(now);
         let mut inst = Inst {
+            instance: new_instance_id(),
             since_ms: now,
             onset_ms: onset,
             condition: true,
             ack: None,
+            ack_station: None,
             level: 0,
             next_escalation_ms: now + self.cfg.escalation.first(slot.priority),
             unreviewed: false,
@@ -624,13 +663,28 @@ impl AlarmMachine {
                 message: slot.message.clone(),
             },
         ));
-        // Acknowledged at another station before this one raised it.
+        // Acknowledged at another station just before this one raised it (same readings), or
+        // before this station watched the bed: an instance of another station not matched yet.
         let first = self.beds.get(&slot.bed).copied().unwrap_or(now);
-        if let Some(a) = self.acks.get(id).filter(|a| ack_matches(a, &inst, first)) {
+        let early = self.acks.get(id).filter(|k| {
+            let a = &k.entry;
+            let recent = now - k.received_ms <= EARLY_ACK_MS || a.onset_ms < first;
+            recent
+                && a.instance != inst.instance
+                && !self.linked.contains_key(&a.instance)
+                && ack_matches(a, &inst, first)
+        });
+        if let Some(k) = early {
+            let a = k.entry.clone();
+            self.linked
+                .insert(a.instance.clone(), inst.instance.clone());
             inst.ack = Some((a.user.clone(), a.t_ms));
-            let msg = format!("{} acknowledged by {} at {}", slot.label, a.user, a.station);
-            let user = a.user.clone();
-            out.push(event(
+            inst.ack_station = Some(a.station.clone());
+            let msg = format!(
+                "{} acknowledged by {} at station {}",
+                slot.label, a.user, a.station
+            );
+            let mut ev = event(
                 &self.pauses,
                 id,
                 slot,
@@ -638,10 +692,12 @@ impl AlarmMachine {
                 EvArgs {
                     kind: AlarmEventKind::Acknowledge,
                     now,
-                    user: Some(&user),
+                    user: Some(&a.user),
                     message: msg,
                 },
-            ));
+            );
+            ev.station = Some(a.station);
+            out.push(ev);
         }
         slot.alarm = Some(inst);
     }
@@ -965,6 +1021,7 @@ impl AlarmMachine {
             limit: None,
             message,
             user: Some(user.to_string()),
+            station: None,
             state: AlarmState::Resolved,
             level: 0,
             audible: false,
@@ -1394,14 +1451,16 @@ impl AlarmMachine {
         user: &str,
         now: i64,
     ) -> Result<Vec<AlarmEvent>, AlarmError> {
-        self.acknowledge_from(id, user, "local", now)
+        self.acknowledge_from(id, user, None, now)
     }
 
+    /// Acknowledge at this station (`remote` = `None`) or apply an acknowledgement made at
+    /// another station (`remote`: the entry as received; its station is named in the events).
     fn acknowledge_from(
         &mut self,
         id: &str,
         user: &str,
-        station: &str,
+        remote: Option<&AckEntry>,
         now: i64,
     ) -> Result<Vec<AlarmEvent>, AlarmError> {
         if user.trim().is_empty() {
@@ -1419,24 +1478,32 @@ impl AlarmMachine {
         }
         let review = i.unreviewed;
         i.ack = Some((user.to_string(), now));
+        i.ack_station = remote.map(|a| a.station.clone());
         let i = i.clone();
-        self.acks.insert(
-            id.to_string(),
-            AckEntry {
+        let entry = match remote {
+            Some(a) => a.clone(),
+            None => AckEntry {
                 alarm_id: id.to_string(),
+                instance: i.instance.clone(),
                 onset_ms: i.onset_ms,
                 t_ms: now,
                 user: user.to_string(),
-                station: station.to_string(),
+                station: String::new(),
+            },
+        };
+        self.acks.insert(
+            id.to_string(),
+            KnownAck {
+                entry,
+                received_ms: now,
             },
         );
         let verb = if review { "reviewed" } else { "acknowledged" };
-        let msg = if station == "local" {
-            format!("{} {verb} by {user}", s.label)
-        } else {
-            format!("{} {verb} by {user} at {station}", s.label)
+        let msg = match remote {
+            None => format!("{} {verb} by {user}", s.label),
+            Some(a) => format!("{} {verb} by {user} at station {}", s.label, a.station),
         };
-        out.push(event(
+        let mut ev = event(
             &self.pauses,
             id,
             s,
@@ -1447,7 +1514,9 @@ impl AlarmMachine {
                 user: Some(user),
                 message: msg,
             },
-        ));
+        );
+        ev.station = remote.map(|a| a.station.clone());
+        out.push(ev);
         if !i.condition {
             s.alarm = None;
             let msg = if review {
@@ -1498,9 +1567,14 @@ impl AlarmMachine {
             PauseScope::Bed(_) => "bed",
         };
         for bed in beds {
-            let message = match (kind, self.pauses.get(scope)) {
+            let pause = self.pauses.get(scope);
+            let at = pause
+                .and_then(|p| p.station.as_deref())
+                .map(|s| format!(" at station {s}"))
+                .unwrap_or_default();
+            let message = match (kind, pause) {
                 (AlarmEventKind::Pause, Some(p)) => format!(
-                    "audio paused ({what}) for {} s by {}; only alarms above {} break through",
+                    "audio paused ({what}) for {} s by {}{at}; only alarms above {} break through",
                     (p.until_ms - now) / 1000,
                     p.by,
                     p.ceiling.as_str()
@@ -1518,6 +1592,7 @@ impl AlarmMachine {
                 limit: None,
                 message,
                 user: user.map(str::to_string),
+                station: pause.and_then(|p| p.station.clone()),
                 state: if kind == AlarmEventKind::Pause {
                     AlarmState::AudioPaused
                 } else {
@@ -1541,17 +1616,7 @@ impl AlarmMachine {
         if user.trim().is_empty() {
             return Err(AlarmError::NoUser);
         }
-        let ceiling = self
-            .slots
-            .values()
-            .filter(|s| s.alarm.is_some())
-            .filter(|s| match &scope {
-                PauseScope::All => true,
-                PauseScope::Bed(b) => &s.bed == b,
-            })
-            .map(|s| s.priority)
-            .max()
-            .unwrap_or(Priority::Low);
+        let ceiling = self.pause_ceiling(&scope);
         self.pauses.insert(
             scope.clone(),
             Pause {
@@ -1559,11 +1624,28 @@ impl AlarmMachine {
                 until_ms: now + self.cfg.audio_pause_ms.max(0),
                 by: user.to_string(),
                 ceiling,
+                station: None,
             },
         );
         let mut out = Vec::new();
         self.pause_events(&scope, AlarmEventKind::Pause, Some(user), now, &mut out);
         Ok(out)
+    }
+
+    /// The break-through rule of a pause of `scope` starting now (this station's own, for its
+    /// own pauses and other stations' alike): only alarms above the highest priority shown now
+    /// break through.
+    fn pause_ceiling(&self, scope: &PauseScope) -> Priority {
+        self.slots
+            .values()
+            .filter(|s| s.alarm.is_some())
+            .filter(|s| match scope {
+                PauseScope::All => true,
+                PauseScope::Bed(b) => &s.bed == b,
+            })
+            .map(|s| s.priority)
+            .max()
+            .unwrap_or(Priority::Low)
     }
 
     /// End an audio pause early: signals come back for conditions still present.
@@ -1600,6 +1682,7 @@ impl AlarmMachine {
                 remaining_ms: p.until_ms - now,
                 by: p.by.clone(),
                 ceiling: p.ceiling,
+                station: p.station.clone(),
             })
             .collect()
     }
@@ -1627,6 +1710,7 @@ impl AlarmMachine {
                     cleared_ms: i.cleared_ms,
                     technical: s.class == AlarmClass::Technical,
                     ack_by: i.ack.as_ref().map(|(u, _)| u.clone()),
+                    ack_station: i.ack_station.clone(),
                     pause_remaining_ms: self.pause_remaining_ms(Some(&s.bed), now),
                 })
             })
@@ -1651,17 +1735,18 @@ impl AlarmMachine {
 
     // ---- ward-wide sync --------------------------------------------------------------------
 
-    /// This station's view of a bed's acknowledgements and audio pause, to publish.
-    pub fn sync_state(&self, bed: &BedId, station: &str, now: i64) -> BedAlarmState {
+    /// This station's view of a bed's acknowledgements and audio pause, to publish as station
+    /// `station` with sequence `seq`.
+    pub fn sync_state(&self, bed: &BedId, station: &str, seq: u64, now: i64) -> BedAlarmState {
         let prefix = format!("{}/", bed.key());
         let acks = self
             .acks
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(_, a)| now - a.t_ms <= ACK_MEMORY_MS)
+            .filter(|(_, a)| now - a.entry.t_ms <= ACK_MEMORY_MS)
             .map(|(_, a)| {
-                let mut a = a.clone();
-                if a.station == "local" {
+                let mut a = a.entry.clone();
+                if a.station.is_empty() {
                     a.station = station.to_string();
                 }
                 a
@@ -1675,64 +1760,133 @@ impl AlarmMachine {
                 start_ms: p.start_ms,
                 until_ms: p.until_ms,
                 by: p.by.clone(),
-                ceiling: p.ceiling.as_str().into(),
+                station: p.station.clone().unwrap_or_else(|| station.to_string()),
             });
         BedAlarmState {
-            v: 1,
+            v: super::sync::VERSION,
             station: station.to_string(),
+            seq,
             t_ms: now,
             acks,
             pause,
         }
     }
 
-    /// Apply another station's published state of a bed: its acknowledgements (to the same
-    /// alarm instances here) and its audio pause.
-    pub fn apply_remote(&mut self, bed: &BedId, st: &BedAlarmState, now: i64) -> Vec<AlarmEvent> {
+    /// Apply a bed's alarm state as another station (or this one, `own`, earlier) published it,
+    /// once [`super::sync::Trust::admit`] has checked who sent it. This station's rules bound
+    /// what it may do:
+    /// - an acknowledgement applies to the alarm instance it names: the instance here matched to
+    ///   the other station's instance id (matched once, by onset, while both are shown; never to
+    ///   a later instance), and only if it was made after that alarm began;
+    /// - an audio pause starts no later than now, lasts at most this station's pause length,
+    ///   and lets through what this station's own rule lets through (the sender's ceiling is
+    ///   not taken).
+    pub fn apply_remote(
+        &mut self,
+        bed: &BedId,
+        st: &BedAlarmState,
+        own: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
         let mut out = Vec::new();
         let prefix = format!("{}/", bed.key());
         let first = self.beds.get(bed).copied().unwrap_or(now);
         for a in st.acks.iter().filter(|a| a.alarm_id.starts_with(&prefix)) {
-            let newer = self.acks.get(&a.alarm_id).is_none_or(|b| b.t_ms < a.t_ms);
-            if !newer {
+            if a.instance.is_empty() || a.user.trim().is_empty() {
                 continue;
             }
-            let matches = self
-                .slots
-                .get(&a.alarm_id)
-                .and_then(|s| s.alarm.as_ref())
-                .is_some_and(|i| (i.ack.is_none() || !i.condition) && ack_matches(a, i, first));
-            if matches {
-                if let Ok(ev) =
-                    self.acknowledge_from(&a.alarm_id, &a.user, &a.station, a.t_ms.min(now))
-                {
+            let mut a = a.clone();
+            a.t_ms = a.t_ms.min(now);
+            a.user = a
+                .user
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect();
+            a.station = a
+                .station
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect();
+            let known = self.acks.get(&a.alarm_id).map(|k| &k.entry);
+            if known.is_some_and(|b| b.instance == a.instance && b.t_ms >= a.t_ms) {
+                continue;
+            }
+            let Some(inst) = self.slots.get(&a.alarm_id).and_then(|s| s.alarm.as_ref()) else {
+                // Not shown here (yet): kept for an alarm raised in a moment (`raise`).
+                if !self.linked.contains_key(&a.instance) {
+                    self.acks.insert(
+                        a.alarm_id.clone(),
+                        KnownAck {
+                            entry: a,
+                            received_ms: now,
+                        },
+                    );
+                }
+                continue;
+            };
+            // This station's own acknowledgement back from the broker names its own instance
+            // (nothing to do); one from before a restart is matched like any other.
+            if a.instance == inst.instance {
+                continue;
+            }
+            let target = match self.linked.get(&a.instance) {
+                Some(local) => *local == inst.instance,
+                None => ack_matches(&a, inst, first),
+            };
+            if !target {
+                tracing::debug!(alarm = %a.alarm_id, instance = %a.instance, "remote acknowledgement of another alarm instance ignored");
+                continue;
+            }
+            self.linked
+                .insert(a.instance.clone(), inst.instance.clone());
+            if inst.ack.is_none() || !inst.condition {
+                let id = a.alarm_id.clone();
+                let user = a.user.clone();
+                if let Ok(ev) = self.acknowledge_from(&id, &user, Some(&a), now) {
                     out.extend(ev);
                 }
             }
-            self.acks.insert(a.alarm_id.clone(), a.clone());
         }
         if let Some(p) = &st.pause {
             let scope = PauseScope::Bed(bed.clone());
-            let newer = self.pauses.get(&scope).is_none_or(|l| {
-                l.start_ms < p.start_ms || (l.start_ms == p.start_ms && l.until_ms != p.until_ms)
-            });
-            if newer {
-                if p.until_ms > now {
+            let start = p.start_ms.min(now);
+            let until = p
+                .until_ms
+                .min(start.saturating_add(self.cfg.audio_pause_ms.max(0)));
+            let newer = self
+                .pauses
+                .get(&scope)
+                .is_none_or(|l| l.start_ms < start || (l.start_ms == start && l.until_ms != until));
+            let by: String = p.by.chars().filter(|c| !c.is_control()).take(64).collect();
+            let station: String = p
+                .station
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect();
+            if newer && !by.trim().is_empty() {
+                if until > now {
                     self.note_bed(bed, now);
+                    let ceiling = self.pause_ceiling(&scope);
                     self.pauses.insert(
                         scope.clone(),
                         Pause {
-                            start_ms: p.start_ms,
-                            until_ms: p.until_ms,
-                            by: p.by.clone(),
-                            ceiling: Priority::parse(&p.ceiling).unwrap_or(Priority::Low),
+                            start_ms: start,
+                            until_ms: until,
+                            by: by.clone(),
+                            ceiling,
+                            station: (station != own).then_some(station),
                         },
                     );
-                    let by = p.by.clone();
                     self.pause_events(&scope, AlarmEventKind::Pause, Some(&by), now, &mut out);
-                } else if self.pauses.remove(&scope).is_some() {
-                    let by = p.by.clone();
+                } else if let Some(l) = self.pauses.get(&scope) {
+                    let mut l = l.clone();
+                    l.station = (station != own).then_some(station);
+                    self.pauses.insert(scope.clone(), l);
                     self.pause_events(&scope, AlarmEventKind::PauseEnd, Some(&by), now, &mut out);
+                    self.pauses.remove(&scope);
                 }
             }
         }

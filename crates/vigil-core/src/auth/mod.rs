@@ -722,6 +722,29 @@ impl AuthService {
             permission: Permission::AudioPause,
         })
     }
+    /// An [`Authorized`] proof for an administration action of `by`: a session is checked like
+    /// [`AuthService::authorize`]; local administration (the `vigilctl` command line, audited
+    /// under its name) gets only the administrator's non-clinical permissions — whoever can
+    /// write the database file controls it already (docs/security.md).
+    pub fn authorize_admin(
+        &self,
+        by: &Actor<'_>,
+        permission: Permission,
+        now_ms: i64,
+    ) -> Result<Authorized, AuthError> {
+        match by {
+            Actor::Session(s) => self.authorize(Some(s), permission, now_ms),
+            Actor::Local(name) if allowed(Role::Admin, permission) => Ok(Authorized {
+                user: name.clone(),
+                permission,
+            }),
+            Actor::Local(_) => Err(AuthError::Forbidden {
+                role: Role::Admin,
+                permission,
+            }),
+        }
+    }
+
     /// The connection, for reading (e.g. [`Audit::list`]); writes go through this service.
     pub fn connection(&self) -> &Connection {
         &self.conn
