@@ -150,7 +150,7 @@ impl Station {
                 db_path: db_path.clone(),
                 limits: settings.profile.limits(),
                 policy: file.ingest.policy(mode == "external"),
-                mllp: file.ingest.mllp_listen,
+                mllp: file.ingest.mllp(None)?,
             },
             alarm_options,
             security,

@@ -74,6 +74,9 @@ pub enum ConfigError {
          [broker] insecure = true to accept the risk (the station then warns at all times)"
     )]
     Insecure { url: String, why: String },
+    /// MLLP settings that would expose the listener, or are unusable (the message says the fix).
+    #[error(transparent)]
+    Mllp(#[from] crate::interop::mllp::MllpConfigError),
     /// The config file is readable by other users (the message says the fix).
     #[error(transparent)]
     Mode(#[from] crate::secure_fs::ModeError),
@@ -606,7 +609,8 @@ pub struct IngestSection {
     pub waveform_hours: Option<u64>,
     /// Trend (numerics) retention, days (default 30).
     pub trend_days: Option<u64>,
-    /// Accept HL7 v2 (IHE PCD-01) over MLLP on this address, e.g. "0.0.0.0:2575".
+    /// Accept HL7 v2 (IHE PCD-01) over MLLP on this address, e.g. "127.0.0.1:2575". Any other
+    /// than a loopback address needs `[ingest.mllp_peers]`.
     pub mllp_listen: Option<std::net::SocketAddr>,
     /// Payload bytes per second one device may send (default 1048576); beyond it the excess is
     /// dropped before decoding and the bed gets a DEVICE OVER BUDGET technical alarm.
@@ -615,9 +619,40 @@ pub struct IngestSection {
     pub device_msgs_per_s: Option<std::num::NonZeroU64>,
     /// Seconds' worth of its budget a device may send at once (default 10).
     pub device_burst_s: Option<std::num::NonZeroU64>,
+    /// The peers allowed to send over MLLP, each with the devices it may speak for:
+    /// `"10.1.2.3" = ["mon-1", "mon-2"]`. Without it only a loopback listener is allowed.
+    pub mllp_peers: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// MLLP connections at once from one address (default 8).
+    pub mllp_max_per_peer: Option<usize>,
+    /// Longest an MLLP frame may take from its first byte to its end, seconds (default 10).
+    pub mllp_frame_seconds: Option<u64>,
 }
 
 impl IngestSection {
+    /// The MLLP listener of this section on `listen` (the command line's address, else
+    /// `mllp_listen`); `None` when neither is given. Checked like the engine checks it.
+    pub fn mllp(
+        &self,
+        listen: Option<std::net::SocketAddr>,
+    ) -> Result<Option<crate::interop::mllp::MllpConfig>, ConfigError> {
+        use crate::interop::mllp::{MllpConfig, PeerList};
+        let Some(listen) = listen.or(self.mllp_listen) else {
+            return Ok(None);
+        };
+        let mut m = MllpConfig::new(listen);
+        if let Some(table) = &self.mllp_peers {
+            m.peers = Some(Arc::new(PeerList::parse(table)?));
+        }
+        if let Some(n) = self.mllp_max_per_peer {
+            m.max_per_peer = n;
+        }
+        if let Some(s) = self.mllp_frame_seconds {
+            m.frame_timeout = Duration::from_secs(s);
+        }
+        m.check()?;
+        Ok(Some(m))
+    }
+
     /// The ingest policy, with `require_registered` defaulting to `external_broker`.
     pub fn policy(&self, external_broker: bool) -> crate::ingest::IngestPolicy {
         let d = crate::ingest::IngestPolicy::default();

@@ -71,6 +71,9 @@ pub enum EngineError {
     /// The enrolled stations cannot be read.
     #[error(transparent)]
     Stations(#[from] crate::stations::StationError),
+    /// MLLP settings that would expose the listener, or are unusable (the message says the fix).
+    #[error(transparent)]
+    MllpConfig(#[from] crate::interop::mllp::MllpConfigError),
     #[error("cannot listen for MLLP on {addr}: {source}")]
     Mllp {
         addr: std::net::SocketAddr,
@@ -90,8 +93,9 @@ pub struct EngineConfig {
     pub limits: Vec<Limit>,
     /// Device registry enforcement, clock-skew limits, retention.
     pub policy: IngestPolicy,
-    /// Listen for HL7 v2 over MLLP on this address (e.g. 0.0.0.0:2575); `None` = no listener.
-    pub mllp: Option<std::net::SocketAddr>,
+    /// Listen for HL7 v2 over MLLP (address, allowed peers and their devices, limits);
+    /// `None` = no listener. Checked at start ([`crate::interop::mllp::MllpConfig::check`]).
+    pub mllp: Option<crate::interop::mllp::MllpConfig>,
 }
 
 /// Alarm settings of an engine beyond its default limits (`EngineConfig::limits`).
@@ -427,6 +431,11 @@ impl Engine {
         // subscription and queues QoS 1 telemetry while the station is away.
         let broker_warnings = cfg.broker.check_trust()?;
         let opts = mqtt_options(&cfg)?;
+        // An MLLP listener reachable from the network without an allow-list: refused before
+        // anything starts.
+        if let Some(m) = &cfg.mllp {
+            m.check()?;
+        }
         let writer = StoreWriter::spawn(&cfg.db_path)?;
         let (registry, saved_limits, last_stored, enrolled) = {
             let conn = store::open(&cfg.db_path)?;
@@ -578,15 +587,33 @@ impl Engine {
             ack_tx,
             stop_rx,
         ));
-        if let Some(addr) = cfg.mllp {
+        if let Some(m) = &cfg.mllp {
+            let addr = m.listen;
             let listener = std::net::TcpListener::bind(addr)
                 .and_then(|l| l.set_nonblocking(true).map(|()| l))
                 .and_then(tokio::net::TcpListener::from_std)
                 .map_err(|source| EngineError::Mllp { addr, source })?;
-            tracing::info!(%addr, "MLLP listener for HL7 v2");
+            let peers = m.peers.as_ref().map_or(0, |p| p.len());
+            tracing::info!(%addr, peers, "MLLP listener for HL7 v2");
             let (tx, rx) = mpsc::channel(256);
-            tokio::spawn(crate::interop::mllp::serve(listener, tx, stop.subscribe()));
-            tokio::spawn(mllp_intake(Arc::clone(&shared), sink.clone(), rx));
+            let (events_tx, events_rx) = mpsc::channel(256);
+            let opts = crate::interop::mllp::ServeOptions {
+                events: Some(events_tx),
+                ..m.serve_options()
+            };
+            tokio::spawn(crate::interop::mllp::serve_with(
+                listener,
+                tx,
+                stop.subscribe(),
+                opts,
+            ));
+            tokio::spawn(mllp_intake(
+                Arc::clone(&shared),
+                sink.clone(),
+                m.peers.clone(),
+                rx,
+            ));
+            tokio::spawn(mllp_conn_events(Arc::clone(&shared), events_rx));
         }
         tokio::spawn(alarm_tick(
             Arc::clone(&shared),
@@ -1834,22 +1861,40 @@ fn expand(
     out
 }
 
-/// Take HL7 v2 messages from the MLLP listener: the device (OBX-18 / MSH-3) must be in the
-/// device registry, which names its bed. Each message is answered once it is ingested.
+/// Take HL7 v2 messages from the MLLP listener: the device (OBX-18 / MSH-3) must be one the
+/// peer may speak for (with an allow-list) and be in the device registry, which names its bed.
+/// Each message is answered once it is ingested; every refusal gets the same answer
+/// ([`crate::interop::mllp::Refused`]) while its reason is logged, counted and reported.
 async fn mllp_intake(
     shared: Arc<Shared>,
     sink: StoreSink,
+    peers: Option<Arc<crate::interop::mllp::PeerList>>,
     mut rx: mpsc::Receiver<crate::interop::mllp::MllpMessage>,
 ) {
+    use crate::interop::mllp::{peer_ip, Refused};
     while let Some(m) = rx.recv().await {
         shared.counters.messages.fetch_add(1, Ordering::Relaxed);
-        let source = format!("mllp:{}", m.peer);
+        let ip = peer_ip(&m.peer);
+        // Per address (not per port): one security event per peer however often it reconnects.
+        let source = format!("mllp:{ip}");
         let admitted = m.batch.and_then(|batch| {
             let device = batch
                 .device
                 .clone()
                 .ok_or_else(|| telemetry::DecodeError::UnknownDevice("(none in message)".into()))?;
-            let bed = lock(&shared.registry).resolve(&device, None, true)?;
+            let registry = lock(&shared.registry);
+            if let Some(p) = &peers {
+                if !p.may_speak_for(ip, &device) {
+                    let bed = registry.resolve(&device, None, true).ok();
+                    return Err(telemetry::DecodeError::ForeignDevice {
+                        device,
+                        peer: ip.to_string(),
+                        bed: bed.map(|b| b.key()),
+                    });
+                }
+            }
+            let bed = registry.resolve(&device, None, true)?;
+            drop(registry);
             Ok(expand(bed, device, batch, &shared.policy, store::now_ms()))
         });
         match admitted {
@@ -1861,9 +1906,27 @@ async fn mllp_intake(
             }
             Err(e) => {
                 reject(&shared, &source, &e);
-                let _ = m.reply.send(Err(e.to_string()));
+                let _ = m.reply.send(Err(Refused));
             }
         }
+    }
+}
+
+/// Connections the MLLP listener refused or closed (not allowed, over a cap, a frame not
+/// completed in time): security events of their peer.
+async fn mllp_conn_events(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<crate::interop::mllp::ConnEvent>,
+) {
+    while let Some(ev) = rx.recv().await {
+        let ip = crate::interop::mllp::peer_ip(&ev.peer);
+        shared.counters.reject(ev.what.reason());
+        shared.security.report(Occurrence::new(
+            Kind::MllpRefused,
+            Source::peer(&ip.to_string()),
+            format!("{} ({})", ev.what.describe(), ev.what.reason()),
+            store::now_ms(),
+        ));
     }
 }
 

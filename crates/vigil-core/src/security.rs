@@ -327,6 +327,18 @@ impl Occurrence {
             DecodeError::BedMismatch { .. } | DecodeError::DeviceMismatch { .. } => {
                 Kind::IdentityMismatch
             }
+            // An MLLP peer speaking for a device of a bed: spoofing that bed. For a device
+            // registered nowhere: the peer was refused (no bed at risk).
+            DecodeError::ForeignDevice { device, bed, .. } => {
+                source.device = clip(device, 64);
+                match bed {
+                    Some(b) => {
+                        source.bed = clip(b, 64);
+                        Kind::IdentityMismatch
+                    }
+                    None => Kind::MllpRefused,
+                }
+            }
             DecodeError::ClockSkew { .. } => Kind::ClockSkew,
             DecodeError::Replay { .. } => Kind::Replay,
             DecodeError::Topic(_)

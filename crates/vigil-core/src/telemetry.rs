@@ -67,6 +67,14 @@ pub enum DecodeError {
         registered: String,
         topic: String,
     },
+    /// An MLLP peer sent a message as a device it may not speak for (`[ingest.mllp_peers]`).
+    /// `bed`: the bed the device is registered to, if it is.
+    #[error("MLLP peer {peer} may not speak for device {device:?}{}", bed.as_ref().map(|b| format!(" (registered to bed {b})")).unwrap_or_default())]
+    ForeignDevice {
+        device: String,
+        peer: String,
+        bed: Option<String>,
+    },
     #[error("time {t_ms} is {skew_s:.0} s away from the station clock (limit {limit_s} s)")]
     ClockSkew {
         t_ms: i64,
@@ -98,6 +106,7 @@ impl DecodeError {
             DecodeError::Invalid { .. } => "invalid_field",
             DecodeError::UnknownDevice(_) => "unknown_device",
             DecodeError::BedMismatch { .. } => "bed_mismatch",
+            DecodeError::ForeignDevice { .. } => "foreign_device",
             DecodeError::ClockSkew { .. } => "clock_skew",
             DecodeError::Duplicate { .. } => "duplicate",
             DecodeError::Replay { .. } => "replay",

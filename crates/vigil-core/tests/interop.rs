@@ -676,11 +676,9 @@ async fn mllp_loopback_aa_ar_ae() {
         let mut seen = Vec::new();
         while let Some(m) = rx.recv().await {
             let answer = match &m.batch {
-                Ok(b) if b.device.as_deref() == Some("080019FFFF4F6AC0") => {
-                    Err("device 080019FFFF4F6AC0 is not registered".to_string())
-                }
+                Ok(b) if b.device.as_deref() == Some("080019FFFF4F6AC0") => Err(mllp::Refused),
                 Ok(_) => Ok(()),
-                Err(e) => Err(e.reason().to_string()),
+                Err(_) => Err(mllp::Refused),
             };
             seen.push(
                 m.batch
@@ -721,10 +719,7 @@ async fn mllp_loopback_aa_ar_ae() {
     let ack = hl7v2::parse_ack(&reply).expect("ack");
     assert_eq!(ack.code, "AE");
     assert_eq!(ack.control_id, "12d15a9:11df9e61347:-7fee:30456965");
-    assert_eq!(
-        ack.error.as_deref(),
-        Some("device 080019FFFF4F6AC0 is not registered")
-    );
+    assert_eq!(ack.error.as_deref(), Some(hl7v2::REFUSAL_TEXT));
 
     // Two messages in one write, the second split over two writes with garbage before it.
     use tokio::io::AsyncWriteExt;

@@ -357,7 +357,7 @@ async fn run_record(a: RecordArgs) -> Result<()> {
             db_path: db_path.clone(),
             limits: default_limits(),
             policy,
-            mllp: a.mllp.or(file.ingest.mllp_listen),
+            mllp: file.ingest.mllp(a.mllp)?,
         },
         Default::default(),
         security,

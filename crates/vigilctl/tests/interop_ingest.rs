@@ -2,17 +2,27 @@
 //! device's MQTT topic, and HL7 v2 (IHE PCD-01 / Continua) over the MLLP listener with ACKs.
 //! Values land in the store with their status; cancelled and entered-in-error results never
 //! alarm; unregistered senders are refused (AE) and counted.
+//!
+//! MLLP attacks, each through the built `vigilctl record` and real TCP clients: a peer sending as
+//! another bed's device is refused and reported; the refusal is the same whatever the reason; a
+//! slow-loris of half-sent frames neither exhausts the listener nor stops a legitimate sender;
+//! one address gets a bounded number of connections; a listener reachable from the network
+//! without an allow-list does not start.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vigil_core::interop::{hl7v2, mllp};
+use vigil_core::security::{self, Kind, SecurityEvent, SecurityFilter};
 use vigil_core::store;
 
 mod support;
-use support::{find_program, free_port, mosquitto, record_with, wait_for_summary, VIGILCTL};
+use support::{
+    find_program, free_port, mosquitto, private_dir, record_with, wait_for_summary, Proc, VIGILCTL,
+};
 
 fn data(rel: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -141,9 +151,10 @@ async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
         .expect("ACK");
     let info = hl7v2::parse_ack(&ack).expect("parse ACK");
     assert_eq!(info.code, "AE", "unregistered device refused: {ack}");
-    assert!(
-        info.error.is_some_and(|e| e.contains("registry")),
-        "reason given"
+    assert_eq!(
+        info.error.as_deref(),
+        Some(hl7v2::REFUSAL_TEXT),
+        "the one refusal, naming no device"
     );
     let ack = mllp::exchange(&mut conn, "this is not HL7", Duration::from_secs(10))
         .await
@@ -221,4 +232,314 @@ async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
     assert!(rec
         .terminate(Duration::from_secs(10))
         .is_some_and(|s| s.success()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// MLLP attacks
+
+/// An ORU^R01 with one heart rate from `device` (OBX-18), stamped now. MSH-3 names a gateway,
+/// never the device, so that a reply that echoes the header cannot carry the device id.
+fn hr_message(device: &str, hr: u32, control: &str) -> String {
+    hr_message_at(device, hr, control, 0)
+}
+
+/// [`hr_message`] stamped `secs_ago` seconds ago.
+fn hr_message_at(device: &str, hr: u32, control: &str, secs_ago: i64) -> String {
+    let ts = (chrono::Utc::now() - chrono::Duration::seconds(secs_ago)).format("%Y%m%d%H%M%S+0000");
+    format!(
+        "MSH|^~\\&|GW|F|VIGIL|W|{ts}||ORU^R01^ORU_R01|{control}|P|2.6\r\
+         OBR|1|||x|||{ts}\r\
+         OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1|{hr}|/min|||||F|||{ts}||||{device}\r"
+    )
+}
+
+/// A connection from `from` (any 127.0.0.0/8 address is loopback on Linux).
+async fn connect_from(from: &str, to: &str) -> TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().expect("socket");
+    s.bind(format!("{from}:0").parse().expect("addr"))
+        .expect("bind source");
+    s.connect(to.parse().expect("addr")).await.expect("connect")
+}
+
+async fn send(conn: &mut TcpStream, msg: &str) -> (String, hl7v2::AckInfo) {
+    let ack = mllp::exchange(conn, msg, Duration::from_secs(10))
+        .await
+        .expect("ACK");
+    let info = hl7v2::parse_ack(&ack).expect("parse ACK");
+    (ack, info)
+}
+
+/// `vigilctl record` on a fresh Mosquitto with an MLLP listener and `ingest` lines in its config.
+fn record_mllp(
+    dir: &Path,
+    ingest: &str,
+    devices: &[(&str, &str)],
+) -> (Proc, Proc, PathBuf, String) {
+    let (broker, port) = mosquitto(dir);
+    let db = dir.join("mllp.db");
+    private_dir(&db);
+    for (device, bed) in devices {
+        device_add(&db, device, bed);
+    }
+    let mllp_addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.join("vigil.toml");
+    vigil_core::secure_fs::replace_private(
+        &config,
+        format!("[ingest]\nmllp_listen = \"{mllp_addr}\"\n{ingest}").as_bytes(),
+    )
+    .expect("config");
+    let rec = record_with(
+        &format!("mqtt://127.0.0.1:{port}"),
+        &db,
+        "mllp-recorder",
+        &["--config", config.to_str().expect("utf-8 path")],
+    );
+    (broker, rec, db, mllp_addr)
+}
+
+fn security_events(db: &Path, kind: Kind) -> Vec<SecurityEvent> {
+    let Ok(conn) = store::open_read_only(db) else {
+        return Vec::new();
+    };
+    security::list(
+        &conn,
+        &SecurityFilter {
+            kind: Some(kind.as_str().into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_default()
+}
+
+/// Poll until `done` holds (the station flushes security events about once a second).
+fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_peer_speaking_for_another_device_is_refused_reported_and_told_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, mut rec, db, addr) = record_mllp(
+        dir.path(),
+        "[ingest.mllp_peers]\n\"127.0.0.1\" = [\"mon-1\"]\n\"127.0.0.2\" = [\"mon-2\", \"mon-9\"]\n",
+        &[("mon-1", "4W/01"), ("mon-2", "4W/02")],
+    );
+    // Bed 01's monitor (through its gateway) reports a high heart rate.
+    let mut bed1 = connect_from("127.0.0.1", &addr).await;
+    let (ack, info) = send(&mut bed1, &hr_message("mon-1", 150, "B1-1")).await;
+    assert_eq!(info.code, "AA", "{ack}");
+    // The gateway of bed 02 speaks for its own device: taken.
+    let mut gw2 = connect_from("127.0.0.2", &addr).await;
+    let (ack, info) = send(&mut gw2, &hr_message("mon-2", 80, "G2-1")).await;
+    assert_eq!(info.code, "AA", "{ack}");
+    // ... and as bed 01's monitor, with a normal rate that would resolve bed 01's alarm:
+    // refused. So are a device registered nowhere and one on its list but not registered.
+    let mut refusals = Vec::new();
+    for (device, control) in [("mon-1", "SPOOF"), ("ghost-7", "SPOOF"), ("mon-9", "SPOOF")] {
+        let (ack, info) = send(&mut gw2, &hr_message(device, 72, control)).await;
+        assert_eq!(info.code, "AE", "{device}: {ack}");
+        assert!(!ack.contains(device), "the reply names no device: {ack}");
+        let err: Vec<&str> = ack.split('\r').filter(|s| s.starts_with("ERR")).collect();
+        let msa: Vec<&str> = ack.split('\r').filter(|s| s.starts_with("MSA")).collect();
+        refusals.push((msa.join("\r"), err.join("\r")));
+    }
+    assert_eq!(
+        refusals[0], refusals[1],
+        "foreign and unknown devices told the same"
+    );
+    assert_eq!(
+        refusals[0], refusals[2],
+        "foreign and unregistered devices told the same"
+    );
+    assert!(
+        refusals[0].1.contains(hl7v2::REFUSAL_TEXT),
+        "{:?}",
+        refusals[0]
+    );
+    // An address not on the list is closed without a word.
+    let mut stranger = connect_from("127.0.0.3", &addr).await;
+    let _ = stranger
+        .write_all(&mllp::frame(hr_message("mon-1", 72, "X").as_bytes()))
+        .await;
+    let mut b = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), stranger.read(&mut b))
+        .await
+        .expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+
+    // Reported: spoofing on bed 01 (a technical alarm there), the stranger and the unknown id.
+    let spoof = wait_for("identity mismatch event", Duration::from_secs(15), || {
+        security_events(&db, Kind::IdentityMismatch)
+            .into_iter()
+            .find(|e| e.source.bed == "4W/01")
+    });
+    assert_eq!(spoof.source.peer, "127.0.0.2", "{spoof:?}");
+    assert!(spoof.detail.contains("mon-1"), "{spoof:?}");
+    wait_for("refused peers reported", Duration::from_secs(15), || {
+        let ev = security_events(&db, Kind::MllpRefused);
+        (ev.iter().any(|e| e.source.peer == "127.0.0.3")
+            && ev
+                .iter()
+                .any(|e| e.source.peer == "127.0.0.2" && e.source.device == "ghost-7"))
+        .then_some(())
+    });
+    let s = wait_for_summary(&db, Duration::from_secs(15), |s| {
+        s.rejects.get("foreign_device") == Some(&2) && s.rejects.get("unknown_device") == Some(&1)
+    });
+    assert_eq!(s.rejects.get("foreign_device"), Some(&2), "{:?}", s.rejects);
+    assert_eq!(s.rejects.get("unknown_device"), Some(&1), "{:?}", s.rejects);
+    // Bed 01 holds only its own monitor's rate, and its alarm stands.
+    let bed1_hr = rows(
+        &db,
+        "SELECT code, value, status FROM numerics WHERE bed = '01'",
+    );
+    assert_eq!(bed1_hr, vec![("HR".into(), Some(150.0), "final".into())]);
+    let raised: Vec<_> = s
+        .alarms
+        .iter()
+        .map(|a| (a.kind.as_str(), a.bed_key.as_str(), a.code.as_str()))
+        .collect();
+    assert!(
+        raised.contains(&("raise", "4W/01", "HR_HIGH")),
+        "{raised:?}"
+    );
+    assert!(
+        !raised.iter().any(|a| a.0 == "resolve" && a.1 == "4W/01"),
+        "{raised:?}"
+    );
+    assert!(rec
+        .terminate(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_slow_loris_does_not_starve_a_legitimate_sender() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, mut rec, db, addr) = record_mllp(
+        dir.path(),
+        "mllp_max_per_peer = 4\nmllp_frame_seconds = 5\n",
+        &[("mon-1", "4W/01")],
+    );
+    // The attack: 64 connections from one address (the listener's whole capacity), each with a
+    // half-sent frame that goes on trickling a byte every 200 ms, so that an idle timeout never
+    // fires. Each reports how long it stayed open.
+    let closed = Arc::new(AtomicUsize::new(0));
+    let mut attack = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let mut c = connect_from("127.0.0.2", &addr).await;
+        let closed = Arc::clone(&closed);
+        attack.spawn(async move {
+            let t = std::time::Instant::now();
+            let mut open = c.write_all(b"\x0bMSH|^~\\&|GW|").await.is_ok();
+            while open && t.elapsed() < Duration::from_secs(30) {
+                let mut b = [0u8; 64];
+                tokio::select! {
+                    r = c.read(&mut b) => open = !matches!(r, Ok(0) | Err(_)),
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                        open = c.write_all(b"x").await.is_ok();
+                    }
+                }
+            }
+            closed.fetch_add(1, Ordering::SeqCst);
+            t.elapsed()
+        });
+    }
+    // The legitimate sender, while the attack holds its connections: every message taken.
+    for i in 0..3 {
+        let mut c = connect_from("127.0.0.1", &addr).await;
+        let msg = hr_message_at("mon-1", 70 + i, &format!("OK{i}"), 3 - i as i64);
+        let (ack, info) = send(&mut c, &msg).await;
+        assert_eq!(
+            info.code, "AA",
+            "legitimate message {i} during the attack: {ack}"
+        );
+    }
+    assert!(
+        closed.load(Ordering::SeqCst) < 64,
+        "the legitimate messages went through while attacking connections were open"
+    );
+    // Every attacking connection was closed: all but 4 at once (the address's cap), those 4 at
+    // their frame deadline although they never stopped sending.
+    let mut open_for = Vec::new();
+    while let Some(d) = attack.join_next().await {
+        open_for.push(d.expect("attacker task"));
+    }
+    open_for.sort();
+    assert!(
+        open_for[59] < Duration::from_secs(4),
+        "60 closed at once: {open_for:?}"
+    );
+    assert!(
+        open_for[60..]
+            .iter()
+            .all(|d| *d >= Duration::from_secs(4) && *d < Duration::from_secs(20)),
+        "4 closed at their frame deadline: {open_for:?}"
+    );
+    let refused = wait_for("the attacker reported", Duration::from_secs(15), || {
+        security_events(&db, Kind::MllpRefused)
+            .into_iter()
+            .find(|e| e.source.peer == "127.0.0.2" && e.count >= 64)
+    });
+    assert_eq!(refused.count, 64, "{refused:?}");
+    let s = wait_for_summary(&db, Duration::from_secs(15), |s| {
+        s.readings.get(&("4W/01".into(), "HR".into())) == Some(&3)
+    });
+    assert_eq!(s.readings.get(&("4W/01".into(), "HR".into())), Some(&3));
+    assert!(rec
+        .terminate(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+    wait_for("the counts printed", Duration::from_secs(5), || {
+        let out = rec.output();
+        (out.contains("rejected 60 (mllp_peer_connection_cap)")
+            && out.contains("rejected 4 (mllp_frame_timeout)"))
+        .then_some(())
+    });
+}
+
+#[test]
+fn mllp_reachable_from_the_network_without_an_allow_list_does_not_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, port) = mosquitto(dir.path());
+    let db = dir.path().join("exposed.db");
+    private_dir(&db);
+    let config = dir.path().join("vigil.toml");
+    vigil_core::secure_fs::replace_private(&config, b"").expect("config");
+    let mllp_addr = format!("0.0.0.0:{}", free_port());
+    let mut rec = Proc::spawn(
+        "record",
+        Command::new(VIGILCTL)
+            .args(["record", "--broker", &format!("mqtt://127.0.0.1:{port}")])
+            .args([
+                "--client-id",
+                "exposed",
+                "--duration",
+                "8",
+                "--mllp",
+                &mllp_addr,
+            ])
+            .arg("--db")
+            .arg(&db)
+            .arg("--config")
+            .arg(&config),
+    );
+    let st = rec.wait(Duration::from_secs(30));
+    let out = rec.output();
+    assert!(!st.success(), "refused to start: {out}");
+    assert!(
+        out.contains("[ingest.mllp_peers]") && out.contains("127.0.0.1"),
+        "the error says how to fix it: {out}"
+    );
+    assert!(!out.contains("subscribed"), "{out}");
 }

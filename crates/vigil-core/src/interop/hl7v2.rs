@@ -1122,6 +1122,16 @@ pub fn ack_for(original: &Header, code: AckCode, error: Option<&str>) -> String 
     out
 }
 
+/// The text of every refusal by the station ([`refusal`]).
+pub const REFUSAL_TEXT: &str = "message refused by the station";
+
+/// The one reply to a message the station refuses (AE, ERR 207, [`REFUSAL_TEXT`]): the same
+/// whatever the reason — unknown, disabled or another sender's device — so that it tells a
+/// prober nothing about which devices exist. The reason is logged and counted, never sent.
+pub fn refusal(original: &Header) -> String {
+    ack_for(original, AckCode::AE, Some(REFUSAL_TEXT))
+}
+
 /// What an ACK says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AckInfo {

@@ -16,14 +16,29 @@
 //!   the engine; **AA** when the engine answers `Ok`; **AE** (ERR 207, the engine's reason) when
 //!   it answers `Err`, drops the reply, does not answer within the engine timeout, or is gone.
 //!
-//! Bounds: at most [`ServeOptions::max_connections`] connections (more are closed at once), an
-//! idle timeout per connection, a write timeout, a frame size cap, and bounded waits on the
-//! engine. Nothing here panics on any input.
+//! Who may connect ([`MllpConfig`], `[ingest]` in the config file): on a loopback address any
+//! local process may; on any other address only the peers of an allow-list ([`PeerList`], each
+//! tied to the devices it may speak for) — a listener reachable from the network without one is
+//! refused at start ([`MllpConfig::check`]). A peer missing from the list is closed at accept. The
+//! engine refuses a message whose device is not one of its peer's with [`Refused`]: the sender
+//! gets one AE ([`hl7v2::refusal`]) whatever the reason, so a prober learns nothing about which
+//! devices exist; the typed reason stays in the logs, counters and security events.
+//!
+//! Bounds: at most [`ServeOptions::max_connections`] connections and
+//! [`ServeOptions::max_per_peer`] from one address (more are closed at once), a deadline for a
+//! whole frame from its first byte ([`ServeOptions::frame_timeout`]: a sender trickling a frame
+//! byte by byte — a slow-loris — is closed however often it sends), an idle timeout between
+//! frames, a write timeout, a frame size cap, and bounded waits on the engine. Connections
+//! refused or closed for these reasons are reported on [`ServeOptions::events`]. Nothing here
+//! panics on any input.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use thiserror::Error;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,6 +93,8 @@ pub struct FrameDecoder {
     buf: Vec<u8>,
     state: State,
     max: usize,
+    /// Bytes other than CR / LF were skipped outside a frame since the last frame ended.
+    noise: bool,
 }
 
 impl FrameDecoder {
@@ -87,7 +104,14 @@ impl FrameDecoder {
             buf: Vec::new(),
             state: State::Idle,
             max: max_frame,
+            noise: false,
         }
+    }
+
+    /// Something was received that no frame has completed yet: part of a frame, or bytes
+    /// other than line ends outside a frame. The server gives such a connection a deadline.
+    pub fn pending(&self) -> bool {
+        self.state != State::Idle || self.noise
     }
 
     /// Bytes of the current, incomplete frame.
@@ -100,14 +124,21 @@ impl FrameDecoder {
         let mut out = Vec::new();
         while !data.is_empty() {
             match self.state {
-                State::Idle => match data.iter().position(|&b| b == START_BLOCK) {
-                    Some(p) => {
-                        data = &data[p + 1..];
-                        self.buf.clear();
-                        self.state = State::InFrame;
+                State::Idle => {
+                    let p = data.iter().position(|&b| b == START_BLOCK);
+                    let skipped = &data[..p.unwrap_or(data.len())];
+                    if skipped.iter().any(|&b| b != b'\r' && b != b'\n') {
+                        self.noise = true;
                     }
-                    None => data = &[],
-                },
+                    match p {
+                        Some(p) => {
+                            data = &data[p + 1..];
+                            self.buf.clear();
+                            self.state = State::InFrame;
+                        }
+                        None => data = &[],
+                    }
+                }
                 State::InFrame => {
                     let stop = data
                         .iter()
@@ -131,6 +162,7 @@ impl FrameDecoder {
                             out.push(FrameEvent::Frame(std::mem::take(&mut self.buf)));
                             // The CR after the end byte is skipped as bytes outside a frame.
                             self.state = State::Idle;
+                            self.noise = false;
                         } else {
                             // A start byte inside a frame: the sender started over.
                             self.buf.clear();
@@ -141,6 +173,7 @@ impl FrameDecoder {
                     Some(p) => {
                         data = &data[p + 1..];
                         self.state = State::Idle;
+                        self.noise = false;
                     }
                     None => data = &[],
                 },
@@ -151,14 +184,197 @@ impl FrameDecoder {
 }
 
 /// One message received over MLLP, for the engine. The engine answers on `reply`: `Ok(())`
-/// when it took the message (the sender gets AA), `Err(reason)` when it refused it (AE with the
-/// reason). For a `batch` that is `Err` the sender has already been answered AR; the reply is
-/// ignored.
+/// when it took the message (the sender gets AA), `Err(Refused)` when it refused it (the one AE
+/// of [`hl7v2::refusal`]). For a `batch` that is `Err` the sender has already been answered AR;
+/// the reply is ignored.
 #[derive(Debug)]
 pub struct MllpMessage {
     pub peer: SocketAddr,
     pub batch: Result<Batch, DecodeError>,
-    pub reply: oneshot::Sender<Result<(), String>>,
+    pub reply: oneshot::Sender<Result<(), Refused>>,
+}
+
+/// The engine refused a message. It carries nothing on purpose: the sender is told the same
+/// whether the device is unknown, disabled or another peer's (the engine logs and counts why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
+
+/// The address a peer is known by: IPv4-mapped IPv6 addresses (a dual-stack listener) as IPv4.
+pub fn peer_ip(peer: &SocketAddr) -> IpAddr {
+    peer.ip().to_canonical()
+}
+
+/// The MLLP peers allowed to connect, each with the devices it may speak for
+/// (`[ingest.mllp_peers]`: `"10.1.2.3" = ["mon-1", "mon-2"]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerList(BTreeMap<IpAddr, BTreeSet<String>>);
+
+impl PeerList {
+    /// From the config file's table: keys are IP addresses, values device ids.
+    pub fn parse(table: &BTreeMap<String, Vec<String>>) -> Result<PeerList, MllpConfigError> {
+        let mut out = BTreeMap::new();
+        for (key, devices) in table {
+            let ip: IpAddr = key
+                .trim()
+                .parse()
+                .map_err(|_| MllpConfigError::BadPeer(key.clone()))?;
+            let devices: BTreeSet<String> = devices
+                .iter()
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty())
+                .collect();
+            if devices.is_empty() {
+                return Err(MllpConfigError::NoDevices(key.clone()));
+            }
+            out.entry(ip.to_canonical())
+                .or_insert_with(BTreeSet::new)
+                .extend(devices);
+        }
+        Ok(PeerList(out))
+    }
+
+    /// Whether `ip` may connect.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.0.contains_key(&ip.to_canonical())
+    }
+
+    /// Whether `ip` may speak for `device`.
+    pub fn may_speak_for(&self, ip: IpAddr, device: &str) -> bool {
+        self.0
+            .get(&ip.to_canonical())
+            .is_some_and(|d| d.contains(device))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Peers on the list.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The MLLP listener of an engine: where it listens and who may send what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MllpConfig {
+    pub listen: SocketAddr,
+    /// Allowed peers and their devices; `None`: any peer, any registered device — only on a
+    /// loopback address ([`MllpConfig::check`]).
+    pub peers: Option<Arc<PeerList>>,
+    /// Connections at once from one address.
+    pub max_per_peer: usize,
+    /// Longest a frame may take from its first byte to its end.
+    pub frame_timeout: Duration,
+}
+
+impl MllpConfig {
+    /// A listener on `listen` with the default limits and no allow-list.
+    pub fn new(listen: SocketAddr) -> MllpConfig {
+        let d = ServeOptions::default();
+        MllpConfig {
+            listen,
+            peers: None,
+            max_per_peer: d.max_per_peer,
+            frame_timeout: d.frame_timeout,
+        }
+    }
+
+    /// A listener reachable from the network needs an allow-list; limits must be usable.
+    pub fn check(&self) -> Result<(), MllpConfigError> {
+        let has_peers = self.peers.as_ref().is_some_and(|p| !p.is_empty());
+        if !self.listen.ip().is_loopback() && !has_peers {
+            return Err(MllpConfigError::Exposed { addr: self.listen });
+        }
+        if self.max_per_peer == 0 {
+            return Err(MllpConfigError::Limit(
+                "mllp_max_per_peer must be at least 1",
+            ));
+        }
+        if self.frame_timeout.is_zero() {
+            return Err(MllpConfigError::Limit(
+                "mllp_frame_seconds must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server options of this listener.
+    pub fn serve_options(&self) -> ServeOptions {
+        ServeOptions {
+            max_per_peer: self.max_per_peer,
+            frame_timeout: self.frame_timeout,
+            peers: self.peers.clone(),
+            ..ServeOptions::default()
+        }
+    }
+}
+
+/// MLLP settings that cannot be used.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MllpConfigError {
+    #[error(
+        "refusing to listen for MLLP on {addr}: that address is reachable from the network and \
+         no peer may be told from another. Listen on loopback (mllp_listen = \"127.0.0.1:{}\"), or \
+         list each sending gateway with the devices it may speak for under [ingest.mllp_peers], \
+         e.g. \"10.1.2.3\" = [\"mon-1\", \"mon-2\"]",
+        addr.port()
+    )]
+    Exposed { addr: SocketAddr },
+    #[error("[ingest.mllp_peers]: {0:?} is not an IP address")]
+    BadPeer(String),
+    #[error("[ingest.mllp_peers]: peer {0} lists no device (list the devices it may speak for)")]
+    NoDevices(String),
+    #[error("[ingest] {0}")]
+    Limit(&'static str),
+}
+
+/// Why the server refused or closed a connection (reported on [`ServeOptions::events`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnRefusal {
+    /// The address is not on the allow-list.
+    NotAllowed,
+    /// The address already has [`ServeOptions::max_per_peer`] connections.
+    PeerCap,
+    /// The server already has [`ServeOptions::max_connections`] connections.
+    ServerCap,
+    /// A frame was not completed within [`ServeOptions::frame_timeout`] of its first byte.
+    FrameTimeout,
+    /// A frame exceeded [`ServeOptions::max_frame_bytes`].
+    FrameTooLarge,
+}
+
+impl ConnRefusal {
+    /// Stable short key for counters and logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ConnRefusal::NotAllowed => "mllp_peer_not_allowed",
+            ConnRefusal::PeerCap => "mllp_peer_connection_cap",
+            ConnRefusal::ServerCap => "mllp_connection_cap",
+            ConnRefusal::FrameTimeout => "mllp_frame_timeout",
+            ConnRefusal::FrameTooLarge => "mllp_frame_too_large",
+        }
+    }
+
+    /// For people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConnRefusal::NotAllowed => "connection from an address not on the MLLP allow-list",
+            ConnRefusal::PeerCap => "too many MLLP connections from this address",
+            ConnRefusal::ServerCap => "too many MLLP connections",
+            ConnRefusal::FrameTimeout => {
+                "MLLP frame not completed in time (a slow or stalled sender); connection closed"
+            }
+            ConnRefusal::FrameTooLarge => "MLLP frame too large; connection closed",
+        }
+    }
+}
+
+/// A connection refused or closed by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnEvent {
+    pub peer: SocketAddr,
+    pub what: ConnRefusal,
 }
 
 /// Limits of the MLLP server.
@@ -166,24 +382,85 @@ pub struct MllpMessage {
 pub struct ServeOptions {
     /// Connections served at once; more are closed on accept.
     pub max_connections: usize,
-    /// A connection silent this long is closed.
+    /// Connections served at once from one address; more are closed on accept.
+    pub max_per_peer: usize,
+    /// A connection silent this long between frames is closed.
     pub idle_timeout: Duration,
+    /// A frame (or bytes outside a frame) not completed this long after its first byte closes
+    /// the connection, however steadily its bytes trickle in.
+    pub frame_timeout: Duration,
     /// Largest frame accepted.
     pub max_frame_bytes: usize,
     /// Longest wait for the engine to take a message and to answer it.
     pub engine_timeout: Duration,
     /// Longest wait to write an ACK.
     pub write_timeout: Duration,
+    /// Only these peers may connect; `None`: any.
+    pub peers: Option<Arc<PeerList>>,
+    /// Refused and closed connections are reported here (best effort: never waits).
+    pub events: Option<mpsc::Sender<ConnEvent>>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             max_connections: 64,
+            max_per_peer: 8,
             idle_timeout: Duration::from_secs(60),
+            frame_timeout: Duration::from_secs(10),
             max_frame_bytes: MAX_FRAME_BYTES,
             engine_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
+            peers: None,
+            events: None,
+        }
+    }
+}
+
+impl ServeOptions {
+    fn report(&self, peer: SocketAddr, what: ConnRefusal) {
+        tracing::warn!(%peer, reason = what.reason(), "{}", what.describe());
+        if let Some(tx) = &self.events {
+            if tx.try_send(ConnEvent { peer, what }).is_err() {
+                tracing::debug!(%peer, "MLLP connection event dropped (queue full)");
+            }
+        }
+    }
+}
+
+/// Connections per address; a [`PeerSlot`] gives its place back when dropped.
+#[derive(Debug, Default)]
+struct PeerCounts(Mutex<HashMap<IpAddr, usize>>);
+
+#[derive(Debug)]
+struct PeerSlot {
+    counts: Arc<PeerCounts>,
+    ip: IpAddr,
+}
+
+impl PeerCounts {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            counts: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut m = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
         }
     }
 }
@@ -206,6 +483,7 @@ pub async fn serve_with(
     opts: ServeOptions,
 ) {
     let slots = Arc::new(Semaphore::new(opts.max_connections));
+    let per_peer = Arc::new(PeerCounts::default());
     let mut conns: JoinSet<()> = JoinSet::new();
     loop {
         if *stop.borrow() {
@@ -219,19 +497,33 @@ pub async fn serve_with(
                 }
             }
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let (sink, opts) = (sink.clone(), opts.clone());
-                        conns.spawn(async move {
-                            let _permit = permit;
-                            connection(stream, peer, sink, conn_stop, opts).await;
-                        });
-                    }
-                    Err(_) => {
-                        tracing::warn!(%peer, max = opts.max_connections, "MLLP connection refused: too many connections");
+                Ok((stream, peer)) => {
+                    let ip = peer_ip(&peer);
+                    if opts.peers.as_ref().is_some_and(|p| !p.allows(ip)) {
+                        opts.report(peer, ConnRefusal::NotAllowed);
                         drop(stream);
+                        continue;
                     }
-                },
+                    // The address's own cap first: one address cannot take the others' places.
+                    let Some(peer_slot) = per_peer.take(ip, opts.max_per_peer) else {
+                        opts.report(peer, ConnRefusal::PeerCap);
+                        drop(stream);
+                        continue;
+                    };
+                    match slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let (sink, opts) = (sink.clone(), opts.clone());
+                            conns.spawn(async move {
+                                let _slots = (permit, peer_slot);
+                                connection(stream, peer, sink, conn_stop, opts).await;
+                            });
+                        }
+                        Err(_) => {
+                            opts.report(peer, ConnRefusal::ServerCap);
+                            drop(stream);
+                        }
+                    }
+                }
                 Err(e) => {
                     // E.g. out of file descriptors: do not spin.
                     tracing::warn!(error = %e, "MLLP accept failed");
@@ -266,14 +558,19 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
     opts: ServeOptions,
 ) {
+    use tokio::time::Instant;
     let _ = stream.set_nodelay(true);
     tracing::debug!(%peer, "MLLP connection opened");
     let mut decoder = FrameDecoder::new(opts.max_frame_bytes);
     let mut buf = vec![0u8; 16 * 1024];
+    // Set while a frame is under way: it must end by then, however its bytes trickle in.
+    let mut frame_deadline: Option<Instant> = None;
     'conn: loop {
         if *stop.borrow() {
             break;
         }
+        let idle = Instant::now() + opts.idle_timeout;
+        let deadline = frame_deadline.map_or(idle, |f| f.min(idle));
         let n = tokio::select! {
             changed = stop.changed() => {
                 if changed.is_err() {
@@ -281,7 +578,11 @@ async fn connection(
                 }
                 continue;
             }
-            r = tokio::time::timeout(opts.idle_timeout, stream.read(&mut buf)) => match r {
+            r = tokio::time::timeout_at(deadline, stream.read(&mut buf)) => match r {
+                Err(_) if frame_deadline.is_some_and(|f| f <= Instant::now()) => {
+                    opts.report(peer, ConnRefusal::FrameTimeout);
+                    break;
+                }
                 Err(_) => {
                     tracing::debug!(%peer, "MLLP connection idle; closing");
                     break;
@@ -294,7 +595,9 @@ async fn connection(
                 Ok(Ok(n)) => n,
             }
         };
-        for event in decoder.push(&buf[..n]) {
+        let events = decoder.push(&buf[..n]);
+        let ended = !events.is_empty();
+        for event in events {
             match event {
                 FrameEvent::Frame(bytes) => {
                     if let Some(reply) = handle_frame(peer, &bytes, &sink, &opts).await {
@@ -304,7 +607,7 @@ async fn connection(
                     }
                 }
                 FrameEvent::TooLarge { prefix } => {
-                    tracing::warn!(%peer, max = opts.max_frame_bytes, "MLLP frame too large; answering AR and closing");
+                    opts.report(peer, ConnRefusal::FrameTooLarge);
                     let h = hl7v2::header(&text_of(&prefix)).unwrap_or_default();
                     let why = format!("frame exceeds {} bytes", opts.max_frame_bytes);
                     let reply = hl7v2::ack_for(&h, AckCode::AR, Some(&why));
@@ -312,6 +615,14 @@ async fn connection(
                     break 'conn;
                 }
             }
+        }
+        // A frame under way must end by its deadline; a frame that ended (after the engine's
+        // answer) gives the next one, if begun, a deadline of its own.
+        if ended || !decoder.pending() {
+            frame_deadline = None;
+        }
+        if decoder.pending() && frame_deadline.is_none() {
+            frame_deadline = Some(Instant::now() + opts.frame_timeout);
         }
     }
     let _ = tokio::time::timeout(opts.write_timeout, stream.shutdown()).await;
@@ -379,17 +690,11 @@ async fn handle_frame(
     }
     let (code, why) = match tokio::time::timeout(opts.engine_timeout, answer).await {
         Ok(Ok(Ok(()))) => (AckCode::AA, None),
-        Ok(Ok(Err(reason))) => (AckCode::AE, Some(reason)),
-        Ok(Err(_)) => (
-            AckCode::AE,
-            Some("the station dropped the message".to_string()),
-        ),
-        Err(_) => (
-            AckCode::AE,
-            Some("the station did not answer in time".to_string()),
-        ),
+        Ok(Ok(Err(Refused))) => return Some(hl7v2::refusal(&h)),
+        Ok(Err(_)) => (AckCode::AE, Some("the station dropped the message")),
+        Err(_) => (AckCode::AE, Some("the station did not answer in time")),
     };
-    Some(hl7v2::ack_for(&h, code, why.as_deref()))
+    Some(hl7v2::ack_for(&h, code, why))
 }
 
 /// A minimal MLLP client exchange (for tests and tools): send `message` framed on `stream` and
@@ -575,6 +880,226 @@ mod tests {
             .await
             .expect("closed");
         assert!(matches!(n, Ok(0) | Err(_)));
+        stop.send(true).expect("stop");
+        task.await.expect("no panic");
+    }
+
+    #[test]
+    fn pending_covers_a_frame_under_way_and_noise_not_line_ends() {
+        let mut d = FrameDecoder::new(1024);
+        assert!(!d.pending());
+        d.push(b"\r\n");
+        assert!(!d.pending(), "line ends between frames are not pending");
+        d.push(b"\x0bMSH|");
+        assert!(d.pending());
+        d.push(b"x\x1c");
+        assert!(!d.pending(), "the frame ended");
+        d.push(b"\r");
+        assert!(!d.pending());
+        d.push(b"junk");
+        assert!(
+            d.pending(),
+            "bytes outside a frame count until a frame ends"
+        );
+        d.push(&frame(b"ok"));
+        assert!(!d.pending());
+    }
+
+    #[test]
+    fn peer_lists_and_exposed_listeners() {
+        let table: BTreeMap<String, Vec<String>> = [
+            (
+                "10.1.2.3".to_string(),
+                vec!["mon-1".to_string(), " mon-2 ".to_string()],
+            ),
+            ("::ffff:10.1.2.4".to_string(), vec!["mon-3".to_string()]),
+        ]
+        .into_iter()
+        .collect();
+        let p = PeerList::parse(&table).expect("valid");
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert!(p.allows(ip("10.1.2.3")) && p.allows(ip("10.1.2.4")));
+        assert!(
+            p.allows(ip("::ffff:10.1.2.3")),
+            "a dual-stack listener's peer"
+        );
+        assert!(!p.allows(ip("10.1.2.5")));
+        assert!(p.may_speak_for(ip("10.1.2.3"), "mon-2"));
+        assert!(!p.may_speak_for(ip("10.1.2.3"), "mon-3"));
+        assert!(!p.may_speak_for(ip("10.9.9.9"), "mon-1"));
+        let bad: BTreeMap<String, Vec<String>> =
+            [("gateway-1".to_string(), vec!["mon-1".to_string()])]
+                .into_iter()
+                .collect();
+        assert_eq!(
+            PeerList::parse(&bad),
+            Err(MllpConfigError::BadPeer("gateway-1".into()))
+        );
+        let empty: BTreeMap<String, Vec<String>> =
+            [("10.1.2.3".to_string(), vec![" ".to_string()])]
+                .into_iter()
+                .collect();
+        assert!(matches!(
+            PeerList::parse(&empty),
+            Err(MllpConfigError::NoDevices(_))
+        ));
+
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert_eq!(MllpConfig::new(addr("127.0.0.1:2575")).check(), Ok(()));
+        assert_eq!(MllpConfig::new(addr("[::1]:2575")).check(), Ok(()));
+        for exposed in ["0.0.0.0:2575", "10.1.2.1:2575", "[::]:2575"] {
+            let e = MllpConfig::new(addr(exposed)).check().expect_err(exposed);
+            assert_eq!(
+                e,
+                MllpConfigError::Exposed {
+                    addr: addr(exposed)
+                }
+            );
+            let msg = e.to_string();
+            assert!(
+                msg.contains("[ingest.mllp_peers]") && msg.contains("127.0.0.1"),
+                "{msg}"
+            );
+        }
+        let mut m = MllpConfig::new(addr("0.0.0.0:2575"));
+        m.peers = Some(Arc::new(p));
+        assert_eq!(m.check(), Ok(()));
+        m.peers = Some(Arc::new(PeerList::default()));
+        assert!(
+            m.check().is_err(),
+            "an empty list allows nobody: still refused"
+        );
+        let mut m = MllpConfig::new(addr("127.0.0.1:2575"));
+        m.max_per_peer = 0;
+        assert!(matches!(m.check(), Err(MllpConfigError::Limit(_))));
+    }
+
+    /// A client connection from `from` (any 127.0.0.0/8 address is loopback on Linux).
+    async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+        let s = tokio::net::TcpSocket::new_v4().expect("socket");
+        s.bind(format!("{from}:0").parse().expect("addr"))
+            .expect("bind source");
+        s.connect(to).await.expect("connect")
+    }
+
+    /// The engine's part: answer every message AA.
+    fn answer_all(mut rx: mpsc::Receiver<MllpMessage>) {
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                let _ = m.reply.send(Ok(()));
+            }
+        });
+    }
+
+    async fn closed_within(c: &mut TcpStream, wait: Duration) -> bool {
+        let mut b = [0u8; 64];
+        matches!(
+            tokio::time::timeout(wait, c.read(&mut b)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn a_frame_trickled_byte_by_byte_is_closed_at_its_deadline() {
+        let (events_tx, mut events) = mpsc::channel(16);
+        let opts = ServeOptions {
+            frame_timeout: Duration::from_millis(400),
+            events: Some(events_tx),
+            ..ServeOptions::default()
+        };
+        let (addr, rx, stop, task) = start(opts).await;
+        answer_all(rx);
+        let mut slow = TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"\x0bMSH|").await.expect("write");
+        let began = tokio::time::Instant::now();
+        // One byte every 50 ms: the idle timeout (60 s) never fires; the frame deadline does.
+        let closed_after = loop {
+            let mut b = [0u8; 16];
+            tokio::select! {
+                r = slow.read(&mut b) => {
+                    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+                    break began.elapsed();
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    assert!(began.elapsed() < Duration::from_secs(10), "still open after 10 s");
+                    if slow.write_all(b"x").await.is_err() {
+                        break began.elapsed();
+                    }
+                }
+            }
+        };
+        assert!(
+            closed_after >= Duration::from_millis(400),
+            "{closed_after:?}"
+        );
+        let ev = events.recv().await.expect("event");
+        assert_eq!(ev.what, ConnRefusal::FrameTimeout);
+        // A sender that completes its frames in time keeps its connection across frames.
+        let mut ok = TcpStream::connect(addr).await.expect("connect");
+        for _ in 0..3 {
+            let r = exchange(&mut ok, ORU, Duration::from_secs(5))
+                .await
+                .expect("AA");
+            assert_eq!(hl7v2::parse_ack(&r).expect("ack").code, "AA");
+        }
+        stop.send(true).expect("stop");
+        task.await.expect("no panic");
+    }
+
+    #[tokio::test]
+    async fn per_peer_cap_and_allow_list_at_accept() {
+        let (events_tx, mut events) = mpsc::channel(16);
+        let table: BTreeMap<String, Vec<String>> = [
+            ("127.0.0.2".to_string(), vec!["mon-2".to_string()]),
+            ("127.0.0.3".to_string(), vec!["mon-3".to_string()]),
+        ]
+        .into_iter()
+        .collect();
+        let opts = ServeOptions {
+            max_per_peer: 2,
+            peers: Some(Arc::new(PeerList::parse(&table).expect("peers"))),
+            events: Some(events_tx),
+            ..ServeOptions::default()
+        };
+        let (addr, rx, stop, task) = start(opts).await;
+        answer_all(rx);
+        let wait = Duration::from_secs(5);
+        // Not on the list: closed at once, reported.
+        let mut stranger = connect_from("127.0.0.4", addr).await;
+        assert!(closed_within(&mut stranger, wait).await);
+        let ev = events.recv().await.expect("event");
+        assert_eq!(ev.what, ConnRefusal::NotAllowed);
+        assert_eq!(ev.peer.ip().to_string(), "127.0.0.4");
+        // Two from one address are served; the third is closed at once.
+        let mut a = connect_from("127.0.0.2", addr).await;
+        let mut b = connect_from("127.0.0.2", addr).await;
+        for c in [&mut a, &mut b] {
+            let r = exchange(c, ORU, wait).await.expect("reply");
+            assert_eq!(hl7v2::parse_ack(&r).expect("ack").code, "AA");
+        }
+        let mut third = connect_from("127.0.0.2", addr).await;
+        assert!(closed_within(&mut third, wait).await);
+        let ev = events.recv().await.expect("event");
+        assert_eq!(ev.what, ConnRefusal::PeerCap);
+        // Another address is not held back by the first one's cap.
+        let mut other = connect_from("127.0.0.3", addr).await;
+        let r = exchange(&mut other, ORU, wait).await.expect("reply");
+        assert_eq!(hl7v2::parse_ack(&r).expect("ack").code, "AA");
+        // A place given back is free again.
+        drop(a);
+        let deadline = tokio::time::Instant::now() + wait;
+        let r = loop {
+            let mut again = connect_from("127.0.0.2", addr).await;
+            if let Ok(r) = exchange(&mut again, ORU, wait).await {
+                break r;
+            }
+            // The server may not have seen the close yet: that attempt was refused.
+            let ev = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .expect("place given back in time");
+            assert_eq!(ev.expect("event").what, ConnRefusal::PeerCap);
+        };
+        assert_eq!(hl7v2::parse_ack(&r).expect("ack").code, "AA");
         stop.send(true).expect("stop");
         task.await.expect("no panic");
     }
