@@ -77,6 +77,9 @@ pub enum ConfigError {
     /// MLLP settings that would expose the listener, or are unusable (the message says the fix).
     #[error(transparent)]
     Mllp(#[from] crate::interop::mllp::MllpConfigError),
+    /// TLS settings that do not fit together (other than the broker's).
+    #[error("{0}")]
+    Tls(String),
     /// The config file is readable by other users (the message says the fix).
     #[error(transparent)]
     Mode(#[from] crate::secure_fs::ModeError),
@@ -350,6 +353,53 @@ impl BrokerSettings {
             .map(|w| format!("{}: {w}; allowed by insecure = true", self.url))
             .collect())
     }
+}
+
+/// A rustls server configuration that requires a client certificate signed by
+/// `client_ca_file` (MLLP over TLS). Every file is read and checked here, so a bad file is
+/// reported with its name.
+pub fn tls_server_config(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca_file: &Path,
+) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+    const CA: &str = "client CA bundle";
+    const KEY: &str = "MLLP key";
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in read_certs(CA, client_ca_file)?.into_iter().enumerate() {
+        roots.add(cert).map_err(|e| ConfigError::BadPem {
+            what: CA,
+            path: client_ca_file.to_path_buf(),
+            reason: format!("certificate {} is not a usable CA certificate: {e}", i + 1),
+        })?;
+    }
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| ConfigError::Tls(format!("MLLP client certificate check: {e}")))?;
+    let certs = read_certs("MLLP certificate", cert_file)?;
+    let pem = read_tls_file(KEY, key_file)?;
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| ConfigError::BadPem {
+        what: KEY,
+        path: key_file.to_path_buf(),
+        reason: pem_reason(e, "PRIVATE KEY (PKCS#8), EC PRIVATE KEY or RSA PRIVATE KEY"),
+    })?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Tls(format!("TLS set-up: {e}")))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| ConfigError::BadPem {
+            what: KEY,
+            path: key_file.to_path_buf(),
+            reason: format!("does not fit the certificate {}: {e}", cert_file.display()),
+        })?;
+    Ok(Arc::new(config))
 }
 
 /// A rustls client configuration: the CA bundle as the only trust anchors, and a client
@@ -626,6 +676,13 @@ pub struct IngestSection {
     pub mllp_max_per_peer: Option<usize>,
     /// Longest an MLLP frame may take from its first byte to its end, seconds (default 10).
     pub mllp_frame_seconds: Option<u64>,
+    /// MLLP over TLS: the station's certificate (PEM) on the MLLP port ...
+    pub mllp_tls_cert_file: Option<PathBuf>,
+    /// ... its private key (PEM) ...
+    pub mllp_tls_key_file: Option<PathBuf>,
+    /// ... and the CA bundle (PEM) that signs the gateways' client certificates. A client
+    /// certificate's CN and DNS names are the devices its holder may speak for.
+    pub mllp_tls_client_ca_file: Option<PathBuf>,
 }
 
 impl IngestSection {
@@ -649,8 +706,39 @@ impl IngestSection {
         if let Some(s) = self.mllp_frame_seconds {
             m.frame_timeout = Duration::from_secs(s);
         }
+        m.tls = match (
+            &self.mllp_tls_cert_file,
+            &self.mllp_tls_key_file,
+            &self.mllp_tls_client_ca_file,
+        ) {
+            (None, None, None) => None,
+            (Some(cert), Some(key), Some(ca)) => Some(tls_server_config(cert, key, ca)?),
+            _ => {
+                return Err(ConfigError::Tls(
+                    "[ingest] MLLP over TLS needs mllp_tls_cert_file, mllp_tls_key_file and \
+                     mllp_tls_client_ca_file together"
+                        .into(),
+                ))
+            }
+        };
         m.check()?;
         Ok(Some(m))
+    }
+
+    /// Make the TLS file paths relative to `dir` (the config file's directory) absolute.
+    fn resolve_paths(&mut self, dir: &Path) {
+        for p in [
+            &mut self.mllp_tls_cert_file,
+            &mut self.mllp_tls_key_file,
+            &mut self.mllp_tls_client_ca_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
     }
 
     /// The ingest policy, with `require_registered` defaulting to `external_broker`.
@@ -863,6 +951,7 @@ impl FileConfig {
         if let Some(dir) = path.parent() {
             cfg.broker.resolve_paths(dir);
             cfg.security.resolve_paths(dir);
+            cfg.ingest.resolve_paths(dir);
         }
         Ok(cfg)
     }

@@ -1875,6 +1875,7 @@ async fn mllp_intake(
     while let Some(m) = rx.recv().await {
         shared.counters.messages.fetch_add(1, Ordering::Relaxed);
         let ip = peer_ip(&m.peer);
+        let cert_devices = m.cert_devices;
         // Per address (not per port): one security event per peer however often it reconnects.
         let source = format!("mllp:{ip}");
         let admitted = m.batch.and_then(|batch| {
@@ -1883,15 +1884,16 @@ async fn mllp_intake(
                 .clone()
                 .ok_or_else(|| telemetry::DecodeError::UnknownDevice("(none in message)".into()))?;
             let registry = lock(&shared.registry);
-            if let Some(p) = &peers {
-                if !p.may_speak_for(ip, &device) {
-                    let bed = registry.resolve(&device, None, true).ok();
-                    return Err(telemetry::DecodeError::ForeignDevice {
-                        device,
-                        peer: ip.to_string(),
-                        bed: bed.map(|b| b.key()),
-                    });
-                }
+            // The peer's address (allow-list) and its client certificate (TLS), when there are.
+            let by_peer = peers.as_ref().is_none_or(|p| p.may_speak_for(ip, &device));
+            let by_cert = cert_devices.as_ref().is_none_or(|d| d.contains(&device));
+            if !(by_peer && by_cert) {
+                let bed = registry.resolve(&device, None, true).ok();
+                return Err(telemetry::DecodeError::ForeignDevice {
+                    device,
+                    peer: ip.to_string(),
+                    bed: bed.map(|b| b.key()),
+                });
             }
             let bed = registry.resolve(&device, None, true)?;
             drop(registry);

@@ -543,3 +543,129 @@ fn mllp_reachable_from_the_network_without_an_allow_list_does_not_start() {
     );
     assert!(!out.contains("subscribed"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mllp_over_tls_speaks_only_for_the_devices_its_certificate_names() {
+    use rumqttc::tokio_rustls::{rustls::pki_types::ServerName, TlsConnector};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, pem: String| {
+        let p = dir.path().join(name);
+        vigil_core::secure_fs::replace_private(&p, pem.as_bytes()).expect("write pem");
+        p
+    };
+    // The hospital's CA signs the station's MLLP certificate and the 4W gateway's (CN mon-1,
+    // DNS name mon-3); a certificate from elsewhere names mon-1 too.
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let signed = |cn: &str, names: Vec<String>, by: Option<&rcgen::Issuer<'_, rcgen::KeyPair>>| {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(names).expect("params");
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let cert = match by {
+            Some(i) => p.signed_by(&key, i).expect("signed"),
+            None => p.self_signed(&key).expect("self-signed"),
+        };
+        (cert.pem(), key.serialize_pem())
+    };
+    let ca_file = write("ca.pem", ca.pem());
+    let (srv_cert, srv_key) = signed("station", vec!["localhost".into()], Some(&issuer));
+    let (gw_cert, gw_key) = signed("mon-1", vec!["mon-3".into()], Some(&issuer));
+    let (rogue_cert, rogue_key) = signed("mon-1", vec![], None);
+    write("srv.pem", srv_cert);
+    write("srv.key", srv_key);
+    let gw = (write("gw.pem", gw_cert), write("gw.key", gw_key));
+    let rogue = (
+        write("rogue.pem", rogue_cert),
+        write("rogue.key", rogue_key),
+    );
+
+    let (_broker, mut rec, db, addr) = record_mllp(
+        dir.path(),
+        "mllp_tls_cert_file = \"srv.pem\"\nmllp_tls_key_file = \"srv.key\"\n\
+         mllp_tls_client_ca_file = \"ca.pem\"\n",
+        &[("mon-1", "4W/01"), ("mon-2", "4W/02"), ("mon-3", "4W/03")],
+    );
+    let connect = |client: Option<&(PathBuf, PathBuf)>| {
+        let cfg = vigil_core::config::tls_client_config(
+            &ca_file,
+            client.map(|c| c.0.as_path()),
+            client.map(|c| c.1.as_path()),
+        )
+        .expect("client config");
+        let addr = addr.clone();
+        async move {
+            let tcp = TcpStream::connect(&addr).await.expect("connect");
+            TlsConnector::from(cfg)
+                .connect(ServerName::try_from("localhost").expect("name"), tcp)
+                .await
+        }
+    };
+    // The gateway speaks for the devices its certificate names, and for no other.
+    let mut tls = connect(Some(&gw)).await.expect("handshake");
+    for device in ["mon-1", "mon-3"] {
+        let ack = mllp::exchange(
+            &mut tls,
+            &hr_message(device, 150, "T1"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("ACK");
+        assert_eq!(
+            hl7v2::parse_ack(&ack).expect("ack").code,
+            "AA",
+            "{device}: {ack}"
+        );
+    }
+    let ack = mllp::exchange(
+        &mut tls,
+        &hr_message("mon-2", 72, "T2"),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("ACK");
+    let info = hl7v2::parse_ack(&ack).expect("ack");
+    assert_eq!(info.code, "AE", "{ack}");
+    assert_eq!(info.error.as_deref(), Some(hl7v2::REFUSAL_TEXT));
+    // Without a certificate, or with one the CA did not sign: no message gets through.
+    for (what, client) in [("no certificate", None), ("foreign CA", Some(&rogue))] {
+        let got = match connect(client).await {
+            Err(e) => Err(e),
+            Ok(mut s) => {
+                mllp::exchange(
+                    &mut s,
+                    &hr_message("mon-1", 72, "T3"),
+                    Duration::from_secs(10),
+                )
+                .await
+            }
+        };
+        assert!(got.is_err(), "{what}: {got:?}");
+    }
+    let spoof = wait_for(
+        "identity mismatch over TLS",
+        Duration::from_secs(15),
+        || {
+            security_events(&db, Kind::IdentityMismatch)
+                .into_iter()
+                .find(|e| e.source.bed == "4W/02")
+        },
+    );
+    assert!(spoof.detail.contains("mon-2"), "{spoof:?}");
+    wait_for("handshakes refused", Duration::from_secs(15), || {
+        security_events(&db, Kind::MllpRefused)
+            .into_iter()
+            .find(|e| e.count >= 2 && e.detail.contains("TLS"))
+    });
+    let s = wait_for_summary(&db, Duration::from_secs(15), |s| {
+        s.readings.get(&("4W/03".into(), "HR".into())) == Some(&1)
+    });
+    assert_eq!(s.readings.get(&("4W/01".into(), "HR".into())), Some(&1));
+    assert_eq!(s.readings.get(&("4W/03".into(), "HR".into())), Some(&1));
+    assert_eq!(s.readings.get(&("4W/02".into(), "HR".into())), None);
+    assert!(rec
+        .terminate(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+}

@@ -40,7 +40,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rumqttc::tokio_rustls::{rustls, TlsAcceptor};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
@@ -191,7 +192,34 @@ impl FrameDecoder {
 pub struct MllpMessage {
     pub peer: SocketAddr,
     pub batch: Result<Batch, DecodeError>,
+    /// Over TLS: the devices the client certificate names (its CN and DNS names); the message's
+    /// device must be one of them. `None`: plain TCP.
+    pub cert_devices: Option<Arc<BTreeSet<String>>>,
     pub reply: oneshot::Sender<Result<(), Refused>>,
+}
+
+/// The devices a client certificate speaks for: its subject CN and its DNS subject alternative
+/// names. A certificate that cannot be read names none.
+pub fn cert_devices(der: &[u8]) -> BTreeSet<String> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let mut out = BTreeSet::new();
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return out;
+    };
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(s) = cn.as_str() {
+            out.insert(s.trim().to_string());
+        }
+    }
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let GeneralName::DNSName(d) = n {
+                out.insert(d.trim().to_string());
+            }
+        }
+    }
+    out.retain(|d| !d.is_empty());
+    out
 }
 
 /// The engine refused a message. It carries nothing on purpose: the sender is told the same
@@ -256,7 +284,7 @@ impl PeerList {
 }
 
 /// The MLLP listener of an engine: where it listens and who may send what.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct MllpConfig {
     pub listen: SocketAddr,
     /// Allowed peers and their devices; `None`: any peer, any registered device — only on a
@@ -266,6 +294,9 @@ pub struct MllpConfig {
     pub max_per_peer: usize,
     /// Longest a frame may take from its first byte to its end.
     pub frame_timeout: Duration,
+    /// TLS with client certificates ([`crate::config::tls_server_config`]); each certificate
+    /// names the devices its holder may speak for.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl MllpConfig {
@@ -277,13 +308,15 @@ impl MllpConfig {
             peers: None,
             max_per_peer: d.max_per_peer,
             frame_timeout: d.frame_timeout,
+            tls: None,
         }
     }
 
-    /// A listener reachable from the network needs an allow-list; limits must be usable.
+    /// A listener reachable from the network needs an allow-list or TLS with client
+    /// certificates; limits must be usable.
     pub fn check(&self) -> Result<(), MllpConfigError> {
         let has_peers = self.peers.as_ref().is_some_and(|p| !p.is_empty());
-        if !self.listen.ip().is_loopback() && !has_peers {
+        if !self.listen.ip().is_loopback() && !has_peers && self.tls.is_none() {
             return Err(MllpConfigError::Exposed { addr: self.listen });
         }
         if self.max_per_peer == 0 {
@@ -305,6 +338,7 @@ impl MllpConfig {
             max_per_peer: self.max_per_peer,
             frame_timeout: self.frame_timeout,
             peers: self.peers.clone(),
+            tls: self.tls.clone(),
             ..ServeOptions::default()
         }
     }
@@ -317,7 +351,8 @@ pub enum MllpConfigError {
         "refusing to listen for MLLP on {addr}: that address is reachable from the network and \
          no peer may be told from another. Listen on loopback (mllp_listen = \"127.0.0.1:{}\"), or \
          list each sending gateway with the devices it may speak for under [ingest.mllp_peers], \
-         e.g. \"10.1.2.3\" = [\"mon-1\", \"mon-2\"]",
+         e.g. \"10.1.2.3\" = [\"mon-1\", \"mon-2\"], or require client certificates \
+         (mllp_tls_cert_file, mllp_tls_key_file, mllp_tls_client_ca_file)",
         addr.port()
     )]
     Exposed { addr: SocketAddr },
@@ -342,6 +377,8 @@ pub enum ConnRefusal {
     FrameTimeout,
     /// A frame exceeded [`ServeOptions::max_frame_bytes`].
     FrameTooLarge,
+    /// The TLS handshake failed: no client certificate, or one the CA did not sign.
+    TlsHandshake,
 }
 
 impl ConnRefusal {
@@ -353,6 +390,7 @@ impl ConnRefusal {
             ConnRefusal::ServerCap => "mllp_connection_cap",
             ConnRefusal::FrameTimeout => "mllp_frame_timeout",
             ConnRefusal::FrameTooLarge => "mllp_frame_too_large",
+            ConnRefusal::TlsHandshake => "mllp_tls_handshake",
         }
     }
 
@@ -366,6 +404,9 @@ impl ConnRefusal {
                 "MLLP frame not completed in time (a slow or stalled sender); connection closed"
             }
             ConnRefusal::FrameTooLarge => "MLLP frame too large; connection closed",
+            ConnRefusal::TlsHandshake => {
+                "MLLP TLS handshake failed (no client certificate, or one not signed by the CA)"
+            }
         }
     }
 }
@@ -399,6 +440,9 @@ pub struct ServeOptions {
     pub peers: Option<Arc<PeerList>>,
     /// Refused and closed connections are reported here (best effort: never waits).
     pub events: Option<mpsc::Sender<ConnEvent>>,
+    /// TLS with client certificates; `None`: plain TCP. The handshake must end within
+    /// `frame_timeout`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServeOptions {
@@ -413,6 +457,7 @@ impl Default for ServeOptions {
             write_timeout: Duration::from_secs(10),
             peers: None,
             events: None,
+            tls: None,
         }
     }
 }
@@ -515,7 +560,7 @@ pub async fn serve_with(
                             let (sink, opts) = (sink.clone(), opts.clone());
                             conns.spawn(async move {
                                 let _slots = (permit, peer_slot);
-                                connection(stream, peer, sink, conn_stop, opts).await;
+                                accepted_connection(stream, peer, sink, conn_stop, opts).await;
                             });
                         }
                         Err(_) => {
@@ -551,15 +596,47 @@ fn text_of(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-async fn connection(
-    mut stream: TcpStream,
+/// Serve one accepted connection: plain, or after a TLS handshake that names its devices.
+async fn accepted_connection(
+    stream: TcpStream,
     peer: SocketAddr,
+    sink: mpsc::Sender<MllpMessage>,
+    stop: watch::Receiver<bool>,
+    opts: ServeOptions,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = opts.tls.clone() else {
+        return connection(stream, peer, None, sink, stop, opts).await;
+    };
+    match tokio::time::timeout(opts.frame_timeout, TlsAcceptor::from(tls).accept(stream)).await {
+        Ok(Ok(s)) => {
+            let devices = s
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| cert_devices(c.as_ref()))
+                .unwrap_or_default();
+            tracing::debug!(%peer, ?devices, "MLLP TLS client");
+            connection(s, peer, Some(Arc::new(devices)), sink, stop, opts).await;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "MLLP TLS handshake failed");
+            opts.report(peer, ConnRefusal::TlsHandshake);
+        }
+        Err(_) => opts.report(peer, ConnRefusal::FrameTimeout),
+    }
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: SocketAddr,
+    cert_devices: Option<Arc<BTreeSet<String>>>,
     sink: mpsc::Sender<MllpMessage>,
     mut stop: watch::Receiver<bool>,
     opts: ServeOptions,
 ) {
     use tokio::time::Instant;
-    let _ = stream.set_nodelay(true);
     tracing::debug!(%peer, "MLLP connection opened");
     let mut decoder = FrameDecoder::new(opts.max_frame_bytes);
     let mut buf = vec![0u8; 16 * 1024];
@@ -600,7 +677,8 @@ async fn connection(
         for event in events {
             match event {
                 FrameEvent::Frame(bytes) => {
-                    if let Some(reply) = handle_frame(peer, &bytes, &sink, &opts).await {
+                    let who = (peer, cert_devices.clone());
+                    if let Some(reply) = handle_frame(who, &bytes, &sink, &opts).await {
                         if write_frame(&mut stream, &reply, &opts).await.is_err() {
                             break 'conn;
                         }
@@ -629,13 +707,17 @@ async fn connection(
     tracing::debug!(%peer, "MLLP connection closed");
 }
 
-async fn write_frame(
-    stream: &mut TcpStream,
+async fn write_frame<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     msg: &str,
     opts: &ServeOptions,
 ) -> std::io::Result<()> {
     let framed = frame(msg.as_bytes());
-    match tokio::time::timeout(opts.write_timeout, stream.write_all(&framed)).await {
+    let write = async {
+        stream.write_all(&framed).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(opts.write_timeout, write).await {
         Ok(r) => r,
         Err(_) => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -646,7 +728,7 @@ async fn write_frame(
 
 /// Decode one frame, give it to the engine and build the reply (`None`: no reply).
 async fn handle_frame(
-    peer: SocketAddr,
+    (peer, cert_devices): (SocketAddr, Option<Arc<BTreeSet<String>>>),
     bytes: &[u8],
     sink: &mpsc::Sender<MllpMessage>,
     opts: &ServeOptions,
@@ -660,7 +742,12 @@ async fn handle_frame(
     let (reply, answer) = oneshot::channel();
     let sent = tokio::time::timeout(
         opts.engine_timeout,
-        sink.send(MllpMessage { peer, batch, reply }),
+        sink.send(MllpMessage {
+            peer,
+            batch,
+            cert_devices,
+            reply,
+        }),
     )
     .await;
     if is_ack {
@@ -699,20 +786,27 @@ async fn handle_frame(
 
 /// A minimal MLLP client exchange (for tests and tools): send `message` framed on `stream` and
 /// read one reply frame, waiting at most `max_wait`.
-pub async fn exchange(
-    stream: &mut TcpStream,
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     message: &str,
     max_wait: Duration,
 ) -> std::io::Result<String> {
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "no MLLP reply in time");
-    tokio::time::timeout(max_wait, stream.write_all(&frame(message.as_bytes())))
+    let write = async {
+        stream.write_all(&frame(message.as_bytes())).await?;
+        stream.flush().await
+    };
+    tokio::time::timeout(max_wait, write)
         .await
         .map_err(|_| timed_out())??;
     read_reply(stream, max_wait).await
 }
 
 /// Read one frame from `stream` (for tests and tools).
-pub async fn read_reply(stream: &mut TcpStream, max_wait: Duration) -> std::io::Result<String> {
+pub async fn read_reply<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max_wait: Duration,
+) -> std::io::Result<String> {
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "no MLLP reply in time");
     let mut decoder = FrameDecoder::new(MAX_FRAME_BYTES);
     let mut buf = [0u8; 4096];
