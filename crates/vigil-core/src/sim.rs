@@ -83,8 +83,18 @@ impl SimConfig {
     }
 
     fn bed(&self, i: usize) -> BedId {
-        BedId::new(self.ward.clone(), format!("{:02}", i + 1))
+        monitor(&self.ward, i).1
     }
+}
+
+/// The simulated monitor of the `i`-th (0-based) bed of `ward`: its device id and its bed
+/// (`mon-{ward}-01` feeds `{ward}/01`). A station that refuses unregistered devices needs these
+/// in its registry (`vigilctl device add-sim`).
+pub fn monitor(ward: &str, i: usize) -> (String, BedId) {
+    (
+        format!("mon-{ward}-{:02}", i + 1),
+        BedId::new(ward, format!("{:02}", i + 1)),
+    )
 }
 
 /// What was published, for checking the receiving side.
@@ -120,7 +130,7 @@ pub async fn run(cfg: SimConfig, stop: watch::Receiver<bool>) -> Result<SimRepor
     // simulator before any monitor starts.
     let mut options = Vec::with_capacity(cfg.beds);
     for i in 0..cfg.beds {
-        let device = format!("mon-{}-{:02}", cfg.ward, i + 1);
+        let (device, _) = monitor(&cfg.ward, i);
         options.push((cfg.broker.mqtt_options(&device)?, device));
     }
     let start_ms = chrono::Utc::now().timestamp_millis();

@@ -77,6 +77,18 @@ pub enum DeviceCmd {
         #[arg(long)]
         db: PathBuf,
     },
+    /// Register the simulated monitors of `vigilctl sim` (`mon-{ward}-01` feeds `{ward}/01`, ...),
+    /// so that a station which refuses unregistered devices stores the simulated ward.
+    AddSim {
+        /// Number of beds, as given to `vigilctl sim`.
+        #[arg(long, default_value_t = 8)]
+        beds: usize,
+        /// Ward, as given to `vigilctl sim`.
+        #[arg(long, default_value = "sim")]
+        ward: String,
+        #[arg(long)]
+        db: PathBuf,
+    },
     /// List registered devices.
     List {
         #[arg(long)]
@@ -281,6 +293,21 @@ pub fn run_status(db: PathBuf, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Register one device to its bed, audited as the command-line user.
+fn register(conn: &rusqlite::Connection, device: &str, bed: &BedId, label: &str) -> Result<()> {
+    let now = store::now_ms();
+    ingest::register_device(conn, device, bed, label, now)?;
+    Audit::append(
+        conn,
+        Actor::cli().name(),
+        actions::DEVICE_REGISTER,
+        device,
+        &format!("bed {bed}; label {label:?}"),
+        now,
+    )?;
+    Ok(())
+}
+
 pub fn run_device(cmd: DeviceCmd) -> Result<()> {
     match cmd {
         DeviceCmd::Add {
@@ -294,17 +321,25 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
             }
             let bed = parse_bed(&bed)?;
             let conn = store::open(&db)?;
-            let now = store::now_ms();
-            ingest::register_device(&conn, &device, &bed, &label, now)?;
-            Audit::append(
-                &conn,
-                Actor::cli().name(),
-                actions::DEVICE_REGISTER,
-                &device,
-                &format!("bed {bed}; label {label:?}"),
-                now,
-            )?;
+            register(&conn, &device, &bed, &label)?;
             println!("device {device} feeds bed {bed}");
+        }
+        DeviceCmd::AddSim { beds, ward, db } => {
+            if !valid_segment(&ward) {
+                bail!("ward {ward:?}: 1-64 characters of A-Z a-z 0-9 . _ -");
+            }
+            if beds == 0 {
+                bail!("--beds must be at least 1");
+            }
+            let conn = store::open(&db)?;
+            for i in 0..beds {
+                let (device, bed) = vigil_core::sim::monitor(&ward, i);
+                if !valid_segment(&device) {
+                    bail!("ward {ward:?} is too long for simulated device ids");
+                }
+                register(&conn, &device, &bed, "simulated monitor")?;
+                println!("device {device} feeds bed {bed}");
+            }
         }
         DeviceCmd::List { db } => {
             let conn = open_db(&db)?;

@@ -10,7 +10,10 @@ use serde_json::Value;
 use vigil_core::store::Summary;
 
 mod support;
-use support::{counts, find_program, mosquitto, record, wait_for_summary, VIGILCTL};
+use support::{
+    counts, find_program, free_port, mosquitto, record, record_with, wait_for_summary, Proc,
+    VIGILCTL,
+};
 
 #[test]
 fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
@@ -194,6 +197,69 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
         st.is_some_and(|s| s.success()),
         "record should stop cleanly on SIGTERM: {st:?}"
     );
+}
+
+/// The README's headless pipeline, as written: `vigilctl broker`, `vigilctl device add-sim`,
+/// `vigilctl sim` and `vigilctl record` (which refuses unregistered devices with a broker).
+/// Every simulated bed is stored and nothing is refused; a device not registered still is.
+#[test]
+fn readme_pipeline_stores_the_registered_simulated_ward() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let broker = Proc::spawn(
+        "broker",
+        Command::new(VIGILCTL)
+            .args(["broker", "--port", &port.to_string()])
+            .env("RUST_LOG", "warn"),
+    );
+    broker.wait_line("broker listening", Duration::from_secs(20));
+    let db = dir.path().join("ward.db");
+    support::private_dir(&db);
+    let out = Command::new(VIGILCTL)
+        .args(["device", "add-sim", "--beds", "2", "--db"])
+        .arg(&db)
+        .output()
+        .expect("run vigilctl device add-sim");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("device mon-sim-02 feeds bed sim/02"),
+        "{out:?}"
+    );
+    // No --allow-unregistered: the registry is enforced, as with any broker.
+    let mut rec = record_with(&url, &db, &format!("readme-recorder-{port}"), &[]);
+    let st = Command::new(VIGILCTL)
+        .args(["sim", "--beds", "3", "--broker", &url, "--duration", "4"])
+        .status()
+        .expect("run vigilctl sim");
+    assert!(st.success(), "vigilctl sim failed: {st}");
+    let stored = wait_for_summary(&db, Duration::from_secs(20), |s| {
+        ["sim/01", "sim/02"].iter().all(|b| {
+            s.readings.keys().any(|(bed, _)| bed == b) && s.samples.keys().any(|(bed, _)| bed == b)
+        }) && s.rejects.get("unknown_device").is_some_and(|n| *n > 0)
+    });
+    for bed in ["sim/01", "sim/02"] {
+        assert!(
+            stored.readings.keys().any(|(b, _)| b == bed),
+            "{bed}: no readings stored: {stored:?}"
+        );
+        assert!(
+            stored.samples.keys().any(|(b, _)| b == bed),
+            "{bed}: no waveforms stored: {stored:?}"
+        );
+    }
+    // The third monitor was not registered: refused, never stored.
+    assert!(
+        !stored.readings.keys().any(|(b, _)| b == "sim/03"),
+        "unregistered bed stored: {stored:?}"
+    );
+    assert!(
+        stored.rejects.get("unknown_device").is_some_and(|n| *n > 0),
+        "{:?}",
+        stored.rejects
+    );
+    let st = rec.terminate(Duration::from_secs(10));
+    assert!(st.is_some_and(|s| s.success()), "record stopped: {st:?}");
 }
 
 #[test]
