@@ -226,7 +226,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/007_station_settings.sql"),
     include_str!("schema/008_patient_details.sql"),
     include_str!("schema/009_security.sql"),
-    include_str!("schema/011_stations.sql"),
+    include_str!("schema/010_stations.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
