@@ -112,6 +112,9 @@ pub struct EngineState {
     pub mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Standing broker-trust warnings (`LinkState::warnings`): the window's banner.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -290,6 +293,7 @@ pub fn engine_state(base: &EngineState, link: &LinkState) -> EngineState {
     EngineState {
         connected: link.connected && link.subscribed,
         error: link.last_error.clone(),
+        warnings: link.warnings.clone(),
         ..base.clone()
     }
 }

@@ -178,6 +178,7 @@ impl Station {
                 broker: url.url.to_string(),
                 connected: false,
                 mode,
+                warnings: Vec::new(),
                 error: None,
             },
             forwarder: Mutex::new(None),

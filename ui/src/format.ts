@@ -140,6 +140,12 @@ export function formatConnState(
   return { text: `BROKER DISCONNECTED — ${where}${why}`, level: 'error' };
 }
 
+/** The standing broker banner: one line per broker-trust warning, or null for none. */
+export function formatBrokerWarnings(engine: EngineState | null): string | null {
+  const w = engine?.warnings ?? [];
+  return w.length === 0 ? null : `BROKER NOT TRUSTWORTHY — ${w.join(' · ')}`;
+}
+
 /** Tile alarm line: the most urgent alarm, and how many more the bed has, in words. */
 export function formatAlarmSummary(alarms: readonly AlarmInfo[]): string {
   const top = alarms[0];

@@ -73,6 +73,9 @@ export interface EngineState {
   mode: 'embedded' | 'external';
   /** Last error of the broker link, if any (sent by the engine; may outlive a reconnect). */
   error?: string;
+  /** Standing broker-trust warnings (an insecure broker allowed by `insecure = true`, a broker
+   * that lets the station write a device's topic); absent when there are none. */
+  warnings?: string[];
 }
 
 export interface BedInfo {

@@ -10,7 +10,7 @@ import type { AuthState } from './auth';
 import { AlarmBar } from './alarmbar';
 import { api } from './api';
 import { offPagePriority, parseLayout, type Layout } from './alarmstate';
-import { formatAlarmCount, formatClock, formatConnState, formatError } from './format';
+import { formatAlarmCount, formatBrokerWarnings, formatClock, formatConnState, formatError } from './format';
 import { DetailView, fanOut } from './detail';
 import { patientHeader } from './detailmath';
 import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
@@ -27,6 +27,7 @@ function byId(id: string): HTMLElement {
 const wardName = byId('ward-name');
 const alarmCount = byId('alarm-count');
 const connState = byId('conn-state');
+const brokerBanner = byId('broker-banner');
 const clock = byId('clock');
 const soundState = byId('sound-state');
 
@@ -125,6 +126,9 @@ function renderHeader(): void {
   setText(clock, formatClock(now));
   const conn = formatConnState(store.engine, subscribeError, lastFrameAt === null ? null : now - lastFrameAt);
   setText(connState, conn.text, `conn-${conn.level}`);
+  const warning = formatBrokerWarnings(store.engine);
+  setText(brokerBanner, warning ?? '');
+  if (brokerBanner.hidden !== (warning === null)) brokerBanner.hidden = warning === null;
 }
 
 function renderAlarmCount(): void {

@@ -4,6 +4,7 @@ import {
   formatAlarmCount,
   formatAlarmSummary,
   formatAlarmText,
+  formatBrokerWarnings,
   formatClock,
   formatCondition,
   formatConnState,
@@ -114,6 +115,22 @@ describe('units and conditions', () => {
 
   it('spells condition codes out', () => {
     expect(formatCondition('LEADS_OFF')).toBe('LEADS OFF');
+  });
+});
+
+describe('formatBrokerWarnings', () => {
+  const engine: EngineState = { ward: 'icu', broker: 'mqtt://10.0.0.5:1883', connected: true, mode: 'external' };
+
+  it('shows nothing for a trusted broker', () => {
+    expect(formatBrokerWarnings(null)).toBeNull();
+    expect(formatBrokerWarnings(engine)).toBeNull();
+    expect(formatBrokerWarnings({ ...engine, warnings: [] })).toBeNull();
+  });
+
+  it('names every standing warning', () => {
+    expect(formatBrokerWarnings({ ...engine, warnings: ['no TLS (insecure = true)', 'anonymous'] })).toBe(
+      'BROKER NOT TRUSTWORTHY — no TLS (insecure = true) · anonymous',
+    );
   });
 });
 
