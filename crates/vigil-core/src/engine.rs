@@ -481,7 +481,9 @@ impl Engine {
         // own publishes (alarm state sync uses try_publish and must find space).
         let (client, eventloop) = AsyncClient::new(opts, 4096);
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        tokio::spawn(ack_after_commit(client.clone(), writer.sender(), ack_rx));
+        let (order_tx, order_rx) = mpsc::unbounded_channel();
+        tokio::spawn(ack_in_order(client.clone(), order_rx));
+        tokio::spawn(ack_after_commit(order_tx.clone(), writer.sender(), ack_rx));
         let sink = StoreSink {
             tx: writer.sender(),
             stats: writer.stats(),
@@ -584,7 +586,7 @@ impl Engine {
             eventloop,
             filters,
             sink.clone(),
-            ack_tx,
+            order_tx,
             stop_rx,
         ));
         if let Some(m) = &cfg.mllp {
@@ -1007,8 +1009,8 @@ enum Lane {
 struct Dispatch {
     priority: mpsc::Sender<Publish>,
     bulk: mpsc::Sender<Publish>,
-    client: AsyncClient,
-    acks: mpsc::UnboundedSender<Publish>,
+    /// Acknowledgements, released in the order the messages arrived (`ack_in_order`).
+    order: mpsc::UnboundedSender<AckOrder>,
 }
 
 impl Dispatch {
@@ -1054,16 +1056,11 @@ impl Dispatch {
         }
     }
 
-    /// Acknowledge a message dropped here (QoS 1) at once: the broker must not send it again,
-    /// and it must not wait for a commit (the broker's in-flight window is shared by every
-    /// device). Through `ack_after_commit` only if the client's queue is full.
-    fn ack(&self, mut p: Publish) {
+    /// Acknowledge a message dropped here (QoS 1) without waiting for a commit (there is
+    /// nothing to commit); the broker gets it in arrival order, after the messages before it.
+    fn ack(&self, p: Publish) {
         if p.qos != QoS::AtMostOnce {
-            p.payload = Default::default();
-            p.topic = String::new();
-            if self.client.try_ack(&p).is_err() {
-                let _ = self.acks.send(p);
-            }
+            let _ = self.order.send(AckOrder::Ready(p.pkid));
         }
     }
 }
@@ -1212,7 +1209,7 @@ async fn run_loop(
     mut eventloop: EventLoop,
     filters: Vec<String>,
     sink: StoreSink,
-    acks: mpsc::UnboundedSender<Publish>,
+    order: mpsc::UnboundedSender<AckOrder>,
     mut stop: watch::Receiver<bool>,
 ) {
     let (priority_tx, priority_rx) = mpsc::channel(FAST_LANE);
@@ -1229,8 +1226,7 @@ async fn run_loop(
     let dispatch = Dispatch {
         priority: priority_tx,
         bulk: bulk_tx,
-        client: client.clone(),
-        acks,
+        order,
     };
     let mut backoff = MIN_BACKOFF;
     let mut was_connected = false;
@@ -1243,6 +1239,8 @@ async fn run_loop(
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff = MIN_BACKOFF;
+                // A new connection: what the last one did not acknowledge comes again.
+                let _ = dispatch.order.send(AckOrder::Reset);
                 // Subscribe on every ConnAck: harmless when the session kept the subscription,
                 // essential when it did not.
                 let subs = filters
@@ -1284,7 +1282,11 @@ async fn run_loop(
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 // Acknowledged to the broker once handled and committed (QoS 1 only; see
-                // `run_lane`, `ack_after_commit`), or at once when dropped over budget.
+                // `run_lane`, `ack_after_commit`), or at once when dropped over budget;
+                // always in the order they arrived (MQTT 3.1.1 §4.6, which brokers enforce).
+                if p.qos != QoS::AtMostOnce {
+                    let _ = dispatch.order.send(AckOrder::Received(p.pkid));
+                }
                 dispatch.publish(&shared, p).await;
             }
             Ok(_) => {}
@@ -1468,7 +1470,7 @@ fn outbox_send(shared: &Shared, item: Outbox) -> bool {
 /// process is killed, the database cannot be written) stays with the broker, which sends it
 /// again in the next session; the store drops what it already holds.
 async fn ack_after_commit(
-    client: AsyncClient,
+    order: mpsc::UnboundedSender<AckOrder>,
     store: mpsc::Sender<Op>,
     mut rx: mpsc::UnboundedReceiver<Publish>,
 ) {
@@ -1484,6 +1486,59 @@ async fn ack_after_commit(
             return;
         }
         for p in batch.drain(..) {
+            if order.send(AckOrder::Ready(p.pkid)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// What `ack_in_order` hears of a QoS 1 message: it arrived (in network order), or it may be
+/// acknowledged (handled, and what it wrote committed, or dropped), or a new connection began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AckOrder {
+    Received(u16),
+    Ready(u16),
+    Reset,
+}
+
+/// Send the broker the acknowledgements of QoS 1 messages in the order the messages arrived,
+/// each once it is ready. The lanes finish messages out of order (a vitals message overtakes
+/// the waveform chunks before it), but MQTT 3.1.1 §4.6 requires PUBACKs in arrival order, and
+/// brokers enforce it (the embedded rumqttd drops the connection on an out-of-order PUBACK).
+/// A packet id is unique among a connection's unacknowledged messages; after a reconnect the
+/// broker sends the unacknowledged again, so the order starts afresh.
+async fn ack_in_order(client: AsyncClient, mut rx: mpsc::UnboundedReceiver<AckOrder>) {
+    let mut order: std::collections::VecDeque<u16> = std::collections::VecDeque::new();
+    let mut waiting: std::collections::HashSet<u16> = std::collections::HashSet::new();
+    let mut ready: std::collections::HashSet<u16> = std::collections::HashSet::new();
+    while let Some(m) = rx.recv().await {
+        match m {
+            AckOrder::Received(id) => {
+                if waiting.insert(id) {
+                    order.push_back(id);
+                }
+            }
+            AckOrder::Ready(id) => {
+                // Not waiting: a message of an earlier connection, which the broker sends again.
+                if waiting.contains(&id) {
+                    ready.insert(id);
+                }
+            }
+            AckOrder::Reset => {
+                order.clear();
+                waiting.clear();
+                ready.clear();
+            }
+        }
+        while let Some(&front) = order.front() {
+            if !ready.remove(&front) {
+                break;
+            }
+            order.pop_front();
+            waiting.remove(&front);
+            let mut p = Publish::new("", QoS::AtLeastOnce, Vec::<u8>::new());
+            p.pkid = front;
             if client.ack(&p).await.is_err() {
                 return;
             }
