@@ -109,7 +109,8 @@ fn stale_readings_and_replays_do_not_move_alarms() {
     );
 
     // A normal reading taken now resolves it.
-    publish(hr("mon-rd", 3, now(), 70.0));
+    let t3 = now();
+    publish(hr("mon-rd", 3, t3, 70.0));
     wait_until("HR HIGH resolved", Duration::from_secs(20), || {
         kinds(&hr_alarms(&db, &key)) == ["raise", "resolve"]
     });
@@ -122,8 +123,11 @@ fn stale_readings_and_replays_do_not_move_alarms() {
         .replace("150", "151")
         .into_bytes();
     publish(edited);
-    // Then a live normal reading: once it is stored, everything before it was handled.
-    publish(hr("mon-rd", 4, now(), 72.0));
+    // Then a live normal reading: once it is stored, everything before it was handled. Taken
+    // after reading 3 (the steps above can pass within one millisecond on a fast machine, and a
+    // reading of the same time as the last one is a duplicate, never stored twice).
+    let t4 = now().max(t3 + chrono::Duration::milliseconds(1));
+    publish(hr("mon-rd", 4, t4, 72.0));
     wait_until("the live reading stored", Duration::from_secs(20), || {
         hr_stored(&db, &key) == 4
     });
