@@ -240,6 +240,9 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
         "{lines:#?}"
     );
 
+    // End the session: the driver then closes the window, whose station would otherwise go
+    // on running (and logging) after the test, beside the tests that follow.
+    c.close().await.expect("close session");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(real);
     let _ = feeder.join();
