@@ -4,12 +4,12 @@
 //! stations IT enrolled: forged, unsigned, unknown, replayed states are refused and reported,
 //! and what an enrolled station may do is bounded by the receiving station's rules (issue 11).
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
+use support::{mosquitto_with, Mosq};
 use vigil_core::alarms::{default_limits, AlarmState};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Authorized, Permission, Role};
 use vigil_core::engine::{Engine, EngineConfig, EngineHandle};
@@ -46,56 +46,8 @@ fn enrol_each_other(dir: &Path, names: &[&str]) {
     }
 }
 
-struct Mosq(Child);
-
-impl Drop for Mosq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn find(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run scripts/setup.sh"))
-}
-
 fn mosquitto(dir: &Path) -> (Mosq, u16) {
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "per_listener_settings true\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
-             persistence false\nlog_dest file {}\nuser root\n",
-            dir.join("mosquitto.log").display()
-        ),
-    )
-    .expect("conf");
-    let child = Command::new(find("mosquitto"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Mosq(child), port)
+    mosquitto_with(dir, "allow_anonymous true\npersistence false\n")
 }
 
 fn engine(url: &str, dir: &Path, name: &str) -> Engine {

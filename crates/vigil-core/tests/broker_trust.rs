@@ -3,48 +3,23 @@
 //! and at start the station checks, through a real Mosquitto with passwords and an ACL, that
 //! the broker refuses its publish on a device's topic, and warns loudly when it does not.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::{find, mosquitto_with, Mosq};
 use vigil_core::alarms::default_limits;
 use vigil_core::config::{BrokerSection, BrokerSettings, ConfigError, Secret};
 use vigil_core::engine::{AclCheck, Engine, EngineConfig, EngineError};
 use vigil_core::ingest::IngestPolicy;
 use vigil_core::security::Kind;
 
-struct Mosq(Child);
-
-impl Drop for Mosq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn find(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run scripts/setup.sh"))
-}
-
 const PW: &str = "station-secret-2026";
 
 /// Mosquitto on loopback with a password file (users `station-ok` and `station-open`) and the
 /// ACL of docs/broker-security.md for `station-ok`; `station-open` may write everything.
 fn mosquitto(dir: &Path) -> (Mosq, u16) {
-    let port = free_port();
     let pw = dir.join("passwd");
     std::fs::write(&pw, "").expect("passwd");
     for user in ["station-ok", "station-open"] {
@@ -65,31 +40,14 @@ fn mosquitto(dir: &Path) -> (Mosq, u16) {
          pattern write vigil/v1/+/+/%u/#\n",
     )
     .expect("acl");
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "per_listener_settings true\nlistener {port} 127.0.0.1\nallow_anonymous false\n\
-             password_file {}\nacl_file {}\npersistence false\nlog_dest file {}\nuser root\n",
+    mosquitto_with(
+        dir,
+        &format!(
+            "allow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n",
             pw.display(),
-            acl.display(),
-            dir.join("mosquitto.log").display()
+            acl.display()
         ),
     )
-    .expect("conf");
-    let child = Command::new(find("mosquitto"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Mosq(child), port)
 }
 
 fn config(broker: BrokerSettings, dir: &Path, name: &str) -> EngineConfig {

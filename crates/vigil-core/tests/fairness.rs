@@ -3,73 +3,28 @@
 //! a generous bound, raises no COMM LOST on that bed, and gets its own DEVICE OVER BUDGET
 //! technical alarm, resolved once it is back within its budget.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
+use support::{mosquitto_with, Mosq};
 use vigil_core::alarms::default_limits;
 use vigil_core::codes::Vital;
 use vigil_core::engine::{Engine, EngineConfig, LiveEvent};
 use vigil_core::ingest::{Budget, IngestPolicy};
 use vigil_core::telemetry::{BedId, Topic, VitalsPayload, WavePayload, CONTRACT_VERSION};
 
-struct Mosq(Child);
-
-impl Drop for Mosq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn find(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run scripts/setup.sh"))
-}
-
 /// Mosquitto configured as docs/broker-security.md recommends for the station's session
 /// (large queue, large in-flight window).
 fn mosquitto(dir: &Path) -> (Mosq, u16) {
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "per_listener_settings true\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
-             persistence false\nmax_queued_messages 100000\nmax_inflight_messages 20000\n\
-             log_dest file {}\nuser root\n",
-            dir.join("mosquitto.log").display()
-        ),
+    mosquitto_with(
+        dir,
+        "allow_anonymous true\npersistence false\nmax_queued_messages 100000\n\
+         max_inflight_messages 20000\n",
     )
-    .expect("conf");
-    let child = Command::new(find("mosquitto"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Mosq(child), port)
 }
 
 async fn client(port: u16, id: &str) -> AsyncClient {
