@@ -652,8 +652,9 @@ pub struct IngestSection {
     pub max_future_s: Option<u64>,
     /// Oldest accepted reading, hours (default 168).
     pub max_age_h: Option<u64>,
-    /// Alarms evaluate only readings taken at most this long ago, seconds (default 30); older
-    /// ones are stored as history, marked late.
+    /// Alarms evaluate only readings taken at most this long ago, seconds (default 30, kept
+    /// within 5..=300: a window too small would make every reading late and silence every
+    /// alarm); older ones are stored as history, marked late.
     pub live_window_s: Option<u64>,
     /// Full-disclosure waveform retention, hours (default 240).
     pub waveform_hours: Option<u64>,
@@ -746,15 +747,21 @@ impl IngestSection {
         let d = crate::ingest::IngestPolicy::default();
         crate::ingest::IngestPolicy {
             require_registered: self.require_registered.unwrap_or(external_broker),
-            max_future_ms: self
-                .max_future_s
-                .map_or(d.max_future_ms, |s| s as i64 * 1000),
-            max_age_ms: self
-                .max_age_h
-                .map_or(d.max_age_ms, |h| h as i64 * 3_600_000),
-            live_window_ms: self
-                .live_window_s
-                .map_or(d.live_window_ms, |s| s as i64 * 1000),
+            max_future_ms: self.max_future_s.map_or(d.max_future_ms, |s| ms(s, 1000)),
+            max_age_ms: self.max_age_h.map_or(d.max_age_ms, |h| ms(h, 3_600_000)),
+            live_window_ms: self.live_window_s.map_or(d.live_window_ms, |s| {
+                let kept = s.clamp(LIVE_WINDOW_S.0, LIVE_WINDOW_S.1);
+                if kept != s {
+                    tracing::warn!(
+                        configured = s,
+                        used = kept,
+                        "[ingest] live_window_s out of range {}..={} s: {kept} s used",
+                        LIVE_WINDOW_S.0,
+                        LIVE_WINDOW_S.1
+                    );
+                }
+                ms(kept, 1000)
+            }),
             retention: crate::ingest::Retention {
                 waveform_hours: self.waveform_hours.unwrap_or(d.retention.waveform_hours),
                 trend_days: self.trend_days.unwrap_or(d.retention.trend_days),
@@ -770,6 +777,14 @@ impl IngestSection {
             },
         }
     }
+}
+
+/// The range `[ingest] live_window_s` is kept in (seconds).
+const LIVE_WINDOW_S: (u64, u64) = (5, 300);
+
+/// `n` units of `unit_ms` in milliseconds, saturating (a huge setting must not overflow).
+fn ms(n: u64, unit_ms: i64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(unit_ms)
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -1276,6 +1291,29 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_live_window_stays_in_its_range_and_huge_settings_do_not_overflow() {
+        let policy = |section: IngestSection| section.policy(true);
+        let zero = IngestSection {
+            live_window_s: Some(0),
+            ..IngestSection::default()
+        };
+        assert_eq!(
+            policy(zero).live_window_ms,
+            5_000,
+            "0 s would silence every alarm"
+        );
+        let huge = IngestSection {
+            live_window_s: Some(u64::MAX),
+            max_future_s: Some(u64::MAX),
+            max_age_h: Some(u64::MAX),
+            ..IngestSection::default()
+        };
+        let p = policy(huge);
+        assert_eq!(p.live_window_ms, 300_000);
+        assert_eq!((p.max_future_ms, p.max_age_ms), (i64::MAX, i64::MAX));
+    }
 
     #[test]
     fn broker_urls() {

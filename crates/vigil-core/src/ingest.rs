@@ -559,7 +559,10 @@ impl ReadingGate {
             match verdict {
                 Verdict::Live => {
                     if r.status.alarmable() && last.is_none_or(|l| r.t_ms > l) {
-                        self.last_live.insert(key, r.t_ms);
+                        // Never later than now: a reading stamped ahead (a fast device clock,
+                        // within `max_future_ms`) must not make the next correctly stamped
+                        // readings late, which would keep them from the alarms.
+                        self.last_live.insert(key, r.t_ms.min(now_ms));
                     }
                     live.push(r);
                 }
@@ -702,6 +705,19 @@ mod tests {
         assert_eq!(g.check_seq(&stale, &p, NOW).unwrap_err().reason(), "replay");
         let empty = vitals(0, &[]);
         assert_eq!(g.check_seq(&empty, &p, NOW).unwrap_err().reason(), "replay");
+    }
+
+    #[test]
+    fn a_reading_stamped_ahead_does_not_make_the_next_ones_late() {
+        let p = IngestPolicy::default();
+        let mut g = ReadingGate::default();
+        // A fast device clock: 50 s ahead (within max_future_ms, so accepted).
+        let mut ahead = vitals(1, &[(Vital::Hr, 150.0, NOW + 50_000)]);
+        assert_eq!(g.classify(&mut ahead, &p, NOW).late, 0);
+        // A second later, a correctly stamped reading still reaches the alarms.
+        let mut next = vitals(2, &[(Vital::Hr, 160.0, NOW + 1000)]);
+        assert_eq!(g.classify(&mut next, &p, NOW + 1000).late, 0);
+        assert_eq!(next.readings.len(), 1);
     }
 
     #[test]
