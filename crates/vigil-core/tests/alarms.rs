@@ -647,6 +647,21 @@ mod remote {
     }
 
     #[test]
+    fn an_acknowledgement_is_published_only_while_its_alarm_is_shown() {
+        let mut m = machine();
+        obs(&mut m, Vital::Hr, 150.0, T0);
+        m.acknowledge("4W/01/HR_HIGH", "alice", T0 + 1000)
+            .expect("acknowledge");
+        let acks = |m: &AlarmMachine, now| m.sync_state(&bed(), "ST-1", 1, now).acks.len();
+        assert_eq!(acks(&m, T0 + 2000), 1, "shown: published");
+        // The episode ends (HR HIGH is not latching). Its acknowledgement must not reach a
+        // station that starts later, where it could acknowledge a new alarm unseen.
+        obs(&mut m, Vital::Hr, 70.0, T0 + 3000);
+        assert!(!m.active(T0 + 3000).iter().any(|a| a.code == "HR_HIGH"));
+        assert_eq!(acks(&m, T0 + 4000), 0, "ended: not published");
+    }
+
+    #[test]
     fn a_huge_remote_pause_lasts_the_local_pause_and_new_high_alarms_break_through() {
         let mut m = machine();
         obs(&mut m, Vital::Hr, 150.0, T0);

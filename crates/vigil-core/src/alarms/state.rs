@@ -364,8 +364,8 @@ fn event(
 /// since it did; and the acknowledgement was made after the alarm began here (an
 /// acknowledgement cannot be made in advance of an alarm).
 fn ack_matches(a: &AckEntry, i: &Inst, bed_first_ms: i64) -> bool {
-    let same = (i.onset_ms - a.onset_ms).abs() <= SYNC_TOLERANCE_MS
-        && i.onset_ms <= a.t_ms + ACK_CLOCK_SLACK_MS;
+    let same = i.onset_ms.saturating_sub(a.onset_ms).saturating_abs() <= SYNC_TOLERANCE_MS
+        && i.onset_ms <= a.t_ms.saturating_add(ACK_CLOCK_SLACK_MS);
     let before_watched = a.onset_ms < bed_first_ms
         && a.onset_ms <= a.t_ms
         && i.onset_ms <= bed_first_ms + SYNC_TOLERANCE_MS;
@@ -1744,6 +1744,19 @@ impl AlarmMachine {
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
             .filter(|(_, a)| now - a.entry.t_ms <= ACK_MEMORY_MS)
+            // Only acknowledgements of alarms still shown here: one of an episode that ended
+            // must never reach a station that starts (or joins) later, where it could be
+            // matched to a new alarm raised as it begins watching the bed.
+            .filter(|(id, a)| {
+                let shown = self
+                    .slots
+                    .get(id.as_str())
+                    .and_then(|s| s.alarm.as_ref())
+                    .map(|i| &i.instance);
+                shown.is_some_and(|inst| {
+                    *inst == a.entry.instance || self.linked.get(&a.entry.instance) == Some(inst)
+                })
+            })
             .map(|(_, a)| {
                 let mut a = a.entry.clone();
                 if a.station.is_empty() {

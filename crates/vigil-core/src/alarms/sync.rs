@@ -266,13 +266,13 @@ impl Trust {
         if state.t_ms > now + MAX_AHEAD_MS {
             return Err(Refusal::Future {
                 station,
-                ahead_ms: state.t_ms - now,
+                ahead_ms: state.t_ms.saturating_sub(now),
             });
         }
         if state.t_ms < now - MAX_AGE_MS {
             return Err(Refusal::Stale {
                 station,
-                age_ms: now - state.t_ms,
+                age_ms: now.saturating_sub(state.t_ms),
             });
         }
         let slot = (sealed.station.clone(), topic.to_string());
