@@ -673,6 +673,10 @@ impl Engine {
                 tracing::warn!("engine loop did not stop within 5 s");
             }
         }
+        // Chunks still missing are recorded as gaps (no alarm: the station is stopping).
+        for g in lock(&self.handle.shared.gaps).due(i64::MAX) {
+            outbox_op(&self.handle.shared, Op::Gap(g));
+        }
         // What the lanes and alarms queued in the outbox goes to the writer before it closes.
         if tokio::time::timeout(Duration::from_secs(5), self.flush())
             .await
@@ -1747,24 +1751,24 @@ async fn ingest(shared: &Shared, sink: &StoreSink, lane: Lane, source: &str, msg
                 .samples
                 .fetch_add(w.data.len() as u64, Ordering::Relaxed);
             let now = store::now_ms();
-            let gap = lock(&shared.gaps).observe(&w, now);
+            // A jump in the sequence is declared a gap only if the chunks are still missing
+            // after the hold (`declare_gaps`); a late one inside a declared gap corrects it.
+            let fill = lock(&shared.gaps).observe(&w, now);
             let w = Arc::new(w);
             let events = {
                 let mut st = lock(&shared.state);
                 note_bed(shared, &mut st, &w.bed);
-                let mut events = st.alarms.device_seen(&w.bed, &w.device, now);
-                if let Some(g) = &gap {
-                    events.extend(st.alarms.data_gap(&w.bed, &w.device, g.channel, now));
-                }
+                let events = st.alarms.device_seen(&w.bed, &w.device, now);
                 publish_alarms(shared, &mut st, &events, now);
                 events
             };
-            if let Some(g) = gap {
-                tracing::warn!(
-                    bed = %g.bed, device = %g.device, channel = g.channel,
-                    missing = g.last_seq - g.first_seq + 1, "waveform gap"
+            if let Some(f) = fill {
+                tracing::info!(
+                    bed = %f.bed, device = %f.device, channel = f.channel, seq = f.seq,
+                    "late waveform chunk: the recorded gap is corrected"
                 );
-                bulk(Op::Gap(g)).await;
+                // Through the outbox, like the gap it corrects (which it must follow).
+                outbox_op(shared, Op::GapFill(f));
             }
             record_alarm_events(shared, events);
             let _ = shared.live.send(LiveEvent::Wave(Arc::clone(&w)));
@@ -2107,8 +2111,34 @@ async fn alarm_tick(shared: Arc<Shared>, period: Duration, mut stop: watch::Rece
             }
         }
         emit_alarm_events(&shared, events, now).await;
+        declare_gaps(&shared, now).await;
         settle_budgets(&shared, now);
     }
+}
+
+/// Waveform chunks still missing after the hold ([`crate::ingest::GAP_HOLD_MS`]): record each
+/// gap and raise its bed's DATA GAP alarm.
+async fn declare_gaps(shared: &Shared, now: i64) {
+    let gaps = lock(&shared.gaps).due(now);
+    if gaps.is_empty() {
+        return;
+    }
+    let mut events = Vec::new();
+    {
+        let mut st = lock(&shared.state);
+        for g in &gaps {
+            note_bed(shared, &mut st, &g.bed);
+            events.extend(st.alarms.data_gap(&g.bed, &g.device, g.channel, now));
+        }
+    }
+    for g in gaps {
+        tracing::warn!(
+            bed = %g.bed, device = %g.device, channel = g.channel,
+            missing = g.last_seq - g.first_seq + 1, "waveform gap"
+        );
+        outbox_op(shared, Op::Gap(g));
+    }
+    emit_alarm_events(shared, events, now).await;
 }
 
 /// Devices back within their budget: resolve their DEVICE OVER BUDGET alarm and record how

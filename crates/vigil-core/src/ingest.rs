@@ -351,47 +351,190 @@ pub fn unregister_device(conn: &Connection, device: &str) -> Result<bool, StoreE
     Ok(conn.execute("DELETE FROM device_registry WHERE device = ?1", [device])? > 0)
 }
 
-/// Tracks each device channel's chunk sequence numbers and reports jumps as gaps.
+/// How long chunks missing from a channel's sequence are waited for before they are declared a
+/// gap (recorded, DATA GAP alarm). MQTT orders a session's messages, but not across a
+/// reconnect: a broker may deliver new messages before those it queued or restored from disk
+/// (Mosquitto after a restart does), so a jump is often filled a moment later.
+pub const GAP_HOLD_MS: i64 = 3_000;
+
+/// Missing ranges remembered per channel. Beyond it, the oldest is forgotten (declared first,
+/// if it was still waiting).
+const MISSING_MEMORY: usize = 32;
+
+/// How long a declared gap can still be filled by a late chunk (and its record corrected).
+const FILL_HORIZON_MS: i64 = 10 * 60_000;
+
+/// Chunks missing from a channel's sequence: waiting (within [`GAP_HOLD_MS`]) or declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Missing {
+    first_seq: u64,
+    last_seq: u64,
+    from_ms: i64,
+    to_ms: i64,
+    detected_ms: i64,
+    declared: bool,
+}
+
+#[derive(Debug)]
+struct ChannelSeq {
+    bed: BedId,
+    seq: u64,
+    end_ms: i64,
+    missing: Vec<Missing>,
+}
+
+/// A late chunk that arrived inside a declared gap: the gap's record loses that chunk (is
+/// shortened, split in two, or removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapFill {
+    pub bed: BedId,
+    pub device: String,
+    pub channel: &'static str,
+    pub seq: u64,
+    /// The chunk's time span: the parts of the gap left either side end and start there.
+    pub t0_ms: i64,
+    pub end_ms: i64,
+}
+
+/// Tracks each device channel's chunk sequence numbers. A jump leaves a missing range, which
+/// late chunks fill; what is still missing after [`GAP_HOLD_MS`] is declared a gap
+/// ([`GapTracker::due`]). A late chunk inside a declared gap corrects its record
+/// ([`GapFill`]). Memory per channel is bounded ([`MISSING_MEMORY`]).
 #[derive(Debug, Default)]
 pub struct GapTracker {
-    last: HashMap<(String, &'static str), (u64, i64)>,
+    channels: HashMap<(String, &'static str), ChannelSeq>,
 }
 
 impl GapTracker {
-    /// Note a chunk; returns the gap before it, if chunks are missing.
-    pub fn observe(&mut self, w: &WaveChunk, now_ms: i64) -> Option<Gap> {
+    /// Note a chunk. Returns the correction to a declared gap it falls into, if any.
+    pub fn observe(&mut self, w: &WaveChunk, now_ms: i64) -> Option<GapFill> {
         // Saturating: a decodable chunk may have a tiny rate (a huge span) or seq u64::MAX.
         let span_ms = (w.data.len() as f64 * 1000.0 / w.rate).round() as i64;
         let end_ms = w.t0_ms.saturating_add(span_ms);
         let key = (w.device.clone(), w.channel.name);
-        let Some(&(seq, prev_end)) = self.last.get(&key) else {
-            self.last.insert(key, (w.seq, end_ms));
+        let Some(ch) = self.channels.get_mut(&key) else {
+            self.channels.insert(
+                key,
+                ChannelSeq {
+                    bed: w.bed.clone(),
+                    seq: w.seq,
+                    end_ms,
+                    missing: Vec::new(),
+                },
+            );
             return None;
         };
-        let next = seq.saturating_add(1);
+        ch.bed = w.bed.clone();
+        let next = ch.seq.saturating_add(1);
         if w.seq == next {
-            self.last.insert(key, (w.seq, end_ms));
-            None
-        } else if w.seq > next {
-            self.last.insert(key, (w.seq, end_ms));
-            Some(Gap {
+            ch.seq = w.seq;
+            ch.end_ms = end_ms;
+            return None;
+        }
+        if w.seq > next {
+            if ch.missing.len() >= MISSING_MEMORY {
+                if let Some(i) = ch.missing.iter().position(|m| m.declared) {
+                    ch.missing.remove(i);
+                } else if ch.missing.len() >= 2 * MISSING_MEMORY {
+                    // Very many jumps within one hold: the two oldest waiting ranges become
+                    // one, which overstates what is missing but never hides any of it.
+                    let oldest = ch.missing.remove(0);
+                    let m = &mut ch.missing[0];
+                    m.first_seq = oldest.first_seq;
+                    m.from_ms = oldest.from_ms;
+                    m.detected_ms = oldest.detected_ms;
+                }
+            }
+            ch.missing.push(Missing {
+                first_seq: next,
+                last_seq: w.seq - 1,
+                from_ms: ch.end_ms,
+                to_ms: w.t0_ms,
+                detected_ms: now_ms,
+                declared: false,
+            });
+            ch.seq = w.seq;
+            ch.end_ms = end_ms;
+            return None;
+        }
+        // Behind the newest: a late chunk filling a missing range, a redelivery, or a device
+        // that restarted its counter. A fill must also lie within the range's time span.
+        let hole = ch.missing.iter().position(|m| {
+            (m.first_seq..=m.last_seq).contains(&w.seq) && w.t0_ms < m.to_ms && end_ms > m.from_ms
+        });
+        if let Some(i) = hole {
+            let m = ch.missing.remove(i);
+            if w.seq < m.last_seq {
+                ch.missing.insert(
+                    i,
+                    Missing {
+                        first_seq: w.seq + 1,
+                        from_ms: end_ms,
+                        ..m.clone()
+                    },
+                );
+            }
+            if w.seq > m.first_seq {
+                ch.missing.insert(
+                    i,
+                    Missing {
+                        last_seq: w.seq - 1,
+                        to_ms: w.t0_ms,
+                        ..m.clone()
+                    },
+                );
+            }
+            return m.declared.then(|| GapFill {
                 bed: w.bed.clone(),
                 device: w.device.clone(),
                 channel: w.channel.name,
-                first_seq: next,
-                last_seq: w.seq - 1,
-                from_ms: prev_end,
-                to_ms: w.t0_ms,
-                detected_ms: now_ms,
-            })
-        } else if w.t0_ms >= prev_end {
-            // Sequence went back but time went on: the device restarted its counter.
-            self.last.insert(key, (w.seq, end_ms));
-            None
-        } else {
-            // A redelivery or a late duplicate: nothing new.
-            None
+                seq: w.seq,
+                t0_ms: w.t0_ms,
+                end_ms,
+            });
         }
+        if w.t0_ms >= ch.end_ms {
+            // Sequence went back but time went on: the device restarted its counter. What was
+            // missing of the old counter stays missing.
+            ch.seq = w.seq;
+            ch.end_ms = end_ms;
+        }
+        // Otherwise a redelivery or a late duplicate: nothing new.
+        None
+    }
+
+    /// Missing ranges that waited [`GAP_HOLD_MS`] (or are beyond [`MISSING_MEMORY`]): declared now,
+    /// each once. Declared gaps older than [`FILL_HORIZON_MS`] are forgotten. `now_ms` of
+    /// `i64::MAX` declares everything still waiting (the station is stopping).
+    pub fn due(&mut self, now_ms: i64) -> Vec<Gap> {
+        let mut out = Vec::new();
+        for ((device, channel), ch) in &mut self.channels {
+            let overflow = ch.missing.len().saturating_sub(MISSING_MEMORY);
+            for (i, m) in ch.missing.iter_mut().enumerate() {
+                if m.declared
+                    || (i >= overflow && now_ms.saturating_sub(m.detected_ms) < GAP_HOLD_MS)
+                {
+                    continue;
+                }
+                m.declared = true;
+                out.push(Gap {
+                    bed: ch.bed.clone(),
+                    device: device.clone(),
+                    channel,
+                    first_seq: m.first_seq,
+                    last_seq: m.last_seq,
+                    from_ms: m.from_ms,
+                    to_ms: m.to_ms,
+                    detected_ms: m.detected_ms,
+                });
+            }
+            ch.missing
+                .retain(|m| !m.declared || now_ms.saturating_sub(m.detected_ms) < FILL_HORIZON_MS);
+            while ch.missing.len() > MISSING_MEMORY && ch.missing[0].declared {
+                ch.missing.remove(0);
+            }
+        }
+        out
     }
 }
 
@@ -780,22 +923,102 @@ mod tests {
     }
 
     #[test]
-    fn gaps_are_reported_once_with_their_time_span() {
+    fn gaps_are_declared_once_after_the_hold_with_their_time_span() {
         let mut g = GapTracker::default();
         assert_eq!(g.observe(&chunk(0, 0), 9), None);
         assert_eq!(g.observe(&chunk(1, 1000), 9), None);
         assert_eq!(g.observe(&chunk(1, 1000), 9), None, "redelivery");
-        let gap = g.observe(&chunk(4, 4000), 9).expect("gap");
-        assert_eq!((gap.first_seq, gap.last_seq), (2, 3));
-        assert_eq!((gap.from_ms, gap.to_ms), (2000, 4000));
-        assert_eq!(
-            g.observe(&chunk(2, 2000), 9),
-            None,
-            "late chunk, no new gap"
-        );
+        assert_eq!(g.observe(&chunk(4, 4000), 10), None);
+        assert_eq!(g.due(10 + GAP_HOLD_MS - 1), [], "still waiting");
+        let gaps = g.due(10 + GAP_HOLD_MS);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!((gaps[0].first_seq, gaps[0].last_seq), (2, 3));
+        assert_eq!((gaps[0].from_ms, gaps[0].to_ms), (2000, 4000));
+        assert_eq!(gaps[0].detected_ms, 10);
+        assert_eq!(g.due(i64::MAX), [], "declared once");
         assert_eq!(g.observe(&chunk(5, 5000), 9), None);
         assert_eq!(g.observe(&chunk(0, 90_000), 9), None, "device restart");
         assert_eq!(g.observe(&chunk(1, 91_000), 9), None);
+        assert_eq!(g.due(i64::MAX), []);
+    }
+
+    /// Brokers may deliver a session's queued messages after newer ones around a reconnect:
+    /// chunks arriving within the hold fill the jump, and no gap is declared.
+    #[test]
+    fn chunks_arriving_out_of_order_within_the_hold_are_no_gap() {
+        let mut g = GapTracker::default();
+        g.observe(&chunk(0, 0), 0);
+        g.observe(&chunk(3, 3000), 100);
+        g.observe(&chunk(4, 4000), 100);
+        assert_eq!(g.observe(&chunk(2, 2000), 200), None);
+        assert_eq!(g.observe(&chunk(1, 1000), 300), None);
+        assert_eq!(g.observe(&chunk(1, 1000), 300), None, "redelivered again");
+        assert_eq!(g.due(i64::MAX), []);
+        // Partly filled: only what is still missing is declared, in its own time span.
+        g.observe(&chunk(9, 9000), 1000);
+        g.observe(&chunk(7, 7000), 1500);
+        let gaps = g.due(1000 + GAP_HOLD_MS);
+        let spans: Vec<_> = gaps
+            .iter()
+            .map(|x| (x.first_seq, x.last_seq, x.from_ms, x.to_ms))
+            .collect();
+        assert_eq!(spans, [(5, 6, 5000, 7000), (8, 8, 8000, 9000)]);
+    }
+
+    /// A chunk arriving after its gap was declared corrects the record: the gap is shortened
+    /// or split around it; a chunk of another time (a restarted counter) fills nothing.
+    #[test]
+    fn a_late_chunk_corrects_a_declared_gap() {
+        let mut g = GapTracker::default();
+        g.observe(&chunk(0, 0), 0);
+        g.observe(&chunk(5, 5000), 0);
+        assert_eq!(g.due(GAP_HOLD_MS).len(), 1);
+        let fill = g.observe(&chunk(3, 3000), GAP_HOLD_MS + 1).expect("fill");
+        assert_eq!((fill.seq, fill.t0_ms, fill.end_ms), (3, 3000, 4000));
+        assert_eq!(fill.channel, "PLETH");
+        assert_eq!(g.observe(&chunk(3, 3000), GAP_HOLD_MS + 2), None, "once");
+        assert_eq!(
+            g.observe(&chunk(2, -60_000), GAP_HOLD_MS + 2),
+            None,
+            "same number, another time: not this gap's chunk"
+        );
+        assert!(g.observe(&chunk(1, 1000), GAP_HOLD_MS + 3).is_some());
+        assert!(g.observe(&chunk(2, 2000), GAP_HOLD_MS + 3).is_some());
+        assert!(g.observe(&chunk(4, 4000), GAP_HOLD_MS + 3).is_some());
+        assert_eq!(
+            g.observe(&chunk(4, 4000), GAP_HOLD_MS + 3),
+            None,
+            "all filled"
+        );
+        // Past the fill horizon a declared gap is forgotten: a very late chunk changes nothing.
+        g.observe(&chunk(8, 8000), 10);
+        g.due(10 + GAP_HOLD_MS);
+        g.due(10 + FILL_HORIZON_MS);
+        assert_eq!(g.observe(&chunk(6, 6000), 10 + FILL_HORIZON_MS), None);
+    }
+
+    /// However many jumps a channel makes, memory stays bounded and every missing chunk is
+    /// declared (none dropped from the record).
+    #[test]
+    fn missing_ranges_are_bounded_and_never_hidden() {
+        let mut g = GapTracker::default();
+        let mut seq = 0;
+        g.observe(&chunk(0, 0), 0);
+        for _ in 0..500 {
+            seq += 2;
+            g.observe(&chunk(seq, seq as i64 * 1000), 0);
+        }
+        let ch = g.channels.values().next().expect("channel");
+        assert!(
+            ch.missing.len() <= 2 * MISSING_MEMORY,
+            "{}",
+            ch.missing.len()
+        );
+        let gaps = g.due(i64::MAX);
+        let missing: u64 = gaps.iter().map(|x| x.last_seq - x.first_seq + 1).sum();
+        assert!(missing >= 500, "every skipped chunk declared: {missing}");
+        assert_eq!(gaps.first().map(|x| x.first_seq), Some(1));
+        assert_eq!(gaps.last().map(|x| x.last_seq), Some(seq - 1));
     }
 
     /// Found by tests/fuzz.rs: `t0 + span` and `seq + 1` overflowed (a panic in debug builds)
@@ -811,12 +1034,18 @@ mod tests {
             None,
             "the same last possible seq again: no gap"
         );
-        let gap = g.observe(&chunk(u64::MAX, i64::MAX), 9);
-        assert_eq!(gap, None, "same seq, not a gap");
+        g.observe(&chunk(u64::MAX, i64::MAX), 9);
+        assert_eq!(g.due(i64::MAX), [], "same seq, not a gap");
         let mut g = GapTracker::default();
-        assert_eq!(g.observe(&chunk(u64::MAX - 2, 0), 9), None);
-        let gap = g.observe(&chunk(u64::MAX, 2000), 9).expect("gap");
-        assert_eq!((gap.first_seq, gap.last_seq), (u64::MAX - 1, u64::MAX - 1));
+        g.observe(&chunk(u64::MAX - 2, 0), 9);
+        g.observe(&chunk(u64::MAX, 2000), 9);
+        let gaps = g.due(i64::MAX);
+        assert_eq!(
+            gaps.iter()
+                .map(|x| (x.first_seq, x.last_seq))
+                .collect::<Vec<_>>(),
+            [(u64::MAX - 1, u64::MAX - 1)]
+        );
     }
 
     #[test]

@@ -288,6 +288,8 @@ pub enum Op {
     Alarm(AlarmEvent),
     /// Waveform chunks that never arrived.
     Gap(Gap),
+    /// A chunk of a recorded gap arrived late after all: the gap no longer includes it.
+    GapFill(crate::ingest::GapFill),
     /// Delete history older than the retention limits (ms since the epoch), in small steps.
     Prune {
         waves_before_ms: i64,
@@ -714,6 +716,7 @@ fn write_batch(
                         a.audible
                     ])?;
                 }
+                Op::GapFill(f) => fill_gap(&tx, &mut ins_gap, f)?,
                 Op::Gap(g) => {
                     ins_gap.execute(params![
                         g.bed.ward,
@@ -764,6 +767,58 @@ fn write_batch(
     }
     tx.commit()?;
     stats.duplicates.fetch_add(dups, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Take a late chunk out of the recorded gap that holds it: the gap is shortened, split in two
+/// around the chunk, or removed. A gap not recorded (pruned, another database) is left alone.
+fn fill_gap(
+    tx: &Connection,
+    ins_gap: &mut rusqlite::CachedStatement<'_>,
+    f: &crate::ingest::GapFill,
+) -> Result<(), rusqlite::Error> {
+    use rusqlite::OptionalExtension;
+    let seq = f.seq as i64;
+    let row = tx
+        .query_row(
+            "SELECT id, first_seq, last_seq, from_ms, to_ms, detected_ms FROM gaps
+             WHERE ward = ?1 AND bed = ?2 AND channel = ?3 AND device = ?4
+               AND first_seq <= ?5 AND last_seq >= ?5
+             ORDER BY id DESC LIMIT 1",
+            params![f.bed.ward, f.bed.bed, f.channel, f.device, seq],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, first, last, from_ms, to_ms, detected_ms)) = row else {
+        return Ok(());
+    };
+    tx.execute("DELETE FROM gaps WHERE id = ?1", [id])?;
+    let parts = [
+        (first < seq).then(|| (first, seq - 1, from_ms, f.t0_ms)),
+        (seq < last).then(|| (seq + 1, last, f.end_ms, to_ms)),
+    ];
+    for (a, b, from, to) in parts.into_iter().flatten() {
+        ins_gap.execute(params![
+            f.bed.ward,
+            f.bed.bed,
+            f.device,
+            f.channel,
+            a,
+            b,
+            from,
+            to,
+            detected_ms
+        ])?;
+    }
     Ok(())
 }
 

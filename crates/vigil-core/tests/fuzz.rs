@@ -578,11 +578,17 @@ proptest! {
                 factor: 1.0,
                 data: vec![0; n],
             };
-            if let Some(gap) = g.observe(&w, now) {
-                prop_assert!(gap.first_seq <= gap.last_seq);
-                prop_assert_eq!(gap.last_seq, seq - 1);
-                prop_assert_eq!(gap.to_ms, t0_ms);
+            if let Some(fill) = g.observe(&w, now) {
+                prop_assert_eq!(fill.seq, seq);
+                prop_assert_eq!(fill.t0_ms, t0_ms);
             }
+            for gap in g.due(now) {
+                prop_assert!(gap.first_seq <= gap.last_seq);
+            }
+        }
+        for gap in g.due(i64::MAX) {
+            prop_assert!(gap.first_seq <= gap.last_seq);
+            prop_assert!(gap.last_seq < u64::MAX);
         }
     }
 }
