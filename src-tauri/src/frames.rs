@@ -176,6 +176,10 @@ pub struct VitalOut {
     pub unit: &'static str,
     pub value: Option<f64>,
     pub t: i64,
+    /// A late reading (taken before the device's last one of the vital, or longer ago than
+    /// the live window): history only, shown as late, never as the current value.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 impl VitalOut {
@@ -188,8 +192,23 @@ impl VitalOut {
             unit: info.unit,
             value: r.value,
             t: r.t_ms,
+            late: false,
         }
     }
+
+    /// A late reading (see [`VitalOut::late`]).
+    pub fn late(bed: &BedId, r: &Reading) -> Self {
+        VitalOut {
+            late: true,
+            ..VitalOut::new(bed, r)
+        }
+    }
+}
+
+/// A vitals message as the window gets it: its live readings, then its late ones marked late.
+pub fn vitals_out(v: &vigil_core::telemetry::Vitals) -> impl Iterator<Item = VitalOut> + '_ {
+    let live = v.readings.iter().map(|r| VitalOut::new(&v.bed, r));
+    live.chain(v.late.iter().map(|r| VitalOut::late(&v.bed, r)))
 }
 
 #[derive(Debug, Serialize)]
@@ -352,6 +371,30 @@ mod tests {
         assert!(v["vitals"][0]["value"].is_null(), "no reading stays null");
         assert_eq!(v["waves"], serde_json::json!([]));
         assert!(v.get("engine").is_none());
+    }
+
+    /// A vitals message with a late reading: the live one as usual, the late one marked late
+    /// (the UI shows it as such and never as the current value); `late` is left out otherwise.
+    #[test]
+    fn late_readings_reach_the_window_marked_late() {
+        let bed = BedId::new("sim", "03");
+        let mut v = vigil_core::telemetry::Vitals {
+            bed: bed.clone(),
+            device: "mon-3".into(),
+            seq: 1,
+            readings: vec![Reading::new(Vital::Hr, Some(72.0), 2000)],
+            late: vec![Reading::new(Vital::SpO2, Some(84.0), 1000)],
+            rejected: Vec::new(),
+        };
+        let out: Vec<_> = vitals_out(&v).collect();
+        let json = serde_json::to_value(&out).expect("serialises");
+        assert_eq!(json[0]["code"], "HR");
+        assert!(json[0].get("late").is_none(), "{json}");
+        assert_eq!(json[1]["code"], "SPO2");
+        assert_eq!(json[1]["late"], true);
+        assert_eq!(json[1]["t"], 1000);
+        v.late.clear();
+        assert_eq!(vitals_out(&v).count(), 1);
     }
 
     /// The binary layout, checked byte for byte against the fixture the UI's decoder is tested

@@ -18,7 +18,7 @@ use vigil_core::{broker, sim};
 
 use crate::commands::station_admin::BrokerNow;
 use crate::frames::{
-    self, AlarmOut, BedInfo, DeviceOut, EngineState, Frame, News2Out, PauseOut, VitalOut, WaveOut,
+    self, AlarmOut, BedInfo, DeviceOut, EngineState, Frame, News2Out, PauseOut, WaveOut,
 };
 use crate::sound::{Player, SoundOut, SoundState};
 
@@ -314,9 +314,7 @@ async fn forward(
         loop {
             match rx.try_recv() {
                 Ok(LiveEvent::Wave(w)) => frame.waves.push(WaveOut::from(&*w)),
-                Ok(LiveEvent::Vitals(v)) => frame
-                    .vitals
-                    .extend(v.readings.iter().map(|r| VitalOut::new(&v.bed, r))),
+                Ok(LiveEvent::Vitals(v)) => frame.vitals.extend(frames::vitals_out(&v)),
                 Ok(LiveEvent::Alarms(a)) => {
                     frame.alarms = Some(a.iter().map(AlarmOut::from).collect());
                 }

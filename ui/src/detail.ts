@@ -45,7 +45,7 @@ import {
 import { drawStrip } from './disclosure';
 import { h } from './dom';
 import type { Priority } from './frames';
-import { formatAlarmText, formatNibp, formatUnit, formatValue, NO_READING } from './format';
+import { formatAlarmText, formatNibp, formatUnit, formatValue, lateNote, NO_READING } from './format';
 import { blockAlarmPriority } from './overview';
 import type { Changes, Store, WaveTarget } from './store';
 import { SweepRenderer, type DisplayRange } from './sweep';
@@ -174,6 +174,8 @@ interface NumBlock {
   value: HTMLSpanElement;
   unit: HTMLSpanElement;
   limits: HTMLSpanElement;
+  /** The last late reading of the vital, said as such (history only). */
+  late: HTMLSpanElement;
 }
 
 export class DetailView {
@@ -273,14 +275,16 @@ export class DetailView {
       const value = h('span', { class: 'dnum-value' }, NO_READING);
       const unit = h('span', { class: 'dnum-unit' }, spec.unit);
       const limits = h('span', { class: 'dnum-limits' });
+      const late = h('span', { class: 'dnum-late' });
       const root = h(
         'div',
         { class: 'dnum', 'data-vital': spec.key },
         h('div', { class: 'dnum-head' }, h('span', { class: 'dnum-label' }, spec.label), unit, limits),
         value,
+        late,
       );
       root.style.color = spec.color;
-      this.nums.push({ spec, root, value, unit, limits });
+      this.nums.push({ spec, root, value, unit, limits, late });
       numsBox.append(root);
     }
     this.limitsButton = h('button', { id: 'limits-edit', type: 'button' }, 'Edit alarm limits');
@@ -627,6 +631,7 @@ export class DetailView {
         text = formatNibp(v('NIBP_SYS'), v('NIBP_DIA'), v('NIBP_MEAN'));
       } else text = formatValue(reading?.value, n.spec.decimals);
       setText(n.value, text);
+      setText(n.late, lateNote(store.lateVital(bed, n.spec.codes[0]), n.spec.decimals, Date.now()));
       setText(n.limits, this.limits.length ? limitsText(this.limits, n.spec.limitsOf) : '');
     }
   }

@@ -57,6 +57,23 @@ export function formatTime(ms: number | null | undefined): string {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
 }
 
+/** How long a late reading is mentioned beside the current value after it was received. */
+export const LATE_NOTE_MS = 10 * 60_000;
+
+/**
+ * The note beside a numeric about its last late reading (history only: it changed no alarm),
+ * e.g. "late: 85 % taken 14:02:11 (received 14:03:40)"; empty once `LATE_NOTE_MS` passed.
+ */
+export function lateNote(
+  late: { reading: { value: number | null; unit: string; t: number }; received: number } | undefined,
+  decimals: number,
+  now: number,
+): string {
+  if (!late || now - late.received > LATE_NOTE_MS) return '';
+  const r = late.reading;
+  return `late: ${formatValue(r.value, decimals)} ${formatUnit(r.unit)} taken ${formatClock(r.t)} (received ${formatClock(late.received)})`;
+}
+
 /** Alarm-priority text marker (IEC 60601-1-8 style): high "***", medium "**", low "*". */
 export function priorityMarker(priority: Priority): string {
   switch (priority) {

@@ -117,6 +117,11 @@ export interface VitalUpdate {
   value: number | null;
   /** ms epoch of the measurement. */
   t: number;
+  /**
+   * A late reading: taken before the device's last one of the vital, or longer ago than the
+   * live window. History only: it changed no alarm and is not the current value.
+   */
+  late?: boolean;
 }
 
 export interface AlarmInfo {

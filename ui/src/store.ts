@@ -46,10 +46,19 @@ interface BedState {
   info: BedInfo;
   /** Latest reading per vital code. */
   vitals: Map<string, VitalUpdate>;
+  /** The last late reading received per vital code, with when it was received (station clock). */
+  late: Map<string, LateReading>;
   /** Active alarms of this bed, most urgent first. */
   alarms: AlarmInfo[];
   /** Latest status per device. */
   devices: Map<string, DeviceStatus>;
+}
+
+/** A late reading as received: history only, never the current value. */
+export interface LateReading {
+  reading: VitalUpdate;
+  /** When the station received it (its clock, ms). */
+  received: number;
 }
 
 export class Store {
@@ -123,6 +132,12 @@ export class Store {
     for (const v of frame.vitals ?? []) {
       const bed = this.byKey.get(v.bed);
       if (!bed) continue;
+      if (v.late) {
+        // Said as late next to the current value; never replaces it.
+        bed.late.set(v.code, { reading: v, received: frame.t });
+        changes.vitals.add(v.bed);
+        continue;
+      }
       const prev = bed.vitals.get(v.code);
       // Readings can arrive out of order; an older one never replaces a newer one.
       if (prev && prev.t > v.t) continue;
@@ -149,6 +164,11 @@ export class Store {
 
   vital(bed: string, code: string): VitalUpdate | undefined {
     return this.byKey.get(bed)?.vitals.get(code);
+  }
+
+  /** The last late reading of a vital received for a bed (see `VitalUpdate.late`). */
+  lateVital(bed: string, code: string): LateReading | undefined {
+    return this.byKey.get(bed)?.late.get(code);
   }
 
   /** Active alarms of a bed, most urgent first (then most recent first). */
@@ -243,6 +263,7 @@ export class Store {
       next.set(info.key, {
         info,
         vitals: old?.vitals ?? new Map(),
+        late: old?.late ?? new Map(),
         alarms: [],
         devices: old?.devices ?? new Map(),
       });

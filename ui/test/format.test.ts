@@ -13,6 +13,8 @@ import {
   formatTime,
   formatUnit,
   formatValue,
+  LATE_NOTE_MS,
+  lateNote,
   NO_READING,
   priorityMarker,
 } from '../src/format';
@@ -178,5 +180,20 @@ describe('formatError', () => {
     expect(formatError(new Error('boom'))).toBe('boom');
     expect(formatError('not allowed')).toBe('not allowed');
     expect(formatError({ code: 3 })).toBe('{"code":3}');
+  });
+});
+
+describe('lateNote', () => {
+  it('says a late reading as history, with when it was taken and received, for a while', () => {
+    const taken = new Date(2026, 11, 6, 14, 2, 11).getTime();
+    const received = new Date(2026, 11, 6, 14, 3, 40).getTime();
+    const late = { reading: { value: 84.6, unit: '%', t: taken }, received };
+    expect(lateNote(late, 0, received)).toBe('late: 85 % taken 14:02:11 (received 14:03:40)');
+    expect(lateNote({ ...late, reading: { value: 37.84, unit: 'Cel', t: taken } }, 1, received)).toBe(
+      'late: 37.8 °C taken 14:02:11 (received 14:03:40)',
+    );
+    expect(lateNote(late, 0, received + LATE_NOTE_MS)).not.toBe('');
+    expect(lateNote(late, 0, received + LATE_NOTE_MS + 1)).toBe('');
+    expect(lateNote(undefined, 0, received)).toBe('');
   });
 });

@@ -88,6 +88,20 @@ describe('Store.apply', () => {
     expect(c.vitals.size).toBe(0);
   });
 
+  it('keeps a late reading apart: said as late, never the current value', () => {
+    const s = new Store();
+    s.apply(first());
+    s.apply(frame({ vitals: [vital('icu/1', 'SPO2', 97, 2000)] }));
+    // Taken earlier, or long ago: history only, even when it is the newest seen.
+    const c = s.apply(frame({ t: 5000, vitals: [{ ...vital('icu/1', 'SPO2', 84, 1500), late: true }] }));
+    s.apply(frame({ t: 6000, vitals: [{ ...vital('icu/1', 'HR', 70, 9000), late: true }] }));
+    expect(s.vital('icu/1', 'SPO2')?.value).toBe(97);
+    expect(s.vital('icu/1', 'HR')).toBeUndefined();
+    expect(s.lateVital('icu/1', 'SPO2')).toEqual({ reading: { ...vital('icu/1', 'SPO2', 84, 1500), late: true }, received: 5000 });
+    expect(s.lateVital('icu/1', 'HR')?.reading.value).toBe(70);
+    expect([...c.vitals]).toEqual(['icu/1']);
+  });
+
   it('ignores data for unknown beds without failing', () => {
     const target = new RecordingTarget();
     const s = new Store(() => target);
