@@ -79,6 +79,33 @@ const FRESH: &str = "(window.__vigil.alarms() || []).some(a => a.id === 'sim/03/
 /// Waiting for a fresh raise can take up to two desaturation cycles on a loaded machine.
 const TWO_CYCLES: Duration = Duration::from_secs(170);
 
+/// Aim at a button of bed 03's entry in the alarm bar as a keyboard user does: focus on the
+/// button holds the bar (no entry slides away, re-sorted or pushed out by another bed's alarm,
+/// or leading with another alarm) for the click that follows. Focus and check run in one
+/// script, so no render comes between them. The bar moves whenever the busy simulated ward's
+/// alarms change: a click aimed at an entry that moved meanwhile missed it (the acknowledge
+/// click's WebDriver error on a loaded machine).
+async fn aim_at_bed3(c: &Client, button: &str) {
+    let css = format!("{BED3_ALARM} {button}");
+    let held = wait_js_active(
+        c,
+        Duration::from_secs(10),
+        &format!(
+            "const b = document.querySelector({css:?});
+             if (!b || b.offsetParent === null) return false;
+             b.focus();
+             return document.querySelector('#alarm-bar').dataset.held === 'true'
+               && document.activeElement === b;"
+        ),
+    )
+    .await;
+    assert_eq!(
+        held,
+        Value::Bool(true),
+        "{button} of bed 03 focused, the bar held"
+    );
+}
+
 /// The bed-03 tile's alarm state and text.
 async fn tile_state(c: &Client) -> Value {
     js(
@@ -161,6 +188,7 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     let refused = invoke_with(&c, "acknowledge_alarm", json!({ "id": id })).await;
     assert_eq!(refused["err"]["code"], "forbidden", "{refused}");
 
+    aim_at_bed3(&c, ".alarm-pause").await;
     click(&c, &format!("{BED3_ALARM} .alarm-pause")).await;
     let paused = wait_js_active(
         &c,
@@ -223,6 +251,7 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
         Value::Bool(true),
         "Acknowledge offered to the charge nurse"
     );
+    aim_at_bed3(&c, ".alarm-ack").await;
     click(&c, &format!("{BED3_ALARM} .alarm-ack")).await;
     let acked = wait_js_active(
         &c,

@@ -346,7 +346,7 @@ pub async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("find {css}: {e}"))
         .click()
         .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        .unwrap_or_else(|e| panic!("click {css}: {e:?}"));
 }
 
 /// Type into an input, replacing what it held.

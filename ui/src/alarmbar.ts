@@ -7,7 +7,6 @@
 
 import { api } from './api';
 import { apiError, type Permission } from './auth';
-import type { AlarmInfo } from './frames';
 import { OPEN_BED_EVENT, type OpenBed } from './overview';
 import type { Store } from './store';
 import {
@@ -16,10 +15,12 @@ import {
   alarmLine,
   alarmVisual,
   canAcknowledge,
-  fitGroups,
   formatCountdown,
   groupForBar,
+  layoutBar,
   PRIORITY_ICON,
+  type BarEntry,
+  type BarHold,
 } from './alarmstate';
 import { formatMore } from './format';
 
@@ -50,6 +51,9 @@ export const ITEM_MIN_PX = 440;
 export const BAR_ROWS = 2;
 /** How long the station-wide pause waits for its confirmation. */
 const CONFIRM_MS = 5000;
+/** The bar holds its entries while the pointer moves on it (or a key is used in it), and this
+ * long after. */
+const HOLD_MS = 3000;
 
 export class AlarmBar {
   /** Entries by bed key: one per bed with alarms, its most urgent alarm leading. */
@@ -61,6 +65,11 @@ export class AlarmBar {
   private permissions = new Set<Permission>();
   private errorTimer: ReturnType<typeof setTimeout> | undefined;
   private confirmUntil = 0;
+  /** The entries as last shown: what a hold keeps. */
+  private shown: BarHold[] = [];
+  /** While the pointer is on the bar: its entries stay in place (see `layoutBar`). */
+  private hold: BarHold[] | null = null;
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly root: HTMLElement,
@@ -79,6 +88,13 @@ export class AlarmBar {
     this.error.className = 'alarm-bar-error';
     this.error.setAttribute('role', 'alert');
     this.root.append(this.calm, this.list, this.error);
+    // A click must land on the entry it was aimed at: while the pointer is on the list, or the
+    // keyboard focus in it, no entry slides away (re-sorted, pushed out, or leading with
+    // another alarm).
+    for (const ev of ['pointerover', 'pointermove', 'pointerdown', 'focusin', 'keydown'] as const) {
+      this.list.addEventListener(ev, () => this.holdOn());
+    }
+    this.list.addEventListener('pointerleave', () => this.release());
     // Pausing every bed's audio takes two deliberate clicks; resuming one.
     this.pauseAll.onclick = () => {
       const p = this.store.stationPause();
@@ -103,6 +119,23 @@ export class AlarmBar {
     this.render();
   }
 
+  private holdOn(): void {
+    if (this.hold === null) {
+      this.hold = this.shown.slice();
+      this.root.dataset.held = 'true';
+    }
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => this.release(), HOLD_MS);
+  }
+
+  private release(): void {
+    clearTimeout(this.holdTimer);
+    if (this.hold === null) return;
+    this.hold = null;
+    delete this.root.dataset.held;
+    this.render();
+  }
+
   /** How many bed entries fit: rows × entries per row (all of them while expanded). */
   private capacity(): number {
     if (this.root.classList.contains('expanded')) return Number.POSITIVE_INFINITY;
@@ -113,17 +146,17 @@ export class AlarmBar {
   /** Redraw: after alarm or pause changes, and once a second for the countdowns. */
   render(now = Date.now()): void {
     const groups = groupForBar(this.store.allAlarms);
-    const fit = fitGroups(groups.length, this.capacity());
+    const layout = layoutBar(groups, this.capacity(), this.hold);
     const seen = new Set<string>();
     let prev: Element | null = null;
-    for (const g of groups.slice(0, fit.shown)) {
-      seen.add(g.bed);
-      let item = this.items.get(g.bed);
+    for (const entry of layout.entries) {
+      seen.add(entry.bed);
+      let item = this.items.get(entry.bed);
       if (!item) {
-        item = this.makeItem(g.bed);
-        this.items.set(g.bed, item);
+        item = this.makeItem(entry.bed);
+        this.items.set(entry.bed, item);
       }
-      this.fill(item, g.alarms, now);
+      this.fill(item, entry, now);
       // Keep DOM order = sorted order without re-inserting unchanged nodes.
       const want: ChildNode | null = prev ? prev.nextSibling : this.list.firstChild;
       if (want !== item.root) this.list.insertBefore(item.root, want);
@@ -135,16 +168,20 @@ export class AlarmBar {
         this.items.delete(bed);
       }
     }
+    this.shown = layout.entries.map((e) => ({
+      bed: e.bed,
+      lead: e.alarms[0]?.id ?? this.hold?.find((h) => h.bed === e.bed)?.lead ?? '',
+    }));
     // What does not fit is said plainly, never cut off silently.
-    this.more.hidden = fit.more === 0 && !this.root.classList.contains('expanded');
-    const hiddenAlarms = groups.slice(fit.shown).reduce((n, g) => n + g.alarms.length, 0);
+    this.more.hidden = layout.more === 0 && !this.root.classList.contains('expanded');
+    const hiddenAlarms = groups.filter((g) => !seen.has(g.bed)).reduce((n, g) => n + g.alarms.length, 0);
     setText(
       this.more,
-      fit.more > 0
-        ? `+${fit.more} more bed${fit.more > 1 ? 's' : ''} (${hiddenAlarms} alarm${hiddenAlarms > 1 ? 's' : ''}) — show all`
+      layout.more > 0
+        ? `+${layout.more} more bed${layout.more > 1 ? 's' : ''} (${hiddenAlarms} alarm${hiddenAlarms > 1 ? 's' : ''}) — show all`
         : 'Show fewer',
     );
-    this.more.dataset.more = String(fit.more);
+    this.more.dataset.more = String(layout.more);
     if (!this.more.hidden) this.list.append(this.more);
     else this.more.remove();
     this.calm.hidden = groups.length > 0;
@@ -197,8 +234,22 @@ export class AlarmBar {
     return { root, icon, bed, text, count, ack, pause };
   }
 
-  private fill(item: Item, alarms: readonly AlarmInfo[], now: number): void {
+  private fill(item: Item, entry: BarEntry, now: number): void {
+    const alarms = entry.alarms;
     const a = alarms[0];
+    if (entry.ended || a === undefined) {
+      // Held in place while the pointer is on the bar; gone once it leaves.
+      item.root.className = 'alarm-item ended';
+      item.root.dataset.state = 'ended';
+      item.root.dataset.alarm = '';
+      item.root.dataset.count = '0';
+      setText(item.icon, '');
+      setText(item.text, 'alarm ended');
+      item.count.hidden = true;
+      item.ack.hidden = true;
+      item.pause.hidden = true;
+      return;
+    }
     const pause = this.store.pauseFor(a.bed, now);
     const remaining = pause ? pause.remainingMs : null;
     const visual = alarmVisual(a, remaining);

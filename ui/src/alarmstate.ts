@@ -151,6 +151,58 @@ export function fitGroups(total: number, capacity: number): { shown: number; mor
   return { shown, more: total - shown };
 }
 
+/** One entry of the alarm bar: a bed and its alarms, the one the entry shows first. */
+export interface BarEntry {
+  bed: string;
+  alarms: AlarmInfo[];
+  /** Kept in place while the bar is held, though every alarm of the bed has ended. */
+  ended: boolean;
+}
+
+/** What the bar showed when the pointer came onto it: each entry's bed and leading alarm. */
+export interface BarHold {
+  bed: string;
+  lead: string;
+}
+
+/** What the bar shows: its entries in order, and how many more beds did not fit. */
+export interface BarLayout {
+  entries: BarEntry[];
+  more: number;
+}
+
+/**
+ * The bar's entries. Unheld: the most urgent beds first, as many as fit. Held (the pointer is
+ * on the bar, so a click lands where it was aimed, never on an entry that slid under the
+ * pointer): the entries shown when the hold began stay in their places, each still leading with
+ * the alarm it showed while that alarm lasts (so Acknowledge acknowledges the alarm that was
+ * read); a bed whose alarms all ended keeps its place, marked ended, without actions; beds that
+ * began alarming meanwhile come after them as room allows, the rest counted as more.
+ */
+export function layoutBar(groups: readonly BarGroup[], capacity: number, hold: readonly BarHold[] | null): BarLayout {
+  if (hold === null) {
+    const fit = fitGroups(groups.length, capacity);
+    return {
+      entries: groups.slice(0, fit.shown).map((g) => ({ bed: g.bed, alarms: g.alarms, ended: false })),
+      more: fit.more,
+    };
+  }
+  const byBed = new Map(groups.map((g) => [g.bed, g]));
+  const entries: BarEntry[] = hold.map((h) => {
+    const g = byBed.get(h.bed);
+    if (!g) return { bed: h.bed, alarms: [], ended: true };
+    const lead = g.alarms.find((a) => a.id === h.lead);
+    const alarms = lead ? [lead, ...g.alarms.filter((a) => a !== lead)] : g.alarms;
+    return { bed: h.bed, alarms, ended: false };
+  });
+  const kept = new Set(hold.map((h) => h.bed));
+  const fresh = groups.filter((g) => !kept.has(g.bed));
+  const cap = Math.max(1, Math.floor(capacity));
+  const room = entries.length + fresh.length <= cap ? fresh.length : Math.max(0, cap - 1 - entries.length);
+  for (const g of fresh.slice(0, room)) entries.push({ bed: g.bed, alarms: g.alarms, ended: false });
+  return { entries, more: fresh.length - Math.min(room, fresh.length) };
+}
+
 /**
  * NEWS2 badge: text and the class of its clinical response band. Its own neutral (grey)
  * scheme, never the alarm colours, so a score is not mistaken for an alarm.

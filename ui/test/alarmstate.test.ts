@@ -147,6 +147,36 @@ describe('alarm bar grouping', () => {
     expect(fitGroups(2, 1)).toEqual({ shown: 1, more: 1 });
   });
 
+  it('holds its entries in place while the pointer is on it', async () => {
+    const { groupForBar, layoutBar } = await import('../src/alarmstate');
+    const a3 = alarm({ id: 'sim/03/SPO2_LOW', bed: 'sim/03', priority: 'high', since: 1 });
+    const a1 = alarm({ id: 'sim/01/HR_HIGH', bed: 'sim/01', code: 'HR_HIGH', priority: 'medium', since: 5 });
+    const a2 = alarm({ id: 'sim/02/TEMP_HIGH', bed: 'sim/02', code: 'TEMP_HIGH', priority: 'low', since: 9 });
+    const beds = (l: { entries: { bed: string; ended: boolean; alarms: { id: string }[] }[]; more: number }) =>
+      [l.entries.map((e) => `${e.bed}${e.ended ? ' ended' : ''}:${e.alarms[0]?.id ?? ''}`), l.more];
+    const before = layoutBar(groupForBar([a1, a3, a2]), 3, null);
+    expect(beds(before)).toEqual([['sim/03:sim/03/SPO2_LOW', 'sim/01:sim/01/HR_HIGH', 'sim/02:sim/02/TEMP_HIGH'], 0]);
+    const hold = before.entries.map((e) => ({ bed: e.bed, lead: e.alarms[0].id }));
+    // Meanwhile: bed 01 gets a high alarm (unheld it would lead), bed 03's alarm ends, bed 04 and
+    // bed 05 begin alarming. Held: same places, same leading alarms, the ended one kept.
+    const h1 = alarm({ id: 'sim/01/SPO2_LOW', bed: 'sim/01', priority: 'high', since: 20 });
+    const a4 = alarm({ id: 'sim/04/HR_LOW', bed: 'sim/04', code: 'HR_LOW', priority: 'high', since: 21 });
+    const a5 = alarm({ id: 'sim/05/HR_LOW', bed: 'sim/05', code: 'HR_LOW', priority: 'high', since: 22 });
+    const now = groupForBar([a1, h1, a2, a4, a5]);
+    expect(beds(layoutBar(now, 3, null))).toEqual([['sim/05:sim/05/HR_LOW', 'sim/04:sim/04/HR_LOW'], 2]);
+    expect(beds(layoutBar(now, 3, hold))).toEqual([
+      ['sim/03 ended:', 'sim/01:sim/01/HR_HIGH', 'sim/02:sim/02/TEMP_HIGH'],
+      2,
+    ]);
+    // With room, new beds come after the held ones.
+    expect(beds(layoutBar(now, 8, hold))).toEqual([
+      ['sim/03 ended:', 'sim/01:sim/01/HR_HIGH', 'sim/02:sim/02/TEMP_HIGH', 'sim/05:sim/05/HR_LOW', 'sim/04:sim/04/HR_LOW'],
+      0,
+    ]);
+    // The held bed's alarm still there: it stays first in its entry, the others follow.
+    expect(layoutBar(now, 8, hold).entries[1].alarms.map((a) => a.id)).toEqual(['sim/01/HR_HIGH', 'sim/01/SPO2_LOW']);
+  });
+
   it('says when the station cannot sound, and when audio is paused', async () => {
     const { soundIndicator, acknowledgeLabel } = await import('../src/alarmstate');
     const s = { state: 'ready' as const, volume: 70, min_volume: 30, bursts: 3 };
