@@ -805,22 +805,15 @@ async fn probe(
     alarms: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(Vec<f64>, u32)> {
-    use vigil_core::telemetry::{BedId, Topic, VitalsPayload};
+    use vigil_core::telemetry::{BedId, Topic};
     let bed = BedId::new("probe", "p1");
     let settings: vigil_core::config::BrokerSettings = url.into();
     let opts = settings.mqtt_options("bench-load-probe")?;
     let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
     let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     let topic = Topic::vitals(&bed, "probe");
-    let payload = |seq: u64, hr: f64| -> Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&VitalsPayload::single(
-            "probe",
-            seq,
-            chrono::Utc::now(),
-            vigil_core::codes::Vital::Hr,
-            hr,
-        ))?)
-    };
+    let mut readings = ProbeReadings::default();
+    let mut payload = |seq: u64, hr: f64| readings.payload(seq, hr);
     // Wait for an alarm line of the given kind (raise = true) published after `since`.
     async fn wait_for(
         alarms: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)>,
@@ -879,6 +872,38 @@ async fn probe(
     Ok((latencies, missed))
 }
 
+/// The alarm probe's HR readings, each stamped after the one before: the normal reading often
+/// follows the high one within the same millisecond, and a reading of the same time as the
+/// device's last is a duplicate (history only, as the store keeps one reading per device,
+/// vital and time), which would leave the alarm standing and count the next probe as missed.
+struct ProbeReadings {
+    last_t: chrono::DateTime<chrono::Utc>,
+}
+
+impl Default for ProbeReadings {
+    fn default() -> Self {
+        ProbeReadings {
+            last_t: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        }
+    }
+}
+
+impl ProbeReadings {
+    fn payload(&mut self, seq: u64, hr: f64) -> Result<Vec<u8>> {
+        let t = chrono::Utc::now().max(self.last_t + chrono::Duration::milliseconds(1));
+        self.last_t = t;
+        Ok(serde_json::to_vec(
+            &vigil_core::telemetry::VitalsPayload::single(
+                "probe",
+                seq,
+                t,
+                vigil_core::codes::Vital::Hr,
+                hr,
+            ),
+        )?)
+    }
+}
+
 /// A fresh private (0700) directory under the system temp dir.
 fn tempdir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!(
@@ -911,7 +936,7 @@ pub async fn alarms(a: AlarmArgs) -> Result<()> {
     use vigil_core::alarms::default_limits;
     use vigil_core::engine::{AlarmOptions, Engine, EngineConfig, LiveEvent};
     use vigil_core::ingest::IngestPolicy;
-    use vigil_core::telemetry::{BedId, Topic, VitalsPayload};
+    use vigil_core::telemetry::{BedId, Topic};
 
     if a.seconds == 0 {
         bail!("--seconds must be positive");
@@ -957,15 +982,8 @@ pub async fn alarms(a: AlarmArgs) -> Result<()> {
     let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
     let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     let topic = Topic::vitals(&probe_bed, "probe");
-    let payload = |seq: u64, hr: f64| -> Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&VitalsPayload::single(
-            "probe",
-            seq,
-            chrono::Utc::now(),
-            vigil_core::codes::Vital::Hr,
-            hr,
-        ))?)
-    };
+    let mut readings = ProbeReadings::default();
+    let mut payload = |seq: u64, hr: f64| readings.payload(seq, hr);
     // Let the load settle before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
     eprintln!(
