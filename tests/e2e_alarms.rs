@@ -515,6 +515,68 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     let back = wait_for(&c, Duration::from_secs(10), |v| v["tiles"] == 32).await;
     assert_eq!(back["tiles"], 32);
 
+    // ---- Alarm actions are clinical: a charge nurse of this ward (IT has none).
+    click(&c, "#btn-admin").await;
+    wait_js(
+        &c,
+        Duration::from_secs(20),
+        "return !!document.querySelector('#users-table');",
+    )
+    .await;
+    create_user(&c, "charge1", "charge-nurse", CHARGE_PW).await;
+    login_as(&c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
+
+    // ---- Pausing every bed's audio takes two deliberate clicks; one resumes it.
+    wait_text(&c, "#sound-state", "Sound").await;
+    click(&c, "#btn-pause-all").await;
+    wait_text(&c, "#btn-pause-all", "Confirm: pause ALL alarm audio").await;
+    assert!(
+        text(&c, "#sound-state").await.contains("Sound"),
+        "one click pauses nothing"
+    );
+    click(&c, "#btn-pause-all").await;
+    wait_text(&c, "#sound-state", "Paused").await;
+    wait_text(&c, "#btn-pause-all", "Resume").await;
+    screenshot(&c, "pause-all.png").await;
+    click(&c, "#btn-pause-all").await;
+    wait_text(&c, "#sound-state", "Sound").await;
+    wait_text(&c, "#btn-pause-all", "Pause all audio").await;
+
+    // ---- The alarm volume never goes below its minimum, whatever the page asks.
+    let low = invoke_with(&c, "set_alarm_volume", json!({ "percent": 5 })).await;
+    let min = js(&c, "return window.__vigil.sound().min_volume;").await;
+    assert!(min.as_u64().unwrap_or(0) >= 30, "minimum volume: {min}");
+    assert_eq!(low["ok"], min, "volume held at its minimum: {low}");
+    wait_text(&c, "#sound-state", &format!("Sound {min} %")).await;
+    let back = invoke_with(&c, "set_alarm_volume", json!({ "percent": 70 })).await;
+    assert_eq!(back["ok"], 70, "{back}");
+
+    // ---- A bed in standby (no patient) says so and has no physiological alarm.
+    let standby = invoke_with(&c, "set_standby", json!({ "bed": "sim/03", "on": true })).await;
+    assert!(standby.get("err").is_none(), "{standby}");
+    wait_text(&c, ".bed-tile[data-bed='sim/03'] .tile-status", "STANDBY").await;
+    let physiological = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "return !(window.__vigil.alarms() || []).some(a => a.bed === 'sim/03' && !a.technical);",
+    )
+    .await;
+    assert_eq!(
+        physiological,
+        Value::Bool(true),
+        "no physiological alarm in standby"
+    );
+    screenshot(&c, "standby.png").await;
+    let resume = invoke_with(&c, "set_standby", json!({ "bed": "sim/03", "on": false })).await;
+    assert!(resume.get("err").is_none(), "{resume}");
+    let monitoring = wait_js(
+        &c,
+        Duration::from_secs(10),
+        "return !document.querySelector(\".bed-tile[data-bed='sim/03'] .tile-status\").textContent.includes('STANDBY');",
+    )
+    .await;
+    assert_eq!(monitoring, Value::Bool(true), "monitoring resumed");
+
     c.close().await.expect("close session");
     drop(driver);
 }
