@@ -50,32 +50,19 @@ fn mosquitto(dir: &Path) -> (Mosq, u16) {
     mosquitto_with(dir, "allow_anonymous true\npersistence false\n")
 }
 
-fn engine(url: &str, dir: &Path, name: &str) -> Engine {
-    Engine::start(EngineConfig {
-        broker: url
-            .parse::<vigil_core::config::BrokerUrl>()
-            .expect("url")
-            .into(),
-        client_id: name.into(),
-        ward: Some("4W".into()),
-        db_path: dir.join(format!("{name}.db")),
-        limits: default_limits(),
-        policy: IngestPolicy::default(),
-        mllp: None,
-    })
-    .expect("engine")
+fn station(port: u16, dir: &Path, name: &str) -> Engine {
+    support::engine(
+        port,
+        name,
+        &dir.join(format!("{name}.db")),
+        IngestPolicy::default(),
+    )
 }
 
 /// Wait (10 s at most each) until every engine is subscribed.
 async fn subscribed(engines: &[&Engine]) {
     for e in engines {
-        let mut link = e.link();
-        while !link.borrow_and_update().subscribed {
-            tokio::time::timeout(Duration::from_secs(10), link.changed())
-                .await
-                .expect("subscribed in time")
-                .expect("link");
-        }
+        support::subscribed(e).await;
     }
 }
 
@@ -114,10 +101,9 @@ fn authorized(dir: &Path, name: &str, role: Role, permission: Permission) -> Aut
 async fn acknowledgement_and_pause_converge_across_stations() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_mosq, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
     enrol_each_other(dir.path(), &["station-a", "station-b", "station-c"]);
-    let a = engine(&url, dir.path(), "station-a");
-    let b = engine(&url, dir.path(), "station-b");
+    let a = station(port, dir.path(), "station-a");
+    let b = station(port, dir.path(), "station-b");
     subscribed(&[&a, &b]).await;
     // A monitor with a high heart rate, one reading every 300 ms.
     let mut opts = MqttOptions::new("mon-1", "127.0.0.1", port);
@@ -196,7 +182,7 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     eprintln!("audio pause converged in {took:?}");
 
     // A station that starts now picks up the retained state.
-    let c = engine(&url, dir.path(), "station-c");
+    let c = station(port, dir.path(), "station-c");
     let hc = c.handle();
     wait_until("late station acknowledged", Duration::from_secs(10), || {
         hr_state(&hc) == Some((AlarmState::Acknowledged, Some("alice".into())))
@@ -394,12 +380,11 @@ async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bound
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (_mosq, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
     enrol_each_other(dir.path(), &["station-a", "station-b"]);
     let a_key = vigil_core::keys::get(&dir.path().join("station-a.db"))
         .expect("key")
         .expect("A's key");
-    let b = engine(&url, dir.path(), "station-b");
+    let b = station(port, dir.path(), "station-b");
     subscribed(&[&b]).await;
     let hb = b.handle();
     let bed = BedId::new("4W", "01");

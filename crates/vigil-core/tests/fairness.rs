@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use support::{mosquitto_with, Mosq};
-use vigil_core::alarms::default_limits;
+use support::{engine, mosquitto_with, subscribed, Mosq};
 use vigil_core::codes::Vital;
-use vigil_core::engine::{Engine, EngineConfig, LiveEvent};
+use vigil_core::engine::LiveEvent;
 use vigil_core::ingest::{Budget, IngestPolicy};
 use vigil_core::telemetry::{BedId, Topic, VitalsPayload, WavePayload, CONTRACT_VERSION};
 
@@ -82,29 +81,16 @@ async fn a_flooding_device_does_not_starve_another_bed() {
         msgs_per_s: 50,
         burst_s: 1,
     };
-    let engine = Engine::start(EngineConfig {
-        broker: format!("mqtt://127.0.0.1:{port}")
-            .parse::<vigil_core::config::BrokerUrl>()
-            .expect("url")
-            .into(),
-        client_id: "station-fair".into(),
-        ward: Some("4W".into()),
-        db_path: dir.path().join("fair.db"),
-        limits: default_limits(),
-        policy: IngestPolicy {
+    let engine = engine(
+        port,
+        "station-fair",
+        &dir.path().join("fair.db"),
+        IngestPolicy {
             budget,
             ..IngestPolicy::default()
         },
-        mllp: None,
-    })
-    .expect("engine");
-    let mut link = engine.link();
-    while !link.borrow_and_update().subscribed {
-        tokio::time::timeout(Duration::from_secs(10), link.changed())
-            .await
-            .expect("subscribed in time")
-            .expect("link");
-    }
+    );
+    subscribed(&engine).await;
     // Every COMM LOST the station raises on the victim's bed, whenever it is raised (the
     // flooder's own bed gets one once it stops sending: that one is real).
     let comm_lost = Arc::new(AtomicBool::new(false));

@@ -9,9 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use support::mosquitto_with;
-use vigil_core::alarms::default_limits;
-use vigil_core::engine::{Engine, EngineConfig};
+use support::{engine, mosquitto_with, subscribed};
+use vigil_core::engine::Engine;
 use vigil_core::ingest::{IngestPolicy, GAP_HOLD_MS};
 use vigil_core::telemetry::{BedId, Topic, WavePayload, CONTRACT_VERSION};
 
@@ -89,26 +88,8 @@ async fn out_of_order_chunks_are_no_gap_and_late_chunks_correct_a_recorded_one()
     let dir = tempfile::tempdir().expect("tempdir");
     let (_mosq, port) = mosquitto_with(dir.path(), "allow_anonymous true\npersistence false\n");
     let db = dir.path().join("gaps.db");
-    let engine = Engine::start(EngineConfig {
-        broker: format!("mqtt://127.0.0.1:{port}")
-            .parse::<vigil_core::config::BrokerUrl>()
-            .expect("url")
-            .into(),
-        client_id: "station-gaps".into(),
-        ward: Some("4W".into()),
-        db_path: db.clone(),
-        limits: default_limits(),
-        policy: IngestPolicy::default(),
-        mllp: None,
-    })
-    .expect("engine");
-    let mut link = engine.link();
-    while !link.borrow_and_update().subscribed {
-        tokio::time::timeout(Duration::from_secs(10), link.changed())
-            .await
-            .expect("subscribed in time")
-            .expect("link");
-    }
+    let engine = engine(port, "station-gaps", &db, IngestPolicy::default());
+    subscribed(&engine).await;
     let mut o = MqttOptions::new("mon-1", "127.0.0.1", port);
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (mon, mut ev) = AsyncClient::new(o, 64);

@@ -71,3 +71,38 @@ pub fn mosquitto_with(dir: &Path, settings: &str) -> (Mosq, u16) {
     }
     (Mosq(child), port)
 }
+
+/// An engine of ward 4W on the broker at loopback `port`, recording to `db`, with `policy`.
+#[allow(dead_code)] // not every test binary starts an engine
+pub fn engine(
+    port: u16,
+    client_id: &str,
+    db: &Path,
+    policy: vigil_core::ingest::IngestPolicy,
+) -> vigil_core::engine::Engine {
+    vigil_core::engine::Engine::start(vigil_core::engine::EngineConfig {
+        broker: format!("mqtt://127.0.0.1:{port}")
+            .parse::<vigil_core::config::BrokerUrl>()
+            .expect("url")
+            .into(),
+        client_id: client_id.into(),
+        ward: Some("4W".into()),
+        db_path: db.to_path_buf(),
+        limits: vigil_core::alarms::default_limits(),
+        policy,
+        mllp: None,
+    })
+    .expect("engine")
+}
+
+/// Wait (10 s at most) until `engine` is subscribed.
+#[allow(dead_code)] // not every test binary starts an engine
+pub async fn subscribed(engine: &vigil_core::engine::Engine) {
+    let mut link = engine.link();
+    while !link.borrow_and_update().subscribed {
+        tokio::time::timeout(Duration::from_secs(10), link.changed())
+            .await
+            .expect("subscribed in time")
+            .expect("link");
+    }
+}
