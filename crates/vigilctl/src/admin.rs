@@ -5,6 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use crate::history::csv_field;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use vigil_core::audit::{format_time_utc, Audit, AuditEntry, AuditFilter};
@@ -225,14 +226,15 @@ pub fn run_station(cmd: StationCmd) -> Result<()> {
             let conn = store::open_read_only(&require_file(&db.db)?)?;
             println!("station,wards,key,label,enrolled,by");
             for e in stations::list(&conn)? {
+                let wards = e.wards.iter().cloned().collect::<Vec<_>>().join(";");
                 println!(
                     "{},{},{},{},{},{}",
-                    e.station,
-                    e.wards.iter().cloned().collect::<Vec<_>>().join(";"),
+                    csv_field(&e.station),
+                    csv_field(&wards),
                     e.fingerprint(),
-                    e.label.replace([',', '\n'], " "),
+                    csv_field(&e.label),
                     format_time_utc(e.enrolled_ms),
-                    e.enrolled_by
+                    csv_field(&e.enrolled_by)
                 );
             }
         }

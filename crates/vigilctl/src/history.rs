@@ -166,7 +166,8 @@ fn open_db(path: &std::path::Path) -> Result<rusqlite::Connection> {
     store::open_read_only(path).with_context(|| format!("opening {}", path.display()))
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -628,7 +628,7 @@ fn stations_are_enrolled_listed_and_removed_from_the_command_line_and_audited() 
             "--wards",
             "4W,5E",
             "--label",
-            "north desk",
+            "north desk, \"B\" wing",
             "--db",
             &d,
         ],
@@ -644,7 +644,10 @@ fn stations_are_enrolled_listed_and_removed_from_the_command_line_and_audited() 
         .find(|l| l.starts_with("ST-2,"))
         .unwrap_or_else(|| panic!("ST-2 listed: {list:?}"));
     assert!(
-        line.starts_with(&format!("ST-2,4W;5E,{},north desk,", &pk[..16])),
+        line.starts_with(&format!(
+            "ST-2,4W;5E,{},\"north desk, \"\"B\"\" wing\",",
+            &pk[..16]
+        )),
         "{line}"
     );
     assert!(line.ends_with(",cli:itdesk"), "{line}");
