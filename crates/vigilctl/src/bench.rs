@@ -170,8 +170,8 @@ pub struct LoadArgs {
     #[arg(long)]
     encrypt: bool,
     /// The engine's per-device byte budget, KiB/s (`[ingest] device_bytes_per_s`); a simulated
-    /// bed sends about 25 KB/s.
-    #[arg(long, default_value_t = 256)]
+    /// bed sends about 25 KB/s. 1 to 1048576 (1 GiB/s).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     budget_kib: u64,
     /// A device on its own bed floods waveform chunks at this multiple of its byte budget
     /// (e.g. 10) beside the ward: the probe's latency shows what it costs the other beds.
@@ -481,10 +481,7 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     let exe = std::env::current_exe()?;
     // The engine's config (private, as the engine requires): encryption when measured, the
     // per-device byte budget.
-    let mut conf = format!(
-        "[ingest]\ndevice_bytes_per_s = {}\n",
-        a.budget_kib.max(1) * 1024
-    );
+    let mut conf = format!("[ingest]\ndevice_bytes_per_s = {}\n", a.budget_kib * 1024);
     if a.encrypt {
         conf += "[storage]\nencrypt = true\n";
     }
@@ -609,7 +606,7 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     let cfg = SimConfig::new(url.clone(), "bench", a.beds);
     let sim_task = tokio::spawn(sim::run(cfg, stop_rx));
     let flood_task = a.flood.map(|x| {
-        let rate = x * (a.budget_kib.max(1) * 1024) as f64;
+        let rate = x * (a.budget_kib * 1024) as f64;
         eprintln!(
             "bench: a device floods at {x}x its budget ({:.0} KiB/s)",
             rate / 1024.0
@@ -1092,4 +1089,27 @@ pub async fn alarms(a: AlarmArgs) -> Result<()> {
     );
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        load: super::LoadArgs,
+    }
+
+    /// The byte budget is written into the engine's config as bytes per second: a value that
+    /// would overflow (or a zero budget) is refused with the allowed range.
+    #[test]
+    fn the_budget_is_refused_out_of_range() {
+        let parse = |kib: &str| Cli::try_parse_from(["bench", "--budget-kib", kib]);
+        assert_eq!(parse("256").map(|c| c.load.budget_kib).ok(), Some(256));
+        for bad in ["0", "1048577", "99999999999999999"] {
+            let e = parse(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("1..=1048576"), "{bad}: {e}");
+        }
+    }
 }
