@@ -706,6 +706,33 @@ mod remote {
         assert!(find(&m.active(after), "HR_HIGH").audible);
     }
 
+    /// After a restart the station reads back its own retained state: an acknowledgement made
+    /// here before the restart is this station's, not "at station ST-1" from a remote one.
+    #[test]
+    fn the_stations_own_acknowledgement_from_before_a_restart_is_not_a_remote_one() {
+        let mut m = machine();
+        obs(&mut m, Vital::Hr, 150.0, T0);
+        let own = AckEntry {
+            station: "ST-1".into(),
+            ..ack("x0", T0, T0 + 500)
+        };
+        let ev = m.apply_remote(
+            &bed(),
+            &state(1, T0 + 500, vec![own], None),
+            "ST-1",
+            T0 + 600,
+        );
+        let a = ev.iter().find(|e| e.kind == K::Acknowledge).expect("ack");
+        assert_eq!(a.station, None, "not a remote station's action");
+        assert!(!a.message.contains("at station"), "{}", a.message);
+        let shown = find(&m.active(T0 + 600), "HR_HIGH").clone();
+        assert_eq!(shown.state, AlarmState::Acknowledged);
+        assert_eq!(
+            (shown.ack_by.as_deref(), shown.ack_station.as_deref()),
+            (Some("alice"), None)
+        );
+    }
+
     #[test]
     fn a_remote_acknowledgement_acknowledges_one_instance_never_the_next_or_one_to_come() {
         let mut m = machine();

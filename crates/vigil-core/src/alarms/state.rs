@@ -1857,7 +1857,11 @@ impl AlarmMachine {
             if inst.ack.is_none() || !inst.condition {
                 let id = a.alarm_id.clone();
                 let user = a.user.clone();
-                if let Ok(ev) = self.acknowledge_from(&id, &user, Some(&a), now) {
+                // This station's own acknowledgement from before a restart (its retained
+                // state): made here, so shown and recorded as this station's, never as a
+                // remote station's action.
+                let remote = (a.station != own).then_some(&a);
+                if let Ok(ev) = self.acknowledge_from(&id, &user, remote, now) {
                     out.extend(ev);
                 }
             }
