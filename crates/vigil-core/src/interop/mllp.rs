@@ -443,6 +443,49 @@ pub struct ServeOptions {
     /// TLS with client certificates; `None`: plain TCP. The handshake must end within
     /// `frame_timeout`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Refusals logged per address and reason (a prober must not flood the log).
+    pub refusal_log: Arc<RefusalLog>,
+}
+
+/// How often a refusal of one address for one reason is logged: the first, then at most once
+/// a minute with how many were not logged in between. Every refusal is still reported on
+/// [`ServeOptions::events`] (security events count each one).
+#[derive(Debug, Default)]
+pub struct RefusalLog(Mutex<HashMap<RefusalKey, (std::time::Instant, u64)>>);
+
+/// An address and a refusal reason.
+type RefusalKey = (IpAddr, &'static str);
+
+/// Addresses remembered by [`RefusalLog`]; beyond it, it starts afresh.
+const REFUSAL_LOG_MEMORY: usize = 4096;
+/// At most one log line per address and reason this often.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl RefusalLog {
+    /// Whether to log this refusal now, and how many of its kind were not logged since the
+    /// last one that was.
+    pub fn note(&self, ip: IpAddr, reason: &'static str, now: std::time::Instant) -> Option<u64> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= REFUSAL_LOG_MEMORY && !m.contains_key(&(ip, reason)) {
+            m.clear();
+        }
+        match m.get_mut(&(ip, reason)) {
+            Some((last, skipped)) if now.duration_since(*last) < REFUSAL_LOG_EVERY => {
+                *skipped += 1;
+                None
+            }
+            Some((last, skipped)) => {
+                let n = *skipped;
+                *last = now;
+                *skipped = 0;
+                Some(n)
+            }
+            None => {
+                m.insert((ip, reason), (now, 0));
+                Some(0)
+            }
+        }
+    }
 }
 
 impl Default for ServeOptions {
@@ -458,13 +501,17 @@ impl Default for ServeOptions {
             peers: None,
             events: None,
             tls: None,
+            refusal_log: Arc::default(),
         }
     }
 }
 
 impl ServeOptions {
     fn report(&self, peer: SocketAddr, what: ConnRefusal) {
-        tracing::warn!(%peer, reason = what.reason(), "{}", what.describe());
+        let now = std::time::Instant::now();
+        if let Some(unlogged) = self.refusal_log.note(peer.ip(), what.reason(), now) {
+            tracing::warn!(%peer, reason = what.reason(), unlogged, "{}", what.describe());
+        }
         if let Some(tx) = &self.events {
             if tx.try_send(ConnEvent { peer, what }).is_err() {
                 tracing::debug!(%peer, "MLLP connection event dropped (queue full)");
@@ -910,6 +957,33 @@ mod tests {
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(serve_with(listener, tx, stop_rx, opts));
         (addr, rx, stop_tx, task)
+    }
+
+    /// A prober refused again and again is logged once a minute per reason, with how many
+    /// refusals were not logged meanwhile; another address or reason has its own line.
+    #[test]
+    fn refusals_are_logged_once_a_minute_per_address_and_reason() {
+        let log = RefusalLog::default();
+        let t0 = std::time::Instant::now();
+        let a: IpAddr = [10, 0, 0, 7].into();
+        let b: IpAddr = [10, 0, 0, 8].into();
+        assert_eq!(log.note(a, "not_allowed", t0), Some(0));
+        for i in 1..=500u64 {
+            assert_eq!(
+                log.note(a, "not_allowed", t0 + Duration::from_millis(i)),
+                None
+            );
+        }
+        assert_eq!(log.note(b, "not_allowed", t0), Some(0), "another address");
+        assert_eq!(log.note(a, "per_peer_cap", t0), Some(0), "another reason");
+        let later = t0 + REFUSAL_LOG_EVERY + Duration::from_millis(1);
+        assert_eq!(log.note(a, "not_allowed", later), Some(500));
+        assert_eq!(log.note(a, "not_allowed", later), None);
+        // Memory stays bounded whatever the number of addresses.
+        for i in 0..(REFUSAL_LOG_MEMORY as u32 + 10) {
+            log.note(IpAddr::from(i.to_be_bytes()), "not_allowed", t0);
+        }
+        assert!(log.0.lock().expect("lock").len() <= REFUSAL_LOG_MEMORY);
     }
 
     #[tokio::test]
