@@ -585,7 +585,7 @@ async fn mllp_over_tls_speaks_only_for_the_devices_its_certificate_names() {
     let (_broker, mut rec, db, addr) = record_mllp(
         dir.path(),
         "mllp_tls_cert_file = \"srv.pem\"\nmllp_tls_key_file = \"srv.key\"\n\
-         mllp_tls_client_ca_file = \"ca.pem\"\n",
+         mllp_tls_client_ca_file = \"ca.pem\"\nmllp_frame_seconds = 2\n",
         &[("mon-1", "4W/01"), ("mon-2", "4W/02"), ("mon-3", "4W/03")],
     );
     let connect = |client: Option<&(PathBuf, PathBuf)>| {
@@ -659,6 +659,29 @@ async fn mllp_over_tls_speaks_only_for_the_devices_its_certificate_names() {
             .into_iter()
             .find(|e| e.count >= 2 && e.detail.contains("TLS"))
     });
+    // A client that connects and never completes the handshake is closed after the frame
+    // deadline, and reported as such (not as a slow frame).
+    let mut stalled = TcpStream::connect(&addr).await.expect("connect");
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stalled.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a stalled handshake is closed");
+    wait_for(
+        "stalled handshake reported",
+        Duration::from_secs(15),
+        || {
+            security_events(&db, Kind::MllpRefused)
+                .into_iter()
+                .find(|e| e.detail.contains("handshake not completed in time"))
+        },
+    );
     let s = wait_for_summary(&db, Duration::from_secs(15), |s| {
         s.readings.get(&("4W/03".into(), "HR".into())) == Some(&1)
     });

@@ -379,6 +379,8 @@ pub enum ConnRefusal {
     FrameTooLarge,
     /// The TLS handshake failed: no client certificate, or one the CA did not sign.
     TlsHandshake,
+    /// The TLS handshake did not end within [`ServeOptions::frame_timeout`].
+    TlsHandshakeTimeout,
 }
 
 impl ConnRefusal {
@@ -391,6 +393,7 @@ impl ConnRefusal {
             ConnRefusal::FrameTimeout => "mllp_frame_timeout",
             ConnRefusal::FrameTooLarge => "mllp_frame_too_large",
             ConnRefusal::TlsHandshake => "mllp_tls_handshake",
+            ConnRefusal::TlsHandshakeTimeout => "mllp_tls_handshake_timeout",
         }
     }
 
@@ -406,6 +409,10 @@ impl ConnRefusal {
             ConnRefusal::FrameTooLarge => "MLLP frame too large; connection closed",
             ConnRefusal::TlsHandshake => {
                 "MLLP TLS handshake failed (no client certificate, or one not signed by the CA)"
+            }
+            ConnRefusal::TlsHandshakeTimeout => {
+                "MLLP TLS handshake not completed in time (a stalled or probing client); \
+                 connection closed"
             }
         }
     }
@@ -671,7 +678,7 @@ async fn accepted_connection(
             tracing::debug!(%peer, error = %e, "MLLP TLS handshake failed");
             opts.report(peer, ConnRefusal::TlsHandshake);
         }
-        Err(_) => opts.report(peer, ConnRefusal::FrameTimeout),
+        Err(_) => opts.report(peer, ConnRefusal::TlsHandshakeTimeout),
     }
 }
 
