@@ -363,19 +363,9 @@ pub fn tls_server_config(
     key_file: &Path,
     client_ca_file: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
-    const CA: &str = "client CA bundle";
     const KEY: &str = "MLLP key";
-    let mut roots = rustls::RootCertStore::empty();
-    for (i, cert) in read_certs(CA, client_ca_file)?.into_iter().enumerate() {
-        roots.add(cert).map_err(|e| ConfigError::BadPem {
-            what: CA,
-            path: client_ca_file.to_path_buf(),
-            reason: format!("certificate {} is not a usable CA certificate: {e}", i + 1),
-        })?;
-    }
-    let provider = rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let roots = read_roots("client CA bundle", client_ca_file)?;
+    let provider = crypto_provider();
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         Arc::clone(&provider),
@@ -383,12 +373,7 @@ pub fn tls_server_config(
     .build()
     .map_err(|e| ConfigError::Tls(format!("MLLP client certificate check: {e}")))?;
     let certs = read_certs("MLLP certificate", cert_file)?;
-    let pem = read_tls_file(KEY, key_file)?;
-    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| ConfigError::BadPem {
-        what: KEY,
-        path: key_file.to_path_buf(),
-        reason: pem_reason(e, "PRIVATE KEY (PKCS#8), EC PRIVATE KEY or RSA PRIVATE KEY"),
-    })?;
+    let key = read_key(KEY, key_file)?;
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigError::Tls(format!("TLS set-up: {e}")))?
@@ -411,21 +396,8 @@ pub fn tls_client_config(
     cert_file: Option<&Path>,
     key_file: Option<&Path>,
 ) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
-    const CA: &str = "CA bundle";
-    let mut roots = rustls::RootCertStore::empty();
-    for (i, cert) in read_certs(CA, ca_file)?.into_iter().enumerate() {
-        roots.add(cert).map_err(|e| ConfigError::BadPem {
-            what: CA,
-            path: ca_file.to_path_buf(),
-            reason: format!("certificate {} is not a usable CA certificate: {e}", i + 1),
-        })?;
-    }
-    // The process-wide provider if one was installed, else rustls' default (aws-lc-rs, as
-    // enabled by rumqttc): explicit, so two providers in the build cannot make it ambiguous.
-    let provider = rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let roots = read_roots("CA bundle", ca_file)?;
+    let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigError::Broker(format!("TLS set-up: {e}")))?
         .with_root_certificates(roots);
@@ -433,12 +405,7 @@ pub fn tls_client_config(
         (Some(cert_file), Some(key_file)) => {
             const KEY: &str = "client key";
             let certs = read_certs("client certificate", cert_file)?;
-            let pem = read_tls_file(KEY, key_file)?;
-            let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| ConfigError::BadPem {
-                what: KEY,
-                path: key_file.to_path_buf(),
-                reason: pem_reason(e, "PRIVATE KEY (PKCS#8), EC PRIVATE KEY or RSA PRIVATE KEY"),
-            })?;
+            let key = read_key(KEY, key_file)?;
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| ConfigError::BadPem {
@@ -453,6 +420,37 @@ pub fn tls_client_config(
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
+}
+
+/// The process-wide rustls provider if one was installed, else rustls' default (aws-lc-rs, as
+/// enabled by rumqttc): explicit, so two providers in the build cannot make it ambiguous.
+fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+/// The certificates of a CA bundle as the only trust anchors.
+fn read_roots(what: &'static str, path: &Path) -> Result<rustls::RootCertStore, ConfigError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in read_certs(what, path)?.into_iter().enumerate() {
+        roots.add(cert).map_err(|e| ConfigError::BadPem {
+            what,
+            path: path.to_path_buf(),
+            reason: format!("certificate {} is not a usable CA certificate: {e}", i + 1),
+        })?;
+    }
+    Ok(roots)
+}
+
+/// The private key of a PEM file (PKCS#8, EC or RSA).
+fn read_key(what: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    let pem = read_tls_file(what, path)?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| ConfigError::BadPem {
+        what,
+        path: path.to_path_buf(),
+        reason: pem_reason(e, "PRIVATE KEY (PKCS#8), EC PRIVATE KEY or RSA PRIVATE KEY"),
+    })
 }
 
 fn read_tls_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
