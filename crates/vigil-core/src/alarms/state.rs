@@ -725,15 +725,7 @@ impl AlarmMachine {
         }
         // One condition, one alarm: with a valid ECG heart rate the pulse rate does not alarm.
         let pr_covered = reading.vital == Vital::Pr && self.hr_valid(bed, now);
-        let limits: Vec<Limit> = self
-            .limits
-            .get(bed)
-            .unwrap_or(&self.default_limits)
-            .iter()
-            .filter(|l| l.vital == reading.vital)
-            .copied()
-            .collect();
-        for l in limits {
+        for l in self.limits_of(bed, reading.vital) {
             if pr_covered {
                 self.clear_limit(bed, &l, now, &mut out);
             } else {
@@ -778,17 +770,9 @@ impl AlarmMachine {
             if reading.vital == Vital::Hr {
                 self.hr_seen.remove(bed);
             }
-            let limits: Vec<Limit> = self
-                .limits
-                .get(bed)
-                .unwrap_or(&self.default_limits)
-                .iter()
-                .filter(|l| l.vital == reading.vital)
-                .copied()
-                .collect();
-            for l in limits {
+            for l in self.limits_of(bed, reading.vital) {
+                self.clear_limit(bed, &l, now, &mut out);
                 let id = format!("{}/{}", bed.key(), l.code());
-                self.update(&id, limit_spec(bed, &l, None), false, now, &mut out);
                 if let Some(s) = self.slots.get_mut(&id) {
                     s.pending_since = None;
                     s.absent_since = None;
@@ -821,6 +805,17 @@ impl AlarmMachine {
 
     /// The condition of limit `l` is not present (the limit was switched off, or another
     /// alarm covers it).
+    /// The limits in force for one vital of a bed (its own, else the ward's defaults).
+    fn limits_of(&self, bed: &BedId, vital: Vital) -> Vec<Limit> {
+        self.limits
+            .get(bed)
+            .unwrap_or(&self.default_limits)
+            .iter()
+            .filter(|l| l.vital == vital)
+            .copied()
+            .collect()
+    }
+
     fn clear_limit(&mut self, bed: &BedId, l: &Limit, now: i64, out: &mut Vec<AlarmEvent>) {
         let id = format!("{}/{}", bed.key(), l.code());
         self.update(&id, limit_spec(bed, l, None), false, now, out);
