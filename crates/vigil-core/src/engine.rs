@@ -36,6 +36,10 @@ use crate::telemetry::{self, Batch, BedId, DeviceStatus, Message, Reading, Vital
 
 /// Live events buffered per watcher before it is told it lagged (and must re-read the snapshot).
 const LIVE_CAPACITY: usize = 8192;
+
+/// Alarms left unacknowledged this recently before a restart are shown again
+/// (`AlarmMachine::restore_unfinished`); older ones stay history.
+pub const UNFINISHED_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Reconnect delays: from `MIN_BACKOFF`, doubled after every failed attempt, at most
 /// `MAX_BACKOFF`; back to `MIN_BACKOFF` on every ConnAck.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -437,7 +441,7 @@ impl Engine {
             m.check()?;
         }
         let writer = StoreWriter::spawn(&cfg.db_path)?;
-        let (registry, saved_limits, last_stored, enrolled) = {
+        let (registry, saved_limits, last_stored, enrolled, unfinished) = {
             let conn = store::open(&cfg.db_path)?;
             let last = report_last_stored(&conn);
             (
@@ -445,6 +449,7 @@ impl Engine {
                 crate::limits_db::load(&conn)?,
                 last,
                 crate::stations::load(&conn)?,
+                crate::query::unfinished_alarms(&conn, store::now_ms() - UNFINISHED_WINDOW_MS)?,
             )
         };
         let mut budgets = DeviceBudgets::new(cfg.policy.budget);
@@ -477,6 +482,19 @@ impl Engine {
                 tracing::info!(bed = %bed, "saved alarm limits restored");
             }
         }
+        // Alarms nobody acknowledged before the station stopped are shown again (latched, or
+        // as "not yet reviewed"), never wiped by a restart.
+        let now = store::now_ms();
+        for u in &unfinished {
+            if let Some(state) = alarms.restore_unfinished(u, now) {
+                tracing::warn!(
+                    alarm = %u.alarm_id,
+                    state = state.as_str(),
+                    "alarm unacknowledged before the restart shown again"
+                );
+            }
+        }
+        let restored = alarms.active(now);
         // Room for a broker's whole in-flight window of acknowledgements besides the station's
         // own publishes (alarm state sync uses try_publish and must find space).
         let (client, eventloop) = AsyncClient::new(opts, 4096);
@@ -509,7 +527,10 @@ impl Engine {
             state: Mutex::new(WardState {
                 alarms,
                 evaluated: BTreeMap::new(),
-                snapshot: WardSnapshot::default(),
+                snapshot: WardSnapshot {
+                    alarms: restored,
+                    ..WardSnapshot::default()
+                },
                 devices: BTreeMap::new(),
             }),
             live,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection};
 
+use crate::alarms::{AlarmState, Priority, Unfinished};
 use crate::codec;
 use crate::codes::Vital;
 use crate::store::StoreError;
@@ -178,6 +179,58 @@ pub fn alarms(
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The alarms shown, unacknowledged, when the station stopped: each alarm whose last event
+/// since `since_ms` left it active, audio-paused, latched or not yet reviewed, with when it was
+/// raised. What [`crate::alarms::AlarmMachine::restore_unfinished`] puts back.
+pub fn unfinished_alarms(conn: &Connection, since_ms: i64) -> Result<Vec<Unfinished>, StoreError> {
+    let mut q = conn.prepare_cached(
+        "SELECT e.alarm_id, e.ward, e.bed, e.code, e.priority, e.value, e.limit_value, e.state,
+                e.t_ms,
+                (SELECT MAX(r.t_ms) FROM alarm_events r
+                  WHERE r.alarm_id = e.alarm_id AND r.kind = 'raise' AND r.id <= e.id)
+         FROM alarm_events e
+         JOIN (SELECT MAX(id) AS id FROM alarm_events WHERE t_ms >= ?1 GROUP BY alarm_id) last
+           ON e.id = last.id
+         WHERE e.state IN ('active', 'audio-paused', 'latched', 'unreviewed')
+         ORDER BY e.id",
+    )?;
+    let rows = q.query_map(params![since_ms], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            BedId::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<f64>>(5)?,
+            r.get::<_, Option<f64>>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, i64>(8)?,
+            r.get::<_, Option<i64>>(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (alarm_id, bed, code, priority, value, limit, state, t_ms, raised) = row?;
+        // Rows this build cannot read (a priority or state it does not know) are not guessed at.
+        let (Some(priority), Some(state)) = (Priority::parse(&priority), AlarmState::parse(&state))
+        else {
+            tracing::warn!(alarm = %alarm_id, "unfinished alarm with an unknown priority or state");
+            continue;
+        };
+        out.push(Unfinished {
+            alarm_id,
+            bed,
+            code,
+            priority,
+            value,
+            limit,
+            since_ms: raised.unwrap_or(t_ms),
+            cleared_ms: t_ms,
+            state,
+        });
+    }
+    Ok(out)
 }
 
 /// Stored counts of one bed's stream.

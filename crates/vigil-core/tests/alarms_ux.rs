@@ -216,3 +216,223 @@ fn a_bed_in_standby_raises_no_physiological_alarm_but_technical_ones() {
     assert!(!m.is_standby(&bed()));
     assert!(m.set_standby(&bed(), true, " ", T0).is_err(), "user needed");
 }
+
+/// A restart never wipes an alarm nobody acknowledged (issue 12): the station reads its alarm
+/// history back from the real SQLite file and shows again what was latched, active or not yet
+/// reviewed; what was over, acknowledged or of medium priority stays history.
+mod restart {
+    use super::*;
+    use std::path::Path;
+    use vigil_core::alarms::Unfinished;
+    use vigil_core::store::{Op, StoreWriter};
+
+    fn bed_n(n: &str) -> BedId {
+        BedId::new("4W", n)
+    }
+
+    fn on(m: &mut AlarmMachine, b: &str, v: Vital, x: f64, now: i64) -> Vec<AlarmEvent> {
+        let mut ev = m.observe(&bed_n(b), &Reading::new(v, Some(x), now), now);
+        ev.extend(m.tick(now));
+        ev
+    }
+
+    /// A shift before the restart, starting at `t0`, as the station's machine saw it: returns
+    /// its events, in order.
+    fn shift(t0: i64) -> Vec<AlarmEvent> {
+        let mut m = machine(true);
+        let mut ev = Vec::new();
+        for k in 0..=10 {
+            let t = t0 + k * 1000;
+            // 01: desaturates, then recovers unseen (latched).
+            ev.extend(on(&mut m, "01", Vital::SpO2, 84.0, t));
+            // 03: desaturates until the station stops (active, unacknowledged).
+            ev.extend(on(&mut m, "03", Vital::SpO2, 85.0, t));
+            // 04: desaturates; acknowledged below while still present.
+            ev.extend(on(&mut m, "04", Vital::SpO2, 86.0, t));
+            // 05: desaturates; recovers and is acknowledged (over).
+            ev.extend(on(&mut m, "05", Vital::SpO2, 84.0, t));
+        }
+        // 02: a medium-priority alarm, active when the station stops.
+        ev.extend(on(&mut m, "02", Vital::Hr, 150.0, t0 + 10_500));
+        ev.extend(on(&mut m, "01", Vital::SpO2, 96.0, t0 + 11_000));
+        ev.extend(on(&mut m, "05", Vital::SpO2, 96.0, t0 + 11_000));
+        for b in ["04", "05"] {
+            ev.extend(
+                m.acknowledge(&format!("4W/{b}/SPO2_LOW"), "nina", t0 + 12_000)
+                    .expect("ack"),
+            );
+        }
+        let shown: Vec<(String, AlarmState)> = m
+            .active(t0 + 12_000)
+            .into_iter()
+            .map(|a| (a.id, a.state))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("4W/01/SPO2_LOW".to_string(), AlarmState::LatchedAwaitingAck),
+                ("4W/03/SPO2_LOW".to_string(), AlarmState::Active),
+                ("4W/04/SPO2_LOW".to_string(), AlarmState::Acknowledged),
+                ("4W/02/HR_HIGH".to_string(), AlarmState::Active),
+            ]
+        );
+        ev
+    }
+
+    /// The events, written by the station's own writer to a real database file.
+    async fn record(db: &Path, events: Vec<AlarmEvent>) {
+        let w = StoreWriter::spawn(db).expect("writer");
+        for e in events {
+            w.sender().send(Op::Alarm(e)).await.expect("send");
+        }
+        w.flush().await.expect("flush");
+        tokio::task::spawn_blocking(move || w.close())
+            .await
+            .expect("close");
+    }
+
+    fn restored(
+        m: &mut AlarmMachine,
+        unfinished: &[Unfinished],
+        now: i64,
+    ) -> Vec<(String, AlarmState)> {
+        for u in unfinished {
+            m.restore_unfinished(u, now);
+        }
+        m.active(now).into_iter().map(|a| (a.id, a.state)).collect()
+    }
+
+    #[tokio::test]
+    async fn alarms_unacknowledged_at_a_restart_are_shown_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("vigil.db");
+        record(&db, shift(T0)).await;
+        let conn = vigil_core::store::open(&db).expect("db");
+        let unfinished = vigil_core::query::unfinished_alarms(&conn, T0 - 1).expect("query");
+        let ids: Vec<&str> = unfinished.iter().map(|u| u.alarm_id.as_str()).collect();
+        assert_eq!(ids, ["4W/03/SPO2_LOW", "4W/02/HR_HIGH", "4W/01/SPO2_LOW"]);
+        let u1 = unfinished
+            .iter()
+            .find(|u| u.alarm_id == "4W/01/SPO2_LOW")
+            .expect("01");
+        assert_eq!(
+            (u1.since_ms, u1.cleared_ms, u1.state),
+            (T0 + 10_000, T0 + 11_000, AlarmState::LatchedAwaitingAck)
+        );
+        // Nothing older than the window comes back.
+        assert!(vigil_core::query::unfinished_alarms(&conn, T0 + 20_000)
+            .expect("query")
+            .is_empty());
+
+        // High-priority alarms latch: both come back latched and sounding; the medium one,
+        // the acknowledged one and the one that was over do not.
+        let now = T0 + 600_000;
+        let mut m = machine(true);
+        assert_eq!(
+            restored(&mut m, &unfinished, now),
+            [
+                ("4W/01/SPO2_LOW".to_string(), AlarmState::LatchedAwaitingAck),
+                ("4W/03/SPO2_LOW".to_string(), AlarmState::LatchedAwaitingAck),
+            ]
+        );
+        let a = m.active(now);
+        assert!(a.iter().all(|a| a.audible && a.latched), "{a:?}");
+        assert_eq!(a[0].label, "SpO2 LOW");
+        // The value as the station showed it when it stopped (the latest, as the numerics).
+        assert_eq!(a[0].value, Some(96.0));
+        assert_eq!(a[0].since_ms, T0 + 10_000);
+        assert_eq!(a[0].cleared_ms, Some(T0 + 11_000));
+        // Restoring twice changes nothing.
+        assert_eq!(restored(&mut m, &unfinished, now).len(), 2);
+        // The condition comes back on 03: shown as present, and latched again when it clears.
+        on(&mut m, "03", Vital::SpO2, 85.0, now + 1000);
+        assert_eq!(m.active(now + 1000)[1].state, AlarmState::Active);
+        let ev = on(&mut m, "03", Vital::SpO2, 97.0, now + 2000);
+        assert_eq!(ev[0].kind, K::Latch);
+        // Acknowledging ends a restored alarm as any other.
+        let ev = m
+            .acknowledge("4W/01/SPO2_LOW", "nina", now + 3000)
+            .expect("ack");
+        assert_eq!(
+            ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [K::Acknowledge, K::Resolve]
+        );
+
+        // Without latching (IT's choice): silent "not yet reviewed" marks instead.
+        let mut m = machine(false);
+        assert_eq!(
+            restored(&mut m, &unfinished, now),
+            [
+                ("4W/01/SPO2_LOW".to_string(), AlarmState::Unreviewed),
+                ("4W/03/SPO2_LOW".to_string(), AlarmState::Unreviewed),
+            ]
+        );
+        assert!(!m.any_audible(now));
+        let ev = m
+            .acknowledge("4W/03/SPO2_LOW", "nina", now + 1000)
+            .expect("review");
+        assert!(
+            ev[0].message.contains("reviewed by nina"),
+            "{}",
+            ev[0].message
+        );
+
+        // A bed in standby, or an alarm of a limit that no longer exists, is not put back.
+        let mut m = machine(true);
+        m.restore_standby(bed_n("01"));
+        let mut gone = unfinished.clone();
+        gone.iter_mut().for_each(|u| {
+            if u.alarm_id == "4W/03/SPO2_LOW" {
+                u.code = "SPO2_HIGH".into();
+                u.alarm_id = "4W/03/SPO2_HIGH".into();
+            }
+        });
+        assert!(restored(&mut m, &gone, now).is_empty());
+    }
+
+    /// The engine does it at start: a station restarted on the same database shows them in its
+    /// snapshot (what the window and the alarm sound read first).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_engine_shows_them_from_its_first_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("vigil.db");
+        let t0 = chrono::Utc::now().timestamp_millis() - 120_000;
+        record(&db, shift(t0)).await;
+        // No broker is needed to read the history back: the station starts offline.
+        let engine = vigil_core::engine::Engine::start(vigil_core::engine::EngineConfig {
+            broker: "mqtt://127.0.0.1:9"
+                .parse::<vigil_core::config::BrokerUrl>()
+                .expect("url")
+                .into(),
+            client_id: "station-restart".into(),
+            ward: Some("4W".into()),
+            db_path: db.clone(),
+            limits: vigil_core::alarms::default_limits(),
+            policy: vigil_core::ingest::IngestPolicy::default(),
+            mllp: None,
+        })
+        .expect("engine");
+        let shown: Vec<(String, AlarmState, bool)> = engine
+            .snapshot()
+            .alarms
+            .into_iter()
+            .map(|a| (a.id, a.state, a.audible))
+            .collect();
+        engine.shutdown().await;
+        assert_eq!(
+            shown,
+            [
+                (
+                    "4W/01/SPO2_LOW".to_string(),
+                    AlarmState::LatchedAwaitingAck,
+                    true
+                ),
+                (
+                    "4W/03/SPO2_LOW".to_string(),
+                    AlarmState::LatchedAwaitingAck,
+                    true
+                ),
+            ]
+        );
+    }
+}

@@ -25,6 +25,7 @@ pub mod sync;
 pub use limits::{default_limits, Direction, Limit, WardProfile};
 pub use state::{
     AlarmConfig, AlarmError, AlarmMachine, Escalation, News2Config, PauseInfo, PauseScope,
+    Unfinished,
 };
 
 use crate::telemetry::{BedId, Reading};
@@ -101,6 +102,20 @@ impl AlarmState {
             AlarmState::Unreviewed => "unreviewed",
             AlarmState::Resolved => "resolved",
         }
+    }
+
+    /// The state named by [`AlarmState::as_str`] (as stored in the alarm history).
+    pub fn parse(s: &str) -> Option<AlarmState> {
+        [
+            AlarmState::Active,
+            AlarmState::Acknowledged,
+            AlarmState::AudioPaused,
+            AlarmState::LatchedAwaitingAck,
+            AlarmState::Unreviewed,
+            AlarmState::Resolved,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 

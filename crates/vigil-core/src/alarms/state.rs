@@ -198,6 +198,26 @@ struct Spec {
     message: String,
 }
 
+/// An alarm shown, unacknowledged, when the station last stopped: its last event in the
+/// history (see [`AlarmMachine::restore_unfinished`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfinished {
+    /// `ward/bed/CODE`.
+    pub alarm_id: String,
+    pub bed: BedId,
+    pub code: String,
+    pub priority: Priority,
+    pub value: Option<f64>,
+    pub limit: Option<f64>,
+    /// When it was raised.
+    pub since_ms: i64,
+    /// When its condition cleared, or (still present when the station stopped) the time of its
+    /// last event.
+    pub cleared_ms: i64,
+    /// Its state after its last event.
+    pub state: AlarmState,
+}
+
 #[derive(Debug, Clone)]
 struct Inst {
     /// Random id of this instance (128 bits, hex): what acknowledgements name across stations.
@@ -890,6 +910,80 @@ impl AlarmMachine {
             self.eval_news2(bed, now, &mut out);
         }
         Ok(out)
+    }
+
+    /// Put back an alarm the station showed, unacknowledged, when it stopped (read from the
+    /// alarm history by `query::unfinished_alarms`), so that a restart never wipes an alarm
+    /// nobody has seen. Only physiological alarms of a bed's limits and NEWS2 bands come back
+    /// (technical ones are detected again from the devices). Their condition is taken as over:
+    /// one that latches comes back latched (sounding until acknowledged), a high-priority one
+    /// that does not comes back as a silent "not yet reviewed" mark; anything else is not put
+    /// back (a condition still present is raised again by the next readings). Returns the
+    /// state it was put back in. No event: the history already holds it.
+    pub fn restore_unfinished(&mut self, u: &Unfinished, now: i64) -> Option<AlarmState> {
+        if self.standby.contains(&u.bed)
+            || self.slots.contains_key(&u.alarm_id)
+            || u.alarm_id != format!("{}/{}", u.bed.key(), u.code)
+        {
+            return None;
+        }
+        let (label, delay_ms) = match self.limits(&u.bed).iter().find(|l| l.code() == u.code) {
+            Some(l) => (l.label(), l.delay_ms),
+            None => {
+                let band = Band::ALARMING.into_iter().find(|b| b.code() == u.code)?;
+                (
+                    format!("NEWS2 {}", band.as_str().to_ascii_uppercase()),
+                    self.cfg.news2.delay_ms,
+                )
+            }
+        };
+        let latching = self.cfg.latches(&u.code, u.priority);
+        let state = match u.state {
+            AlarmState::Active | AlarmState::AudioPaused | AlarmState::LatchedAwaitingAck
+                if latching =>
+            {
+                AlarmState::LatchedAwaitingAck
+            }
+            AlarmState::Active
+            | AlarmState::AudioPaused
+            | AlarmState::LatchedAwaitingAck
+            | AlarmState::Unreviewed
+                if u.priority == Priority::High =>
+            {
+                AlarmState::Unreviewed
+            }
+            _ => return None,
+        };
+        let inst = Inst {
+            instance: new_instance_id(),
+            since_ms: u.since_ms,
+            onset_ms: u.since_ms,
+            condition: false,
+            ack: None,
+            ack_station: None,
+            level: 0,
+            next_escalation_ms: now + self.cfg.escalation.first(u.priority),
+            unreviewed: state == AlarmState::Unreviewed,
+            cleared_ms: Some(u.cleared_ms),
+        };
+        self.slots.insert(
+            u.alarm_id.clone(),
+            Slot {
+                bed: u.bed.clone(),
+                code: u.code.clone(),
+                label,
+                class: AlarmClass::Physiological,
+                priority: u.priority,
+                delay_ms,
+                value: u.value,
+                limit: u.limit,
+                message: String::new(),
+                pending_since: None,
+                absent_since: None,
+                alarm: Some(inst),
+            },
+        );
+        Some(state)
     }
 
     /// Put back a bed's standby saved before a restart (no event: nothing changed).
