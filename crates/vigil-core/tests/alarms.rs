@@ -706,6 +706,66 @@ mod remote {
         assert!(find(&m.active(after), "HR_HIGH").audible);
     }
 
+    /// The station-wide pause is published per bed; coming back from the broker it is this
+    /// station's own and pauses nothing more. An early "resume" here ends it for good, and is
+    /// published (the pause with its end) so that the other stations end theirs too.
+    #[test]
+    fn a_pause_ended_early_ends_everywhere_and_the_own_pause_never_comes_back_per_bed() {
+        let mut m = machine();
+        obs(&mut m, Vital::Hr, 150.0, T0);
+        m.audio_pause(PauseScope::All, "bob", T0 + 1000)
+            .expect("pause");
+        let mine = m.sync_state(&bed(), "ST-1", 1, T0 + 1000);
+        let p = mine.pause.clone().expect("published per bed");
+        assert_eq!(
+            (p.station.as_str(), p.until_ms),
+            ("ST-1", T0 + 1000 + cfg().audio_pause_ms)
+        );
+        // Back from the broker: nothing new.
+        assert!(m.apply_remote(&bed(), &mine, "ST-1", T0 + 1100).is_empty());
+        assert_eq!(m.pauses(T0 + 1100).len(), 1, "{:?}", m.pauses(T0 + 1100));
+        // At another station the pause arrives; its state, which carries ST-1's pause, back at
+        // ST-1 pauses nothing more there.
+        let mut other = machine();
+        obs(&mut other, Vital::Hr, 150.0, T0);
+        other.apply_remote(&bed(), &mine, "ST-2", T0 + 1100);
+        assert!(
+            !find(&other.active(T0 + 1100), "HR_HIGH").audible,
+            "paused at ST-2"
+        );
+        let relayed = other.sync_state(&bed(), "ST-2", 1, T0 + 1100);
+        assert!(relayed.pause.as_ref().is_some_and(|p| p.station == "ST-1"));
+        m.apply_remote(&bed(), &relayed, "ST-1", T0 + 1200);
+        assert_eq!(m.pauses(T0 + 1200).len(), 1, "{:?}", m.pauses(T0 + 1200));
+        // Resumed early: nothing paused, the alarm sounds again.
+        m.end_audio_pause(&PauseScope::All, "bob", T0 + 2000);
+        assert!(m.pauses(T0 + 2000).is_empty());
+        assert!(find(&m.active(T0 + 2000), "HR_HIGH").audible);
+        let ended = m.sync_state(&bed(), "ST-1", 2, T0 + 2000);
+        assert_eq!(ended.pause.as_ref().map(|p| p.until_ms), Some(T0 + 2000));
+        assert!(m.apply_remote(&bed(), &ended, "ST-1", T0 + 2100).is_empty());
+        assert!(find(&m.active(T0 + 2100), "HR_HIGH").audible);
+
+        // The early end reaches the other station.
+        let ev = other.apply_remote(&bed(), &ended, "ST-2", T0 + 2100);
+        assert!(ev.iter().any(|e| e.kind == K::PauseEnd), "{ev:?}");
+        assert!(other.pauses(T0 + 2100).is_empty());
+        assert!(
+            find(&other.active(T0 + 2100), "HR_HIGH").audible,
+            "sounds again at ST-2"
+        );
+        // A new pause after the early end is published as the pause in force.
+        m.audio_pause(PauseScope::Bed(bed()), "bob", T0 + 3000)
+            .expect("pause");
+        let again = m.sync_state(&bed(), "ST-1", 4, T0 + 3000);
+        assert_eq!(again.pause.map(|p| p.start_ms), Some(T0 + 3000));
+        // The record of the early end is forgotten once the pause would have run out anyway.
+        m.end_audio_pause(&PauseScope::Bed(bed()), "bob", T0 + 4000);
+        let later = T0 + 3000 + cfg().audio_pause_ms + 1;
+        m.tick(later);
+        assert!(m.sync_state(&bed(), "ST-1", 5, later).pause.is_none());
+    }
+
     /// After a restart the station reads back its own retained state: an acknowledgement made
     /// here before the restart is this station's, not "at station ST-1" from a remote one.
     #[test]

@@ -190,6 +190,40 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     .await;
     assert!(hc.snapshot().pauses.iter().any(|p| p.by == "bob"));
 
+    // Resumed early at B: the pause ends at every station, not two minutes later.
+    b.end_audio_pause(Some(bed.clone()), &nurse_pause)
+        .await
+        .expect("resume");
+    let took = wait_until("early end converged", Duration::from_secs(1), || {
+        [&ha, &hb, &hc]
+            .iter()
+            .all(|h| h.snapshot().pauses.is_empty())
+    })
+    .await;
+    eprintln!("early end of the pause converged in {took:?}");
+    // A station-wide pause, resumed: its own state back from the broker pauses no bed again
+    // (the station-wide pause is published per bed), here or at the others.
+    a.audio_pause(None, &nurse_pause).await.expect("pause all");
+    wait_until("pause all reached B", Duration::from_secs(1), || {
+        !hb.snapshot().pauses.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ha.snapshot().pauses.len(), 1, "{:?}", ha.snapshot().pauses);
+    a.end_audio_pause(None, &nurse_pause)
+        .await
+        .expect("resume all");
+    wait_until("resume all converged", Duration::from_secs(1), || {
+        [&ha, &hb, &hc]
+            .iter()
+            .all(|h| h.snapshot().pauses.is_empty())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for h in [&ha, &hb, &hc] {
+        assert!(h.snapshot().pauses.is_empty(), "{:?}", h.snapshot().pauses);
+    }
+
     publisher.abort();
     c.flush().await.expect("flush");
     let conn = vigil_core::store::open_read_only(&dir.path().join("station-b.db")).expect("db");

@@ -278,6 +278,10 @@ pub struct AlarmMachine {
     devices: BTreeMap<(BedId, String), DeviceTrack>,
     gaps: BTreeMap<(BedId, String), (i64, String)>,
     pauses: BTreeMap<PauseScope, Pause>,
+    /// Pauses a user ended early, with `until_ms` at the end: published to the ward's other
+    /// stations (`sync_state`) so that their pause ends too. Forgotten once the pause would
+    /// have run out anyway.
+    ended_pauses: BTreeMap<PauseScope, Pause>,
     manual: BTreeMap<BedId, News2Manual>,
     /// Last acknowledgement per alarm id (this station's and others'), with when it arrived.
     acks: BTreeMap<String, KnownAck>,
@@ -447,6 +451,7 @@ impl AlarmMachine {
             devices: BTreeMap::new(),
             gaps: BTreeMap::new(),
             pauses: BTreeMap::new(),
+            ended_pauses: BTreeMap::new(),
             manual: BTreeMap::new(),
             acks: BTreeMap::new(),
             linked: BTreeMap::new(),
@@ -1411,6 +1416,9 @@ impl AlarmMachine {
             self.pauses.remove(&scope);
             self.pause_events(&scope, AlarmEventKind::PauseEnd, None, now, &mut out);
         }
+        let pause_ms = self.cfg.audio_pause_ms.max(0);
+        self.ended_pauses
+            .retain(|_, p| p.start_ms.saturating_add(pause_ms) > now);
         // Communication lost.
         let timeout = self.cfg.comm_timeout_ms;
         let lost: Vec<(BedId, String, i64, bool)> = self
@@ -1706,6 +1714,7 @@ impl AlarmMachine {
             return Err(AlarmError::NoUser);
         }
         let ceiling = self.pause_ceiling(&scope);
+        self.ended_pauses.remove(&scope);
         self.pauses.insert(
             scope.clone(),
             Pause {
@@ -1740,8 +1749,10 @@ impl AlarmMachine {
     /// End an audio pause early: signals come back for conditions still present.
     pub fn end_audio_pause(&mut self, scope: &PauseScope, user: &str, now: i64) -> Vec<AlarmEvent> {
         let mut out = Vec::new();
-        if self.pauses.remove(scope).is_some() {
+        if let Some(mut p) = self.pauses.remove(scope) {
             self.pause_events(scope, AlarmEventKind::PauseEnd, Some(user), now, &mut out);
+            p.until_ms = p.until_ms.min(now);
+            self.ended_pauses.insert(scope.clone(), p);
         }
         out
     }
@@ -1854,9 +1865,12 @@ impl AlarmMachine {
                 a
             })
             .collect();
+        // The latest pause of the bed or the station, in force or ended early (then with its
+        // end, so that the other stations end theirs too).
         let pause = [PauseScope::Bed(bed.clone()), PauseScope::All]
             .iter()
-            .filter_map(|s| self.pauses.get(s))
+            .flat_map(|s| [self.pauses.get(s), self.ended_pauses.get(s)])
+            .flatten()
             .max_by_key(|p| p.start_ms)
             .map(|p| PauseEntry {
                 start_ms: p.start_ms,
@@ -1955,7 +1969,11 @@ impl AlarmMachine {
                 }
             }
         }
-        if let Some(p) = &st.pause {
+        // This station's own pause back from the broker (its station-wide pause is published
+        // per bed) is not another station's: taken as one, it would pause each bed again and
+        // outlast an early "resume" here. After a restart, too, a pause of this station is not
+        // taken up again: alarms sound, the safe side.
+        if let Some(p) = st.pause.as_ref().filter(|p| p.station != own) {
             let scope = PauseScope::Bed(bed.clone());
             let start = p.start_ms.min(now);
             let until = p
