@@ -577,6 +577,87 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     .await;
     assert_eq!(monitoring, Value::Bool(true), "monitoring resumed");
 
+    // ---- More beds alarming than the bar holds: "+N more" says how many, and shows them all.
+    for n in 1..=32 {
+        let r = invoke_with(
+            &c,
+            "set_bed_limits",
+            json!({ "bed": format!("sim/{n:02}"), "changes": [{ "code": "HR_LOW", "threshold": 105.0 }] }),
+        )
+        .await;
+        assert!(r.get("ok").is_some(), "{r}");
+    }
+    let bar_script = "const bar = document.querySelector('#alarm-bar');
+         const items = [...bar.querySelectorAll('.alarm-item')].filter(e => e.offsetParent !== null);
+         const list = bar.querySelector('.alarm-list').getBoundingClientRect();
+         const more = bar.querySelector('.alarm-more');
+         const fits = [...items, more].filter(e => e && e.offsetParent !== null)
+           .every(e => e.getBoundingClientRect().bottom <= list.bottom + 1);
+         const moreN = more && more.offsetParent !== null ? Number(more.dataset.more) : 0;
+         return { shown: items.length, beds: Number(bar.dataset.beds), moreN, fits,
+           more: more && more.offsetParent !== null ? more.textContent : '',
+           expanded: bar.classList.contains('expanded') };";
+    let bar = wait_js(
+        &c,
+        Duration::from_secs(20),
+        &format!("const r = (() => {{ {bar_script} }})(); return r.beds >= 20 ? r : null;"),
+    )
+    .await;
+    assert!(bar["beds"].as_u64().unwrap_or(0) >= 20, "{bar}");
+    let more = bar["moreN"].as_u64().unwrap_or(0);
+    assert!(
+        more > 0,
+        "32 beds do not fit two rows: +N more expected: {bar}"
+    );
+    assert_eq!(
+        bar["shown"].as_u64().unwrap_or(0) + more,
+        bar["beds"].as_u64().unwrap_or(0),
+        "every bed shown or counted: {bar}"
+    );
+    assert_eq!(
+        bar["fits"], true,
+        "no entry and not the count cut off: {bar}"
+    );
+    let label = bar["more"].as_str().unwrap_or_default();
+    assert!(
+        label.starts_with(&format!("+{more} more beds")),
+        "the count said plainly: {bar}"
+    );
+    screenshot(&c, "alarm-bar-more.png").await;
+    // The station-wide pause resumed above left no bed paused (its own state, back from the
+    // broker, once paused every bed again for two minutes).
+    let paused = js(
+        &c,
+        "return { pauses: window.__vigil.pauses(),
+                  resume: [...document.querySelectorAll('#alarm-bar .alarm-pause')]
+                    .filter(e => e.textContent.includes('Resume')).length };",
+    )
+    .await;
+    assert_eq!(paused["pauses"], json!([]), "{paused}");
+    assert_eq!(paused["resume"], 0, "{paused}");
+    click(&c, "#alarm-bar .alarm-more").await;
+    let all = wait_js(
+        &c,
+        Duration::from_secs(5),
+        &format!(
+            "const r = (() => {{ {bar_script} }})(); return r.expanded && r.moreN === 0 ? r : null;"
+        ),
+    )
+    .await;
+    assert_eq!(all["expanded"], true, "{all}");
+    assert_eq!(
+        all["shown"], all["beds"],
+        "every alarming bed listed: {all}"
+    );
+    screenshot(&c, "alarm-bar-all.png").await;
+    click(&c, "#alarm-bar .alarm-more").await;
+    wait_js(
+        &c,
+        Duration::from_secs(5),
+        "return !document.querySelector('#alarm-bar').classList.contains('expanded');",
+    )
+    .await;
+
     c.close().await.expect("close session");
     drop(driver);
 }

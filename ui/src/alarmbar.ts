@@ -83,7 +83,10 @@ export class AlarmBar {
     this.list.className = 'alarm-list';
     this.more = button('alarm-more', '');
     this.more.hidden = true;
-    this.more.onclick = () => this.root.classList.toggle('expanded');
+    this.more.onclick = () => {
+      this.root.classList.toggle('expanded');
+      this.render();
+    };
     this.error = document.createElement('span');
     this.error.className = 'alarm-bar-error';
     this.error.setAttribute('role', 'alert');

@@ -230,6 +230,7 @@ const diag = {
   traces: () => view.traceStats(),
   sound: () => store.sound,
   alarms: () => store.allAlarms,
+  pauses: () => store.pauses,
 };
 (window as unknown as { __vigil: typeof diag }).__vigil = diag;
 
