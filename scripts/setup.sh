@@ -14,6 +14,8 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
   xvfb xauth webkit2gtk-driver imagemagick x11-utils xdotool
   mosquitto mosquitto-clients dbus-x11 dunst libnotify-bin fonts-dejavu-core
+  # The OS keyring (Secret Service) the station key may live in; its test runs GNOME Keyring.
+  gnome-keyring
   # Alarm sound played by the station (cpal over ALSA); the tests give it a PulseAudio null sink.
   libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils
 )

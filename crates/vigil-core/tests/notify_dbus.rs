@@ -5,14 +5,17 @@
 //! engine makes.
 //!
 //! Its own test binary: `DBUS_SESSION_BUS_ADDRESS` is process-global, so the tests here take
-//! [`ENV`] for their whole run. Needs `dbus-daemon` (Debian package `dbus`, see scripts/setup.sh).
+//! `support::bus::ENV` for their whole run (`use_bus`).
+
+#[allow(dead_code)] // this binary uses the bus, not the broker
+mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use support::bus::{use_bus, Bus};
 
 use vigil_core::alarms::{AlarmConfig, AlarmEvent, AlarmEventKind, AlarmMachine, Priority};
 use vigil_core::codes::Vital;
@@ -24,99 +27,6 @@ const T0: i64 = 1_700_000_000_000;
 /// Freedesktop urgency hint values.
 const NORMAL: u8 = 1;
 const CRITICAL: u8 = 2;
-
-/// Serialises the tests of this binary: each sets `DBUS_SESSION_BUS_ADDRESS` for its own bus.
-static ENV: Mutex<()> = Mutex::new(());
-
-// ---------------------------------------------------------------------------------------------
-// A private session bus.
-
-/// A `dbus-daemon` of the test's own; killed (and reaped) on drop, its socket directory removed.
-struct Bus {
-    child: Child,
-    address: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Bus {
-    fn start() -> Bus {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("session.conf");
-        // No <servicedir>: no bus activation (a desktop's dunst is never started behind our
-        // back). Everyone may own and call anything: this bus only has the test on it.
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-                dir.path().join("bus").display()
-            ),
-        )
-        .expect("write bus config");
-        // Its log (as root: a harmless "Failed to set fd limit") goes to a file, shown on failure.
-        let log = dir.path().join("dbus-daemon.log");
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--print-address=1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("bus log"))
-            .spawn()
-            .expect("cannot run dbus-daemon (Debian package `dbus`, see scripts/setup.sh)");
-        // The daemon prints its address once it listens; read it off a thread, bounded.
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-            let _ = tx.send(r);
-        });
-        let address = match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Ok(line)) if !line.trim().is_empty() => line.trim().to_owned(),
-            other => {
-                let _ = child.kill();
-                let status = child.wait();
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("dbus-daemon gave no address: {other:?}, exit {status:?}\n{log}");
-            }
-        };
-        Bus {
-            child,
-            address,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Takes [`ENV`] and points this process's session bus at `bus` until the guard is dropped.
-fn use_bus(bus: &Bus) -> MutexGuard<'static, ()> {
-    // A failed test poisons the lock; the others still run on their own bus.
-    let guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: every test of this binary sets the variable only while holding ENV, and nothing
-    // else in the process writes the environment.
-    unsafe {
-        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &bus.address);
-    }
-    guard
-}
 
 // ---------------------------------------------------------------------------------------------
 // A stand-in notification server.

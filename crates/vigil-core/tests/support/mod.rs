@@ -1,6 +1,9 @@
 //! Shared by the engine's test binaries that need a real broker: Mosquitto (from Debian) on a
 //! free loopback port, stopped when dropped.
 
+#[allow(dead_code)] // only the binaries that need a session bus use it
+pub mod bus;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
