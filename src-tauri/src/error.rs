@@ -6,6 +6,8 @@ use vigil_core::alarms::AlarmError;
 use vigil_core::audit::AuditError;
 use vigil_core::auth::AuthError;
 use vigil_core::engine::EngineError;
+use vigil_core::telemetry::IdError;
+use vigil_core::usecase::ActionError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiError {
@@ -88,6 +90,23 @@ impl From<EngineError> for ApiError {
 impl From<AuditError> for ApiError {
     fn from(e: AuditError) -> ApiError {
         ApiError::internal(e)
+    }
+}
+
+impl From<IdError> for ApiError {
+    fn from(e: IdError) -> ApiError {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> ApiError {
+        match e {
+            ActionError::Auth(a) => a.into(),
+            ActionError::UnknownDevice(_) => ApiError::new("unknown_device", e.to_string()),
+            ActionError::Invalid(m) => ApiError::bad_request(m),
+            ActionError::Audit(_) | ActionError::Store(_) => ApiError::internal(e),
+        }
     }
 }
 

@@ -160,7 +160,13 @@ impl Station {
             settings
                 .standby
                 .iter()
-                .filter_map(|k| k.split_once('/').map(|(w, b)| BedId::new(w, b))),
+                .filter_map(|k| match BedId::parse(k) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "saved standby of an unreadable bed ignored");
+                        None
+                    }
+                }),
         );
         let player = Player::spawn(file.sound.device.clone(), settings.alarm_volume);
         tauri::async_runtime::spawn(sound_loop(engine.handle(), player.clone()));

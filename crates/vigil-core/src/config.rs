@@ -961,6 +961,13 @@ impl FileConfig {
             path: path.clone(),
             source: Box::new(source),
         })?;
+        // The ward is a topic level of the subscription: a wildcard or a `/` there would
+        // subscribe to other wards' telemetry.
+        if let Some(w) = &cfg.broker.ward {
+            crate::telemetry::parse_ward(w).map_err(|e| {
+                ConfigError::Broker(format!("{}: [broker] ward: {e}", path.display()))
+            })?;
+        }
         if let Some(dir) = path.parent() {
             cfg.broker.resolve_paths(dir);
             cfg.security.resolve_paths(dir);
@@ -1026,6 +1033,9 @@ impl BrokerSettings {
 pub fn write_broker(path: &Path, url: Option<&str>, ward: Option<&str>) -> Result<(), ConfigError> {
     if let Some(u) = url {
         u.parse::<BrokerUrl>()?;
+    }
+    if let Some(w) = ward {
+        crate::telemetry::parse_ward(w).map_err(|e| ConfigError::Broker(e.to_string()))?;
     }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,

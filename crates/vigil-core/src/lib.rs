@@ -28,3 +28,4 @@ pub mod stations;
 pub mod store;
 pub mod syslog;
 pub mod telemetry;
+pub mod usecase;

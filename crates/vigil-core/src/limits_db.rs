@@ -1,11 +1,11 @@
 //! Per-patient alarm limits in SQLite (schema 005): what a charge nurse set for a bed, so that the
-//! engine starts with it after a restart ([`load`], called by `Engine::start`), and the checks a
-//! new set of limits must pass before it is applied ([`validate`]).
+//! engine starts with it after a restart ([`load`], called by `Engine::start`). The checks a new
+//! set must pass are the alarm machine's ([`crate::alarms::limits::validate`]).
 //!
 //! Saving ([`save`]) joins the caller's transaction, so that the new limits and the audit entry
 //! commit together.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection};
 use thiserror::Error;
@@ -24,71 +24,6 @@ pub enum LimitsDbError {
     /// A stored row that cannot be read back as a limit (edited outside Vigil).
     #[error("stored limit of {bed} unreadable: {why}")]
     Corrupt { bed: String, why: String },
-}
-
-/// The range an alarm threshold of `vital` may be set to: wide enough for every ward profile,
-/// narrow enough to catch a typing error (a heart-rate limit of 1200).
-pub fn settable_range(vital: Vital) -> (f64, f64) {
-    match vital {
-        Vital::Hr | Vital::Pr => (15.0, 300.0),
-        Vital::SpO2 => (50.0, 100.0),
-        Vital::Rr => (2.0, 120.0),
-        Vital::NibpSys => (30.0, 280.0),
-        Vital::NibpDia => (10.0, 220.0),
-        Vital::NibpMean => (20.0, 250.0),
-        Vital::Temp => (30.0, 43.0),
-        Vital::EtCo2 => (5.0, 100.0),
-    }
-}
-
-/// Why a set of limits must not be applied, if it must not: each limit valid
-/// ([`Limit::invalid`]), each threshold inside [`settable_range`], no code twice, and for
-/// every vital the low limit below the high limit (with room for both hysteresis margins).
-pub fn validate(limits: &[Limit]) -> Result<(), String> {
-    let mut seen = BTreeSet::new();
-    for l in limits {
-        if let Some(why) = l.invalid() {
-            return Err(why);
-        }
-        let (lo, hi) = settable_range(l.vital);
-        if l.threshold < lo || l.threshold > hi {
-            return Err(format!(
-                "{}: {} is outside {} to {} {}",
-                l.label(),
-                crate::alarms::fmt_value(l.threshold),
-                crate::alarms::fmt_value(lo),
-                crate::alarms::fmt_value(hi),
-                l.vital.unit()
-            ));
-        }
-        if !seen.insert(l.code()) {
-            return Err(format!("{} given twice", l.code()));
-        }
-    }
-    for low in limits.iter().filter(|l| l.direction == Direction::Low) {
-        let high = limits
-            .iter()
-            .find(|h| h.vital == low.vital && h.direction == Direction::High);
-        if let Some(high) = high {
-            if low.threshold + low.hysteresis >= high.threshold - high.hysteresis {
-                return Err(format!(
-                    "{}: the low limit ({}) must be below the high limit ({}){}",
-                    crate::alarms::limits::vital_label(low.vital),
-                    crate::alarms::fmt_value(low.threshold),
-                    crate::alarms::fmt_value(high.threshold),
-                    if low.threshold < high.threshold {
-                        format!(
-                            " by more than {}",
-                            crate::alarms::fmt_value(low.hysteresis + high.hysteresis)
-                        )
-                    } else {
-                        String::new()
-                    }
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn direction_str(d: Direction) -> &'static str {
@@ -204,27 +139,6 @@ mod tests {
     }
 
     #[test]
-    fn validation_catches_crossed_out_of_range_and_duplicate_limits() {
-        assert_eq!(validate(&default_limits()), Ok(()));
-        let e = validate(&with(Vital::Hr, Direction::Low, 130.0)).unwrap_err();
-        assert!(
-            e.contains("low limit (130) must be below the high limit (120)"),
-            "{e}"
-        );
-        // Below, but inside both hysteresis margins: the alarm could never clear.
-        let e = validate(&with(Vital::Hr, Direction::Low, 112.0)).unwrap_err();
-        assert!(e.contains("by more than 10"), "{e}");
-        let e = validate(&with(Vital::Hr, Direction::High, 1200.0)).unwrap_err();
-        assert!(e.contains("HR HIGH: 1200 is outside 15 to 300"), "{e}");
-        let e = validate(&with(Vital::SpO2, Direction::Low, f64::NAN)).unwrap_err();
-        assert!(e.contains("not a number"), "{e}");
-        let mut twice = default_limits();
-        twice.push(twice[0]);
-        assert!(validate(&twice).unwrap_err().contains("twice"));
-        assert_eq!(validate(&with(Vital::SpO2, Direction::Low, 85.0)), Ok(()));
-    }
-
-    #[test]
     fn saved_limits_load_back_after_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("l.db");
@@ -262,6 +176,36 @@ mod tests {
     }
 
     /// The engine starts with the limits saved before a restart (and the defaults elsewhere).
+    #[test]
+    fn validation_catches_crossed_out_of_range_and_duplicate_limits() {
+        assert_eq!(crate::alarms::limits::validate(&default_limits()), Ok(()));
+        let e =
+            crate::alarms::limits::validate(&with(Vital::Hr, Direction::Low, 130.0)).unwrap_err();
+        assert!(
+            e.contains("low limit (130) must be below the high limit (120)"),
+            "{e}"
+        );
+        // Below, but inside both hysteresis margins: the alarm could never clear.
+        let e =
+            crate::alarms::limits::validate(&with(Vital::Hr, Direction::Low, 112.0)).unwrap_err();
+        assert!(e.contains("by more than 10"), "{e}");
+        let e =
+            crate::alarms::limits::validate(&with(Vital::Hr, Direction::High, 1200.0)).unwrap_err();
+        assert!(e.contains("HR HIGH: 1200 is outside 15 to 300"), "{e}");
+        let e = crate::alarms::limits::validate(&with(Vital::SpO2, Direction::Low, f64::NAN))
+            .unwrap_err();
+        assert!(e.contains("not a number"), "{e}");
+        let mut twice = default_limits();
+        twice.push(twice[0]);
+        assert!(crate::alarms::limits::validate(&twice)
+            .unwrap_err()
+            .contains("twice"));
+        assert_eq!(
+            crate::alarms::limits::validate(&with(Vital::SpO2, Direction::Low, 85.0)),
+            Ok(())
+        );
+    }
+
     #[tokio::test]
     async fn engine_starts_with_saved_limits() {
         use crate::engine::{Engine, EngineConfig};

@@ -14,6 +14,7 @@ use thiserror::Error;
 use crate::audit::{Audit, AuditError};
 use crate::auth::{AuthError, Authorized, Permission};
 use crate::telemetry::BedId;
+use crate::usecase::in_tx;
 
 /// Longest name or MRN accepted.
 const MAX_TEXT: usize = 100;
@@ -129,27 +130,6 @@ fn clean(what: &str, s: &str) -> Result<String, PatientError> {
         )));
     }
     Ok(s.to_string())
-}
-
-/// Run `f` in a `BEGIN IMMEDIATE` transaction (so that the audit append cannot fork the chain).
-fn in_tx<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, PatientError>,
-) -> Result<T, PatientError> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match f(conn) {
-        Ok(v) => match conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(v),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e.into())
-            }
-        },
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
 }
 
 /// The patient in `bed` now, if any.

@@ -700,7 +700,7 @@ impl SecurityMonitor {
         let mut out: Vec<(Option<BedId>, String)> = best
             .into_iter()
             .map(|(bed, a)| {
-                let bed = bed.split_once('/').map(|(w, b)| BedId::new(w, b));
+                let bed = BedId::parse(&bed).ok();
                 let text = format!(
                     "SECURITY: {} ({}×): {}",
                     a.kind.label(),

@@ -133,6 +133,69 @@ impl BedId {
     pub fn key(&self) -> String {
         format!("{}/{}", self.ward, self.bed)
     }
+
+    /// The one parser of a bed key as users, the window and the command line give it
+    /// (`ward/bed`): both levels must be valid topic levels ([`valid_segment`]), so a bed
+    /// accepted here is one a device's topic can name.
+    pub fn parse(key: &str) -> Result<BedId, IdError> {
+        match key.split_once('/') {
+            Some((ward, bed)) if valid_segment(ward) && valid_segment(bed) => {
+                Ok(BedId::new(ward, bed))
+            }
+            _ => Err(IdError::Bed(truncate(key, 80))),
+        }
+    }
+}
+
+/// A ward, bed or device id that is not a valid telemetry topic level.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IdError {
+    #[error(
+        "not a bed: {0:?} (expected ward/bed, e.g. 4W/12; each 1–64 letters, digits, '.', '_', \
+         '-', not starting with '_')"
+    )]
+    Bed(String),
+    #[error(
+        "not a device id: {0:?} (1–64 letters, digits, '.', '_', '-', not starting with '_': \
+         the device level of its telemetry topics)"
+    )]
+    Device(String),
+    #[error("not a ward: {0:?} (1–64 letters, digits, '.', '_', '-', not starting with '_')")]
+    Ward(String),
+}
+
+/// A device id as the telemetry contract allows it (the device level of its topics): built
+/// only by [`DeviceId::parse`], so a device registered under it can be matched by a topic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(String);
+
+impl DeviceId {
+    pub fn parse(id: &str) -> Result<DeviceId, IdError> {
+        if valid_segment(id) {
+            Ok(DeviceId(id.to_string()))
+        } else {
+            Err(IdError::Device(truncate(id, 80)))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A ward name as IT configures it (the broker subscription's ward level).
+pub fn parse_ward(ward: &str) -> Result<&str, IdError> {
+    if valid_segment(ward) {
+        Ok(ward)
+    } else {
+        Err(IdError::Ward(truncate(ward, 80)))
+    }
 }
 
 impl std::fmt::Display for BedId {
@@ -702,6 +765,31 @@ pub fn utc_from_ms(ms: i64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One parser for bed keys and one for device ids: what they accept is exactly what a
+    /// topic can carry.
+    #[test]
+    fn bed_and_device_ids_parse_as_topic_levels() {
+        assert_eq!(BedId::parse("4W/03"), Ok(BedId::new("4W", "03")));
+        for bad in [
+            "", "4W", "/03", "4W/", "4W/03/x", "4W/_03", "_st/03", "4W/+", "#/03", "4W/0 3",
+            "4W/\n",
+        ] {
+            assert!(matches!(BedId::parse(bad), Err(IdError::Bed(_))), "{bad:?}");
+        }
+        assert!(BedId::parse(&format!("4W/{}", "b".repeat(65))).is_err());
+        for bad in ["_mon", "", "mon 1", "a/b", "+", "é"] {
+            assert!(
+                matches!(DeviceId::parse(bad), Err(IdError::Device(_))),
+                "{bad:?}"
+            );
+        }
+        let d = DeviceId::parse("mon-1.a_b").expect("valid");
+        assert_eq!(d.as_str(), "mon-1.a_b");
+        assert!(
+            parse_ward("4W").is_ok() && parse_ward("+").is_err() && parse_ward("4W/1").is_err()
+        );
+    }
 
     const VITALS_OK: &str = r#"{"v":1,"device":"mon-1","t":"2026-11-23T10:00:00.250Z","seq":7,
         "obs":[{"mdc":147842,"value":72,"unit":"/min"},

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use vigil_core::audit::{actions, Audit};
-use vigil_core::auth::Actor;
+use vigil_core::auth::{Actor, AuthConfig, AuthService, Authorized, Permission};
 use vigil_core::codes::{self, Vital};
 use vigil_core::ingest;
 use vigil_core::query;
 use vigil_core::store;
-use vigil_core::telemetry::{utc_from_ms, valid_segment, BedId};
+use vigil_core::telemetry::{parse_ward, utc_from_ms, BedId, DeviceId};
+use vigil_core::usecase;
 
 #[derive(Subcommand)]
 pub enum QueryCmd {
@@ -103,10 +103,7 @@ pub enum DeviceCmd {
 }
 
 pub fn parse_bed(s: &str) -> Result<BedId> {
-    match s.split_once('/') {
-        Some((w, b)) if valid_segment(w) && valid_segment(b) => Ok(BedId::new(w, b)),
-        _ => bail!("bed {s:?}: expected ward/bed, e.g. 4W/12"),
-    }
+    Ok(BedId::parse(s)?)
 }
 
 /// RFC 3339 or ms since the epoch.
@@ -294,18 +291,18 @@ pub fn run_status(db: PathBuf, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Register one device to its bed, audited as the command-line user.
-fn register(conn: &rusqlite::Connection, device: &str, bed: &BedId, label: &str) -> Result<()> {
-    let now = store::now_ms();
-    ingest::register_device(conn, device, bed, label, now)?;
-    Audit::append(
-        conn,
-        Actor::cli().name(),
-        actions::DEVICE_REGISTER,
-        device,
-        &format!("bed {bed}; label {label:?}"),
-        now,
-    )?;
+/// The station's database as the command-line user acting as IT (audited as `cli:<user>`),
+/// allowed to manage devices.
+fn as_it(db: &std::path::Path) -> Result<(AuthService, Authorized)> {
+    let svc = AuthService::open(db, AuthConfig::default())?;
+    let auth = svc.authorize_admin(&Actor::cli(), Permission::ManageDevices, store::now_ms())?;
+    Ok((svc, auth))
+}
+
+/// Register one device to its bed ([`usecase::register_device`]).
+fn register(svc: &AuthService, auth: &Authorized, input: &usecase::RegisterDevice) -> Result<()> {
+    usecase::register_device(svc, auth, input, store::now_ms())?;
+    println!("device {} feeds bed {}", input.device, input.bed);
     Ok(())
 }
 
@@ -317,29 +314,30 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
             label,
             db,
         } => {
-            if !valid_segment(&device) {
-                bail!("device id {device:?}: 1-64 characters of A-Z a-z 0-9 . _ -");
-            }
-            let bed = parse_bed(&bed)?;
-            let conn = store::open(&db)?;
-            register(&conn, &device, &bed, &label)?;
-            println!("device {device} feeds bed {bed}");
+            let input = usecase::RegisterDevice {
+                device: DeviceId::parse(&device)?,
+                bed: parse_bed(&bed)?,
+                label: usecase::Label::parse(&label)?,
+            };
+            let (svc, auth) = as_it(&db)?;
+            register(&svc, &auth, &input)?;
         }
         DeviceCmd::AddSim { beds, ward, db } => {
-            if !valid_segment(&ward) {
-                bail!("ward {ward:?}: 1-64 characters of A-Z a-z 0-9 . _ -");
-            }
+            parse_ward(&ward)?;
             if beds == 0 {
                 bail!("--beds must be at least 1");
             }
-            let conn = store::open(&db)?;
+            let (svc, auth) = as_it(&db)?;
             for i in 0..beds {
                 let (device, bed) = vigil_core::sim::monitor(&ward, i);
-                if !valid_segment(&device) {
-                    bail!("ward {ward:?} is too long for simulated device ids");
-                }
-                register(&conn, &device, &bed, "simulated monitor")?;
-                println!("device {device} feeds bed {bed}");
+                let input = usecase::RegisterDevice {
+                    device: DeviceId::parse(&device).with_context(|| {
+                        format!("ward {ward:?} is too long for simulated device ids")
+                    })?,
+                    bed,
+                    label: usecase::Label::parse("simulated monitor")?,
+                };
+                register(&svc, &auth, &input)?;
             }
         }
         DeviceCmd::List { db } => {
@@ -356,18 +354,9 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
             }
         }
         DeviceCmd::Remove { device, db } => {
-            let conn = store::open(&db)?;
-            if !ingest::unregister_device(&conn, &device)? {
-                bail!("device {device} is not registered");
-            }
-            Audit::append(
-                &conn,
-                Actor::cli().name(),
-                actions::DEVICE_REMOVE,
-                &device,
-                "",
-                store::now_ms(),
-            )?;
+            let device = DeviceId::parse(&device)?;
+            let (svc, auth) = as_it(&db)?;
+            usecase::remove_device(&svc, &auth, &device, store::now_ms())?;
             println!("device {device} removed");
         }
     }

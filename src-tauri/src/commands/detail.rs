@@ -19,6 +19,7 @@ use vigil_core::patients::{self, Patient, PatientError};
 use vigil_core::telemetry::BedId;
 use vigil_core::{limits_db, query, store};
 
+use crate::commands::alarms::parse_bed;
 use crate::error::ApiError;
 use crate::session::{require, AuthState};
 
@@ -111,19 +112,6 @@ impl Monitor for EngineHandle {
     }
 }
 
-/// "4W/03" → the bed.
-pub fn bed_id(key: &str) -> Result<BedId, ApiError> {
-    let bad = || ApiError::bad_request(format!("not a bed: {key:?}"));
-    let (ward, bed) = key.split_once('/').ok_or_else(bad)?;
-    let ok = |s: &str| {
-        !s.is_empty() && s.len() <= 64 && !s.contains('/') && !s.chars().any(char::is_control)
-    };
-    if !ok(ward) || !ok(bed) {
-        return Err(bad());
-    }
-    Ok(BedId::new(ward, bed))
-}
-
 fn direction_str(d: Direction) -> &'static str {
     match d {
         Direction::Low => "low",
@@ -153,7 +141,7 @@ pub struct LimitOut {
 
 impl From<&Limit> for LimitOut {
     fn from(l: &Limit) -> Self {
-        let (min, max) = limits_db::settable_range(l.vital);
+        let (min, max) = vigil_core::alarms::limits::settable_range(l.vital);
         LimitOut {
             code: l.code(),
             vital: l.vital.name(),
@@ -174,7 +162,7 @@ impl From<&Limit> for LimitOut {
 /// screen that shows the alarms shows what they are measured against.
 pub fn bed_limits(st: &AuthState, mon: &dyn Monitor, bed: &str) -> Result<Vec<LimitOut>, ApiError> {
     super::auth::ward_access(st)?;
-    let bed = bed_id(bed)?;
+    let bed = parse_bed(bed)?;
     Ok(mon.limits(&bed).iter().map(LimitOut::from).collect())
 }
 
@@ -195,7 +183,7 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// Change thresholds of the bed's limits (charge nurse). Checked ([`limits_db::validate`]),
+/// Change thresholds of the bed's limits (charge nurse). Checked ([`vigil_core::alarms::limits::validate`]),
 /// saved with an audit entry "CODE old → new" in one transaction that commits only once the
 /// engine applied them; returns the limits now in force.
 pub fn set_bed_limits(
@@ -208,7 +196,7 @@ pub fn set_bed_limits(
     let mut g = st.lock();
     let (svc, s) = require(&mut g, Permission::ChangePatientLimits, now)?;
     let proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
-    let bed = bed_id(bed)?;
+    let bed = parse_bed(bed)?;
     if changes.is_empty() {
         return Err(ApiError::bad_request("no limit to change"));
     }
@@ -235,7 +223,7 @@ pub fn set_bed_limits(
             l.threshold = c.threshold;
         }
     }
-    limits_db::validate(&new).map_err(ApiError::bad_request)?;
+    vigil_core::alarms::limits::validate(&new).map_err(ApiError::bad_request)?;
     if diff.is_empty() {
         return Ok(old.iter().map(LimitOut::from).collect());
     }
@@ -387,7 +375,7 @@ pub fn trend(
         let mut g = st.lock();
         require(&mut g, Permission::ViewHistory, now)?;
     }
-    let bed = bed_id(bed)?;
+    let bed = parse_bed(bed)?;
     let vital = Vital::from_name(vital)
         .ok_or_else(|| ApiError::bad_request(format!("unknown vital {vital:?}")))?;
     check_span(from_ms, to_ms, MAX_TREND_SPAN_MS)?;
@@ -496,7 +484,7 @@ pub fn samples(
         let mut g = st.lock();
         require(&mut g, Permission::ViewHistory, now)?;
     }
-    let bed = bed_id(bed)?;
+    let bed = parse_bed(bed)?;
     let info = codes::channel(channel)
         .ok_or_else(|| ApiError::bad_request(format!("unknown channel {channel:?}")))?;
     check_span(from_ms, to_ms, MAX_SAMPLES_SPAN_MS)?;
@@ -594,7 +582,7 @@ pub fn alarm_history(
         let mut g = st.lock();
         require(&mut g, Permission::ViewHistory, now)?;
     }
-    let bed = bed_id(bed)?;
+    let bed = parse_bed(bed)?;
     check_span(from_ms, to_ms, MAX_ALARM_SPAN_MS)?;
     audit_read(st, &bed, "alarm history", from_ms, to_ms)?;
     // Read on to now: what happened to an alarm raised in the window may come later.
@@ -746,7 +734,7 @@ pub fn list_patients(st: &AuthState) -> Result<Vec<PatientOut>, ApiError> {
 }
 
 fn known_bed(mon: &dyn Monitor, key: &str) -> Result<BedId, ApiError> {
-    let bed = bed_id(key)?;
+    let bed = parse_bed(key)?;
     if mon.has_bed(&bed) {
         Ok(bed)
     } else {
@@ -825,7 +813,7 @@ pub fn discharge_patient(
     let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
     let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
     let limits_proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
-    let bed = bed_id(bed)?;
+    let bed = parse_bed(bed)?;
     let p = patients::discharge(svc.connection(), &proof, &bed, now).map_err(patient_error)?;
     limits_follow(
         svc,
@@ -854,7 +842,7 @@ pub fn transfer_patient(
     let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
     let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
     let limits_proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
-    let from = bed_id(from_bed)?;
+    let from = parse_bed(from_bed)?;
     let to = known_bed(mon, to_bed)?;
     let p = patients::transfer(svc.connection(), &proof, &from, &to, now).map_err(patient_error)?;
     let theirs = mon.limits(&from);
@@ -886,9 +874,9 @@ mod tests {
 
     #[test]
     fn bed_keys() {
-        assert_eq!(bed_id("4W/03").unwrap(), BedId::new("4W", "03"));
+        assert_eq!(parse_bed("4W/03").unwrap(), BedId::new("4W", "03"));
         for bad in ["", "4W", "/03", "4W/", "4W/03/x", "4W/\n"] {
-            assert_eq!(bed_id(bad).unwrap_err().code, "bad_request", "{bad:?}");
+            assert_eq!(parse_bed(bad).unwrap_err().code, "bad_request", "{bad:?}");
         }
     }
 

@@ -14,9 +14,9 @@ use vigil_core::auth::{Authorized, Permission};
 use vigil_core::config::{self, BrokerSection};
 use vigil_core::ingest::{self, Registry};
 use vigil_core::settings::{self, Flag, StationSettings};
-use vigil_core::telemetry::DeviceStatus;
+use vigil_core::telemetry::{BedId, DeviceId, DeviceStatus};
+use vigil_core::usecase;
 
-use crate::commands::alarms::parse_bed;
 use crate::error::ApiError;
 use crate::session::{self, AuthState};
 
@@ -43,22 +43,6 @@ pub struct DeviceRow {
     pub enabled: bool,
     /// `online`, `offline`, or `unknown` (not heard since the station started).
     pub live: &'static str,
-}
-
-/// Device ids as devices publish them: 1–64 of letters, digits, `.`, `_`, `-`.
-fn check_device_id(device: &str) -> Result<(), ApiError> {
-    let ok = !device.is_empty()
-        && device.len() <= 64
-        && device
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "not a device id: {device:?} (1–64 letters, digits, '.', '_', '-')"
-        )))
-    }
 }
 
 /// The registry and the devices heard live (`seen`, from the engine).
@@ -105,59 +89,24 @@ pub fn register_device(
     bed: &str,
     label: &str,
 ) -> Result<Registry, ApiError> {
-    let device = device.trim();
-    check_device_id(device)?;
-    let bed = parse_bed(bed.trim())?;
-    let label = label.trim();
-    if label.len() > 100 {
-        return Err(ApiError::bad_request("label longer than 100 characters"));
-    }
+    let input = usecase::RegisterDevice {
+        device: DeviceId::parse(device.trim())?,
+        bed: BedId::parse(bed.trim())?,
+        label: usecase::Label::parse(label)?,
+    };
     let now = st.now();
     let mut g = st.lock();
-    let (svc, s) = session::require(&mut g, Permission::ManageDevices, now)?;
-    let user = s.user().to_string();
-    let conn = svc.connection();
-    ingest::register_device(conn, device, &bed, label, now).map_err(internal)?;
-    Audit::append(
-        conn,
-        &user,
-        vigil_core::audit::actions::DEVICE_REGISTER,
-        device,
-        &format!("bed={} label={label}", bed.key()),
-        now,
-    )?;
-    config_changed(
-        svc,
-        &user,
-        format!("device {device} registered to bed {}", bed.key()),
-        now,
-    );
-    Registry::load(conn).map_err(internal)
+    let proof = session::authorized(&mut g, Permission::ManageDevices, now)?;
+    Ok(usecase::register_device(&g.svc, &proof, &input, now)?)
 }
 
 /// Remove `device` from the registry; returns the new registry.
 pub fn remove_device(st: &AuthState, device: &str) -> Result<Registry, ApiError> {
+    let device = DeviceId::parse(device.trim())?;
     let now = st.now();
     let mut g = st.lock();
-    let (svc, s) = session::require(&mut g, Permission::ManageDevices, now)?;
-    let user = s.user().to_string();
-    let conn = svc.connection();
-    if !ingest::unregister_device(conn, device).map_err(internal)? {
-        return Err(ApiError::new(
-            "unknown_device",
-            format!("no device {device:?} is registered"),
-        ));
-    }
-    Audit::append(
-        conn,
-        &user,
-        vigil_core::audit::actions::DEVICE_REMOVE,
-        device,
-        "",
-        now,
-    )?;
-    config_changed(svc, &user, format!("device {device} removed"), now);
-    Registry::load(conn).map_err(internal)
+    let proof = session::authorized(&mut g, Permission::ManageDevices, now)?;
+    Ok(usecase::remove_device(&g.svc, &proof, &device, now)?)
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -398,23 +347,4 @@ pub fn save_broker(
         now,
     );
     Ok(path.display().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn device_ids_are_checked() {
-        for ok in ["mon-3", "tele_12.a", "X"] {
-            check_device_id(ok).unwrap();
-        }
-        for bad in ["", "a b", "bed/3", "é", &"x".repeat(65)] {
-            assert_eq!(
-                check_device_id(bad).unwrap_err().code,
-                "bad_request",
-                "{bad:?}"
-            );
-        }
-    }
 }

@@ -10,6 +10,8 @@
 //! artefacts do not alarm); HR, PR, NIBP and temperature none (HR is already averaged over
 //! beats; NIBP and temperature are discrete, slow measurements).
 
+use std::collections::BTreeSet;
+
 use crate::codes::Vital;
 
 use super::{fmt_value, Priority};
@@ -107,6 +109,71 @@ impl Limit {
         }
         None
     }
+}
+
+/// The range an alarm threshold of `vital` may be set to: wide enough for every ward profile,
+/// narrow enough to catch a typing error (a heart-rate limit of 1200).
+pub fn settable_range(vital: Vital) -> (f64, f64) {
+    match vital {
+        Vital::Hr | Vital::Pr => (15.0, 300.0),
+        Vital::SpO2 => (50.0, 100.0),
+        Vital::Rr => (2.0, 120.0),
+        Vital::NibpSys => (30.0, 280.0),
+        Vital::NibpDia => (10.0, 220.0),
+        Vital::NibpMean => (20.0, 250.0),
+        Vital::Temp => (30.0, 43.0),
+        Vital::EtCo2 => (5.0, 100.0),
+    }
+}
+
+/// Why a set of limits must not be applied, if it must not: each limit valid
+/// ([`Limit::invalid`]), each threshold inside [`settable_range`], no code twice, and for
+/// every vital the low limit below the high limit (with room for both hysteresis margins).
+pub fn validate(limits: &[Limit]) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    for l in limits {
+        if let Some(why) = l.invalid() {
+            return Err(why);
+        }
+        let (lo, hi) = settable_range(l.vital);
+        if l.threshold < lo || l.threshold > hi {
+            return Err(format!(
+                "{}: {} is outside {} to {} {}",
+                l.label(),
+                fmt_value(l.threshold),
+                fmt_value(lo),
+                fmt_value(hi),
+                l.vital.unit()
+            ));
+        }
+        if !seen.insert(l.code()) {
+            return Err(format!("{} given twice", l.code()));
+        }
+    }
+    for low in limits.iter().filter(|l| l.direction == Direction::Low) {
+        let high = limits
+            .iter()
+            .find(|h| h.vital == low.vital && h.direction == Direction::High);
+        if let Some(high) = high {
+            if low.threshold + low.hysteresis >= high.threshold - high.hysteresis {
+                return Err(format!(
+                    "{}: the low limit ({}) must be below the high limit ({}){}",
+                    vital_label(low.vital),
+                    fmt_value(low.threshold),
+                    fmt_value(high.threshold),
+                    if low.threshold < high.threshold {
+                        format!(
+                            " by more than {}",
+                            fmt_value(low.hysteresis + high.hysteresis)
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The unit a vital is shown in ("/min", "%", "mmHg", "°C").

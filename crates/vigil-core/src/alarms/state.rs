@@ -483,15 +483,9 @@ impl AlarmMachine {
     }
 
     /// Put back a bed's limits saved before a restart (no event: nothing changed). Checked like
-    /// [`AlarmMachine::set_limits`].
+    /// [`AlarmMachine::set_limits`] ([`super::limits::validate`]).
     pub fn restore_limits(&mut self, bed: BedId, limits: Vec<Limit>) -> Result<(), AlarmError> {
-        if let Some(why) = limits.iter().find_map(Limit::invalid) {
-            return Err(AlarmError::InvalidLimit(why));
-        }
-        let mut seen = BTreeSet::new();
-        if let Some(dup) = limits.iter().find(|l| !seen.insert(l.code())) {
-            return Err(AlarmError::InvalidLimit(format!("{} twice", dup.code())));
-        }
+        super::limits::validate(&limits).map_err(AlarmError::InvalidLimit)?;
         self.limits.insert(bed, limits);
         Ok(())
     }
@@ -1133,13 +1127,7 @@ impl AlarmMachine {
         if user.trim().is_empty() {
             return Err(AlarmError::NoUser);
         }
-        if let Some(why) = limits.iter().find_map(Limit::invalid) {
-            return Err(AlarmError::InvalidLimit(why));
-        }
-        let mut seen = BTreeSet::new();
-        if let Some(dup) = limits.iter().find(|l| !seen.insert(l.code())) {
-            return Err(AlarmError::InvalidLimit(format!("{} twice", dup.code())));
-        }
+        super::limits::validate(&limits).map_err(AlarmError::InvalidLimit)?;
         self.note_bed(bed, now);
         let text: Vec<String> = limits
             .iter()
