@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -10,6 +11,7 @@ use vigil_core::auth::{Actor, AuthConfig, AuthService, Authorized, Permission};
 use vigil_core::codes::{self, Vital};
 use vigil_core::ingest;
 use vigil_core::query;
+use vigil_core::security::{SecurityMonitor, Thresholds};
 use vigil_core::store;
 use vigil_core::telemetry::{parse_ward, utc_from_ms, BedId, DeviceId};
 use vigil_core::usecase;
@@ -292,18 +294,37 @@ pub fn run_status(db: PathBuf, json: bool) -> Result<()> {
 }
 
 /// The station's database as the command-line user acting as IT (audited as `cli:<user>`),
-/// allowed to manage devices.
-fn as_it(db: &std::path::Path) -> Result<(AuthService, Authorized)> {
-    let svc = AuthService::open(db, AuthConfig::default())?;
-    let auth = svc.authorize_admin(&Actor::cli(), Permission::ManageDevices, store::now_ms())?;
-    Ok((svc, auth))
+/// allowed to manage devices; what it changes is a security event, stored by [`It::done`].
+struct It {
+    svc: AuthService,
+    auth: Authorized,
+    monitor: Arc<SecurityMonitor>,
 }
 
-/// Register one device to its bed ([`usecase::register_device`]).
-fn register(svc: &AuthService, auth: &Authorized, input: &usecase::RegisterDevice) -> Result<()> {
-    usecase::register_device(svc, auth, input, store::now_ms())?;
-    println!("device {} feeds bed {}", input.device, input.bed);
-    Ok(())
+impl It {
+    fn open(db: &std::path::Path) -> Result<It> {
+        let mut svc = AuthService::open(db, AuthConfig::default())?;
+        let monitor = Arc::new(SecurityMonitor::new(Thresholds::default()));
+        svc.set_security(Arc::clone(&monitor));
+        let auth =
+            svc.authorize_admin(&Actor::cli(), Permission::ManageDevices, store::now_ms())?;
+        Ok(It { svc, auth, monitor })
+    }
+
+    /// Register one device to its bed ([`usecase::register_device`]).
+    fn register(&self, input: &usecase::RegisterDevice) -> Result<()> {
+        usecase::register_device(&self.svc, &self.auth, input, store::now_ms())?;
+        println!("device {} feeds bed {}", input.device, input.bed);
+        Ok(())
+    }
+
+    /// Store the security events of what was changed (IT's Security screen shows them).
+    fn done(self) -> Result<()> {
+        self.monitor
+            .flush(self.svc.connection(), store::now_ms())
+            .context("recording the configuration change as a security event")?;
+        Ok(())
+    }
 }
 
 pub fn run_device(cmd: DeviceCmd) -> Result<()> {
@@ -319,15 +340,16 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
                 bed: parse_bed(&bed)?,
                 label: usecase::Label::parse(&label)?,
             };
-            let (svc, auth) = as_it(&db)?;
-            register(&svc, &auth, &input)?;
+            let it = It::open(&db)?;
+            it.register(&input)?;
+            it.done()?;
         }
         DeviceCmd::AddSim { beds, ward, db } => {
             parse_ward(&ward)?;
             if beds == 0 {
                 bail!("--beds must be at least 1");
             }
-            let (svc, auth) = as_it(&db)?;
+            let it = It::open(&db)?;
             for i in 0..beds {
                 let (device, bed) = vigil_core::sim::monitor(&ward, i);
                 let input = usecase::RegisterDevice {
@@ -337,8 +359,9 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
                     bed,
                     label: usecase::Label::parse("simulated monitor")?,
                 };
-                register(&svc, &auth, &input)?;
+                it.register(&input)?;
             }
+            it.done()?;
         }
         DeviceCmd::List { db } => {
             let conn = open_db(&db)?;
@@ -355,8 +378,9 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
         }
         DeviceCmd::Remove { device, db } => {
             let device = DeviceId::parse(&device)?;
-            let (svc, auth) = as_it(&db)?;
-            usecase::remove_device(&svc, &auth, &device, store::now_ms())?;
+            let it = It::open(&db)?;
+            usecase::remove_device(&it.svc, &it.auth, &device, store::now_ms())?;
+            it.done()?;
             println!("device {device} removed");
         }
     }

@@ -674,3 +674,70 @@ fn stations_are_enrolled_listed_and_removed_from_the_command_line_and_audited() 
     );
     assert!(Audit::verify(&conn).expect("verify").is_intact());
 }
+
+/// `vigilctl device` is an adapter over the engine's one device action: the id is the one the
+/// telemetry contract allows (a leading `_`, which no device topic can carry, is refused), and
+/// a registration is one audited transaction and a configuration-change security event.
+#[test]
+fn devices_are_registered_through_the_one_audited_action() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.db");
+    let d = db_arg(&db);
+    for (device, bed) in [("_mon1", "4W/01"), ("mon 1", "4W/01"), ("mon-1", "4W/+")] {
+        let r = vigilctl(&["device", "add", device, "--bed", bed, "--db", &d], "");
+        assert!(!r.ok(), "{device} {bed}: {r:?}");
+        assert!(r.stderr.contains("not a"), "says what is wrong: {r:?}");
+    }
+    let r = vigilctl(
+        &[
+            "device",
+            "add",
+            "mon-1",
+            "--bed",
+            "4W/01",
+            "--label",
+            "bedside 1",
+            "--db",
+            &d,
+        ],
+        "",
+    );
+    assert!(r.ok(), "{r:?}");
+    assert!(r.stdout.contains("device mon-1 feeds bed 4W/01"), "{r:?}");
+    let r = vigilctl(&["device", "remove", "mon-1", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    let r = vigilctl(&["device", "remove", "mon-1", "--db", &d], "");
+    assert!(!r.ok() && r.stderr.contains("no device"), "{r:?}");
+
+    let svc = AuthService::open(&db, AuthConfig::default()).expect("db");
+    let trail: Vec<(String, String, String)> =
+        Audit::list(svc.connection(), &AuditFilter::default())
+            .expect("trail")
+            .into_iter()
+            .map(|e| (e.actor, e.action, e.detail))
+            .collect();
+    assert_eq!(
+        trail,
+        [
+            (
+                "cli:itdesk".to_string(),
+                "device_register".to_string(),
+                "bed 4W/01; label \"bedside 1\"".to_string()
+            ),
+            ("cli:itdesk".into(), "device_remove".into(), String::new()),
+        ]
+    );
+    let events = vigil_core::security::list(svc.connection(), &Default::default()).expect("events");
+    let changes: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == vigil_core::security::Kind::ConfigChange)
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert!(
+        changes
+            .iter()
+            .any(|d| d.contains("device mon-1 registered to bed 4W/01"))
+            && changes.iter().any(|d| d.contains("device mon-1 removed")),
+        "{events:?}"
+    );
+}
