@@ -106,6 +106,36 @@ async fn aim_at_bed3(c: &Client, button: &str) {
     );
 }
 
+/// Move the (WebDriver) mouse pointer onto the centre of `css`, as a user's hand does.
+async fn pointer_to(c: &Client, css: &str) {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+    let element = c
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    let mouse = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+        element,
+        duration: Some(Duration::from_millis(150)),
+        x: 0.0,
+        y: 0.0,
+    });
+    c.perform_actions(mouse)
+        .await
+        .unwrap_or_else(|e| panic!("pointer to {css}: {e}"));
+}
+
+/// The pointer onto `css` in the alarm bar: the bar holds its entries in place.
+async fn aim_pointer(c: &Client, css: &str) {
+    pointer_to(c, css).await;
+    let held = wait_js(
+        c,
+        Duration::from_secs(2),
+        "return document.querySelector('#alarm-bar').dataset.held === 'true';",
+    )
+    .await;
+    assert_eq!(held, Value::Bool(true), "pointer on {css}: the bar held");
+}
+
 /// The bed-03 tile's alarm state and text.
 async fn tile_state(c: &Client) -> Value {
     js(
@@ -624,6 +654,17 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
         "the count said plainly: {bar}"
     );
     screenshot(&c, "alarm-bar-more.png").await;
+    // ---- The pointer on the bar holds its entries in place (a click lands where it was
+    // aimed); off the bar, they move again.
+    aim_pointer(&c, "#alarm-bar .alarm-item .alarm-item-text").await;
+    pointer_to(&c, "#ward-grid").await;
+    let released = wait_js(
+        &c,
+        Duration::from_secs(5),
+        "return document.querySelector('#alarm-bar').dataset.held === undefined;",
+    )
+    .await;
+    assert_eq!(released, Value::Bool(true), "pointer off the bar: released");
     // The station-wide pause resumed above left no bed paused (its own state, back from the
     // broker, once paused every bed again for two minutes).
     let paused = js(
@@ -635,6 +676,8 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     .await;
     assert_eq!(paused["pauses"], json!([]), "{paused}");
     assert_eq!(paused["resume"], 0, "{paused}");
+    // Aimed as a hand does: the pointer reaches the button (the bar holds still), then clicks.
+    aim_pointer(&c, "#alarm-bar .alarm-more").await;
     click(&c, "#alarm-bar .alarm-more").await;
     let all = wait_js(
         &c,
@@ -644,12 +687,19 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
         ),
     )
     .await;
+    if all.is_null() {
+        screenshot(&c, "alarm-bar-all-failed.png").await;
+        let now = js(&c, &format!("return (() => {{ {bar_script} }})();")).await;
+        let detail = visible(&c, "#bed-detail").await;
+        panic!("not all shown after show all: {now}, bed detail open: {detail}");
+    }
     assert_eq!(all["expanded"], true, "{all}");
     assert_eq!(
         all["shown"], all["beds"],
         "every alarming bed listed: {all}"
     );
     screenshot(&c, "alarm-bar-all.png").await;
+    aim_pointer(&c, "#alarm-bar .alarm-more").await;
     click(&c, "#alarm-bar .alarm-more").await;
     wait_js(
         &c,
