@@ -105,7 +105,9 @@ impl From<ActionError> for ApiError {
             ActionError::Auth(a) => a.into(),
             ActionError::UnknownDevice(_) => ApiError::new("unknown_device", e.to_string()),
             ActionError::Invalid(m) => ApiError::bad_request(m),
-            ActionError::Audit(_) | ActionError::Store(_) => ApiError::internal(e),
+            ActionError::Audit(_) | ActionError::Store(_) | ActionError::Limits(_) => {
+                ApiError::internal(e)
+            }
         }
     }
 }

@@ -77,6 +77,8 @@ pub mod actions {
     pub const DEVICE_REGISTER: &str = "device_register";
     /// A device was removed from the registry.
     pub const DEVICE_REMOVE: &str = "device_remove";
+    /// A bed's alarm limits changed (by a charge nurse, or following its patient).
+    pub const LIMITS_CHANGE: &str = "limits_change";
     /// Another station enrolled (or its key replaced): its signed alarm state is accepted.
     pub const STATION_ENROL: &str = "station_enrol";
     /// An enrolled station removed: its alarm state is refused from now on.

@@ -11,6 +11,8 @@
 use rusqlite::Connection;
 use thiserror::Error;
 
+use crate::alarms::limits::validate;
+use crate::alarms::Limit;
 use crate::audit::{actions, Audit, AuditError};
 use crate::auth::{AuthError, AuthService, Authorized, Permission};
 use crate::ingest::{self, Registry};
@@ -30,6 +32,8 @@ pub enum ActionError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Limits(#[from] crate::limits_db::LimitsDbError),
 }
 
 impl From<rusqlite::Error> for ActionError {
@@ -150,6 +154,116 @@ pub fn remove_device(
     Ok(Registry::load(conn)?)
 }
 
+/// One threshold of a bed's limits to change, by its code (`HR_LOW`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdChange {
+    pub code: String,
+    pub threshold: f64,
+}
+
+/// `current` with `changes` applied: each code at most once and one the bed has; only
+/// thresholds change. The result passes the one limits validator. Returns the new limits and
+/// the change in words ("HR_LOW 50 → 45"), empty when nothing changes.
+pub fn with_thresholds(
+    bed: &BedId,
+    current: &[Limit],
+    changes: &[ThresholdChange],
+) -> Result<(Vec<Limit>, Vec<String>), ActionError> {
+    if changes.is_empty() {
+        return Err(ActionError::Invalid("no limit to change".into()));
+    }
+    let mut new = current.to_vec();
+    let mut diff = Vec::new();
+    let mut seen = Vec::new();
+    for c in changes {
+        if seen.contains(&c.code) {
+            return Err(ActionError::Invalid(format!("{} given twice", c.code)));
+        }
+        seen.push(c.code.clone());
+        let l = new
+            .iter_mut()
+            .find(|l| l.code() == c.code)
+            .ok_or_else(|| ActionError::Invalid(format!("bed {bed} has no limit {}", c.code)))?;
+        if l.threshold != c.threshold {
+            diff.push(format!(
+                "{} {} → {}",
+                c.code,
+                fmt_threshold(l.threshold),
+                fmt_threshold(c.threshold)
+            ));
+            l.threshold = c.threshold;
+        }
+    }
+    validate(&new).map_err(ActionError::Invalid)?;
+    Ok((new, diff))
+}
+
+fn fmt_threshold(v: f64) -> String {
+    let r = (v * 100.0).round() / 100.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r}")
+    }
+}
+
+/// Save `new` as `bed`'s limits (`None`: forget them, the ward's `defaults` apply) with their
+/// audit entry, in one transaction that commits only once `apply` has put them into the live
+/// engine. If the commit fails, `apply` puts `old` back, so that what is shown, evaluated and
+/// stored agree. `auth` must allow changing a patient's limits.
+#[allow(clippy::too_many_arguments)]
+pub fn replace_limits<E: From<ActionError>>(
+    svc: &AuthService,
+    auth: &Authorized,
+    bed: &BedId,
+    old: &[Limit],
+    new: Option<&[Limit]>,
+    defaults: &[Limit],
+    detail: &str,
+    apply: &dyn Fn(Vec<Limit>) -> Result<(), E>,
+    now_ms: i64,
+) -> Result<(), E> {
+    let user = auth
+        .require(Permission::ChangePatientLimits)
+        .map_err(ActionError::from)?;
+    let in_force = new.map_or_else(|| defaults.to_vec(), <[Limit]>::to_vec);
+    validate(&in_force).map_err(ActionError::Invalid)?;
+    let conn = svc.connection();
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(ActionError::from)?;
+    let saved = match new {
+        Some(l) => crate::limits_db::save(conn, bed, l, user, now_ms),
+        None => crate::limits_db::clear(conn, bed),
+    }
+    .map_err(ActionError::from)
+    .and_then(|()| {
+        Audit::append(
+            conn,
+            user,
+            actions::LIMITS_CHANGE,
+            &bed.key(),
+            detail,
+            now_ms,
+        )
+        .map_err(ActionError::from)
+    })
+    .map_err(E::from)
+    .and_then(|_| apply(in_force));
+    if let Err(e) = saved {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        if apply(old.to_vec()).is_err() {
+            tracing::error!(%bed, "restoring the previous limits failed");
+        }
+        return Err(ActionError::from(e).into());
+    }
+    tracing::info!(%bed, user, change = detail, "alarm limits changed");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +374,133 @@ mod tests {
             audit_actions(&svc),
             [actions::DEVICE_REGISTER, actions::DEVICE_REMOVE]
         );
+    }
+
+    #[test]
+    fn threshold_changes_are_checked_by_the_one_validator() {
+        let bed = BedId::new("4W", "03");
+        let current = crate::alarms::default_limits();
+        let ch = |code: &str, t: f64| ThresholdChange {
+            code: code.into(),
+            threshold: t,
+        };
+        let (new, diff) = with_thresholds(&bed, &current, &[ch("HR_LOW", 45.0)]).expect("ok");
+        assert_eq!(diff, ["HR_LOW 50 → 45"]);
+        assert!(new
+            .iter()
+            .any(|l| l.code() == "HR_LOW" && l.threshold == 45.0));
+        let (_, none) = with_thresholds(&bed, &current, &[ch("HR_LOW", 50.0)]).expect("ok");
+        assert!(none.is_empty(), "nothing changes");
+        for bad in [
+            vec![],
+            vec![ch("HR_LOW", 45.0), ch("HR_LOW", 46.0)],
+            vec![ch("NO_SUCH", 1.0)],
+            vec![ch("HR_LOW", 130.0)],
+            vec![ch("HR_HIGH", 1200.0)],
+        ] {
+            assert!(
+                matches!(
+                    with_thresholds(&bed, &current, &bad),
+                    Err(ActionError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_are_saved_audited_and_applied_together_or_not_at_all() {
+        let (_dir, mut svc) = service();
+        let now = 1_000;
+        svc.create_user(
+            &Actor::Local("t".into()),
+            "carl",
+            crate::auth::Role::ChargeNurse,
+            "Ward4-limits-test-2026!",
+            now,
+        )
+        .expect("user");
+        let session = svc
+            .login("carl", "Ward4-limits-test-2026!", now)
+            .expect("login");
+        let auth = svc
+            .authorize(Some(&session), Permission::ChangePatientLimits, now)
+            .expect("charge nurse");
+        let bed = BedId::new("4W", "03");
+        let old = crate::alarms::default_limits();
+        let (new, _) = with_thresholds(
+            &bed,
+            &old,
+            &[ThresholdChange {
+                code: "SPO2_LOW".into(),
+                threshold: 88.0,
+            }],
+        )
+        .expect("new");
+        let live = std::cell::RefCell::new(old.clone());
+        let apply = |l: Vec<Limit>| -> Result<(), ActionError> {
+            *live.borrow_mut() = l;
+            Ok(())
+        };
+        let limits_entries = |svc: &AuthService| {
+            Audit::list(svc.connection(), &Default::default())
+                .expect("trail")
+                .into_iter()
+                .filter(|e| e.action == actions::LIMITS_CHANGE)
+                .count()
+        };
+        replace_limits(
+            &svc,
+            &auth,
+            &bed,
+            &old,
+            Some(&new),
+            &old,
+            "SPO2_LOW 90 → 88",
+            &apply,
+            now,
+        )
+        .expect("replaced");
+        assert_eq!(*live.borrow(), new);
+        assert_eq!(
+            crate::limits_db::load(svc.connection())
+                .expect("load")
+                .get(&bed),
+            Some(&new)
+        );
+        assert_eq!(limits_entries(&svc), 1);
+
+        // The engine refuses: nothing saved, nothing audited, the engine unchanged.
+        let refuse = |_: Vec<Limit>| -> Result<(), ActionError> {
+            Err(ActionError::Invalid("engine refused".into()))
+        };
+        assert!(
+            replace_limits(&svc, &auth, &bed, &new, None, &old, "defaults", &refuse, now).is_err()
+        );
+        assert_eq!(
+            crate::limits_db::load(svc.connection())
+                .expect("load")
+                .get(&bed),
+            Some(&new)
+        );
+        assert_eq!(limits_entries(&svc), 1);
+
+        // Another permission's proof: refused before anything.
+        let wrong = it(&svc, Permission::ManageDevices);
+        assert!(matches!(
+            replace_limits(&svc, &wrong, &bed, &new, None, &old, "defaults", &apply, now),
+            Err(ActionError::Auth(_))
+        ));
+        // Back to the defaults.
+        replace_limits(&svc, &auth, &bed, &new, None, &old, "defaults", &apply, now)
+            .expect("defaults");
+        assert_eq!(*live.borrow(), old);
+        assert_eq!(
+            crate::limits_db::load(svc.connection())
+                .expect("load")
+                .get(&bed),
+            None
+        );
+        assert_eq!(limits_entries(&svc), 2);
     }
 }

@@ -11,13 +11,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vigil_core::alarms::{Direction, Limit, Priority};
-use vigil_core::audit::Audit;
 use vigil_core::auth::{AuthService, Authorized, Permission, PhiRead};
 use vigil_core::codes::{self, Vital};
 use vigil_core::engine::{EngineError, EngineHandle};
 use vigil_core::patients::{self, Patient, PatientError};
 use vigil_core::telemetry::BedId;
-use vigil_core::{limits_db, query, store};
+use vigil_core::{query, store, usecase};
 
 use crate::commands::alarms::parse_bed;
 use crate::error::ApiError;
@@ -174,15 +173,6 @@ pub struct ThresholdChange {
     pub threshold: f64,
 }
 
-fn fmt(v: f64) -> String {
-    let r = (v * 100.0).round() / 100.0;
-    if r.fract() == 0.0 {
-        format!("{r:.0}")
-    } else {
-        format!("{r}")
-    }
-}
-
 /// Change thresholds of the bed's limits (charge nurse). Checked ([`vigil_core::alarms::limits::validate`]),
 /// saved with an audit entry "CODE old → new" in one transaction that commits only once the
 /// engine applied them; returns the limits now in force.
@@ -197,33 +187,15 @@ pub fn set_bed_limits(
     let (svc, s) = require(&mut g, Permission::ChangePatientLimits, now)?;
     let proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
     let bed = parse_bed(bed)?;
-    if changes.is_empty() {
-        return Err(ApiError::bad_request("no limit to change"));
-    }
+    let changes: Vec<usecase::ThresholdChange> = changes
+        .iter()
+        .map(|c| usecase::ThresholdChange {
+            code: c.code.clone(),
+            threshold: c.threshold,
+        })
+        .collect();
     let old = mon.limits(&bed);
-    let mut new = old.clone();
-    let mut diff = Vec::new();
-    let mut seen = Vec::new();
-    for c in changes {
-        if seen.contains(&c.code) {
-            return Err(ApiError::bad_request(format!("{} given twice", c.code)));
-        }
-        seen.push(c.code.clone());
-        let l = new
-            .iter_mut()
-            .find(|l| l.code() == c.code)
-            .ok_or_else(|| ApiError::bad_request(format!("bed {bed} has no limit {}", c.code)))?;
-        if l.threshold != c.threshold {
-            diff.push(format!(
-                "{} {} → {}",
-                c.code,
-                fmt(l.threshold),
-                fmt(c.threshold)
-            ));
-            l.threshold = c.threshold;
-        }
-    }
-    vigil_core::alarms::limits::validate(&new).map_err(ApiError::bad_request)?;
+    let (new, diff) = usecase::with_thresholds(&bed, &old, &changes)?;
     if diff.is_empty() {
         return Ok(old.iter().map(LimitOut::from).collect());
     }
@@ -240,9 +212,7 @@ pub fn set_bed_limits(
     Ok(new.iter().map(LimitOut::from).collect())
 }
 
-/// Save (or, with `None`, forget: the defaults apply) a bed's limits with an audit entry, in one
-/// transaction that commits only once the engine applied them. If the commit fails, the engine
-/// is put back to `old`, so that what is shown, evaluated and stored agree.
+/// [`usecase::replace_limits`] into the running engine.
 #[allow(clippy::too_many_arguments)]
 fn apply_limits(
     svc: &AuthService,
@@ -254,33 +224,17 @@ fn apply_limits(
     detail: &str,
     now: i64,
 ) -> Result<(), ApiError> {
-    let conn = svc.connection();
-    let user = proof.user().to_string();
-    let limits = new.map_or_else(|| mon.default_limits(), <[Limit]>::to_vec);
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(ApiError::internal)?;
-    let saved = match new {
-        Some(l) => limits_db::save(conn, bed, l, &user, now),
-        None => limits_db::clear(conn, bed),
-    }
-    .map_err(ApiError::internal)
-    .and_then(|()| {
-        Audit::append(conn, &user, "limits_change", &bed.key(), detail, now).map_err(ApiError::from)
-    })
-    .and_then(|_| mon.set_limits(bed, limits, proof));
-    if let Err(e) = saved {
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(e);
-    }
-    if let Err(e) = conn.execute_batch("COMMIT") {
-        let _ = conn.execute_batch("ROLLBACK");
-        if let Err(back) = mon.set_limits(bed, old.to_vec(), proof) {
-            tracing::error!(error = %back, %bed, "restoring the previous limits failed");
-        }
-        return Err(ApiError::internal(e));
-    }
-    tracing::info!(%bed, user, change = detail, "alarm limits changed");
-    Ok(())
+    usecase::replace_limits(
+        svc,
+        proof,
+        bed,
+        old,
+        new,
+        &mon.default_limits(),
+        detail,
+        &|l| mon.set_limits(bed, l, proof),
+        now,
+    )
 }
 
 /// Record a read of a bed's history in the audit trail (one entry per run of reads: see
