@@ -124,6 +124,194 @@ pub fn samples(
     Ok(out)
 }
 
+/// Chunks starting this long before a review window are read too (they may reach into it).
+pub const CHUNK_LOOKBACK_MS: i64 = 5_000;
+
+/// One contiguous stretch of samples inside a review window (no pen lift).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stretch {
+    /// Time of the first value, ms since the epoch.
+    pub t0: i64,
+    pub rate: f64,
+    pub values: Vec<f64>,
+}
+
+/// Full disclosure of one channel over a window: what the window and the command line show.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Disclosure {
+    pub unit: String,
+    /// Contiguous stretches inside the window, in time order.
+    pub segments: Vec<Stretch>,
+    /// Where there is no signal inside the window (recorded gaps and stretches with nothing
+    /// stored), merged, in time order: `[from_ms, to_ms]`.
+    pub gaps: Vec<[i64; 2]>,
+}
+
+/// The stored samples of `channel` for `bed` inside `[from_ms, to_ms)`, chunks joined into
+/// stretches and the holes said explicitly. A window reaching past `now_ms` counts as a gap
+/// only up to now.
+pub fn disclosure(
+    conn: &Connection,
+    bed: &BedId,
+    channel: &str,
+    from_ms: i64,
+    to_ms: i64,
+    now_ms: i64,
+) -> Result<Disclosure, StoreError> {
+    let got = samples(conn, bed, channel, from_ms - CHUNK_LOOKBACK_MS, to_ms)?;
+    let mut out = Disclosure::default();
+    let mut covered = Vec::new();
+    let mut tolerance = 20.0_f64;
+    for s in got.segments {
+        if !(s.rate > 0.0 && s.rate.is_finite()) {
+            continue;
+        }
+        let period = 1000.0 / s.rate;
+        tolerance = tolerance.max(2.0 * period);
+        // Keep the samples inside the window.
+        let first = ((from_ms - s.t0_ms) as f64 / period).ceil().max(0.0) as usize;
+        let last =
+            (((to_ms - s.t0_ms) as f64 / period).ceil().max(0.0) as usize).min(s.values.len());
+        if first >= last {
+            continue;
+        }
+        let t0 = s.t0_ms as f64 + first as f64 * period;
+        let end = s.t0_ms as f64 + s.values.len() as f64 * period;
+        covered.push((t0.floor() as i64, end.ceil() as i64));
+        out.unit = s.unit;
+        let values = s.values[first..last].to_vec();
+        // Contiguous with the previous chunk: one stretch (no pen lift).
+        if let Some(prev) = out.segments.last_mut() {
+            let prev_end = prev.t0 as f64 + prev.values.len() as f64 * 1000.0 / prev.rate;
+            if prev.rate == s.rate && (t0 - prev_end).abs() <= period * 1.5 {
+                prev.values.extend(values);
+                continue;
+            }
+        }
+        out.segments.push(Stretch {
+            t0: t0.round() as i64,
+            rate: s.rate,
+            values,
+        });
+    }
+    out.gaps = find_gaps(
+        &covered,
+        &got.gaps,
+        from_ms,
+        to_ms.min(now_ms).max(from_ms),
+        tolerance.ceil() as i64,
+    );
+    Ok(out)
+}
+
+/// The holes of `[from, to)`: the recorded gaps and the stretches no segment covers (beyond
+/// `tolerance_ms`), merged and clipped to the window.
+pub fn find_gaps(
+    covered: &[(i64, i64)],
+    recorded: &[(i64, i64)],
+    from: i64,
+    to: i64,
+    tolerance_ms: i64,
+) -> Vec<[i64; 2]> {
+    let mut holes: Vec<(i64, i64)> = Vec::new();
+    let mut spans: Vec<(i64, i64)> = covered.to_vec();
+    spans.sort_unstable();
+    let mut cursor = from;
+    for &(a, b) in &spans {
+        if a > cursor + tolerance_ms {
+            holes.push((cursor, a));
+        }
+        cursor = cursor.max(b);
+    }
+    if to > cursor + tolerance_ms {
+        holes.push((cursor, to));
+    }
+    holes.extend_from_slice(recorded);
+    holes.sort_unstable();
+    let mut out: Vec<[i64; 2]> = Vec::new();
+    for (a, b) in holes {
+        let (a, b) = (a.max(from), b.min(to));
+        if b <= a {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if a <= last[1] => last[1] = last[1].max(b),
+            _ => out.push([a, b]),
+        }
+    }
+    out
+}
+
+/// One alarm raised on a bed and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmEpisode {
+    pub t_ms: i64,
+    pub alarm_id: String,
+    pub code: String,
+    pub priority: Priority,
+    pub technical: bool,
+    pub message: String,
+    pub value: Option<f64>,
+    pub limit: Option<f64>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_ms: Option<i64>,
+    pub resolved_ms: Option<i64>,
+}
+
+/// The alarms raised on `bed` in `[from_ms, to_ms)`, newest first, at most `max`, with who
+/// acknowledged them and when they ended (read on to `now_ms`: what happened to an alarm raised
+/// in the window may come later).
+pub fn alarm_episodes(
+    conn: &Connection,
+    bed: &BedId,
+    from_ms: i64,
+    to_ms: i64,
+    now_ms: i64,
+    max: usize,
+) -> Result<Vec<AlarmEpisode>, StoreError> {
+    let rows = alarms(conn, Some(bed), from_ms, to_ms.max(now_ms) + 1)?;
+    let mut out: Vec<AlarmEpisode> = Vec::new();
+    // alarm id → index in `out` of its latest raise.
+    let mut open: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rows {
+        match r.kind.as_str() {
+            "raise" if r.t_ms < to_ms => {
+                open.insert(r.alarm_id.clone(), out.len());
+                out.push(AlarmEpisode {
+                    t_ms: r.t_ms,
+                    alarm_id: r.alarm_id,
+                    technical: !crate::alarms::is_physiological(&r.code),
+                    code: r.code,
+                    priority: Priority::parse(&r.priority).unwrap_or(Priority::Low),
+                    message: r.message,
+                    value: r.value,
+                    limit: r.limit,
+                    acknowledged_by: None,
+                    acknowledged_ms: None,
+                    resolved_ms: None,
+                });
+            }
+            "acknowledge" => {
+                if let Some(&i) = open.get(&r.alarm_id) {
+                    if out[i].acknowledged_ms.is_none() {
+                        out[i].acknowledged_by = r.user;
+                        out[i].acknowledged_ms = Some(r.t_ms);
+                    }
+                }
+            }
+            "resolve" => {
+                if let Some(i) = open.remove(&r.alarm_id) {
+                    out[i].resolved_ms = Some(r.t_ms);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.reverse();
+    out.truncate(max);
+    Ok(out)
+}
+
 /// One row of alarm history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmRow {
@@ -324,6 +512,27 @@ pub fn status(conn: &Connection) -> Result<Status, StoreError> {
 mod tests {
     use super::*;
     use crate::store::open;
+
+    #[test]
+    fn gaps_are_holes_and_recorded_gaps_merged() {
+        // Covered 0–1000 and 1500–3000; recorded gap 2800–3200; window 0–4000.
+        let g = find_gaps(&[(1500, 3000), (0, 1000)], &[(2800, 3200)], 0, 4000, 20);
+        assert_eq!(g, vec![[1000, 1500], [2800, 4000]]);
+        // Small jitter between chunks is no gap.
+        assert!(find_gaps(&[(0, 1000), (1010, 2000)], &[], 0, 2000, 20).is_empty());
+        // Nothing stored: one gap, the whole window.
+        assert_eq!(find_gaps(&[], &[], 100, 200, 20), vec![[100, 200]]);
+        // A recorded gap outside the window is clipped away.
+        assert!(find_gaps(&[(0, 1000)], &[(-500, -100)], 0, 1000, 20).is_empty());
+    }
+
+    #[test]
+    fn physiological_codes() {
+        assert!(crate::alarms::is_physiological("SPO2_LOW"));
+        assert!(crate::alarms::is_physiological("NEWS2_HIGH"));
+        assert!(!crate::alarms::is_physiological("COMM_LOST"));
+        assert!(!crate::alarms::is_physiological("LEADS_OFF"));
+    }
 
     #[test]
     fn trend_buckets_ignore_no_reading_and_non_final() {

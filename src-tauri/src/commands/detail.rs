@@ -6,11 +6,10 @@
 //! History is read on a read-only connection of its own, opened after the check, so that a long
 //! query never holds the session lock.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use vigil_core::alarms::{Direction, Limit, Priority};
+use vigil_core::alarms::{Direction, Limit};
 use vigil_core::auth::{AuthService, Authorized, Permission, PhiRead};
 use vigil_core::codes::{self, Vital};
 use vigil_core::engine::{EngineError, EngineHandle};
@@ -28,8 +27,6 @@ pub const MAX_TREND_SPAN_MS: i64 = 31 * 24 * 3_600_000;
 pub const MAX_TREND_BUCKETS: u32 = 2000;
 /// Longest full-disclosure window in one call.
 pub const MAX_SAMPLES_SPAN_MS: i64 = 60_000;
-/// Chunks starting this long before a window are read too (they may reach into it).
-const CHUNK_LOOKBACK_MS: i64 = 5_000;
 /// Longest alarm-history span in one call, and most rows returned (the newest).
 pub const MAX_ALARM_SPAN_MS: i64 = 31 * 24 * 3_600_000;
 pub const MAX_ALARM_ROWS: usize = 1000;
@@ -364,62 +361,16 @@ pub fn trend(
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SegmentOut {
-    /// Time of the first value, ms since the epoch.
-    pub t0: i64,
-    pub rate: f64,
-    pub values: Vec<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SamplesOut {
     pub channel: &'static str,
     pub unit: String,
     pub from_ms: i64,
     pub to_ms: i64,
     /// Contiguous stretches of samples inside the window, in time order.
-    pub segments: Vec<SegmentOut>,
+    pub segments: Vec<query::Stretch>,
     /// Where there is no signal inside the window (recorded gaps and stretches with nothing
     /// stored), merged, in time order: `[from_ms, to_ms]`.
     pub gaps: Vec<[i64; 2]>,
-}
-
-/// The holes of `[from, to)`: the recorded gaps and the stretches no segment covers (beyond
-/// `tolerance_ms`), merged and clipped to the window.
-pub fn find_gaps(
-    covered: &[(i64, i64)],
-    recorded: &[(i64, i64)],
-    from: i64,
-    to: i64,
-    tolerance_ms: i64,
-) -> Vec<[i64; 2]> {
-    let mut holes: Vec<(i64, i64)> = Vec::new();
-    let mut spans: Vec<(i64, i64)> = covered.to_vec();
-    spans.sort_unstable();
-    let mut cursor = from;
-    for &(a, b) in &spans {
-        if a > cursor + tolerance_ms {
-            holes.push((cursor, a));
-        }
-        cursor = cursor.max(b);
-    }
-    if to > cursor + tolerance_ms {
-        holes.push((cursor, to));
-    }
-    holes.extend_from_slice(recorded);
-    holes.sort_unstable();
-    let mut out: Vec<[i64; 2]> = Vec::new();
-    for (a, b) in holes {
-        let (a, b) = (a.max(from), b.min(to));
-        if b <= a {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if a <= last[1] => last[1] = last[1].max(b),
-            _ => out.push([a, b]),
-        }
-    }
-    out
 }
 
 /// Stored samples of one channel for full-disclosure review (view_history): at most
@@ -443,64 +394,22 @@ pub fn samples(
         .ok_or_else(|| ApiError::bad_request(format!("unknown channel {channel:?}")))?;
     check_span(from_ms, to_ms, MAX_SAMPLES_SPAN_MS)?;
     audit_read(st, &bed, &format!("samples {}", info.name), from_ms, to_ms)?;
-    let got = query::samples(
+    let got = query::disclosure(
         &store::open_read_only(db).map_err(ApiError::internal)?,
         &bed,
         info.name,
-        from_ms - CHUNK_LOOKBACK_MS,
+        from_ms,
         to_ms,
+        now,
     )
     .map_err(ApiError::internal)?;
-    let mut unit = String::new();
-    let mut segments: Vec<SegmentOut> = Vec::new();
-    let mut covered = Vec::new();
-    let mut tolerance = 20.0_f64;
-    for s in got.segments {
-        if !(s.rate > 0.0 && s.rate.is_finite()) {
-            continue;
-        }
-        let period = 1000.0 / s.rate;
-        tolerance = tolerance.max(2.0 * period);
-        // Keep the samples inside the window.
-        let first = ((from_ms - s.t0_ms) as f64 / period).ceil().max(0.0) as usize;
-        let last =
-            (((to_ms - s.t0_ms) as f64 / period).ceil().max(0.0) as usize).min(s.values.len());
-        if first >= last {
-            continue;
-        }
-        let t0 = s.t0_ms as f64 + first as f64 * period;
-        let end = s.t0_ms as f64 + s.values.len() as f64 * period;
-        covered.push((t0.floor() as i64, end.ceil() as i64));
-        unit = s.unit;
-        let values = s.values[first..last].to_vec();
-        // Contiguous with the previous chunk: one segment (no pen lift).
-        if let Some(prev) = segments.last_mut() {
-            let prev_end = prev.t0 as f64 + prev.values.len() as f64 * 1000.0 / prev.rate;
-            if prev.rate == s.rate && (t0 - prev_end).abs() <= period * 1.5 {
-                prev.values.extend(values);
-                continue;
-            }
-        }
-        segments.push(SegmentOut {
-            t0: t0.round() as i64,
-            rate: s.rate,
-            values,
-        });
-    }
-    let gaps = find_gaps(
-        &covered,
-        &got.gaps,
-        from_ms,
-        to_ms.min(now).max(from_ms),
-        tolerance.ceil() as i64,
-    );
     Ok(SamplesOut {
         channel: info.name,
-        unit,
+        unit: got.unit,
         from_ms,
         to_ms,
-        segments,
-        gaps,
+        segments: got.segments,
+        gaps: got.gaps,
     })
 }
 
@@ -539,64 +448,32 @@ pub fn alarm_history(
     let bed = parse_bed(bed)?;
     check_span(from_ms, to_ms, MAX_ALARM_SPAN_MS)?;
     audit_read(st, &bed, "alarm history", from_ms, to_ms)?;
-    // Read on to now: what happened to an alarm raised in the window may come later.
-    let rows = query::alarms(
+    let episodes = query::alarm_episodes(
         &store::open_read_only(db).map_err(ApiError::internal)?,
-        Some(&bed),
+        &bed,
         from_ms,
-        to_ms.max(now) + 1,
+        to_ms,
+        now,
+        MAX_ALARM_ROWS,
     )
     .map_err(ApiError::internal)?;
-    let mut out: Vec<AlarmHistoryOut> = Vec::new();
-    // alarm id → index in `out` of its latest raise.
-    let mut open: BTreeMap<String, usize> = BTreeMap::new();
-    for r in rows {
-        match r.kind.as_str() {
-            "raise" if r.t_ms < to_ms => {
-                let p = Priority::parse(&r.priority).unwrap_or(Priority::Low);
-                open.insert(r.alarm_id.clone(), out.len());
-                out.push(AlarmHistoryOut {
-                    t_ms: r.t_ms,
-                    alarm_id: r.alarm_id,
-                    technical: !is_physiological(&r.code),
-                    code: r.code,
-                    priority: r.priority,
-                    marker: p.marker(),
-                    message: r.message,
-                    value: r.value,
-                    limit: r.limit,
-                    acknowledged_by: None,
-                    acknowledged_ms: None,
-                    resolved_ms: None,
-                });
-            }
-            "acknowledge" => {
-                if let Some(&i) = open.get(&r.alarm_id) {
-                    if out[i].acknowledged_ms.is_none() {
-                        out[i].acknowledged_by = r.user;
-                        out[i].acknowledged_ms = Some(r.t_ms);
-                    }
-                }
-            }
-            "resolve" => {
-                if let Some(i) = open.remove(&r.alarm_id) {
-                    out[i].resolved_ms = Some(r.t_ms);
-                }
-            }
-            _ => {}
-        }
-    }
-    out.reverse();
-    out.truncate(MAX_ALARM_ROWS);
-    Ok(out)
-}
-
-/// Whether an alarm code is about a vital sign or score (else: technical).
-fn is_physiological(code: &str) -> bool {
-    Vital::ALL
-        .iter()
-        .any(|v| code.starts_with(&format!("{}_", v.name())))
-        || code.starts_with("NEWS2")
+    Ok(episodes
+        .into_iter()
+        .map(|e| AlarmHistoryOut {
+            t_ms: e.t_ms,
+            alarm_id: e.alarm_id,
+            code: e.code,
+            priority: e.priority.as_str().to_string(),
+            marker: e.priority.marker(),
+            technical: e.technical,
+            message: e.message,
+            value: e.value,
+            limit: e.limit,
+            acknowledged_by: e.acknowledged_by,
+            acknowledged_ms: e.acknowledged_ms,
+            resolved_ms: e.resolved_ms,
+        })
+        .collect())
 }
 
 /// A patient as the window gets one; `masked`: identity withheld (initials only, no MRN).
@@ -844,26 +721,5 @@ mod tests {
         assert_eq!(bucket_ms(60_000, 600), 1_000);
         assert_eq!(bucket_ms(400 * 24 * H, 10), 86_400_000);
         assert_eq!(bucket_ms(H, 0), 3_600_000);
-    }
-
-    #[test]
-    fn gaps_are_holes_and_recorded_gaps_merged() {
-        // Covered 0–1000 and 1500–3000; recorded gap 2800–3200; window 0–4000.
-        let g = find_gaps(&[(1500, 3000), (0, 1000)], &[(2800, 3200)], 0, 4000, 20);
-        assert_eq!(g, vec![[1000, 1500], [2800, 4000]]);
-        // Small jitter between chunks is no gap.
-        assert!(find_gaps(&[(0, 1000), (1010, 2000)], &[], 0, 2000, 20).is_empty());
-        // Nothing stored: one gap, the whole window.
-        assert_eq!(find_gaps(&[], &[], 100, 200, 20), vec![[100, 200]]);
-        // A recorded gap outside the window is clipped away.
-        assert!(find_gaps(&[(0, 1000)], &[(-500, -100)], 0, 1000, 20).is_empty());
-    }
-
-    #[test]
-    fn physiological_codes() {
-        assert!(is_physiological("SPO2_LOW"));
-        assert!(is_physiological("NEWS2_HIGH"));
-        assert!(!is_physiological("COMM_LOST"));
-        assert!(!is_physiological("LEADS_OFF"));
     }
 }

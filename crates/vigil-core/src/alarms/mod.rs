@@ -181,6 +181,15 @@ pub struct AlarmEvent {
     pub audible: bool,
 }
 
+/// Whether an alarm code is about a vital sign or score (else: technical), as the stored
+/// history names it.
+pub fn is_physiological(code: &str) -> bool {
+    crate::codes::Vital::ALL
+        .iter()
+        .any(|v| code.starts_with(&format!("{}_", v.name())))
+        || code.starts_with("NEWS2")
+}
+
 /// An alarm shown now (condition present, or latched awaiting acknowledgement).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActiveAlarm {
