@@ -1,7 +1,7 @@
 //! The engine: subscribes to ward telemetry over MQTT, decodes it, stores it, evaluates alarms,
 //! and publishes live updates to whoever watches (the desktop window, `vigilctl record`).
 //!
-//! Data flow: MQTT event loop → [`telemetry::decode`] → alarm evaluator (pure) → store writer
+//! Data flow: MQTT event loop → [`crate::decode::decode`] → alarm evaluator (pure) → store writer
 //! (one thread, batched transactions) and the live broadcast. Bad payloads are counted per
 //! reason, logged and stored as rejects; they never stop the loop.
 
@@ -1655,7 +1655,7 @@ async fn handle_publish(
         return station_state(shared, topic, payload).await;
     }
     shared.counters.messages.fetch_add(1, Ordering::Relaxed);
-    let msgs = match telemetry::decode(topic, payload).and_then(|m| admit(shared, m)) {
+    let msgs = match crate::decode::decode(topic, payload).and_then(|m| admit(shared, m)) {
         Ok(m) => m,
         // A QoS 1 redelivery of a message already handled: nothing new, not a reject.
         Err(e @ telemetry::DecodeError::Duplicate { .. }) => {

@@ -11,6 +11,7 @@ pub mod broker;
 pub mod codec;
 pub mod codes;
 pub mod config;
+pub mod decode;
 pub mod device;
 pub mod engine;
 pub mod ingest;

@@ -551,34 +551,6 @@ pub struct DeviceStatus {
     pub conditions: Vec<String>,
 }
 
-/// Decode one MQTT message. Never panics.
-pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
-    let parsed = Topic::parse(topic)?;
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(DecodeError::TooLarge(payload.len()));
-    }
-    match parsed.stream {
-        Stream::Vitals => decode_vitals(parsed.bed, parsed.device, payload).map(Message::Vitals),
-        Stream::Wave(ref ch) => {
-            decode_wave(parsed.bed.clone(), &parsed.device, ch, payload).map(Message::Wave)
-        }
-        Stream::Status => decode_status(parsed.bed, parsed.device, payload).map(Message::Status),
-        Stream::Fhir => crate::interop::fhir::decode(payload).map(|batch| Message::Batch {
-            bed: parsed.bed,
-            device: parsed.device,
-            batch,
-        }),
-        Stream::Hl7v2 => {
-            let text = String::from_utf8_lossy(payload);
-            crate::interop::hl7v2::decode(&text).map(|batch| Message::Batch {
-                bed: parsed.bed,
-                device: parsed.device,
-                batch,
-            })
-        }
-    }
-}
-
 fn parse_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
     serde_json::from_slice(payload).map_err(|e| DecodeError::Json(truncate(&e.to_string(), 200)))
 }
@@ -596,7 +568,11 @@ fn check_header(version: u32, topic_device: &str, device: &str) -> Result<(), De
     Ok(())
 }
 
-fn decode_vitals(bed: BedId, device: String, payload: &[u8]) -> Result<Vitals, DecodeError> {
+pub(crate) fn decode_vitals(
+    bed: BedId,
+    device: String,
+    payload: &[u8],
+) -> Result<Vitals, DecodeError> {
     let p: VitalsPayload = parse_json(payload)?;
     check_header(p.v, &device, &p.device)?;
     if p.obs.len() > MAX_OBSERVATIONS {
@@ -653,7 +629,7 @@ fn check_observation(o: &ObservationPayload, t_msg: i64) -> Result<Reading, Deco
     })
 }
 
-fn decode_wave(
+pub(crate) fn decode_wave(
     bed: BedId,
     device: &str,
     topic_channel: &str,
@@ -726,7 +702,11 @@ fn decode_wave(
     })
 }
 
-fn decode_status(bed: BedId, device: String, payload: &[u8]) -> Result<DeviceStatus, DecodeError> {
+pub(crate) fn decode_status(
+    bed: BedId,
+    device: String,
+    payload: &[u8],
+) -> Result<DeviceStatus, DecodeError> {
     let p: StatusPayload = parse_json(payload)?;
     check_header(p.v, &device, &p.device)?;
     if p.conditions.len() > 32 || p.conditions.iter().any(|c| !valid_segment(c)) {
@@ -765,6 +745,7 @@ pub fn utc_from_ms(ms: i64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::decode;
 
     /// One parser for bed keys and one for device ids: what they accept is exactly what a
     /// topic can carry.

@@ -1,4 +1,4 @@
-//! Property-based fuzzing of every decoder (issue 7): the native contract (`telemetry::decode`,
+//! Property-based fuzzing of every decoder (issue 7): the native contract (`decode::decode`,
 //! topics), FHIR R4 JSON, HL7 v2 ER7 (and ACKs), MLLP framing, the `dz` waveform codec, and the
 //! gap tracker that decoded waveform chunks go through next.
 //!
@@ -141,7 +141,7 @@ fn check_chunk(w: &WaveChunk) {
     }
 }
 
-/// Checks on whatever `telemetry::decode` returns; decoded waves also go through a gap tracker
+/// Checks on whatever `decode::decode` returns; decoded waves also go through a gap tracker
 /// (the next stage of the engine), which must not panic on them either.
 fn check_decoded(r: &Result<Message, DecodeError>, gaps: &mut GapTracker) {
     match r {
@@ -430,7 +430,7 @@ proptest! {
     #[test]
     fn native_arbitrary_bytes(topic in topic_str(), payload in prop::collection::vec(any::<u8>(), 0..1024)) {
         let mut gaps = GapTracker::default();
-        check_decoded(&telemetry::decode(&topic, &payload), &mut gaps);
+        check_decoded(&vigil_core::decode::decode(&topic, &payload), &mut gaps);
     }
 
     /// Mutated valid payloads (vitals, wave, status) never panic; what decodes is in range.
@@ -452,7 +452,7 @@ proptest! {
         };
         let mut gaps = GapTracker::default();
         let bytes = mutate(&seed, &edits, JSON_TOKENS);
-        check_decoded(&telemetry::decode(&topic, &bytes), &mut gaps);
+        check_decoded(&vigil_core::decode::decode(&topic, &bytes), &mut gaps);
     }
 
     /// Encode → decode of vitals: every observation is either a reading with exactly the sent
@@ -462,7 +462,7 @@ proptest! {
     fn native_vitals_round_trip(p in vitals_payload()) {
         let bed = BedId::new("4W", "12");
         let bytes = serde_json::to_vec(&p).expect("serialises");
-        let got = telemetry::decode(&Topic::vitals(&bed, "mon-1"), &bytes);
+        let got = vigil_core::decode::decode(&Topic::vitals(&bed, "mon-1"), &bytes);
         if p.v != 1 {
             prop_assert_eq!(got.map(|_| ()).map_err(|e| e.reason()), Err("bad_version"));
             return Ok(());
@@ -502,7 +502,7 @@ proptest! {
     fn native_wave_round_trip(p in wave_payload()) {
         let bed = BedId::new("4W", "12");
         let bytes = serde_json::to_vec(&p).expect("serialises");
-        let got = telemetry::decode(&Topic::wave(&bed, "mon-1", &p.channel), &bytes);
+        let got = vigil_core::decode::decode(&Topic::wave(&bed, "mon-1", &p.channel), &bytes);
         let mut gaps = GapTracker::default();
         check_decoded(&got, &mut gaps);
         let valid = p.rate.is_finite() && p.rate > 0.0 && p.rate <= MAX_SAMPLE_RATE
@@ -539,7 +539,7 @@ proptest! {
             conditions: conditions.clone(),
         };
         let bytes = serde_json::to_vec(&p).expect("serialises");
-        let got = telemetry::decode(&Topic::status(&BedId::new("4W", "1"), "mon-1"), &bytes);
+        let got = vigil_core::decode::decode(&Topic::status(&BedId::new("4W", "1"), "mon-1"), &bytes);
         let mut gaps = GapTracker::default();
         check_decoded(&got, &mut gaps);
         let valid = conditions.len() <= 32 && conditions.iter().all(|c| telemetry::valid_segment(c));
@@ -994,7 +994,7 @@ proptest! {
         }
         let _ = hl7v2::parse_ts(&s, Some(60));
         let _ = fhir::parse_datetime(&s);
-        let _ = telemetry::decode("vigil/v1/4W/1/mon-1/hl7v2", &bytes);
+        let _ = vigil_core::decode::decode("vigil/v1/4W/1/mon-1/hl7v2", &bytes);
     }
 
     /// Generated ORU^R01 messages (random OBX types, codes, values, units, containment,
