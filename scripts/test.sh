@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
-echo "== UI: type check, unit tests, build"
-(cd ui && npm run check --silent && npm test --silent && npm run build --silent)
+echo "== UI: type check, lint (ESLint, Stylelint), unit tests, build"
+(cd ui && npm run check --silent && npm run lint --silent && npm test --silent && npm run build --silent)
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
