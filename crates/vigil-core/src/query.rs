@@ -243,11 +243,12 @@ pub fn find_gaps(
 }
 
 /// One alarm raised on a bed and what became of it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AlarmEpisode {
     pub t_ms: i64,
     pub alarm_id: String,
     pub code: String,
+    #[serde(serialize_with = "priority_name")]
     pub priority: Priority,
     pub technical: bool,
     pub message: String,
@@ -256,6 +257,10 @@ pub struct AlarmEpisode {
     pub acknowledged_by: Option<String>,
     pub acknowledged_ms: Option<i64>,
     pub resolved_ms: Option<i64>,
+}
+
+fn priority_name<S: serde::Serializer>(p: &Priority, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.as_str())
 }
 
 /// The alarms raised on `bed` in `[from_ms, to_ms)`, newest first, at most `max`, with who

@@ -413,22 +413,12 @@ pub fn samples(
     })
 }
 
-/// One raised alarm and what became of it.
+/// One raised alarm and what became of it, with its priority's marker ("***", "**", "*").
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AlarmHistoryOut {
-    pub t_ms: i64,
-    pub alarm_id: String,
-    pub code: String,
-    pub priority: String,
-    /// "***", "**", "*".
+    #[serde(flatten)]
+    pub episode: query::AlarmEpisode,
     pub marker: &'static str,
-    pub technical: bool,
-    pub message: String,
-    pub value: Option<f64>,
-    pub limit: Option<f64>,
-    pub acknowledged_by: Option<String>,
-    pub acknowledged_ms: Option<i64>,
-    pub resolved_ms: Option<i64>,
 }
 
 /// The alarms raised on a bed in `[from_ms, to_ms)`, newest first, with who acknowledged them
@@ -459,19 +449,9 @@ pub fn alarm_history(
     .map_err(ApiError::internal)?;
     Ok(episodes
         .into_iter()
-        .map(|e| AlarmHistoryOut {
-            t_ms: e.t_ms,
-            alarm_id: e.alarm_id,
-            code: e.code,
-            priority: e.priority.as_str().to_string(),
-            marker: e.priority.marker(),
-            technical: e.technical,
-            message: e.message,
-            value: e.value,
-            limit: e.limit,
-            acknowledged_by: e.acknowledged_by,
-            acknowledged_ms: e.acknowledged_ms,
-            resolved_ms: e.resolved_ms,
+        .map(|episode| AlarmHistoryOut {
+            marker: episode.priority.marker(),
+            episode,
         })
         .collect())
 }
