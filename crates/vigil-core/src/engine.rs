@@ -962,6 +962,11 @@ impl EngineHandle {
         *lock(&self.shared.registry) = registry;
     }
 
+    /// The device registry in force.
+    pub fn registry(&self) -> Registry {
+        lock(&self.shared.registry).clone()
+    }
+
     /// Replace the enrolled stations (after IT enrolled or removed one,
     /// [`crate::stations::enrol`]): their alarm state is believed, or refused, from now on.
     pub fn set_stations(
@@ -2568,6 +2573,30 @@ fn audit_round(
 /// Every second: write new and changed security events, forward them to syslog, keep the
 /// SECURITY technical alarms in step with the open high-severity events; every
 /// `head_every`: verify the audit trail and publish its head; daily: certificate expiry.
+/// How often the device registry is read again from the database, so that a device IT
+/// registered or removed with `vigilctl device` while the station runs takes effect without a
+/// restart (the window's own changes apply at once, `EngineHandle::set_registry`).
+const REGISTRY_RELOAD: Duration = Duration::from_secs(5);
+
+/// Read the registry again; replace the one in force if the database says otherwise.
+async fn reload_registry(shared: &Arc<Shared>, conn: &Arc<Mutex<rusqlite::Connection>>) {
+    let c = Arc::clone(conn);
+    match tokio::task::spawn_blocking(move || Registry::load(&lock(&c))).await {
+        Ok(Ok(stored)) => {
+            let mut reg = lock(&shared.registry);
+            if *reg != stored {
+                tracing::info!(
+                    devices = stored.len(),
+                    "device registry changed outside this window: reloaded"
+                );
+                *reg = stored;
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "device registry not read again"),
+        Err(e) => tracing::warn!(error = %e, "device registry reload failed"),
+    }
+}
+
 async fn security_loop(
     shared: Arc<Shared>,
     opts: SecurityOptions,
@@ -2591,6 +2620,7 @@ async fn security_loop(
     // The first audit round soon after start (the retained head has arrived by then).
     let mut next_head = tokio::time::Instant::now() + Duration::from_secs(3);
     let mut next_certs = tokio::time::Instant::now();
+    let mut next_registry = tokio::time::Instant::now() + REGISTRY_RELOAD;
     let mut alarmed: std::collections::BTreeSet<Option<BedId>> = Default::default();
     let mut forwarded: std::collections::HashMap<i64, i64> = Default::default();
     loop {
@@ -2608,6 +2638,10 @@ async fn security_loop(
         if tokio::time::Instant::now() >= next_head {
             next_head = tokio::time::Instant::now() + opts.head_every.max(Duration::from_secs(1));
             publish_head(&shared).await;
+        }
+        if tokio::time::Instant::now() >= next_registry {
+            next_registry = tokio::time::Instant::now() + REGISTRY_RELOAD;
+            reload_registry(&shared, &conn).await;
         }
         // Other stations' actions applied here, into the audit trail.
         let pending = std::mem::take(&mut *lock(&shared.remote_audit));

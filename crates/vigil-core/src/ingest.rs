@@ -268,7 +268,7 @@ pub struct RegisteredDevice {
 }
 
 /// The device registry: which device feeds which bed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Registry {
     devices: BTreeMap<String, RegisteredDevice>,
 }

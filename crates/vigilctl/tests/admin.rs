@@ -741,3 +741,54 @@ fn devices_are_registered_through_the_one_audited_action() {
         "{events:?}"
     );
 }
+
+/// IT registers a device with `vigilctl device add` while the station runs: the running engine
+/// takes it up within seconds (it reads the registry again), no restart needed; a removal
+/// likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_registered_from_the_command_line_reaches_the_running_station() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("station.db");
+    let d = db_arg(&db);
+    // The station, offline (nothing listens on port 9): the registry is read from its database.
+    let engine = vigil_core::engine::Engine::start(vigil_core::engine::EngineConfig {
+        broker: "mqtt://127.0.0.1:9"
+            .parse::<vigil_core::config::BrokerUrl>()
+            .expect("url")
+            .into(),
+        client_id: "station-registry".into(),
+        ward: Some("4W".into()),
+        db_path: db.clone(),
+        limits: vigil_core::alarms::default_limits(),
+        policy: vigil_core::ingest::IngestPolicy::default(),
+        mllp: None,
+    })
+    .expect("engine");
+    let known = |e: &vigil_core::engine::Engine| e.registry().resolve("mon-9", None, true).ok();
+    assert_eq!(known(&engine), None);
+    let wait = |want: Option<vigil_core::telemetry::BedId>| {
+        let engine = &engine;
+        async move {
+            let t = std::time::Instant::now();
+            while known(engine) != want {
+                assert!(
+                    t.elapsed() < std::time::Duration::from_secs(15),
+                    "not taken up: {want:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            t.elapsed()
+        }
+    };
+    let r = vigilctl(
+        &["device", "add", "mon-9", "--bed", "4W/09", "--db", &d],
+        "",
+    );
+    assert!(r.ok(), "{r:?}");
+    let took = wait(Some(vigil_core::telemetry::BedId::new("4W", "09"))).await;
+    eprintln!("registration taken up in {took:?}");
+    let r = vigilctl(&["device", "remove", "mon-9", "--db", &d], "");
+    assert!(r.ok(), "{r:?}");
+    wait(None).await;
+    engine.shutdown().await;
+}
