@@ -185,8 +185,10 @@ export class AlarmBar {
         : 'Show fewer',
     );
     this.more.dataset.more = String(layout.more);
-    if (!this.more.hidden) this.list.append(this.more);
-    else this.more.remove();
+    // Moved only when it is not already last: a node taken out and put back between a press
+    // and its release loses the click (the once-a-second render made "+N more" miss clicks).
+    if (this.more.hidden) this.more.remove();
+    else if (this.list.lastChild !== this.more) this.list.append(this.more);
     this.calm.hidden = groups.length > 0;
     this.root.classList.toggle('has-alarms', groups.length > 0);
     this.root.dataset.beds = String(groups.length);
