@@ -4,14 +4,14 @@
 //! The desktop shell (`src-tauri/`) and the command line (`vigilctl`) are thin faces over this
 //! crate. Architecture invariant: nothing here depends on Tauri or on any window.
 
+pub use vigil_contract::{codes, decode, telemetry};
+
 pub mod alarms;
 pub mod audit;
 pub mod auth;
 pub mod broker;
 pub mod codec;
-pub mod codes;
 pub mod config;
-pub mod decode;
 pub mod device;
 pub mod engine;
 pub mod ingest;
@@ -28,5 +28,4 @@ pub mod sim;
 pub mod stations;
 pub mod store;
 pub mod syslog;
-pub mod telemetry;
 pub mod usecase;

@@ -1057,7 +1057,7 @@ proptest! {
     #[test]
     fn hl7_ack_round_trip(control in "\\PC{0,60}", code in 0u8..3, err in prop::option::of("\\PC{0,80}")) {
         let code = [hl7v2::AckCode::AA, hl7v2::AckCode::AE, hl7v2::AckCode::AR][usize::from(code)];
-        let ack = hl7v2::ack(&control, code, err.as_deref());
+        let ack = hl7v2::ack(&control, code, err.as_deref(), chrono::Utc::now());
         let info = hl7v2::parse_ack(&ack).expect("our ACK parses");
         prop_assert_eq!(info.code, code.as_str());
         prop_assert_eq!(info.control_id, control.trim());

@@ -18,14 +18,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use vigil_alarms::shared::{AckEntry, BedAlarmState, PauseEntry, VERSION};
+
 use crate::keys::{self, StationKey};
 use crate::stations::Enrolled;
 use crate::telemetry::{valid_segment, BedId, TOPIC_ROOT};
 
 /// The last level of a station topic.
 pub const STATION_LEVEL: &str = "_station";
-/// Version of the signed alarm state (1 was unsigned and is refused).
-pub const VERSION: u32 = 2;
 /// A state stamped further ahead of this station's clock is refused.
 pub const MAX_AHEAD_MS: i64 = 30_000;
 /// A state older than this is stale: refused (its acknowledgements and pauses are long over).
@@ -34,48 +34,6 @@ pub const MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 const MAX_PAYLOAD: usize = 256 * 1024;
 /// Domain separation of the signatures.
 const SIGNING_CONTEXT: &[u8] = b"vigil-station-alarms-v2";
-
-/// One acknowledgement of one alarm instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AckEntry {
-    pub alarm_id: String,
-    /// The acknowledged alarm instance: a random id given when the station where the user
-    /// acknowledged raised it (never derived from timing).
-    pub instance: String,
-    /// When the acknowledged condition began (station clock).
-    pub onset_ms: i64,
-    /// When it was acknowledged.
-    pub t_ms: i64,
-    pub user: String,
-    /// The station where the user acknowledged it.
-    pub station: String,
-}
-
-/// An audio pause of a bed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PauseEntry {
-    pub start_ms: i64,
-    /// Ends at this time (a pause ended early has `until_ms` at the end).
-    pub until_ms: i64,
-    pub by: String,
-    /// The station where the user paused.
-    pub station: String,
-}
-
-/// Retained per bed (the signed text inside a [`Sealed`] message).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BedAlarmState {
-    pub v: u32,
-    /// The sending station (its MQTT client id; enrolled at the receivers).
-    pub station: String,
-    /// Increases with every message the station sends (replays are refused).
-    pub seq: u64,
-    pub t_ms: i64,
-    #[serde(default)]
-    pub acks: Vec<AckEntry>,
-    #[serde(default)]
-    pub pause: Option<PauseEntry>,
-}
 
 /// What goes on the wire: the state's exact text and the station's signature of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

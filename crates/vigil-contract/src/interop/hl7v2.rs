@@ -48,7 +48,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     channel_from_mdc, chunk_samples, clean_device_id, conversion, convert_reading, parse_decimal,
@@ -1048,7 +1048,7 @@ pub const VIGIL_APPLICATION: &str = "VIGIL";
 static ACK_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A v2.6 ACK for a message of which only the control id is known (Vigil as sending application).
-pub fn ack(msg_control_id: &str, code: AckCode, error: Option<&str>) -> String {
+pub fn ack(msg_control_id: &str, code: AckCode, error: Option<&str>, now: DateTime<Utc>) -> String {
     ack_for(
         &Header {
             control_id: msg_control_id.to_string(),
@@ -1056,16 +1056,22 @@ pub fn ack(msg_control_id: &str, code: AckCode, error: Option<&str>) -> String {
         },
         code,
         error,
+        now,
     )
 }
 
 /// A v2.6 ACK answering `original`: MSH with the original's sending and receiving application
 /// and facility swapped (Vigil's own name when the original named no receiver), a fresh control
-/// id and the current time; MSA with `code` and the original control id; for AE and AR an ERR
+/// id and the time `now` (the caller's clock); MSA with `code` and the original control id; for AE and AR an ERR
 /// with HL7 table 0357 code 207 (application internal error: the station refused) or 102 (data
 /// type error: the message could not be decoded), severity E, and `error` as the user message.
 /// Segments end with CR.
-pub fn ack_for(original: &Header, code: AckCode, error: Option<&str>) -> String {
+pub fn ack_for(
+    original: &Header,
+    code: AckCode,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> String {
     let d = Delimiters::default();
     let hd = |c: &[String]| {
         let s: Vec<String> = c.iter().map(|x| d.escape(&truncate(x, 64))).collect();
@@ -1076,7 +1082,6 @@ pub fn ack_for(original: &Header, code: AckCode, error: Option<&str>) -> String 
     if sending_app.is_empty() {
         sending_app = VIGIL_APPLICATION.to_string();
     }
-    let now = Utc::now();
     let n = ACK_COUNTER.fetch_add(1, Ordering::Relaxed) % 10_000;
     let control = format!("V{}{n:04}", now.format("%Y%m%d%H%M%S"));
     let trigger = &original.trigger_event;
@@ -1128,8 +1133,8 @@ pub const REFUSAL_TEXT: &str = "message refused by the station";
 /// The one reply to a message the station refuses (AE, ERR 207, [`REFUSAL_TEXT`]): the same
 /// whatever the reason — unknown, disabled or another sender's device — so that it tells a
 /// prober nothing about which devices exist. The reason is logged and counted, never sent.
-pub fn refusal(original: &Header) -> String {
-    ack_for(original, AckCode::AE, Some(REFUSAL_TEXT))
+pub fn refusal(original: &Header, now: DateTime<Utc>) -> String {
+    ack_for(original, AckCode::AE, Some(REFUSAL_TEXT), now)
 }
 
 /// What an ACK says.
@@ -1451,7 +1456,7 @@ mod tests {
     fn ack_swaps_parties_and_escapes() {
         let h = header(MSH).expect("header");
         assert_eq!(h.control_id, "C1");
-        let a = ack_for(&h, AckCode::AA, None);
+        let a = ack_for(&h, AckCode::AA, None, Utc::now());
         let segs: Vec<&str> = a.split('\r').filter(|s| !s.is_empty()).collect();
         assert_eq!(segs.len(), 2, "{a}");
         let f: Vec<&str> = segs[0].split('|').collect();
@@ -1463,18 +1468,18 @@ mod tests {
         assert!(f[9].starts_with('V') && f[9].len() == 19, "{}", f[9]);
         assert_eq!(f[11], "2.6");
         assert_eq!(segs[1], "MSA|AA|C1");
-        let a = ack_for(&h, AckCode::AE, Some("bed|unknown^\r"));
+        let a = ack_for(&h, AckCode::AE, Some("bed|unknown^\r"), Utc::now());
         let info = parse_ack(&a).expect("parse ack");
         assert_eq!(info.code, "AE");
         assert_eq!(info.control_id, "C1");
         assert_eq!(info.error.as_deref(), Some("bed|unknown^"));
         assert!(a.contains("ERR|||207^"));
-        let a = ack("X9", AckCode::AR, None);
+        let a = ack("X9", AckCode::AR, None, Utc::now());
         assert!(a.starts_with("MSH|^~\\&|VIGIL|"), "{a}");
         assert!(a.contains("|ACK|"), "{a}");
         assert!(a.contains("MSA|AR|X9\r"));
         assert!(a.contains("ERR|||102^"));
-        let b = ack_for(&h, AckCode::AA, None);
+        let b = ack_for(&h, AckCode::AA, None, Utc::now());
         assert_ne!(
             parse(&a).expect("a").header().control_id,
             parse(&b).expect("b").header().control_id,

@@ -17,7 +17,7 @@ use crate::telemetry::{BedId, DeviceStatus, ObsStatus, Reading};
 
 use super::limits::{Limit, WardProfile};
 use super::news2::{self, Band, News2Input, News2Manual, News2Score};
-use super::sync::{AckEntry, BedAlarmState, PauseEntry};
+use super::shared::{AckEntry, BedAlarmState, PauseEntry};
 use super::{fmt_value, ActiveAlarm, AlarmClass, AlarmEvent, AlarmEventKind, AlarmState, Priority};
 
 /// Code of the communication-lost technical alarm (always audible).
@@ -30,10 +30,10 @@ pub const STORE_FAILED: &str = "STORE_FAILED";
 /// device, a failing device).
 pub const AUDIO_FAILED: &str = "AUDIO_FAILED";
 /// Code of the security technical alarm: a high-severity security event (a spoofing attempt on
-/// a bed, the audit trail found altered), see [`crate::security`].
+/// a bed, the audit trail found altered), see `vigil_core::security`.
 pub const SECURITY: &str = "SECURITY";
 /// Code of the over-budget technical alarm: a device sends more than its ingest budget
-/// ([`crate::ingest::Budget`]) and the excess is being dropped.
+/// (`vigil_core::ingest::Budget`) and the excess is being dropped.
 pub const DEVICE_OVER_BUDGET: &str = "DEVICE_OVER_BUDGET";
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
@@ -306,7 +306,7 @@ struct KnownAck {
 
 /// A fresh alarm instance id: 128 random bits from the thread's CSPRNG, in hex.
 fn new_instance_id() -> String {
-    crate::audit::to_hex(&rand::random::<[u8; 16]>())
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn audible(pauses: &BTreeMap<PauseScope, Pause>, s: &Slot, i: &Inst, now: i64) -> bool {
@@ -1867,7 +1867,7 @@ impl AlarmMachine {
                 station: p.station.clone().unwrap_or_else(|| station.to_string()),
             });
         BedAlarmState {
-            v: super::sync::VERSION,
+            v: super::shared::VERSION,
             station: station.to_string(),
             seq,
             t_ms: now,
@@ -1877,7 +1877,7 @@ impl AlarmMachine {
     }
 
     /// Apply a bed's alarm state as another station (or this one, `own`, earlier) published it,
-    /// once [`super::sync::Trust::admit`] has checked who sent it. This station's rules bound
+    /// once the engine (`vigil_core::alarms::sync::Trust::admit`) has checked who sent it. This station's rules bound
     /// what it may do:
     /// - an acknowledgement applies to the alarm instance it names: the instance here matched to
     ///   the other station's instance id (matched once, by onset, while both are shown; never to
