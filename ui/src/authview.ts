@@ -1,7 +1,6 @@
 // Header user controls, the lock banner and the side panel (first run, log-in, password change,
 // break-glass, admin). The ward overview stays visible and live beside all of them.
 
-import { listen } from '@tauri-apps/api/event';
 import { AdminPanel } from './admin';
 import { api } from './api';
 import {
@@ -14,12 +13,8 @@ import {
   type Panel,
 } from './auth';
 import { busy, field, h, value } from './dom';
+import { session, type SessionSnapshot } from './session';
 
-/** Dispatched on `document` with the new `AuthState` whenever it is read. */
-export const AUTH_EVENT = 'vigil:auth';
-
-/** How often the state is re-read even without an event (idle countdown, missed events). */
-const POLL_MS = 5000;
 /** Activity is reported at most this often. */
 const TOUCH_EVERY_MS = 15_000;
 
@@ -61,29 +56,18 @@ export class AuthView {
     for (const ev of ['pointerdown', 'keydown'] as const) {
       window.addEventListener(ev, () => this.activity(), { passive: true, capture: true });
     }
-    void listen('auth-changed', () => void this.refresh()).catch(() => undefined);
-    setInterval(() => void this.refresh(), POLL_MS);
-    void this.refresh();
-  }
-
-  async refresh(): Promise<void> {
-    try {
-      this.apply(await api.authState());
-    } catch (e) {
-      this.user.textContent = `Session state unavailable: ${apiError(e).message}`;
-    }
+    session.subscribe((s) => this.apply(s));
   }
 
   /** Run a command that returns the new state; show its error in the panel or banner. */
   private async run(p: Promise<AuthState>, errorBox?: HTMLElement): Promise<boolean> {
     try {
-      this.apply(await p);
+      await session.command(p);
       return true;
     } catch (e) {
       const err = apiError(e);
       const box = errorBox ?? this.panel.querySelector<HTMLElement>('.panel-error');
       if (box) box.textContent = err.message;
-      void this.refresh();
       return false;
     }
   }
@@ -94,7 +78,7 @@ export class AuthView {
     const now = Date.now();
     if (now - this.lastTouch < TOUCH_EVERY_MS) return;
     this.lastTouch = now;
-    api.touch().catch(() => void this.refresh());
+    api.touch().catch(() => void session.refresh());
   }
 
   private choose(p: Panel | null): void {
@@ -102,11 +86,13 @@ export class AuthView {
     this.render();
   }
 
-  private apply(s: AuthState): void {
-    this.state = s;
+  private apply({ state, error }: SessionSnapshot): void {
+    if (error) {
+      this.user.textContent = `Session state unavailable: ${error.message}`;
+      return;
+    }
+    this.state = state;
     this.render();
-    // Other views (alarm bar, bed detail) show or hide their actions by these permissions.
-    document.dispatchEvent(new CustomEvent<AuthState>(AUTH_EVENT, { detail: s }));
   }
 
   private render(): void {
@@ -148,7 +134,7 @@ export class AuthView {
     this.panel.hidden = p === null;
     if (!p) return;
     if (p === 'admin') {
-      if (this.state) this.admin = new AdminPanel(this.panel, this.state, () => void this.refresh());
+      if (this.state) this.admin = new AdminPanel(this.panel, this.state, () => void session.refresh());
       return;
     }
     const form = this.form(p);

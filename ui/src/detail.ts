@@ -50,13 +50,12 @@ import { blockAlarmPriority } from './overview';
 import type { Changes, Store, WaveTarget } from './store';
 import { SweepRenderer, type DisplayRange } from './sweep';
 import { PLETH_RANGE, scaleFor } from './scale';
+import { session, type SessionSnapshot } from './session';
 
 export { fanOut };
 
 /** Seconds across a live waveform of the detail screen. */
 const SWEEP_SECONDS = 8;
-/** How often the session state is re-read while the screen is open. */
-const AUTH_POLL_MS = 5000;
 
 interface ChannelSpec {
   channel: string;
@@ -185,7 +184,8 @@ export class DetailView {
   private auth: AuthState | null = null;
   private limits: LimitInfo[] = [];
   private patients: PatientInfo[] = [];
-  private authTimer: number | undefined;
+  /** Ends the session subscription (held while a bed is open). */
+  private unsubscribe: (() => void) | null = null;
   private dpr = window.devicePixelRatio || 1;
 
   readonly root: HTMLElement;
@@ -461,16 +461,16 @@ export class DetailView {
     this.editLimits(false);
     this.render();
     this.show('live');
-    void this.refreshAuth();
+    this.unsubscribe = session.subscribe((s) => this.onSession(s));
     void this.loadLimits();
     void this.loadPatients();
-    this.authTimer = window.setInterval(() => void this.refreshAuth(), AUTH_POLL_MS);
   }
 
   close(): void {
     if (!this.bed) return;
     this.bed = null;
-    window.clearInterval(this.authTimer);
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     window.clearTimeout(this.reviewTimer);
     for (const r of this.rows) this.observer.unobserve(r.canvas);
     this.rows = [];
@@ -525,20 +525,20 @@ export class DetailView {
     return ok;
   }
 
-  private async refreshAuth(): Promise<void> {
-    try {
-      const s = await api.authState();
-      const changed = JSON.stringify(s.permissions) !== JSON.stringify(this.auth?.permissions) || s.masked !== this.auth?.masked;
-      this.auth = s;
-      if (changed && this.bed) {
-        this.applyRights();
-        void this.loadPatients();
-        // Became allowed while looking at a history pane: load it now.
-        if (this.historyAllowed(this.tab)) this.show(this.tab);
-      }
-    } catch {
+  private onSession({ state, error }: SessionSnapshot): void {
+    if (error) {
       this.auth = null;
       this.applyRights();
+      return;
+    }
+    const changed =
+      JSON.stringify(state.permissions) !== JSON.stringify(this.auth?.permissions) || state.masked !== this.auth?.masked;
+    this.auth = state;
+    if (changed && this.bed) {
+      this.applyRights();
+      void this.loadPatients();
+      // Became allowed while looking at a history pane: load it now.
+      if (this.historyAllowed(this.tab)) this.show(this.tab);
     }
   }
 

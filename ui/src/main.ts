@@ -5,7 +5,7 @@ import './style.css';
 import { Channel, invoke } from '@tauri-apps/api/core';
 import { getCurrentWindow } from '@tauri-apps/api/window';
 import { decodeFrame, type Priority } from './frames';
-import { AUTH_EVENT, AuthView } from './authview';
+import { AuthView } from './authview';
 import type { AuthState } from './auth';
 import { AlarmBar } from './alarmbar';
 import { api } from './api';
@@ -14,6 +14,7 @@ import { formatAlarmCount, formatBrokerWarnings, formatClock, formatConnState, f
 import { DetailView, fanOut } from './detail';
 import { patientHeader } from './detailmath';
 import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
+import { session } from './session';
 import { Store } from './store';
 import { setLiveWard } from './stationadmin';
 import { soundIndicator } from './alarmstate';
@@ -47,12 +48,16 @@ setLiveWard({
 });
 const alarmBar = new AlarmBar(byId('alarm-bar'), byId('btn-pause-all') as HTMLButtonElement, store);
 let authState: AuthState | null = null;
-document.addEventListener(AUTH_EVENT, (e) => {
-  authState = (e as CustomEvent<AuthState>).detail;
-  // Nobody can act (locked, or not logged in): audio pause is still offered, and audited.
-  alarmBar.unattended = !authState.user || authState.locked;
-  alarmBar.setPermissions(authState.permissions ?? []);
-  renderSound();
+session.subscribe(({ state, error }) => {
+  if (!error) {
+    authState = state;
+    // Nobody can act (locked, or not logged in): audio pause is still offered, and audited.
+    alarmBar.unattended = !authState.user || authState.locked;
+    alarmBar.setPermissions(authState.permissions ?? []);
+    renderSound();
+  }
+  // Read again with every read of the session (its poll included, failed or not), so an
+  // admission shows within one poll and a lock masks the names at once.
   void refreshPatients();
 });
 
@@ -66,7 +71,6 @@ async function refreshPatients(): Promise<void> {
     // Names are a convenience on the overview; the bed label always identifies the tile.
   }
 }
-setInterval(() => void refreshPatients(), 5000);
 
 // ---- Beds per screen and paging. The choice is kept per workstation.
 const LAYOUT_KEY = 'vigil.layout';
@@ -283,5 +287,6 @@ setInterval(() => {
 requestAnimationFrame(animate);
 void subscribe();
 // Log-in, lock and admin. Independent of the ward stream: the overview above is subscribed
-// and live whatever the session state.
+// and live whatever the session state. The session's one poll starts last, every view subscribed.
 new AuthView().start();
+session.start();
