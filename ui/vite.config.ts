@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
 // pulling Node's types into the browser code.
 declare global {
   interface ImportMeta {
-    readonly dirname: string;
+    dirname: string;
   }
 }
 

@@ -70,7 +70,10 @@ export class AlarmsPane implements Pane {
   }
 
   close(): void {
-    // Nothing runs between loads.
+    // The next bed never shows this one's rows, even for a moment: a load under way is dropped.
+    this.alarmSeq++;
+    this.alarmTable.replaceChildren();
+    this.alarmStatus.textContent = '';
   }
 
   private async loadAlarms(): Promise<void> {

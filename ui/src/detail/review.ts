@@ -97,8 +97,11 @@ export class ReviewPane implements Pane {
 
   close(): void {
     window.clearTimeout(this.reviewTimer);
+    // Nothing of this bed may show on the next: a load under way is dropped, every lead forgotten.
+    this.reviewSeq++;
     this.review = null;
     this.reviewData = null;
+    this.leadData = new Map();
   }
 
   private startReview(): void {

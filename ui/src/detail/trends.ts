@@ -109,7 +109,10 @@ export class TrendsPane implements Pane {
   }
 
   show(): void {
-    if (!this.trendRange) void this.loadTrends(presetRange('1h', Date.now()));
+    if (this.trendRange) return;
+    // A new bed (or the first look) starts on the last hour, and its button says so.
+    this.trendPreset = '1h';
+    void this.loadTrends(presetRange('1h', Date.now()));
   }
 
   rights(): void {
