@@ -14,7 +14,7 @@ use vigil_core::engine::{
 };
 use vigil_core::settings::StationSettings;
 use vigil_core::telemetry::BedId;
-use vigil_core::{broker, sim};
+use vigil_sim::{self as sim, broker};
 
 use crate::commands::station_admin::BrokerNow;
 use crate::frames::{

@@ -1,6 +1,7 @@
-//! The invariant both pure crates state in their Cargo.toml, checked on the resolved dependency
-//! graph: neither `vigil-alarms` nor `vigil-contract` reaches, through any chain of normal
-//! dependencies, a crate that does storage, networking, async I/O or windows.
+//! The invariants the crates state in their Cargo.toml, checked on the resolved dependency graph:
+//! neither `vigil-alarms` nor `vigil-contract` reaches, through any chain of normal dependencies,
+//! a crate that does storage, networking, async I/O or windows; and the engine (`vigil-core`)
+//! never reaches the simulator or the embedded broker (`vigil-sim`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -118,4 +119,15 @@ fn pure_crates_reach_no_io_crate() {
     ] {
         assert!(core.contains(f), "vigil-core should depend on {f}");
     }
+}
+
+#[test]
+fn the_engine_reaches_no_simulator() {
+    let g = graph();
+    let core = closure(&g, "vigil-core");
+    for f in ["vigil-sim", "rumqttd"] {
+        assert!(!core.contains(f), "vigil-core depends on {f}");
+    }
+    // The faces do start it.
+    assert!(closure(&g, "vigilctl").contains("vigil-sim"));
 }

@@ -1,7 +1,13 @@
-//! Vigil's engine, free of any UI framework: the telemetry contract and its decoders, MQTT
-//! ingest, the SQLite history, alarm evaluation, the embedded broker and the ward simulator.
+//! Vigil's engine, free of any UI framework: MQTT and MLLP ingest, the SQLite history, alarm
+//! evaluation (the `vigil-alarms` machine, fed and persisted here), ward-wide alarm sync, users,
+//! roles and the audit trail, security monitoring, and the station actions (`usecase`).
 //!
-//! The desktop shell (`src-tauri/`) and the command line (`vigilctl`) are thin faces over this
+//! The telemetry contract and its decoders are the `vigil-contract` crate, the alarm machine the
+//! `vigil-alarms` crate; both are re-exported here under their old paths (`telemetry`, `codes`,
+//! `decode`, `interop`, `alarms`). The simulated ward and the embedded broker are `vigil-sim`,
+//! which this crate never depends on.
+//!
+//! The desktop shell (`src-tauri/`) and the command line (`vigilctl`) are faces over this
 //! crate. Architecture invariant: nothing here depends on Tauri or on any window.
 
 pub use vigil_contract::{codes, decode, telemetry};
@@ -9,10 +15,8 @@ pub use vigil_contract::{codes, decode, telemetry};
 pub mod alarms;
 pub mod audit;
 pub mod auth;
-pub mod broker;
 pub mod codec;
 pub mod config;
-pub mod device;
 pub mod engine;
 pub mod ingest;
 pub mod interop;
@@ -24,7 +28,6 @@ pub mod query;
 pub mod secure_fs;
 pub mod security;
 pub mod settings;
-pub mod sim;
 pub mod stations;
 pub mod store;
 pub mod syslog;

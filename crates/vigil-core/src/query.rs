@@ -438,10 +438,13 @@ pub struct StreamStatus {
     pub missing_chunks: u64,
 }
 
+/// How [`Status`] names the numerics of a vital among a bed's streams (`numerics:HR`).
+pub const NUMERICS_PREFIX: &str = "numerics:";
+
 /// What a database holds: per bed and stream, plus rejects per reason.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct Status {
-    /// bed key → stream (waveform channel, or "numerics:CODE") → counts.
+    /// bed key → stream (waveform channel, or [`NUMERICS_PREFIX`] and the vital's code) → counts.
     pub beds: BTreeMap<String, BTreeMap<String, StreamStatus>>,
     pub rejects: BTreeMap<String, u64>,
     pub alarm_events: u64,
@@ -493,7 +496,7 @@ pub fn status(conn: &Connection) -> Result<Status, StoreError> {
             .beds
             .entry(r.get(0)?)
             .or_default()
-            .entry(format!("numerics:{code}"))
+            .entry(format!("{NUMERICS_PREFIX}{code}"))
             .or_default();
         s.samples = r.get::<_, i64>(2)? as u64;
         s.first_ms = r.get(3)?;

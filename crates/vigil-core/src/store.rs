@@ -856,42 +856,26 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The counts of [`crate::query::status`] (the one reading of what a database holds),
+    /// keyed for checks, and every alarm event in the order written.
     pub fn read(conn: &Connection) -> Result<Summary, StoreError> {
-        let mut s = Summary::default();
-        let mut q = conn.prepare(
-            "SELECT ward || '/' || bed, channel, SUM(n), COUNT(*) FROM wave_chunks GROUP BY 1, 2",
-        )?;
-        let rows = q.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (bed, ch, n, c) = row?;
-            s.samples.insert((bed.clone(), ch.clone()), n as u64);
-            s.chunks.insert((bed, ch), c as u64);
-        }
-        let mut q =
-            conn.prepare("SELECT ward || '/' || bed, code, COUNT(*) FROM numerics GROUP BY 1, 2")?;
-        let rows = q.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (bed, code, n) = row?;
-            s.readings.insert((bed, code), n as u64);
-        }
-        let mut q = conn.prepare("SELECT reason, count FROM rejects")?;
-        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (reason, n) = row?;
-            s.rejects.insert(reason, n as u64);
+        let status = crate::query::status(conn)?;
+        let mut s = Summary {
+            rejects: status.rejects,
+            ..Summary::default()
+        };
+        for (bed, streams) in status.beds {
+            for (stream, counts) in streams {
+                if let Some(code) = stream.strip_prefix(crate::query::NUMERICS_PREFIX) {
+                    s.readings
+                        .insert((bed.clone(), code.to_string()), counts.samples);
+                } else if counts.chunks > 0 {
+                    // A stream with recorded gaps but no chunk stored holds no samples.
+                    s.samples
+                        .insert((bed.clone(), stream.clone()), counts.samples);
+                    s.chunks.insert((bed.clone(), stream), counts.chunks);
+                }
+            }
         }
         let mut q = conn.prepare(
             "SELECT t_ms, ward || '/' || bed, code, kind, priority, value, alarm_id, user_name, state,

@@ -19,8 +19,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use tokio::sync::watch;
 use vigil_core::config::BrokerUrl;
-use vigil_core::sim::{self, SimConfig};
 use vigil_core::{query, store};
+use vigil_sim::{self as sim, SimConfig};
 
 #[derive(Args)]
 pub struct IngestArgs {
@@ -700,7 +700,7 @@ async fn run_step(a: &StepOpts) -> Result<StepResult> {
     let (mut wave_bytes, mut wave_samples, mut ecg_bytes, mut ecg_samples) = (0, 0, 0, 0);
     for streams in st.beds.values() {
         for (name, s) in streams {
-            if name.starts_with("numerics:") {
+            if name.starts_with(query::NUMERICS_PREFIX) {
                 continue;
             }
             wave_bytes += s.bytes;

@@ -351,7 +351,7 @@ pub fn run_device(cmd: DeviceCmd) -> Result<()> {
             }
             let it = It::open(&db)?;
             for i in 0..beds {
-                let (device, bed) = vigil_core::sim::monitor(&ward, i);
+                let (device, bed) = vigil_sim::monitor(&ward, i);
                 let input = usecase::RegisterDevice {
                     device: DeviceId::parse(&device).with_context(|| {
                         format!("ward {ward:?} is too long for simulated device ids")

@@ -21,10 +21,10 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 use vigil_core::alarms::default_limits;
-use vigil_core::broker;
 use vigil_core::config::{self, BrokerSection, BrokerUrl, FileConfig};
 use vigil_core::engine::{Engine, EngineConfig};
-use vigil_core::sim::{self, SimConfig};
+use vigil_sim::broker;
+use vigil_sim::{self as sim, SimConfig};
 
 #[derive(Parser)]
 #[command(name = "vigilctl", version, about = "Vigil central station, headless")]

@@ -19,10 +19,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use vigil_core::codes::{self, ChannelInfo, Vital};
 use vigil_core::config::{BrokerSection, BrokerSettings, BrokerUrl};
-use vigil_core::device::DeviceLink;
 use vigil_core::telemetry::{
     utc_from_ms, valid_segment, ObservationPayload, VitalsPayload, WavePayload, CONTRACT_VERSION,
 };
+use vigil_sim::device::DeviceLink;
 
 use crate::history::parse_bed;
 

@@ -10,7 +10,7 @@ use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-use crate::telemetry::{
+use vigil_contract::telemetry::{
     BedId, DeviceState, StatusPayload, Topic, VitalsPayload, WavePayload, CONTRACT_VERSION,
 };
 

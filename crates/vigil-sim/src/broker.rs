@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::config::BrokerUrl;
+use vigil_core::config::BrokerUrl;
 
 #[derive(Debug, Error)]
 pub enum BrokerError {
@@ -68,7 +68,7 @@ next_connection_delay_ms = 1
     max_inflight_count = 1000
     dynamic_filters = true
 "#,
-        max = crate::telemetry::MAX_PAYLOAD_BYTES + 64 * 1024
+        max = vigil_contract::telemetry::MAX_PAYLOAD_BYTES + 64 * 1024
     );
     let cfg: rumqttd::Config =
         toml::from_str(&toml_cfg).map_err(|e| BrokerError::Config(e.to_string()))?;

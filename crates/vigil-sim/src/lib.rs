@@ -1,3 +1,8 @@
+//! What stands in for the world outside the station when there is none: the simulated ward (this
+//! module), the embedded MQTT broker ([`broker`]) and a device's MQTT client ([`device`], used by
+//! `vigilctl replay` to publish recordings as a device would). The engine (`vigil-core`) never
+//! depends on this crate: only the faces start a simulator or a broker.
+//!
 //! A simulated ward: one simulated bedside monitor per bed, each its own MQTT client publishing
 //! contract v1 telemetry (with a retained status and an `offline` last will).
 //!
@@ -8,6 +13,9 @@
 //!
 //! Everything is generated from sample indices, not from timer ticks, so the number of samples
 //! published is exact for the elapsed time and the sample rate.
+
+pub mod broker;
+pub mod device;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::f64::consts::TAU;
@@ -24,12 +32,12 @@ use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::watch;
 
-use crate::codes::{self, Vital};
-use crate::config::{BrokerSettings, ConfigError};
-use crate::telemetry::{
+use vigil_contract::codes::{self, Vital};
+use vigil_contract::telemetry::{
     utc_from_ms, BedId, DeviceState, ObservationPayload, StatusPayload, Topic, VitalsPayload,
     WavePayload, CONTRACT_VERSION,
 };
+use vigil_core::config::{BrokerSettings, ConfigError};
 
 /// How often each simulated monitor publishes a waveform chunk per channel.
 pub const CHUNK_PERIOD: Duration = Duration::from_millis(250);
@@ -117,7 +125,7 @@ pub async fn run(cfg: SimConfig, stop: watch::Receiver<bool>) -> Result<SimRepor
     if cfg.beds == 0 {
         return Err(SimError::NoBeds);
     }
-    if !crate::telemetry::valid_segment(&cfg.ward) {
+    if !vigil_contract::telemetry::valid_segment(&cfg.ward) {
         return Err(SimError::Ward(cfg.ward.clone()));
     }
     if cfg.broker.password_in_clear() {
