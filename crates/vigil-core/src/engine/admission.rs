@@ -9,7 +9,7 @@ use super::storage::outbox_op;
 use super::{lock, Shared};
 use crate::ingest::{IngestPolicy, SeqCheck};
 use crate::security::{Kind, Occurrence, Source};
-use crate::store::{self, Op};
+use crate::store::Op;
 use crate::telemetry::{self, Batch, BedId, Message, Reading, Vitals, WaveChunk};
 
 /// Apply the ingest policy: the device must be allowed to feed the bed (registry), and times
@@ -18,7 +18,7 @@ use crate::telemetry::{self, Batch, BedId, Message, Reading, Vitals, WaveChunk};
 /// waveform chunks.
 pub(super) fn admit(shared: &Shared, msg: Message) -> Result<Vec<Message>, telemetry::DecodeError> {
     let policy = &shared.policy;
-    let now = store::now_ms();
+    let now = shared.clock.now_ms();
     let resolve = |device: &str, bed: &BedId| {
         lock(&shared.registry).resolve(device, Some(bed), policy.require_registered)
     };
@@ -126,7 +126,7 @@ pub(super) fn expand(
 /// a security matter, logged (the first of a reason, then every 1000th) and recorded.
 pub(super) fn reject(shared: &Shared, topic: &str, e: &telemetry::DecodeError) {
     let n = shared.counters.reject(e.reason());
-    let now = store::now_ms();
+    let now = shared.clock.now_ms();
     let peer = topic.strip_prefix("mllp:").unwrap_or("");
     if let Some(o) = Occurrence::from_reject(e, topic, peer, now) {
         shared.security.report(o);
@@ -143,7 +143,7 @@ pub(super) fn reject(shared: &Shared, topic: &str, e: &telemetry::DecodeError) {
         Op::Reject {
             reason: e.reason(),
             detail: format!("{}: {e}", topic.chars().take(200).collect::<String>()),
-            t_ms: store::now_ms(),
+            t_ms: shared.clock.now_ms(),
         },
     );
 }

@@ -12,7 +12,7 @@ use super::admission::settle_budgets;
 use super::storage::outbox_op;
 use super::{lock, LiveEvent, Shared, WardState};
 use crate::alarms::{AlarmEvent, AlarmEventKind};
-use crate::store::{self, Op};
+use crate::store::Op;
 use crate::telemetry::BedId;
 
 /// After alarm events: refresh the snapshot's alarm list and send it to live watchers (under
@@ -85,7 +85,7 @@ pub(super) async fn alarm_tick(
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        let now = store::now_ms();
+        let now = shared.clock.now_ms();
         let failing = shared.store_stats.failing.load(Ordering::Relaxed);
         let events = {
             let mut st = lock(&shared.state);

@@ -17,7 +17,7 @@ use super::{lock, EngineConfig, LiveEvent, Shared};
 use crate::config::ConfigError;
 use crate::ingest::Admission;
 use crate::security::{Kind, Occurrence, Source};
-use crate::store::{self, Op};
+use crate::store::Op;
 use crate::telemetry;
 
 /// Reconnect delays: from `MIN_BACKOFF`, doubled after every failed attempt, at most
@@ -103,7 +103,7 @@ impl Dispatch {
             let _ = self.priority.send(p).await;
             return;
         };
-        let now = store::now_ms();
+        let now = shared.clock.now_ms();
         let admission = lock(&shared.budgets).admit(&t.bed, &t.device, p.payload.len(), now);
         if let Admission::Drop { first } = admission {
             shared.counters.messages.fetch_add(1, Ordering::Relaxed);
@@ -191,7 +191,7 @@ fn acl_probe_back(shared: &Shared) {
         Kind::BrokerAuth,
         Source::peer(&shared.acl_probe),
         text,
-        store::now_ms(),
+        shared.clock.now_ms(),
     ));
     add_warning(
         shared,
@@ -286,7 +286,7 @@ pub(super) async fn run_loop(
                 if ack.session_present {
                     if was_connected {
                         // What devices sent meanwhile comes now, at network speed.
-                        let now = store::now_ms();
+                        let now = shared.clock.now_ms();
                         lock(&shared.budgets).catch_up(now - down_since, now);
                     }
                     tracing::info!("connected to broker (session resumed)");
@@ -408,7 +408,7 @@ fn set_link(shared: &Shared, connected: bool, subscribed: bool, last_error: Opti
         let since_ms = if cur.connected == connected {
             cur.since_ms
         } else {
-            store::now_ms()
+            shared.clock.now_ms()
         };
         *cur = LinkState {
             connected,
@@ -520,6 +520,6 @@ fn report_broker_failure(shared: &Shared, e: &rumqttc::ConnectionError) {
         Kind::BrokerAuth,
         Source::peer(&shared.alarm_io.station),
         format!("the broker {what}: {e}"),
-        store::now_ms(),
+        shared.clock.now_ms(),
     ));
 }

@@ -14,7 +14,6 @@ use super::storage::StoreSink;
 use super::{lock, EngineError, Shared};
 use crate::interop::mllp::MllpConfig;
 use crate::security::{Kind, Occurrence, Source};
-use crate::store;
 use crate::telemetry;
 
 /// Listen for HL7 v2 over MLLP on `m.listen` and take its messages until `stop`.
@@ -89,7 +88,13 @@ async fn mllp_intake(
             }
             let bed = registry.resolve(&device, None, true)?;
             drop(registry);
-            Ok(expand(bed, device, batch, &shared.policy, store::now_ms()))
+            Ok(expand(
+                bed,
+                device,
+                batch,
+                &shared.policy,
+                shared.clock.now_ms(),
+            ))
         });
         match admitted {
             Ok(msgs) => {
@@ -119,7 +124,7 @@ async fn mllp_conn_events(
             Kind::MllpRefused,
             Source::peer(&ip.to_string()),
             format!("{} ({})", ev.what.describe(), ev.what.reason()),
-            store::now_ms(),
+            shared.clock.now_ms(),
         ));
     }
 }

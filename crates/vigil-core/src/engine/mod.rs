@@ -14,6 +14,7 @@
 
 mod admission;
 mod alarms;
+mod clock;
 mod link;
 mod mllp;
 mod pipeline;
@@ -32,6 +33,7 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::link::{AclCheck, LinkState};
 pub use self::security::check_certificates;
 pub use self::sync::{audit_head_topic, notice_topic, StationNotice};
@@ -230,6 +232,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 struct Shared {
+    /// Where the engine reads the time (the system clock unless started with another).
+    clock: Arc<dyn Clock>,
     state: Mutex<WardState>,
     live: broadcast::Sender<LiveEvent>,
     counters: IngestCounters,
@@ -329,6 +333,17 @@ impl Engine {
         alarm: AlarmOptions,
         security: SecurityOptions,
     ) -> Result<Engine, EngineError> {
+        Engine::start_clocked(cfg, alarm, security, Arc::new(SystemClock))
+    }
+
+    /// [`Engine::start_secured`] reading the time from `clock` (tests, simulations) instead of
+    /// the system clock. Timers (the alarm tick, retries, timeouts) still run in real time.
+    pub fn start_clocked(
+        cfg: EngineConfig,
+        alarm: AlarmOptions,
+        security: SecurityOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, EngineError> {
         // Broker settings first: a bad TLS file, or a broker on the network without TLS or
         // authentication (unless `insecure = true`), is reported before anything starts.
         // Persistent session (clean session off, stable client id): the broker keeps the
@@ -343,19 +358,19 @@ impl Engine {
         let writer = StoreWriter::spawn(&cfg.db_path)?;
         let (registry, saved_limits, last_stored, enrolled, unfinished) = {
             let conn = store::open(&cfg.db_path)?;
-            let last = report_last_stored(&conn);
+            let last = report_last_stored(&conn, clock.now_ms());
             (
                 Registry::load(&conn)?,
                 crate::limits_db::load(&conn)?,
                 last,
                 crate::stations::load(&conn)?,
-                crate::query::unfinished_alarms(&conn, store::now_ms() - UNFINISHED_WINDOW_MS)?,
+                crate::query::unfinished_alarms(&conn, clock.now_ms() - UNFINISHED_WINDOW_MS)?,
             )
         };
         let mut budgets = DeviceBudgets::new(cfg.policy.budget);
         if let Some(t) = last_stored {
             // The broker redelivers what devices sent while the station was down.
-            budgets.catch_up(store::now_ms() - t, store::now_ms());
+            budgets.catch_up(clock.now_ms() - t, clock.now_ms());
         }
         let key =
             crate::keys::get(&cfg.db_path)?.ok_or_else(|| crate::keys::KeyError::Missing {
@@ -384,7 +399,7 @@ impl Engine {
         }
         // Alarms nobody acknowledged before the station stopped are shown again (latched, or
         // as "not yet reviewed"), never wiped by a restart.
-        let now = store::now_ms();
+        let now = clock.now_ms();
         for u in &unfinished {
             if let Some(state) = alarms.restore_unfinished(u, now) {
                 tracing::warn!(
@@ -416,10 +431,11 @@ impl Engine {
             connected: false,
             subscribed: false,
             last_error: None,
-            since_ms: store::now_ms(),
+            since_ms: clock.now_ms(),
             warnings: broker_warnings.clone(),
         });
         let shared = Arc::new(Shared {
+            clock: Arc::clone(&clock),
             state: Mutex::new(WardState {
                 alarms,
                 evaluated: BTreeMap::new(),
@@ -471,7 +487,7 @@ impl Engine {
                     .notifications
                     .then(|| Notifier::spawn(Duration::from_secs(2))),
                 key,
-                sync_seq: AtomicU64::new(u64::try_from(store::now_ms()).unwrap_or(0)),
+                sync_seq: AtomicU64::new(u64::try_from(clock.now_ms()).unwrap_or(0)),
             },
         });
         for w in &broker_warnings {
@@ -481,7 +497,7 @@ impl Engine {
                     Kind::BrokerAuth,
                     Source::peer(&cfg.broker.url.to_string()),
                     format!("broker accepted only because insecure = true: {w}"),
-                    store::now_ms(),
+                    shared.clock.now_ms(),
                 )
                 .severity(Severity::Medium),
             );
@@ -521,6 +537,7 @@ impl Engine {
             stop.subscribe(),
         ));
         tokio::spawn(prune_loop(
+            Arc::clone(&clock),
             cfg.policy.retention,
             writer.sender(),
             stop.subscribe(),
@@ -612,7 +629,7 @@ impl EngineHandle {
         let mut s = st.snapshot.clone();
         s.devices = st.devices.values().cloned().collect();
         s.link = Some(self.shared.link.borrow().clone());
-        s.pauses = st.alarms.pauses(store::now_ms());
+        s.pauses = st.alarms.pauses(self.shared.clock.now_ms());
         s
     }
 
@@ -620,7 +637,7 @@ impl EngineHandle {
     /// condition cleared is resolved). Persisted, broadcast and shared with the ward.
     pub async fn acknowledge(&self, alarm_id: &str, auth: &Authorized) -> Result<(), EngineError> {
         let user = auth.require(Permission::AcknowledgeAlarm)?;
-        let now = store::now_ms();
+        let now = self.shared.clock.now_ms();
         let (events, bed) = {
             let mut st = lock(&self.shared.state);
             let ev = st.alarms.acknowledge(alarm_id, user, now)?;
@@ -643,7 +660,7 @@ impl EngineHandle {
         auth: &Authorized,
     ) -> Result<(), EngineError> {
         let user = auth.require(Permission::AudioPause)?;
-        let now = store::now_ms();
+        let now = self.shared.clock.now_ms();
         let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
         let events = lock(&self.shared.state)
             .alarms
@@ -665,7 +682,7 @@ impl EngineHandle {
         auth: &Authorized,
     ) -> Result<(), EngineError> {
         let user = auth.require(Permission::AudioPause)?;
-        let now = store::now_ms();
+        let now = self.shared.clock.now_ms();
         let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
         let events = lock(&self.shared.state)
             .alarms
@@ -688,7 +705,7 @@ impl EngineHandle {
         auth: &Authorized,
     ) -> Result<(), EngineError> {
         let user = auth.require(Permission::ChangePatientLimits)?;
-        let now = store::now_ms();
+        let now = self.shared.clock.now_ms();
         let events = lock(&self.shared.state)
             .alarms
             .set_limits(bed, limits, user, now)?;
@@ -727,7 +744,7 @@ impl EngineHandle {
         change: impl FnOnce(&mut AlarmMachine, &str, i64) -> Result<Vec<AlarmEvent>, AlarmError>,
     ) -> Result<(), EngineError> {
         let user = auth.require(Permission::ChangePatientLimits)?;
-        let now = store::now_ms();
+        let now = self.shared.clock.now_ms();
         let events = change(&mut lock(&self.shared.state).alarms, user, now)?;
         emit_alarm_events(&self.shared, events, now).await;
         Ok(())
@@ -771,7 +788,7 @@ impl EngineHandle {
     /// Raise (`present`) or resolve a technical alarm of the station itself, such as
     /// `AUDIO_FAILED` when the station cannot sound (see `AlarmMachine::station_technical`).
     pub async fn station_technical(&self, code: &str, label: &str, present: bool, message: &str) {
-        let now = store::now_ms();
+        let now = self.shared.clock.now_ms();
         let events = lock(&self.shared.state)
             .alarms
             .station_technical(code, label, present, message, now);
@@ -811,7 +828,9 @@ impl EngineHandle {
 
     /// Audio pauses in force now.
     pub fn pauses(&self) -> Vec<PauseInfo> {
-        lock(&self.shared.state).alarms.pauses(store::now_ms())
+        lock(&self.shared.state)
+            .alarms
+            .pauses(self.shared.clock.now_ms())
     }
 
     /// The broker link, as a watch (connected / subscribed, standing warnings).
@@ -869,7 +888,7 @@ impl EngineHandle {
             user: user.to_string(),
             detail: reason.chars().take(300).collect(),
             until_ms: Some(until_ms),
-            t_ms: store::now_ms(),
+            t_ms: self.shared.clock.now_ms(),
         };
         match serde_json::to_vec(&notice) {
             Ok(payload) => {

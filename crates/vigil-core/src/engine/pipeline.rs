@@ -12,7 +12,7 @@ use super::storage::{outbox_op, StoreSink};
 use super::sync::{audit_head_topic, notice_station, station_notice, station_state};
 use super::{lock, LiveEvent, Shared};
 use crate::alarms::sync as alarm_sync;
-use crate::store::{self, Op};
+use crate::store::Op;
 use crate::telemetry::{self, Message, Vitals};
 
 /// A message taken from a lane: a station topic goes to its handler; telemetry is decoded,
@@ -80,7 +80,7 @@ pub(super) async fn ingest(
             for e in &v.rejected {
                 reject(shared, source, e);
             }
-            let now = store::now_ms();
+            let now = shared.clock.now_ms();
             // Only readings newer than the device's last of the vital and taken within the
             // live window reach the alarms; the others are history, marked late.
             let c = lock(&shared.gate).classify(&mut v, &shared.policy, now);
@@ -164,7 +164,7 @@ pub(super) async fn ingest(
                 .counters
                 .samples
                 .fetch_add(w.data.len() as u64, Ordering::Relaxed);
-            let now = store::now_ms();
+            let now = shared.clock.now_ms();
             // A jump in the sequence is declared a gap only if the chunks are still missing
             // after the hold (`declare_gaps`); a late one inside a declared gap corrects it.
             let fill = lock(&shared.gaps).observe(&w, now);
@@ -192,7 +192,7 @@ pub(super) async fn ingest(
             if !s.online {
                 tracing::warn!(bed = %s.bed, device = %s.device, "device offline");
             }
-            let now = store::now_ms();
+            let now = shared.clock.now_ms();
             let events = {
                 let mut st = lock(&shared.state);
                 note_bed(shared, &mut st, &s.bed);

@@ -59,7 +59,7 @@ pub(super) async fn security_loop(
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        let now = store::now_ms();
+        let now = shared.clock.now_ms();
         if tokio::time::Instant::now() >= next_certs {
             next_certs += Duration::from_secs(24 * 3600);
             for o in check_certificates(&certs, opts.cert_warn_days, now) {
@@ -203,7 +203,7 @@ async fn publish_head(shared: &Arc<Shared>) {
     let db = shared.db_path.clone();
     let station = shared.alarm_io.station.clone();
     let published = lock(&shared.published_head).clone();
-    let now = store::now_ms();
+    let now = shared.clock.now_ms();
     let round =
         tokio::task::spawn_blocking(move || audit_round(&db, &station, published.as_ref(), now))
             .await;
@@ -328,7 +328,7 @@ pub(super) async fn published_head(shared: &Shared, payload: &[u8]) {
         Ok::<_, String>((head, Some(c)))
     })
     .await;
-    let now = store::now_ms();
+    let now = shared.clock.now_ms();
     match checked {
         Ok(Ok((head, Some(crate::audit::HeadCheck::Extends)))) => {
             let mut p = lock(&shared.published_head);

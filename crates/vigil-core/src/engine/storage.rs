@@ -10,9 +10,9 @@ use std::time::Duration;
 use rumqttc::Publish;
 use tokio::sync::{mpsc, watch};
 
-use super::Shared;
+use super::{Clock, Shared};
 use crate::ingest::Retention;
-use crate::store::{self, Op, StoreWriter, WriterStats};
+use crate::store::{Op, StoreWriter, WriterStats};
 
 /// Longest an operator action (acknowledge) waits for its record to be committed.
 const ACTION_COMMIT_WAIT: Duration = Duration::from_secs(2);
@@ -137,7 +137,7 @@ pub(super) async fn wait_committed(shared: &Shared) {
 
 /// Log when this database last stored data: after a crash or power loss, what devices sent
 /// since then is either sent again by the broker (persistent session) or missing.
-pub(super) fn report_last_stored(conn: &rusqlite::Connection) -> Option<i64> {
+pub(super) fn report_last_stored(conn: &rusqlite::Connection, now: i64) -> Option<i64> {
     let last = conn
         .query_row(
             "SELECT MAX(t) FROM (SELECT MAX(t0_ms) AS t FROM wave_chunks
@@ -148,7 +148,7 @@ pub(super) fn report_last_stored(conn: &rusqlite::Connection) -> Option<i64> {
         .ok()
         .flatten();
     if let Some(t) = last {
-        let ago_s = (store::now_ms() - t) as f64 / 1000.0;
+        let ago_s = (now - t) as f64 / 1000.0;
         tracing::info!(
             last_stored_ms = t,
             "history: last data stored {ago_s:.1} s before this start; what devices sent \
@@ -161,6 +161,7 @@ pub(super) fn report_last_stored(conn: &rusqlite::Connection) -> Option<i64> {
 /// Every second, ask the writer to delete a step of history past the retention limits (a step
 /// is bounded, so pruning keeps pace with ingest without ever stalling it).
 pub(super) async fn prune_loop(
+    clock: Arc<dyn Clock>,
     retention: Retention,
     store: mpsc::Sender<Op>,
     mut stop: watch::Receiver<bool>,
@@ -172,7 +173,7 @@ pub(super) async fn prune_loop(
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        let now = store::now_ms();
+        let now = clock.now_ms();
         let op = Op::Prune {
             waves_before_ms: now - (retention.waveform_hours * 3600 * 1000) as i64,
             trends_before_ms: now - (retention.trend_days * 24 * 3600 * 1000) as i64,

@@ -11,7 +11,6 @@ use super::{lock, RemoteAudit, Shared};
 use crate::alarms::sync::{self as alarm_sync, Refusal};
 use crate::alarms::AlarmEventKind;
 use crate::security::{Kind, Occurrence, Source};
-use crate::store;
 use crate::telemetry::{self, BedId};
 
 /// A notice one station sends the others of the ward (retained: no; QoS 1), e.g. that a user
@@ -110,7 +109,7 @@ pub(super) async fn station_state(shared: &Shared, topic: &str, payload: &[u8]) 
     if payload.is_empty() {
         return;
     }
-    let now = store::now_ms();
+    let now = shared.clock.now_ms();
     let admitted = lock(&shared.trust).admit(topic, &bed, payload, now);
     let state = match admitted {
         Ok(Some(s)) => s,
@@ -220,7 +219,7 @@ pub(super) fn station_notice(shared: &Shared, station: &str, payload: &[u8]) {
             ..Source::default()
         },
         text.clone(),
-        store::now_ms(),
+        shared.clock.now_ms(),
     ));
     if let Some(notifier) = &shared.alarm_io.notifier {
         notifier.send(crate::notify::Note {

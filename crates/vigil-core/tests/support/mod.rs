@@ -83,7 +83,18 @@ pub fn engine(
     db: &Path,
     policy: vigil_core::ingest::IngestPolicy,
 ) -> vigil_core::engine::Engine {
-    vigil_core::engine::Engine::start(vigil_core::engine::EngineConfig {
+    vigil_core::engine::Engine::start(config(port, client_id, db, policy)).expect("engine")
+}
+
+/// The configuration of [`engine`].
+#[allow(dead_code)] // not every test binary starts an engine
+pub fn config(
+    port: u16,
+    client_id: &str,
+    db: &Path,
+    policy: vigil_core::ingest::IngestPolicy,
+) -> vigil_core::engine::EngineConfig {
+    vigil_core::engine::EngineConfig {
         broker: format!("mqtt://127.0.0.1:{port}")
             .parse::<vigil_core::config::BrokerUrl>()
             .expect("url")
@@ -94,8 +105,7 @@ pub fn engine(
         limits: vigil_core::alarms::default_limits(),
         policy,
         mllp: None,
-    })
-    .expect("engine")
+    }
 }
 
 /// Wait (10 s at most) until `engine` is subscribed.
