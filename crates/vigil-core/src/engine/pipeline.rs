@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::admission::{admit, reject};
+use super::admission::{admit_now, reject};
 use super::alarms::{note_bed, publish_alarms, record_alarm_events};
 use super::link::Lane;
 use super::security::published_head;
@@ -42,7 +42,7 @@ pub(super) async fn handle_publish(
         return station_state(shared, topic, payload).await;
     }
     shared.counters.messages.fetch_add(1, Ordering::Relaxed);
-    let msgs = match crate::decode::decode(topic, payload).and_then(|m| admit(shared, m)) {
+    let msgs = match crate::decode::decode(topic, payload).and_then(|m| admit_now(shared, m)) {
         Ok(m) => m,
         // A QoS 1 redelivery of a message already handled: nothing new, not a reject.
         Err(e @ telemetry::DecodeError::Duplicate { .. }) => {
