@@ -659,18 +659,11 @@ impl EngineHandle {
         bed: Option<BedId>,
         auth: &Authorized,
     ) -> Result<(), EngineError> {
-        let user = auth.require(Permission::AudioPause)?;
-        let now = self.shared.clock.now_ms();
         let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
-        let events = lock(&self.shared.state)
-            .alarms
-            .audio_pause(scope.clone(), user, now)?;
-        let beds: Vec<BedId> = events
-            .iter()
-            .map(|e| e.bed.clone())
-            .filter(|b| b.ward != "*")
-            .collect();
-        emit_alarm_events(&self.shared, events, now).await;
+        let change = |m: &mut AlarmMachine, user: &str, now| m.audio_pause(scope, user, now);
+        let (beds, now) = self
+            .user_change(auth, Permission::AudioPause, change)
+            .await?;
         publish_bed_state(&self.shared, &beds, now);
         Ok(())
     }
@@ -681,18 +674,12 @@ impl EngineHandle {
         bed: Option<BedId>,
         auth: &Authorized,
     ) -> Result<(), EngineError> {
-        let user = auth.require(Permission::AudioPause)?;
-        let now = self.shared.clock.now_ms();
         let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
-        let events = lock(&self.shared.state)
-            .alarms
-            .end_audio_pause(&scope, user, now);
-        let beds: Vec<BedId> = events
-            .iter()
-            .map(|e| e.bed.clone())
-            .filter(|b| b.ward != "*")
-            .collect();
-        emit_alarm_events(&self.shared, events, now).await;
+        let change =
+            |m: &mut AlarmMachine, user: &str, now| Ok(m.end_audio_pause(&scope, user, now));
+        let (beds, now) = self
+            .user_change(auth, Permission::AudioPause, change)
+            .await?;
         publish_bed_state(&self.shared, &beds, now);
         Ok(())
     }
@@ -743,11 +730,30 @@ impl EngineHandle {
         auth: &Authorized,
         change: impl FnOnce(&mut AlarmMachine, &str, i64) -> Result<Vec<AlarmEvent>, AlarmError>,
     ) -> Result<(), EngineError> {
-        let user = auth.require(Permission::ChangePatientLimits)?;
+        self.user_change(auth, Permission::ChangePatientLimits, change)
+            .await
+            .map(drop)
+    }
+
+    /// A user's change to the alarm machine (needs `permission`), made at the clock's now:
+    /// its events published, logged and stored. Returns the beds of the events (not the
+    /// station's own `*` ward) and the time of the change.
+    async fn user_change(
+        &self,
+        auth: &Authorized,
+        permission: Permission,
+        change: impl FnOnce(&mut AlarmMachine, &str, i64) -> Result<Vec<AlarmEvent>, AlarmError>,
+    ) -> Result<(Vec<BedId>, i64), EngineError> {
+        let user = auth.require(permission)?;
         let now = self.shared.clock.now_ms();
         let events = change(&mut lock(&self.shared.state).alarms, user, now)?;
+        let beds: Vec<BedId> = events
+            .iter()
+            .map(|e| e.bed.clone())
+            .filter(|b| b.ward != "*")
+            .collect();
         emit_alarm_events(&self.shared, events, now).await;
-        Ok(())
+        Ok((beds, now))
     }
 
     /// A bed's NEWS2 from its latest vitals and inputs, once every vital has been seen.
