@@ -422,11 +422,12 @@ pub struct Audit;
 impl Audit {
     /// Append an entry and return it.
     ///
-    /// Inside a caller's transaction (use `TransactionBehavior::Immediate`, so that no other
-    /// connection can append between reading the head and inserting), the entry commits or rolls
-    /// back with the caller's work. Outside any transaction it runs in its own `BEGIN IMMEDIATE`
-    /// transaction. Two writers can never fork the chain: the next id is the primary key, so the
-    /// slower one fails rather than inserting a second entry with the same id.
+    /// Inside a caller's transaction (use `TransactionBehavior::Immediate`, or
+    /// [`crate::store::in_tx`], so that no other connection can append between reading the head
+    /// and inserting), the entry commits or rolls back with the caller's work. Outside any
+    /// transaction it runs in its own `BEGIN IMMEDIATE` transaction ([`crate::store::in_tx`]).
+    /// Two writers can never fork the chain: the next id is the primary key, so the slower one
+    /// fails rather than inserting a second entry with the same id.
     pub fn append(
         conn: &Connection,
         actor: &str,
@@ -435,23 +436,9 @@ impl Audit {
         detail: &str,
         now_ms: i64,
     ) -> Result<AuditEntry, AuditError> {
-        if !conn.is_autocommit() {
-            return append_in_tx(conn, actor, action, target, detail, now_ms);
-        }
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        match append_in_tx(conn, actor, action, target, detail, now_ms) {
-            Ok(e) => match conn.execute_batch("COMMIT") {
-                Ok(()) => Ok(e),
-                Err(err) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Err(err.into())
-                }
-            },
-            Err(err) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(err)
-            }
-        }
+        crate::store::in_tx(conn, |c| {
+            append_in_tx(c, actor, action, target, detail, now_ms)
+        })
     }
 
     /// Walk the whole chain from the oldest entry and report the first broken link.

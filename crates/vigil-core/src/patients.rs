@@ -13,8 +13,8 @@ use thiserror::Error;
 
 use crate::audit::{Audit, AuditError};
 use crate::auth::{AuthError, Authorized, Permission};
+use crate::store::in_tx;
 use crate::telemetry::BedId;
-use crate::usecase::in_tx;
 
 /// Longest name or MRN accepted.
 const MAX_TEXT: usize = 100;

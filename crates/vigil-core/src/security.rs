@@ -831,8 +831,7 @@ pub fn acknowledge(
         return Err(SecurityError::NoteRequired);
     }
     let note = clip(note, 1000);
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let done = (|| {
+    let e = crate::store::in_tx(conn, |conn| {
         let e = get(conn, id)?.ok_or(SecurityError::Unknown(id))?;
         if e.ack_ms.is_some() {
             return Err(SecurityError::AlreadyAcknowledged(id));
@@ -850,20 +849,11 @@ pub fn acknowledge(
             now_ms,
         )?;
         get(conn, id)?.ok_or(SecurityError::Unknown(id))
-    })();
-    match done {
-        Ok(e) => {
-            conn.execute_batch("COMMIT")?;
-            if let Some(m) = monitor {
-                m.close(id);
-            }
-            Ok(e)
-        }
-        Err(err) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(err)
-        }
+    })?;
+    if let Some(m) = monitor {
+        m.close(id);
     }
+    Ok(e)
 }
 
 /// Export the events matching `filter` as CSV (RFC 4180, formula-safe like the audit export),

@@ -17,6 +17,7 @@ use thiserror::Error;
 use crate::audit::{actions, Audit, AuditError};
 use crate::auth::{AuthError, Authorized, Permission};
 use crate::keys::{self, StationKey};
+use crate::store::in_tx;
 use crate::telemetry::valid_segment;
 
 #[derive(Debug, Error)]
@@ -109,20 +110,6 @@ pub fn parse_wards(s: &str) -> Result<BTreeSet<String>, StationError> {
 /// This station's own public key, to enrol at the others.
 pub fn own_public_key(key: &StationKey) -> String {
     crate::audit::to_hex(&key.public_key())
-}
-
-fn in_tx<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StationError>,
-) -> Result<T, StationError> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match f(conn).and_then(|v| conn.execute_batch("COMMIT").map(|()| v).map_err(Into::into)) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
 }
 
 /// Enrol a station (or replace its key or wards): from now on its signed alarm state for those

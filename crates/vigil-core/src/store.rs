@@ -826,6 +826,32 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Run `f` in one transaction: committed if `f` succeeds, rolled back otherwise. On a connection
+/// outside any transaction it is a `BEGIN IMMEDIATE` one (no other connection can write between
+/// what `f` reads and what it writes: an audit entry appended inside reads the chain's head);
+/// inside the caller's transaction it is a savepoint, so that `f`'s writes are undone if `f`
+/// fails and otherwise commit (or roll back) with the caller's.
+pub fn in_tx<T, E: From<rusqlite::Error>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    let (begin, commit, rollback) = if conn.is_autocommit() {
+        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+    } else {
+        (
+            "SAVEPOINT in_tx",
+            "RELEASE in_tx",
+            "ROLLBACK TO in_tx; RELEASE in_tx",
+        )
+    };
+    conn.execute_batch(begin)?;
+    let done = f(conn).and_then(|v| conn.execute_batch(commit).map(|()| v).map_err(E::from));
+    if done.is_err() {
+        let _ = conn.execute_batch(rollback);
+    }
+    done
+}
+
 /// A stored alarm event, as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredAlarm {
@@ -1237,6 +1263,45 @@ mod tests {
             .expect("verify")
             .is_intact());
         crate::keys::require_encryption(&db, false);
+    }
+
+    #[test]
+    fn in_tx_commits_or_rolls_back_and_nests_as_a_savepoint() {
+        let conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch("CREATE TABLE t (v INTEGER)")
+            .expect("table");
+        let count = |c: &Connection| -> i64 {
+            c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .expect("count")
+        };
+        let put = |c: &Connection, v: i64| c.execute("INSERT INTO t VALUES (?1)", [v]).map(drop);
+        in_tx(&conn, |c| put(c, 1)).expect("committed");
+        let failed: Result<(), rusqlite::Error> = in_tx(&conn, |c| {
+            put(c, 2)?;
+            Err(rusqlite::Error::InvalidQuery)
+        });
+        assert!(failed.is_err());
+        assert_eq!(count(&conn), 1, "rolled back");
+        // Inside a transaction: the inner failure is undone, the outer work commits.
+        in_tx(&conn, |c| {
+            put(c, 3)?;
+            let inner: Result<(), rusqlite::Error> = in_tx(c, |c| {
+                put(c, 4)?;
+                Err(rusqlite::Error::InvalidQuery)
+            });
+            assert!(inner.is_err());
+            in_tx(c, |c| put(c, 5))
+        })
+        .expect("outer committed");
+        assert!(conn.is_autocommit());
+        let got: Vec<i64> = conn
+            .prepare("SELECT v FROM t ORDER BY v")
+            .expect("query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("values");
+        assert_eq!(got, [1, 3, 5]);
     }
 
     fn wal_of(db: &Path) -> PathBuf {

@@ -6,9 +6,9 @@
 //! are adapters over these: parse, call, format.
 //!
 //! Where a new station action goes: a function here (or in the module of its subject, like
-//! `patients`), taking its validated input and `&Authorized`, writing through [`in_tx`].
+//! `patients`), taking its validated input and `&Authorized`, writing through
+//! [`crate::store::in_tx`].
 
-use rusqlite::Connection;
 use thiserror::Error;
 
 use crate::alarms::limits::validate;
@@ -17,7 +17,7 @@ use crate::audit::{actions, Audit, AuditError};
 use crate::auth::{AuthError, AuthService, Authorized, Permission};
 use crate::ingest::{self, Registry};
 use crate::security::{Kind, Occurrence, Source};
-use crate::store::StoreError;
+use crate::store::{in_tx, StoreError};
 use crate::telemetry::{BedId, DeviceId};
 
 #[derive(Debug, Error)]
@@ -39,29 +39,6 @@ pub enum ActionError {
 impl From<rusqlite::Error> for ActionError {
     fn from(e: rusqlite::Error) -> Self {
         ActionError::Store(StoreError::from(e))
-    }
-}
-
-/// Run `f` in one `BEGIN IMMEDIATE` transaction (an audit entry appended inside joins it, and
-/// no other writer can append between reading the chain's head and inserting): committed if
-/// `f` succeeds, rolled back otherwise.
-pub fn in_tx<T, E: From<rusqlite::Error>>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, E>,
-) -> Result<T, E> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match f(conn) {
-        Ok(v) => match conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(v),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e.into())
-            }
-        },
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
     }
 }
 
