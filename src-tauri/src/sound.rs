@@ -124,15 +124,9 @@ pub fn burst_gain(pulses: &[(f64, f64)], t_ms: f64) -> f64 {
 
 // ---- volume ---------------------------------------------------------------------------------
 
-/// The alarm volume cannot be set below this (percent of full scale): an alarm is never
-/// inaudible because someone turned it down (IEC 60601-1-8 6.3.3.2).
-pub const MIN_VOLUME: u8 = 30;
-pub const MAX_VOLUME: u8 = 100;
-
-/// A volume setting as asked for: clamped into MIN_VOLUME..=MAX_VOLUME.
-pub fn clamp_volume(v: i64) -> u8 {
-    v.clamp(i64::from(MIN_VOLUME), i64::from(MAX_VOLUME)) as u8
-}
+// The range a volume is clamped into (never below the minimum) is the station setting's; the
+// player enforces it again.
+pub use vigil_core::settings::{clamp_volume, MAX_VOLUME, MIN_VOLUME};
 
 // ---- synthesis ------------------------------------------------------------------------------
 

@@ -23,6 +23,16 @@ const STANDBY: &str = "standby_beds";
 /// Alarm volume (percent) when none was set.
 pub const DEFAULT_VOLUME: u8 = 70;
 
+/// The alarm volume cannot be set below this (percent of full scale): an alarm is never
+/// inaudible because someone turned it down (IEC 60601-1-8 6.3.3.2).
+pub const MIN_VOLUME: u8 = 30;
+pub const MAX_VOLUME: u8 = 100;
+
+/// A volume setting as asked for: clamped into MIN_VOLUME..=MAX_VOLUME.
+pub fn clamp_volume(v: i64) -> u8 {
+    v.clamp(i64::from(MIN_VOLUME), i64::from(MAX_VOLUME)) as u8
+}
+
 /// Alarm codes the window offers for latching: every limit of every ward profile, the NEWS2
 /// bands, and the technical alarms. (The engine accepts any code; this is the list shown.)
 pub fn latchable() -> Vec<String> {
