@@ -6,6 +6,7 @@ use vigil_core::alarms::AlarmError;
 use vigil_core::audit::AuditError;
 use vigil_core::auth::AuthError;
 use vigil_core::engine::EngineError;
+use vigil_core::patients::PatientError;
 use vigil_core::telemetry::IdError;
 use vigil_core::usecase::ActionError;
 
@@ -105,9 +106,26 @@ impl From<ActionError> for ApiError {
             ActionError::Auth(a) => a.into(),
             ActionError::UnknownDevice(_) => ApiError::new("unknown_device", e.to_string()),
             ActionError::Invalid(m) => ApiError::bad_request(m),
-            ActionError::Audit(_) | ActionError::Store(_) | ActionError::Limits(_) => {
-                ApiError::internal(e)
-            }
+            ActionError::Patient(p) => p.into(),
+            ActionError::Engine(g) => g.into(),
+            ActionError::Audit(_)
+            | ActionError::Store(_)
+            | ActionError::Limits(_)
+            | ActionError::ConfigFile(_)
+            | ActionError::Unreachable(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<PatientError> for ApiError {
+    fn from(e: PatientError) -> ApiError {
+        match e {
+            PatientError::Auth(a) => a.into(),
+            PatientError::Invalid(m) => ApiError::bad_request(m),
+            e @ PatientError::BedOccupied(_) => ApiError::new("bed_occupied", e.to_string()),
+            e @ PatientError::NoPatient(_) => ApiError::new("no_patient", e.to_string()),
+            e @ PatientError::MrnInUse(..) => ApiError::new("mrn_in_use", e.to_string()),
+            e @ (PatientError::Sql(_) | PatientError::Audit(_)) => ApiError::internal(e),
         }
     }
 }

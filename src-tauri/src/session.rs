@@ -135,3 +135,15 @@ pub fn require_session(g: &mut AuthInner) -> Result<(&mut AuthService, &mut Sess
         None => Err(vigil_core::auth::AuthError::NoSession.into()),
     }
 }
+
+/// An alarm action's audit entry: the service is taken for the append only, not while the
+/// engine takes the action ([`vigil_core::usecase::Trail`]).
+impl vigil_core::usecase::Trail for AuthState {
+    fn append(
+        &self,
+        entry: &vigil_core::usecase::Entry<'_>,
+        now_ms: i64,
+    ) -> Result<(), vigil_core::audit::AuditError> {
+        vigil_core::usecase::Trail::append(&self.lock().svc, entry, now_ms)
+    }
+}

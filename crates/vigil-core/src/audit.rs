@@ -99,6 +99,12 @@ pub mod actions {
     pub const STATION_SETTING: &str = "station_setting";
     /// A bed put in standby or back to monitoring.
     pub const BED_STANDBY: &str = "bed_standby";
+    /// The ward profile (default limits of beds without their own) changed.
+    pub const WARD_PROFILE_CHANGE: &str = "ward_profile_change";
+    /// An alarm code made to latch, or not.
+    pub const ALARM_LATCHING_CHANGE: &str = "alarm_latching_change";
+    /// The broker URL and ward written to the config file (used from the next start).
+    pub const BROKER_SETTINGS_CHANGE: &str = "broker_settings_change";
     /// Patient data read (trends, samples, alarm history, unmasked patient list): one entry at
     /// the first read of a bed by a user, then one summary when the reading stops.
     pub const PHI_READ: &str = "phi_read";

@@ -1,11 +1,11 @@
 //! Alarm handling from the window: acknowledge (charge nurse), audio pause and its early end
-//! (every role on duty). The permission check happens here, in Rust, and yields the
-//! [`Authorized`] proof the engine's entry points demand; the engine checks it again. What a user
-//! did to an alarm is written to the audit trail as well as to the alarm log.
+//! (every role on duty), the alarm volume, a bed's standby. The permission check happens here,
+//! in Rust, and yields the [`Authorized`] proof the use cases (`vigil_core::usecase`) demand;
+//! they take the action in the engine, which checks the proof again, and audit it.
 
-use vigil_core::audit::{actions, Audit};
 use vigil_core::auth::{Authorized, Permission};
 use vigil_core::telemetry::BedId;
+use vigil_core::usecase::{self, Live};
 
 use crate::error::ApiError;
 use crate::session::{self, AuthState};
@@ -37,63 +37,45 @@ pub fn authorize_pause(st: &AuthState) -> Result<Authorized, ApiError> {
     }
 }
 
-/// Set the alarm volume (clamped to the allowed range), saved and audited. Returns it.
+/// Acknowledge an alarm ([`usecase::acknowledge_alarm`]). The session is not held while the
+/// engine records it.
+pub fn acknowledge(st: &AuthState, live: &dyn Live, id: &str) -> Result<(), ApiError> {
+    let proof = authorize(st, Permission::AcknowledgeAlarm)?;
+    Ok(usecase::acknowledge_alarm(st, live, &proof, id, st.now())?)
+}
+
+/// Pause alarm audio for one bed or all, or end the pause early (`on` false)
+/// ([`usecase::audio_pause`]); from a locked screen too.
+pub fn audio_pause(
+    st: &AuthState,
+    live: &dyn Live,
+    bed: Option<&BedId>,
+    on: bool,
+) -> Result<(), ApiError> {
+    let proof = authorize_pause(st)?;
+    Ok(usecase::audio_pause(st, live, &proof, bed, on, st.now())?)
+}
+
+/// Set the alarm volume ([`usecase::set_alarm_volume`]: clamped, saved, audited). Returns it.
 pub fn set_volume(st: &AuthState, percent: i64) -> Result<u8, ApiError> {
-    let proof = authorize(st, Permission::AudioPause)?;
-    let v = crate::sound::clamp_volume(percent);
     let now = st.now();
-    {
-        let g = st.lock();
-        vigil_core::settings::StationSettings::save_volume(
-            g.svc.connection(),
-            v,
-            proof.user(),
-            now,
-        )
-        .map_err(ApiError::internal)?;
-    }
-    audit(
-        st,
-        &proof,
-        actions::STATION_SETTING,
-        "alarm_volume",
-        &format!("{v} %"),
-    );
-    Ok(v)
+    let mut g = st.lock();
+    let proof = session::authorized(&mut g, Permission::AudioPause, now)?;
+    Ok(usecase::set_alarm_volume(&g.svc, &proof, percent, now)?)
+}
+
+/// Put a bed in standby or back to monitoring ([`usecase::set_standby`]).
+pub fn set_standby(st: &AuthState, live: &dyn Live, bed: &BedId, on: bool) -> Result<(), ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let proof = session::authorized(&mut g, Permission::ChangePatientLimits, now)?;
+    Ok(usecase::set_standby(&g.svc, &proof, live, bed, on, now)?)
 }
 
 /// A bed key as the window sends it (`ward/bed`): [`BedId::parse`].
 pub fn parse_bed(key: &str) -> Result<BedId, ApiError> {
     Ok(BedId::parse(key)?)
 }
-
-/// Record what `proof`'s user did. The action already took effect, so a failure to write the
-/// trail is logged loudly rather than reported as a failed action.
-pub fn audit(st: &AuthState, proof: &Authorized, action: &str, target: &str, detail: &str) {
-    let now = st.now();
-    let g = st.lock();
-    if let Err(e) = Audit::append(
-        g.svc.connection(),
-        proof.user(),
-        action,
-        target,
-        detail,
-        now,
-    ) {
-        tracing::error!(error = %e, action, target, "writing the audit trail failed");
-    }
-}
-
-/// The audit action and target of an audio pause (or its end) for `bed` (`None`: all beds).
-pub fn pause_target(bed: Option<&BedId>) -> String {
-    bed.map_or_else(|| "all beds".to_string(), BedId::key)
-}
-
-/// Audit action names used by the commands in `mod.rs`.
-pub const ACK: &str = actions::ALARM_ACKNOWLEDGE;
-pub const PAUSE: &str = actions::AUDIO_PAUSE;
-pub const PAUSE_END: &str = actions::AUDIO_PAUSE_END;
-pub const STANDBY: &str = actions::BED_STANDBY;
 
 #[cfg(test)]
 mod tests {

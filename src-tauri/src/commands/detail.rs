@@ -10,16 +10,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vigil_core::alarms::{Direction, Limit};
-use vigil_core::auth::{AuthService, Authorized, Permission, PhiRead};
+use vigil_core::auth::{Authorized, Permission, PhiRead};
 use vigil_core::codes::{self, Vital};
-use vigil_core::engine::{EngineError, EngineHandle};
-use vigil_core::patients::{self, Patient, PatientError};
+use vigil_core::patients::{self, Patient};
 use vigil_core::telemetry::BedId;
 use vigil_core::{query, store, usecase};
 
 use crate::commands::alarms::parse_bed;
 use crate::error::ApiError;
-use crate::session::{require, AuthState};
+use crate::session::{self, require, AuthInner, AuthState};
 
 /// Longest trend span in one call.
 pub const MAX_TREND_SPAN_MS: i64 = 31 * 24 * 3_600_000;
@@ -31,82 +30,9 @@ pub const MAX_SAMPLES_SPAN_MS: i64 = 60_000;
 pub const MAX_ALARM_SPAN_MS: i64 = 31 * 24 * 3_600_000;
 pub const MAX_ALARM_ROWS: usize = 1000;
 
-/// What the detail screen needs of the running engine (a fake in the tests).
-pub trait Monitor {
-    /// The bed's alarm limits now.
-    fn limits(&self, bed: &BedId) -> Vec<Limit>;
-    /// Apply a bed's new limits.
-    fn set_limits(
-        &self,
-        bed: &BedId,
-        limits: Vec<Limit>,
-        auth: &Authorized,
-    ) -> Result<(), ApiError>;
-    /// Whether the bed is on the ward.
-    fn has_bed(&self, bed: &BedId) -> bool;
-    /// The limits of a bed without its own (a new patient's).
-    fn default_limits(&self) -> Vec<Limit>;
-    /// Standby (no patient: physiological alarms off) or monitoring.
-    fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError>;
-    /// Beds in standby now.
-    fn standby_beds(&self) -> Vec<BedId>;
-}
-
-/// Put `bed` in standby or back to monitoring, and save the standby beds so a restart keeps
-/// them (`settings::StationSettings::standby`).
-pub fn standby(
-    svc: &AuthService,
-    mon: &dyn Monitor,
-    bed: &BedId,
-    on: bool,
-    auth: &Authorized,
-    now: i64,
-) -> Result<(), ApiError> {
-    mon.set_standby(bed, on, auth)?;
-    let beds = mon.standby_beds().iter().map(BedId::key).collect();
-    vigil_core::settings::StationSettings::save_standby(svc.connection(), &beds, auth.user(), now)
-        .map_err(ApiError::internal)
-}
-
-impl Monitor for EngineHandle {
-    fn limits(&self, bed: &BedId) -> Vec<Limit> {
-        EngineHandle::limits(self, bed)
-    }
-
-    fn set_limits(
-        &self,
-        bed: &BedId,
-        limits: Vec<Limit>,
-        auth: &Authorized,
-    ) -> Result<(), ApiError> {
-        // Called on the blocking pool (commands::run), never on a runtime thread.
-        tauri::async_runtime::block_on(EngineHandle::set_limits(self, bed, limits, auth)).map_err(
-            |e| match e {
-                EngineError::Auth(a) => ApiError::from(a),
-                EngineError::Alarm(a) => ApiError::bad_request(a.to_string()),
-                other => ApiError::internal(other),
-            },
-        )
-    }
-
-    fn has_bed(&self, bed: &BedId) -> bool {
-        self.snapshot().beds.contains(bed)
-    }
-
-    fn default_limits(&self) -> Vec<Limit> {
-        EngineHandle::default_limits(self)
-    }
-
-    fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError> {
-        // Called on the blocking pool (commands::run), never on a runtime thread.
-        tauri::async_runtime::block_on(EngineHandle::set_standby(self, bed, on, auth))
-            .map_err(ApiError::from)
-    }
-
-    fn standby_beds(&self) -> Vec<BedId> {
-        EngineHandle::standby_beds(self)
-    }
-}
+/// What the detail screen needs of the running engine: the use cases' live station (a fake in
+/// the tests).
+pub use vigil_core::usecase::Live as Monitor;
 
 fn direction_str(d: Direction) -> &'static str {
     match d {
@@ -170,9 +96,9 @@ pub struct ThresholdChange {
     pub threshold: f64,
 }
 
-/// Change thresholds of the bed's limits (charge nurse). Checked ([`vigil_core::alarms::limits::validate`]),
+/// Change thresholds of the bed's limits (charge nurse): [`usecase::set_bed_limits`] (checked,
 /// saved with an audit entry "CODE old → new" in one transaction that commits only once the
-/// engine applied them; returns the limits now in force.
+/// engine applied them); returns the limits now in force.
 pub fn set_bed_limits(
     st: &AuthState,
     mon: &dyn Monitor,
@@ -181,8 +107,7 @@ pub fn set_bed_limits(
 ) -> Result<Vec<LimitOut>, ApiError> {
     let now = st.now();
     let mut g = st.lock();
-    let (svc, s) = require(&mut g, Permission::ChangePatientLimits, now)?;
-    let proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
+    let proof = session::authorized(&mut g, Permission::ChangePatientLimits, now)?;
     let bed = parse_bed(bed)?;
     let changes: Vec<usecase::ThresholdChange> = changes
         .iter()
@@ -191,47 +116,8 @@ pub fn set_bed_limits(
             threshold: c.threshold,
         })
         .collect();
-    let old = mon.limits(&bed);
-    let (new, diff) = usecase::with_thresholds(&bed, &old, &changes)?;
-    if diff.is_empty() {
-        return Ok(old.iter().map(LimitOut::from).collect());
-    }
-    apply_limits(
-        svc,
-        mon,
-        &proof,
-        &bed,
-        &old,
-        Some(&new),
-        &diff.join(", "),
-        now,
-    )?;
-    Ok(new.iter().map(LimitOut::from).collect())
-}
-
-/// [`usecase::replace_limits`] into the running engine.
-#[allow(clippy::too_many_arguments)]
-fn apply_limits(
-    svc: &AuthService,
-    mon: &dyn Monitor,
-    proof: &Authorized,
-    bed: &BedId,
-    old: &[Limit],
-    new: Option<&[Limit]>,
-    detail: &str,
-    now: i64,
-) -> Result<(), ApiError> {
-    usecase::replace_limits(
-        svc,
-        proof,
-        bed,
-        old,
-        new,
-        &mon.default_limits(),
-        detail,
-        &|l| mon.set_limits(bed, l, proof),
-        now,
-    )
+    let now_in_force = usecase::set_bed_limits(&g.svc, &proof, mon, &bed, &changes, now)?;
+    Ok(now_in_force.iter().map(LimitOut::from).collect())
 }
 
 /// Record a read of a bed's history in the audit trail (one entry per run of reads: see
@@ -503,17 +389,6 @@ pub struct AdmitIn {
     pub pacemaker: bool,
 }
 
-fn patient_error(e: PatientError) -> ApiError {
-    match e {
-        PatientError::Auth(a) => a.into(),
-        PatientError::Invalid(m) => ApiError::bad_request(m),
-        e @ PatientError::BedOccupied(_) => ApiError::new("bed_occupied", e.to_string()),
-        e @ PatientError::NoPatient(_) => ApiError::new("no_patient", e.to_string()),
-        e @ PatientError::MrnInUse(..) => ApiError::new("mrn_in_use", e.to_string()),
-        e @ (PatientError::Sql(_) | PatientError::Audit(_)) => ApiError::internal(e),
-    }
-}
-
 /// The patients in the ward's beds. Open to every state like the ward itself, but the backend
 /// masks identities (initials, no MRN) unless the session may see the ward: no session,
 /// locked, password change pending, administrator.
@@ -524,7 +399,7 @@ pub fn list_patients(st: &AuthState) -> Result<Vec<PatientOut>, ApiError> {
         .svc
         .screen_state(g.session.as_ref(), now)
         .mask_patient_identity;
-    let all = patients::current(g.svc.connection()).map_err(patient_error)?;
+    let all = patients::current(g.svc.connection())?;
     if !masked {
         // Names and MRNs shown: who saw them is recorded (one entry per run of reads).
         let crate::session::AuthInner { svc, session } = &mut *g;
@@ -544,16 +419,17 @@ pub fn list_patients(st: &AuthState) -> Result<Vec<PatientOut>, ApiError> {
     Ok(all.iter().map(|p| PatientOut::new(p, masked)).collect())
 }
 
-fn known_bed(mon: &dyn Monitor, key: &str) -> Result<BedId, ApiError> {
-    let bed = parse_bed(key)?;
-    if mon.has_bed(&bed) {
-        Ok(bed)
-    } else {
-        Err(ApiError::bad_request(format!("no bed {key} on this ward")))
-    }
+/// The two proofs an admission, discharge or transfer takes: the patient change, and the limits
+/// and standby that follow it.
+fn adt_proofs(g: &mut AuthInner, now: i64) -> Result<(Authorized, Authorized), ApiError> {
+    let adt = session::authorized(g, Permission::AdmitDischargeTransfer, now)?;
+    let monitoring = g
+        .svc
+        .authorize(g.session.as_ref(), Permission::ChangePatientLimits, now)?;
+    Ok((adt, monitoring))
 }
 
-/// Admit a patient to an empty bed (admit_discharge_transfer).
+/// Admit a patient to an empty bed (admit_discharge_transfer): [`usecase::admit_patient`].
 pub fn admit_patient(
     st: &AuthState,
     mon: &dyn Monitor,
@@ -562,10 +438,8 @@ pub fn admit_patient(
 ) -> Result<PatientOut, ApiError> {
     let now = st.now();
     let mut g = st.lock();
-    let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
-    let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
-    let monitoring = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
-    let bed = known_bed(mon, bed)?;
+    let (adt, monitoring) = adt_proofs(&mut g, now)?;
+    let bed = parse_bed(bed)?;
     let np = patients::NewPatient {
         mrn: &new.mrn,
         name: &new.name,
@@ -573,47 +447,12 @@ pub fn admit_patient(
         sex: &new.sex,
         pacemaker: new.pacemaker,
     };
-    let p = patients::admit(svc.connection(), &proof, &bed, &np, now).map_err(patient_error)?;
-    // A patient in the bed: its alarms are on.
-    standby(svc, mon, &bed, false, &monitoring, now)?;
+    let p = usecase::admit_patient(&g.svc, mon, &adt, &monitoring, &bed, &np, now)?;
     Ok(PatientOut::new(&p, false))
 }
 
-/// What a change of patient does to the limits: they belong to the patient, not the bed. After
-/// the patient change committed, `bed` gets `limits` (`None`: the defaults) if it has others.
-fn limits_follow(
-    svc: &AuthService,
-    mon: &dyn Monitor,
-    proof: &Authorized,
-    bed: &BedId,
-    limits: Option<Vec<Limit>>,
-    why: &str,
-    now: i64,
-) -> Result<(), ApiError> {
-    let old = mon.limits(bed);
-    let defaults = mon.default_limits();
-    let want = limits.clone().unwrap_or_else(|| defaults.clone());
-    if old == want {
-        return Ok(());
-    }
-    let detail = match &limits {
-        Some(_) => format!("limits of the patient {why}"),
-        None => format!("defaults: {why}"),
-    };
-    apply_limits(svc, mon, proof, bed, &old, limits.as_deref(), &detail, now).map_err(|e| {
-        tracing::error!(%bed, error = %e, "the alarm limits did not follow the patient");
-        ApiError::new(
-            e.code,
-            format!(
-                "done, but the alarm limits of {bed} could not be changed ({}); check them",
-                e.message
-            ),
-        )
-    })
-}
-
 /// Discharge the patient in a bed (admit_discharge_transfer; and change_patient_limits, as the
-/// bed's limits go back to the defaults for the next patient).
+/// bed's limits go back to the defaults and the bed to standby): [`usecase::discharge_patient`].
 pub fn discharge_patient(
     st: &AuthState,
     mon: &dyn Monitor,
@@ -621,27 +460,14 @@ pub fn discharge_patient(
 ) -> Result<PatientOut, ApiError> {
     let now = st.now();
     let mut g = st.lock();
-    let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
-    let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
-    let limits_proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
+    let (adt, monitoring) = adt_proofs(&mut g, now)?;
     let bed = parse_bed(bed)?;
-    let p = patients::discharge(svc.connection(), &proof, &bed, now).map_err(patient_error)?;
-    limits_follow(
-        svc,
-        mon,
-        &limits_proof,
-        &bed,
-        None,
-        "patient discharged",
-        now,
-    )?;
-    // No patient: the bed goes to standby (no physiological alarms) until the next admission.
-    standby(svc, mon, &bed, true, &limits_proof, now)?;
+    let p = usecase::discharge_patient(&g.svc, mon, &adt, &monitoring, &bed, now)?;
     Ok(PatientOut::new(&p, false))
 }
 
 /// Move a patient to an empty bed (admit_discharge_transfer; and change_patient_limits: the
-/// patient's limits move along, the old bed gets the defaults).
+/// patient's limits move along): [`usecase::transfer_patient`].
 pub fn transfer_patient(
     st: &AuthState,
     mon: &dyn Monitor,
@@ -650,32 +476,10 @@ pub fn transfer_patient(
 ) -> Result<PatientOut, ApiError> {
     let now = st.now();
     let mut g = st.lock();
-    let (svc, s) = require(&mut g, Permission::AdmitDischargeTransfer, now)?;
-    let proof = svc.authorize(Some(s), Permission::AdmitDischargeTransfer, now)?;
-    let limits_proof = svc.authorize(Some(s), Permission::ChangePatientLimits, now)?;
+    let (adt, monitoring) = adt_proofs(&mut g, now)?;
     let from = parse_bed(from_bed)?;
-    let to = known_bed(mon, to_bed)?;
-    let p = patients::transfer(svc.connection(), &proof, &from, &to, now).map_err(patient_error)?;
-    let theirs = mon.limits(&from);
-    let own = (theirs != mon.default_limits()).then_some(theirs);
-    limits_follow(
-        svc,
-        mon,
-        &limits_proof,
-        &to,
-        own,
-        &format!("transferred from {from}"),
-        now,
-    )?;
-    limits_follow(
-        svc,
-        mon,
-        &limits_proof,
-        &from,
-        None,
-        &format!("patient transferred to {to}"),
-        now,
-    )?;
+    let to = parse_bed(to_bed)?;
+    let p = usecase::transfer_patient(&g.svc, mon, &adt, &monitoring, &from, &to, now)?;
     Ok(PatientOut::new(&p, false))
 }
 

@@ -13,12 +13,11 @@ use std::sync::{Arc, OnceLock};
 use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Permission, Role};
 
-use super::detail::{self, Monitor};
+use super::detail::{self, Monitor as _};
 use super::{admin, alarms, auth, security, station_admin};
 use crate::error::ApiError;
 use crate::session::AuthState;
-use vigil_core::alarms::{default_limits, Limit};
-use vigil_core::auth::Authorized;
+use vigil_core::alarms::default_limits;
 use vigil_core::patients;
 use vigil_core::settings::Flag;
 use vigil_core::telemetry::BedId;
@@ -321,17 +320,22 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         "audit_list" => admin::audit_list(st, &all).map(drop),
         "audit_export_csv" => admin::audit_export_csv(st, &all).map(drop),
         "audit_verify" => admin::audit_verify(st).map(drop),
-        // The permission step of the alarm commands; the engine's own check of the proof and
-        // the effect on alarms are tested in vigil-core and end to end (tests/e2e_alarms.rs).
-        "acknowledge_alarm" => alarms::authorize(st, Permission::AcknowledgeAlarm).map(drop),
-        "audio_pause" | "end_audio_pause" => alarms::authorize_pause(st).map(drop),
+        // The alarm commands over a fake engine; the engine's own check of the proof and the
+        // effect on alarms are tested in vigil-core and end to end (tests/e2e_alarms.rs).
+        "acknowledge_alarm" => alarms::acknowledge(st, &FakeMonitor::default(), "alarm-1"),
+        "audio_pause" => alarms::audio_pause(st, &FakeMonitor::default(), None, true),
+        "end_audio_pause" => alarms::audio_pause(st, &FakeMonitor::default(), None, false),
         "set_alarm_volume" => alarms::set_volume(st, 50).map(drop),
-        "set_standby" => alarms::authorize(st, Permission::ChangePatientLimits).map(drop),
+        "set_standby" => {
+            alarms::set_standby(st, &FakeMonitor::default(), &BedId::new("4W", "01"), true)
+        }
         "emergency_access" => auth::emergency_access(st, own_pw).map(drop),
         "emergency_reason" => auth::emergency_reason(st, "charge nurse off the ward").map(drop),
-        "set_latch_high" => station_admin::set_flag(st, Flag::LatchHigh, true).map(drop),
+        "set_latch_high" => {
+            station_admin::set_flag(st, &FakeMonitor::default(), Flag::LatchHigh, true)
+        }
         "set_nurses_acknowledge" => {
-            station_admin::set_flag(st, Flag::NursesAcknowledge, true).map(drop)
+            station_admin::set_flag(st, &FakeMonitor::default(), Flag::NursesAcknowledge, true)
         }
         "list_devices" => station_admin::list_devices(st, &[]).map(drop),
         "register_device" => {
@@ -350,8 +354,12 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             station_admin::remove_device(st, "mon-9").map(drop)
         }
         "ward_settings" => station_admin::ward_settings(st).map(drop),
-        "set_ward_profile" => station_admin::set_ward_profile(st, "paediatric").map(drop),
-        "set_latching" => station_admin::set_latching(st, "SPO2_LOW", true).map(drop),
+        "set_ward_profile" => {
+            station_admin::set_ward_profile(st, &FakeMonitor::default(), "paediatric")
+        }
+        "set_latching" => {
+            station_admin::set_latching(st, &FakeMonitor::default(), "SPO2_LOW", true)
+        }
         "broker_settings" => {
             let section = vigil_core::config::BrokerSection::default();
             let now = station_admin::BrokerNow {
@@ -440,53 +448,8 @@ fn adm(mrn: &str, name: &str) -> detail::AdmitIn {
     }
 }
 
-/// The engine as the detail commands see it: beds 4W/01 to 4W/08 with the default limits.
-#[derive(Default)]
-struct FakeMonitor {
-    set: std::sync::Mutex<std::collections::BTreeMap<BedId, Vec<Limit>>>,
-    standby: std::sync::Mutex<std::collections::BTreeSet<BedId>>,
-}
-
-impl Monitor for FakeMonitor {
-    fn limits(&self, bed: &BedId) -> Vec<Limit> {
-        let set = self.set.lock().unwrap();
-        set.get(bed).cloned().unwrap_or_else(default_limits)
-    }
-
-    fn set_limits(
-        &self,
-        bed: &BedId,
-        limits: Vec<Limit>,
-        auth: &Authorized,
-    ) -> Result<(), ApiError> {
-        auth.require(Permission::ChangePatientLimits)?;
-        self.set.lock().unwrap().insert(bed.clone(), limits);
-        Ok(())
-    }
-
-    fn has_bed(&self, bed: &BedId) -> bool {
-        bed.ward == "4W" && (1..=8).any(|i| bed.bed == format!("{i:02}"))
-    }
-
-    fn default_limits(&self) -> Vec<Limit> {
-        default_limits()
-    }
-
-    fn standby_beds(&self) -> Vec<BedId> {
-        self.standby.lock().unwrap().iter().cloned().collect()
-    }
-
-    fn set_standby(&self, bed: &BedId, on: bool, auth: &Authorized) -> Result<(), ApiError> {
-        auth.require(Permission::ChangePatientLimits)?;
-        let mut s = self.standby.lock().unwrap();
-        if on {
-            s.insert(bed.clone());
-        } else {
-            s.remove(bed);
-        }
-        Ok(())
-    }
-}
+/// The engine as the commands see it: beds 4W/01 to 4W/08 with the default limits.
+type FakeMonitor = vigil_core::usecase::fake::FakeLive;
 
 /// The database file of a case (history is read on a connection of its own).
 fn db_of(st: &AuthState) -> PathBuf {
@@ -981,7 +944,7 @@ fn nurses_acknowledge_is_a_ward_setting_and_the_locked_screen_can_still_act() {
     auth::create_first_admin(&st, "boss", STRONG).unwrap();
     admin::create_user(&st, "nina", "nurse", PW).unwrap();
     // IT turns nurse acknowledgement off: refused to a nurse at once, and audited.
-    station_admin::set_flag(&st, Flag::NursesAcknowledge, false).unwrap();
+    station_admin::set_flag(&st, &FakeMonitor::default(), Flag::NursesAcknowledge, false).unwrap();
     auth::login(&st, "nina", PW).unwrap();
     let e = alarms::authorize(&st, Permission::AcknowledgeAlarm).unwrap_err();
     assert_eq!(e.code, "forbidden");

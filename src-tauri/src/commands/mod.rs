@@ -13,7 +13,7 @@ pub mod station_admin;
 use std::sync::Arc;
 
 use vigil_core::audit::AuditEntry;
-use vigil_core::auth::{Permission, UserInfo};
+use vigil_core::auth::UserInfo;
 
 use crate::error::ApiError;
 use crate::session::AuthState;
@@ -188,34 +188,19 @@ pub async fn acknowledge_alarm(
     id: String,
 ) -> Result<(), ApiError> {
     let engine = station.engine();
-    let proof = run(&st, |s| alarms::authorize(s, Permission::AcknowledgeAlarm)).await?;
-    engine.acknowledge(&id, &proof).await?;
-    run(&st, move |s| {
-        alarms::audit(s, &proof, alarms::ACK, &id, "");
-        Ok(())
-    })
-    .await
+    run(&st, move |s| alarms::acknowledge(s, &engine, &id)).await
 }
 
 /// Pause alarm audio for one bed (`bed` = "ward/bed") or all beds (`bed` absent) for the
-/// configured time (every role on duty).
+/// configured time (every role on duty; also from a locked screen or with nobody logged in,
+/// audited as such).
 #[tauri::command]
 pub async fn audio_pause(
     st: St<'_>,
     station: Engine<'_>,
     bed: Option<String>,
 ) -> Result<(), ApiError> {
-    let bed = bed.as_deref().map(alarms::parse_bed).transpose()?;
-    let engine = station.engine();
-    // Also from a locked screen or with nobody logged in (audited as such).
-    let proof = run(&st, alarms::authorize_pause).await?;
-    let target = alarms::pause_target(bed.as_ref());
-    engine.audio_pause(bed, &proof).await?;
-    run(&st, move |s| {
-        alarms::audit(s, &proof, alarms::PAUSE, &target, "");
-        Ok(())
-    })
-    .await
+    pause(st, station, bed, true).await
 }
 
 /// End an audio pause early: tones return for conditions still present.
@@ -225,14 +210,19 @@ pub async fn end_audio_pause(
     station: Engine<'_>,
     bed: Option<String>,
 ) -> Result<(), ApiError> {
+    pause(st, station, bed, false).await
+}
+
+async fn pause(
+    st: St<'_>,
+    station: Engine<'_>,
+    bed: Option<String>,
+    on: bool,
+) -> Result<(), ApiError> {
     let bed = bed.as_deref().map(alarms::parse_bed).transpose()?;
     let engine = station.engine();
-    let proof = run(&st, alarms::authorize_pause).await?;
-    let target = alarms::pause_target(bed.as_ref());
-    engine.end_audio_pause(bed, &proof).await?;
     run(&st, move |s| {
-        alarms::audit(s, &proof, alarms::PAUSE_END, &target, "");
-        Ok(())
+        alarms::audio_pause(s, &engine, bed.as_ref(), on)
     })
     .await
 }
@@ -287,28 +277,38 @@ pub async fn set_ward_profile(
     station: Engine<'_>,
     profile: String,
 ) -> Result<(), ApiError> {
-    let (proof, p) = run(&st, move |s| station_admin::set_ward_profile(s, &profile)).await?;
-    station.engine().set_ward_profile(p, &proof)?;
-    Ok(())
+    let engine = station.engine();
+    run(&st, move |s| {
+        station_admin::set_ward_profile(s, &engine, &profile)
+    })
+    .await
 }
 
-/// Make an alarm code latch (stay shown until acknowledged) or not; applied at once.
 /// Make every high-priority alarm latch, or not (IT); applied at once.
 #[tauri::command]
 pub async fn set_latch_high(st: St<'_>, station: Engine<'_>, on: bool) -> Result<(), ApiError> {
-    let proof = run(&st, move |s| {
-        station_admin::set_flag(s, vigil_core::settings::Flag::LatchHigh, on)
+    let engine = station.engine();
+    run(&st, move |s| {
+        station_admin::set_flag(s, &engine, vigil_core::settings::Flag::LatchHigh, on)
     })
-    .await?;
-    station.engine().set_latch_high(on, &proof)?;
-    Ok(())
+    .await
 }
 
 /// Whether nurses may acknowledge alarms (IT); applied at once to the session's rights.
 #[tauri::command]
-pub async fn set_nurses_acknowledge(st: St<'_>, on: bool) -> Result<(), ApiError> {
+pub async fn set_nurses_acknowledge(
+    st: St<'_>,
+    station: Engine<'_>,
+    on: bool,
+) -> Result<(), ApiError> {
+    let engine = station.engine();
     run(&st, move |s| {
-        station_admin::set_flag(s, vigil_core::settings::Flag::NursesAcknowledge, on).map(drop)
+        station_admin::set_flag(
+            s,
+            &engine,
+            vigil_core::settings::Flag::NursesAcknowledge,
+            on,
+        )
     })
     .await
 }
@@ -334,21 +334,8 @@ pub async fn set_standby(
     on: bool,
 ) -> Result<(), ApiError> {
     let bed = alarms::parse_bed(&bed)?;
-    let mon = station.engine();
-    run(&st, move |s| {
-        let now = s.now();
-        let proof = {
-            let mut g = s.lock();
-            let proof = crate::session::authorized(&mut g, Permission::ChangePatientLimits, now)?;
-            // Applied by the engine and saved, so a restart keeps it.
-            detail::standby(&g.svc, &mon, &bed, on, &proof, now)?;
-            proof
-        };
-        let what = if on { "standby" } else { "monitoring" };
-        alarms::audit(s, &proof, alarms::STANDBY, &bed.key(), what);
-        Ok(())
-    })
-    .await
+    let engine = station.engine();
+    run(&st, move |s| alarms::set_standby(s, &engine, &bed, on)).await
 }
 
 #[tauri::command]
@@ -358,10 +345,11 @@ pub async fn set_latching(
     code: String,
     latching: bool,
 ) -> Result<(), ApiError> {
-    let c = code.clone();
-    let proof = run(&st, move |s| station_admin::set_latching(s, &c, latching)).await?;
-    station.engine().set_latching(&code, latching, &proof)?;
-    Ok(())
+    let engine = station.engine();
+    run(&st, move |s| {
+        station_admin::set_latching(s, &engine, &code, latching)
+    })
+    .await
 }
 
 #[tauri::command]

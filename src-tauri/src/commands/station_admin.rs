@@ -1,32 +1,22 @@
 //! Hospital IT's station settings in the window: the device registry (which device feeds which
 //! bed), the ward profile and latching alarms, and the broker. Each function checks its
-//! permission first (manage_devices, manage_ward_profiles, broker_settings), writes the change
-//! to the station database or config file, and audits it; the Tauri wrappers in `mod.rs` then
-//! apply it to the running engine with the [`Authorized`] proof returned here.
+//! permission first (manage_devices, manage_ward_profiles, broker_settings) and hands the
+//! [`Authorized`](vigil_core::auth::Authorized) proof to its use case (`vigil_core::usecase`),
+//! which saves the change with its audit entry and applies it to the running engine.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Serialize;
 use vigil_core::alarms::WardProfile;
-use vigil_core::audit::Audit;
-use vigil_core::auth::{Authorized, Permission};
+use vigil_core::auth::Permission;
 use vigil_core::config::{self, BrokerSection};
 use vigil_core::ingest::{self, Registry};
 use vigil_core::settings::{self, Flag, StationSettings};
 use vigil_core::telemetry::{BedId, DeviceId, DeviceStatus};
-use vigil_core::usecase;
+use vigil_core::usecase::{self, Live};
 
 use crate::error::ApiError;
 use crate::session::{self, AuthState};
-
-/// Audit action names of this module (beside `device_register` / `device_remove`).
-pub mod actions {
-    pub const WARD_PROFILE: &str = "ward_profile_change";
-    pub const LATCHING: &str = "alarm_latching_change";
-    pub const BROKER: &str = "broker_settings_change";
-    pub use vigil_core::audit::actions::STATION_SETTING;
-}
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e)
@@ -136,32 +126,17 @@ pub fn ward_settings(st: &AuthState) -> Result<WardSettingsOut, ApiError> {
     })
 }
 
-/// Save a yes/no ward setting (audited); nurse acknowledgement applies to the permission
-/// check at once. Returns the proof (the engine applies latching itself).
-pub fn set_flag(st: &AuthState, flag: Flag, on: bool) -> Result<Authorized, ApiError> {
+/// Save a yes/no ward setting ([`usecase::set_flag`]); nurse acknowledgement applies to the
+/// permission check at once, high alarms latching to the engine.
+pub fn set_flag(st: &AuthState, live: &dyn Live, flag: Flag, on: bool) -> Result<(), ApiError> {
     let now = st.now();
     let mut g = st.lock();
     let proof = session::authorized(&mut g, Permission::ManageWardProfiles, now)?;
-    let conn = g.svc.connection();
-    StationSettings::save_flag(conn, flag, on, proof.user(), now).map_err(internal)?;
-    Audit::append(
-        conn,
-        proof.user(),
-        actions::STATION_SETTING,
-        flag.key(),
-        flag.describe(on),
-        now,
-    )?;
-    if flag == Flag::NursesAcknowledge {
-        g.svc.set_policy(vigil_core::auth::WardPolicy {
-            nurses_acknowledge: on,
-        });
-    }
-    Ok(proof)
+    Ok(usecase::set_flag(&mut g.svc, &proof, live, flag, on, now)?)
 }
 
-/// Save the ward profile; returns the proof and the profile for the engine.
-pub fn set_ward_profile(st: &AuthState, name: &str) -> Result<(Authorized, WardProfile), ApiError> {
+/// Set the ward profile ([`usecase::set_ward_profile`]).
+pub fn set_ward_profile(st: &AuthState, live: &dyn Live, name: &str) -> Result<(), ApiError> {
     let profile = WardProfile::parse(name).ok_or_else(|| {
         ApiError::bad_request(format!(
             "unknown ward profile {name:?} (adult, paediatric, neonatal)"
@@ -170,62 +145,25 @@ pub fn set_ward_profile(st: &AuthState, name: &str) -> Result<(Authorized, WardP
     let now = st.now();
     let mut g = st.lock();
     let proof = session::authorized(&mut g, Permission::ManageWardProfiles, now)?;
-    let conn = g.svc.connection();
-    let old = StationSettings::load(conn).map_err(internal)?.profile;
-    StationSettings::save_profile(conn, profile, proof.user(), now).map_err(internal)?;
-    Audit::append(
-        conn,
-        proof.user(),
-        actions::WARD_PROFILE,
-        "station",
-        &format!("{} -> {}", old.as_str(), profile.as_str()),
-        now,
-    )?;
-    config_changed(
-        &g.svc,
-        proof.user(),
-        format!("ward profile {} -> {}", old.as_str(), profile.as_str()),
-        now,
-    );
-    Ok((proof, profile))
+    Ok(usecase::set_ward_profile(
+        &g.svc, &proof, live, profile, now,
+    )?)
 }
 
-/// Make `code` latch or not; returns the proof for the engine.
-pub fn set_latching(st: &AuthState, code: &str, latching: bool) -> Result<Authorized, ApiError> {
-    if !settings::latchable().iter().any(|c| c == code) {
-        return Err(ApiError::bad_request(format!(
-            "{code:?} is not an alarm code that can latch"
-        )));
-    }
+/// Make `code` latch or not ([`usecase::set_latching`]).
+pub fn set_latching(
+    st: &AuthState,
+    live: &dyn Live,
+    code: &str,
+    latching: bool,
+) -> Result<(), ApiError> {
+    let code = usecase::LatchCode::parse(code)?;
     let now = st.now();
     let mut g = st.lock();
     let proof = session::authorized(&mut g, Permission::ManageWardProfiles, now)?;
-    let conn = g.svc.connection();
-    let mut set: BTreeSet<String> = StationSettings::load(conn).map_err(internal)?.latching;
-    if latching {
-        set.insert(code.to_string());
-    } else {
-        set.remove(code);
-    }
-    StationSettings::save_latching(conn, &set, proof.user(), now).map_err(internal)?;
-    Audit::append(
-        conn,
-        proof.user(),
-        actions::LATCHING,
-        code,
-        if latching { "latching" } else { "not latching" },
-        now,
-    )?;
-    config_changed(
-        &g.svc,
-        proof.user(),
-        format!(
-            "alarm {code} {}",
-            if latching { "latching" } else { "not latching" }
-        ),
-        now,
-    );
-    Ok(proof)
+    Ok(usecase::set_latching(
+        &g.svc, &proof, live, &code, latching, now,
+    )?)
 }
 
 /// What the broker screen shows (never a password).
@@ -296,17 +234,8 @@ pub fn candidate(
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// A setting changed by `user`: a security event (info) besides its audit entry.
-fn config_changed(svc: &vigil_core::auth::AuthService, user: &str, detail: String, now: i64) {
-    svc.report_security(vigil_core::security::Occurrence::new(
-        vigil_core::security::Kind::ConfigChange,
-        vigil_core::security::Source::user(user),
-        detail,
-        now,
-    ));
-}
-
-/// Write the broker URL and ward to the config file (restart needed), audited.
+/// Write the broker URL and ward to the config file (restart needed), audited
+/// ([`usecase::save_broker`]). Returns the file written.
 pub fn save_broker(
     st: &AuthState,
     config_path: Option<&Path>,
@@ -315,36 +244,7 @@ pub fn save_broker(
 ) -> Result<String, ApiError> {
     let now = st.now();
     let mut g = st.lock();
-    let (svc, s) = session::require(&mut g, Permission::BrokerSettings, now)?;
-    let user = s.user().to_string();
-    let path = config_path
-        .map(Path::to_path_buf)
-        .or_else(config::default_config_path)
-        .ok_or_else(|| ApiError::internal("no config file location on this system"))?;
-    let url = url.map(str::trim).filter(|u| !u.is_empty());
-    let ward = ward.map(str::trim).filter(|w| !w.is_empty());
-    config::write_broker(&path, url, ward).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Audit::append(
-        svc.connection(),
-        &user,
-        actions::BROKER,
-        &path.display().to_string(),
-        &format!(
-            "url={} ward={}",
-            url.unwrap_or("(embedded)"),
-            ward.unwrap_or("(all)")
-        ),
-        now,
-    )?;
-    config_changed(
-        svc,
-        &user,
-        format!(
-            "broker settings saved: url={} ward={}",
-            url.unwrap_or("(embedded)"),
-            ward.unwrap_or("(all)")
-        ),
-        now,
-    );
+    let proof = session::authorized(&mut g, Permission::BrokerSettings, now)?;
+    let path = usecase::save_broker(&g.svc, &proof, config_path, url, ward, now)?;
     Ok(path.display().to_string())
 }
