@@ -318,6 +318,32 @@ impl VerifyReport {
     pub fn is_intact(&self) -> bool {
         self.first_break.is_none()
     }
+
+    /// The chain is unbroken and its protective triggers are Vigil's.
+    pub fn trustworthy(&self) -> bool {
+        self.is_intact() && self.triggers_present
+    }
+
+    /// What was found, in one line for people.
+    pub fn summary(&self) -> String {
+        match (&self.first_break, self.triggers_present) {
+            (None, true) if self.keyed => format!(
+                "audit trail intact: {} entries (hash chain and MACs checked)",
+                self.entries
+            ),
+            (None, true) => format!(
+                "audit trail intact: {} entries (hash chain only: no station key)",
+                self.entries
+            ),
+            (None, false) => format!(
+                "chain intact ({} entries) but the protective triggers are not Vigil's ({}): \
+                 the database was modified outside Vigil",
+                self.entries,
+                self.trigger_findings.join("; ")
+            ),
+            (Some(b), _) => format!("audit trail BROKEN at {b}"),
+        }
+    }
 }
 
 /// Names of the protective triggers created by schema 003.

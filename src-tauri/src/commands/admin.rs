@@ -6,7 +6,7 @@ use vigil_core::audit::{Audit, AuditEntry, AuditFilter};
 use vigil_core::auth::{Actor, Permission, Role, UserInfo};
 
 use crate::error::ApiError;
-use crate::session::{require, AuthState};
+use crate::session::{self, require, AuthState};
 
 /// Newest entries listed when the window gives no limit.
 pub const DEFAULT_AUDIT_LIMIT: usize = 1000;
@@ -157,40 +157,15 @@ pub struct VerifyOut {
 pub fn audit_verify(st: &AuthState) -> Result<VerifyOut, ApiError> {
     let now = st.now();
     let mut g = st.lock();
-    let (svc, _) = require(&mut g, Permission::ViewAuditLog, now)?;
-    let r = Audit::verify(svc.connection())?;
-    let summary = match (&r.first_break, r.triggers_present) {
-        (None, true) if r.keyed => format!(
-            "audit trail intact: {} entries (hash chain and MACs checked)",
-            r.entries
-        ),
-        (None, true) => format!(
-            "audit trail intact: {} entries (hash chain only: no station key)",
-            r.entries
-        ),
-        (None, false) => format!(
-            "chain intact ({} entries) but the protective triggers are not Vigil's ({}): \
-             the database was modified outside Vigil",
-            r.entries,
-            r.trigger_findings.join("; ")
-        ),
-        (Some(b), _) => format!("audit trail BROKEN at {b}"),
-    };
-    if r.first_break.is_some() || !r.triggers_present {
-        svc.report_security(vigil_core::security::Occurrence::new(
-            vigil_core::security::Kind::AuditVerifyFailed,
-            vigil_core::security::Source::default(),
-            summary.clone(),
-            now,
-        ));
-    }
+    let proof = session::authorized(&mut g, Permission::ViewAuditLog, now)?;
+    let r = vigil_core::usecase::verify_trail(&g.svc, &proof, now)?;
     Ok(VerifyOut {
-        intact: r.is_intact() && r.triggers_present,
+        intact: r.trustworthy(),
         triggers_present: r.triggers_present,
         entries: r.entries,
         last_id: r.last_id,
-        head_hash: r.head_hash.clone(),
+        summary: r.summary(),
         first_break: r.first_break.as_ref().map(|b| b.to_string()),
-        summary,
+        head_hash: r.head_hash,
     })
 }

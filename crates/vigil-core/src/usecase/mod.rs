@@ -23,6 +23,7 @@ mod devices;
 mod limits;
 mod live;
 mod station;
+mod trail;
 
 pub use adt::{admit_patient, discharge_patient, transfer_patient};
 pub use alarms::{acknowledge_alarm, audio_pause, pause_target, Trail};
@@ -31,6 +32,7 @@ pub use limits::{replace_limits, set_bed_limits, set_standby, with_thresholds, T
 pub use station::{
     save_broker, set_alarm_volume, set_flag, set_latching, set_ward_profile, LatchCode,
 };
+pub use trail::verify_trail;
 
 use rusqlite::Connection;
 use thiserror::Error;
