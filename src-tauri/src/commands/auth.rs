@@ -2,7 +2,7 @@
 //! Plain functions over [`AuthState`] (the Tauri wrappers are in `commands/mod.rs`).
 
 use serde::Serialize;
-use vigil_core::auth::{Permission, Role};
+use vigil_core::auth::{AuthError, AuthService, Permission, Role, Session};
 
 use crate::error::ApiError;
 use crate::session::{require, require_session, AuthState};
@@ -121,24 +121,14 @@ pub fn logout(st: &AuthState) -> Result<AuthStateOut, ApiError> {
 
 /// Lock the screen now. Needs a live session.
 pub fn lock_screen(st: &AuthState) -> Result<AuthStateOut, ApiError> {
-    {
-        let now = st.now();
-        let mut g = st.lock();
-        let (svc, s) = require_session(&mut g)?;
-        svc.lock(s, now)?;
-    }
-    auth_state(st)
+    in_session(st, None, |svc, s, now| svc.lock(s, now).map(drop))
 }
 
 /// Unlock the locked screen with the session user's password.
 pub fn unlock(st: &AuthState, password: &str) -> Result<AuthStateOut, ApiError> {
-    {
-        let now = st.now();
-        let mut g = st.lock();
-        let (svc, s) = require_session(&mut g)?;
-        svc.unlock(s, password, now)?;
-    }
-    auth_state(st)
+    in_session(st, None, |svc, s, now| {
+        svc.unlock(s, password, now).map(drop)
+    })
 }
 
 /// Change one's own password (required after a reset).
@@ -147,46 +137,50 @@ pub fn change_password(
     current_password: &str,
     new_password: &str,
 ) -> Result<AuthStateOut, ApiError> {
-    {
-        let now = st.now();
-        let mut g = st.lock();
-        let (svc, s) = require(&mut g, Permission::ChangeOwnPassword, now)?;
-        svc.change_password(s, current_password, new_password, now)?;
-    }
-    auth_state(st)
+    in_session(st, Some(Permission::ChangeOwnPassword), |svc, s, now| {
+        svc.change_password(s, current_password, new_password, now)
+            .map(drop)
+    })
 }
 
 /// Emergency access for a nurse: charge-nurse rights for a limited time, with her password
 /// again and a reason; not renewable while in force.
 pub fn break_glass(st: &AuthState, password: &str, reason: &str) -> Result<AuthStateOut, ApiError> {
-    {
-        let now = st.now();
-        let mut g = st.lock();
-        let (svc, s) = require(&mut g, Permission::BreakGlass, now)?;
-        svc.break_glass(s, password, reason, now)?;
-    }
-    auth_state(st)
+    in_session(st, Some(Permission::BreakGlass), |svc, s, now| {
+        svc.break_glass(s, password, reason, now).map(drop)
+    })
 }
 
 /// Emergency access (from the locked screen too) with the session user's password only: the
 /// reason is asked afterwards. Needs a session (locked or not) of a nurse or charge nurse.
 pub fn emergency_access(st: &AuthState, password: &str) -> Result<AuthStateOut, ApiError> {
-    {
-        let now = st.now();
-        let mut g = st.lock();
-        let (svc, s) = require_session(&mut g)?;
-        svc.emergency_access(s, password, now)?;
-    }
-    auth_state(st)
+    in_session(st, None, |svc, s, now| {
+        svc.emergency_access(s, password, now).map(drop)
+    })
 }
 
 /// The reason for the emergency access just taken (at least 10 characters).
 pub fn emergency_reason(st: &AuthState, reason: &str) -> Result<AuthStateOut, ApiError> {
+    in_session(st, None, |svc, s, now| {
+        svc.emergency_reason(s, reason, now).map(drop)
+    })
+}
+
+/// `f` on the service and the window's session (with `permission` checked first; `None`: any
+/// session, locked too), then the state afterwards.
+fn in_session(
+    st: &AuthState,
+    permission: Option<Permission>,
+    f: impl FnOnce(&mut AuthService, &mut Session, i64) -> Result<(), AuthError>,
+) -> Result<AuthStateOut, ApiError> {
     {
         let now = st.now();
         let mut g = st.lock();
-        let (svc, s) = require_session(&mut g)?;
-        svc.emergency_reason(s, reason, now)?;
+        let (svc, s) = match permission {
+            Some(p) => require(&mut g, p, now)?,
+            None => require_session(&mut g)?,
+        };
+        f(svc, s, now)?;
     }
     auth_state(st)
 }

@@ -120,29 +120,35 @@ pub fn set_bed_limits(
     Ok(now_in_force.iter().map(LimitOut::from).collect())
 }
 
-/// Record a read of a bed's history in the audit trail (one entry per run of reads: see
-/// `vigil_core::auth::PhiRead`), after the permission check and the argument checks passed.
-fn audit_read(
+/// The steps every read of a bed's history takes first, in order: the right to view history,
+/// the bed, what is read (`kind` parses it and names it for the trail), a window of at most
+/// `max_span_ms`, and the read recorded in the audit trail (one entry per run of reads: see
+/// `vigil_core::auth::PhiRead`).
+fn history_read<K>(
     st: &AuthState,
-    bed: &BedId,
-    what: &str,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<(), ApiError> {
+    bed: &str,
+    (from_ms, to_ms, max_span_ms): (i64, i64, i64),
+    kind: impl FnOnce() -> Result<(K, String), ApiError>,
+) -> Result<(BedId, K), ApiError> {
+    {
+        let now = st.now();
+        let mut g = st.lock();
+        require(&mut g, Permission::ViewHistory, now)?;
+    }
+    let bed = parse_bed(bed)?;
+    let (k, what) = kind()?;
+    check_span(from_ms, to_ms, max_span_ms)?;
     let now = st.now();
     let mut g = st.lock();
     let (svc, s) = require(&mut g, Permission::ViewHistory, now)?;
-    svc.audit_read(
-        s,
-        PhiRead {
-            bed: &bed.key(),
-            what,
-            from_ms,
-            to_ms,
-        },
-        now,
-    )?;
-    Ok(())
+    let read = PhiRead {
+        bed: &bed.key(),
+        what: &what,
+        from_ms,
+        to_ms,
+    };
+    svc.audit_read(s, read, now)?;
+    Ok((bed, k))
 }
 
 fn check_span(from_ms: i64, to_ms: i64, max: i64) -> Result<(), ApiError> {
@@ -207,16 +213,11 @@ pub fn trend(
     to_ms: i64,
     buckets: u32,
 ) -> Result<TrendOut, ApiError> {
-    {
-        let now = st.now();
-        let mut g = st.lock();
-        require(&mut g, Permission::ViewHistory, now)?;
-    }
-    let bed = parse_bed(bed)?;
-    let vital = Vital::from_name(vital)
-        .ok_or_else(|| ApiError::bad_request(format!("unknown vital {vital:?}")))?;
-    check_span(from_ms, to_ms, MAX_TREND_SPAN_MS)?;
-    audit_read(st, &bed, &format!("trend {}", vital.name()), from_ms, to_ms)?;
+    let (bed, vital) = history_read(st, bed, (from_ms, to_ms, MAX_TREND_SPAN_MS), || {
+        let v = Vital::from_name(vital)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown vital {vital:?}")))?;
+        Ok((v, format!("trend {}", v.name())))
+    })?;
     let b = bucket_ms(to_ms - from_ms, buckets.clamp(1, MAX_TREND_BUCKETS));
     let rows = query::trend(
         &store::open_read_only(db).map_err(ApiError::internal)?,
@@ -271,15 +272,11 @@ pub fn samples(
     to_ms: i64,
 ) -> Result<SamplesOut, ApiError> {
     let now = st.now();
-    {
-        let mut g = st.lock();
-        require(&mut g, Permission::ViewHistory, now)?;
-    }
-    let bed = parse_bed(bed)?;
-    let info = codes::channel(channel)
-        .ok_or_else(|| ApiError::bad_request(format!("unknown channel {channel:?}")))?;
-    check_span(from_ms, to_ms, MAX_SAMPLES_SPAN_MS)?;
-    audit_read(st, &bed, &format!("samples {}", info.name), from_ms, to_ms)?;
+    let (bed, info) = history_read(st, bed, (from_ms, to_ms, MAX_SAMPLES_SPAN_MS), || {
+        let c = codes::channel(channel)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown channel {channel:?}")))?;
+        Ok((c, format!("samples {}", c.name)))
+    })?;
     let got = query::disclosure(
         &store::open_read_only(db).map_err(ApiError::internal)?,
         &bed,
@@ -317,13 +314,9 @@ pub fn alarm_history(
     to_ms: i64,
 ) -> Result<Vec<AlarmHistoryOut>, ApiError> {
     let now = st.now();
-    {
-        let mut g = st.lock();
-        require(&mut g, Permission::ViewHistory, now)?;
-    }
-    let bed = parse_bed(bed)?;
-    check_span(from_ms, to_ms, MAX_ALARM_SPAN_MS)?;
-    audit_read(st, &bed, "alarm history", from_ms, to_ms)?;
+    let (bed, ()) = history_read(st, bed, (from_ms, to_ms, MAX_ALARM_SPAN_MS), || {
+        Ok(((), "alarm history".to_string()))
+    })?;
     let episodes = query::alarm_episodes(
         &store::open_read_only(db).map_err(ApiError::internal)?,
         &bed,
