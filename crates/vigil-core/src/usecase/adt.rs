@@ -86,7 +86,8 @@ pub fn discharge_patient(
 
 /// Move the patient in `from` to the empty bed `to` of the ward (`patient_transfer`): the
 /// patient's own limits go along (the defaults if they had none), and `from` is back to the
-/// defaults.
+/// defaults. The bed the patient comes to monitors, as at an admission: a bed left in standby
+/// by its last discharge would otherwise raise no physiological alarm for them.
 pub fn transfer_patient(
     svc: &AuthService,
     live: &dyn Live,
@@ -107,7 +108,9 @@ pub fn transfer_patient(
     .into_iter()
     .flatten()
     .collect();
-    let steps: Vec<Step<'_>> = moves.iter().map(|l| l.step(live, monitoring)).collect();
+    let standby = StandbyChange::new(live, to, false);
+    let mut steps: Vec<Step<'_>> = moves.iter().map(|l| l.step(live, monitoring)).collect();
+    steps.push(standby.step(live, monitoring));
     commit_applied(
         svc.connection(),
         |c| {
@@ -115,6 +118,7 @@ pub fn transfer_patient(
             for l in &moves {
                 l.write(c, user, now_ms)?;
             }
+            standby.write(c, user, now_ms)?;
             Ok(p)
         },
         &steps,
@@ -209,8 +213,11 @@ mod tests {
         assert_eq!(in_bed(&svc, &b2), None);
         assert_eq!(saved(&svc).get(&b1), Some(&own));
 
+        // Into a bed left in standby: it monitors again, for the patient it now has.
+        live.standby.lock().expect("fake").insert(b2.clone());
         let moved = transfer_patient(&svc, &live, adt, mon, &b1, &b2, T + 3).expect("moved");
         assert_eq!(moved.bed, b2);
+        assert!(live.standby_beds().is_empty() && standby_saved(&svc).is_empty());
         assert_eq!(in_bed(&svc, &b2).as_deref(), Some("MRN-1"));
         assert_eq!(saved(&svc).get(&b2), Some(&own));
         assert!(!saved(&svc).contains_key(&b1));
