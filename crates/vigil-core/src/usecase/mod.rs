@@ -1,16 +1,17 @@
 //! Station actions, one home each (the use-case layer). An action is one function taking typed
-//! input that could only be built through its one parser ([`DeviceId`](crate::telemetry::DeviceId),
-//! [`BedId::parse`](crate::telemetry::BedId::parse), [`Label`], [`WardProfile::parse`](crate::alarms::WardProfile::parse))
-//! and an [`Authorized`] proof for the action's permission. It runs one SQLite transaction that
-//! holds the change and its audit entry ([`crate::store::in_tx`]); a change to the running
-//! station ([`Live`]: the engine, a fake in tests) is applied inside it, before the commit, and
-//! undone if the commit fails ([`commit_applied`]), so that what is stored, audited, shown and
-//! evaluated agree. Afterwards it reports what IT must know (security events). The window's
-//! commands and `vigilctl` are adapters over these: parse, call, format.
+//! input built through its one parser ([`DeviceId`](crate::telemetry::DeviceId),
+//! [`BedId::parse`](crate::telemetry::BedId::parse), [`Label`], [`LatchCode`],
+//! [`WardProfile::parse`](crate::alarms::WardProfile::parse)) and an [`Authorized`] proof for
+//! the action's permission. It runs one SQLite transaction that holds the change and its audit
+//! entry ([`crate::store::in_tx`]); a change to the running station ([`Live`]: the engine, a
+//! fake in tests) is applied inside it, before the commit, and undone if the commit fails
+//! ([`commit_applied`]), so that what is stored, audited, shown and evaluated agree. Afterwards
+//! it reports what IT must know (security events). The window's commands and `vigilctl` are
+//! adapters over these: parse, call, format.
 //!
 //! The exception are the alarm actions ([`acknowledge_alarm`], [`audio_pause`] and its end):
-//! the engine takes them first and their audit entry follows, so that a
-//! nurse can always silence or acknowledge an alarm (see [`alarms`](self::alarms)).
+//! the engine takes them first and their audit entry follows ([`Trail`]), so that a nurse can
+//! always silence or acknowledge an alarm, even when the trail cannot be written.
 //!
 //! Where a new station action goes: a function here (or in the module of its subject, like
 //! `patients` and `stations`), taking its validated input and `&Authorized`, writing through
