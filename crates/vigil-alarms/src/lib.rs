@@ -32,8 +32,11 @@ use vigil_contract::{codes, telemetry};
 
 use crate::telemetry::{BedId, Reading};
 
-/// Alarm priority (IEC 60601-1-8). Ordered: `High > Medium > Low`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Alarm priority (IEC 60601-1-8). Ordered: `High > Medium > Low`. Serialised as
+/// [`Priority::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Priority {
     Low,
     Medium,
@@ -75,8 +78,10 @@ pub enum AlarmClass {
     Technical,
 }
 
-/// Where an alarm stands (IEC 60601-1-8 inactivation states, plus latching).
+/// Where an alarm stands (IEC 60601-1-8 inactivation states, plus latching). Its TypeScript
+/// declaration is the strings of [`AlarmState::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "kebab-case"))]
 pub enum AlarmState {
     /// The condition is present and sounding.
     Active,
@@ -85,6 +90,7 @@ pub enum AlarmState {
     /// The condition is present; an audio pause silences it for now (countdown).
     AudioPaused,
     /// The condition has cleared but the alarm latches: shown (and sounding) until acknowledged.
+    #[cfg_attr(feature = "ts", ts(rename = "latched"))]
     LatchedAwaitingAck,
     /// The condition of a high-priority alarm that does not latch cleared before anyone
     /// acknowledged it: silent, but shown ("resolved, not yet reviewed") until a user reviews

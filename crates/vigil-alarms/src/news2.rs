@@ -69,6 +69,7 @@ pub struct News2Input {
 /// The clinical risk band (response) of a NEWS2 result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "News2Band"))]
 pub enum Band {
     /// Total 0: routine monitoring.
     Zero,

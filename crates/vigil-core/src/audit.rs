@@ -128,6 +128,7 @@ pub enum AuditError {
 
 /// One entry of the trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuditEntry {
     pub id: i64,
     pub t_ms: i64,

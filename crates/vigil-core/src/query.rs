@@ -129,6 +129,7 @@ pub const CHUNK_LOOKBACK_MS: i64 = 5_000;
 
 /// One contiguous stretch of samples inside a review window (no pen lift).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Stretch {
     /// Time of the first value, ms since the epoch.
     pub t0: i64,
@@ -244,11 +245,12 @@ pub fn find_gaps(
 
 /// One alarm raised on a bed and what became of it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AlarmEpisode {
     pub t_ms: i64,
     pub alarm_id: String,
     pub code: String,
-    #[serde(serialize_with = "priority_name")]
+    /// As [`Priority::as_str`] (`high`, `medium`, `low`).
     pub priority: Priority,
     pub technical: bool,
     pub message: String,
@@ -257,10 +259,6 @@ pub struct AlarmEpisode {
     pub acknowledged_by: Option<String>,
     pub acknowledged_ms: Option<i64>,
     pub resolved_ms: Option<i64>,
-}
-
-fn priority_name<S: serde::Serializer>(p: &Priority, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(p.as_str())
 }
 
 /// The alarms raised on `bed` in `[from_ms, to_ms)`, newest first, at most `max`, with who

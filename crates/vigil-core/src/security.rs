@@ -30,6 +30,7 @@ use crate::telemetry::{BedId, DecodeError};
 /// How bad an event is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Severity {
     Info,
     Low,
@@ -87,6 +88,7 @@ impl fmt::Display for Severity {
 /// What happened. Stored and filtered as [`Kind::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "SecurityKind"))]
 pub enum Kind {
     /// Telemetry from a device missing from (or disabled in) the registry.
     UnknownDevice,
@@ -219,6 +221,7 @@ impl fmt::Display for Kind {
 
 /// Who or what an occurrence came from. Empty strings: not known.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "SecuritySource"))]
 pub struct Source {
     /// `ward/bed` it concerns.
     pub bed: String,
@@ -435,6 +438,7 @@ impl Thresholds {
 
 /// One aggregated event, as stored and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SecurityEvent {
     pub id: i64,
     pub kind: Kind,
@@ -722,11 +726,14 @@ impl SecurityMonitor {
 /// Which events [`list`] returns; every field optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+// Every field may be left out (`serde(default)`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct SecurityFilter {
     pub kind: Option<String>,
     /// This severity or worse.
     pub min_severity: Option<String>,
     /// Only unacknowledged events.
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub open_only: bool,
     /// Seen at or after this time.
     pub since_ms: Option<i64>,

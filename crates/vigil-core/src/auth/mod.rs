@@ -49,6 +49,7 @@ pub const MAX_USER_NAME_LEN: usize = 64;
 /// A user's role. Stored and typed as `nurse`, `charge-nurse`, `admin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Role {
     /// Views beds, trends and history; pauses audio.
     Nurse,
@@ -99,6 +100,7 @@ impl FromStr for Role {
 /// entry point that changes state names one of these and calls [`AuthService::authorize`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Permission {
     /// See the live ward with patient identity (names, MRNs) unmasked.
     ViewWard,
@@ -331,6 +333,7 @@ pub enum AuthError {
 
 /// A user as listed (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserInfo {
     pub id: i64,
     pub name: String,
