@@ -10,7 +10,7 @@ use vigil_core::patients::PatientError;
 use vigil_core::telemetry::IdError;
 use vigil_core::usecase::ActionError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct ApiError {
     pub code: &'static str,
     pub message: String,

@@ -1,5 +1,6 @@
-//! The wire format of live data sent to the web UI (mirrored by `ui/src/frames.ts`). Only this
-//! shell serialises for the UI; the engine's types stay free of UI concerns.
+//! The wire format of live data sent to the web UI (read by `ui/src/frames.ts`; its JSON types
+//! are generated into `ui/src/bindings`, see `bindings.rs`). Only this shell serialises for the
+//! UI; the engine's types stay free of UI concerns.
 //!
 //! A frame goes over the `tauri::ipc::Channel` as one binary message ([`encode`]):
 //!
@@ -20,30 +21,45 @@ use vigil_core::engine::{LinkState, WardSnapshot};
 use vigil_core::telemetry::{BedId, DeviceStatus, Reading, WaveChunk};
 
 /// One batch of live data; ~20 per second.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, ts_rs::TS)]
 pub struct Frame {
+    /// Station wall clock when the frame was sent, ms since the epoch.
     pub t: i64,
+    /// Present when it changed (always in the first frame).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub engine: Option<EngineState>,
+    /// The full bed list, present when it changed (always in the first frame).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub beds: Option<Vec<BedInfo>>,
+    /// Waveform chunks received since the previous frame (may be empty).
     pub waves: Vec<WaveOut>,
+    /// Numerics received since the previous frame (may be empty).
     pub vitals: Vec<VitalOut>,
+    /// The FULL list of active alarms, present when it changed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub alarms: Option<Vec<AlarmOut>>,
+    /// The status of every known device (the full list), present when it changed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub devices: Option<Vec<DeviceOut>>,
     /// NEWS2 of every bed with a score, present when it changed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub news2: Option<Vec<News2Out>>,
     /// Audio pauses in force, present when they changed (and while one counts down).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub pauses: Option<Vec<PauseOut>>,
     /// Keys of the beds in standby (physiological alarms off), present when changed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub standby: Option<Vec<String>>,
     /// The station's alarm sound, present when it changed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub sound: Option<crate::sound::SoundOut>,
 }
 
@@ -70,15 +86,16 @@ pub fn encode(f: &Frame) -> Result<Vec<u8>, serde_json::Error> {
     Ok(out)
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct News2Out {
     pub bed: String,
     pub total: u8,
-    /// `zero`, `low`, `low-medium`, `medium`, `high`.
+    /// `zero`, `low`, `low-medium`, `medium`, `high` ([`vigil_core::alarms::news2::Band::as_str`]).
+    #[ts(as = "vigil_core::alarms::news2::Band")]
     pub band: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct PauseOut {
     /// The bed key, or `*` for the whole station.
     pub bed: String,
@@ -87,6 +104,7 @@ pub struct PauseOut {
     pub by: String,
     /// The station where the user paused, when another one ("paused by alice at station ST-2").
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub station: Option<String>,
 }
 
@@ -104,21 +122,26 @@ impl From<&PauseInfo> for PauseOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct EngineState {
     pub ward: String,
     pub broker: String,
     pub connected: bool,
+    /// `embedded` or `external`.
     pub mode: &'static str,
+    /// The broker link's last error, if any (it may outlive a reconnect).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub error: Option<String>,
     /// Standing broker-trust warnings (`LinkState::warnings`): the window's banner.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<_>", optional)]
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct BedInfo {
+    /// `ward/bed`.
     pub key: String,
     pub ward: String,
     pub bed: String,
@@ -137,13 +160,19 @@ impl From<&BedId> for BedInfo {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct WaveOut {
+    /// [`BedInfo::key`].
     pub bed: String,
+    /// `ECG_II`, `ECG_V5`, `PLETH`, `RESP`; the window ignores a channel it does not know.
     pub channel: &'static str,
+    /// Samples per second (ECG 500, PLETH 125, RESP 62.5).
     pub rate: f64,
+    /// Time of the first sample, ms since the epoch.
     pub t0: i64,
+    /// Sequence number per channel (a jump means a missed chunk).
     pub seq: u64,
+    /// Physical value = origin + factor × sample (FHIR SampledData); ECG in mV.
     pub origin: f64,
     pub factor: f64,
     /// Number of samples; the samples themselves follow the JSON part (see [`encode`]).
@@ -168,17 +197,22 @@ impl From<&WaveChunk> for WaveOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct VitalOut {
     pub bed: String,
+    /// `HR`, `PR`, `SPO2`, `RR`, `NIBP_SYS`, ... (`vigil_core::codes`).
     pub code: &'static str,
     pub mdc: u32,
+    /// UCUM unit (`/min`, `%`, `mm[Hg]`, `Cel`).
     pub unit: &'static str,
+    /// `None`: no reading (sensor off, not measured), never shown as 0.
     pub value: Option<f64>,
+    /// Time of the measurement, ms since the epoch.
     pub t: i64,
     /// A late reading (taken before the device's last one of the vital, or longer ago than
     /// the live window): history only, shown as late, never as the current value.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[ts(as = "Option<_>", optional)]
     pub late: bool,
 }
 
@@ -211,34 +245,49 @@ pub fn vitals_out(v: &vigil_core::telemetry::Vitals) -> impl Iterator<Item = Vit
     live.chain(v.late.iter().map(|r| VitalOut::late(&v.bed, r)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct AlarmOut {
     pub id: String,
     pub bed: String,
+    /// `SPO2_LOW`, `HR_HIGH`, ...
     pub code: String,
+    /// `SpO2 LOW`, ...
     pub label: String,
+    /// [`vigil_core::alarms::Priority::as_str`].
+    #[ts(as = "vigil_core::alarms::Priority")]
     pub priority: &'static str,
+    /// When it was raised, ms since the epoch.
     pub since: i64,
     pub value: Option<f64>,
     pub limit: Option<f64>,
-    /// `active`, `acknowledged`, `audio-paused`, `latched`, `unreviewed`.
+    /// `active`, `acknowledged`, `audio-paused`, `latched`, `unreviewed`
+    /// ([`vigil_core::alarms::AlarmState::as_str`]).
+    #[ts(as = "vigil_core::alarms::AlarmState")]
     pub state: &'static str,
     /// The unit of `value` and `limit` as shown ("/min", "%", "mmHg", "°C"), if a vital's.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub unit: Option<&'static str>,
     /// When the condition cleared (latched or unreviewed alarms).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub cleared: Option<i64>,
+    /// Whether it sounds now (not while acknowledged or paused, except communication lost).
     pub audible: bool,
+    /// 0 until the alarm goes unacknowledged past its escalation time.
     pub escalation: u32,
     pub latched: bool,
+    /// A technical alarm (communication lost, leads off, ...) rather than a physiological one.
     pub technical: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub ack_by: Option<String>,
     /// The station where it was acknowledged, when another one ("ACK alice at station ST-2").
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub ack_station: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub pause_remaining_ms: Option<i64>,
 }
 
@@ -276,7 +325,7 @@ fn alarm_unit(code: &str) -> Option<&'static str> {
     vigil_core::codes::Vital::from_name(vital).map(vigil_core::alarms::limits::display_unit)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct DeviceOut {
     pub bed: String,
     pub device: String,

@@ -227,7 +227,7 @@ impl Synth {
 // ---- the player ------------------------------------------------------------------------------
 
 /// What the station's sound is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum SoundState {
     /// Not opened yet.
@@ -239,19 +239,22 @@ pub enum SoundState {
 }
 
 /// The sound as the window shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct SoundOut {
     pub state: SoundState,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub error: Option<String>,
     /// The output device in use.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub device: Option<String>,
     /// Percent; never below `min_volume`.
     pub volume: u8,
     pub min_volume: u8,
     /// The priority sounding now (`high`, `medium`, `low`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<vigil_core::alarms::Priority>", optional)]
     pub priority: Option<&'static str>,
     /// Bursts played since start (the tests count them).
     pub bursts: u64,

@@ -77,8 +77,9 @@ pub fn set_role(st: &AuthState, name: &str, role_name: &str) -> Result<bool, Api
 }
 
 /// The audit viewer's filter as the window sends it; empty strings mean "any".
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, ts_rs::TS)]
 #[serde(default, deny_unknown_fields)]
+#[ts(optional_fields = nullable)] // every field may be left out (`serde(default)`)
 pub struct AuditQuery {
     pub actor: Option<String>,
     pub action: Option<String>,
@@ -141,7 +142,7 @@ pub fn audit_export_csv(st: &AuthState, query: &AuditQuery) -> Result<String, Ap
 }
 
 /// What "Verify chain" shows.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct VerifyOut {
     pub intact: bool,
     pub triggers_present: bool,

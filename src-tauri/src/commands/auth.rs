@@ -9,7 +9,7 @@ use crate::session::{require, require_session, AuthState};
 
 /// What the window shows and offers. Computed in Rust: the UI decides nothing about rights,
 /// it only hides what `permissions` does not list (and the commands refuse it anyway).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct AuthStateOut {
     /// No user exists: the window asks for the first administrator.
     pub first_run: bool,

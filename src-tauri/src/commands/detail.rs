@@ -42,7 +42,7 @@ fn direction_str(d: Direction) -> &'static str {
 }
 
 /// One alarm limit as the window shows and edits it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct LimitOut {
     /// "SPO2_LOW".
     pub code: String,
@@ -50,8 +50,11 @@ pub struct LimitOut {
     pub vital: &'static str,
     /// "SpO2 LOW".
     pub label: String,
+    /// `low` or `high`.
     pub direction: &'static str,
     pub threshold: f64,
+    /// [`vigil_core::alarms::Priority::as_str`].
+    #[ts(as = "vigil_core::alarms::Priority")]
     pub priority: &'static str,
     pub delay_ms: i64,
     pub hysteresis: f64,
@@ -89,7 +92,7 @@ pub fn bed_limits(st: &AuthState, mon: &dyn Monitor, bed: &str) -> Result<Vec<Li
 }
 
 /// A new threshold for one of the bed's limits.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdChange {
     pub code: String,
@@ -183,7 +186,7 @@ pub fn bucket_ms(span_ms: i64, buckets: u32) -> i64 {
         .unwrap_or(NICE_BUCKETS_MS[NICE_BUCKETS_MS.len() - 1])
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct TrendPoint {
     pub t: i64,
     pub min: f64,
@@ -192,7 +195,7 @@ pub struct TrendPoint {
     pub n: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct TrendOut {
     pub vital: &'static str,
     pub unit: &'static str,
@@ -247,7 +250,7 @@ pub fn trend(
     })
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct SamplesOut {
     pub channel: &'static str,
     pub unit: String,
@@ -297,7 +300,7 @@ pub fn samples(
 }
 
 /// One raised alarm and what became of it, with its priority's marker ("***", "**", "*").
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct AlarmHistoryOut {
     #[serde(flatten)]
     pub episode: query::AlarmEpisode,
@@ -336,7 +339,7 @@ pub fn alarm_history(
 }
 
 /// A patient as the window gets one; `masked`: identity withheld (initials only, no MRN).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct PatientOut {
     pub bed: String,
     pub mrn: String,
@@ -370,15 +373,17 @@ impl PatientOut {
 }
 
 /// An admission as the window sends it: two identifiers (MRN, date of birth) and the header.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, ts_rs::TS)]
 pub struct AdmitIn {
     pub mrn: String,
     pub name: String,
     /// `YYYY-MM-DD`.
     pub dob: String,
     #[serde(default)]
+    #[ts(as = "Option<_>", optional)]
     pub sex: String,
     #[serde(default)]
+    #[ts(as = "Option<_>", optional)]
     pub pacemaker: bool,
 }
 

@@ -25,7 +25,7 @@ fn security_error(e: SecurityError) -> ApiError {
 }
 
 /// What the Security screen shows.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct SecurityOut {
     pub events: Vec<SecurityEvent>,
     /// Unacknowledged events by severity: `[["high", 2], ...]`.

@@ -24,7 +24,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 /// One row of the devices screen: a registered device, or one heard on the broker that is not
 /// registered (`registered` false), with its live state.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct DeviceRow {
     pub device: String,
     pub bed: String,
@@ -99,7 +99,7 @@ pub fn remove_device(st: &AuthState, device: &str) -> Result<Registry, ApiError>
     Ok(usecase::remove_device(&g.svc, &proof, &device, now)?)
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct WardSettingsOut {
     pub profile: &'static str,
     pub profiles: Vec<&'static str>,
@@ -167,7 +167,7 @@ pub fn set_latching(
 }
 
 /// What the broker screen shows (never a password).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct BrokerOut {
     /// `embedded` (built-in broker and simulated ward) or `external`.
     pub mode: &'static str,
