@@ -6,7 +6,7 @@
 //! `bindings_are_current` (run by `cargo test --workspace`) renders them again and fails when
 //! the checked-in file differs, naming the stale types; `VIGIL_WRITE_BINDINGS=1` writes the file
 //! instead ([`REGENERATE`]). `command_table_matches_the_commands` holds the table to the
-//! commands' real signatures.
+//! commands' real signatures, and every declaration must be used by the UI.
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -337,6 +337,72 @@ fn bindings_are_current() {
         "{FILE} is out of date with the Rust types ({}).\nRegenerate it with\n    {REGENERATE}\n\
          then fix the UI where `npm run check` says it no longer fits.",
         what.join("; ")
+    );
+}
+
+/// The UI's TypeScript outside the generated file.
+fn ui_sources(dir: &Path, out: &mut String) {
+    for entry in std::fs::read_dir(dir).expect("read ui/src") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "bindings") {
+                ui_sources(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "ts") {
+            out.push_str(&read(&path));
+            out.push('\n');
+        }
+    }
+}
+
+/// `text` without its comments (a name in a comment is no use of it).
+fn code_of(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("/*").into_iter().chain(rest.find("//")).min() {
+        out.push_str(&rest[..i]);
+        let (end, skip) = if rest[i..].starts_with("/*") {
+            (rest[i..].find("*/"), 2)
+        } else {
+            (rest[i..].find('\n'), 0)
+        };
+        rest = end.map_or("", |e| &rest[i + e + skip..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+fn mentions(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+        !text[..i].ends_with(ident) && !text[i + word.len()..].starts_with(ident)
+    })
+}
+
+/// No declaration goes unused: each is named by the UI's code, or by a declaration that is.
+#[test]
+fn every_declaration_is_used() {
+    let decls = render();
+    let mut ui = String::new();
+    ui_sources(&root().join("ui/src"), &mut ui);
+    let ui = code_of(&ui);
+    let code: BTreeMap<&String, String> = decls.iter().map(|(n, d)| (n, code_of(d))).collect();
+    let mut used: BTreeSet<&String> = decls.keys().filter(|n| mentions(&ui, n)).collect();
+    let mut todo: Vec<&String> = used.iter().copied().collect();
+    while let Some(user) = todo.pop() {
+        for name in decls.keys() {
+            if !used.contains(name) && mentions(&code[user], name) {
+                used.insert(name);
+                todo.push(name);
+            }
+        }
+    }
+    let unused: Vec<&String> = decls.keys().filter(|n| !used.contains(n)).collect();
+    assert!(
+        unused.is_empty(),
+        "{FILE} declares {unused:?}, which nothing in ui/src uses: import them where the UI \
+         handles that data (ui/src/api.ts calls the commands through `Commands`), or take the \
+         type off the roots in src-tauri/src/bindings.rs"
     );
 }
 

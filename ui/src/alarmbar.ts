@@ -275,7 +275,7 @@ export class AlarmBar {
     setText(item.pause, pause?.pause.bed === a.bed ? 'Resume audio' : 'Pause audio');
   }
 
-  private async act(p: Promise<void>, what: string): Promise<void> {
+  private async act(p: Promise<unknown>, what: string): Promise<void> {
     try {
       await p;
       this.showError('');

@@ -1,97 +1,15 @@
 // Session, users and audit trail as the window sees them: the wire types of the auth
-// commands (mirroring src-tauri/src/commands/) and pure presentation logic. No DOM here.
+// commands (generated in ./bindings) and pure presentation logic. No DOM here.
 //
 // The UI never decides who may do what: the backend sends the permissions usable now, the UI
 // only hides what they do not list, and every command is refused in Rust anyway.
 
-export type Role = 'nurse' | 'charge-nurse' | 'admin';
+import type { ApiError, AuditEntry, AuditQuery, AuthStateOut, Permission, Role, UserInfo, VerifyOut } from './bindings';
 
-export type Permission =
-  | 'view_ward'
-  | 'view_history'
-  | 'audio_pause'
-  | 'acknowledge_alarm'
-  | 'change_patient_limits'
-  | 'admit_discharge_transfer'
-  | 'break_glass'
-  | 'change_own_password'
-  | 'manage_users'
-  | 'manage_devices'
-  | 'manage_ward_profiles'
-  | 'broker_settings'
-  | 'view_audit_log'
-  | 'export_audit_log';
-
+// The wire types, generated from the Rust types (src-tauri/src/bindings.rs).
+export type { ApiError, AuditEntry, AuditQuery, Permission, Role, UserInfo, VerifyOut };
 /** `auth_state` (src-tauri/src/commands/auth.rs, AuthStateOut). */
-export interface AuthState {
-  first_run: boolean;
-  user: string | null;
-  role: Role | null;
-  effective_role: Role | null;
-  locked: boolean;
-  must_change_password: boolean;
-  break_glass_until_ms: number | null;
-  /** Emergency access was taken in one tap; its reason is still owed. */
-  reason_pending?: boolean;
-  masked: boolean;
-  actions_enabled: boolean;
-  alarms_shown: boolean;
-  permissions: Permission[];
-  idle_lock_ms: number;
-  idle_lock_at_ms: number | null;
-  now_ms: number;
-}
-
-/** Every command's error: `{ code, message }` (src-tauri/src/error.rs). */
-export interface ApiError {
-  code: string;
-  message: string;
-}
-
-/** `list_users` rows. */
-export interface UserInfo {
-  id: number;
-  name: string;
-  role: Role;
-  enabled: boolean;
-  must_change_password: boolean;
-  failed_count: number;
-  locked_until_ms: number | null;
-  created_ms: number;
-  updated_ms: number;
-}
-
-/** `audit_list` rows. */
-export interface AuditEntry {
-  id: number;
-  t_ms: number;
-  actor: string;
-  action: string;
-  target: string;
-  detail: string;
-  prev_hash: string;
-  hash: string;
-}
-
-/** `audit_verify`. */
-export interface VerifyOut {
-  intact: boolean;
-  triggers_present: boolean;
-  entries: number;
-  last_id: number | null;
-  head_hash: string;
-  first_break: string | null;
-  summary: string;
-}
-
-/** The audit filter as `audit_list` / `audit_export_csv` take it. */
-export interface AuditQuery {
-  actor?: string;
-  action?: string;
-  from_ms?: number;
-  to_ms?: number;
-  limit?: number;
-}
+export type AuthState = AuthStateOut;
 
 /** Side-panel contents. */
 export type Panel =

@@ -1,100 +1,25 @@
 // Pure logic of the bed detail screen (no DOM): the wire types of the detail commands
-// (src-tauri/src/commands/detail.rs), the wave fan-out, trend ranges and gap handling,
-// full-disclosure window/cursor geometry, and the limits form check. Tested in ui/test.
+// (src-tauri/src/commands/detail.rs, generated in ./bindings), the wave fan-out, trend ranges
+// and gap handling, full-disclosure window/cursor geometry, and the limits form check. Tested in
+// ui/test.
 
 import type { WaveTarget } from './store';
 
-// ---- Wire types --------------------------------------------------------------------------
+// ---- Wire types (generated from the Rust types: src-tauri/src/bindings.rs) ----------------
 
-/** `bed_limits` / `set_bed_limits` rows. */
-export interface LimitInfo {
-  code: string;
-  vital: string;
-  label: string;
-  direction: 'low' | 'high';
-  threshold: number;
-  priority: 'low' | 'medium' | 'high';
-  delay_ms: number;
-  hysteresis: number;
-  unit: string;
-  min: number;
-  max: number;
-}
+import type {
+  AdmitIn,
+  AlarmHistoryOut as AlarmHistoryEntry,
+  LimitOut as LimitInfo,
+  PatientOut as PatientInfo,
+  SamplesOut,
+  Stretch as Segment,
+  ThresholdChange,
+  TrendOut,
+  TrendPoint,
+} from './bindings';
 
-export interface ThresholdChange {
-  code: string;
-  threshold: number;
-}
-
-export interface TrendPoint {
-  t: number;
-  min: number;
-  max: number;
-  mean: number;
-  n: number;
-}
-
-export interface TrendOut {
-  vital: string;
-  unit: string;
-  from_ms: number;
-  to_ms: number;
-  bucket_ms: number;
-  points: TrendPoint[];
-}
-
-export interface Segment {
-  t0: number;
-  rate: number;
-  values: number[];
-}
-
-export interface SamplesOut {
-  channel: string;
-  unit: string;
-  from_ms: number;
-  to_ms: number;
-  segments: Segment[];
-  gaps: [number, number][];
-}
-
-export interface AlarmHistoryEntry {
-  t_ms: number;
-  alarm_id: string;
-  code: string;
-  priority: 'low' | 'medium' | 'high';
-  marker: string;
-  technical: boolean;
-  message: string;
-  value: number | null;
-  limit: number | null;
-  acknowledged_by: string | null;
-  acknowledged_ms: number | null;
-  resolved_ms: number | null;
-}
-
-export interface PatientInfo {
-  bed: string;
-  mrn: string;
-  name: string;
-  dob: string | null;
-  /** Whole years (none while masked). */
-  age?: number | null;
-  /** 'F' | 'M' | 'X' | 'U' */
-  sex?: string | null;
-  pacemaker?: boolean;
-  admitted_ms: number;
-  masked: boolean;
-}
-
-/** An admission: two identifiers (MRN, date of birth YYYY-MM-DD) and the header. */
-export interface AdmitIn {
-  mrn: string;
-  name: string;
-  dob: string;
-  sex: string;
-  pacemaker: boolean;
-}
+export type { AdmitIn, AlarmHistoryEntry, LimitInfo, PatientInfo, SamplesOut, Segment, ThresholdChange, TrendOut, TrendPoint };
 
 /**
  * The patient header a nurse checks on the tile and the detail: "J. Q. D. · 76 y · F · PACER".

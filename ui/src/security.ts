@@ -5,39 +5,13 @@
 
 import { api } from './api';
 import { apiError, csvFileName, formatDateTime } from './auth';
+import type { SecurityEvent, SecurityFilter, SecurityOut } from './bindings';
 import { busy, field, h, value } from './dom';
 
 type Say = (text: string, kind?: 'ok' | 'error') => void;
 
-/** A security event as `security_events` returns it (vigil_core::security::SecurityEvent). */
-export interface SecurityEvent {
-  id: number;
-  kind: string;
-  severity: 'info' | 'low' | 'medium' | 'high' | 'critical';
-  source: { bed: string; device: string; peer: string; user: string };
-  first_ms: number;
-  last_ms: number;
-  count: number;
-  detail: string;
-  ack_by: string | null;
-  ack_ms: number | null;
-  ack_note: string | null;
-}
-
-export interface SecurityFilter {
-  kind?: string;
-  min_severity?: string;
-  open_only?: boolean;
-  since_ms?: number;
-  limit?: number;
-}
-
-export interface SecurityOut {
-  events: SecurityEvent[];
-  open: [string, number][];
-  kinds: string[];
-  severities: string[];
-}
+// The wire types, generated from the Rust types (src-tauri/src/bindings.rs).
+export type { SecurityEvent, SecurityFilter, SecurityOut };
 
 /** "unknown_device" → "Unknown device". */
 export function kindLabel(kind: string): string {

@@ -180,7 +180,7 @@ export async function showWard(body: HTMLElement, say: Say): Promise<void> {
     list.append(h('label', { class: 'check' }, box, ` ${codeLabel(code)}`));
   }
   // Yes/no ward settings, each saved and audited at once.
-  const flag = (id: string, checked: boolean, text: string, set: (on: boolean) => Promise<void>, said: (on: boolean) => string) => {
+  const flag = (id: string, checked: boolean, text: string, set: (on: boolean) => Promise<unknown>, said: (on: boolean) => string) => {
     const box = h('input', { id, type: 'checkbox', checked });
     box.onchange = () =>
       void set(box.checked).then(

@@ -26,6 +26,9 @@ const alarm = (over: Partial<AlarmInfo> = {}): AlarmInfo => ({
   limit: 90,
   state: 'active',
   audible: true,
+  escalation: 0,
+  latched: false,
+  technical: false,
   ...over,
 });
 

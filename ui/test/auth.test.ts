@@ -37,6 +37,7 @@ const state = (s: Partial<AuthState>): AuthState => ({
   locked: false,
   must_change_password: false,
   break_glass_until_ms: null,
+  reason_pending: false,
   masked: true,
   actions_enabled: false,
   alarms_shown: true,

@@ -28,6 +28,11 @@ const alarm = (a: Partial<AlarmInfo>): AlarmInfo => ({
   since: 0,
   value: null,
   limit: null,
+  state: 'active',
+  audible: true,
+  escalation: 0,
+  latched: false,
+  technical: false,
   ...a,
 });
 

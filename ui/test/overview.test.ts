@@ -34,6 +34,11 @@ describe('blockAlarmPriority', () => {
     since: 0,
     value: null,
     limit: null,
+    state: 'active',
+    audible: true,
+    escalation: 0,
+    latched: false,
+    technical: false,
   });
 
   it('highlights a numeric with the highest priority among its alarms', () => {

@@ -21,6 +21,7 @@ function state(user: string | null, extra: Partial<AuthState> = {}): AuthState {
     locked: false,
     must_change_password: false,
     break_glass_until_ms: null,
+    reason_pending: false,
     masked: !user,
     actions_enabled: !!user,
     alarms_shown: true,

@@ -30,6 +30,11 @@ const alarm = (b: string, code: string, priority: AlarmInfo['priority'], since =
   since,
   value: null,
   limit: null,
+  state: 'active',
+  audible: true,
+  escalation: 0,
+  latched: false,
+  technical: false,
 });
 
 const device = (b: string, name: string, online: boolean, conditions: string[] = []): DeviceStatus => ({
@@ -48,6 +53,7 @@ const chunk = (b: string, channel: string, seq: number, data: number[]): WaveChu
   seq,
   origin: -5,
   factor: 0.01,
+  n: data.length,
   data,
 });
 
