@@ -1,7 +1,10 @@
 //! The alarm state machine with simulated time: delays, hysteresis, acknowledge / re-trigger,
 //! audio pause and break-through, communication lost, latching, escalation; property tests.
 
+mod support;
+
 use proptest::prelude::*;
+use support::{assert_says, event_kinds};
 use vigil_core::alarms::state::COMM_LOST;
 use vigil_core::alarms::{
     default_limits, ActiveAlarm, AlarmConfig, AlarmEvent, AlarmEventKind as K, AlarmMachine,
@@ -349,10 +352,7 @@ fn latched_alarm_stays_until_acknowledged() {
     let ev = m
         .acknowledge("4W/01/HR_HIGH", "carol", T0 + 130_000)
         .expect("ack");
-    assert_eq!(
-        ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
-        [K::Acknowledge, K::Resolve]
-    );
+    assert_eq!(event_kinds(&ev), [K::Acknowledge, K::Resolve]);
     assert!(m.active(T0 + 130_000).is_empty());
     // Acknowledged while present: resolves on clearing (no second acknowledgement needed).
     obs(&mut m, Vital::Hr, 140.0, T0 + 200_000);
@@ -676,11 +676,7 @@ mod remote {
         let ev = m.apply_remote(&bed(), &state(1, now, vec![], Some(p)), "ST-1", now);
         let pause_ev = ev.iter().find(|e| e.kind == K::Pause).expect("pause event");
         assert_eq!(pause_ev.station.as_deref(), Some("ST-2"));
-        assert!(
-            pause_ev.message.contains("by alice at station ST-2"),
-            "{}",
-            pause_ev.message
-        );
+        assert_says(&pause_ev.message, "by alice at station ST-2");
         let p = m.pauses(now);
         assert_eq!(p.len(), 1);
         assert_eq!(
@@ -806,11 +802,7 @@ mod remote {
         );
         let a = ev.iter().find(|e| e.kind == K::Acknowledge).expect("ack");
         assert_eq!(a.station.as_deref(), Some("ST-2"));
-        assert!(
-            a.message.contains("by alice at station ST-2"),
-            "{}",
-            a.message
-        );
+        assert_says(&a.message, "by alice at station ST-2");
         let shown = find(&m.active(T0 + 600), "HR_HIGH").clone();
         assert_eq!(shown.state, AlarmState::Acknowledged);
         assert_eq!(

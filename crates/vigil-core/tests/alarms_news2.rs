@@ -159,63 +159,34 @@ fn consciousness_and_oxygen() {
     assert_eq!((s.oxygen, s.total, s.band), (2, 2, Band::Low));
 }
 
+/// The band edges: (case, rr, pulse, sbp, temp, total, band), every other parameter normal.
+/// Subscores: rr 21 = 2, rr 25 = 3; pulse 91 = 1, pulse 111 = 2; sbp 101 = 1; temp 38.1 = 1,
+/// temp 39.1 = 2.
+#[rustfmt::skip]
+const BANDS: [(&str, f64, f64, f64, f64, u8, Band); 9] = [
+    ("0: routine",                             16.0, 70.0,  120.0, 37.0, 0, Band::Zero),
+    ("1 (pulse 91): low",                      16.0, 91.0,  120.0, 37.0, 1, Band::Low),
+    ("4 without a 3: low",                     21.0, 111.0, 120.0, 37.0, 4, Band::Low),
+    ("a single 3 alone (total 3): low-medium", 25.0, 70.0,  120.0, 37.0, 3, Band::LowMedium),
+    ("a single 3 with total 4: low-medium",    25.0, 91.0,  120.0, 37.0, 4, Band::LowMedium),
+    ("5: medium",                              21.0, 111.0, 120.0, 38.1, 5, Band::Medium),
+    ("5 including a 3: medium (the total)",    25.0, 111.0, 120.0, 37.0, 5, Band::Medium),
+    ("6: medium",                              21.0, 111.0, 120.0, 39.1, 6, Band::Medium),
+    ("7: high",                                25.0, 111.0, 101.0, 38.1, 7, Band::High),
+];
+
 #[test]
 fn band_edges() {
-    let n = normal();
-    // 0: routine.
-    assert_eq!(score(&n).band, Band::Zero);
-    // 1 (pulse 91): low.
-    let s = score(&News2Input { pulse: 91.0, ..n });
-    assert_eq!((s.total, s.band), (1, Band::Low));
-    // 4 without a 3 (rr 21 = 2, pulse 111 = 2): low.
-    let s = score(&News2Input {
-        rr: 21.0,
-        pulse: 111.0,
-        ..n
-    });
-    assert_eq!((s.total, s.band), (4, Band::Low));
-    // A single 3 alone (total 3): low-medium.
-    let s = score(&News2Input { rr: 25.0, ..n });
-    assert_eq!((s.total, s.band), (3, Band::LowMedium));
-    // A single 3 with total 4: low-medium.
-    let s = score(&News2Input {
-        rr: 25.0,
-        pulse: 91.0,
-        ..n
-    });
-    assert_eq!((s.total, s.band), (4, Band::LowMedium));
-    // 5 (rr 21 = 2, pulse 111 = 2, temp 38.1 = 1): medium.
-    let s = score(&News2Input {
-        rr: 21.0,
-        pulse: 111.0,
-        temp: 38.1,
-        ..n
-    });
-    assert_eq!((s.total, s.band), (5, Band::Medium));
-    // 5 including a 3: medium (the total decides).
-    let s = score(&News2Input {
-        rr: 25.0,
-        pulse: 111.0,
-        ..n
-    });
-    assert_eq!((s.total, s.band), (5, Band::Medium));
-    // 6: medium.
-    let s = score(&News2Input {
-        rr: 21.0,
-        pulse: 111.0,
-        temp: 39.1,
-        ..n
-    });
-    assert_eq!((s.total, s.band), (6, Band::Medium));
-    // 7: high.
-    let s = score(&News2Input {
-        rr: 25.0,
-        pulse: 111.0,
-        sbp: 101.0,
-        temp: 38.1,
-        ..n
-    });
-    assert_eq!((s.total, s.band), (7, Band::High));
+    for (case, rr, pulse, sbp, temp, total, band) in BANDS {
+        let s = score(&News2Input {
+            rr,
+            pulse,
+            sbp,
+            temp,
+            ..normal()
+        });
+        assert_eq!((s.total, s.band), (total, band), "{case}");
+    }
     // Maximum 20.
     let s = score(&News2Input {
         rr: 5.0,

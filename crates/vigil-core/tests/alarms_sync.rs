@@ -6,14 +6,15 @@
 
 mod support;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use support::{mosquitto_with, Mosq};
-use vigil_core::alarms::{default_limits, AlarmState};
+use support::{mosquitto_with, wait_until, Mosq};
+use vigil_core::alarms::{ActiveAlarm, AlarmState};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Authorized, Permission, Role};
-use vigil_core::engine::{Engine, EngineConfig, EngineHandle};
+use vigil_core::engine::{Engine, EngineHandle};
 use vigil_core::ingest::IngestPolicy;
+use vigil_core::security::{self, Kind, SecurityEvent, SecurityFilter};
 use vigil_core::telemetry::{BedId, ObservationPayload, VitalsPayload};
 
 /// Every station enrolled at every other for ward 4W, as IT does with `vigilctl station enrol`
@@ -66,21 +67,103 @@ async fn subscribed(engines: &[&Engine]) {
     }
 }
 
-async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    t.elapsed()
+/// A publisher on the broker (an attacker, or an enrolled station's key in the test's hands).
+async fn publisher(port: u16, id: &str) -> AsyncClient {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut el) = AsyncClient::new(opts, 64);
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    client
 }
 
-fn hr_state(h: &EngineHandle) -> Option<(AlarmState, Option<String>)> {
+/// Bed 4W/01's monitor mon-1, until aborted: HR 150 every 300 ms (HR HIGH, medium), with SpO2
+/// 85 (SpO2 LOW, high) while `spo2_low` says so.
+async fn monitor(
+    port: u16,
+    spo2_low: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let client = publisher(port, "mon-1").await;
+    let reading = |mdc: u32, value: f64, unit: &str| ObservationPayload {
+        mdc,
+        value: Some(value),
+        unit: unit.into(),
+        t: None,
+        status: Default::default(),
+    };
+    tokio::spawn(async move {
+        for seq in 0.. {
+            let mut obs = vec![reading(147842, 150.0, "/min")];
+            if *spo2_low.borrow() {
+                obs.push(reading(150456, 85.0, "%"));
+            }
+            let p = VitalsPayload {
+                v: 1,
+                device: "mon-1".into(),
+                t: chrono::Utc::now(),
+                seq,
+                obs,
+            };
+            let _ = client
+                .publish(
+                    "vigil/v1/4W/01/mon-1/vitals",
+                    QoS::AtLeastOnce,
+                    false,
+                    serde_json::to_vec(&p).expect("json"),
+                )
+                .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+}
+
+/// The security events of `kind` in the database of station `name`.
+fn security_events(dir: &Path, name: &str, kind: Kind) -> Vec<SecurityEvent> {
+    let conn = vigil_core::store::open(&dir.join(format!("{name}.db"))).expect("db");
+    security::list(
+        &conn,
+        &SecurityFilter {
+            kind: Some(kind.as_str().into()),
+            ..Default::default()
+        },
+    )
+    .expect("security events")
+}
+
+/// Wait (5 s at most) until the audit trail of station `name` holds an entry of `action` by
+/// `actor` (on `target`, when given).
+async fn wait_audited(dir: &Path, name: &str, action: &str, actor: &str, target: Option<&str>) {
+    let what = format!("{action} by {actor} audited at {name}");
+    wait_until(&what, Duration::from_secs(5), || {
+        let conn = vigil_core::store::open(&dir.join(format!("{name}.db"))).expect("db");
+        vigil_core::audit::Audit::list(&conn, &Default::default())
+            .expect("trail")
+            .iter()
+            .any(|e| e.action == action && e.actor == actor && target.is_none_or(|t| e.target == t))
+    })
+    .await;
+}
+
+/// Wait (5 s at most) until station B counted a refusal for each of `reasons`; then it must
+/// show no pause (`no_pause` says which).
+async fn refused(hb: &EngineHandle, what: &str, reasons: &[&str], no_pause: &str) {
+    let count = |r: &str| hb.counters().rejects().get(r).copied().unwrap_or(0);
+    wait_until(what, Duration::from_secs(5), || {
+        reasons.iter().all(|r| count(r) >= 1)
+    })
+    .await;
+    assert!(hb.snapshot().pauses.is_empty(), "{no_pause}");
+}
+
+/// The HR HIGH alarm that station `h` shows, if any.
+fn hr_alarm(h: &EngineHandle) -> Option<ActiveAlarm> {
     h.snapshot()
         .alarms
         .into_iter()
         .find(|a| a.code == "HR_HIGH")
-        .map(|a| (a.state, a.ack_by))
+}
+
+fn hr_state(h: &EngineHandle) -> Option<(AlarmState, Option<String>)> {
+    hr_alarm(h).map(|a| (a.state, a.ack_by))
 }
 
 /// A real authorisation for `permission`, as the desktop shell gets one: a user of `role` logs
@@ -106,37 +189,7 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     let b = station(port, dir.path(), "station-b");
     subscribed(&[&a, &b]).await;
     // A monitor with a high heart rate, one reading every 300 ms.
-    let mut opts = MqttOptions::new("mon-1", "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(5));
-    let (client, mut el) = AsyncClient::new(opts, 64);
-    tokio::spawn(async move { while el.poll().await.is_ok() {} });
-    let publisher = tokio::spawn(async move {
-        for seq in 0.. {
-            let p = VitalsPayload {
-                v: 1,
-                device: "mon-1".into(),
-                t: chrono::Utc::now(),
-                seq,
-                obs: vec![ObservationPayload {
-                    mdc: 147842,
-                    value: Some(150.0),
-                    unit: "/min".into(),
-                    t: None,
-                    status: Default::default(),
-                }],
-            };
-            let bytes = serde_json::to_vec(&p).expect("json");
-            let _ = client
-                .publish(
-                    "vigil/v1/4W/01/mon-1/vitals",
-                    QoS::AtLeastOnce,
-                    false,
-                    bytes,
-                )
-                .await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    });
+    let publisher = monitor(port, tokio::sync::watch::channel(false).1).await;
     let (ha, hb) = (a.handle(), b.handle());
     wait_until("HR_HIGH at both stations", Duration::from_secs(10), || {
         hr_state(&ha).is_some() && hr_state(&hb).is_some()
@@ -160,12 +213,7 @@ async fn acknowledgement_and_pause_converge_across_stations() {
     })
     .await;
     // Shown at B as acknowledged at station A.
-    let shown = hb
-        .snapshot()
-        .alarms
-        .into_iter()
-        .find(|a| a.code == "HR_HIGH")
-        .expect("HR_HIGH at B");
+    let shown = hr_alarm(&hb).expect("HR_HIGH at B");
     assert_eq!(shown.ack_station.as_deref(), Some("station-a"));
     eprintln!("acknowledgement converged in {took:?}");
 
@@ -234,17 +282,13 @@ async fn acknowledgement_and_pause_converge_across_stations() {
         "B persisted the remote acknowledgement: {rows:?}"
     );
     // And B's audit trail holds it, with the remote station and user.
-    wait_until("remote ack audited at B", Duration::from_secs(5), || {
-        let conn = vigil_core::store::open(&dir.path().join("station-b.db")).expect("db");
-        vigil_core::audit::Audit::list(&conn, &Default::default())
-            .expect("trail")
-            .iter()
-            .any(|e| {
-                e.action == "remote_alarm_acknowledge"
-                    && e.actor == "station:station-a/alice"
-                    && e.target == "4W/01/HR_HIGH"
-            })
-    })
+    wait_audited(
+        dir.path(),
+        "station-b",
+        "remote_alarm_acknowledge",
+        "station:station-a/alice",
+        Some("4W/01/HR_HIGH"),
+    )
     .await;
     for e in [a, b, c] {
         e.shutdown().await;
@@ -258,25 +302,14 @@ async fn acknowledgement_and_pause_converge_across_stations() {
 async fn break_glass_reaches_the_other_station_and_a_truncated_trail_is_caught_at_restart() {
     use vigil_core::audit::Audit;
     use vigil_core::engine::SecurityOptions;
-    use vigil_core::security::{self, Kind, SecurityFilter};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (_mosq, port) = mosquitto(dir.path());
     let url = format!("mqtt://127.0.0.1:{port}");
     let start = |name: &str| {
+        let db = dir.path().join(format!("{name}.db"));
         Engine::start_secured(
-            EngineConfig {
-                broker: url
-                    .parse::<vigil_core::config::BrokerUrl>()
-                    .expect("url")
-                    .into(),
-                client_id: name.into(),
-                ward: Some("4W".into()),
-                db_path: dir.path().join(format!("{name}.db")),
-                limits: default_limits(),
-                policy: IngestPolicy::default(),
-                mllp: None,
-            },
+            support::engine_config(&url, name, &db, IngestPolicy::default()),
             Default::default(),
             SecurityOptions {
                 head_every: Duration::from_secs(1),
@@ -285,17 +318,7 @@ async fn break_glass_reaches_the_other_station_and_a_truncated_trail_is_caught_a
         )
         .expect("engine")
     };
-    let events = |name: &str, kind: Kind| {
-        let conn = vigil_core::store::open(&dir.path().join(format!("{name}.db"))).expect("db");
-        security::list(
-            &conn,
-            &SecurityFilter {
-                kind: Some(kind.as_str().into()),
-                ..Default::default()
-            },
-        )
-        .expect("list")
-    };
+    let events = |name: &str, kind: Kind| security_events(dir.path(), name, kind);
     // Station A's trail has a few entries before it starts.
     {
         let conn = vigil_core::store::open(&dir.path().join("sec-a.db")).expect("db");
@@ -390,15 +413,6 @@ async fn break_glass_reaches_the_other_station_and_a_truncated_trail_is_caught_a
     b.shutdown().await;
 }
 
-/// A publisher on the broker (an attacker, or an enrolled station's key in the test's hands).
-async fn publisher(port: u16, id: &str) -> AsyncClient {
-    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(5));
-    let (client, mut el) = AsyncClient::new(opts, 64);
-    tokio::spawn(async move { while el.poll().await.is_ok() {} });
-    client
-}
-
 /// The issue's attacks on station sync (issue 11, item 2), through a real Mosquitto against a
 /// running station B that enrolled station A: the issue's unsigned retained pause (8.9e12 s "by
 /// alice", its own break-through level) with an acknowledgement guessed from the start time; a
@@ -410,7 +424,6 @@ async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bound
     use vigil_core::alarms::sync::{self, BedAlarmState, PauseEntry, VERSION};
     use vigil_core::alarms::Priority;
     use vigil_core::keys::StationKey;
-    use vigil_core::security::{self, Kind, SecurityFilter};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (_mosq, port) = mosquitto(dir.path());
@@ -425,55 +438,13 @@ async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bound
     let topic = sync::topic(&bed);
 
     // A monitor: HR 150 every 300 ms (HR HIGH, medium); SpO2 85 once asked (SpO2 LOW, high).
-    let monitor = publisher(port, "mon-1").await;
     let (spo2_tx, spo2_rx) = tokio::sync::watch::channel(false);
-    let feed = tokio::spawn(async move {
-        for seq in 0.. {
-            let mut obs = vec![ObservationPayload {
-                mdc: 147842,
-                value: Some(150.0),
-                unit: "/min".into(),
-                t: None,
-                status: Default::default(),
-            }];
-            if *spo2_rx.borrow() {
-                obs.push(ObservationPayload {
-                    mdc: 150456,
-                    value: Some(85.0),
-                    unit: "%".into(),
-                    t: None,
-                    status: Default::default(),
-                });
-            }
-            let p = VitalsPayload {
-                v: 1,
-                device: "mon-1".into(),
-                t: chrono::Utc::now(),
-                seq,
-                obs,
-            };
-            let _ = monitor
-                .publish(
-                    "vigil/v1/4W/01/mon-1/vitals",
-                    QoS::AtLeastOnce,
-                    false,
-                    serde_json::to_vec(&p).expect("json"),
-                )
-                .await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    });
+    let feed = monitor(port, spo2_rx).await;
     wait_until("HR_HIGH at B", Duration::from_secs(10), || {
         hr_state(&hb).is_some()
     })
     .await;
-    let onset = hb
-        .snapshot()
-        .alarms
-        .iter()
-        .find(|a| a.code == "HR_HIGH")
-        .map(|a| a.since_ms)
-        .expect("since");
+    let onset = hr_alarm(&hb).map(|a| a.since_ms).expect("since");
     let attacker = publisher(port, "mallory").await;
     let send = |payload: Vec<u8>| {
         let attacker = attacker.clone();
@@ -485,18 +456,7 @@ async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bound
                 .expect("publish");
         }
     };
-    let rejects = |reason: &str| hb.counters().rejects().get(reason).copied().unwrap_or(0);
-    let refused_events = || {
-        let conn = vigil_core::store::open(&dir.path().join("station-b.db")).expect("db");
-        security::list(
-            &conn,
-            &SecurityFilter {
-                kind: Some(Kind::StationStateRefused.as_str().into()),
-                ..Default::default()
-            },
-        )
-        .expect("events")
-    };
+    let refused_events = || security_events(dir.path(), "station-b", Kind::StationStateRefused);
     let now = || chrono::Utc::now().timestamp_millis();
 
     // 1. The issue's message: unsigned, a pause of 8.9e12 s by "alice" with its own ceiling,
@@ -509,14 +469,13 @@ async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bound
                   "by": "alice", "ceiling": "high"}
     });
     send(serde_json::to_vec(&v1).expect("json")).await;
-    wait_until("unsigned state refused", Duration::from_secs(5), || {
-        rejects("station_state_unsigned") >= 1
-    })
+    refused(
+        &hb,
+        "unsigned state refused",
+        &["station_state_unsigned"],
+        "no pause from an unsigned state",
+    )
     .await;
-    assert!(
-        hb.snapshot().pauses.is_empty(),
-        "no pause from an unsigned state"
-    );
     assert_eq!(hr_state(&hb).map(|s| s.0), Some(AlarmState::Active));
 
     // 2. Signed, but with another key, under A's name; 3. a station nobody enrolled.
@@ -537,14 +496,16 @@ async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bound
     send(sync::seal(&topic, &forged_state("station-a", u64::MAX / 2), &stranger).expect("seal"))
         .await;
     send(sync::seal(&topic, &forged_state("station-x", 1), &stranger).expect("seal")).await;
-    wait_until("forged and unknown refused", Duration::from_secs(5), || {
-        rejects("station_state_bad_signature") >= 1 && rejects("station_state_unknown_station") >= 1
-    })
+    refused(
+        &hb,
+        "forged and unknown refused",
+        &[
+            "station_state_bad_signature",
+            "station_state_unknown_station",
+        ],
+        "no pause from a forged state",
+    )
     .await;
-    assert!(
-        hb.snapshot().pauses.is_empty(),
-        "no pause from a forged state"
-    );
     wait_until(
         "security events of the refusals",
         Duration::from_secs(5),
@@ -601,13 +562,13 @@ async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bound
     )
     .await;
     // The remote pause is in B's audit trail with A and alice.
-    wait_until("remote pause audited", Duration::from_secs(5), || {
-        let conn = vigil_core::store::open(&dir.path().join("station-b.db")).expect("db");
-        vigil_core::audit::Audit::list(&conn, &Default::default())
-            .expect("trail")
-            .iter()
-            .any(|e| e.action == "remote_audio_pause" && e.actor == "station:station-a/alice")
-    })
+    wait_audited(
+        dir.path(),
+        "station-b",
+        "remote_audio_pause",
+        "station:station-a/alice",
+        None,
+    )
     .await;
 
     // 5. A ends the pause (seq 11); the captured seq-10 message is replayed.
@@ -618,14 +579,13 @@ async fn forged_huge_chosen_guessed_and_replayed_alarm_state_is_refused_or_bound
     })
     .await;
     send(huge).await;
-    wait_until("replay refused", Duration::from_secs(5), || {
-        rejects("station_state_replayed") >= 1
-    })
+    refused(
+        &hb,
+        "replay refused",
+        &["station_state_replayed"],
+        "the replayed pause is not applied",
+    )
     .await;
-    assert!(
-        hb.snapshot().pauses.is_empty(),
-        "the replayed pause is not applied"
-    );
     assert_eq!(hr_state(&hb).map(|s| s.0), Some(AlarmState::Active));
 
     feed.abort();

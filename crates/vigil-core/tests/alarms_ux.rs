@@ -3,6 +3,9 @@
 //! someone reviews it); one alarm for the heart rate (PR does not alarm while the ECG rate is
 //! valid); the alarm value follows the numerics; standby beds raise no physiological alarm.
 
+mod support;
+
+use support::{assert_says, event_kinds};
 use vigil_core::alarms::state::HR_VALID_MS;
 use vigil_core::alarms::{
     AlarmConfig, AlarmEvent, AlarmEventKind as K, AlarmMachine, AlarmState, Priority,
@@ -57,10 +60,7 @@ fn a_self_clearing_high_alarm_latches_by_default_and_sounds_until_acknowledged()
     let ev = m
         .acknowledge("4W/03/SPO2_LOW", "nina", T0 + 3 * 3_600_000)
         .expect("ack");
-    assert_eq!(
-        ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
-        [K::Acknowledge, K::Resolve]
-    );
+    assert_eq!(event_kinds(&ev), [K::Acknowledge, K::Resolve]);
     assert!(m.active(T0 + 3 * 3_600_000).is_empty());
     // Medium alarms do not latch unless IT says so.
     let mut m = machine(true);
@@ -78,11 +78,7 @@ fn without_latching_a_self_clearing_high_alarm_leaves_a_silent_unreviewed_mark()
         (last.kind, last.state, last.audible),
         (K::Resolve, AlarmState::Unreviewed, false)
     );
-    assert!(
-        last.message.contains("not yet reviewed"),
-        "{}",
-        last.message
-    );
+    assert_says(&last.message, "not yet reviewed");
     let a = m.active(T0 + 30_000);
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].state, AlarmState::Unreviewed);
@@ -101,11 +97,7 @@ fn without_latching_a_self_clearing_high_alarm_leaves_a_silent_unreviewed_mark()
     let ev = m
         .acknowledge("4W/03/SPO2_LOW", "nina", T0 + 3_630_000)
         .expect("review");
-    assert!(
-        ev[0].message.contains("reviewed by nina"),
-        "{}",
-        ev[0].message
-    );
+    assert_says(&ev[0].message, "reviewed by nina");
     assert_eq!(ev[1].kind, K::Resolve);
     assert!(m.active(T0 + 3_630_000).is_empty());
     // An alarm acknowledged before it cleared leaves no mark.
@@ -353,10 +345,7 @@ mod restart {
         let ev = m
             .acknowledge("4W/01/SPO2_LOW", "nina", now + 3000)
             .expect("ack");
-        assert_eq!(
-            ev.iter().map(|e| e.kind).collect::<Vec<_>>(),
-            [K::Acknowledge, K::Resolve]
-        );
+        assert_eq!(event_kinds(&ev), [K::Acknowledge, K::Resolve]);
 
         // Without latching (IT's choice): silent "not yet reviewed" marks instead.
         let mut m = machine(false);
@@ -371,11 +360,7 @@ mod restart {
         let ev = m
             .acknowledge("4W/03/SPO2_LOW", "nina", now + 1000)
             .expect("review");
-        assert!(
-            ev[0].message.contains("reviewed by nina"),
-            "{}",
-            ev[0].message
-        );
+        assert_says(&ev[0].message, "reviewed by nina");
 
         // A bed in standby, or an alarm of a limit that no longer exists, is not put back.
         let mut m = machine(true);
@@ -399,19 +384,7 @@ mod restart {
         let t0 = chrono::Utc::now().timestamp_millis() - 120_000;
         record(&db, shift(t0)).await;
         // No broker is needed to read the history back: the station starts offline.
-        let engine = vigil_core::engine::Engine::start(vigil_core::engine::EngineConfig {
-            broker: "mqtt://127.0.0.1:9"
-                .parse::<vigil_core::config::BrokerUrl>()
-                .expect("url")
-                .into(),
-            client_id: "station-restart".into(),
-            ward: Some("4W".into()),
-            db_path: db.clone(),
-            limits: vigil_core::alarms::default_limits(),
-            policy: vigil_core::ingest::IngestPolicy::default(),
-            mllp: None,
-        })
-        .expect("engine");
+        let engine = support::offline_engine("station-restart", &db);
         let shown: Vec<(String, AlarmState, bool)> = engine
             .snapshot()
             .alarms

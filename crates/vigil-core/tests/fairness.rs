@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use support::{engine, mosquitto_with, subscribed, Mosq};
+use support::{engine, mosquitto_with, subscribed, wait_until, Mosq};
 use vigil_core::codes::Vital;
 use vigil_core::engine::LiveEvent;
 use vigil_core::ingest::{Budget, IngestPolicy};
@@ -60,15 +60,6 @@ fn chunk(device: &str, seq: u64, n: usize) -> Vec<u8> {
         data: (0..n).map(|i| (i % 2000) as i32 - 1000).collect(),
     })
     .expect("json")
-}
-
-async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    t.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

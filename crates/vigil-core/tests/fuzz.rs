@@ -14,6 +14,8 @@
 //! `docs/fuzzing.md`. Failures are not persisted to files (the source tree stays clean):
 //! proptest prints the shrunk input and the seed; `PROPTEST_RNG_SEED` replays a run.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -49,27 +51,14 @@ fn cfg(default: u32) -> ProptestConfig {
 }
 
 fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    assert!(
-        dir.join("fhir_r4").is_dir() && dir.join("hl7v2").is_dir(),
-        "test data folder {} is missing (expected shared/data beside the repository); \
-         the fuzz seeds come from it and these tests do not skip",
-        dir.display()
-    );
-    dir
+    support::data_dir("the fuzz seeds come from it")
 }
 
+/// The bytes of every file of `dir`.
 fn files(dir: &Path) -> Vec<Vec<u8>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no files in {}", dir.display());
-    paths
+    support::files(dir)
         .iter()
-        .map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display())))
+        .map(|p| support::read(p))
         .collect()
 }
 

@@ -3,6 +3,8 @@
 //!
 //! The data folder is required: these tests fail (they do not skip) when it is missing.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,34 +14,13 @@ use rand::{Rng, SeedableRng};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+use support::{files, read};
 use vigil_core::codes::Vital;
 use vigil_core::interop::{fhir, hl7v2, mllp, vital_from_loinc, vital_from_mdc};
 use vigil_core::telemetry::{Batch, DecodeError, ObsStatus, Reading};
 
 fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    assert!(
-        dir.join("fhir_r4").is_dir() && dir.join("hl7v2").is_dir(),
-        "test data folder {} is missing (expected shared/data beside the repository, with \
-         fhir_r4/ and hl7v2/); these tests need it and do not skip",
-        dir.display()
-    );
-    dir
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    v.sort();
-    assert!(!v.is_empty(), "no files in {}", dir.display());
-    v
+    support::data_dir("these tests need it")
 }
 
 /// CSV rows as maps (header → value); `#` lines are metadata. Handles quoted fields.
@@ -220,36 +201,45 @@ fn fhir_examples_match_expected_values() {
     }
 }
 
+/// The value of one vital in each official example: (file, vital, value).
+#[rustfmt::skip]
+const EXPLICIT: [(&str, Vital, Option<f64>); 10] = [
+    ("observation-example-heart-rate.json",        Vital::Hr,       Some(44.0)),
+    ("observation-example-respiratory-rate.json",  Vital::Rr,       Some(26.0)),
+    ("observation-example-satO2.json",             Vital::SpO2,     Some(95.0)),
+    ("observation-example-bloodpressure.json",     Vital::NibpSys,  Some(107.0)),
+    ("observation-example-bloodpressure.json",     Vital::NibpDia,  Some(60.0)),
+    ("observation-example-bloodpressure-dar.json", Vital::NibpSys,  Some(107.0)),
+    // The diastolic is missing.
+    ("observation-example-bloodpressure-dar.json", Vital::NibpDia,  None),
+    ("observation-example-body-temperature.json",  Vital::Temp,     Some(36.5)),
+    ("observation-example-mbp.json",               Vital::NibpMean, Some(80.0)),
+    ("observation-example-map-sitting.json",       Vital::NibpMean, Some(60.0)),
+];
+
 #[test]
 fn fhir_examples_explicit_values() {
     let b = fhir_batches();
     let get = |f: &str| b[f].as_ref().unwrap_or_else(|e| panic!("{f}: {e}")).clone();
+    for (f, vital, want) in EXPLICIT {
+        assert_eq!(only(&get(f), vital).value, want, "{f}: {vital:?}");
+    }
 
     let hr = get("observation-example-heart-rate.json");
-    assert_eq!(only(&hr, Vital::Hr).value, Some(44.0));
     assert_eq!(
         only(&hr, Vital::Hr).t_ms,
         930_873_600_000,
         "1999-07-02 midnight UTC"
     );
     assert!(only(&hr, Vital::Hr).alarmable());
-    assert_eq!(
-        only(&get("observation-example-respiratory-rate.json"), Vital::Rr).value,
-        Some(26.0)
-    );
     let spo2 = get("observation-example-satO2.json");
-    assert_eq!(only(&spo2, Vital::SpO2).value, Some(95.0));
     assert_eq!(only(&spo2, Vital::SpO2).t_ms, ms("2014-12-05T08:30:10Z"));
     assert_eq!(spo2.device.as_deref(), Some("DeviceMetric/example"));
 
     let bp = get("observation-example-bloodpressure.json");
-    assert_eq!(only(&bp, Vital::NibpSys).value, Some(107.0));
-    assert_eq!(only(&bp, Vital::NibpDia).value, Some(60.0));
     assert!(bp.rejected.is_empty(), "{:?}", bp.rejected);
 
     let dar = get("observation-example-bloodpressure-dar.json");
-    assert_eq!(only(&dar, Vital::NibpSys).value, Some(107.0));
-    assert_eq!(only(&dar, Vital::NibpDia).value, None, "missing diastolic");
     assert!(!only(&dar, Vital::NibpDia).alarmable());
 
     let cancel = get("observation-example-bloodpressure-cancel.json");
@@ -260,8 +250,6 @@ fn fhir_examples_explicit_values() {
         assert!(!r.alarmable());
     }
 
-    let temp = get("observation-example-body-temperature.json");
-    assert_eq!(only(&temp, Vital::Temp).value, Some(36.5));
     let eie = get("observation-example-f202-temperature.json");
     let r = only(&eie, Vital::Temp);
     assert_eq!(r.status, ObsStatus::EnteredInError);
@@ -269,12 +257,7 @@ fn fhir_examples_explicit_values() {
     assert!(!r.alarmable(), "entered-in-error never alarms");
     assert_eq!(r.t_ms, ms("2013-04-04T12:27:00Z"), "issued is the time");
 
-    assert_eq!(
-        only(&get("observation-example-mbp.json"), Vital::NibpMean).value,
-        Some(80.0)
-    );
     let map = get("observation-example-map-sitting.json");
-    assert_eq!(only(&map, Vital::NibpMean).value, Some(60.0));
     assert_eq!(only(&map, Vital::NibpMean).t_ms, ms("2018-04-02T09:30:10Z"));
 
     let ecg = get("observation-example-sample-data.json");

@@ -7,7 +7,6 @@
 //!
 //! Its own test binary: it points the process's session bus at its own.
 
-#[allow(dead_code)] // this binary uses the bus, not the broker
 mod support;
 
 use std::io::Write;

@@ -7,7 +7,6 @@
 //! Its own test binary: `DBUS_SESSION_BUS_ADDRESS` is process-global, so the tests here take
 //! `support::bus::ENV` for their whole run (`use_bus`).
 
-#[allow(dead_code)] // this binary uses the bus, not the broker
 mod support;
 
 use std::collections::HashMap;
@@ -135,15 +134,49 @@ impl Server {
 
     /// Wait (bounded) until the server has seen `n` notifications; returns them.
     fn wait_for(&self, n: usize, within: Duration) -> Vec<Seen> {
-        let end = Instant::now() + within;
-        loop {
-            let seen = self.seen.lock().unwrap().clone();
-            if seen.len() >= n || Instant::now() >= end {
-                return seen;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        settle(within, || self.seen.lock().unwrap().len() >= n);
+        self.seen.lock().unwrap().clone()
     }
+}
+
+/// A private bus with the stand-in server on it (`hang`: one that never answers), this process's
+/// session bus pointed at it, and a notifier with `timeout`; dropped in the reverse order.
+struct Desktop {
+    notifier: Notifier,
+    server: Server,
+    _env: std::sync::MutexGuard<'static, ()>,
+    _bus: Bus,
+}
+
+fn desktop(hang: bool, timeout: Duration) -> Desktop {
+    let bus = Bus::start();
+    let env = use_bus(&bus);
+    let server = Server::start(&bus, hang);
+    Desktop {
+        notifier: Notifier::spawn(timeout),
+        server,
+        _env: env,
+        _bus: bus,
+    }
+}
+
+/// Poll `done` every 10 ms until it holds or `within` has passed; the assertions that follow
+/// say what is missing.
+fn settle(within: Duration, done: impl Fn() -> bool) {
+    let end = Instant::now() + within;
+    while !done() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The notifier's counters: (shown, failed, dropped).
+fn counts(notifier: &Notifier) -> (u64, u64, u64) {
+    let st = notifier.stats();
+    (
+        st.shown.load(Ordering::Relaxed),
+        st.failed.load(Ordering::Relaxed),
+        st.dropped.load(Ordering::Relaxed),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,10 +221,8 @@ fn hr_high_raise() -> AlarmEvent {
 
 #[test]
 fn raised_alarms_reach_the_notification_server_with_their_urgency() {
-    let bus = Bus::start();
-    let _env = use_bus(&bus);
-    let server = Server::start(&bus, false);
-    let notifier = Notifier::spawn(Duration::from_secs(2));
+    let d = desktop(false, Duration::from_secs(2));
+    let (server, notifier) = (&d.server, &d.notifier);
 
     let high = spo2_low_raise();
     let t = Instant::now();
@@ -232,14 +263,10 @@ fn raised_alarms_reach_the_notification_server_with_their_urgency() {
     notifier.alarm(&pause);
 
     // Both shown, counted as such (the counter follows the server's reply).
-    let end = Instant::now() + Duration::from_secs(5);
-    while notifier.stats().shown.load(Ordering::Relaxed) < 2 && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let st = notifier.stats();
-    assert_eq!(st.shown.load(Ordering::Relaxed), 2);
-    assert_eq!(st.failed.load(Ordering::Relaxed), 0);
-    assert_eq!(st.dropped.load(Ordering::Relaxed), 0);
+    settle(Duration::from_secs(5), || {
+        notifier.stats().shown.load(Ordering::Relaxed) >= 2
+    });
+    assert_eq!(counts(notifier), (2, 0, 0), "shown, failed, dropped");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(server.seen.lock().unwrap().len(), 2, "pause notified");
     eprintln!("first notification on the bus after {latency:?}");
@@ -247,10 +274,8 @@ fn raised_alarms_reach_the_notification_server_with_their_urgency() {
 
 #[test]
 fn a_notification_follows_its_alarm_updated_then_withdrawn() {
-    let bus = Bus::start();
-    let _env = use_bus(&bus);
-    let server = Server::start(&bus, false);
-    let notifier = Notifier::spawn(Duration::from_secs(2));
+    let d = desktop(false, Duration::from_secs(2));
+    let (server, notifier) = (&d.server, &d.notifier);
     // The high-priority alarm clears by itself (latched by default), then is acknowledged.
     let mut m = machine();
     let b = bed();
@@ -276,10 +301,9 @@ fn a_notification_follows_its_alarm_updated_then_withdrawn() {
     // Updated in place when it latched, never left saying it is still on.
     assert_eq!(seen[1].summary, "*** LATCHED Bed 01");
     assert_ne!(seen[1].replaces, 0, "replaces the first one");
-    let end = Instant::now() + Duration::from_secs(5);
-    while server.closed.lock().unwrap().is_empty() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    settle(Duration::from_secs(5), || {
+        !server.closed.lock().unwrap().is_empty()
+    });
     assert_eq!(
         *server.closed.lock().unwrap(),
         [seen[1].replaces],
@@ -290,11 +314,8 @@ fn a_notification_follows_its_alarm_updated_then_withdrawn() {
 
 #[test]
 fn a_hung_notification_server_never_delays_the_caller() {
-    let bus = Bus::start();
-    let _env = use_bus(&bus);
-    let server = Server::start(&bus, true);
-    let timeout = Duration::from_millis(500);
-    let notifier = Notifier::spawn(timeout);
+    let d = desktop(true, Duration::from_millis(500));
+    let (server, notifier) = (&d.server, &d.notifier);
 
     // The engine's call returns at once, every time, while the server sits on the first Notify.
     let high = spo2_low_raise();
@@ -314,14 +335,10 @@ fn a_hung_notification_server_never_delays_the_caller() {
 
     // The worker gives up on it after its timeout and skips the rest while it is stuck, rather
     // than piling up threads or calls on the hung server.
-    let end = Instant::now() + Duration::from_secs(5);
-    while notifier.stats().failed.load(Ordering::Relaxed) < 50 && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let st = notifier.stats();
-    assert_eq!(st.shown.load(Ordering::Relaxed), 0);
-    assert_eq!(st.failed.load(Ordering::Relaxed), 50);
-    assert_eq!(st.dropped.load(Ordering::Relaxed), 0);
+    settle(Duration::from_secs(5), || {
+        notifier.stats().failed.load(Ordering::Relaxed) >= 50
+    });
+    assert_eq!(counts(notifier), (0, 50, 0), "shown, failed, dropped");
     assert_eq!(server.seen.lock().unwrap().len(), 1);
 
     // A direct show is bounded by its timeout too.

@@ -1,13 +1,19 @@
-//! Shared by the engine's test binaries that need a real broker: Mosquitto (from Debian) on a
-//! free loopback port, stopped when dropped.
+//! Shared by the engine's test binaries: Mosquitto (from Debian) on a free loopback port, stopped
+//! when dropped; an engine on it (or offline); waiting; the test data folder. Each binary uses its
+//! own subset.
+#![allow(dead_code)]
 
-#[allow(dead_code)] // only the binaries that need a session bus use it
 pub mod bus;
+mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[allow(unused_imports)] // each binary uses its own subset
+pub use common::{
+    engine_config, find_program as find, offline_engine, subscribed, wait_until_async as wait_until,
+};
 
 /// A Mosquitto process, killed when dropped.
 pub struct Mosq(Child);
@@ -19,47 +25,16 @@ impl Drop for Mosq {
     }
 }
 
-/// A free loopback port below the ephemeral range, so that no client's source port (and no
-/// other test's `bind(0)`) can take it between this choice and the broker's bind.
+/// A free loopback port in 30000..40000 (vigilctl's tests take 20000..30000).
 pub fn free_port() -> u16 {
-    let seed = std::process::id() as u64 * 7919
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0);
-    for i in 0..5000u64 {
-        let port = 30000 + ((seed + i * 7) % 10000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port in 30000..40000")
-}
-
-/// A program on the PATH or in /usr/sbin, /usr/bin.
-pub fn find(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run scripts/setup.sh"))
+    common::free_port_in(30000)
 }
 
 /// Mosquitto on a free loopback port with `settings` (lines of mosquitto.conf besides the
 /// listener, the log file and the user), its files in `dir`; returns once it listens.
 pub fn mosquitto_with(dir: &Path, settings: &str) -> (Mosq, u16) {
     let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "per_listener_settings true\nlistener {port} 127.0.0.1\n{settings}\
-             log_dest file {}\nuser root\n",
-            dir.join("mosquitto.log").display()
-        ),
-    )
-    .expect("conf");
+    let conf = common::mosquitto_conf(dir, port, "", settings);
     let child = Command::new(find("mosquitto"))
         .arg("-c")
         .arg(&conf)
@@ -67,55 +42,70 @@ pub fn mosquitto_with(dir: &Path, settings: &str) -> (Mosq, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Mosq(child), port)
+    let mosq = Mosq(child);
+    common::wait_for_port(port, Duration::from_secs(10));
+    (mosq, port)
 }
 
 /// An engine of ward 4W on the broker at loopback `port`, recording to `db`, with `policy`.
-#[allow(dead_code)] // not every test binary starts an engine
 pub fn engine(
     port: u16,
     client_id: &str,
     db: &Path,
     policy: vigil_core::ingest::IngestPolicy,
 ) -> vigil_core::engine::Engine {
-    vigil_core::engine::Engine::start(config(port, client_id, db, policy)).expect("engine")
+    common::engine_on(&format!("mqtt://127.0.0.1:{port}"), client_id, db, policy)
 }
 
 /// The configuration of [`engine`].
-#[allow(dead_code)] // not every test binary starts an engine
 pub fn config(
     port: u16,
     client_id: &str,
     db: &Path,
     policy: vigil_core::ingest::IngestPolicy,
 ) -> vigil_core::engine::EngineConfig {
-    vigil_core::engine::EngineConfig {
-        broker: format!("mqtt://127.0.0.1:{port}")
-            .parse::<vigil_core::config::BrokerUrl>()
-            .expect("url")
-            .into(),
-        client_id: client_id.into(),
-        ward: Some("4W".into()),
-        db_path: db.to_path_buf(),
-        limits: vigil_core::alarms::default_limits(),
-        policy,
-        mllp: None,
-    }
+    common::engine_config(&format!("mqtt://127.0.0.1:{port}"), client_id, db, policy)
 }
 
-/// Wait (10 s at most) until `engine` is subscribed.
-#[allow(dead_code)] // not every test binary starts an engine
-pub async fn subscribed(engine: &vigil_core::engine::Engine) {
-    let mut link = engine.link();
-    while !link.borrow_and_update().subscribed {
-        tokio::time::timeout(Duration::from_secs(10), link.changed())
-            .await
-            .expect("subscribed in time")
-            .expect("link");
-    }
+/// The shared test data folder (`shared/data` beside the repository) with the subfolders the
+/// tests read; these tests need it and do not skip, `why` says what for.
+pub fn data_dir(why: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    assert!(
+        dir.join("fhir_r4").is_dir() && dir.join("hl7v2").is_dir(),
+        "test data folder {} is missing (expected shared/data beside the repository, with \
+         fhir_r4/ and hl7v2/); {why} and these tests do not skip",
+        dir.display()
+    );
+    dir
+}
+
+/// The files of `dir` (not its subfolders), sorted; there must be some.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no files in {}", dir.display());
+    v
+}
+
+/// The bytes of a file, naming it if it cannot be read.
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The kinds of `events`, in order.
+pub fn event_kinds(
+    events: &[vigil_core::alarms::AlarmEvent],
+) -> Vec<vigil_core::alarms::AlarmEventKind> {
+    events.iter().map(|e| e.kind).collect()
+}
+
+/// Assert that `text` contains `want`, showing both when it does not.
+#[track_caller]
+pub fn assert_says(text: &str, want: &str) {
+    assert!(text.contains(want), "{text:?} does not say {want:?}");
 }
