@@ -10,7 +10,8 @@ use std::process::{Command, Output, Stdio};
 use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{AuthConfig, AuthService, Role};
 
-const VIGILCTL: &str = env!("CARGO_BIN_EXE_vigilctl");
+mod support;
+use support::VIGILCTL;
 
 struct Run {
     code: Option<i32>,
@@ -21,6 +22,23 @@ struct Run {
 impl Run {
     fn ok(&self) -> bool {
         self.code == Some(0)
+    }
+
+    /// The first line of standard output that starts with `start`.
+    fn line(&self, start: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting with {start:?}: {self:?}"))
+    }
+
+    /// The rest of the first line of standard output that starts with `prefix`.
+    fn after(&self, prefix: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?}: {self:?}"))
+            .to_string()
     }
 }
 
@@ -160,13 +178,7 @@ fn users_are_managed_from_the_command_line_and_audited() {
     let r = vigilctl(&["user", "disable", "nina", "--db", &d], "");
     assert!(r.ok() && r.stdout.contains("disabled nina"), "{r:?}");
     let r = vigilctl(&["user", "list", "--db", &d], "");
-    let nina: Vec<&str> = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("nina"))
-        .expect("nina listed")
-        .split_whitespace()
-        .collect();
+    let nina: Vec<&str> = r.line("nina").split_whitespace().collect();
     assert_eq!(nina, ["nina", "nurse", "no", "no", "no"], "{r:?}");
     {
         let mut svc = AuthService::open(&db, AuthConfig::default()).expect("open");
@@ -183,12 +195,7 @@ fn users_are_managed_from_the_command_line_and_audited() {
     // reset-password: generated (printed) and given on stdin; both force a change.
     let r = vigilctl(&["user", "reset-password", "carl", "--db", &d], "");
     assert!(r.ok(), "{r:?}");
-    let temp = r
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("temporary password for carl: "))
-        .expect("printed")
-        .to_string();
+    let temp = r.after("temporary password for carl: ");
     assert_eq!(temp.len(), 19, "{temp}");
     let r = vigilctl(
         &[
@@ -205,13 +212,7 @@ fn users_are_managed_from_the_command_line_and_audited() {
     assert!(!r.stdout.contains("given-temp-pw-42"));
     let r = vigilctl(&["user", "list", "--db", &d], "");
     for name in ["carl", "nina"] {
-        let cols: Vec<&str> = r
-            .stdout
-            .lines()
-            .find(|l| l.starts_with(name))
-            .expect("listed")
-            .split_whitespace()
-            .collect();
+        let cols: Vec<&str> = r.line(name).split_whitespace().collect();
         assert_eq!(cols[4], "yes", "{name} must change: {r:?}");
     }
     {
@@ -231,13 +232,7 @@ fn users_are_managed_from_the_command_line_and_audited() {
         }
     }
     let r = vigilctl(&["user", "list", "--db", &d], "");
-    let ada_line = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("ada"))
-        .expect("ada")
-        .to_string();
-    assert!(ada_line.contains("until"), "{r:?}");
+    assert!(r.line("ada").contains("until"), "{r:?}");
     let r = vigilctl(&["user", "unlock", "ada", "--db", &d], "");
     assert!(r.ok() && r.stdout.contains("unlocked ada"), "{r:?}");
     let r = vigilctl(
@@ -442,12 +437,7 @@ fn audit_verify_catches_a_recomputed_chain_a_no_op_trigger_and_a_truncated_tail(
         r.stdout.contains("MACs checked with the station key"),
         "{r:?}"
     );
-    let head = r
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("head (for --head): "))
-        .expect("the head is printed")
-        .to_string();
+    let head = r.after("head (for --head): ");
     assert!(head.starts_with("5:"), "{head}");
 
     // Forged: entry 4 (nina disabled) rewritten and every hash after it recomputed. The
@@ -458,30 +448,19 @@ fn audit_verify_catches_a_recomputed_chain_a_no_op_trigger_and_a_truncated_tail(
         let c = rusqlite::Connection::open(&forged).expect("open");
         c.execute_batch("DROP TRIGGER audit_log_no_update")
             .expect("drop");
-        let rows: Vec<(i64, i64, String, String, String, String)> = c
-            .prepare("SELECT id, t_ms, actor, action, target, detail FROM audit_log ORDER BY id")
-            .expect("select")
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("read");
+        // Every entry, in order (the attacker reads them as the station does).
+        let rows = Audit::list(&c, &AuditFilter::default()).expect("read");
         let mut prev = vigil_core::audit::GENESIS_HASH.to_string();
-        for (id, t, actor, action, target, detail) in rows {
+        for e in rows {
+            let (id, t) = (e.id, e.t_ms);
             let action = if id == 4 {
                 "user_enable".to_string()
             } else {
-                action
+                e.action
             };
-            let h = vigil_core::audit::entry_hash(&prev, id, t, &actor, &action, &target, &detail);
+            let h = vigil_core::audit::entry_hash(
+                &prev, id, t, &e.actor, &action, &e.target, &e.detail,
+            );
             c.execute(
                 "UPDATE audit_log SET action = ?1, prev_hash = ?2, hash = ?3 WHERE id = ?4",
                 rusqlite::params![action, prev, h, id],
@@ -751,19 +730,7 @@ async fn a_device_registered_from_the_command_line_reaches_the_running_station()
     let db = dir.path().join("station.db");
     let d = db_arg(&db);
     // The station, offline (nothing listens on port 9): the registry is read from its database.
-    let engine = vigil_core::engine::Engine::start(vigil_core::engine::EngineConfig {
-        broker: "mqtt://127.0.0.1:9"
-            .parse::<vigil_core::config::BrokerUrl>()
-            .expect("url")
-            .into(),
-        client_id: "station-registry".into(),
-        ward: Some("4W".into()),
-        db_path: db.clone(),
-        limits: vigil_core::alarms::default_limits(),
-        policy: vigil_core::ingest::IngestPolicy::default(),
-        mllp: None,
-    })
-    .expect("engine");
+    let engine = support::offline_engine("station-registry", &db);
     let known = |e: &vigil_core::engine::Engine| e.registry().resolve("mon-9", None, true).ok();
     assert_eq!(known(&engine), None);
     let wait = |want: Option<vigil_core::telemetry::BedId>| {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use vigil_core::query;
+use vigil_core::store::StoredAlarm;
 use vigil_core::telemetry::BedId;
 
 fn news2(args: &[&str]) -> (bool, String) {
@@ -82,38 +83,67 @@ fn news2_prints_subscores_total_and_band() {
     assert!(!ok, "bad ACVPU refused");
 }
 
+/// Bed 4W/01's monitor, a running `vigilctl sim`, recorded by `vigilctl record` as `station`
+/// through Mosquitto; returns once its data is stored (the processes stop when dropped).
+struct OneBed {
+    _dir: tempfile::TempDir,
+    _mosq: Proc,
+    _rec: Proc,
+    sim: Proc,
+    db: std::path::PathBuf,
+}
+
+impl OneBed {
+    fn start(station: &str) -> OneBed {
+        let (dir, mosq, _, url) = fresh_broker();
+        let db = dir.path().join("vigil.db");
+        let rec = record(&url, &db, station);
+        let sim = Proc::spawn(
+            "vigilctl sim",
+            Command::new(VIGILCTL).args(["sim", "--broker", &url, "--ward", "4W", "--beds", "1"]),
+        );
+        // Data flowing.
+        let s = wait_for_summary(&db, Duration::from_secs(20), |s| {
+            s.readings.keys().any(|(b, _)| b == "4W/01")
+        });
+        assert!(!s.readings.is_empty(), "no data from the simulator");
+        OneBed {
+            _dir: dir,
+            _mosq: mosq,
+            _rec: rec,
+            sim,
+            db,
+        }
+    }
+
+    /// Wait (10 s at most) for the COMM_LOST raise after the device stopped at `stopped`.
+    fn comm_lost(&self, stopped: Instant) -> StoredAlarm {
+        let is_raise = |a: &StoredAlarm| a.code == "COMM_LOST" && a.kind == "raise";
+        let s = wait_for_summary(&self.db, Duration::from_secs(10), |s| {
+            s.alarms.iter().any(is_raise)
+        });
+        let raised = s.alarms.iter().find(|a| is_raise(a)).cloned();
+        raised.unwrap_or_else(|| {
+            let t = stopped.elapsed();
+            panic!(
+                "no COMM_LOST {t:?} after the device stopped: {:?}",
+                s.alarms
+            )
+        })
+    }
+}
+
 #[test]
 fn comm_lost_raised_within_timeout_after_device_stops() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_mosq, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
-    let db = dir.path().join("vigil.db");
-    let _rec = record(&url, &db, "station-commlost");
-    let mut sim = Proc::spawn(
-        "vigilctl sim",
-        Command::new(VIGILCTL).args(["sim", "--broker", &url, "--ward", "4W", "--beds", "1"]),
-    );
-    // Data flowing for a while.
-    let s = wait_for_summary(&db, Duration::from_secs(20), |s| {
-        s.readings.keys().any(|(b, _)| b == "4W/01")
-    });
-    assert!(!s.readings.is_empty(), "no data from the simulator");
+    let mut bed = OneBed::start("station-commlost");
+    let (sim, db) = (&mut bed.sim, bed.db.clone());
     std::thread::sleep(Duration::from_secs(2));
     let _ = sim.child.kill();
     let _ = sim.child.wait();
     let stopped = vigil_core::store::now_ms();
     let t = Instant::now();
     // Raised within 5 s (+ tick 250 ms, + store batch 200 ms, + polling).
-    let s = wait_for_summary(&db, Duration::from_secs(10), |s| {
-        s.alarms
-            .iter()
-            .any(|a| a.code == "COMM_LOST" && a.kind == "raise")
-    });
-    let raised = s
-        .alarms
-        .iter()
-        .find(|a| a.code == "COMM_LOST" && a.kind == "raise")
-        .unwrap_or_else(|| panic!("no COMM_LOST after {:?}: {:?}", t.elapsed(), s.alarms));
+    let raised = bed.comm_lost(t);
     let after = raised.t_ms - stopped;
     eprintln!("COMM_LOST raised {after} ms after the device stopped");
     assert!(
@@ -135,32 +165,14 @@ fn comm_lost_raised_within_timeout_after_device_stops() {
 /// after the configured 5 s without data.
 #[test]
 fn comm_lost_raised_when_a_device_goes_silent() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_mosq, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
-    let db = dir.path().join("vigil.db");
-    let _rec = record(&url, &db, "station-silent");
-    let mut sim = Proc::spawn(
-        "vigilctl sim",
-        Command::new(VIGILCTL).args(["sim", "--broker", &url, "--ward", "4W", "--beds", "1"]),
-    );
-    wait_for_summary(&db, Duration::from_secs(20), |s| !s.readings.is_empty());
+    let mut bed = OneBed::start("station-silent");
     std::thread::sleep(Duration::from_secs(1));
-    let pid = sim.child.id().to_string();
+    let pid = bed.sim.child.id().to_string();
     let _ = Command::new("kill").args(["-STOP", &pid]).status();
     let stopped = vigil_core::store::now_ms();
-    let s = wait_for_summary(&db, Duration::from_secs(10), |s| {
-        s.alarms
-            .iter()
-            .any(|a| a.code == "COMM_LOST" && a.kind == "raise")
-    });
+    let raised = bed.comm_lost(Instant::now());
     let _ = Command::new("kill").args(["-CONT", &pid]).status();
-    let _ = sim.child.kill();
-    let raised = s
-        .alarms
-        .iter()
-        .find(|a| a.code == "COMM_LOST" && a.kind == "raise")
-        .unwrap_or_else(|| panic!("no COMM_LOST: {:?}", s.alarms));
+    let _ = bed.sim.child.kill();
     let after = raised.t_ms - stopped;
     eprintln!("COMM_LOST raised {after} ms after the device went silent");
     // Last data arrived at most ~1 s before the stop; timeout 5 s; tick 250 ms.

@@ -7,10 +7,7 @@
 //! never silent. See `docs/broker-security.md` §5.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 mod support;
 use support::*;
@@ -34,7 +31,7 @@ struct Outcome {
     _dir: tempfile::TempDir,
     db: std::path::PathBuf,
     /// The simulator's summary: samples, chunks, readings per bed.
-    published: Value,
+    published: Published,
     sim_out: String,
     rec_out: String,
 }
@@ -49,36 +46,12 @@ fn restart_scenario(persistence: bool) -> Outcome {
     let mut broker = mosquitto(dir.path(), port, persistence);
     let url = format!("mqtt://127.0.0.1:{port}");
     let db = dir.path().join("ward.db");
-    let config = dir.path().join("vigil.toml");
-    vigil_core::secure_fs::replace_private(&config, b"").expect("write config");
-    private_dir(&db);
-    let mut rec = Proc::spawn(
-        "record",
-        Command::new(VIGILCTL)
-            .args(["record", "--broker", &url, "--client-id", "restart-station"])
-            .arg("--allow-unregistered")
-            .arg("--db")
-            .arg(&db)
-            .env("VIGIL_CONFIG", &config)
-            .env("RUST_LOG", "info,rumqttd=off"),
-    );
-    rec.wait_line("subscribed", Duration::from_secs(20));
+    let mut rec = record(&url, &db, "restart-station");
 
     let published = dir.path().join("published.json");
-    let mut sim = Proc::spawn(
-        "sim",
-        Command::new(VIGILCTL)
-            .args(["sim", "--broker", &url, "--beds", "4", "--duration", "12"])
-            .arg("--summary")
-            .arg(&published)
-            .env("RUST_LOG", "info"),
-    );
+    let mut sim = sim(&url, "sim", 4, 12.0, &published);
     std::thread::sleep(Duration::from_secs(4));
-    let st = broker.terminate(Duration::from_secs(10));
-    assert!(
-        st.is_some_and(|s| s.success()),
-        "mosquitto stops on SIGTERM: {st:?}"
-    );
+    broker.stops_cleanly();
     assert_eq!(
         dir.path().join("mosquitto.db").is_file(),
         persistence,
@@ -96,16 +69,11 @@ fn restart_scenario(persistence: bool) -> Outcome {
     );
     assert!(sim_out.contains("broker link down"), "{sim_out}");
     assert!(sim_out.contains("broker link back"), "{sim_out}");
-    let published: Value =
-        serde_json::from_slice(&std::fs::read(&published).expect("summary written")).expect("json");
-    assert_eq!(
-        counts(&published["samples"]).len(),
-        16,
-        "4 beds x 4 channels"
-    );
+    let published = Published::read(&published);
+    assert_eq!(published.samples.len(), 16, "4 beds x 4 channels");
 
     // Let the recorder catch up (queued messages, redeliveries), then stop it.
-    let chunks = counts(&published["chunks"]);
+    let chunks = &published.chunks;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let s = summary(&db);
@@ -119,11 +87,7 @@ fn restart_scenario(persistence: bool) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(
-        st.is_some_and(|s| s.success()),
-        "record stops cleanly: {st:?}"
-    );
+    rec.stops_cleanly();
     let rec_out = rec.output();
     assert!(
         rec_out.contains("broker connection lost; retrying"),
@@ -171,27 +135,7 @@ fn gaps(db: &Path) -> std::collections::BTreeMap<(String, String), u64> {
 fn broker_restart_mid_stream_loses_nothing() {
     let o = restart_scenario(true);
     let stored = summary(&o.db);
-    for (bed, ch, n) in counts(&o.published["samples"]) {
-        assert_eq!(
-            stored.samples.get(&(bed.clone(), ch.clone())),
-            Some(&n),
-            "samples {bed} {ch}"
-        );
-    }
-    for (bed, ch, n) in counts(&o.published["chunks"]) {
-        assert_eq!(
-            stored.chunks.get(&(bed.clone(), ch.clone())),
-            Some(&n),
-            "chunks {bed} {ch}"
-        );
-    }
-    for (bed, v, n) in counts(&o.published["readings"]) {
-        assert_eq!(
-            stored.readings.get(&(bed.clone(), v.clone())),
-            Some(&n),
-            "readings {bed} {v}"
-        );
-    }
+    o.published.assert_stored(&stored);
     assert_eq!(stored.samples.len(), 16, "nothing extra stored");
     assert!(
         stored.rejects.is_empty(),
@@ -217,13 +161,13 @@ fn broker_restart_without_persistence_records_what_is_lost() {
     let o = restart_scenario(false);
     let stored = summary(&o.db);
     let gaps = gaps(&o.db);
-    for (bed, ch, n) in counts(&o.published["chunks"]) {
+    for (bed, ch, n) in &o.published.chunks {
         let k = (bed.clone(), ch.clone());
         let got = stored.chunks.get(&k).copied().unwrap_or(0);
         let missing = gaps.get(&k).copied().unwrap_or(0);
         assert_eq!(
             got + missing,
-            n,
+            *n,
             "chunks {bed} {ch}: {got} stored + {missing} in gaps"
         );
     }

@@ -9,68 +9,43 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use vigil_core::telemetry::{BedId, Topic, VitalsPayload};
+use vigil_core::store::Summary;
+use vigil_core::telemetry::{BedId, Topic};
 
 mod support;
 use support::*;
 
-/// `vigilctl sim` with a summary of what it published.
-fn sim(url: &str, beds: usize, seconds: f64, ward: &str, summary: &Path) -> Proc {
-    Proc::spawn(
-        "sim",
-        Command::new(VIGILCTL)
-            .args(["sim", "--broker", url, "--ward", ward])
-            .args(["--beds", &beds.to_string()])
-            .args(["--duration", &seconds.to_string()])
-            .arg("--summary")
-            .arg(summary)
-            .env("RUST_LOG", "info"),
-    )
+/// Wait (`within` at most) for `sim` to end with every publish acknowledged; returns what it
+/// published.
+fn published_by(sim: &mut Proc, within: Duration, summary: &Path) -> Published {
+    sim.succeeds(within, "(every publish acknowledged)");
+    Published::read(summary)
 }
 
-fn published(summary: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(summary).expect("sim summary written")).expect("json")
-}
-
-/// Every chunk, sample and reading the simulator published is in the database.
-fn all_stored(db: &Path, p: &Value) -> bool {
+/// Wait (`within` at most, failing with `what`) until `db` holds everything `p` says was
+/// published and `more` holds; then `record` must stop cleanly, and the database hold exactly
+/// what was published on the beds of `ward` (no loss, no duplicates, no other stream).
+fn stored_exactly(
+    rec: &mut Proc,
+    db: &Path,
+    p: &Published,
+    ward: &str,
+    what: &str,
+    within: Duration,
+    more: impl Fn(&Summary) -> bool,
+) {
+    wait_until(what, within, || {
+        let s = summary(db);
+        p.all_in(&s) && more(&s)
+    });
+    rec.stops_cleanly();
     let s = summary(db);
-    counts(&p["chunks"])
-        .iter()
-        .all(|(b, c, n)| s.chunks.get(&(b.clone(), c.clone())) == Some(n))
-        && counts(&p["readings"])
-            .iter()
-            .all(|(b, v, n)| s.readings.get(&(b.clone(), v.clone())) == Some(n))
+    p.assert_stored(&s);
+    p.assert_nothing_extra(&s, ward);
 }
 
-/// Assert the database holds exactly what was published (no loss, no duplicates).
-fn assert_exactly_published(db: &Path, p: &Value, ward: &str) {
-    let s = summary(db);
-    for key in ["samples", "chunks"] {
-        let stored = if key == "samples" {
-            &s.samples
-        } else {
-            &s.chunks
-        };
-        for (bed, ch, n) in counts(&p[key]) {
-            assert_eq!(
-                stored.get(&(bed.clone(), ch.clone())),
-                Some(&n),
-                "{key} {bed} {ch}"
-            );
-        }
-        let ours = stored.keys().filter(|(b, _)| b.starts_with(ward)).count();
-        assert_eq!(ours, counts(&p[key]).len(), "no extra {key} streams");
-    }
-    for (bed, v, n) in counts(&p["readings"]) {
-        assert_eq!(
-            s.readings.get(&(bed.clone(), v.clone())),
-            Some(&n),
-            "readings {bed} {v}"
-        );
-    }
-}
+/// What [`stored_exactly`] waits for once the simulator has ended.
+const ALL_STORED: &str = "everything published stored";
 
 fn integrity_ok(db: &Path) {
     let c = rusqlite::Connection::open(db).expect("open db");
@@ -93,15 +68,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Wait until `f` holds, polling, or fail after `within` saying `what`.
-fn wait_until(what: &str, within: Duration, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// SIGKILL of the engine under load, then a restart on the same database and MQTT session:
 /// the database is intact, what was committed before the kill (alarm events, the audit trail)
 /// is still there, the restarted engine reports how long ago it last stored data, and nothing
@@ -110,9 +76,7 @@ fn wait_until(what: &str, within: Duration, f: impl Fn() -> bool) {
 #[test]
 fn engine_killed_under_load_loses_nothing() {
     let started = Instant::now();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, port, url) = fresh_broker();
     let db = dir.path().join("ward.db");
 
     // An audit entry confirmed to the administrator before the engine runs.
@@ -135,20 +99,16 @@ fn engine_killed_under_load_loses_nothing() {
 
     let mut rec = record(&url, &db, "kill-station");
     let summary_path = dir.path().join("published.json");
-    let mut sim = sim(&url, 6, 14.0, "kw", &summary_path);
+    let mut sim = sim(&url, "kw", 6, 14.0, &summary_path);
     // Under load, with data and an alarm committed: a probe monitor's HR 200 raises HR HIGH.
     wait_until("data stored", Duration::from_secs(20), || {
         summary(&db).chunks.values().sum::<u64>() > 200
     });
-    let probe = client(port, "kill-probe");
-    probe
-        .publish(
-            Topic::vitals(&BedId::new("kp", "01"), "probe"),
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            vitals_payload("probe", 0, chrono::Utc::now(), 200.0),
-        )
-        .expect("publish");
+    let probe = Publisher::new(port, "kill-probe");
+    probe.send(
+        Topic::vitals(&BedId::new("kp", "01"), "probe"),
+        hr_payload("probe", 0, chrono::Utc::now(), 200.0),
+    );
     wait_until("HR HIGH stored", Duration::from_secs(10), || {
         alarm_rows(&db)
             .iter()
@@ -166,16 +126,9 @@ fn engine_killed_under_load_loses_nothing() {
     std::thread::sleep(Duration::from_secs(1));
 
     let mut rec = record(&url, &db, "kill-station");
-    let st = sim.wait(Duration::from_secs(40));
-    assert!(st.success(), "every publish acknowledged: {}", sim.output());
-    let p = published(&summary_path);
-    wait_until(
-        "everything published stored",
-        Duration::from_secs(30),
-        || all_stored(&db, &p),
-    );
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(st.is_some_and(|s| s.success()), "record stops: {st:?}");
+    let p = published_by(&mut sim, Duration::from_secs(40), &summary_path);
+    let within = Duration::from_secs(30);
+    stored_exactly(&mut rec, &db, &p, "kw/", ALL_STORED, within, |_| true);
     let out = rec.output();
     assert!(
         out.contains("history: last data stored"),
@@ -183,7 +136,6 @@ fn engine_killed_under_load_loses_nothing() {
     );
 
     integrity_ok(&db);
-    assert_exactly_published(&db, &p, "kw/");
     let after = alarm_rows(&db);
     for a in &alarms_before {
         assert!(after.contains(a), "alarm event kept: {a:?}");
@@ -233,29 +185,20 @@ fn broker_outage_of_30_s_raises_comm_lost_and_loses_nothing() {
     let db = dir.path().join("ward.db");
     let mut rec = record(&url, &db, "outage-station");
     let summary_path = dir.path().join("published.json");
-    let mut sim = sim(&url, 4, 42.0, "ow", &summary_path);
+    let mut sim = sim(&url, "ow", 4, 42.0, &summary_path);
     wait_until("data flowing", Duration::from_secs(20), || {
         summary(&db).chunks.values().sum::<u64>() > 50
     });
     std::thread::sleep(Duration::from_secs(2));
     let down_ms = now_ms();
-    let st = broker.terminate(Duration::from_secs(10));
-    assert!(st.is_some_and(|s| s.success()), "mosquitto stops: {st:?}");
+    broker.stops_cleanly();
     std::thread::sleep(OUTAGE);
     let up_ms = now_ms();
     let _broker = persistent_mosquitto(dir.path(), port);
 
-    let st = sim.wait(Duration::from_secs(60));
-    assert!(st.success(), "every publish acknowledged: {}", sim.output());
-    let p = published(&summary_path);
-    wait_until(
-        "everything published stored",
-        Duration::from_secs(40),
-        || all_stored(&db, &p),
-    );
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(st.is_some_and(|s| s.success()), "record stops: {st:?}");
-    assert_exactly_published(&db, &p, "ow/");
+    let p = published_by(&mut sim, Duration::from_secs(60), &summary_path);
+    let within = Duration::from_secs(40);
+    stored_exactly(&mut rec, &db, &p, "ow/", ALL_STORED, within, |_| true);
     integrity_ok(&db);
 
     // Communication lost: every bed's monitor, raised within 5 s (+ a tick and scheduling
@@ -350,7 +293,7 @@ fn disk_full_raises_a_technical_alarm_and_recovers() {
     let db = vol.0.join("ward.db");
     let mut rec = record(&url, &db, "full-station");
     let summary_path = dir.path().join("published.json");
-    let mut sim = sim(&url, 3, 16.0, "dw", &summary_path);
+    let mut sim = sim(&url, "dw", 3, 16.0, &summary_path);
     wait_until("data flowing", Duration::from_secs(20), || {
         summary(&db).chunks.values().sum::<u64>() > 30
     });
@@ -380,18 +323,10 @@ fn disk_full_raises_a_technical_alarm_and_recovers() {
             .lines()
             .any(|l| l.contains("ALARM RESOLVED") && l.contains("code=STORE_FAILED"))
     });
-    let st = sim.wait(Duration::from_secs(40));
-    assert!(st.success(), "every publish acknowledged: {}", sim.output());
-    let p = published(&summary_path);
-    wait_until(
-        "everything published stored",
-        Duration::from_secs(30),
-        || all_stored(&db, &p),
-    );
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(st.is_some_and(|s| s.success()), "record stops: {st:?}");
+    let p = published_by(&mut sim, Duration::from_secs(40), &summary_path);
+    let within = Duration::from_secs(30);
+    stored_exactly(&mut rec, &db, &p, "dw/", ALL_STORED, within, |_| true);
     integrity_ok(&db);
-    assert_exactly_published(&db, &p, "dw/");
     let alarms = alarm_rows(&db);
     for kind in ["raise", "resolve"] {
         assert!(
@@ -404,33 +339,11 @@ fn disk_full_raises_a_technical_alarm_and_recovers() {
     drop(vol);
 }
 
-/// A synchronous MQTT client for the tests' own publishes; its event loop runs on a thread.
-fn client(url_port: u16, id: &str) -> rumqttc::Client {
-    let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", url_port);
-    opts.set_keep_alive(Duration::from_secs(30));
-    let (c, mut conn) = rumqttc::Client::new(opts, 1024);
-    std::thread::spawn(move || for _ in conn.iter().take_while(Result::is_ok) {});
-    c
-}
-
-fn vitals_payload(device: &str, seq: u64, t: chrono::DateTime<chrono::Utc>, hr: f64) -> Vec<u8> {
-    serde_json::to_vec(&VitalsPayload::single(
-        device,
-        seq,
-        t,
-        vigil_core::codes::Vital::Hr,
-        hr,
-    ))
-    .expect("json")
-}
-
 /// A flood of malformed payloads beside a normal ward: every normal bed's data is stored in
 /// full, and every bad payload is counted once, by reason.
 #[test]
 fn malformed_flood_beside_normal_traffic() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, port, url) = fresh_broker();
     let db = dir.path().join("ward.db");
     // Every payload of the flood is to reach the decoder here: a budget far above it (the
     // budgets, which drop such a flood before decoding, are tests/fairness.rs in vigil-core).
@@ -442,55 +355,42 @@ fn malformed_flood_beside_normal_traffic() {
         "[ingest]\ndevice_msgs_per_s = 1000000\n",
     );
     let summary_path = dir.path().join("published.json");
-    let mut sim = sim(&url, 4, 10.0, "nw", &summary_path);
+    let mut sim = sim(&url, "nw", 4, 10.0, &summary_path);
     wait_until("data flowing", Duration::from_secs(20), || {
         summary(&db).chunks.values().sum::<u64>() > 20
     });
 
     // 2 000 of each kind: not JSON, wrong contract version, device differing from the topic.
     const EACH: u64 = 2_000;
-    let c = client(port, "flooder");
+    let c = Publisher::new(port, "flooder");
     let bed = BedId::new("fw", "01");
     for i in 0..EACH {
         let topic = Topic::vitals(&bed, "bad-dev");
-        c.publish(
-            &topic,
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            b"{not json".to_vec(),
-        )
-        .expect("publish");
-        let v2 = String::from_utf8(vitals_payload("bad-dev", i, chrono::Utc::now(), 70.0))
+        c.send(&topic, b"{not json".to_vec());
+        let v2 = String::from_utf8(hr_payload("bad-dev", i, chrono::Utc::now(), 70.0))
             .expect("utf8")
             .replacen("\"v\":1", "\"v\":99", 1);
-        c.publish(&topic, rumqttc::QoS::AtLeastOnce, false, v2.into_bytes())
-            .expect("publish");
-        c.publish(
-            &topic,
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            vitals_payload("other-dev", i, chrono::Utc::now(), 70.0),
-        )
-        .expect("publish");
+        c.send(&topic, v2);
+        c.send(&topic, hr_payload("other-dev", i, chrono::Utc::now(), 70.0));
     }
-    let _ = c.disconnect();
+    c.disconnect();
 
-    let st = sim.wait(Duration::from_secs(40));
-    assert!(st.success(), "every publish acknowledged: {}", sim.output());
-    let p = published(&summary_path);
-    let want = |s: &vigil_core::store::Summary| {
+    let p = published_by(&mut sim, Duration::from_secs(40), &summary_path);
+    let want = |s: &Summary| {
         ["malformed", "bad_version", "device_mismatch"]
             .iter()
             .all(|r| s.rejects.get(*r) == Some(&EACH))
     };
-    wait_until(
+    let within = Duration::from_secs(30);
+    stored_exactly(
+        &mut rec,
+        &db,
+        &p,
+        "nw/",
         "everything stored and counted",
-        Duration::from_secs(30),
-        || all_stored(&db, &p) && want(&summary(&db)),
+        within,
+        want,
     );
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(st.is_some_and(|s| s.success()), "record stops: {st:?}");
-    assert_exactly_published(&db, &p, "nw/");
     let s = summary(&db);
     assert_eq!(
         s.rejects.len(),
@@ -515,12 +415,10 @@ fn malformed_flood_beside_normal_traffic() {
 /// the reason `clock_skew`.
 #[test]
 fn clock_skew_readings_placed_or_rejected_with_a_reason() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, port, url) = fresh_broker();
     let db = dir.path().join("ward.db");
     let mut rec = record(&url, &db, "skew-station");
-    let c = client(port, "skewed-monitor");
+    let c = Publisher::new(port, "skewed-monitor");
     let bed = BedId::new("sk", "01");
     let topic = Topic::vitals(&bed, "skew-dev");
     // Whole milliseconds, as stored.
@@ -535,15 +433,9 @@ fn clock_skew_readings_placed_or_rejected_with_a_reason() {
     ];
     for (i, (off, _)) in offsets_s.iter().enumerate() {
         let t = now + chrono::Duration::seconds(*off);
-        c.publish(
-            &topic,
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            vitals_payload("skew-dev", i as u64, t, 200.0),
-        )
-        .expect("publish");
+        c.send(&topic, hr_payload("skew-dev", i as u64, t, 200.0));
     }
-    let _ = c.disconnect();
+    c.disconnect();
     let rejected = offsets_s.iter().filter(|(_, ok)| !ok).count() as u64;
     wait_until(
         "readings stored and rejects counted",
@@ -554,8 +446,7 @@ fn clock_skew_readings_placed_or_rejected_with_a_reason() {
                 && s.rejects.get("clock_skew") == Some(&rejected)
         },
     );
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(st.is_some_and(|s| s.success()), "record stops: {st:?}");
+    rec.stops_cleanly();
     let conn = rusqlite::Connection::open(&db).expect("db");
     let mut q = conn
         .prepare("SELECT t_ms FROM numerics WHERE ward = 'sk' ORDER BY t_ms")

@@ -21,16 +21,9 @@ use vigil_core::store;
 
 mod support;
 use support::{
-    find_program, free_port, mosquitto, private_dir, record_with, wait_for_summary, Proc, VIGILCTL,
+    data, free_port, fresh_broker, mosquitto, mosquitto_pub, private_dir, record_with,
+    wait_for_summary, Proc, VIGILCTL,
 };
-
-fn data(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    assert!(p.exists(), "test data {} is missing", p.display());
-    p
-}
 
 fn device_add(db: &Path, device: &str, bed: &str) {
     let st = Command::new(VIGILCTL)
@@ -42,22 +35,12 @@ fn device_add(db: &Path, device: &str, bed: &str) {
 }
 
 fn publish(port: u16, topic: &str, file: &Path) {
-    let st = Command::new(find_program("mosquitto_pub"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-f",
-        ])
+    let st = mosquitto_pub("127.0.0.1", port)
+        .args(["-t", topic, "-f"])
         .arg(file)
         .status()
         .expect("mosquitto_pub");
-    assert!(st.success());
+    assert!(st.success(), "mosquitto_pub to {topic}");
 }
 
 fn rows(db: &Path, sql: &str) -> Vec<(String, Option<f64>, String)> {
@@ -71,9 +54,7 @@ fn rows(db: &Path, sql: &str) -> Vec<(String, Option<f64>, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, port, url) = fresh_broker();
     let db = dir.path().join("interop.db");
     // The official examples are years old: accept and keep old readings for this test.
     let config = dir.path().join("vigil.toml");
@@ -229,9 +210,7 @@ async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
         .map(|a| (a.bed_key.as_str(), a.code.as_str()))
         .collect();
     assert_eq!(raised, vec![("4W/03", "HR_LOW")], "{:?}", s.alarms);
-    assert!(rec
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    rec.stops_cleanly();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,9 +396,7 @@ async fn mllp_peer_speaking_for_another_device_is_refused_reported_and_told_noth
         !raised.iter().any(|a| a.0 == "resolve" && a.1 == "4W/01"),
         "{raised:?}"
     );
-    assert!(rec
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    rec.stops_cleanly();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -497,9 +474,7 @@ async fn mllp_slow_loris_does_not_starve_a_legitimate_sender() {
         s.readings.get(&("4W/01".into(), "HR".into())) == Some(&3)
     });
     assert_eq!(s.readings.get(&("4W/01".into(), "HR".into())), Some(&3));
-    assert!(rec
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    rec.stops_cleanly();
     wait_for("the counts printed", Duration::from_secs(5), || {
         let out = rec.output();
         (out.contains("rejected 60 (mllp_peer_connection_cap)")
@@ -688,7 +663,5 @@ async fn mllp_over_tls_speaks_only_for_the_devices_its_certificate_names() {
     assert_eq!(s.readings.get(&("4W/01".into(), "HR".into())), Some(&1));
     assert_eq!(s.readings.get(&("4W/03".into(), "HR".into())), Some(&1));
     assert_eq!(s.readings.get(&("4W/02".into(), "HR".into())), None);
-    assert!(rec
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    rec.stops_cleanly();
 }

@@ -6,20 +6,15 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
-use vigil_core::store::Summary;
-
 mod support;
 use support::{
-    counts, find_program, free_port, mosquitto, record, record_with, wait_for_summary, Proc,
+    free_port, fresh_broker, mosquitto_pub, record, record_with, wait_for_summary, Proc, Published,
     VIGILCTL,
 };
 
 #[test]
 fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, port, url) = fresh_broker();
     let db = dir.path().join("ward.db");
     let mut rec = record(&url, &db, &format!("test-recorder-{port}"));
 
@@ -33,11 +28,8 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
         .status()
         .expect("run vigilctl sim");
     assert!(st.success(), "vigilctl sim failed: {st}");
-    let published: Value =
-        serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).expect("json");
-    let samples = counts(&published["samples"]);
-    let chunks = counts(&published["chunks"]);
-    let readings = counts(&published["readings"]);
+    let published = Published::read(&summary);
+    let samples = &published.samples;
     assert_eq!(samples.len(), 16, "4 beds x 4 channels: {samples:?}");
     let ecg = samples
         .iter()
@@ -88,19 +80,9 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
                 .into(),
         ),
     ];
-    let pubbin = find_program("mosquitto_pub");
     let mosq_pub = |topic: &str| {
-        let mut c = Command::new(&pubbin);
-        c.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            topic,
-        ]);
+        let mut c = mosquitto_pub("127.0.0.1", port);
+        c.args(["-t", topic]);
         c
     };
     for (topic, payload) in &hostile {
@@ -117,38 +99,11 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
         .expect("mosquitto_pub");
     assert!(st.success());
 
-    let expect_match = |s: &Summary| {
-        samples
-            .iter()
-            .all(|(b, c, n)| s.samples.get(&(b.clone(), c.clone())) == Some(n))
-            && readings
-                .iter()
-                .all(|(b, c, n)| s.readings.get(&(b.clone(), c.clone())) == Some(n))
-            && s.rejects.values().sum::<u64>() >= 8
-    };
-    let stored = wait_for_summary(&db, Duration::from_secs(20), expect_match);
-    for (bed, ch, n) in &samples {
-        assert_eq!(
-            stored.samples.get(&(bed.clone(), ch.clone())),
-            Some(n),
-            "samples of {bed} {ch}"
-        );
-    }
-    for (bed, ch, n) in &chunks {
-        assert_eq!(
-            stored.chunks.get(&(bed.clone(), ch.clone())),
-            Some(n),
-            "chunks of {bed} {ch}"
-        );
-    }
-    for (bed, code, n) in &readings {
-        assert_eq!(
-            stored.readings.get(&(bed.clone(), code.clone())),
-            Some(n),
-            "readings of {bed} {code}"
-        );
-    }
-    assert_eq!(stored.samples.len(), samples.len(), "nothing extra stored");
+    let stored = wait_for_summary(&db, Duration::from_secs(20), |s| {
+        published.all_in(s) && s.rejects.values().sum::<u64>() >= 8
+    });
+    published.assert_stored(&stored);
+    published.assert_nothing_extra(&stored, "");
     // Truncated, deeply nested, NaN and wrongly typed payloads are malformed.
     assert_eq!(
         stored.rejects.get("malformed"),
@@ -192,11 +147,7 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
         stored.alarms
     );
 
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(
-        st.is_some_and(|s| s.success()),
-        "record should stop cleanly on SIGTERM: {st:?}"
-    );
+    rec.stops_cleanly();
 }
 
 /// The README's headless pipeline, as written: `vigilctl broker`, `vigilctl device add-sim`,
@@ -258,8 +209,7 @@ fn readme_pipeline_stores_the_registered_simulated_ward() {
         "{:?}",
         stored.rejects
     );
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(st.is_some_and(|s| s.success()), "record stopped: {st:?}");
+    rec.stops_cleanly();
 }
 
 #[test]

@@ -9,27 +9,14 @@ use std::time::{Duration, Instant};
 
 use vigil_core::codes::Vital;
 use vigil_core::store::StoredAlarm;
-use vigil_core::telemetry::{BedId, Topic, VitalsPayload};
+use vigil_core::telemetry::{BedId, Topic};
 
 mod support;
 use support::*;
 
-/// A synchronous MQTT client for the test's own publishes; its event loop runs on a thread.
-fn client(port: u16, id: &str) -> rumqttc::Client {
-    let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(30));
-    let (c, mut conn) = rumqttc::Client::new(opts, 1024);
-    std::thread::spawn(move || for _ in conn.iter().take_while(Result::is_ok) {});
-    c
-}
-
 fn now() -> chrono::DateTime<chrono::Utc> {
     // Whole milliseconds, as stored.
     chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).expect("now")
-}
-
-fn hr(device: &str, seq: u64, t: chrono::DateTime<chrono::Utc>, value: f64) -> Vec<u8> {
-    serde_json::to_vec(&VitalsPayload::single(device, seq, t, Vital::Hr, value)).expect("json")
 }
 
 fn hr_alarms(db: &Path, bed: &str) -> Vec<StoredAlarm> {
@@ -52,14 +39,6 @@ fn hr_stored(db: &Path, bed: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Security events of `kind` stored by the station: (device, count).
 fn security_events(db: &Path, kind: &str) -> Vec<(String, i64)> {
     let Ok(c) = vigil_core::store::open_read_only(db) else {
@@ -75,22 +54,17 @@ fn security_events(db: &Path, kind: &str) -> Vec<(String, i64)> {
 
 #[test]
 fn stale_readings_and_replays_do_not_move_alarms() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, port, url) = fresh_broker();
     let db = dir.path().join("ward.db");
     let mut rec = record(&url, &db, "readings-station");
-    let c = client(port, "mon-rd");
+    let c = Publisher::new(port, "mon-rd");
     let bed = BedId::new("rd", "01");
     let key = bed.key();
     let topic = Topic::vitals(&bed, "mon-rd");
-    let publish = |payload: Vec<u8>| {
-        c.publish(&topic, rumqttc::QoS::AtLeastOnce, false, payload)
-            .expect("publish")
-    };
+    let publish = |payload: Vec<u8>| c.send(&topic, payload);
 
     // HR 150 now: HR HIGH (medium, no delay, not latching).
-    let original = hr("mon-rd", 1, now(), 150.0);
+    let original = hr_payload("mon-rd", 1, now(), 150.0);
     publish(original.clone());
     wait_until("HR HIGH raised", Duration::from_secs(20), || {
         kinds(&hr_alarms(&db, &key)) == ["raise"]
@@ -98,7 +72,12 @@ fn stale_readings_and_replays_do_not_move_alarms() {
 
     // Attack 1: a normal HR stamped an hour ago (new sequence number). Stored as history, it
     // must not resolve the alarm.
-    publish(hr("mon-rd", 2, now() - chrono::Duration::hours(1), 70.0));
+    publish(hr_payload(
+        "mon-rd",
+        2,
+        now() - chrono::Duration::hours(1),
+        70.0,
+    ));
     wait_until("the old reading stored", Duration::from_secs(20), || {
         hr_stored(&db, &key) == 2
     });
@@ -110,7 +89,7 @@ fn stale_readings_and_replays_do_not_move_alarms() {
 
     // A normal reading taken now resolves it.
     let t3 = now();
-    publish(hr("mon-rd", 3, t3, 70.0));
+    publish(hr_payload("mon-rd", 3, t3, 70.0));
     wait_until("HR HIGH resolved", Duration::from_secs(20), || {
         kinds(&hr_alarms(&db, &key)) == ["raise", "resolve"]
     });
@@ -127,7 +106,7 @@ fn stale_readings_and_replays_do_not_move_alarms() {
     // after reading 3 (the steps above can pass within one millisecond on a fast machine, and a
     // reading of the same time as the last one is a duplicate, never stored twice).
     let t4 = now().max(t3 + chrono::Duration::milliseconds(1));
-    publish(hr("mon-rd", 4, t4, 72.0));
+    publish(hr_payload("mon-rd", 4, t4, 72.0));
     wait_until("the live reading stored", Duration::from_secs(20), || {
         hr_stored(&db, &key) == 4
     });
@@ -144,7 +123,7 @@ fn stale_readings_and_replays_do_not_move_alarms() {
     });
 
     // A device that restarts counts from 0 again: its new readings are live and alarm.
-    publish(hr("mon-rd", 0, now(), 160.0));
+    publish(hr_payload("mon-rd", 0, now(), 160.0));
     wait_until(
         "HR HIGH raised after the restart",
         Duration::from_secs(20),
@@ -152,9 +131,8 @@ fn stale_readings_and_replays_do_not_move_alarms() {
     );
     assert_eq!(summary(&db).rejects.get("replay"), Some(&1));
 
-    let _ = c.disconnect();
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(st.is_some_and(|s| s.success()), "record stops: {st:?}");
+    c.disconnect();
+    rec.stops_cleanly();
     let out = rec.output();
     assert!(out.contains("late 1 (stored as history"), "{out}");
     assert!(out.contains("rejected 1 (replay)"), "{out}");
@@ -166,24 +144,13 @@ fn stale_readings_and_replays_do_not_move_alarms() {
 /// (25 s and more). It must be raised after its delay.
 #[test]
 fn interleaved_normal_readings_do_not_hold_off_an_alarm() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, port, url) = fresh_broker();
     let db = dir.path().join("ward.db");
     let _rec = record(&url, &db, "delay-station");
     let bed = BedId::new("dl", "01");
-    let real = client(port, "mon-dl");
-    let fake = client(port, "spoof-dl");
-    let spo2 = |device: &str, seq: u64, value: f64| {
-        serde_json::to_vec(&VitalsPayload::single(
-            device,
-            seq,
-            now(),
-            Vital::SpO2,
-            value,
-        ))
-        .expect("json")
-    };
+    let real = Publisher::new(port, "mon-dl");
+    let fake = Publisher::new(port, "spoof-dl");
+    let spo2 = |device: &str, seq: u64, value: f64| vitals(device, seq, now(), Vital::SpO2, value);
     let raised = || {
         summary(&db)
             .alarms
@@ -194,23 +161,11 @@ fn interleaved_normal_readings_do_not_hold_off_an_alarm() {
     let start = Instant::now();
     let mut found = None;
     for k in 0..25u64 {
-        real.publish(
-            Topic::vitals(&bed, "mon-dl"),
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            spo2("mon-dl", k, 85.0),
-        )
-        .expect("publish");
+        real.send(Topic::vitals(&bed, "mon-dl"), spo2("mon-dl", k, 85.0));
         let due = start + Duration::from_millis(k * 1000 + 500);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         if k % 4 == 3 {
-            fake.publish(
-                Topic::vitals(&bed, "spoof-dl"),
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                spo2("spoof-dl", k, 98.0),
-            )
-            .expect("publish");
+            fake.send(Topic::vitals(&bed, "spoof-dl"), spo2("spoof-dl", k, 98.0));
         }
         found = raised();
         if found.is_some() {
@@ -231,12 +186,10 @@ fn interleaved_normal_readings_do_not_hold_off_an_alarm() {
 /// another device on the bed changes nothing.
 #[test]
 fn a_retracted_reading_ends_its_alarm_only_from_its_source() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, port, url) = fresh_broker();
     let db = dir.path().join("ward.db");
     let mut rec = record(&url, &db, "retract-station");
-    let c = client(port, "thermo-gw");
+    let c = Publisher::new(port, "thermo-gw");
     let bed = BedId::new("rt", "01");
     // The official example (Temp 39, entered-in-error), taken now; first sent as final.
     let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
@@ -249,15 +202,7 @@ fn a_retracted_reading_ends_its_alarm_only_from_its_source() {
     let t = now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let eie = example.replace(issued, &format!("\"issued\": \"{t}\""));
     let fin = eie.replace(retracted, "\"status\": \"final\"");
-    let send = |device: &str, body: &str| {
-        c.publish(
-            Topic::fhir(&bed, device),
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            body.as_bytes().to_vec(),
-        )
-        .expect("publish")
-    };
+    let send = |device: &str, body: &str| c.send(Topic::fhir(&bed, device), body);
     let temp_alarms = || {
         summary(&db)
             .alarms
@@ -303,8 +248,6 @@ fn a_retracted_reading_ends_its_alarm_only_from_its_source() {
         "{}",
         resolve.message
     );
-    let _ = c.disconnect();
-    assert!(rec
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    c.disconnect();
+    rec.stops_cleanly();
 }

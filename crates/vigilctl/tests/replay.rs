@@ -4,7 +4,7 @@
 //! quantisation step; the stored size of real ECG must stay at or under 1 byte per sample.
 //! Also: the device registry refuses unknown devices, and `query` / `status` report the data.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,19 +13,7 @@ use vigil_core::store;
 use vigil_core::telemetry::BedId;
 
 mod support;
-use support::{mosquitto, wait_for_summary, Proc, VIGILCTL};
-
-fn data(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    assert!(
-        p.exists(),
-        "test data {} is missing: the shared/ folder must sit beside the project",
-        p.display()
-    );
-    p
-}
+use support::{data, fresh_broker, wait_for_summary, Proc, VIGILCTL};
 
 /// (header, rows) of a CSV, skipping `#` lines.
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
@@ -103,9 +91,7 @@ fn assert_round_trip(db: &Path, bed: &BedId, channel: &str, expect: &[f64], rate
 
 #[test]
 fn mitbih_and_bidmc_round_trip_at_native_rates() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, _, url) = fresh_broker();
     let db = dir.path().join("rec.db");
     let mut rec = start_record(&url, &db, &["--allow-unregistered"]);
 
@@ -214,16 +200,12 @@ fn mitbih_and_bidmc_round_trip_at_native_rates() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["beds"]["rec/bidmc01"]["PLETH"]["samples"], n_bidmc);
 
-    assert!(rec
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    rec.stops_cleanly();
 }
 
 #[test]
 fn registry_refuses_unknown_devices_and_numerics_replay() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_broker, port) = mosquitto(dir.path());
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let (dir, _broker, _, url) = fresh_broker();
     let db = dir.path().join("reg.db");
     let st = Command::new(VIGILCTL)
         .args([
@@ -331,7 +313,5 @@ fn registry_refuses_unknown_devices_and_numerics_replay() {
     assert_eq!(col(3).into_iter().fold(f64::MIN, f64::max), 131.0, "{out}");
     assert_eq!(col(5).iter().sum::<f64>(), 3.0, "{out}");
     assert!(rows.iter().all(|r| r[6] == "/min"), "{out}");
-    assert!(rec
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    rec.stops_cleanly();
 }

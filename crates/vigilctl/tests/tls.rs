@@ -12,8 +12,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use serde_json::Value;
-use vigil_core::store::{self, Summary};
+use vigil_core::store;
 
 mod support;
 use support::*;
@@ -22,25 +21,17 @@ use support::*;
 /// the listener's settings. Returns the process and the port.
 fn mosquitto_tls(dir: &Path, pki: &Pki, listener: &str) -> (Proc, u16) {
     let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "per_listener_settings true\nuser root\npersistence false\n\
-             max_queued_messages 100000\nlog_dest file {log}\nlog_type all\n\
-             listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n{listener}\n",
-            log = dir.join("mosquitto.log").display(),
+    let p = mosquitto_conf(
+        dir,
+        port,
+        "persistence false\nmax_queued_messages 100000\nlog_type all\n",
+        &format!(
+            "cafile {ca}\ncertfile {cert}\nkeyfile {key}\n{listener}\n",
             ca = pki.ca.display(),
             cert = pki.dir.join("broker.pem").display(),
             key = pki.dir.join("broker.key").display(),
         ),
-    )
-    .expect("write mosquitto.conf");
-    let p = Proc::spawn(
-        "mosquitto",
-        Command::new(find_program("mosquitto")).arg("-c").arg(&conf),
     );
-    wait_for_port(port, Duration::from_secs(10));
     (p, port)
 }
 
@@ -140,20 +131,12 @@ fn tls_args(ca: &Path, client: Option<&(PathBuf, PathBuf)>) -> Vec<String> {
     v
 }
 
-/// `vigilctl record` (an empty config file, so a developer's own vigil.toml cannot interfere).
+/// `vigilctl record` accepting unregistered devices, with these TLS flags (an empty config
+/// file, so a developer's own vigil.toml cannot interfere).
 fn record_cmd(url: &str, db: &Path, client_id: &str, tls: &[String]) -> Command {
-    let config = db.with_extension("toml");
-    vigil_core::secure_fs::replace_private(&config, b"").expect("write config");
-    private_dir(db);
-    let mut c = Command::new(VIGILCTL);
-    c.args(["record", "--broker", url, "--client-id", client_id])
-        .arg("--allow-unregistered")
-        .args(tls)
-        .arg("--db")
-        .arg(db)
-        .env("VIGIL_CONFIG", &config)
-        .env("RUST_LOG", "info,rumqttd=off");
-    c
+    let mut extra = vec!["--allow-unregistered".to_string()];
+    extra.extend_from_slice(tls);
+    support::record_cmd(url, db, client_id, &extra, "")
 }
 
 /// Start `vigilctl record` and wait until it has subscribed.
@@ -163,75 +146,15 @@ fn record(url: &str, db: &Path, client_id: &str, tls: &[String]) -> Proc {
     p
 }
 
-/// `vigilctl sim` for `seconds`, writing its summary to `summary`.
-fn sim_cmd(
-    url: &str,
-    ward: &str,
-    beds: u32,
-    seconds: u32,
-    summary: &Path,
-    tls: &[String],
-) -> Command {
-    let mut c = Command::new(VIGILCTL);
-    c.args(["sim", "--broker", url, "--ward", ward])
-        .args([
-            "--beds",
-            &beds.to_string(),
-            "--duration",
-            &seconds.to_string(),
-        ])
-        .args(tls)
-        .arg("--summary")
-        .arg(summary)
-        .env("RUST_LOG", "info");
-    c
-}
-
 /// Wait until the database holds exactly what the simulator says it published (samples,
 /// chunks, readings), then assert it.
 fn assert_stored_exactly(db: &Path, published: &Path) {
-    let published: Value =
-        serde_json::from_slice(&std::fs::read(published).expect("summary written")).expect("json");
-    let samples = counts(&published["samples"]);
-    let chunks = counts(&published["chunks"]);
-    let readings = counts(&published["readings"]);
-    assert!(!samples.is_empty() && !readings.is_empty(), "{published}");
-    let matches = |s: &Summary| {
-        samples
-            .iter()
-            .all(|(b, c, n)| s.samples.get(&(b.clone(), c.clone())) == Some(n))
-            && readings
-                .iter()
-                .all(|(b, c, n)| s.readings.get(&(b.clone(), c.clone())) == Some(n))
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut stored = summary(db);
-    while !matches(&stored) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-        stored = summary(db);
-    }
-    for (bed, ch, n) in &samples {
-        assert_eq!(
-            stored.samples.get(&(bed.clone(), ch.clone())),
-            Some(n),
-            "samples {bed} {ch}"
-        );
-    }
-    for (bed, ch, n) in &chunks {
-        assert_eq!(
-            stored.chunks.get(&(bed.clone(), ch.clone())),
-            Some(n),
-            "chunks {bed} {ch}"
-        );
-    }
-    for (bed, v, n) in &readings {
-        assert_eq!(
-            stored.readings.get(&(bed.clone(), v.clone())),
-            Some(n),
-            "readings {bed} {v}"
-        );
-    }
-    assert_eq!(stored.samples.len(), samples.len(), "nothing extra stored");
+    let published = Published::read(published);
+    assert!(
+        !published.samples.is_empty() && !published.readings.is_empty(),
+        "{published:?}"
+    );
+    published.assert_stored_in(db, Duration::from_secs(15));
 }
 
 /// Publish one message with mosquitto_pub over TLS as the holder of `client`.
@@ -243,17 +166,8 @@ fn mosquitto_pub(
     topic: &str,
     payload: &str,
 ) {
-    let out = Command::new(find_program("mosquitto_pub"))
-        .args([
-            "-h",
-            "localhost",
-            "-p",
-            &port.to_string(),
-            "-q",
-            "1",
-            "-i",
-            id,
-        ])
+    let out = support::mosquitto_pub("localhost", port)
+        .args(["-i", id])
         .arg("--cafile")
         .arg(ca)
         .arg("--cert")
@@ -295,20 +209,11 @@ fn server_authenticated_tls_carries_the_ward_exactly() {
     let mut rec = record(&url, &db, &format!("tls-recorder-{port}"), &tls);
 
     let published = dir.path().join("published.json");
-    let mut sim = Proc::spawn("sim", &mut sim_cmd(&url, "tls", 2, 3, &published, &tls));
-    let st = sim.wait(Duration::from_secs(30));
-    assert!(
-        st.success(),
-        "sim over mqtts failed: {st}\n{}",
-        sim.output()
-    );
+    let mut sim = Proc::spawn("sim", &mut sim_cmd(&url, "tls", 2, 3.0, &published, &tls));
+    sim.succeeds(Duration::from_secs(30), "over mqtts");
     assert_stored_exactly(&db, &published);
 
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(
-        st.is_some_and(|s| s.success()),
-        "record stops cleanly: {st:?}"
-    );
+    rec.stops_cleanly();
 }
 
 /// Mutual TLS with the ward's ACL: the station and the device authenticate with certificates
@@ -355,7 +260,7 @@ fn mutual_tls_identities_and_device_acl() {
             &url,
             "w",
             1,
-            3,
+            3.0,
             &published,
             &tls_args(&pki.ca, Some(&device)),
         ),
@@ -365,59 +270,42 @@ fn mutual_tls_identities_and_device_acl() {
     let mon_a = pki.client("mon-a");
     let hr = r#"{"mdc":147842,"value":150,"unit":"/min"}"#;
     let spo2 = r#"{"mdc":150456,"value":97,"unit":"%"}"#;
-    mosquitto_pub(
-        port,
-        &pki.ca,
-        &mon_a,
-        "mon-a-1",
-        "vigil/v1/w/02/mon-b/vitals",
-        &vitals_json("mon-b", 1, hr),
+    let forged_chunk = format!(
+        r#"{{"v":1,"device":"mon-w-01","channel":"ECG_II","unit":"mV","t0":"{}","rate":500,"seq":999999,"factor":0.005,"data":[1,2,3]}}"#,
+        vigil_core::telemetry::utc_from_ms(store::now_ms()).to_rfc3339()
     );
-    mosquitto_pub(
-        port,
-        &pki.ca,
-        &mon_a,
-        "mon-a-2",
-        "vigil/v1/w/01/mon-w-01/wave/ECG_II",
-        &format!(
-            r#"{{"v":1,"device":"mon-w-01","channel":"ECG_II","unit":"mV","t0":"{}","rate":500,"seq":999999,"factor":0.005,"data":[1,2,3]}}"#,
-            vigil_core::telemetry::utc_from_ms(store::now_ms()).to_rfc3339()
+    for (id, topic, payload) in [
+        (
+            "mon-a-1",
+            "vigil/v1/w/02/mon-b/vitals",
+            vitals_json("mon-b", 1, hr),
         ),
-    );
-    mosquitto_pub(
-        port,
-        &pki.ca,
-        &mon_a,
-        "mon-a-3",
-        "vigil/v1/w/02/mon-a/vitals",
-        &vitals_json("mon-a", 1, spo2),
-    );
-    // Its own topic, someone else's name in the payload: Vigil rejects it (device_mismatch).
-    mosquitto_pub(
-        port,
-        &pki.ca,
-        &mon_a,
-        "mon-a-4",
-        "vigil/v1/w/02/mon-a/vitals",
-        &vitals_json("mon-b", 2, hr),
-    );
+        (
+            "mon-a-2",
+            "vigil/v1/w/01/mon-w-01/wave/ECG_II",
+            forged_chunk,
+        ),
+        (
+            "mon-a-3",
+            "vigil/v1/w/02/mon-a/vitals",
+            vitals_json("mon-a", 1, spo2),
+        ),
+        // Its own topic, someone else's name in the payload: Vigil rejects it (device_mismatch).
+        (
+            "mon-a-4",
+            "vigil/v1/w/02/mon-a/vitals",
+            vitals_json("mon-b", 2, hr),
+        ),
+    ] {
+        mosquitto_pub(port, &pki.ca, &mon_a, id, topic, &payload);
+    }
 
-    let st = sim.wait(Duration::from_secs(30));
-    assert!(
-        st.success(),
-        "sim over mutual TLS failed: {st}\n{}",
-        sim.output()
-    );
+    sim.succeeds(Duration::from_secs(30), "over mutual TLS");
     // The simulator's data, exactly: mon-a's forged chunk was not added to it.
     assert_stored_exactly(&db, &published);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut s = summary(&db);
-    while (!s.readings.contains_key(&("w/02".into(), "SPO2".into())) || s.rejects.is_empty())
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(200));
-        s = summary(&db);
-    }
+    let s = wait_for_summary(&db, Duration::from_secs(10), |s| {
+        s.readings.contains_key(&("w/02".into(), "SPO2".into())) && !s.rejects.is_empty()
+    });
     assert_eq!(
         s.readings.get(&("w/02".into(), "SPO2".into())),
         Some(&1),
@@ -446,11 +334,7 @@ fn mutual_tls_identities_and_device_acl() {
     assert!(denied("'vigil/v1/w/01/mon-w-01/wave/ECG_II'"), "{log}");
     assert!(!denied("'vigil/v1/w/02/mon-a/vitals'"), "{log}");
 
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(
-        st.is_some_and(|s| s.success()),
-        "record stops cleanly: {st:?}"
-    );
+    rec.stops_cleanly();
 }
 
 /// Without a valid client certificate (none, or one from another CA) neither a station nor a
@@ -491,7 +375,7 @@ fn clients_without_a_valid_certificate_are_refused() {
         let summary = dir.path().join(format!("sim{i}.json"));
         sims.push(Proc::spawn(
             "bad sim",
-            &mut sim_cmd(&url, "x", 1, 2, &summary, &tls_args(&pki.ca, client)),
+            &mut sim_cmd(&url, "x", 1, 2.0, &summary, &tls_args(&pki.ca, client)),
         ));
     }
     // Stations: no certificate, a rogue certificate, and one that does not trust the broker.
@@ -514,22 +398,18 @@ fn clients_without_a_valid_certificate_are_refused() {
         recs.push(Proc::spawn("bad record", &mut cmd));
     }
     for p in sims.iter_mut() {
-        let st = p.wait(Duration::from_secs(25));
-        let out = p.output();
-        assert!(
-            !st.success(),
-            "a device without a valid certificate must fail:\n{out}"
+        let out = p.fails(
+            Duration::from_secs(25),
+            "a device without a valid certificate must fail",
         );
         assert!(out.contains("not acknowledged"), "{out}");
         assert!(out.contains("broker link down"), "{out}");
     }
     let mut errors = Vec::new();
     for p in recs.iter_mut() {
-        let st = p.wait(Duration::from_secs(25));
-        let out = p.output();
-        assert!(
-            !st.success(),
-            "a station without a valid certificate must fail:\n{out}"
+        let out = p.fails(
+            Duration::from_secs(25),
+            "a station without a valid certificate must fail",
         );
         assert!(
             out.contains("stopped before the broker accepted the subscription (last error:"),
@@ -552,11 +432,7 @@ fn clients_without_a_valid_certificate_are_refused() {
     std::thread::sleep(Duration::from_millis(500));
     let s = summary(&db);
     assert!(s.samples.is_empty() && s.readings.is_empty(), "{s:?}");
-    let st = rec.terminate(Duration::from_secs(10));
-    assert!(
-        st.is_some_and(|s| s.success()),
-        "record stops cleanly: {st:?}"
-    );
+    rec.stops_cleanly();
 }
 
 /// Unusable TLS settings stop `record` and `sim` at start, naming the file or the flag.
@@ -600,7 +476,7 @@ fn bad_tls_settings_are_refused_at_start() {
             let mut c = if cmd == "record" {
                 record_cmd(url, &db, "x", &args)
             } else {
-                sim_cmd(url, "x", 1, 1, &dir.path().join("s.json"), &args)
+                sim_cmd(url, "x", 1, 1.0, &dir.path().join("s.json"), &args)
             };
             let out = c.output().expect("run vigilctl");
             let err = String::from_utf8_lossy(&out.stderr);
@@ -663,15 +539,10 @@ fn password_from_the_environment_over_tls() {
     rec.wait_line("subscribed", Duration::from_secs(20));
 
     let published = dir.path().join("published.json");
-    let mut cmd = sim_cmd(&url, "p", 1, 2, &published, &with_user("mon-p-01"));
+    let mut cmd = sim_cmd(&url, "p", 1, 2.0, &published, &with_user("mon-p-01"));
     cmd.env("VIGIL_MQTT_PASSWORD", "dev-secret");
     let mut sim = Proc::spawn("sim", &mut cmd);
-    let st = sim.wait(Duration::from_secs(30));
-    assert!(
-        st.success(),
-        "sim with a password failed: {st}\n{}",
-        sim.output()
-    );
+    sim.succeeds(Duration::from_secs(30), "with a password");
     assert_stored_exactly(&db, &published);
 
     // A wrong password: refused, reported, never printed.
@@ -684,9 +555,7 @@ fn password_from_the_environment_over_tls() {
     cmd.env("VIGIL_MQTT_PASSWORD", "wrong-guess")
         .args(["--duration", "2"]);
     let mut bad = Proc::spawn("bad record", &mut cmd);
-    let st = bad.wait(Duration::from_secs(20));
-    let out = bad.output();
-    assert!(!st.success(), "{out}");
+    let out = bad.fails(Duration::from_secs(20), "a wrong password must fail");
     assert!(
         out.contains("NotAuthorized") || out.contains("BadUserNamePassword"),
         "{out}"

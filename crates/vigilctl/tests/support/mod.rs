@@ -1,10 +1,10 @@
 //! Shared helpers of vigilctl's integration tests: child processes that clean up after
 //! themselves (and keep their output), free loopback ports, Mosquitto on a free port,
-//! `vigilctl record`, and reading back what a database holds.
+//! `vigilctl record` and `vigilctl sim`, test publishes, and reading back what a database holds
+//! (and checking it against what the simulator published).
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vigil_core::store::{self, Summary};
+
+/// Shared with the engine's own tests (ports, programs, Mosquitto's configuration, engines).
+#[path = "../../../vigil-core/tests/support/common.rs"]
+mod common;
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use common::{find_program, offline_engine, wait_for_port, wait_until};
 
 pub const VIGILCTL: &str = env!("CARGO_BIN_EXE_vigilctl");
 
@@ -82,6 +88,27 @@ impl Proc {
         }
     }
 
+    /// Wait (`within` at most) for the process to exit: it must succeed (`what` says what it
+    /// did, after its name).
+    pub fn succeeds(&mut self, within: Duration, what: &str) {
+        let st = self.wait(within);
+        assert!(
+            st.success(),
+            "{} {what} failed: {st}\n{}",
+            self.name,
+            self.output()
+        );
+    }
+
+    /// Wait (`within` at most) for the process to exit: it must fail (`why` says why it must).
+    /// Returns its output.
+    pub fn fails(&mut self, within: Duration, why: &str) -> String {
+        let st = self.wait(within);
+        let out = self.output();
+        assert!(!st.success(), "{why}:\n{out}");
+        out
+    }
+
     /// Wait until stdout has a line starting with `prefix`.
     pub fn wait_line(&self, prefix: &str, within: Duration) {
         let deadline = Instant::now() + within;
@@ -97,6 +124,16 @@ impl Proc {
                 ),
             }
         }
+    }
+
+    /// Stop it with SIGTERM; it must exit successfully within 10 s.
+    pub fn stops_cleanly(&mut self) {
+        let st = self.terminate(Duration::from_secs(10));
+        assert!(
+            st.is_some_and(|s| s.success()),
+            "{} stops cleanly on SIGTERM: {st:?}",
+            self.name
+        );
     }
 
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
@@ -125,54 +162,24 @@ impl Drop for Proc {
     }
 }
 
-/// A free loopback port below the ephemeral range, so that no client's source port (and no
-/// other test's `bind(0)`) can take it.
+/// A free loopback port in 20000..30000 (the engine's tests take 30000..40000).
 pub fn free_port() -> u16 {
-    let seed = std::process::id() as u64 * 7919
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0);
-    for i in 0..5000u64 {
-        let port = 20000 + ((seed + i * 7) % 10000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port in 20000..30000")
+    common::free_port_in(20000)
 }
 
-pub fn find_program(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run scripts/setup.sh to install it"))
-}
-
-pub fn wait_for_port(port: u16, within: Duration) {
-    let deadline = Instant::now() + within;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listening on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Mosquitto on a free loopback port with `extra` configuration lines (e.g. persistence);
-/// returns the process and the port.
+/// Mosquitto on loopback `port` with `extra` configuration lines (e.g. persistence).
 pub fn mosquitto_with(dir: &Path, port: u16, extra: &str) -> Proc {
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "per_listener_settings true\nuser root\n{extra}\n\
-             max_queued_messages 100000\nlog_dest file {log}\n\
-             listener {port} 127.0.0.1\nallow_anonymous true\n",
-            log = dir.join("mosquitto.log").display(),
-        ),
+    mosquitto_conf(
+        dir,
+        port,
+        &format!("{extra}\nmax_queued_messages 100000\n"),
+        "allow_anonymous true\n",
     )
-    .expect("write mosquitto.conf");
+}
+
+/// Mosquitto with the configuration of [`common::mosquitto_conf`]; returns once it listens.
+pub fn mosquitto_conf(dir: &Path, port: u16, global: &str, listener: &str) -> Proc {
+    let conf = common::mosquitto_conf(dir, port, global, listener);
     let p = Proc::spawn(
         "mosquitto",
         Command::new(find_program("mosquitto")).arg("-c").arg(&conf),
@@ -185,6 +192,14 @@ pub fn mosquitto_with(dir: &Path, port: u16, extra: &str) -> Proc {
 pub fn mosquitto(dir: &Path) -> (Proc, u16) {
     let port = free_port();
     (mosquitto_with(dir, port, "persistence false"), port)
+}
+
+/// A test's temporary directory with plain Mosquitto (see [`mosquitto`]) for it: the
+/// directory, the broker, its port and its `mqtt://` URL.
+pub fn fresh_broker() -> (tempfile::TempDir, Proc, u16, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (broker, port) = mosquitto(dir.path());
+    (dir, broker, port, format!("mqtt://127.0.0.1:{port}"))
 }
 
 /// Start `vigilctl record` accepting unregistered devices, and wait until it subscribed.
@@ -200,20 +215,124 @@ pub fn record_with(url: &str, db: &Path, client_id: &str, extra: &[&str]) -> Pro
 
 /// [`record_with`] with this text as its config file.
 pub fn record_config(url: &str, db: &Path, client_id: &str, extra: &[&str], toml: &str) -> Proc {
+    let p = Proc::spawn("record", &mut record_cmd(url, db, client_id, extra, toml));
+    p.wait_line("subscribed", Duration::from_secs(20));
+    p
+}
+
+/// The command of `vigilctl record` with `extra` flags and this text as its config file (in a
+/// private data directory, as the recorder requires).
+pub fn record_cmd<S: AsRef<std::ffi::OsStr>>(
+    url: &str,
+    db: &Path,
+    client_id: &str,
+    extra: &[S],
+    toml: &str,
+) -> Command {
     let config = db.with_extension("toml");
     vigil_core::secure_fs::replace_private(&config, toml.as_bytes()).expect("write config");
     private_dir(db);
-    let p = Proc::spawn(
-        "record",
-        Command::new(VIGILCTL)
-            .args(["record", "--broker", url, "--client-id", client_id])
-            .args(extra)
-            .arg("--db")
-            .arg(db)
-            .env("VIGIL_CONFIG", &config)
-            .env("RUST_LOG", "info,rumqttd=off"),
+    let mut c = Command::new(VIGILCTL);
+    c.args(["record", "--broker", url, "--client-id", client_id])
+        .args(extra)
+        .arg("--db")
+        .arg(db)
+        .env("VIGIL_CONFIG", &config)
+        .env("RUST_LOG", "info,rumqttd=off");
+    c
+}
+
+/// The command of `vigilctl sim`: `beds` beds of `ward` for `seconds`, with `extra` flags,
+/// writing a summary of what it published to `summary`.
+pub fn sim_cmd<S: AsRef<std::ffi::OsStr>>(
+    url: &str,
+    ward: &str,
+    beds: usize,
+    seconds: f64,
+    summary: &Path,
+    extra: &[S],
+) -> Command {
+    let mut c = Command::new(VIGILCTL);
+    c.args(["sim", "--broker", url, "--ward", ward])
+        .args(["--beds", &beds.to_string()])
+        .args(["--duration", &seconds.to_string()])
+        .args(extra)
+        .arg("--summary")
+        .arg(summary)
+        .env("RUST_LOG", "info");
+    c
+}
+
+/// `mosquitto_pub` to `host`:`port` at QoS 1 (the caller adds the topic, the message and the
+/// rest).
+pub fn mosquitto_pub(host: &str, port: u16) -> Command {
+    let mut c = Command::new(find_program("mosquitto_pub"));
+    c.args(["-h", host, "-p", &port.to_string(), "-q", "1"]);
+    c
+}
+
+/// A synchronous MQTT client for a test's own publishes (QoS 1, not retained); its event loop
+/// runs on a thread.
+pub struct Publisher(rumqttc::Client);
+
+impl Publisher {
+    /// Connect to Mosquitto on loopback `port` as `id`.
+    pub fn new(port: u16, id: &str) -> Publisher {
+        let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(30));
+        let (c, mut conn) = rumqttc::Client::new(opts, 1024);
+        std::thread::spawn(move || for _ in conn.iter().take_while(Result::is_ok) {});
+        Publisher(c)
+    }
+
+    pub fn send(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) {
+        let topic = topic.into();
+        self.0
+            .publish(topic.as_str(), rumqttc::QoS::AtLeastOnce, false, payload)
+            .unwrap_or_else(|e| panic!("publish on {topic}: {e}"));
+    }
+
+    pub fn disconnect(&self) {
+        let _ = self.0.disconnect();
+    }
+}
+
+/// A vitals payload of one reading of `vital` from `device`, taken at `t`.
+pub fn vitals(
+    device: &str,
+    seq: u64,
+    t: chrono::DateTime<chrono::Utc>,
+    vital: vigil_core::codes::Vital,
+    value: f64,
+) -> Vec<u8> {
+    let p = vigil_core::telemetry::VitalsPayload::single(device, seq, t, vital, value);
+    serde_json::to_vec(&p).expect("json")
+}
+
+/// A vitals payload of one heart rate from `device`, taken at `t`.
+pub fn hr_payload(device: &str, seq: u64, t: chrono::DateTime<chrono::Utc>, hr: f64) -> Vec<u8> {
+    vitals(device, seq, t, vigil_core::codes::Vital::Hr, hr)
+}
+
+/// `vigilctl sim` (see [`sim_cmd`]) with no more flags, started.
+pub fn sim(url: &str, ward: &str, beds: usize, seconds: f64, summary: &Path) -> Proc {
+    let no_flags: &[&str] = &[];
+    Proc::spawn(
+        "sim",
+        &mut sim_cmd(url, ward, beds, seconds, summary, no_flags),
+    )
+}
+
+/// A file of the shared test data (`shared/data` beside the project), which must be there.
+pub fn data(rel: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
+    assert!(
+        p.exists(),
+        "test data {} is missing: the shared/ folder must sit beside the project",
+        p.display()
     );
-    p.wait_line("subscribed", Duration::from_secs(20));
     p
 }
 
@@ -252,4 +371,83 @@ pub fn private_dir(db: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let dir = db.parent().expect("a directory");
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
+}
+
+/// What `vigilctl sim --summary` says it published: (bed, channel or vital, count) of samples,
+/// chunks and readings.
+#[derive(Debug)]
+pub struct Published {
+    pub samples: Vec<(String, String, u64)>,
+    pub chunks: Vec<(String, String, u64)>,
+    pub readings: Vec<(String, String, u64)>,
+}
+
+impl Published {
+    pub fn read(summary: &Path) -> Published {
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(summary).expect("sim summary written"))
+                .expect("json");
+        Published {
+            samples: counts(&v["samples"]),
+            chunks: counts(&v["chunks"]),
+            readings: counts(&v["readings"]),
+        }
+    }
+
+    /// Each kind: its name, what was published, what `s` holds.
+    #[allow(clippy::type_complexity)]
+    fn kinds<'a>(
+        &'a self,
+        s: &'a Summary,
+    ) -> [(
+        &'static str,
+        &'a [(String, String, u64)],
+        &'a std::collections::BTreeMap<(String, String), u64>,
+    ); 3] {
+        [
+            ("samples", &self.samples, &s.samples),
+            ("chunks", &self.chunks, &s.chunks),
+            ("readings", &self.readings, &s.readings),
+        ]
+    }
+
+    /// Whether `s` holds every sample, chunk and reading published, as many times as published.
+    pub fn all_in(&self, s: &Summary) -> bool {
+        self.kinds(s).iter().all(|(_, published, stored)| {
+            published
+                .iter()
+                .all(|(b, c, n)| stored.get(&(b.clone(), c.clone())) == Some(n))
+        })
+    }
+
+    /// Assert that `s` holds exactly what was published (no loss, no duplicates), naming the
+    /// bed and channel (or vital) of what is not.
+    pub fn assert_stored(&self, s: &Summary) {
+        for (what, published, stored) in self.kinds(s) {
+            for (bed, ch, n) in published {
+                assert_eq!(
+                    stored.get(&(bed.clone(), ch.clone())),
+                    Some(n),
+                    "{what} of {bed} {ch}"
+                );
+            }
+        }
+    }
+
+    /// Assert that `s` has no sample or chunk stream on the beds whose key starts with `prefix`
+    /// besides the published ones.
+    pub fn assert_nothing_extra(&self, s: &Summary, prefix: &str) {
+        for (what, published, stored) in &self.kinds(s)[..2] {
+            let ours = stored.keys().filter(|(b, _)| b.starts_with(prefix)).count();
+            assert_eq!(ours, published.len(), "no extra {what} streams: {stored:?}");
+        }
+    }
+
+    /// Wait (`within` at most) until `db` holds exactly what was published and nothing else,
+    /// then assert it.
+    pub fn assert_stored_in(&self, db: &Path, within: Duration) {
+        let stored = wait_for_summary(db, within, |s| self.all_in(s));
+        self.assert_stored(&stored);
+        self.assert_nothing_extra(&stored, "");
+    }
 }
