@@ -13,8 +13,8 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 
 use crate::support::{
-    click, connect, create_user, fill, first_admin, invoke_with, js, login_as, screenshot,
-    start_driver, strings, text, visible, wait_for, wait_js, wait_text, write_config_with, WINDOW,
+    choose, click, create_user, fill, first_admin, invoke_with, js, login_as, open_admin,
+    screenshot, start_app, strings, text, visible, wait_for, wait_js, wait_text,
 };
 
 const ADMIN_PW: &str = "copper lantern 77 tide";
@@ -136,6 +136,41 @@ async fn aim_pointer(c: &Client, css: &str) {
     assert_eq!(held, Value::Bool(true), "pointer on {css}: the bar held");
 }
 
+/// Aim at `button` of bed 03's entry in the alarm bar (see [`aim_at_bed3`]) and press it.
+async fn press_bed3(c: &Client, button: &str) {
+    aim_at_bed3(c, button).await;
+    click(c, &format!("{BED3_ALARM} {button}")).await;
+}
+
+/// Wait (10 s at most, the user active) until bed 03's entry in the alarm bar is in `state`;
+/// returns its text then ("" if it never was).
+async fn bar_text_in(c: &Client, state: &str) -> String {
+    let v = wait_js_active(
+        c,
+        Duration::from_secs(10),
+        &format!(
+            "const e = document.querySelector({BED3_ALARM:?});
+             return e && e.dataset.state === {state:?} ? e.textContent : '';"
+        ),
+    )
+    .await;
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// The HR LOW limit of `beds` (sim/NN) set to `threshold`, as a tampered page may ask: each
+/// must be taken.
+async fn set_hr_low(c: &Client, beds: impl IntoIterator<Item = String>, threshold: f64) {
+    for bed in beds {
+        let r = invoke_with(
+            c,
+            "set_bed_limits",
+            json!({ "bed": bed, "changes": [{ "code": "HR_LOW", "threshold": threshold }] }),
+        )
+        .await;
+        assert!(r.get("ok").is_some(), "HR LOW {threshold} on {bed}: {r}");
+    }
+}
+
 /// The bed-03 tile's alarm state and text.
 async fn tile_state(c: &Client) -> Value {
     js(
@@ -149,42 +184,30 @@ async fn tile_state(c: &Client) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
-    let _one_window = WINDOW.lock().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config_with(dir.path(), "[auth]\nidle_lock_minutes = 1");
-    let driver = start_driver(&config);
-    let c = connect(&driver).await;
+    let app = start_app("[auth]\nidle_lock_minutes = 1").await;
+    let c = &app.c;
 
-    first_admin(&c, "admin1", ADMIN_PW).await;
-    click(&c, "#btn-admin").await;
-    wait_js_active(
-        &c,
-        Duration::from_secs(20),
-        "return !!document.querySelector('#users-table');",
-    )
-    .await;
-    create_user(&c, "nurse1", "nurse", NURSE_PW).await;
-    create_user(&c, "charge1", "charge-nurse", CHARGE_PW).await;
+    first_admin(c, "admin1", ADMIN_PW).await;
+    open_admin(c).await;
+    create_user(c, "nurse1", "nurse", NURSE_PW).await;
+    create_user(c, "charge1", "charge-nurse", CHARGE_PW).await;
     // The administrator has no alarm actions at all.
-    assert!(
-        !visible(&c, "#btn-pause-all").await,
-        "no audio pause for IT"
-    );
+    assert!(!visible(c, "#btn-pause-all").await, "no audio pause for IT");
 
     // ---- IT takes nurse acknowledgement away (a ward setting; default yes).
-    let off = invoke_with(&c, "set_nurses_acknowledge", json!({ "on": false })).await;
+    let off = invoke_with(c, "set_nurses_acknowledge", json!({ "on": false })).await;
     assert!(off.get("ok").is_some(), "{off}");
     // High-priority alarms do not latch on this ward (a desaturation that ends by itself leaves
     // an "unreviewed" mark instead), so each desaturation is raised afresh.
-    let off = invoke_with(&c, "set_latch_high", json!({ "on": false })).await;
+    let off = invoke_with(c, "set_latch_high", json!({ "on": false })).await;
     assert!(off.get("ok").is_some(), "{off}");
 
     // ---- The nurse: audio pause yes, acknowledge no (on this ward).
-    login_as(&c, "nurse1", NURSE_PW, "nurse1 · Nurse").await;
+    login_as(c, "nurse1", NURSE_PW, "nurse1 · Nurse").await;
     // High-priority alarms latch: wait for the condition itself (not the latched mark of the
     // previous desaturation), so that the pause below applies to a sounding alarm.
     let item = wait_js_active(
-        &c,
+        c,
         TWO_CYCLES,
         &format!(
             "const r = (() => {{ {} }})(); return r && r.state === 'active' && {FRESH} ? r : null;",
@@ -195,7 +218,7 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     assert!(item.is_object(), "bed 03's SpO2 alarm in the alarm bar");
     assert_eq!(item["ack"], false, "no Acknowledge for a nurse: {item}");
     assert_eq!(item["pause"], true, "Pause audio for a nurse: {item}");
-    assert!(visible(&c, "#btn-pause-all").await, "station audio pause");
+    assert!(visible(c, "#btn-pause-all").await, "station audio pause");
     assert!(
         item["text"]
             .as_str()
@@ -205,7 +228,7 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     );
     // Highest priority first: the SpO2 alarm (high) leads the bar.
     let first = js(
-        &c,
+        c,
         "return document.querySelector('#alarm-bar .alarm-item').className;",
     )
     .await;
@@ -215,26 +238,16 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     );
     // A tampered page asking anyway is refused by the backend.
     let id = item["id"].as_str().expect("alarm id").to_string();
-    let refused = invoke_with(&c, "acknowledge_alarm", json!({ "id": id })).await;
+    let refused = invoke_with(c, "acknowledge_alarm", json!({ "id": id })).await;
     assert_eq!(refused["err"]["code"], "forbidden", "{refused}");
 
-    aim_at_bed3(&c, ".alarm-pause").await;
-    click(&c, &format!("{BED3_ALARM} .alarm-pause")).await;
-    let paused = wait_js_active(
-        &c,
-        Duration::from_secs(10),
-        &format!(
-            "const e = document.querySelector({BED3_ALARM:?});
-             return e && e.dataset.state === 'audio-paused' ? e.textContent : '';"
-        ),
-    )
-    .await;
-    let paused = paused.as_str().unwrap_or_default();
+    press_bed3(c, ".alarm-pause").await;
+    let paused = bar_text_in(c, "audio-paused").await;
     assert!(
         paused.contains("AUDIO PAUSED 1:") || paused.contains("AUDIO PAUSED 2:00"),
         "{paused:?}"
     );
-    let tile = tile_state(&c).await;
+    let tile = tile_state(c).await;
     assert_eq!(tile["state"], "audio-paused", "{tile}");
     assert!(
         tile["text"]
@@ -243,12 +256,12 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
             .contains("AUDIO PAUSED"),
         "{tile}"
     );
-    screenshot(&c, "alarm-audio-paused.png").await;
+    screenshot(c, "alarm-audio-paused.png").await;
 
     // The desaturation ends by itself while nobody acknowledged it: without latching, the
     // alarm stays in the bar and on the tile as "RESOLVED · NOT REVIEWED" (silent).
     let mark = wait_js_active(
-        &c,
+        c,
         CYCLE,
         &format!(
             "const e = document.querySelector({BED3_ALARM:?});
@@ -262,12 +275,12 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
         mark.as_str().unwrap_or_default().contains("NOT REVIEWED"),
         "a self-clearing *** alarm leaves its mark: {mark}"
     );
-    screenshot(&c, "alarm-unreviewed.png").await;
+    screenshot(c, "alarm-unreviewed.png").await;
 
     // ---- The charge nurse acknowledges; bar and tile show who did.
-    login_as(&c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
+    login_as(c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
     let item = wait_js_active(
-        &c,
+        c,
         TWO_CYCLES,
         &format!(
             "const e = document.querySelector({BED3_ALARM:?});
@@ -281,26 +294,14 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
         Value::Bool(true),
         "Acknowledge offered to the charge nurse"
     );
-    aim_at_bed3(&c, ".alarm-ack").await;
-    click(&c, &format!("{BED3_ALARM} .alarm-ack")).await;
-    let acked = wait_js_active(
-        &c,
-        Duration::from_secs(10),
-        &format!(
-            "const e = document.querySelector({BED3_ALARM:?});
-             return e && e.dataset.state === 'acknowledged' ? e.textContent : '';"
-        ),
-    )
-    .await;
-    assert!(
-        acked.as_str().unwrap_or_default().contains("ACK charge1"),
-        "{acked}"
-    );
-    let tile = tile_state(&c).await;
+    press_bed3(c, ".alarm-ack").await;
+    let acked = bar_text_in(c, "acknowledged").await;
+    assert!(acked.contains("ACK charge1"), "{acked:?}");
+    let tile = tile_state(c).await;
     assert_eq!(tile["state"], "acknowledged", "{tile}");
     assert_eq!(tile["alarm"], "high", "still shown in its colour: {tile}");
     let ack_gone = js(
-        &c,
+        c,
         &format!(
             "const b = document.querySelector({BED3_ALARM:?} + ' .alarm-ack');
              return !b || b.offsetParent === null;"
@@ -308,20 +309,13 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     )
     .await;
     assert_eq!(ack_gone, Value::Bool(true), "no second acknowledge");
-    screenshot(&c, "alarm-acknowledged.png").await;
+    screenshot(c, "alarm-acknowledged.png").await;
 
     // ---- Eight beds alarming at once: every bed shows in the bar, or "+N more" says so.
-    for b in ["01", "02", "04", "05", "06", "07", "08"] {
-        let r = invoke_with(
-            &c,
-            "set_bed_limits",
-            json!({ "bed": format!("sim/{b}"), "changes": [{ "code": "HR_LOW", "threshold": 105.0 }] }),
-        )
-        .await;
-        assert!(r.get("ok").is_some(), "{r}");
-    }
+    let others = || ["01", "02", "04", "05", "06", "07", "08"].map(|b| format!("sim/{b}"));
+    set_hr_low(c, others(), 105.0).await;
     let bar = wait_js_active(
-        &c,
+        c,
         Duration::from_secs(20),
         "const bar = document.querySelector('#alarm-bar');
          const items = [...bar.querySelectorAll('.alarm-item')].filter(e => e.offsetParent !== null);
@@ -348,27 +342,20 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
             "{bar}"
         );
     }
-    screenshot(&c, "alarm-bar-many.png").await;
+    screenshot(c, "alarm-bar-many.png").await;
     // Back to the ward defaults for the rest of the test.
-    for b in ["01", "02", "04", "05", "06", "07", "08"] {
-        invoke_with(
-            &c,
-            "set_bed_limits",
-            json!({ "bed": format!("sim/{b}"), "changes": [{ "code": "HR_LOW", "threshold": 50.0 }] }),
-        )
-        .await;
-    }
+    set_hr_low(c, others(), 50.0).await;
 
     // ---- Idle: the station locks itself; the alarm stays visible on the locked screen.
     let locked = wait_js(
-        &c,
+        c,
         Duration::from_secs(100),
         "return !document.querySelector('#lock-banner').hidden;",
     )
     .await;
     assert_eq!(locked, Value::Bool(true), "idle lock after one minute");
-    assert_eq!(text(&c, "#lock-user").await, "Locked — charge1");
-    let alarmed = wait_for(&c, CYCLE, |v| {
+    assert_eq!(text(c, "#lock-user").await, "Locked — charge1");
+    let alarmed = wait_for(c, CYCLE, |v| {
         let beds = strings(&v["beds"]);
         let alarm = strings(&v["alarm"]);
         beds.iter()
@@ -377,52 +364,52 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     })
     .await;
     assert_eq!(alarmed["tiles"], 8, "{alarmed}");
-    let bar = js(&c, &bar_item_script()).await;
+    let bar = js(c, &bar_item_script()).await;
     assert!(bar.is_object(), "the alarm bar still lists it while locked");
     // On the locked screen anyone may pause audio (no log-in; audited), and emergency access
     // is one tap away.
     assert!(
-        visible(&c, "#btn-pause-all").await,
+        visible(c, "#btn-pause-all").await,
         "pause-all on the locked screen"
     );
     assert!(
-        visible(&c, "#lock-emergency").await,
+        visible(c, "#lock-emergency").await,
         "emergency access on the locked screen"
     );
-    let paused = invoke_with(&c, "audio_pause", json!({ "bed": "sim/03" })).await;
+    let paused = invoke_with(c, "audio_pause", json!({ "bed": "sim/03" })).await;
     assert!(
         paused.get("ok").is_some(),
         "audio pause on a locked screen: {paused}"
     );
     // Acknowledging still needs someone who may act.
-    let refused = invoke_with(&c, "acknowledge_alarm", json!({ "id": "sim/03/SPO2_LOW" })).await;
+    let refused = invoke_with(c, "acknowledge_alarm", json!({ "id": "sim/03/SPO2_LOW" })).await;
     assert_eq!(refused["err"]["code"], "locked", "{refused}");
-    screenshot(&c, "lock.png").await;
+    screenshot(c, "lock.png").await;
     // Emergency access asks for the password only (typed in the unlock field): with none it
     // says so and does nothing.
-    click(&c, "#lock-emergency").await;
+    click(c, "#lock-emergency").await;
     wait_text(
-        &c,
+        c,
         "#unlock-error",
         "Type your password, then Emergency access",
     )
     .await;
     assert!(
-        visible(&c, "#lock-banner").await,
+        visible(c, "#lock-banner").await,
         "still locked without a password"
     );
-    fill(&c, "#unlock-pw", CHARGE_PW).await;
-    click(&c, "#lock-emergency").await;
-    wait_visible_reason(&c).await;
-    screenshot(&c, "emergency-reason.png").await;
+    fill(c, "#unlock-pw", CHARGE_PW).await;
+    click(c, "#lock-emergency").await;
+    wait_visible_reason(c).await;
+    screenshot(c, "emergency-reason.png").await;
     js(
-        &c,
+        c,
         "const t = document.querySelector('#er-reason'); t.value = 'bed 3 desaturating, charge nurse away';
          document.querySelector('#er-submit').click(); return true;",
     )
     .await;
     let done = wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         "return !document.querySelector('#emergency-reason');",
     )
@@ -430,8 +417,8 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     assert_eq!(done, Value::Bool(true), "reason recorded");
 
     // ---- The audit trail holds the pause and the acknowledgement, with their users.
-    login_as(&c, "admin1", ADMIN_PW, "admin1 · Admin").await;
-    let trail = invoke_with(&c, "audit_list", json!({ "filter": {} })).await;
+    login_as(c, "admin1", ADMIN_PW, "admin1 · Admin").await;
+    let trail = invoke_with(c, "audit_list", json!({ "filter": {} })).await;
     let entries = trail["ok"].as_array().cloned().unwrap_or_default();
     let has = |action: &str, actor: &str| {
         entries
@@ -444,22 +431,18 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     assert!(has("break_glass_reason", "charge1"), "{trail}");
     assert!(has("station_setting", "admin1"), "{trail}");
 
-    c.close().await.expect("close session");
-    drop(driver);
+    app.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_beds_on_one_screen_and_paged() {
-    let _one_window = WINDOW.lock().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config_with(dir.path(), "[simulator]\nbeds = 32");
-    let driver = start_driver(&config);
-    let c = connect(&driver).await;
+    let app = start_app("[simulator]\nbeds = 32").await;
+    let c = &app.c;
     // Set up the station so the first-run panel gives the ward the whole window.
-    first_admin(&c, "admin1", ADMIN_PW).await;
+    first_admin(c, "admin1", ADMIN_PW).await;
 
     // Auto layout: all 32 beds on one screen, every one with a heart rate and drawn traces.
-    let all = wait_for(&c, Duration::from_secs(40), |v| {
+    let all = wait_for(c, Duration::from_secs(40), |v| {
         v["tiles"] == 32
             && strings(&v["hr"]).iter().all(|h| h.parse::<f64>().is_ok())
             && v["ecgInk"]
@@ -472,58 +455,53 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
         strings(&all["hr"]).iter().all(|h| h.parse::<f64>().is_ok()),
         "{all}"
     );
-    assert!(!visible(&c, "#pager").await, "one page");
+    assert!(!visible(c, "#pager").await, "one page");
     // Compact tiles: the large numbers fit their boxes rather than being clipped.
     let clipped = js(
-        &c,
+        c,
         "return [...document.querySelectorAll('.bed-tile .num-hr .value, .bed-tile .num-spo2 .value, .bed-tile .num-nibp .value')]
            .filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1).length;",
     )
     .await;
     assert_eq!(clipped, 0, "HR/SpO2/NIBP values clipped on 32 tiles");
     // The window fills the screen (1920×1080 under the test's X server).
-    let size = js(&c, "return [window.innerWidth, window.innerHeight];").await;
+    let size = js(c, "return [window.innerWidth, window.innerHeight];").await;
     assert!(
         size[0].as_u64().unwrap_or(0) >= 1900,
         "window fills the screen: {size}"
     );
     // Status and alarm text at least 16 px; numbers never cut ("…").
     let small = js(
-        &c,
+        c,
         "return [...document.querySelectorAll('.bed-tile .alarm-text, .bed-tile .tile-status')]
            .filter(e => parseFloat(getComputedStyle(e).fontSize) < 16).length;",
     )
     .await;
     assert_eq!(small, 0, "alarm and status text below 16 px");
     let cut = js(
-        &c,
+        c,
         "return [...document.querySelectorAll('.bed-tile .value')].filter(e => e.textContent.includes('…')).length;",
     )
     .await;
     assert_eq!(cut, 0);
-    screenshot(&c, "overview-32.png").await;
+    screenshot(c, "overview-32.png").await;
 
     // 16 per screen: two pages; the second holds beds 17–32.
-    js(
-        &c,
-        "const s = document.querySelector('#layout-select'); s.value = '16';
-         s.dispatchEvent(new Event('change')); return true;",
-    )
-    .await;
-    let paged = wait_for(&c, Duration::from_secs(10), |v| v["tiles"] == 16).await;
+    choose(c, "#layout-select", "16").await;
+    let paged = wait_for(c, Duration::from_secs(10), |v| v["tiles"] == 16).await;
     assert_eq!(strings(&paged["beds"])[0], "sim/01", "{paged}");
-    assert_eq!(text(&c, "#page-info").await, "1 / 2");
-    click(&c, "#page-next").await;
-    let second = wait_for(&c, Duration::from_secs(10), |v| {
+    assert_eq!(text(c, "#page-info").await, "1 / 2");
+    click(c, "#page-next").await;
+    let second = wait_for(c, Duration::from_secs(10), |v| {
         strings(&v["beds"]).first().is_some_and(|b| b == "sim/17")
     })
     .await;
     assert_eq!(second["tiles"], 16, "{second}");
     assert_eq!(strings(&second["beds"])[15], "sim/32", "{second}");
-    assert_eq!(text(&c, "#page-info").await, "2 / 2");
+    assert_eq!(text(c, "#page-info").await, "2 / 2");
     // Bed 03 (page 1) alarms within a cycle: the pager says so from page 2.
     let flagged = wait_js(
-        &c,
+        c,
         CYCLE,
         "return document.querySelector('#page-prev').classList.contains('alarm-high');",
     )
@@ -533,60 +511,49 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
         Value::Bool(true),
         "off-page alarm shown on the pager"
     );
-    screenshot(&c, "overview-32-paged.png").await;
+    screenshot(c, "overview-32-paged.png").await;
 
     // Back to the automatic layout (the choice is kept per workstation).
-    js(
-        &c,
-        "const s = document.querySelector('#layout-select'); s.value = 'auto';
-         s.dispatchEvent(new Event('change')); return true;",
-    )
-    .await;
-    let back = wait_for(&c, Duration::from_secs(10), |v| v["tiles"] == 32).await;
+    choose(c, "#layout-select", "auto").await;
+    let back = wait_for(c, Duration::from_secs(10), |v| v["tiles"] == 32).await;
     assert_eq!(back["tiles"], 32);
 
     // ---- Alarm actions are clinical: a charge nurse of this ward (IT has none).
-    click(&c, "#btn-admin").await;
-    wait_js(
-        &c,
-        Duration::from_secs(20),
-        "return !!document.querySelector('#users-table');",
-    )
-    .await;
-    create_user(&c, "charge1", "charge-nurse", CHARGE_PW).await;
-    login_as(&c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
+    open_admin(c).await;
+    create_user(c, "charge1", "charge-nurse", CHARGE_PW).await;
+    login_as(c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
 
     // ---- Pausing every bed's audio takes two deliberate clicks; one resumes it.
-    wait_text(&c, "#sound-state", "Sound").await;
-    click(&c, "#btn-pause-all").await;
-    wait_text(&c, "#btn-pause-all", "Confirm: pause ALL alarm audio").await;
+    wait_text(c, "#sound-state", "Sound").await;
+    click(c, "#btn-pause-all").await;
+    wait_text(c, "#btn-pause-all", "Confirm: pause ALL alarm audio").await;
     assert!(
-        text(&c, "#sound-state").await.contains("Sound"),
+        text(c, "#sound-state").await.contains("Sound"),
         "one click pauses nothing"
     );
-    click(&c, "#btn-pause-all").await;
-    wait_text(&c, "#sound-state", "Paused").await;
-    wait_text(&c, "#btn-pause-all", "Resume").await;
-    screenshot(&c, "pause-all.png").await;
-    click(&c, "#btn-pause-all").await;
-    wait_text(&c, "#sound-state", "Sound").await;
-    wait_text(&c, "#btn-pause-all", "Pause all audio").await;
+    click(c, "#btn-pause-all").await;
+    wait_text(c, "#sound-state", "Paused").await;
+    wait_text(c, "#btn-pause-all", "Resume").await;
+    screenshot(c, "pause-all.png").await;
+    click(c, "#btn-pause-all").await;
+    wait_text(c, "#sound-state", "Sound").await;
+    wait_text(c, "#btn-pause-all", "Pause all audio").await;
 
     // ---- The alarm volume never goes below its minimum, whatever the page asks.
-    let low = invoke_with(&c, "set_alarm_volume", json!({ "percent": 5 })).await;
-    let min = js(&c, "return window.__vigil.sound().min_volume;").await;
+    let low = invoke_with(c, "set_alarm_volume", json!({ "percent": 5 })).await;
+    let min = js(c, "return window.__vigil.sound().min_volume;").await;
     assert!(min.as_u64().unwrap_or(0) >= 30, "minimum volume: {min}");
     assert_eq!(low["ok"], min, "volume held at its minimum: {low}");
-    wait_text(&c, "#sound-state", &format!("Sound {min} %")).await;
-    let back = invoke_with(&c, "set_alarm_volume", json!({ "percent": 70 })).await;
+    wait_text(c, "#sound-state", &format!("Sound {min} %")).await;
+    let back = invoke_with(c, "set_alarm_volume", json!({ "percent": 70 })).await;
     assert_eq!(back["ok"], 70, "{back}");
 
     // ---- A bed in standby (no patient) says so and has no physiological alarm.
-    let standby = invoke_with(&c, "set_standby", json!({ "bed": "sim/03", "on": true })).await;
+    let standby = invoke_with(c, "set_standby", json!({ "bed": "sim/03", "on": true })).await;
     assert!(standby.get("err").is_none(), "{standby}");
-    wait_text(&c, ".bed-tile[data-bed='sim/03'] .tile-status", "STANDBY").await;
+    wait_text(c, ".bed-tile[data-bed='sim/03'] .tile-status", "STANDBY").await;
     let physiological = wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         "return !(window.__vigil.alarms() || []).some(a => a.bed === 'sim/03' && !a.technical);",
     )
@@ -596,11 +563,11 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
         Value::Bool(true),
         "no physiological alarm in standby"
     );
-    screenshot(&c, "standby.png").await;
-    let resume = invoke_with(&c, "set_standby", json!({ "bed": "sim/03", "on": false })).await;
+    screenshot(c, "standby.png").await;
+    let resume = invoke_with(c, "set_standby", json!({ "bed": "sim/03", "on": false })).await;
     assert!(resume.get("err").is_none(), "{resume}");
     let monitoring = wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         "return !document.querySelector(\".bed-tile[data-bed='sim/03'] .tile-status\").textContent.includes('STANDBY');",
     )
@@ -608,15 +575,7 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     assert_eq!(monitoring, Value::Bool(true), "monitoring resumed");
 
     // ---- More beds alarming than the bar holds: "+N more" says how many, and shows them all.
-    for n in 1..=32 {
-        let r = invoke_with(
-            &c,
-            "set_bed_limits",
-            json!({ "bed": format!("sim/{n:02}"), "changes": [{ "code": "HR_LOW", "threshold": 105.0 }] }),
-        )
-        .await;
-        assert!(r.get("ok").is_some(), "{r}");
-    }
+    set_hr_low(c, (1..=32).map(|n| format!("sim/{n:02}")), 105.0).await;
     let bar_script = "const bar = document.querySelector('#alarm-bar');
          const items = [...bar.querySelectorAll('.alarm-item')].filter(e => e.offsetParent !== null);
          const list = bar.querySelector('.alarm-list').getBoundingClientRect();
@@ -628,7 +587,7 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
            more: more && more.offsetParent !== null ? more.textContent : '',
            expanded: bar.classList.contains('expanded') };";
     let bar = wait_js(
-        &c,
+        c,
         Duration::from_secs(20),
         &format!("const r = (() => {{ {bar_script} }})(); return r.beds >= 20 ? r : null;"),
     )
@@ -653,13 +612,13 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
         label.starts_with(&format!("+{more} more beds")),
         "the count said plainly: {bar}"
     );
-    screenshot(&c, "alarm-bar-more.png").await;
+    screenshot(c, "alarm-bar-more.png").await;
     // ---- The pointer on the bar holds its entries in place (a click lands where it was
     // aimed); off the bar, they move again.
-    aim_pointer(&c, "#alarm-bar .alarm-item .alarm-item-text").await;
-    pointer_to(&c, "#ward-grid").await;
+    aim_pointer(c, "#alarm-bar .alarm-item .alarm-item-text").await;
+    pointer_to(c, "#ward-grid").await;
     let released = wait_js(
-        &c,
+        c,
         Duration::from_secs(5),
         "return document.querySelector('#alarm-bar').dataset.held === undefined;",
     )
@@ -668,7 +627,7 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     // The station-wide pause resumed above left no bed paused (its own state, back from the
     // broker, once paused every bed again for two minutes).
     let paused = js(
-        &c,
+        c,
         "return { pauses: window.__vigil.pauses(),
                   resume: [...document.querySelectorAll('#alarm-bar .alarm-pause')]
                     .filter(e => e.textContent.includes('Resume')).length };",
@@ -677,10 +636,10 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     assert_eq!(paused["pauses"], json!([]), "{paused}");
     assert_eq!(paused["resume"], 0, "{paused}");
     // Aimed as a hand does: the pointer reaches the button (the bar holds still), then clicks.
-    aim_pointer(&c, "#alarm-bar .alarm-more").await;
-    click(&c, "#alarm-bar .alarm-more").await;
+    aim_pointer(c, "#alarm-bar .alarm-more").await;
+    click(c, "#alarm-bar .alarm-more").await;
     let all = wait_js(
-        &c,
+        c,
         Duration::from_secs(5),
         &format!(
             "const r = (() => {{ {bar_script} }})(); return r.expanded && r.moreN === 0 ? r : null;"
@@ -688,9 +647,9 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     )
     .await;
     if all.is_null() {
-        screenshot(&c, "alarm-bar-all-failed.png").await;
-        let now = js(&c, &format!("return (() => {{ {bar_script} }})();")).await;
-        let detail = visible(&c, "#bed-detail").await;
+        screenshot(c, "alarm-bar-all-failed.png").await;
+        let now = js(c, &format!("return (() => {{ {bar_script} }})();")).await;
+        let detail = visible(c, "#bed-detail").await;
         panic!("not all shown after show all: {now}, bed detail open: {detail}");
     }
     assert_eq!(all["expanded"], true, "{all}");
@@ -698,16 +657,15 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
         all["shown"], all["beds"],
         "every alarming bed listed: {all}"
     );
-    screenshot(&c, "alarm-bar-all.png").await;
-    aim_pointer(&c, "#alarm-bar .alarm-more").await;
-    click(&c, "#alarm-bar .alarm-more").await;
+    screenshot(c, "alarm-bar-all.png").await;
+    aim_pointer(c, "#alarm-bar .alarm-more").await;
+    click(c, "#alarm-bar .alarm-more").await;
     wait_js(
-        &c,
+        c,
         Duration::from_secs(5),
         "return !document.querySelector('#alarm-bar').classList.contains('expanded');",
     )
     .await;
 
-    c.close().await.expect("close session");
-    drop(driver);
+    app.close().await;
 }

@@ -13,8 +13,8 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use crate::support::{
-    click, connect, fill, js, screenshot, start_driver, strings, text, visible, wait_for, wait_js,
-    wait_text, wait_visible, write_config, WINDOW,
+    click, create_user, fill, first_admin, js, login_as, open_admin, screenshot, start_app,
+    strings, text, visible, wait_for, wait_js, wait_text, wait_visible,
 };
 
 const ADMIN_PW: &str = "lantern orchard 42 quietly";
@@ -70,45 +70,19 @@ async fn num(c: &Client, script: &str) -> f64 {
 
 /// First run: the admin, then a charge nurse created in the admin panel, who logs in.
 async fn log_in_charge_nurse(c: &Client) {
-    wait_visible(c, "#first-run", "first-run dialog").await;
-    fill(c, "#fr-name", "admin1").await;
-    fill(c, "#fr-pw", ADMIN_PW).await;
-    fill(c, "#fr-pw2", ADMIN_PW).await;
-    click(c, "#fr-submit").await;
-    wait_text(c, "#auth-user", "admin1 · Admin").await;
-    wait_visible(c, "#btn-admin", "Admin button").await;
-    click(c, "#btn-admin").await;
-    wait_visible(c, "#users-table", "users table").await;
-    fill(c, "#nu-name", "charge1").await;
-    js(
-        c,
-        "document.querySelector('#nu-role').value = 'charge-nurse'; return true;",
-    )
-    .await;
-    fill(c, "#nu-pw", CHARGE_PW).await;
-    fill(c, "#nu-pw2", CHARGE_PW).await;
-    click(c, "#nu-submit").await;
-    wait_visible(c, "tr[data-user=\"charge1\"]", "new user row").await;
-    click(c, "#btn-logout").await;
-    wait_text(c, "#auth-user", "Not logged in").await;
-    click(c, "#btn-login").await;
-    wait_visible(c, "#login", "log-in dialog").await;
-    fill(c, "#login-name", "charge1").await;
-    fill(c, "#login-pw", CHARGE_PW).await;
-    click(c, "#login-submit").await;
-    wait_text(c, "#auth-user", "charge1 · Charge nurse").await;
+    first_admin(c, "admin1", ADMIN_PW).await;
+    open_admin(c).await;
+    create_user(c, "charge1", "charge-nurse", CHARGE_PW).await;
+    login_as(c, "charge1", CHARGE_PW, "charge1 · Charge nurse").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bed_detail_live_limits_trends_review_alarms_patient() {
-    let _one_window = WINDOW.lock().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path());
-    let driver = start_driver(&config);
-    let c = connect(&driver).await;
+    let app = start_app("").await;
+    let c = &app.c;
 
-    log_in_charge_nurse(&c).await;
-    let ward = wait_for(&c, Duration::from_secs(30), |v| {
+    log_in_charge_nurse(c).await;
+    let ward = wait_for(c, Duration::from_secs(30), |v| {
         v["tiles"] == 8 && strings(&v["hr"]).iter().all(|h| h.parse::<f64>().is_ok())
     })
     .await;
@@ -120,16 +94,16 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         .clone();
 
     // ---- Open the bed by clicking its tile.
-    click(&c, &format!(".bed-tile[data-bed={bed:?}]")).await;
-    wait_visible(&c, "#bed-detail", "bed detail").await;
-    assert_eq!(text(&c, "#detail-title").await, "Bed 03");
+    click(c, &format!(".bed-tile[data-bed={bed:?}]")).await;
+    wait_visible(c, "#bed-detail", "bed detail").await;
+    assert_eq!(text(c, "#detail-title").await, "Bed 03");
     assert!(
-        visible(&c, "#ward-grid").await,
+        visible(c, "#ward-grid").await,
         "the ward stays in view beside the detail (issue 12)"
     );
     // Every channel draws, at its own rate.
     let drawing = wait_js(
-        &c,
+        c,
         Duration::from_secs(20),
         &format!(
             "{INK}
@@ -149,34 +123,34 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     assert_eq!(channels, ["ECG_II", "ECG_V5", "PLETH", "RESP"]);
     // Numerics with their limits.
     wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         "const v = document.querySelector('.dnum[data-vital=\"HR\"] .dnum-value').textContent;
          return /^\\d+$/.test(v);",
     )
     .await;
-    wait_text(&c, ".dnum[data-vital=\"HR\"] .dnum-limits", "50 – 120").await;
-    wait_text(&c, ".dnum[data-vital=\"SPO2\"] .dnum-limits", "> 90").await;
-    screenshot(&c, "bed-detail.png").await;
+    wait_text(c, ".dnum[data-vital=\"HR\"] .dnum-limits", "50 – 120").await;
+    wait_text(c, ".dnum[data-vital=\"SPO2\"] .dnum-limits", "> 90").await;
+    screenshot(c, "bed-detail.png").await;
 
     // ---- Limits: a crossed limit is refused in the form; a good one is saved by the backend.
     wait_visible(
-        &c,
+        c,
         "#limits-edit",
         "limits editor button for the charge nurse",
     )
     .await;
-    click(&c, "#limits-edit").await;
-    wait_visible(&c, "#limits-form", "limits form").await;
-    set_value(&c, "input[data-code=\"HR_LOW\"]", "130").await;
-    click(&c, "#limits-save").await;
-    wait_text(&c, "#limits-msg", "Please correct").await;
-    set_value(&c, "input[data-code=\"HR_LOW\"]", "50").await;
-    set_value(&c, "input[data-code=\"SPO2_LOW\"]", "88").await;
-    screenshot(&c, "bed-detail-limits.png").await;
-    click(&c, "#limits-save").await;
-    wait_text(&c, ".dnum[data-vital=\"SPO2\"] .dnum-limits", "> 88").await;
-    let limits = invoke(&c, "bed_limits", &format!("{{ bed: {bed:?} }}")).await;
+    click(c, "#limits-edit").await;
+    wait_visible(c, "#limits-form", "limits form").await;
+    set_value(c, "input[data-code=\"HR_LOW\"]", "130").await;
+    click(c, "#limits-save").await;
+    wait_text(c, "#limits-msg", "Please correct").await;
+    set_value(c, "input[data-code=\"HR_LOW\"]", "50").await;
+    set_value(c, "input[data-code=\"SPO2_LOW\"]", "88").await;
+    screenshot(c, "bed-detail-limits.png").await;
+    click(c, "#limits-save").await;
+    wait_text(c, ".dnum[data-vital=\"SPO2\"] .dnum-limits", "> 88").await;
+    let limits = invoke(c, "bed_limits", &format!("{{ bed: {bed:?} }}")).await;
     let spo2 = limits["ok"]
         .as_array()
         .and_then(|a| a.iter().find(|l| l["code"] == "SPO2_LOW"))
@@ -184,7 +158,7 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     assert_eq!(spo2["threshold"], 88.0, "{limits}");
     // The backend refuses what the form would have refused.
     let refused = invoke(
-        &c,
+        c,
         "set_bed_limits",
         &format!("{{ bed: {bed:?}, changes: [{{ code: 'HR_LOW', threshold: 500 }}] }}"),
     )
@@ -192,9 +166,9 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     assert_eq!(refused["err"]["code"], "bad_request", "{refused}");
 
     // ---- Trends: charts with data for the last hour.
-    click(&c, "#dtab-trends").await;
+    click(c, "#dtab-trends").await;
     let points = wait_js(
-        &c,
+        c,
         Duration::from_secs(20),
         &format!(
             "{INK}
@@ -211,14 +185,14 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         "the HR trend has points: {points}"
     );
     let charts = num(
-        &c,
+        c,
         "return document.querySelectorAll('.trend-chart canvas').length;",
     )
     .await;
     assert!(charts >= 5.0, "five trend charts: {charts}");
     // Fixed axes per vital (RR 0–40 whatever the values), the alarm limits as a band.
     let scale = js(
-        &c,
+        c,
         "const q = (k) => document.querySelector(`.trend-chart[data-trend=\"${k}\"]`);
          return [q('rr').dataset.axis, q('spo2').dataset.axis, q('hr').dataset.limits];",
     )
@@ -231,10 +205,10 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
             .is_some_and(|l| l.contains(',') && l != ","),
         "HR limits drawn: {scale}"
     );
-    wait_text(&c, "#trend-status", "per point").await;
+    wait_text(c, "#trend-status", "per point").await;
     // A custom range around the few minutes the station has run, for a readable picture.
     js(
-        &c,
+        c,
         "const p = (n) => String(n).padStart(2, '0');
          const f = (ms) => { const d = new Date(ms); return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`; };
          document.querySelector('#trend-from').value = f(Date.now() - 3 * 60000);
@@ -242,9 +216,9 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
          return true;",
     )
     .await;
-    click(&c, "#trend-apply").await;
+    click(c, "#trend-apply").await;
     wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         &format!(
             "{INK} const s = document.querySelector('#trend-status').textContent;
@@ -253,10 +227,10 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         ),
     )
     .await;
-    screenshot(&c, "bed-detail-trends.png").await;
-    click(&c, "button[data-range=\"8h\"]").await;
+    screenshot(c, "bed-detail-trends.png").await;
+    click(c, "button[data-range=\"8h\"]").await;
     wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         "const b = document.querySelector('button[data-range=\"8h\"]');
          return b.classList.contains('active') && document.querySelector('#trend-status').textContent.includes('1 min per point');",
@@ -264,9 +238,9 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     .await;
 
     // ---- Full disclosure: stored samples, the cursor moved with the keyboard and by paging.
-    click(&c, "#dtab-review").await;
+    click(c, "#dtab-review").await;
     let n = wait_js(
-        &c,
+        c,
         Duration::from_secs(15),
         "return Number(document.querySelector('#review-strip').dataset.samples || 0);",
     )
@@ -276,19 +250,19 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         "stored ECG at 500 Hz in the last 10 s: {n}"
     );
     wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         &format!("{INK} return trace(document.querySelector('#review-strip')) > 300;"),
     )
     .await;
-    screenshot(&c, "bed-detail-review.png").await;
+    screenshot(c, "bed-detail-review.png").await;
     let cursor0 = num(
-        &c,
+        c,
         "return Number(document.querySelector('#review-strip').dataset.cursor);",
     )
     .await;
     let start0 = num(
-        &c,
+        c,
         "return Number(document.querySelector('#review-strip').dataset.start);",
     )
     .await;
@@ -298,7 +272,7 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         .expect("review strip");
     strip.click().await.expect("click the strip");
     let clicked = num(
-        &c,
+        c,
         "return Number(document.querySelector('#review-strip').dataset.cursor);",
     )
     .await;
@@ -309,7 +283,7 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     let left: String = std::iter::repeat_n(char::from(Key::Left), 5).collect();
     strip.send_keys(&left).await.expect("arrow keys");
     let moved = wait_js(
-        &c,
+        c,
         Duration::from_secs(5),
         &format!(
             "const c = Number(document.querySelector('#review-strip').dataset.cursor);
@@ -326,7 +300,7 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         .await
         .expect("page up");
     let start1 = wait_js(
-        &c,
+        c,
         Duration::from_secs(5),
         &format!(
             "const s = Number(document.querySelector('#review-strip').dataset.start);
@@ -338,30 +312,30 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         start1.as_f64().unwrap_or(0.0) > 0.0,
         "Page Up went back 10 s"
     );
-    let readout = wait_text(&c, "#review-readout", "Cursor").await;
+    let readout = wait_text(c, "#review-readout", "Cursor").await;
     assert!(readout.contains("ECG II"), "{readout}");
     // The date is part of the cursor's time.
-    let year = js(&c, "return String(new Date().getFullYear());").await;
+    let year = js(c, "return String(new Date().getFullYear());").await;
     assert!(
         readout.contains(year.as_str().unwrap_or("20")),
         "date shown: {readout}"
     );
     // Several leads of the same window, and two-cursor calipers.
     let leads = wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         "const l = [...document.querySelectorAll('#review-leads canvas.review-lead')];
          return l.length === 3 && l.some(c => Number(c.dataset.samples) > 0) ? l.length : 0;",
     )
     .await;
     assert_eq!(leads, 3, "ECG V5, pleth and resp under the chosen lead");
-    click(&c, "#review-calipers").await;
-    let cal = wait_text(&c, "#review-readout", "calipers Δ 1.000 s · 60 /min").await;
+    click(c, "#review-calipers").await;
+    let cal = wait_text(c, "#review-readout", "calipers Δ 1.000 s · 60 /min").await;
     assert!(cal.contains("calipers"), "{cal}");
-    screenshot(&c, "bed-detail-review-calipers.png").await;
+    screenshot(c, "bed-detail-review-calipers.png").await;
     // The slider to an hour ago, before the station started: the whole window is one gap.
     js(
-        &c,
+        c,
         "const s = document.querySelector('#review-slider');
          s.value = s.min;
          s.dispatchEvent(new Event('input'));
@@ -369,7 +343,7 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     )
     .await;
     let gap = wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         "const s = document.querySelector('#review-strip');
          return s.dataset.samples === '0' && document.querySelector('#review-status').textContent.includes('1 gap')
@@ -377,12 +351,12 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     )
     .await;
     assert_eq!(gap, 1, "an hour ago: no samples, one gap");
-    screenshot(&c, "bed-detail-review-gap.png").await;
+    screenshot(c, "bed-detail-review-gap.png").await;
 
     // ---- Alarm history: the simulated desaturation of bed 03, with the seconds before it.
-    click(&c, "#dtab-alarms").await;
+    click(c, "#dtab-alarms").await;
     let found = wait_js(
-        &c,
+        c,
         Duration::from_secs(90),
         "const row = document.querySelector('tr.alarm-row[data-code=\"SPO2_LOW\"]');
          if (row) return true;
@@ -394,13 +368,13 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     )
     .await;
     assert_eq!(found, Value::Bool(true), "SpO2 alarm in the history");
-    let row = text(&c, "tr.alarm-row[data-code=\"SPO2_LOW\"]").await;
+    let row = text(c, "tr.alarm-row[data-code=\"SPO2_LOW\"]").await;
     assert!(row.contains("*** high"), "priority marker: {row}");
     assert!(row.contains("SpO2 LOW"), "{row}");
-    wait_text(&c, "#alarm-status", "click one").await;
-    click(&c, "tr.alarm-row[data-code=\"SPO2_LOW\"] td.time").await;
+    wait_text(c, "#alarm-status", "click one").await;
+    click(c, "tr.alarm-row[data-code=\"SPO2_LOW\"] td.time").await;
     let drawn = wait_js(
-        &c,
+        c,
         Duration::from_secs(10),
         &format!(
             "{INK} const s = [...document.querySelectorAll('tr.alarm-snippet:not([hidden]) canvas')];
@@ -409,16 +383,16 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     )
     .await;
     assert_eq!(drawn, Value::Bool(true), "ECG and pleth before the alarm");
-    screenshot(&c, "bed-detail-alarms.png").await;
+    screenshot(c, "bed-detail-alarms.png").await;
 
     // ---- Admit a patient; the backend lists the name for this session.
-    click(&c, "#dtab-patient").await;
-    wait_visible(&c, "#adt-mrn", "admit form for the charge nurse").await;
-    fill(&c, "#adt-mrn", "MRN-4711").await;
-    fill(&c, "#adt-name", "Ada Lovelace").await;
+    click(c, "#dtab-patient").await;
+    wait_visible(c, "#adt-mrn", "admit form for the charge nurse").await;
+    fill(c, "#adt-mrn", "MRN-4711").await;
+    fill(c, "#adt-name", "Ada Lovelace").await;
     // Two identifiers: without a date of birth the admission is refused by the backend.
     let refused = invoke(
-        &c,
+        c,
         "admit_patient",
         &format!(
             "{{ bed: {bed:?}, patient: {{ mrn: 'MRN-9', name: 'No Dob', dob: '', sex: 'U', pacemaker: false }} }}"
@@ -426,24 +400,24 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     )
     .await;
     assert_eq!(refused["err"]["code"], "bad_request", "{refused}");
-    set_value(&c, "#adt-dob", "1948-12-10").await;
+    set_value(c, "#adt-dob", "1948-12-10").await;
     js(
-        &c,
+        c,
         "document.querySelector('#adt-sex').value = 'F';
          document.querySelector('#adt-pacer').checked = true; return true;",
     )
     .await;
-    click(&c, "#adt-admit").await;
+    click(c, "#adt-admit").await;
     // The patient header: name, age, sex, pacemaker, MRN.
-    let header = wait_text(&c, "#detail-patient", " y · F · PACER · MRN MRN-4711").await;
+    let header = wait_text(c, "#detail-patient", " y · F · PACER · MRN MRN-4711").await;
     assert!(header.starts_with("Ada Lovelace · "), "{header}");
-    let patients = invoke(&c, "list_patients", "{}").await;
+    let patients = invoke(c, "list_patients", "{}").await;
     assert_eq!(patients["ok"][0]["name"], "Ada Lovelace", "{patients}");
     assert_eq!(patients["ok"][0]["dob"], "1948-12-10", "{patients}");
     assert_eq!(patients["ok"][0]["pacemaker"], true, "{patients}");
     // ... and on the bed's tile in the ward strip.
     wait_text(
-        &c,
+        c,
         &format!(".bed-tile[data-bed={bed:?}] .patient-name"),
         "F · PACER",
     )
@@ -451,24 +425,24 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     assert_eq!(patients["ok"][0]["bed"], Value::String(bed.clone()));
 
     // ---- Locked: the backend masks the patient's identity (initials only), the bed stays open.
-    click(&c, "#btn-lock").await;
-    wait_visible(&c, "#lock-banner", "lock banner").await;
+    click(c, "#btn-lock").await;
+    wait_visible(c, "#lock-banner", "lock banner").await;
     wait_js(
-        &c,
+        c,
         Duration::from_secs(15),
         "return document.querySelector('#detail-patient').textContent === 'A. L. · F · PACER';",
     )
     .await;
     assert_eq!(
-        text(&c, "#detail-patient").await,
+        text(c, "#detail-patient").await,
         "A. L. · F · PACER",
         "masked while locked (sex and pacemaker are not identity)"
     );
-    let masked = invoke(&c, "list_patients", "{}").await;
+    let masked = invoke(c, "list_patients", "{}").await;
     assert_eq!(masked["ok"][0]["mrn"], "", "{masked}");
-    fill(&c, "#unlock-pw", CHARGE_PW).await;
-    click(&c, "#unlock-submit").await;
-    wait_text(&c, "#detail-patient", "Ada Lovelace").await;
+    fill(c, "#unlock-pw", CHARGE_PW).await;
+    click(c, "#unlock-submit").await;
+    wait_text(c, "#detail-patient", "Ada Lovelace").await;
 
     // ---- Escape: back to the ward.
     c.active_element()
@@ -478,25 +452,19 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         .await
         .expect("escape");
     wait_js(
-        &c,
+        c,
         Duration::from_secs(5),
         "return document.querySelector('#bed-detail').hidden;",
     )
     .await;
-    assert!(
-        !visible(&c, "#bed-detail").await,
-        "Escape closes the detail"
-    );
-    wait_visible(&c, "#ward-grid", "ward grid back").await;
-
-    c.close().await.expect("close session");
-    drop(driver);
+    assert!(!visible(c, "#bed-detail").await, "Escape closes the detail");
+    wait_visible(c, "#ward-grid", "ward grid back").await;
 
     // ---- Restart on the same database: the limits set above are in force again.
-    let driver = start_driver(&config);
-    let c = connect(&driver).await;
-    wait_for(&c, Duration::from_secs(30), |v| v["tiles"] == 8).await;
-    let limits = invoke(&c, "bed_limits", &format!("{{ bed: {bed:?} }}")).await;
+    let app = app.restart().await;
+    let c = &app.c;
+    wait_for(c, Duration::from_secs(30), |v| v["tiles"] == 8).await;
+    let limits = invoke(c, "bed_limits", &format!("{{ bed: {bed:?} }}")).await;
     let spo2 = limits["ok"]
         .as_array()
         .and_then(|a| a.iter().find(|l| l["code"] == "SPO2_LOW"))
@@ -505,6 +473,5 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         spo2["threshold"], 88.0,
         "saved limits after a restart: {limits}"
     );
-    c.close().await.expect("close session");
-    drop(driver);
+    app.close().await;
 }

@@ -15,8 +15,8 @@ use vigil_core::codes::Vital;
 use vigil_core::telemetry::BedId;
 
 use crate::support::{
-    click, connect, fill, first_admin, free_port, js, screenshot, start_driver, text, wait_js,
-    wait_text, wait_visible, write_config_with, WINDOW,
+    click, fill, first_admin, free_port, js, screenshot, text, wait_js, wait_text, wait_visible,
+    write_config_with, App, WINDOW,
 };
 
 const ADMIN_PW: &str = "copper lantern 77 tide";
@@ -78,7 +78,7 @@ fn drain(sock: &UdpSocket, into: &mut Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it() {
-    let _one_window = WINDOW.lock().await;
+    let window = WINDOW.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let _broker = mosquitto(port);
@@ -105,9 +105,9 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
         )
         .expect("register");
     }
-    let driver = start_driver(&config);
-    let c = connect(&driver).await;
-    first_admin(&c, "it-admin", ADMIN_PW).await;
+    let app = App::open(window, dir, config).await;
+    let c = &app.c;
+    first_admin(c, "it-admin", ADMIN_PW).await;
 
     // The real monitor feeds bed 4W/01 once a second, all along.
     let mut real = publisher(port, "vigil/v1/4W/01/mon-01/vitals");
@@ -129,8 +129,8 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
         }
     });
     let tile = ".bed-tile[data-bed='4W/01']";
-    wait_visible(&c, tile, "the tile of bed 4W/01").await;
-    wait_text(&c, &format!("{tile} .num-hr .value"), "72").await;
+    wait_visible(c, tile, "the tile of bed 4W/01").await;
+    wait_text(c, &format!("{tile} .num-hr .value"), "72").await;
 
     // Someone publishes as bed 4W/01 with a device of their own: 30 messages.
     let mut spoof = publisher(port, "vigil/v1/4W/01/evil-9/vitals");
@@ -146,15 +146,15 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
     // The nurse sees it on the bed: a SECURITY technical alarm, tile and bar.
     let bar_item = "#alarm-bar .alarm-item[data-bed='4W/01'][data-alarm$='SECURITY']";
     wait_visible(
-        &c,
+        c,
         bar_item,
         "the SECURITY alarm of bed 4W/01 in the alarm bar",
     )
     .await;
-    let bar = text(&c, bar_item).await;
+    let bar = text(c, bar_item).await;
     assert!(bar.contains("SECURITY: DATA MAY BE FORGED"), "{bar}");
     let tile_text = wait_js(
-        &c,
+        c,
         Duration::from_secs(20),
         &format!(
             "const t = document.querySelector(\"{tile}\");
@@ -169,18 +169,18 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
     );
     // The spoofed readings were refused: the tile still shows the real monitor's 72.
     assert_eq!(
-        text(&c, &format!("{tile} .num-hr .value")).await.trim(),
+        text(c, &format!("{tile} .num-hr .value")).await.trim(),
         "72"
     );
-    screenshot(&c, "e2e-security-alarm.png").await;
+    screenshot(c, "e2e-security-alarm.png").await;
 
     // IT: one event for the whole flood, on the Security screen.
-    click(&c, "#btn-admin").await;
-    click(&c, "#tab-security").await;
+    click(c, "#btn-admin").await;
+    click(c, "#tab-security").await;
     let row = "#security-table tr[data-kind='unknown_device']";
-    wait_visible(&c, row, "the unknown-device event").await;
+    wait_visible(c, row, "the unknown-device event").await;
     let rows: Value = js(
-        &c,
+        c,
         "return [...document.querySelectorAll(\"#security-table tr[data-kind='unknown_device']\")]
            .map(r => r.textContent);",
     )
@@ -192,27 +192,27 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
         row_text.contains("bed 4W/01") && row_text.contains("30×") && row_text.contains("HIGH"),
         "{row_text}"
     );
-    screenshot(&c, "e2e-security-screen.png").await;
+    screenshot(c, "e2e-security-screen.png").await;
 
     // Acknowledged with a note: stored, audited, and the bed's alarm ends.
     fill(
-        &c,
+        c,
         &format!("{row} .ack-note"),
         "rogue laptop on port 12 unplugged",
     )
     .await;
-    click(&c, &format!("{row} .act-ack")).await;
-    wait_text(&c, "#admin-msg", "acknowledged").await;
-    wait_text(&c, row, "rogue laptop on port 12 unplugged").await;
+    click(c, &format!("{row} .act-ack")).await;
+    wait_text(c, "#admin-msg", "acknowledged").await;
+    wait_text(c, row, "rogue laptop on port 12 unplugged").await;
     let gone = wait_js(
-        &c,
+        c,
         Duration::from_secs(20),
         &format!("return !document.querySelector(\"{bar_item}\");"),
     )
     .await;
     assert_eq!(gone, Value::Bool(true), "the SECURITY alarm ended");
-    click(&c, "#sf-export").await;
-    wait_visible(&c, "#security-csv-link", "the export link").await;
+    click(c, "#sf-export").await;
+    wait_visible(c, "#security-csv-link", "the export link").await;
 
     // The SIEM got the event and the audit-trail head (RFC 5424 over UDP).
     let mut lines = Vec::new();
@@ -242,7 +242,7 @@ async fn a_spoofed_device_raises_a_security_alarm_on_its_bed_and_an_event_for_it
 
     // End the session: the driver then closes the window, whose station would otherwise go
     // on running (and logging) after the test, beside the tests that follow.
-    c.close().await.expect("close session");
+    app.close().await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(real);
     let _ = feeder.join();

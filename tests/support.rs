@@ -98,6 +98,97 @@ pub fn start_driver(config: &Path) -> Driver {
     Driver { child, port }
 }
 
+/// One test's app in the real window: the window taken, its data directory and config file,
+/// tauri-driver and the WebDriver session.
+pub struct App {
+    pub c: Client,
+    pub driver: Driver,
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+    _window: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// Take the window, write a config in a fresh directory (embedded broker, simulated ward, then
+/// `extra`, see [`write_config_with`]), start the app and open a session.
+pub async fn start_app(extra: &str) -> App {
+    let window = WINDOW.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config_with(dir.path(), extra);
+    App::open(window, dir, config).await
+}
+
+impl App {
+    /// Start the app on `config` (in `dir`) and open a session, holding `window` meanwhile.
+    pub async fn open(
+        window: tokio::sync::MutexGuard<'static, ()>,
+        dir: tempfile::TempDir,
+        config: PathBuf,
+    ) -> App {
+        let driver = start_driver(&config);
+        let c = connect(&driver).await;
+        App {
+            c,
+            driver,
+            config,
+            dir,
+            _window: window,
+        }
+    }
+
+    /// Close the session and stop the app, then start it again on the same config and database.
+    pub async fn restart(self) -> App {
+        let App {
+            c,
+            driver,
+            config,
+            dir,
+            _window,
+        } = self;
+        c.close().await.expect("close session");
+        drop(driver);
+        App::open(_window, dir, config).await
+    }
+
+    /// Close the session; the app stops, then the window is free for the next test.
+    pub async fn close(self) {
+        self.c.close().await.expect("close session");
+    }
+}
+
+/// Every tile shows a heart rate (8 tiles within 30 s), and at least two change within
+/// `within`; returns the first overview and the later one.
+pub async fn tiles_live(c: &Client, within: Duration) -> (Value, Value) {
+    let first = wait_for(c, Duration::from_secs(30), |v| {
+        v["tiles"] == 8 && strings(&v["hr"]).iter().all(|h| h.parse::<f64>().is_ok())
+    })
+    .await;
+    assert_eq!(first["tiles"], 8, "eight bed tiles: {first}");
+    let hr0 = strings(&first["hr"]);
+    assert!(
+        hr0.iter().all(|h| h.parse::<f64>().is_ok()),
+        "every tile shows a heart rate: {first}"
+    );
+    let later = wait_for(c, within, |v| {
+        strings(&v["hr"])
+            .iter()
+            .zip(&hr0)
+            .filter(|(a, b)| a != b)
+            .count()
+            >= 2
+    })
+    .await;
+    let changed = strings(&later["hr"])
+        .iter()
+        .zip(&hr0)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        changed >= 2,
+        "heart rates should change: {hr0:?} then {later}"
+    );
+    (first, later)
+}
+
 pub async fn connect(driver: &Driver) -> Client {
     let caps = json!({
         "browserName": "wry",
@@ -176,12 +267,8 @@ pub async fn wait_for(c: &Client, within: Duration, ok: impl Fn(&Value) -> bool)
     }
 }
 
-/// A config file in `dir`: embedded broker and simulated ward, database in `dir`.
-pub fn write_config(dir: &Path) -> PathBuf {
-    write_config_with(dir, "")
-}
-
-/// [`write_config`] with more TOML appended (e.g. `[simulator]\nbeds = 32`).
+/// A config file in `dir`: embedded broker and simulated ward, database in `dir`, and `extra`
+/// TOML appended (e.g. `[simulator]\nbeds = 32`).
 pub fn write_config_with(dir: &Path, extra: &str) -> PathBuf {
     let config = dir.join("vigil.toml");
     // Private, as the station requires of its data directory and config file.
@@ -232,6 +319,13 @@ pub async fn create_user(c: &Client, name: &str, role: &str, pw: &str) {
     wait_text(c, "#admin-msg", &format!("User {name}")).await;
 }
 
+/// As an administrator, open the admin panel on its users table.
+pub async fn open_admin(c: &Client) {
+    wait_visible(c, "#btn-admin", "Admin button").await;
+    click(c, "#btn-admin").await;
+    wait_visible(c, "#users-table", "users table").await;
+}
+
 /// First run: create the administrator `name` (logged in afterwards).
 pub async fn first_admin(c: &Client, name: &str, pw: &str) {
     wait_visible(c, "#first-run", "first-run dialog").await;
@@ -245,9 +339,19 @@ pub async fn first_admin(c: &Client, name: &str, pw: &str) {
 /// Log out whoever is logged in, then log in as `name`; waits for the header to show `shown`.
 pub async fn login_as(c: &Client, name: &str, pw: &str, shown: &str) {
     if visible(c, "#btn-logout").await {
-        click(c, "#btn-logout").await;
-        wait_text(c, "#auth-user", "Not logged in").await;
+        log_out(c).await;
     }
+    log_in(c, name, pw, shown).await;
+}
+
+/// Log out; the header says nobody is logged in.
+pub async fn log_out(c: &Client) {
+    click(c, "#btn-logout").await;
+    wait_text(c, "#auth-user", "Not logged in").await;
+}
+
+/// Log in as `name` from the log-in dialog; waits for the header to show `shown`.
+pub async fn log_in(c: &Client, name: &str, pw: &str, shown: &str) {
     click(c, "#btn-login").await;
     wait_visible(c, "#login", "log-in dialog").await;
     fill(c, "#login-name", name).await;
@@ -338,6 +442,19 @@ pub async fn wait_text(c: &Client, css: &str, want: &str) -> String {
         text(c, css).await
     );
     got
+}
+
+/// Choose `value` in the select element `css`, as a user does (a change event follows).
+pub async fn choose(c: &Client, css: &str, value: &str) {
+    let done = js(
+        c,
+        &format!(
+            "const s = document.querySelector({css:?}); if (!s) return false; s.value = {value:?};
+             s.dispatchEvent(new Event('change')); return true;"
+        ),
+    )
+    .await;
+    assert_eq!(done, Value::Bool(true), "{css} to choose {value:?} in");
 }
 
 pub async fn click(c: &Client, css: &str) {
