@@ -853,6 +853,31 @@ mod tests {
         Connection::open(&to).expect("open copy")
     }
 
+    /// A database of `n` entries, and a copy of it (`name`) tampered with by the statements
+    /// `sql` (the attacker drops a trigger first, as it would refuse the change): the temporary
+    /// directory, the original's connection, and the verification of the copy.
+    fn tampered(n: i64, name: &str, sql: &str) -> (tempfile::TempDir, Connection, VerifyReport) {
+        let (dir, path, conn) = db();
+        fill(&conn, n);
+        let evil = copy(&dir, &path, name);
+        evil.execute_batch(sql).expect("tamper");
+        let r = Audit::verify(&evil).expect("verify");
+        (dir, conn, r)
+    }
+
+    fn broken(id: i64, kind: BreakKind) -> Option<BrokenLink> {
+        Some(BrokenLink { id, kind })
+    }
+
+    /// The ids of the entries that `filter` lists.
+    fn ids(conn: &Connection, filter: AuditFilter) -> Vec<i64> {
+        Audit::list(conn, &filter)
+            .expect("list")
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    }
+
     #[test]
     fn hash_encoding_is_the_documented_one() {
         // Built by hand from the documented encoding, independently of entry_hash.
@@ -938,24 +963,15 @@ mod tests {
 
     #[test]
     fn altered_row_in_a_copy_is_reported_by_id() {
-        let (dir, path, conn) = db();
-        fill(&conn, 5);
-        let evil = copy(&dir, &path, "altered.db");
         // The attacker drops the protection first, as the triggers would refuse the change.
-        evil.execute_batch(
+        let (_dir, conn, r) = tampered(
+            5,
+            "altered.db",
             "DROP TRIGGER audit_log_no_update;
              UPDATE audit_log SET detail = 'nothing happened' WHERE id = 3;",
-        )
-        .expect("tamper");
-        let r = Audit::verify(&evil).expect("verify");
-        assert_eq!(r.entries, 5);
-        assert_eq!(
-            r.first_break,
-            Some(BrokenLink {
-                id: 3,
-                kind: BreakKind::HashMismatch
-            })
         );
+        assert_eq!(r.entries, 5);
+        assert_eq!(r.first_break, broken(3, BreakKind::HashMismatch));
         assert!(!r.triggers_present);
         assert!(r
             .first_break
@@ -980,26 +996,17 @@ mod tests {
         )
         .expect("tamper");
         let r = Audit::verify(&evil).expect("verify");
-        assert_eq!(
-            r.first_break,
-            Some(BrokenLink {
-                id: 4,
-                kind: BreakKind::PrevHashMismatch
-            })
-        );
+        assert_eq!(r.first_break, broken(4, BreakKind::PrevHashMismatch));
     }
 
     #[test]
     fn deleted_middle_row_is_reported() {
-        let (dir, path, conn) = db();
-        fill(&conn, 5);
-        let evil = copy(&dir, &path, "deleted.db");
-        evil.execute_batch(
+        let (_dir, _conn, r) = tampered(
+            5,
+            "deleted.db",
             "DROP TRIGGER audit_log_no_delete;
              DELETE FROM audit_log WHERE id = 3;",
-        )
-        .expect("tamper");
-        let r = Audit::verify(&evil).expect("verify");
+        );
         assert_eq!(r.entries, 4);
         let b = r.first_break.expect("a break");
         assert_eq!(
@@ -1015,57 +1022,37 @@ mod tests {
     #[test]
     fn deleted_and_renumbered_rows_are_reported() {
         // Deleting entry 2 and renumbering the rest to hide the gap breaks the prev_hash link.
-        let (dir, path, conn) = db();
-        fill(&conn, 4);
-        let evil = copy(&dir, &path, "renumbered.db");
-        evil.execute_batch(
+        let (_dir, _conn, r) = tampered(
+            4,
+            "renumbered.db",
             "DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_log_no_update;
              DELETE FROM audit_log WHERE id = 2;
              UPDATE audit_log SET id = id - 1 WHERE id > 2;",
-        )
-        .expect("tamper");
-        let r = Audit::verify(&evil).expect("verify");
-        assert_eq!(
-            r.first_break,
-            Some(BrokenLink {
-                id: 2,
-                kind: BreakKind::PrevHashMismatch
-            })
         );
+        assert_eq!(r.first_break, broken(2, BreakKind::PrevHashMismatch));
         // Deleting the first entry is caught too.
-        let evil = copy(&dir, &path, "first.db");
-        evil.execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 1;")
-            .expect("tamper");
-        let r = Audit::verify(&evil).expect("verify");
+        let (_dir, _conn, r) = tampered(
+            4,
+            "first.db",
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 1;",
+        );
         assert_eq!(
             r.first_break,
-            Some(BrokenLink {
-                id: 2,
-                kind: BreakKind::Missing { expected_id: 1 }
-            })
+            broken(2, BreakKind::Missing { expected_id: 1 })
         );
     }
 
     #[test]
     fn swapped_rows_are_reported() {
-        let (dir, path, conn) = db();
-        fill(&conn, 4);
-        let evil = copy(&dir, &path, "swapped.db");
-        evil.execute_batch(
+        let (_dir, _conn, r) = tampered(
+            4,
+            "swapped.db",
             "DROP TRIGGER audit_log_no_update;
              UPDATE audit_log SET id = 100 WHERE id = 2;
              UPDATE audit_log SET id = 2 WHERE id = 3;
              UPDATE audit_log SET id = 3 WHERE id = 100;",
-        )
-        .expect("tamper");
-        let r = Audit::verify(&evil).expect("verify");
-        assert_eq!(
-            r.first_break,
-            Some(BrokenLink {
-                id: 2,
-                kind: BreakKind::PrevHashMismatch
-            })
         );
+        assert_eq!(r.first_break, broken(2, BreakKind::PrevHashMismatch));
     }
 
     #[test]
@@ -1093,58 +1080,46 @@ mod tests {
     fn list_filters() {
         let (_d, _p, conn) = db();
         fill(&conn, 9);
-        let all = Audit::list(&conn, &AuditFilter::default()).expect("list");
-        assert_eq!(
-            all.iter().map(|e| e.id).collect::<Vec<_>>(),
-            (1..=9).collect::<Vec<_>>()
-        );
-        let alice = Audit::list(
-            &conn,
-            &AuditFilter {
-                actor: Some("alice".into()),
-                ..Default::default()
-            },
-        )
-        .expect("list");
-        assert_eq!(
-            alice.iter().map(|e| e.id).collect::<Vec<_>>(),
-            vec![2, 4, 6, 8]
-        );
-        let logouts_by_alice = Audit::list(
-            &conn,
-            &AuditFilter {
-                actor: Some("alice".into()),
-                action: Some("logout".into()),
-                ..Default::default()
-            },
-        )
-        .expect("list");
-        assert_eq!(
-            logouts_by_alice.iter().map(|e| e.id).collect::<Vec<_>>(),
-            vec![6]
-        );
-        let window = Audit::list(
-            &conn,
-            &AuditFilter {
-                from_ms: Some(1_700_000_000_000 + 3000),
-                to_ms: Some(1_700_000_000_000 + 6000),
-                ..Default::default()
-            },
-        )
-        .expect("list");
-        assert_eq!(
-            window.iter().map(|e| e.id).collect::<Vec<_>>(),
-            vec![3, 4, 5]
-        );
-        let newest = Audit::list(
-            &conn,
-            &AuditFilter {
-                limit: Some(2),
-                ..Default::default()
-            },
-        )
-        .expect("list");
-        assert_eq!(newest.iter().map(|e| e.id).collect::<Vec<_>>(), vec![8, 9]);
+        let actor = |a: &str| Some(a.to_string());
+        for (case, filter, want) in [
+            ("all", AuditFilter::default(), (1..=9).collect::<Vec<_>>()),
+            (
+                "alice",
+                AuditFilter {
+                    actor: actor("alice"),
+                    ..Default::default()
+                },
+                vec![2, 4, 6, 8],
+            ),
+            (
+                "logouts by alice",
+                AuditFilter {
+                    actor: actor("alice"),
+                    action: Some("logout".into()),
+                    ..Default::default()
+                },
+                vec![6],
+            ),
+            (
+                "a window",
+                AuditFilter {
+                    from_ms: Some(1_700_000_000_000 + 3000),
+                    to_ms: Some(1_700_000_000_000 + 6000),
+                    ..Default::default()
+                },
+                vec![3, 4, 5],
+            ),
+            (
+                "the newest 2",
+                AuditFilter {
+                    limit: Some(2),
+                    ..Default::default()
+                },
+                vec![8, 9],
+            ),
+        ] {
+            assert_eq!(ids(&conn, filter), want, "{case}");
+        }
     }
 
     #[test]
@@ -1187,17 +1162,11 @@ mod tests {
             lines[3]
         );
         assert_eq!(lines.len(), 5, "header, 3 rows, empty after the last CRLF");
-        let last = Audit::list(
-            &conn,
-            &AuditFilter {
-                limit: Some(1),
-                ..Default::default()
-            },
-        )
-        .expect("list");
-        assert_eq!(last[0].action, actions::AUDIT_EXPORT);
-        assert_eq!(last[0].actor, "cli:it");
-        assert_eq!(last[0].detail, "csv, 3 entries, no filter");
+        let last = Audit::list(&conn, &AuditFilter::default()).expect("list");
+        let last = last.last().expect("the export's own entry");
+        assert_eq!(last.action, actions::AUDIT_EXPORT);
+        assert_eq!(last.actor, "cli:it");
+        assert_eq!(last.detail, "csv, 3 entries, no filter");
         assert!(Audit::verify(&conn).expect("verify").is_intact());
     }
 
@@ -1248,24 +1217,12 @@ mod tests {
         assert!(plain.is_intact() && !plain.keyed);
         // ... but not with the key.
         let r = Audit::verify_with(&evil, Some(&k)).expect("verify");
-        assert_eq!(
-            r.first_break,
-            Some(BrokenLink {
-                id: 3,
-                kind: BreakKind::MacMismatch
-            })
-        );
+        assert_eq!(r.first_break, broken(3, BreakKind::MacMismatch));
         // Stripping the MACs as well is seen too.
         evil.execute_batch("UPDATE audit_log SET mac = NULL")
             .expect("strip");
         let r = Audit::verify_with(&evil, Some(&k)).expect("verify");
-        assert_eq!(
-            r.first_break,
-            Some(BrokenLink {
-                id: 1,
-                kind: BreakKind::MacMissing
-            })
-        );
+        assert_eq!(r.first_break, broken(1, BreakKind::MacMissing));
         assert!(r.first_break.expect("break").to_string().contains("no MAC"));
     }
 

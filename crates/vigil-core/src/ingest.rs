@@ -1082,14 +1082,18 @@ mod tests {
         assert!(!unregister_device(&conn, "mon-1").expect("remove"));
     }
 
-    #[test]
-    fn budgets_drop_the_excess_of_one_device_only() {
-        let budget = Budget {
-            bytes_per_s: 10_000,
+    /// Device budgets of `bytes_per_s` and 10 messages a second, with a burst of one second.
+    fn budgets(bytes_per_s: u64) -> DeviceBudgets {
+        DeviceBudgets::new(Budget {
+            bytes_per_s,
             msgs_per_s: 10,
             burst_s: 1,
-        };
-        let mut b = DeviceBudgets::new(budget);
+        })
+    }
+
+    #[test]
+    fn budgets_drop_the_excess_of_one_device_only() {
+        let mut b = budgets(10_000);
         let (bed, other) = (BedId::new("4W", "01"), BedId::new("4W", "02"));
         let t = 1_000_000;
         // A burst of its budget passes, the next message is dropped (first of an episode).
@@ -1108,7 +1112,7 @@ mod tests {
         assert_eq!(b.admit(&bed, "spo2", 100, t), Admission::Admit);
         assert_eq!(b.admit(&other, "flood", 100, t), Admission::Admit);
         // Bytes count too: one message larger than what is left is dropped.
-        let mut b2 = DeviceBudgets::new(budget);
+        let mut b2 = budgets(10_000);
         assert_eq!(b2.admit(&bed, "big", 9_000, t), Admission::Admit);
         assert_eq!(
             b2.admit(&bed, "big", 2_000, t),
@@ -1138,12 +1142,7 @@ mod tests {
 
     #[test]
     fn a_station_away_may_take_the_backlog_once() {
-        let budget = Budget {
-            bytes_per_s: 1_000_000,
-            msgs_per_s: 10,
-            burst_s: 1,
-        };
-        let mut b = DeviceBudgets::new(budget);
+        let mut b = budgets(1_000_000);
         let bed = BedId::new("4W", "01");
         let t = 1_000_000;
         assert_eq!(b.admit(&bed, "known", 10, t), Admission::Admit);

@@ -441,19 +441,32 @@ mod tests {
         }
     }
 
+    /// The result of `f`, which must come within 10 s and be a success (`what` names it).
+    async fn in_time<T, E: std::fmt::Debug>(
+        f: impl std::future::Future<Output = Result<T, E>>,
+        what: &str,
+    ) -> T {
+        tokio::time::timeout(Duration::from_secs(10), f)
+            .await
+            .expect("in time")
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+    }
+
+    /// A sender to the listener at `addr` over `scheme`.
+    fn syslog_to(scheme: &str, addr: std::io::Result<std::net::SocketAddr>) -> Syslog {
+        let addr = addr.expect("addr");
+        Syslog::spawn(cfg(format!("{scheme}://{addr}"))).expect("spawn")
+    }
+
     #[tokio::test]
     async fn udp_and_tcp_reach_a_listener_on_loopback() {
         let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("udp");
-        let s = Syslog::spawn(cfg(format!("udp://{}", udp.local_addr().expect("addr"))))
-            .expect("spawn");
+        let s = syslog_to("udp", udp.local_addr());
         s.send(msg("over udp"));
         let mut buf = vec![0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(10), udp.recv(&mut buf))
-            .await
-            .expect("in time")
-            .expect("recv");
+        let n = in_time(udp.recv(&mut buf), "recv").await;
         let got = String::from_utf8_lossy(&buf[..n]).to_string();
         assert!(
             got.starts_with("<35>1 ") && got.ends_with("over udp"),
@@ -463,14 +476,10 @@ mod tests {
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("tcp");
-        let s = Syslog::spawn(cfg(format!("tcp://{}", tcp.local_addr().expect("addr"))))
-            .expect("spawn");
+        let s = syslog_to("tcp", tcp.local_addr());
         s.send(msg("first"));
         s.send(msg("second"));
-        let (mut sock, _) = tokio::time::timeout(Duration::from_secs(10), tcp.accept())
-            .await
-            .expect("in time")
-            .expect("accept");
+        let (mut sock, _) = in_time(tcp.accept(), "accept").await;
         let frames = read_frames(&mut sock, 2).await;
         assert!(
             frames[0].ends_with("first") && frames[1].ends_with("second"),
@@ -488,10 +497,7 @@ mod tests {
         let mut buf = Vec::new();
         while out.len() < n {
             let mut chunk = [0u8; 4096];
-            let k = tokio::time::timeout(Duration::from_secs(10), r.read(&mut chunk))
-                .await
-                .expect("in time")
-                .expect("read");
+            let k = in_time(r.read(&mut chunk), "read").await;
             assert!(k > 0, "closed after {} frames", out.len());
             buf.extend_from_slice(&chunk[..k]);
             while let Some(sp) = buf.iter().position(|&b| b == b' ') {
@@ -544,10 +550,7 @@ mod tests {
         c.ca_file = Some(ca_file);
         let s = Syslog::spawn(c).expect("spawn");
         s.send(msg("over tls"));
-        let (sock, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
-            .await
-            .expect("in time")
-            .expect("accept");
+        let (sock, _) = in_time(listener.accept(), "accept").await;
         let mut tls = TlsAcceptor::from(Arc::new(server))
             .accept(sock)
             .await

@@ -456,6 +456,15 @@ fn db_of(st: &AuthState) -> PathBuf {
     PathBuf::from(st.lock().svc.connection().path().unwrap())
 }
 
+/// The entries of `action` in the audit trail.
+fn audited(st: &AuthState, action: &str) -> Vec<vigil_core::audit::AuditEntry> {
+    let filter = AuditFilter {
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    Audit::list(st.lock().svc.connection(), &filter).unwrap()
+}
+
 fn audit_len(st: &AuthState) -> usize {
     Audit::list(st.lock().svc.connection(), &AuditFilter::default())
         .unwrap()
@@ -570,14 +579,7 @@ fn idle_timer_locks_and_alarms_stay_shown() {
     assert_eq!(auth::touch(&st).unwrap_err().code, "locked");
     auth::ward_access(&st).unwrap();
     // The lock is in the trail, and the password unlocks.
-    let locks = Audit::list(
-        st.lock().svc.connection(),
-        &AuditFilter {
-            action: Some("lock".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let locks = audited(&st, "lock");
     assert_eq!(locks.len(), 1);
     assert!(locks[0].detail.starts_with("idle"), "{:?}", locks[0]);
     assert_eq!(
@@ -602,14 +604,7 @@ fn another_user_replaces_a_locked_session_only_on_success() {
     assert_eq!((s.user.as_deref(), s.locked), (Some("nurse1"), true));
     let s = auth::login(&st, "charge1", PW).unwrap();
     assert_eq!((s.user.as_deref(), s.locked), (Some("charge1"), false));
-    let outs = Audit::list(
-        st.lock().svc.connection(),
-        &AuditFilter {
-            action: Some("logout".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let outs = audited(&st, "logout");
     assert_eq!(outs.len(), 2, "boss, then nurse1 from the locked screen");
     assert_eq!(outs[1].actor, "nurse1");
     assert_eq!(outs[1].detail, "from the locked screen");
@@ -754,14 +749,7 @@ fn limits_are_checked_audited_applied_and_saved() {
         88.0
     );
     // ...audited old → new (only what changed)...
-    let entries = Audit::list(
-        c.st.lock().svc.connection(),
-        &AuditFilter {
-            action: Some("limits_change".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let entries = audited(&c.st, "limits_change");
     assert_eq!(entries.len(), 1);
     assert_eq!(
         (
@@ -916,17 +904,10 @@ fn limits_follow_the_patient() {
     let saved =
         vigil_core::limits_db::load(&vigil_core::store::open(&db_of(&c.st)).unwrap()).unwrap();
     assert!(saved.is_empty(), "{saved:?}");
-    let details: Vec<String> = Audit::list(
-        c.st.lock().svc.connection(),
-        &AuditFilter {
-            action: Some("limits_change".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .into_iter()
-    .map(|e| format!("{} {}", e.target, e.detail))
-    .collect();
+    let details: Vec<String> = audited(&c.st, "limits_change")
+        .into_iter()
+        .map(|e| format!("{} {}", e.target, e.detail))
+        .collect();
     assert_eq!(
         details,
         [

@@ -36,6 +36,14 @@ fn trail(s: &AuthService) -> Vec<AuditEntry> {
     Audit::list(s.connection(), &AuditFilter::default()).expect("list")
 }
 
+/// The entries of the audit trail of `action`.
+fn entries(s: &AuthService, action: &str) -> Vec<AuditEntry> {
+    trail(s)
+        .into_iter()
+        .filter(|e| e.action == action)
+        .collect()
+}
+
 fn actions_of(s: &AuthService, user: &str) -> Vec<String> {
     trail(s)
         .into_iter()
@@ -192,10 +200,7 @@ fn login_checks_the_argon2_hash_and_tokens_are_256_bit_hex() {
         s.login("nobody", PW, T0),
         Err(AuthError::InvalidCredentials)
     ));
-    let failed: Vec<AuditEntry> = trail(&s)
-        .into_iter()
-        .filter(|e| e.action == actions::LOGIN_FAILED)
-        .collect();
+    let failed = entries(&s, actions::LOGIN_FAILED);
     assert_eq!(failed.len(), 2);
     assert_eq!(failed[0].actor, "nina");
     assert_eq!(failed[1].actor, "nobody");
@@ -242,10 +247,7 @@ fn lockout_after_five_failures_then_auto_unlock_after_fifteen_minutes() {
     assert_eq!(sess.user(), "nina");
     let u = s.user("nina").expect("user").expect("nina");
     assert_eq!((u.failed_count, u.locked_until_ms), (0, None));
-    let lockouts: Vec<AuditEntry> = trail(&s)
-        .into_iter()
-        .filter(|e| e.action == actions::LOCKOUT)
-        .collect();
+    let lockouts = entries(&s, actions::LOCKOUT);
     assert_eq!(lockouts.len(), 1);
     assert_eq!(lockouts[0].target, "nina");
     assert!(
@@ -452,10 +454,7 @@ fn idle_lock_after_ten_minutes_and_unlock_with_the_same_users_password() {
         Err(AuthError::Locked)
     ));
     s.unlock(&mut nina, PW, idle_at + 7).expect("unlock");
-    let locks: Vec<AuditEntry> = trail(&s)
-        .into_iter()
-        .filter(|e| e.action == actions::LOCK)
-        .collect();
+    let locks = entries(&s, actions::LOCK);
     assert_eq!(locks.len(), 2);
     assert!(locks[0].detail.starts_with("idle"), "{}", locks[0].detail);
     assert!(locks[1].detail.starts_with("by the user"));
@@ -707,10 +706,7 @@ fn sessions_end_on_logout_role_change_and_maximum_age() {
         Err(AuthError::SessionExpired)
     ));
     s.logout(nina, T0 + max).expect("logout");
-    let logouts: Vec<AuditEntry> = trail(&s)
-        .into_iter()
-        .filter(|e| e.action == actions::LOGOUT)
-        .collect();
+    let logouts = entries(&s, actions::LOGOUT);
     assert_eq!(logouts.len(), 2);
     assert_chain_intact(&s);
 }
@@ -999,11 +995,7 @@ fn reads_of_patient_data_are_audited_per_run_without_flooding() {
     s.touch(&mut nina, T0 + 5 * MIN).expect("active");
     s.check_idle(&mut nina, T0 + 5 * MIN + READ_RUN_GAP_MS)
         .expect("tick");
-    let t = trail(&s);
-    let sums: Vec<_> = t
-        .iter()
-        .filter(|e| e.action == actions::PHI_READ_SUMMARY)
-        .collect();
+    let sums = entries(&s, actions::PHI_READ_SUMMARY);
     assert_eq!(sums.len(), 1, "the single read of 4W/04 needs no summary");
     assert!(
         sums[0]
