@@ -415,10 +415,8 @@ fn malformed_flood_beside_normal_traffic() {
 /// the reason `clock_skew`.
 #[test]
 fn clock_skew_readings_placed_or_rejected_with_a_reason() {
-    let (dir, _broker, port, url) = fresh_broker();
-    let db = dir.path().join("ward.db");
-    let mut rec = record(&url, &db, "skew-station");
-    let c = Publisher::new(port, "skewed-monitor");
+    let mut w = Recording::start("skew-station");
+    let (db, c) = (w.db.clone(), Publisher::new(w.port, "skewed-monitor"));
     let bed = BedId::new("sk", "01");
     let topic = Topic::vitals(&bed, "skew-dev");
     // Whole milliseconds, as stored.
@@ -446,7 +444,7 @@ fn clock_skew_readings_placed_or_rejected_with_a_reason() {
                 && s.rejects.get("clock_skew") == Some(&rejected)
         },
     );
-    rec.stops_cleanly();
+    w.rec.stops_cleanly();
     let conn = rusqlite::Connection::open(&db).expect("db");
     let mut q = conn
         .prepare("SELECT t_ms FROM numerics WHERE ward = 'sk' ORDER BY t_ms")
@@ -471,7 +469,7 @@ fn clock_skew_readings_placed_or_rejected_with_a_reason() {
         )
         .expect("reject detail");
     assert!(detail.contains("sk/01/skew-dev"), "{detail}");
-    let out = rec.output();
+    let out = w.rec.output();
     assert!(out.contains("clock_skew"), "{out}");
     assert!(
         out.contains(&format!("rejected {rejected} (clock_skew)")),

@@ -54,10 +54,8 @@ fn security_events(db: &Path, kind: &str) -> Vec<(String, i64)> {
 
 #[test]
 fn stale_readings_and_replays_do_not_move_alarms() {
-    let (dir, _broker, port, url) = fresh_broker();
-    let db = dir.path().join("ward.db");
-    let mut rec = record(&url, &db, "readings-station");
-    let c = Publisher::new(port, "mon-rd");
+    let mut w = Recording::start("readings-station");
+    let (db, c) = (w.db.clone(), Publisher::new(w.port, "mon-rd"));
     let bed = BedId::new("rd", "01");
     let key = bed.key();
     let topic = Topic::vitals(&bed, "mon-rd");
@@ -132,8 +130,8 @@ fn stale_readings_and_replays_do_not_move_alarms() {
     assert_eq!(summary(&db).rejects.get("replay"), Some(&1));
 
     c.disconnect();
-    rec.stops_cleanly();
-    let out = rec.output();
+    w.rec.stops_cleanly();
+    let out = w.rec.output();
     assert!(out.contains("late 1 (stored as history"), "{out}");
     assert!(out.contains("rejected 1 (replay)"), "{out}");
     assert!(out.contains("replayed message: sequence 1"), "{out}");
@@ -144,9 +142,8 @@ fn stale_readings_and_replays_do_not_move_alarms() {
 /// (25 s and more). It must be raised after its delay.
 #[test]
 fn interleaved_normal_readings_do_not_hold_off_an_alarm() {
-    let (dir, _broker, port, url) = fresh_broker();
-    let db = dir.path().join("ward.db");
-    let _rec = record(&url, &db, "delay-station");
+    let w = Recording::start("delay-station");
+    let (db, port) = (w.db.clone(), w.port);
     let bed = BedId::new("dl", "01");
     let real = Publisher::new(port, "mon-dl");
     let fake = Publisher::new(port, "spoof-dl");
@@ -186,10 +183,8 @@ fn interleaved_normal_readings_do_not_hold_off_an_alarm() {
 /// another device on the bed changes nothing.
 #[test]
 fn a_retracted_reading_ends_its_alarm_only_from_its_source() {
-    let (dir, _broker, port, url) = fresh_broker();
-    let db = dir.path().join("ward.db");
-    let mut rec = record(&url, &db, "retract-station");
-    let c = Publisher::new(port, "thermo-gw");
+    let mut w = Recording::start("retract-station");
+    let (db, c) = (w.db.clone(), Publisher::new(w.port, "thermo-gw"));
     let bed = BedId::new("rt", "01");
     // The official example (Temp 39, entered-in-error), taken now; first sent as final.
     let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
@@ -249,5 +244,5 @@ fn a_retracted_reading_ends_its_alarm_only_from_its_source() {
         resolve.message
     );
     c.disconnect();
-    rec.stops_cleanly();
+    w.rec.stops_cleanly();
 }

@@ -202,6 +202,33 @@ pub fn fresh_broker() -> (tempfile::TempDir, Proc, u16, String) {
     (dir, broker, port, format!("mqtt://127.0.0.1:{port}"))
 }
 
+/// A test's Mosquitto (see [`fresh_broker`]) with `vigilctl record` on it, accepting
+/// unregistered devices and storing to `ward.db` in the test's directory. Dropped in field order:
+/// the recorder, then the broker, then the directory.
+pub struct Recording {
+    pub rec: Proc,
+    pub db: PathBuf,
+    pub port: u16,
+    _broker: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Recording {
+    /// Start it; `vigilctl record` connects as `client_id` and has subscribed on return.
+    pub fn start(client_id: &str) -> Recording {
+        let (dir, broker, port, url) = fresh_broker();
+        let db = dir.path().join("ward.db");
+        let rec = record(&url, &db, client_id);
+        Recording {
+            rec,
+            db,
+            port,
+            _broker: broker,
+            _dir: dir,
+        }
+    }
+}
+
 /// Start `vigilctl record` accepting unregistered devices, and wait until it subscribed.
 pub fn record(url: &str, db: &Path, client_id: &str) -> Proc {
     record_with(url, db, client_id, &["--allow-unregistered"])
