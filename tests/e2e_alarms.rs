@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::support::{
     choose, click, create_user, fill, first_admin, invoke_with, js, login_as, open_admin,
-    screenshot, start_app, strings, text, visible, wait_for, wait_js, wait_text,
+    screenshot, start_app, strings, text, visible, wait_for, wait_js, wait_text, wait_true,
 };
 
 const ADMIN_PW: &str = "copper lantern 77 tide";
@@ -62,13 +62,13 @@ fn bar_item_script() -> String {
 
 /// The emergency-reason panel, asked right after a one-tap emergency access.
 async fn wait_visible_reason(c: &Client) {
-    let v = wait_js(
+    wait_true(
         c,
         Duration::from_secs(10),
         "const e = document.querySelector('#emergency-reason'); return !!e && e.offsetParent !== null;",
+        "emergency reason asked",
     )
     .await;
-    assert_eq!(v, Value::Bool(true), "emergency reason asked");
 }
 
 /// True while bed 03's SpO2 alarm was raised less than 6 s ago (station clock): its condition
@@ -347,13 +347,13 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
     set_hr_low(c, others(), 50.0).await;
 
     // ---- Idle: the station locks itself; the alarm stays visible on the locked screen.
-    let locked = wait_js(
+    wait_true(
         c,
         Duration::from_secs(100),
         "return !document.querySelector('#lock-banner').hidden;",
+        "idle lock after one minute",
     )
     .await;
-    assert_eq!(locked, Value::Bool(true), "idle lock after one minute");
     assert_eq!(text(c, "#lock-user").await, "Locked — charge1");
     let alarmed = wait_for(c, CYCLE, |v| {
         let beds = strings(&v["beds"]);
@@ -408,13 +408,13 @@ async fn nurse_pauses_charge_nurse_acknowledges_idle_lock_keeps_the_alarm() {
          document.querySelector('#er-submit').click(); return true;",
     )
     .await;
-    let done = wait_js(
+    wait_true(
         c,
         Duration::from_secs(10),
         "return !document.querySelector('#emergency-reason');",
+        "reason recorded",
     )
     .await;
-    assert_eq!(done, Value::Bool(true), "reason recorded");
 
     // ---- The audit trail holds the pause and the acknowledgement, with their users.
     login_as(c, "admin1", ADMIN_PW, "admin1 · Admin").await;
@@ -500,17 +500,13 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     assert_eq!(strings(&second["beds"])[15], "sim/32", "{second}");
     assert_eq!(text(c, "#page-info").await, "2 / 2");
     // Bed 03 (page 1) alarms within a cycle: the pager says so from page 2.
-    let flagged = wait_js(
+    wait_true(
         c,
         CYCLE,
         "return document.querySelector('#page-prev').classList.contains('alarm-high');",
+        "off-page alarm shown on the pager",
     )
     .await;
-    assert_eq!(
-        flagged,
-        Value::Bool(true),
-        "off-page alarm shown on the pager"
-    );
     screenshot(c, "overview-32-paged.png").await;
 
     // Back to the automatic layout (the choice is kept per workstation).
@@ -552,27 +548,23 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     let standby = invoke_with(c, "set_standby", json!({ "bed": "sim/03", "on": true })).await;
     assert!(standby.get("err").is_none(), "{standby}");
     wait_text(c, ".bed-tile[data-bed='sim/03'] .tile-status", "STANDBY").await;
-    let physiological = wait_js(
+    wait_true(
         c,
         Duration::from_secs(10),
         "return !(window.__vigil.alarms() || []).some(a => a.bed === 'sim/03' && !a.technical);",
+        "no physiological alarm in standby",
     )
     .await;
-    assert_eq!(
-        physiological,
-        Value::Bool(true),
-        "no physiological alarm in standby"
-    );
     screenshot(c, "standby.png").await;
     let resume = invoke_with(c, "set_standby", json!({ "bed": "sim/03", "on": false })).await;
     assert!(resume.get("err").is_none(), "{resume}");
-    let monitoring = wait_js(
+    wait_true(
         c,
         Duration::from_secs(10),
         "return !document.querySelector(\".bed-tile[data-bed='sim/03'] .tile-status\").textContent.includes('STANDBY');",
+        "monitoring resumed",
     )
     .await;
-    assert_eq!(monitoring, Value::Bool(true), "monitoring resumed");
 
     // ---- More beds alarming than the bar holds: "+N more" says how many, and shows them all.
     set_hr_low(c, (1..=32).map(|n| format!("sim/{n:02}")), 105.0).await;
@@ -617,13 +609,13 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     // aimed); off the bar, they move again.
     aim_pointer(c, "#alarm-bar .alarm-item .alarm-item-text").await;
     pointer_to(c, "#ward-grid").await;
-    let released = wait_js(
+    wait_true(
         c,
         Duration::from_secs(5),
         "return document.querySelector('#alarm-bar').dataset.held === undefined;",
+        "pointer off the bar: released",
     )
     .await;
-    assert_eq!(released, Value::Bool(true), "pointer off the bar: released");
     // The station-wide pause resumed above left no bed paused (its own state, back from the
     // broker, once paused every bed again for two minutes).
     let paused = js(

@@ -329,11 +329,16 @@ pub async fn open_admin(c: &Client) {
 /// First run: create the administrator `name` (logged in afterwards).
 pub async fn first_admin(c: &Client, name: &str, pw: &str) {
     wait_visible(c, "#first-run", "first-run dialog").await;
+    submit_first_run(c, name, pw).await;
+    wait_text(c, "#auth-user", &format!("{name} · Admin")).await;
+}
+
+/// Fill in the first-run dialog for the administrator `name` with `pw` (twice) and submit it.
+pub async fn submit_first_run(c: &Client, name: &str, pw: &str) {
     fill(c, "#fr-name", name).await;
     fill(c, "#fr-pw", pw).await;
     fill(c, "#fr-pw2", pw).await;
     click(c, "#fr-submit").await;
-    wait_text(c, "#auth-user", &format!("{name} · Admin")).await;
 }
 
 /// Log out whoever is logged in, then log in as `name`; waits for the header to show `shown`.
@@ -399,17 +404,24 @@ pub async fn visible(c: &Client, css: &str) -> bool {
         == Value::Bool(true)
 }
 
+/// Poll `script` until it returns `true` (see [`wait_js`]); fails saying `what` after `within`.
+pub async fn wait_true(c: &Client, within: Duration, script: &str, what: &str) {
+    let v = wait_js(c, within, script).await;
+    assert_eq!(v, Value::Bool(true), "{what}");
+}
+
 /// Wait until `css` is visible; panics with `what` otherwise.
 pub async fn wait_visible(c: &Client, css: &str, what: &str) {
-    let v = wait_js(
+    let script = format!(
+        "const e = document.querySelector({css:?}); return !!e && e.offsetParent !== null;"
+    );
+    wait_true(
         c,
         Duration::from_secs(20),
-        &format!(
-            "const e = document.querySelector({css:?}); return !!e && e.offsetParent !== null;"
-        ),
+        &script,
+        &format!("{what}: {css} not visible"),
     )
     .await;
-    assert_eq!(v, Value::Bool(true), "{what}: {css} not visible");
 }
 
 /// The text of an element ("" if absent).
