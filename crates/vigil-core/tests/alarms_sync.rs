@@ -52,12 +52,8 @@ fn mosquitto(dir: &Path) -> (Mosq, u16) {
 }
 
 fn station(port: u16, dir: &Path, name: &str) -> Engine {
-    support::engine(
-        port,
-        name,
-        &dir.join(format!("{name}.db")),
-        IngestPolicy::default(),
-    )
+    let db = dir.join(format!("{name}.db"));
+    Engine::start(support::config(port, name, &db, IngestPolicy::default())).expect("engine")
 }
 
 /// Wait (10 s at most each) until every engine is subscribed.

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use support::{engine, mosquitto_with, subscribed, wait_until, Mosq};
+use support::{config, mosquitto_with, subscribed, wait_until, Mosq};
 use vigil_core::codes::Vital;
-use vigil_core::engine::LiveEvent;
+use vigil_core::engine::{Engine, LiveEvent};
 use vigil_core::ingest::{Budget, IngestPolicy};
 use vigil_core::telemetry::{BedId, Topic, VitalsPayload, WavePayload, CONTRACT_VERSION};
 
@@ -72,15 +72,12 @@ async fn a_flooding_device_does_not_starve_another_bed() {
         msgs_per_s: 50,
         burst_s: 1,
     };
-    let engine = engine(
-        port,
-        "station-fair",
-        &dir.path().join("fair.db"),
-        IngestPolicy {
-            budget,
-            ..IngestPolicy::default()
-        },
-    );
+    let policy = IngestPolicy {
+        budget,
+        ..IngestPolicy::default()
+    };
+    let db = dir.path().join("fair.db");
+    let engine = Engine::start(config(port, "station-fair", &db, policy)).expect("engine");
     subscribed(&engine).await;
     // Every COMM LOST the station raises on the victim's bed, whenever it is raised (the
     // flooder's own bed gets one once it stops sending: that one is real).

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use support::{engine, mosquitto_with, subscribed};
+use support::{config, mosquitto_with, subscribed};
 use vigil_core::engine::Engine;
 use vigil_core::ingest::{IngestPolicy, GAP_HOLD_MS};
 use vigil_core::telemetry::{BedId, Topic, WavePayload, CONTRACT_VERSION};
@@ -88,7 +88,8 @@ async fn out_of_order_chunks_are_no_gap_and_late_chunks_correct_a_recorded_one()
     let dir = tempfile::tempdir().expect("tempdir");
     let (_mosq, port) = mosquitto_with(dir.path(), "allow_anonymous true\npersistence false\n");
     let db = dir.path().join("gaps.db");
-    let engine = engine(port, "station-gaps", &db, IngestPolicy::default());
+    let engine =
+        Engine::start(config(port, "station-gaps", &db, IngestPolicy::default())).expect("engine");
     subscribed(&engine).await;
     let mut o = MqttOptions::new("mon-1", "127.0.0.1", port);
     o.set_max_packet_size(1 << 20, 1 << 20);

@@ -47,17 +47,8 @@ pub fn mosquitto_with(dir: &Path, settings: &str) -> (Mosq, u16) {
     (mosq, port)
 }
 
-/// An engine of ward 4W on the broker at loopback `port`, recording to `db`, with `policy`.
-pub fn engine(
-    port: u16,
-    client_id: &str,
-    db: &Path,
-    policy: vigil_core::ingest::IngestPolicy,
-) -> vigil_core::engine::Engine {
-    common::engine_on(&format!("mqtt://127.0.0.1:{port}"), client_id, db, policy)
-}
-
-/// The configuration of [`engine`].
+/// The configuration of an engine of ward 4W on the broker at loopback `port`, recording to
+/// `db`, with `policy` (started with `Engine::start` or one of its variants).
 pub fn config(
     port: u16,
     client_id: &str,
