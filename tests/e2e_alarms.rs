@@ -171,6 +171,12 @@ async fn set_hr_low(c: &Client, beds: impl IntoIterator<Item = String>, threshol
     }
 }
 
+/// Aim the pointer at `css` in the alarm bar (see [`aim_pointer`]), then click it.
+async fn press_pointer(c: &Client, css: &str) {
+    aim_pointer(c, css).await;
+    click(c, css).await;
+}
+
 /// The bed-03 tile's alarm state and text.
 async fn tile_state(c: &Client) -> Value {
     js(
@@ -628,8 +634,7 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
     assert_eq!(paused["pauses"], json!([]), "{paused}");
     assert_eq!(paused["resume"], 0, "{paused}");
     // Aimed as a hand does: the pointer reaches the button (the bar holds still), then clicks.
-    aim_pointer(c, "#alarm-bar .alarm-more").await;
-    click(c, "#alarm-bar .alarm-more").await;
+    press_pointer(c, "#alarm-bar .alarm-more").await;
     let all = wait_js(
         c,
         Duration::from_secs(5),
@@ -650,8 +655,7 @@ async fn thirty_two_beds_on_one_screen_and_paged() {
         "every alarming bed listed: {all}"
     );
     screenshot(c, "alarm-bar-all.png").await;
-    aim_pointer(c, "#alarm-bar .alarm-more").await;
-    click(c, "#alarm-bar .alarm-more").await;
+    press_pointer(c, "#alarm-bar .alarm-more").await;
     wait_js(
         c,
         Duration::from_secs(5),
