@@ -165,13 +165,8 @@ mod tests {
         clear(&conn, &bed).expect("clear");
         let all = load(&conn).expect("load");
         assert!(!all.contains_key(&bed), "cleared: defaults again");
-        let rows: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM bed_limits WHERE bed = '03'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("count");
+        let rows =
+            crate::store::tests::count(&conn, "SELECT COUNT(*) FROM bed_limits WHERE bed = '03'");
         assert_eq!(rows, 0, "the rows go with the set");
     }
 

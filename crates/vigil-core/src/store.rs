@@ -929,11 +929,17 @@ impl Summary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::alarms::{AlarmEventKind, AlarmState, Priority};
     use crate::codes::{self, Vital};
     use crate::telemetry::{BedId, Reading};
+
+    /// The single number that `sql` (a `SELECT COUNT(*) …`) returns.
+    pub(crate) fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
 
     fn vitals(seq: u64, t_ms: i64, hr: Option<f64>) -> Vitals {
         Vitals {
@@ -1056,10 +1062,7 @@ mod tests {
             .expect("close");
         assert!(!wal.exists(), "the log is removed on a clean close");
         let conn = open_read_only(&path).expect("reopen");
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM wave_chunks", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(n, 3000);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM wave_chunks"), 3000);
     }
 
     #[tokio::test]
@@ -1143,13 +1146,7 @@ mod tests {
         assert_eq!(s.rejects.get("malformed"), Some(&2));
         assert_eq!(s.alarms.len(), 1);
         assert_eq!(s.alarms[0].priority, "medium");
-        let null_rows: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM numerics WHERE value IS NULL",
-                [],
-                |r| r.get(0),
-            )
-            .expect("query");
+        let null_rows = count(&conn, "SELECT COUNT(*) FROM numerics WHERE value IS NULL");
         assert_eq!(null_rows, 1, "no reading is stored as NULL, never 0");
         let (enc, blob): (String, Vec<u8>) = conn
             .query_row("SELECT enc, data FROM wave_chunks WHERE seq = 2", [], |r| {
@@ -1173,10 +1170,7 @@ mod tests {
             .expect("insert");
         }
         let conn = open(&path).expect("reopen");
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM numerics", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(n, 1);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM numerics"), 1);
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .expect("pragma");
