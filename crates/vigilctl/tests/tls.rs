@@ -17,9 +17,11 @@ use vigil_core::store;
 mod support;
 use support::*;
 
-/// Start Mosquitto with one TLS listener on a free loopback port; `listener` is the rest of
-/// the listener's settings. Returns the process and the port.
-fn mosquitto_tls(dir: &Path, pki: &Pki, listener: &str) -> (Proc, u16) {
+/// A ward's PKI in `dir` and Mosquitto with one TLS listener on a free loopback port (its
+/// broker certificate from that PKI); `listener` is the rest of the listener's settings.
+/// Returns the PKI, the broker, its port and its `mqtts://` URL.
+fn tls_ward(dir: &Path, listener: &str) -> (Pki, Proc, u16, String) {
+    let pki = Pki::new(dir);
     let port = free_port();
     let p = mosquitto_conf(
         dir,
@@ -32,7 +34,7 @@ fn mosquitto_tls(dir: &Path, pki: &Pki, listener: &str) -> (Proc, u16) {
             key = pki.dir.join("broker.key").display(),
         ),
     );
-    (p, port)
+    (pki, p, port, format!("mqtts://127.0.0.1:{port}"))
 }
 
 fn mosquitto_log(dir: &Path) -> String {
@@ -197,13 +199,10 @@ fn vitals_json(device: &str, seq: u64, obs: &str) -> String {
 #[test]
 fn server_authenticated_tls_carries_the_ward_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
-    let (_broker, port) = mosquitto_tls(
+    let (pki, _broker, port, url) = tls_ward(
         dir.path(),
-        &pki,
         "require_certificate false\nallow_anonymous true",
     );
-    let url = format!("mqtts://127.0.0.1:{port}");
     let db = dir.path().join("ward.db");
     let tls = tls_args(&pki.ca, None);
     let mut rec = record(&url, &db, &format!("tls-recorder-{port}"), &tls);
@@ -222,7 +221,6 @@ fn server_authenticated_tls_carries_the_ward_exactly() {
 #[test]
 fn mutual_tls_identities_and_device_acl() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
     let acl = dir.path().join("acl");
     std::fs::write(
         &acl,
@@ -232,16 +230,14 @@ fn mutual_tls_identities_and_device_acl() {
          pattern write vigil/v1/+/+/%u/#\n",
     )
     .expect("write acl");
-    let (_broker, port) = mosquitto_tls(
+    let (pki, _broker, port, url) = tls_ward(
         dir.path(),
-        &pki,
         &format!(
             "require_certificate true\nuse_identity_as_username true\n\
              use_username_as_clientid true\nallow_anonymous false\nacl_file {}",
             acl.display()
         ),
     );
-    let url = format!("mqtts://127.0.0.1:{port}");
     let db = dir.path().join("ward.db");
     let station = pki.client("station-4w");
     let mut rec = record(
@@ -343,13 +339,10 @@ fn mutual_tls_identities_and_device_acl() {
 #[test]
 fn clients_without_a_valid_certificate_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
-    let (_broker, port) = mosquitto_tls(
+    let (pki, _broker, port, url) = tls_ward(
         dir.path(),
-        &pki,
         "require_certificate true\nuse_identity_as_username true\nallow_anonymous false",
     );
-    let url = format!("mqtts://127.0.0.1:{port}");
     let db = dir.path().join("ward.db");
     let station = pki.client("station-4w");
     let mut rec = record(
@@ -500,7 +493,6 @@ fn bad_tls_settings_are_refused_at_start() {
 #[test]
 fn password_from_the_environment_over_tls() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
     let passwd = dir.path().join("passwd");
     for (i, (user, pw)) in [("station-4w", "st-secret"), ("mon-p-01", "dev-secret")]
         .into_iter()
@@ -518,15 +510,13 @@ fn password_from_the_environment_over_tls() {
             .expect("mosquitto_passwd");
         assert!(st.success());
     }
-    let (_broker, port) = mosquitto_tls(
+    let (pki, _broker, port, url) = tls_ward(
         dir.path(),
-        &pki,
         &format!(
             "require_certificate false\nallow_anonymous false\npassword_file {}",
             passwd.display()
         ),
     );
-    let url = format!("mqtts://127.0.0.1:{port}");
     let db = dir.path().join("ward.db");
     let with_user = |user: &str| {
         let mut v = tls_args(&pki.ca, None);
