@@ -724,7 +724,9 @@ pub(crate) fn decode_status(
     })
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// At most `max` bytes of `s` (on a character boundary), with an ellipsis when cut (the one
+/// cut of every decoder's error text).
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

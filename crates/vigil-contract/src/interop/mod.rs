@@ -15,6 +15,7 @@ pub mod hl7v2;
 pub mod mllp;
 
 use crate::codes::{self, ChannelInfo, Vital};
+pub(crate) use crate::telemetry::truncate;
 use crate::telemetry::{DecodeError, Samples, MAX_CHUNK_SAMPLES, MAX_SAMPLE_RATE};
 
 // ---------------------------------------------------------------------------------------------
@@ -542,18 +543,6 @@ pub(crate) fn clean_device_id(s: &str) -> Result<Option<String>, DecodeError> {
         });
     }
     Ok(Some(s.to_string()))
-}
-
-/// At most `max` bytes of `s` (on a character boundary), with an ellipsis when cut.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]
