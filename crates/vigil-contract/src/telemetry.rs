@@ -369,6 +369,25 @@ pub struct WavePayload {
     pub data: Vec<i32>,
 }
 
+impl WavePayload {
+    /// A contract-v1 ECG II chunk at 500 Hz, samples in µV (factor 0.001 mV, origin 0), its first
+    /// sample at `t0` (probes, tests and benchmarks).
+    pub fn ecg_ii(device: &str, seq: u64, t0: DateTime<Utc>, data: Vec<i32>) -> Self {
+        WavePayload {
+            v: CONTRACT_VERSION,
+            device: device.into(),
+            channel: "ECG_II".into(),
+            unit: "mV".into(),
+            t0,
+            rate: 500.0,
+            seq,
+            origin: 0.0,
+            factor: 0.001,
+            data,
+        }
+    }
+}
+
 /// `status` payload: retained by the broker, and the device's MQTT last will (`offline`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StatusPayload {

@@ -14,7 +14,7 @@ use support::{config, mosquitto_with, subscribed, wait_until, Mosq};
 use vigil_core::codes::Vital;
 use vigil_core::engine::{Engine, LiveEvent};
 use vigil_core::ingest::{Budget, IngestPolicy};
-use vigil_core::telemetry::{BedId, Topic, VitalsPayload, WavePayload, CONTRACT_VERSION};
+use vigil_core::telemetry::{BedId, Topic, VitalsPayload, WavePayload};
 
 /// Mosquitto configured as docs/broker-security.md recommends for the station's session
 /// (large queue, large in-flight window).
@@ -47,18 +47,12 @@ fn vitals(device: &str, seq: u64, hr: f64) -> Vec<u8> {
 
 /// A valid ECG chunk of `n` samples (about 7 bytes a sample in JSON).
 fn chunk(device: &str, seq: u64, n: usize) -> Vec<u8> {
-    serde_json::to_vec(&WavePayload {
-        v: CONTRACT_VERSION,
-        device: device.into(),
-        channel: "ECG_II".into(),
-        unit: "mV".into(),
-        t0: chrono::Utc::now(),
-        rate: 500.0,
+    serde_json::to_vec(&WavePayload::ecg_ii(
+        device,
         seq,
-        origin: 0.0,
-        factor: 0.001,
-        data: (0..n).map(|i| (i % 2000) as i32 - 1000).collect(),
-    })
+        chrono::Utc::now(),
+        (0..n).map(|i| (i % 2000) as i32 - 1000).collect(),
+    ))
     .expect("json")
 }
 

@@ -12,22 +12,16 @@ use rumqttc::{AsyncClient, MqttOptions, QoS};
 use support::{config, mosquitto_with, subscribed};
 use vigil_core::engine::Engine;
 use vigil_core::ingest::{IngestPolicy, GAP_HOLD_MS};
-use vigil_core::telemetry::{BedId, Topic, WavePayload, CONTRACT_VERSION};
+use vigil_core::telemetry::{BedId, Topic, WavePayload};
 
 /// One second of ECG (500 samples at 500 Hz), chunk `seq` of a stream that began at `t0`.
 fn chunk(seq: u64, t0: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-    serde_json::to_vec(&WavePayload {
-        v: CONTRACT_VERSION,
-        device: "mon-1".into(),
-        channel: "ECG_II".into(),
-        unit: "mV".into(),
-        t0: t0 + chrono::Duration::seconds(seq as i64),
-        rate: 500.0,
+    serde_json::to_vec(&WavePayload::ecg_ii(
+        "mon-1",
         seq,
-        origin: 0.0,
-        factor: 0.001,
-        data: (0..500).map(|i| (i % 200) - 100).collect(),
-    })
+        t0 + chrono::Duration::seconds(seq as i64),
+        (0..500).map(|i| (i % 200) - 100).collect(),
+    ))
     .expect("json")
 }
 

@@ -750,7 +750,7 @@ const FLOOD_BED: &str = "flood/f1";
 /// A device publishing valid ECG chunks of about 10 KB at `bytes_per_s` until `stop`; returns
 /// how many it published.
 async fn flood(url: BrokerUrl, bytes_per_s: f64, mut stop: watch::Receiver<bool>) -> Result<u64> {
-    use vigil_core::telemetry::{BedId, Topic, WavePayload, CONTRACT_VERSION};
+    use vigil_core::telemetry::{BedId, Topic, WavePayload};
     let bed = BedId::new("flood", "f1");
     let settings: vigil_core::config::BrokerSettings = url.into();
     let mut opts = settings.mqtt_options("bench-load-flood")?;
@@ -759,18 +759,12 @@ async fn flood(url: BrokerUrl, bytes_per_s: f64, mut stop: watch::Receiver<bool>
     let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     let topic = Topic::wave(&bed, "flood-1", "ECG_II");
     let chunk = |seq: u64| -> Result<Vec<u8>> {
-        Ok(serde_json::to_vec(&WavePayload {
-            v: CONTRACT_VERSION,
-            device: "flood-1".into(),
-            channel: "ECG_II".into(),
-            unit: "mV".into(),
-            t0: chrono::Utc::now(),
-            rate: 500.0,
+        Ok(serde_json::to_vec(&WavePayload::ecg_ii(
+            "flood-1",
             seq,
-            origin: 0.0,
-            factor: 0.001,
-            data: (0..1400).map(|i| (i % 2000) - 1000).collect(),
-        })?)
+            chrono::Utc::now(),
+            (0..1400).map(|i| (i % 2000) - 1000).collect(),
+        ))?)
     };
     let every = Duration::from_secs_f64(chunk(0)?.len() as f64 / bytes_per_s.max(1.0));
     let start = tokio::time::Instant::now();
