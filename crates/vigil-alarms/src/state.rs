@@ -185,7 +185,8 @@ pub struct PauseInfo {
     pub station: Option<String>,
 }
 
-/// What a source says about one condition.
+/// What a source says about one condition (and, in its [`Slot`], what the machine keeps of it).
+#[derive(Debug, Clone)]
 struct Spec {
     bed: BedId,
     code: String,
@@ -196,6 +197,29 @@ struct Spec {
     value: Option<f64>,
     limit: Option<f64>,
     message: String,
+}
+
+impl Spec {
+    /// A technical condition of `bed`: no delay, no value, no limit.
+    fn technical(
+        bed: BedId,
+        code: impl Into<String>,
+        label: String,
+        priority: Priority,
+        message: String,
+    ) -> Spec {
+        Spec {
+            bed,
+            code: code.into(),
+            label,
+            class: AlarmClass::Technical,
+            priority,
+            delay_ms: 0,
+            value: None,
+            limit: None,
+            message,
+        }
+    }
 }
 
 /// An alarm shown, unacknowledged, when the station last stopped: its last event in the
@@ -239,15 +263,9 @@ struct Inst {
 
 #[derive(Debug, Clone)]
 struct Slot {
-    bed: BedId,
-    code: String,
-    label: String,
-    class: AlarmClass,
-    priority: Priority,
-    delay_ms: i64,
-    value: Option<f64>,
-    limit: Option<f64>,
-    message: String,
+    /// The condition as last said (its code and label as first said; its value the last one
+    /// seen; its message the last one while present).
+    spec: Spec,
     /// The condition is present (pending or raised) since.
     pending_since: Option<i64>,
     /// The condition has been absent since (while `pending_since` is remembered): a pending
@@ -255,6 +273,18 @@ struct Slot {
     /// between abnormal ones does not restart the delay.
     absent_since: Option<i64>,
     alarm: Option<Inst>,
+}
+
+impl Slot {
+    /// A condition not seen present yet, with no alarm.
+    fn new(spec: Spec) -> Slot {
+        Slot {
+            spec,
+            pending_since: None,
+            absent_since: None,
+            alarm: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -313,13 +343,13 @@ fn audible(pauses: &BTreeMap<PauseScope, Pause>, s: &Slot, i: &Inst, now: i64) -
     if (i.condition && i.ack.is_some()) || i.unreviewed {
         return false;
     }
-    if s.code == COMM_LOST {
+    if s.spec.code == COMM_LOST {
         return true;
     }
-    let bed = PauseScope::Bed(s.bed.clone());
+    let bed = PauseScope::Bed(s.spec.bed.clone());
     for scope in [&PauseScope::All, &bed] {
         if let Some(p) = pauses.get(scope).filter(|p| now < p.until_ms) {
-            let breaks_through = i.since_ms >= p.start_ms && s.priority > p.ceiling;
+            let breaks_through = i.since_ms >= p.start_ms && s.spec.priority > p.ceiling;
             if !breaks_through {
                 return false;
             }
@@ -366,13 +396,13 @@ fn event(
     };
     AlarmEvent {
         t_ms: a.now,
-        bed: s.bed.clone(),
+        bed: s.spec.bed.clone(),
         alarm_id: id.to_string(),
-        code: s.code.clone(),
+        code: s.spec.code.clone(),
         kind: a.kind,
-        priority: s.priority,
-        value: s.value,
-        limit: s.limit,
+        priority: s.spec.priority,
+        value: s.spec.value,
+        limit: s.spec.limit,
         message: a.message,
         user: a.user.map(str::to_string),
         station: None,
@@ -526,54 +556,49 @@ impl AlarmMachine {
         }
     }
 
+    /// [`AlarmMachine::update`] of one condition alone: its events.
+    fn condition(&mut self, id: &str, spec: Spec, present: bool, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        self.update(id, spec, present, now, &mut out);
+        out
+    }
+
     /// Update one condition; raise, latch or resolve as needed.
     fn update(&mut self, id: &str, spec: Spec, present: bool, now: i64, out: &mut Vec<AlarmEvent>) {
         if !present && !self.slots.contains_key(id) {
             return;
         }
         let latching = self.cfg.latches(&spec.code, spec.priority);
-        let slot = self.slots.entry(id.to_string()).or_insert_with(|| Slot {
-            bed: spec.bed.clone(),
-            code: String::new(),
-            label: String::new(),
-            class: spec.class,
-            priority: spec.priority,
-            delay_ms: 0,
-            value: None,
-            limit: None,
-            message: String::new(),
-            pending_since: None,
-            absent_since: None,
-            alarm: None,
-        });
-        if slot.code.is_empty() {
-            slot.code = spec.code.clone();
-            slot.label = spec.label.clone();
-        }
-        slot.class = spec.class;
-        slot.priority = spec.priority;
-        slot.delay_ms = spec.delay_ms;
-        slot.limit = spec.limit;
+        // A new slot takes the whole spec (it is present: see above); an existing one keeps
+        // its code and label.
+        let slot = self
+            .slots
+            .entry(id.to_string())
+            .or_insert_with(|| Slot::new(spec.clone()));
+        slot.spec.class = spec.class;
+        slot.spec.priority = spec.priority;
+        slot.spec.delay_ms = spec.delay_ms;
+        slot.spec.limit = spec.limit;
         if spec.value.is_some() {
-            if slot.value != spec.value && slot.alarm.as_ref().is_some_and(|i| i.condition) {
+            if slot.spec.value != spec.value && slot.alarm.as_ref().is_some_and(|i| i.condition) {
                 self.shown_changed = true;
             }
-            slot.value = spec.value;
+            slot.spec.value = spec.value;
         }
         if present {
-            slot.message = spec.message;
+            slot.spec.message = spec.message;
             slot.absent_since = None;
             let since = *slot.pending_since.get_or_insert(now);
             match slot.alarm.as_mut() {
                 // No alarm, or only the mark of one that cleared unseen: raise once due (the
                 // new alarm replaces the mark).
                 None => {
-                    if now - since >= slot.delay_ms {
+                    if now - since >= slot.spec.delay_ms {
                         self.raise(id, now, out);
                     }
                 }
                 Some(i) if i.unreviewed => {
-                    if now - since >= slot.delay_ms {
+                    if now - since >= slot.spec.delay_ms {
                         self.raise(id, now, out);
                     }
                 }
@@ -591,13 +616,13 @@ impl AlarmMachine {
             // abnormal ones cannot hold an alarm off, and a condition that comes back at once
             // is raised again without a new delay.
             let absent = *slot.absent_since.get_or_insert(now);
-            if now - absent >= slot.delay_ms {
+            if now - absent >= slot.spec.delay_ms {
                 slot.pending_since = None;
                 slot.absent_since = None;
             }
-            let resolve_msg = match slot.value {
-                Some(v) => format!("{} resolved at {}", slot.label, fmt_value(v)),
-                None => format!("{} resolved", slot.label),
+            let resolve_msg = match slot.spec.value {
+                Some(v) => format!("{} resolved at {}", slot.spec.label, fmt_value(v)),
+                None => format!("{} resolved", slot.spec.label),
             };
             let mut remove = slot.alarm.is_none() && slot.pending_since.is_none();
             let shown = slot
@@ -610,7 +635,8 @@ impl AlarmMachine {
                     i.condition = false;
                     i.cleared_ms = Some(now);
                 }
-                let (kind, message) = if !acked && !latching && slot.priority == Priority::High {
+                let (kind, message) = if !acked && !latching && slot.spec.priority == Priority::High
+                {
                     // Cleared before anyone saw it: resolved as a condition, but kept on
                     // screen, silent, until reviewed.
                     if let Some(i) = slot.alarm.as_mut() {
@@ -630,7 +656,7 @@ impl AlarmMachine {
                 } else {
                     (
                         AlarmEventKind::Latch,
-                        format!("{} cleared; latched until acknowledged", slot.label),
+                        format!("{} cleared; latched until acknowledged", slot.spec.label),
                     )
                 };
                 let snap = slot.alarm.clone();
@@ -666,7 +692,7 @@ impl AlarmMachine {
             ack: None,
             ack_station: None,
             level: 0,
-            next_escalation_ms: now + self.cfg.escalation.first(slot.priority),
+            next_escalation_ms: now + self.cfg.escalation.first(slot.spec.priority),
             unreviewed: false,
             cleared_ms: None,
         };
@@ -679,12 +705,12 @@ impl AlarmMachine {
                 kind: AlarmEventKind::Raise,
                 now,
                 user: None,
-                message: slot.message.clone(),
+                message: slot.spec.message.clone(),
             },
         ));
         // Acknowledged at another station just before this one raised it (same readings), or
         // before this station watched the bed: an instance of another station not matched yet.
-        let first = self.beds.get(&slot.bed).copied().unwrap_or(now);
+        let first = self.beds.get(&slot.spec.bed).copied().unwrap_or(now);
         let early = self.acks.get(id).filter(|k| {
             let a = &k.entry;
             let recent = now - k.received_ms <= EARLY_ACK_MS || a.onset_ms < first;
@@ -701,7 +727,7 @@ impl AlarmMachine {
             inst.ack_station = Some(a.station.clone());
             let msg = format!(
                 "{} acknowledged by {} at station {}",
-                slot.label, a.user, a.station
+                slot.spec.label, a.user, a.station
             );
             let mut ev = event(
                 &self.pauses,
@@ -874,7 +900,7 @@ impl AlarmMachine {
             let ids: Vec<String> = self
                 .slots
                 .iter()
-                .filter(|(_, s)| &s.bed == bed && s.class == AlarmClass::Physiological)
+                .filter(|(_, s)| &s.spec.bed == bed && s.spec.class == AlarmClass::Physiological)
                 .map(|(k, _)| k.clone())
                 .collect();
             for id in ids {
@@ -890,7 +916,7 @@ impl AlarmMachine {
                                 kind: AlarmEventKind::Resolve,
                                 now,
                                 user: Some(user),
-                                message: format!("{} ended: bed in standby", s.label),
+                                message: format!("{} ended: bed in standby", s.spec.label),
                             },
                         ));
                     }
@@ -968,18 +994,18 @@ impl AlarmMachine {
         self.slots.insert(
             u.alarm_id.clone(),
             Slot {
-                bed: u.bed.clone(),
-                code: u.code.clone(),
-                label,
-                class: AlarmClass::Physiological,
-                priority: u.priority,
-                delay_ms,
-                value: u.value,
-                limit: u.limit,
-                message: String::new(),
-                pending_since: None,
-                absent_since: None,
                 alarm: Some(inst),
+                ..Slot::new(Spec {
+                    bed: u.bed.clone(),
+                    code: u.code.clone(),
+                    label,
+                    class: AlarmClass::Physiological,
+                    priority: u.priority,
+                    delay_ms,
+                    value: u.value,
+                    limit: u.limit,
+                    message: String::new(),
+                })
             },
         );
         Some(state)
@@ -1189,17 +1215,13 @@ impl AlarmMachine {
     }
 
     fn comm_spec(&self, bed: &BedId, device: &str, message: String) -> Spec {
-        Spec {
-            bed: bed.clone(),
-            code: COMM_LOST.into(),
-            label: format!("COMM LOST {device}"),
-            class: AlarmClass::Technical,
-            priority: self.cfg.comm_lost_priority,
-            delay_ms: 0,
-            value: None,
-            limit: None,
+        Spec::technical(
+            bed.clone(),
+            COMM_LOST,
+            format!("COMM LOST {device}"),
+            self.cfg.comm_lost_priority,
             message,
-        }
+        )
     }
 
     /// A device's status: online / offline (offline = communication lost at once) and its
@@ -1227,17 +1249,13 @@ impl AlarmMachine {
         self.update(&id, spec, !s.online, now, &mut out);
         for raw in old.union(&new) {
             let (code, label, priority) = device_condition(raw);
-            let spec = Spec {
-                bed: s.bed.clone(),
-                code: code.clone(),
-                label: format!("{label} {}", s.device),
-                class: AlarmClass::Technical,
+            let spec = Spec::technical(
+                s.bed.clone(),
+                code.clone(),
+                format!("{label} {}", s.device),
                 priority,
-                delay_ms: 0,
-                value: None,
-                limit: None,
-                message: format!("{label} ({})", s.device),
-            };
+                format!("{label} ({})", s.device),
+            );
             let id = format!("{}/{code}@{}", s.bed.key(), s.device);
             self.update(&id, spec, new.contains(raw), now, &mut out);
         }
@@ -1252,7 +1270,6 @@ impl AlarmMachine {
         channel: &str,
         now: i64,
     ) -> Vec<AlarmEvent> {
-        let mut out = Vec::new();
         self.note_bed(bed, now);
         let until = now + self.cfg.gap_display_ms;
         self.gaps.insert(
@@ -1261,8 +1278,7 @@ impl AlarmMachine {
         );
         let spec = Self::gap_spec(bed, device, channel);
         let id = format!("{}/{DATA_GAP}@{device}", bed.key());
-        self.update(&id, spec, true, now, &mut out);
-        out
+        self.condition(&id, spec, true, now)
     }
 
     /// The bed that station-wide technical alarms (not tied to a patient) are raised on.
@@ -1307,21 +1323,15 @@ impl AlarmMachine {
         message: &str,
         now: i64,
     ) -> Vec<AlarmEvent> {
-        let mut out = Vec::new();
         let id = format!("{}/{code}", bed.key());
-        let spec = Spec {
+        let spec = Spec::technical(
             bed,
-            code: code.into(),
-            label: label.into(),
-            class: AlarmClass::Technical,
-            priority: Priority::Medium,
-            delay_ms: 0,
-            value: None,
-            limit: None,
-            message: message.to_string(),
-        };
-        self.update(&id, spec, present, now, &mut out);
-        out
+            code,
+            label.into(),
+            Priority::Medium,
+            message.to_string(),
+        );
+        self.condition(&id, spec, present, now)
     }
 
     /// Raise (`present`) or resolve the [`SECURITY`] technical alarm (medium priority, no
@@ -1355,38 +1365,28 @@ impl AlarmMachine {
         message: &str,
         now: i64,
     ) -> Vec<AlarmEvent> {
-        let mut out = Vec::new();
         let id = format!("{}/{DEVICE_OVER_BUDGET}@{device}", bed.key());
         if present {
             self.note_bed(bed, now);
         }
-        let spec = Spec {
-            bed: bed.clone(),
-            code: DEVICE_OVER_BUDGET.into(),
-            label: format!("DEVICE FLOODING {device}"),
-            class: AlarmClass::Technical,
-            priority: Priority::Medium,
-            delay_ms: 0,
-            value: None,
-            limit: None,
-            message: message.to_string(),
-        };
-        self.update(&id, spec, present, now, &mut out);
-        out
+        let spec = Spec::technical(
+            bed.clone(),
+            DEVICE_OVER_BUDGET,
+            format!("DEVICE FLOODING {device}"),
+            Priority::Medium,
+            message.to_string(),
+        );
+        self.condition(&id, spec, present, now)
     }
 
     fn gap_spec(bed: &BedId, device: &str, channel: &str) -> Spec {
-        Spec {
-            bed: bed.clone(),
-            code: DATA_GAP.into(),
-            label: format!("DATA GAP {device}"),
-            class: AlarmClass::Technical,
-            priority: Priority::Low,
-            delay_ms: 0,
-            value: None,
-            limit: None,
-            message: format!("data missing from {device} ({channel})"),
-        }
+        Spec::technical(
+            bed.clone(),
+            DATA_GAP,
+            format!("DATA GAP {device}"),
+            Priority::Low,
+            format!("data missing from {device} ({channel})"),
+        )
     }
 
     /// Time-based rules: condition delays, communication lost, pause expiry, gap display,
@@ -1450,7 +1450,7 @@ impl AlarmMachine {
         let over: Vec<String> = self
             .slots
             .iter()
-            .filter(|(_, s)| s.absent_since.is_some_and(|a| now - a >= s.delay_ms))
+            .filter(|(_, s)| s.absent_since.is_some_and(|a| now - a >= s.spec.delay_ms))
             .map(|(k, _)| k.clone())
             .collect();
         for id in over {
@@ -1469,7 +1469,7 @@ impl AlarmMachine {
             .filter(|(_, s)| {
                 s.alarm.as_ref().is_none_or(|i| i.unreviewed)
                     && s.absent_since.is_none()
-                    && s.pending_since.is_some_and(|p| now - p >= s.delay_ms)
+                    && s.pending_since.is_some_and(|p| now - p >= s.spec.delay_ms)
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -1506,7 +1506,7 @@ impl AlarmMachine {
                 };
                 let msg = format!(
                     "{} not acknowledged for {} s: escalated to {} (level {})",
-                    s.label,
+                    s.spec.label,
                     (now - i.since_ms) / 1000,
                     self.cfg.escalation.target,
                     i.level
@@ -1585,8 +1585,8 @@ impl AlarmMachine {
         );
         let verb = if review { "reviewed" } else { "acknowledged" };
         let msg = match remote {
-            None => format!("{} {verb} by {user}", s.label),
-            Some(a) => format!("{} {verb} by {user} at station {}", s.label, a.station),
+            None => format!("{} {verb} by {user}", s.spec.label),
+            Some(a) => format!("{} {verb} by {user} at station {}", s.spec.label, a.station),
         };
         let mut ev = event(
             &self.pauses,
@@ -1605,9 +1605,9 @@ impl AlarmMachine {
         if !i.condition {
             s.alarm = None;
             let msg = if review {
-                format!("{} reviewed after it resolved", s.label)
+                format!("{} reviewed after it resolved", s.spec.label)
             } else {
-                format!("{} resolved (latched, acknowledged)", s.label)
+                format!("{} resolved (latched, acknowledged)", s.spec.label)
             };
             out.push(event(
                 &self.pauses,
@@ -1727,9 +1727,9 @@ impl AlarmMachine {
             .filter(|s| s.alarm.is_some())
             .filter(|s| match scope {
                 PauseScope::All => true,
-                PauseScope::Bed(b) => &s.bed == b,
+                PauseScope::Bed(b) => &s.spec.bed == b,
             })
-            .map(|s| s.priority)
+            .map(|s| s.spec.priority)
             .max()
             .unwrap_or(Priority::Low)
     }
@@ -1784,22 +1784,22 @@ impl AlarmMachine {
                 let i = s.alarm.as_ref()?;
                 Some(ActiveAlarm {
                     id: id.clone(),
-                    bed: s.bed.clone(),
-                    code: s.code.clone(),
-                    label: s.label.clone(),
-                    priority: s.priority,
+                    bed: s.spec.bed.clone(),
+                    code: s.spec.code.clone(),
+                    label: s.spec.label.clone(),
+                    priority: s.spec.priority,
                     since_ms: i.since_ms,
-                    value: s.value,
-                    limit: s.limit,
+                    value: s.spec.value,
+                    limit: s.spec.limit,
                     state: state_of(&self.pauses, s, i, now),
                     audible: audible(&self.pauses, s, i, now),
                     escalation: i.level,
-                    latched: self.cfg.latches(&s.code, s.priority),
+                    latched: self.cfg.latches(&s.spec.code, s.spec.priority),
                     cleared_ms: i.cleared_ms,
-                    technical: s.class == AlarmClass::Technical,
+                    technical: s.spec.class == AlarmClass::Technical,
                     ack_by: i.ack.as_ref().map(|(u, _)| u.clone()),
                     ack_station: i.ack_station.clone(),
-                    pause_remaining_ms: self.pause_remaining_ms(Some(&s.bed), now),
+                    pause_remaining_ms: self.pause_remaining_ms(Some(&s.spec.bed), now),
                 })
             })
             .collect();
