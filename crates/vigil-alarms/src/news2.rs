@@ -142,68 +142,52 @@ fn whole(x: f64) -> i64 {
     x.round() as i64
 }
 
+/// The score of `x` in the bands of a parameter, in increasing order, each (its highest value,
+/// its score); above the last band: `above`.
+fn banded(x: i64, bands: &[(i64, u8)], above: u8) -> u8 {
+    bands
+        .iter()
+        .find(|&&(highest, _)| x <= highest)
+        .map_or(above, |&(_, score)| score)
+}
+
 pub fn score_rr(rr: f64) -> u8 {
-    match whole(rr) {
-        i64::MIN..=8 => 3,
-        9..=11 => 1,
-        12..=20 => 0,
-        21..=24 => 2,
-        _ => 3,
-    }
+    banded(whole(rr), &[(8, 3), (11, 1), (20, 0), (24, 2)], 3)
 }
 
 pub fn score_spo2(spo2: f64, scale2: bool, oxygen: bool) -> u8 {
     let s = whole(spo2);
     if !scale2 {
-        return match s {
-            i64::MIN..=91 => 3,
-            92..=93 => 2,
-            94..=95 => 1,
-            _ => 0,
-        };
+        return banded(s, &[(91, 3), (93, 2), (95, 1)], 0);
     }
-    match s {
-        i64::MIN..=83 => 3,
-        84..=85 => 2,
-        86..=87 => 1,
-        88..=92 => 0,
-        _ if !oxygen => 0,
-        93..=94 => 1,
-        95..=96 => 2,
-        _ => 3,
-    }
+    // Scale 2: above 92 % scores only on oxygen.
+    let on_oxygen = if oxygen {
+        banded(s, &[(94, 1), (96, 2)], 3)
+    } else {
+        0
+    };
+    banded(s, &[(83, 3), (85, 2), (87, 1), (92, 0)], on_oxygen)
 }
 
 pub fn score_sbp(sbp: f64) -> u8 {
-    match whole(sbp) {
-        i64::MIN..=90 => 3,
-        91..=100 => 2,
-        101..=110 => 1,
-        111..=219 => 0,
-        _ => 3,
-    }
+    banded(whole(sbp), &[(90, 3), (100, 2), (110, 1), (219, 0)], 3)
 }
 
 pub fn score_pulse(pulse: f64) -> u8 {
-    match whole(pulse) {
-        i64::MIN..=40 => 3,
-        41..=50 => 1,
-        51..=90 => 0,
-        91..=110 => 1,
-        111..=130 => 2,
-        _ => 3,
-    }
+    banded(
+        whole(pulse),
+        &[(40, 3), (50, 1), (90, 0), (110, 1), (130, 2)],
+        3,
+    )
 }
 
 pub fn score_temp(temp: f64) -> u8 {
     // Tenths of a degree, so that 35.0 / 35.1 are exact.
-    match (temp * 10.0).round() as i64 {
-        i64::MIN..=350 => 3,
-        351..=360 => 1,
-        361..=380 => 0,
-        381..=390 => 1,
-        _ => 2,
-    }
+    banded(
+        (temp * 10.0).round() as i64,
+        &[(350, 3), (360, 1), (380, 0), (390, 1)],
+        2,
+    )
 }
 
 pub fn score(i: &News2Input) -> News2Score {
