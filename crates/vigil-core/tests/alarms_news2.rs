@@ -5,21 +5,82 @@ use vigil_core::alarms::news2::{
     News2Input,
 };
 
+/// The scores of one vital each (respiration rate, systolic pressure, pulse, temperature), by
+/// name, at every band edge: (value, score).
 #[test]
-fn respiration_rate_edges() {
-    for (rr, want) in [
-        (0.0, 3),
-        (8.0, 3),
-        (9.0, 1),
-        (11.0, 1),
-        (12.0, 0),
-        (20.0, 0),
-        (21.0, 2),
-        (24.0, 2),
-        (25.0, 3),
-        (60.0, 3),
-    ] {
-        assert_eq!(score_rr(rr), want, "rr {rr}");
+fn single_vital_edges() {
+    let vitals: [(&str, fn(f64) -> u8, &[(f64, u8)]); 4] = [
+        (
+            "rr",
+            score_rr,
+            &[
+                (0.0, 3),
+                (8.0, 3),
+                (9.0, 1),
+                (11.0, 1),
+                (12.0, 0),
+                (20.0, 0),
+                (21.0, 2),
+                (24.0, 2),
+                (25.0, 3),
+                (60.0, 3),
+            ],
+        ),
+        (
+            "sbp",
+            score_sbp,
+            &[
+                (60.0, 3),
+                (90.0, 3),
+                (91.0, 2),
+                (100.0, 2),
+                (101.0, 1),
+                (110.0, 1),
+                (111.0, 0),
+                (219.0, 0),
+                (220.0, 3),
+                (260.0, 3),
+            ],
+        ),
+        (
+            "pulse",
+            score_pulse,
+            &[
+                (20.0, 3),
+                (40.0, 3),
+                (41.0, 1),
+                (50.0, 1),
+                (51.0, 0),
+                (90.0, 0),
+                (91.0, 1),
+                (110.0, 1),
+                (111.0, 2),
+                (130.0, 2),
+                (131.0, 3),
+                (200.0, 3),
+            ],
+        ),
+        (
+            "temp",
+            score_temp,
+            &[
+                (33.0, 3),
+                (35.0, 3),
+                (35.1, 1),
+                (36.0, 1),
+                (36.1, 0),
+                (38.0, 0),
+                (38.1, 1),
+                (39.0, 1),
+                (39.1, 2),
+                (41.0, 2),
+            ],
+        ),
+    ];
+    for (name, score_of, edges) in vitals {
+        for &(x, want) in edges {
+            assert_eq!(score_of(x), want, "{name} {x}");
+        }
     }
 }
 
@@ -61,62 +122,6 @@ fn spo2_scale2_edges() {
     ] {
         assert_eq!(score_spo2(s, true, false), air, "scale 2 air {s}");
         assert_eq!(score_spo2(s, true, true), o2, "scale 2 oxygen {s}");
-    }
-}
-
-#[test]
-fn systolic_edges() {
-    for (p, want) in [
-        (60.0, 3),
-        (90.0, 3),
-        (91.0, 2),
-        (100.0, 2),
-        (101.0, 1),
-        (110.0, 1),
-        (111.0, 0),
-        (219.0, 0),
-        (220.0, 3),
-        (260.0, 3),
-    ] {
-        assert_eq!(score_sbp(p), want, "sbp {p}");
-    }
-}
-
-#[test]
-fn pulse_edges() {
-    for (p, want) in [
-        (20.0, 3),
-        (40.0, 3),
-        (41.0, 1),
-        (50.0, 1),
-        (51.0, 0),
-        (90.0, 0),
-        (91.0, 1),
-        (110.0, 1),
-        (111.0, 2),
-        (130.0, 2),
-        (131.0, 3),
-        (200.0, 3),
-    ] {
-        assert_eq!(score_pulse(p), want, "pulse {p}");
-    }
-}
-
-#[test]
-fn temperature_edges() {
-    for (t, want) in [
-        (33.0, 3),
-        (35.0, 3),
-        (35.1, 1),
-        (36.0, 1),
-        (36.1, 0),
-        (38.0, 0),
-        (38.1, 1),
-        (39.0, 1),
-        (39.1, 2),
-        (41.0, 2),
-    ] {
-        assert_eq!(score_temp(t), want, "temp {t}");
     }
 }
 
