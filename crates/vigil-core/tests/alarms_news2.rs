@@ -5,11 +5,14 @@ use vigil_core::alarms::news2::{
     News2Input,
 };
 
-/// The scores of one vital each (respiration rate, systolic pressure, pulse, temperature), by
-/// name, at every band edge: (value, score).
+/// The score of one vital, by name, and its band edges: (value, score).
+type OneVital = (&'static str, fn(f64) -> u8, &'static [(f64, u8)]);
+
+/// The scores of one vital each (respiration rate, systolic pressure, pulse, temperature) at
+/// every band edge.
 #[test]
 fn single_vital_edges() {
-    let vitals: [(&str, fn(f64) -> u8, &[(f64, u8)]); 4] = [
+    let vitals: [OneVital; 4] = [
         (
             "rr",
             score_rr,
