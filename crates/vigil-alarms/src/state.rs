@@ -334,6 +334,12 @@ struct KnownAck {
     received_ms: i64,
 }
 
+/// A user or station name from another station's state, as this one keeps it: no control
+/// characters, at most 64 characters.
+fn remote_name(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
 /// A fresh alarm instance id: 128 random bits from the thread's CSPRNG, in hex.
 fn new_instance_id() -> String {
     format!("{:032x}", rand::random::<u128>())
@@ -1901,18 +1907,8 @@ impl AlarmMachine {
             }
             let mut a = a.clone();
             a.t_ms = a.t_ms.min(now);
-            a.user = a
-                .user
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect();
-            a.station = a
-                .station
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect();
+            a.user = remote_name(&a.user);
+            a.station = remote_name(&a.station);
             let known = self.acks.get(&a.alarm_id).map(|k| &k.entry);
             if known.is_some_and(|b| b.instance == a.instance && b.t_ms >= a.t_ms) {
                 continue;
@@ -1971,13 +1967,8 @@ impl AlarmMachine {
                 .pauses
                 .get(&scope)
                 .is_none_or(|l| l.start_ms < start || (l.start_ms == start && l.until_ms != until));
-            let by: String = p.by.chars().filter(|c| !c.is_control()).take(64).collect();
-            let station: String = p
-                .station
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect();
+            let by = remote_name(&p.by);
+            let station = remote_name(&p.station);
             if newer && !by.trim().is_empty() {
                 if until > now {
                     self.note_bed(bed, now);
