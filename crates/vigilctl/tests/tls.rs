@@ -19,8 +19,9 @@ use support::*;
 
 /// A ward's PKI in `dir` and Mosquitto with one TLS listener on a free loopback port (its
 /// broker certificate from that PKI); `listener` is the rest of the listener's settings.
-/// Returns the PKI, the broker, its port and its `mqtts://` URL.
-fn tls_ward(dir: &Path, listener: &str) -> (Pki, Proc, u16, String) {
+/// Returns the PKI, the broker, its port, its `mqtts://` URL and the station's database path
+/// (`dir/ward.db`).
+fn tls_ward(dir: &Path, listener: &str) -> (Pki, Proc, u16, String, PathBuf) {
     let pki = Pki::new(dir);
     let port = free_port();
     let p = mosquitto_conf(
@@ -34,7 +35,21 @@ fn tls_ward(dir: &Path, listener: &str) -> (Pki, Proc, u16, String) {
             key = pki.dir.join("broker.key").display(),
         ),
     );
-    (pki, p, port, format!("mqtts://127.0.0.1:{port}"))
+    (
+        pki,
+        p,
+        port,
+        format!("mqtts://127.0.0.1:{port}"),
+        dir.join("ward.db"),
+    )
+}
+
+/// The ward's station on `url`: `vigilctl record` as vigil-station-4w with its certificate
+/// (CN station-4w), recording to `db`. Returns the certificate and the running station.
+fn station_recording(pki: &Pki, url: &str, db: &Path) -> ((PathBuf, PathBuf), Proc) {
+    let cert = pki.client("station-4w");
+    let rec = record(url, db, "vigil-station-4w", &tls_args(&pki.ca, Some(&cert)));
+    (cert, rec)
 }
 
 fn mosquitto_log(dir: &Path) -> String {
@@ -199,11 +214,10 @@ fn vitals_json(device: &str, seq: u64, obs: &str) -> String {
 #[test]
 fn server_authenticated_tls_carries_the_ward_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (pki, _broker, port, url) = tls_ward(
+    let (pki, _broker, port, url, db) = tls_ward(
         dir.path(),
         "require_certificate false\nallow_anonymous true",
     );
-    let db = dir.path().join("ward.db");
     let tls = tls_args(&pki.ca, None);
     let mut rec = record(&url, &db, &format!("tls-recorder-{port}"), &tls);
 
@@ -230,7 +244,7 @@ fn mutual_tls_identities_and_device_acl() {
          pattern write vigil/v1/+/+/%u/#\n",
     )
     .expect("write acl");
-    let (pki, _broker, port, url) = tls_ward(
+    let (pki, _broker, port, url, db) = tls_ward(
         dir.path(),
         &format!(
             "require_certificate true\nuse_identity_as_username true\n\
@@ -238,14 +252,7 @@ fn mutual_tls_identities_and_device_acl() {
             acl.display()
         ),
     );
-    let db = dir.path().join("ward.db");
-    let station = pki.client("station-4w");
-    let mut rec = record(
-        &url,
-        &db,
-        "vigil-station-4w",
-        &tls_args(&pki.ca, Some(&station)),
-    );
+    let (_, mut rec) = station_recording(&pki, &url, &db);
 
     // The simulator's one bed is device mon-w-01 on bed w/01: its certificate says so.
     let device = pki.client("mon-w-01");
@@ -339,18 +346,11 @@ fn mutual_tls_identities_and_device_acl() {
 #[test]
 fn clients_without_a_valid_certificate_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (pki, _broker, port, url) = tls_ward(
+    let (pki, _broker, _, url, db) = tls_ward(
         dir.path(),
         "require_certificate true\nuse_identity_as_username true\nallow_anonymous false",
     );
-    let db = dir.path().join("ward.db");
-    let station = pki.client("station-4w");
-    let mut rec = record(
-        &url,
-        &db,
-        "vigil-station-4w",
-        &tls_args(&pki.ca, Some(&station)),
-    );
+    let (station, mut rec) = station_recording(&pki, &url, &db);
 
     // Another CA's certificates, with the same names.
     let rogue_dir = dir.path().join("rogue");
@@ -510,14 +510,13 @@ fn password_from_the_environment_over_tls() {
             .expect("mosquitto_passwd");
         assert!(st.success());
     }
-    let (pki, _broker, port, url) = tls_ward(
+    let (pki, _broker, _, url, db) = tls_ward(
         dir.path(),
         &format!(
             "require_certificate false\nallow_anonymous false\npassword_file {}",
             passwd.display()
         ),
     );
-    let db = dir.path().join("ward.db");
     let with_user = |user: &str| {
         let mut v = tls_args(&pki.ca, None);
         v.extend(["--username".to_string(), user.to_string()]);
