@@ -314,8 +314,7 @@ impl StepResult {
     }
 
     fn pct(&self, p: f64) -> Option<f64> {
-        let l = &self.alarm_ms;
-        (!l.is_empty()).then(|| l[((l.len() - 1) as f64 * p).round() as usize])
+        percentile(&self.alarm_ms, p)
     }
 
     /// RSS after warm-up (the first fifth of the run): first, last and largest sample, MiB.
@@ -752,11 +751,9 @@ const FLOOD_BED: &str = "flood/f1";
 async fn flood(url: BrokerUrl, bytes_per_s: f64, mut stop: watch::Receiver<bool>) -> Result<u64> {
     use vigil_core::telemetry::{BedId, Topic, WavePayload};
     let bed = BedId::new("flood", "f1");
-    let settings: vigil_core::config::BrokerSettings = url.into();
-    let mut opts = settings.mqtt_options("bench-load-flood")?;
+    let mut opts = mqtt_options(&url, "bench-load-flood")?;
     opts.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 1024);
-    let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let link = Link::connect(opts, 1024);
     let topic = Topic::wave(&bed, "flood-1", "ECG_II");
     let chunk = |seq: u64| -> Result<Vec<u8>> {
         Ok(serde_json::to_vec(&WavePayload::ecg_ii(
@@ -771,17 +768,49 @@ async fn flood(url: BrokerUrl, bytes_per_s: f64, mut stop: watch::Receiver<bool>
     let mut seq = 0u64;
     while !*stop.borrow_and_update() {
         seq += 1;
-        client
-            .publish(&topic, rumqttc::QoS::AtLeastOnce, false, chunk(seq)?)
-            .await?;
+        link.publish(&topic, chunk(seq)?).await?;
         tokio::select! {
             _ = stop.changed() => break,
             _ = tokio::time::sleep_until(start + every.mul_f64(seq as f64)) => {}
         }
     }
-    let _ = client.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), net).await;
+    link.close().await;
     Ok(seq)
+}
+
+/// The broker options of a client of the harness on `url`.
+fn mqtt_options(url: &BrokerUrl, client_id: &str) -> Result<rumqttc::MqttOptions> {
+    let settings: vigil_core::config::BrokerSettings = url.clone().into();
+    Ok(settings.mqtt_options(client_id)?)
+}
+
+/// An MQTT client of the harness, its event loop polled on the runtime until the connection
+/// ends.
+struct Link {
+    client: rumqttc::AsyncClient,
+    net: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    fn connect(opts: rumqttc::MqttOptions, cap: usize) -> Link {
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, cap);
+        let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+        Link { client, net }
+    }
+
+    /// Publish at QoS 1, not retained.
+    async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<()> {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await?;
+        Ok(())
+    }
+
+    /// Disconnect, and give the event loop 2 s to end.
+    async fn close(self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.net).await;
+    }
 }
 
 /// The probe monitor's bed (its own ward, so no simulated bed matches it in the alarm log).
@@ -796,71 +825,135 @@ async fn probe(
     alarms: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(Vec<f64>, u32)> {
-    use vigil_core::telemetry::{BedId, Topic};
-    let bed = BedId::new("probe", "p1");
-    let settings: vigil_core::config::BrokerSettings = url.into();
-    let opts = settings.mqtt_options("bench-load-probe")?;
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
-    let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    let topic = Topic::vitals(&bed, "probe");
-    let mut readings = ProbeReadings::default();
-    let mut payload = |seq: u64, hr: f64| readings.payload(seq, hr);
-    // Wait for an alarm line of the given kind (raise = true) published after `since`.
-    async fn wait_for(
-        alarms: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)>,
-        raise: bool,
-        within: Duration,
-    ) -> Option<Instant> {
-        tokio::time::timeout(within, async {
-            while let Some((t, r)) = alarms.recv().await {
-                if r == raise {
-                    return Some(t);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-    }
-    let mut latencies = Vec::new();
-    let mut missed = 0u32;
-    let mut seq = 0u64;
+    let bed = vigil_core::telemetry::BedId::new("probe", "p1");
+    let mut monitor = ProbeMonitor::connect(&url, "bench-load-probe", &bed)?;
+    let mut probes = Probes::default();
     while !*stop.borrow_and_update() {
-        while alarms.try_recv().is_ok() {}
-        let sent = Instant::now();
-        client
-            .publish(
-                &topic,
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                payload(seq, 150.0)?,
-            )
-            .await?;
-        seq += 1;
-        match wait_for(alarms, true, Duration::from_secs(2)).await {
-            Some(t) => latencies.push(t.duration_since(sent).as_secs_f64() * 1000.0),
-            None => missed += 1,
-        }
-        client
-            .publish(
-                &topic,
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                payload(seq, 70.0)?,
-            )
-            .await?;
-        seq += 1;
-        let _ = wait_for(alarms, false, Duration::from_secs(5)).await;
+        probes.note(monitor.cycle(&mut *alarms).await?);
         tokio::select! {
             _ = stop.changed() => break,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
-    let _ = client.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), net).await;
-    latencies.sort_by(f64::total_cmp);
-    Ok((latencies, missed))
+    monitor.link.close().await;
+    Ok(probes.sorted())
+}
+
+/// Where a probe monitor's HR HIGH alarm is seen raised and resolved.
+trait AlarmWatch {
+    /// Forget what was seen before this cycle.
+    fn drain(&mut self);
+    /// When the alarm was seen raised, within 2 s; `None`: not seen.
+    async fn raised(&mut self) -> Option<Instant>;
+    /// Wait (5 s at most) until the alarm has resolved.
+    async fn resolved(&mut self);
+}
+
+/// The engine's alarm log lines of the probe's bed, stamped as they were read (`true`: raised).
+impl AlarmWatch for tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)> {
+    fn drain(&mut self) {
+        while self.try_recv().is_ok() {}
+    }
+
+    async fn raised(&mut self) -> Option<Instant> {
+        log_line(self, true, Duration::from_secs(2)).await
+    }
+
+    async fn resolved(&mut self) {
+        let _ = log_line(self, false, Duration::from_secs(5)).await;
+    }
+}
+
+/// Wait for an alarm log line of the given kind (raise = true).
+async fn log_line(
+    alarms: &mut tokio::sync::mpsc::UnboundedReceiver<(Instant, bool)>,
+    raise: bool,
+    within: Duration,
+) -> Option<Instant> {
+    tokio::time::timeout(within, async {
+        while let Some((t, r)) = alarms.recv().await {
+            if r == raise {
+                return Some(t);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// A probe monitor: HR readings of one bed, each cycle 150 (HR HIGH, no condition delay) then
+/// 70 (resolved).
+struct ProbeMonitor {
+    link: Link,
+    topic: String,
+    readings: ProbeReadings,
+    seq: u64,
+}
+
+impl ProbeMonitor {
+    fn connect(
+        url: &BrokerUrl,
+        client_id: &str,
+        bed: &vigil_core::telemetry::BedId,
+    ) -> Result<Self> {
+        Ok(ProbeMonitor {
+            link: Link::connect(mqtt_options(url, client_id)?, 64),
+            topic: vigil_core::telemetry::Topic::vitals(bed, "probe"),
+            readings: ProbeReadings::default(),
+            seq: 0,
+        })
+    }
+
+    async fn send(&mut self, hr: f64) -> Result<()> {
+        let payload = self.readings.payload(self.seq, hr)?;
+        self.link.publish(&self.topic, payload).await?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// One cycle: HR 150, its alarm seen raised on `watch` (the latency, ms, from just before
+    /// the publish call; `None`: missed), then HR 70 until the alarm has resolved.
+    async fn cycle(&mut self, watch: &mut impl AlarmWatch) -> Result<Option<f64>> {
+        watch.drain();
+        let sent = Instant::now();
+        self.send(150.0).await?;
+        let latency = watch
+            .raised()
+            .await
+            .map(|t| t.duration_since(sent).as_secs_f64() * 1000.0);
+        self.send(70.0).await?;
+        watch.resolved().await;
+        Ok(latency)
+    }
+}
+
+/// The probe cycles' latencies (ms) and misses.
+#[derive(Default)]
+struct Probes {
+    latencies: Vec<f64>,
+    missed: u32,
+}
+
+impl Probes {
+    fn note(&mut self, latency: Option<f64>) {
+        match latency {
+            Some(ms) => self.latencies.push(ms),
+            None => self.missed += 1,
+        }
+    }
+
+    /// The latencies sorted, and the misses.
+    fn sorted(mut self) -> (Vec<f64>, u32) {
+        self.latencies.sort_by(f64::total_cmp);
+        (self.latencies, self.missed)
+    }
+}
+
+/// The value at fraction `p` (0 to 1) of `sorted`, none if it is empty.
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * p).round() as usize])
 }
 
 /// The alarm probe's HR readings, each stamped after the one before: the normal reading often
@@ -895,6 +988,58 @@ impl ProbeReadings {
     }
 }
 
+/// The engine's alarm list (on its live broadcast, as the window watches it) for the probe
+/// monitor of `bed`.
+struct EngineWatch<'a> {
+    engine: &'a vigil_core::engine::Engine,
+    live: tokio::sync::broadcast::Receiver<vigil_core::engine::LiveEvent>,
+    bed: vigil_core::telemetry::BedId,
+}
+
+impl EngineWatch<'_> {
+    fn shown(&self, alarms: &[vigil_core::alarms::ActiveAlarm]) -> bool {
+        alarms
+            .iter()
+            .any(|x| x.bed == self.bed && x.code == "HR_HIGH")
+    }
+}
+
+impl AlarmWatch for EngineWatch<'_> {
+    /// Drop what the live stream holds so only this cycle's raise is seen.
+    fn drain(&mut self) {
+        while self.live.try_recv().is_ok() {}
+    }
+
+    async fn raised(&mut self) -> Option<Instant> {
+        use tokio::sync::broadcast::error::RecvError;
+        let seen = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                match self.live.recv().await {
+                    Ok(vigil_core::engine::LiveEvent::Alarms(list)) if self.shown(&list) => {
+                        return true;
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => {
+                        if self.shown(&self.engine.snapshot().alarms) {
+                            return true;
+                        }
+                    }
+                    Err(_) => return false,
+                }
+            }
+        })
+        .await;
+        matches!(seen, Ok(true)).then(Instant::now)
+    }
+
+    async fn resolved(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && self.shown(&self.engine.snapshot().alarms) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// A fresh private (0700) directory under the system temp dir.
 fn tempdir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!(
@@ -925,9 +1070,9 @@ pub struct AlarmArgs {
 /// publish call to the moment the raised alarm appears in the engine's alarm list.
 pub async fn alarms(a: AlarmArgs) -> Result<()> {
     use vigil_core::alarms::default_limits;
-    use vigil_core::engine::{AlarmOptions, Engine, EngineConfig, LiveEvent};
+    use vigil_core::engine::{AlarmOptions, Engine, EngineConfig};
     use vigil_core::ingest::IngestPolicy;
-    use vigil_core::telemetry::{BedId, Topic};
+    use vigil_core::telemetry::BedId;
 
     if a.seconds == 0 {
         bail!("--seconds must be positive");
@@ -956,7 +1101,7 @@ pub async fn alarms(a: AlarmArgs) -> Result<()> {
             .await
             .context("engine did not subscribe")??;
     }
-    let mut live = engine.subscribe();
+    let live = engine.subscribe();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sim_task = if a.beds > 0 {
@@ -968,100 +1113,35 @@ pub async fn alarms(a: AlarmArgs) -> Result<()> {
     };
 
     let probe_bed = BedId::new("bench", "probe");
-    let settings: vigil_core::config::BrokerSettings = url.clone().into();
-    let opts = settings.mqtt_options("bench-probe")?;
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
-    let net = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    let topic = Topic::vitals(&probe_bed, "probe");
-    let mut readings = ProbeReadings::default();
-    let mut payload = |seq: u64, hr: f64| readings.payload(seq, hr);
+    let mut monitor = ProbeMonitor::connect(&url, "bench-probe", &probe_bed)?;
     // Let the load settle before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
     eprintln!(
         "bench: alarm latency with {} background beds for {} s through {url}",
         a.beds, a.seconds
     );
-    let mut latencies: Vec<f64> = Vec::new();
-    let mut missed = 0u32;
+    let mut watch = EngineWatch {
+        engine: &engine,
+        live,
+        bed: probe_bed,
+    };
+    let mut probes = Probes::default();
     let end = Instant::now() + Duration::from_secs(a.seconds);
-    let mut seq = 0u64;
     while Instant::now() < end {
-        // Drain what the live stream holds so only this cycle's raise is seen.
-        while live.try_recv().is_ok() {}
-        let sent = Instant::now();
-        client
-            .publish(
-                &topic,
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                payload(seq, 150.0)?,
-            )
-            .await?;
-        seq += 1;
-        let raised = tokio::time::timeout(Duration::from_secs(2), async {
-            loop {
-                match live.recv().await {
-                    Ok(LiveEvent::Alarms(list))
-                        if list
-                            .iter()
-                            .any(|x| x.bed == probe_bed && x.code == "HR_HIGH") =>
-                    {
-                        return true;
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        if engine
-                            .snapshot()
-                            .alarms
-                            .iter()
-                            .any(|x| x.bed == probe_bed && x.code == "HR_HIGH")
-                        {
-                            return true;
-                        }
-                    }
-                    Err(_) => return false,
-                }
-            }
-        })
-        .await;
-        match raised {
-            Ok(true) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
-            _ => missed += 1,
-        }
-        // Back to normal, then wait until the alarm has resolved before the next cycle.
-        client
-            .publish(
-                &topic,
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                payload(seq, 70.0)?,
-            )
-            .await?;
-        seq += 1;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline
-            && engine
-                .snapshot()
-                .alarms
-                .iter()
-                .any(|x| x.bed == probe_bed && x.code == "HR_HIGH")
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        probes.note(monitor.cycle(&mut watch).await?);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let _ = stop_tx.send(true);
     if let Some(t) = sim_task {
         let _ = t.await;
     }
-    let _ = client.disconnect().await;
-    net.abort();
+    monitor.link.close().await;
     engine.shutdown().await;
+    let (latencies, missed) = probes.sorted();
     if latencies.is_empty() {
         bail!("no alarm was raised ({missed} probes missed)");
     }
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let pct = |p: f64| percentile(&latencies, p).unwrap_or_default();
     println!("background beds           {}", a.beds);
     println!(
         "probes                    {} raised, {missed} missed",
