@@ -14,23 +14,10 @@ import {
   pausedBy,
   sortForBar,
 } from '../src/alarmstate';
+import { alarmInfo } from './support';
 
-const alarm = (over: Partial<AlarmInfo> = {}): AlarmInfo => ({
-  id: 'sim/03/SPO2_LOW',
-  bed: 'sim/03',
-  code: 'SPO2_LOW',
-  label: 'SpO2 LOW',
-  priority: 'high',
-  since: 1000,
-  value: 84,
-  limit: 90,
-  state: 'active',
-  audible: true,
-  escalation: 0,
-  latched: false,
-  technical: false,
-  ...over,
-});
+const alarm = (over: Partial<AlarmInfo> = {}): AlarmInfo =>
+  alarmInfo({ id: 'sim/03/SPO2_LOW', bed: 'sim/03', since: 1000, value: 84, limit: 90, ...over });
 
 describe('alarm state presentation', () => {
   it('names each IEC 60601-1-8 inactivation state', () => {

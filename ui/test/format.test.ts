@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AlarmInfo, EngineState } from '../src/frames';
+import type { EngineState } from '../src/frames';
 import {
   formatAlarmCount,
   formatAlarmSummary,
@@ -18,23 +18,7 @@ import {
   NO_READING,
   priorityMarker,
 } from '../src/format';
-
-const alarm = (a: Partial<AlarmInfo>): AlarmInfo => ({
-  id: 'a',
-  bed: 'icu/1',
-  code: 'SPO2_LOW',
-  label: 'SpO2 LOW',
-  priority: 'high',
-  since: 0,
-  value: null,
-  limit: null,
-  state: 'active',
-  audible: true,
-  escalation: 0,
-  latched: false,
-  technical: false,
-  ...a,
-});
+import { alarmInfo } from './support';
 
 describe('formatValue', () => {
   it('shows the no-reading glyph for a missing value, never 0', () => {
@@ -81,25 +65,25 @@ describe('alarm text', () => {
   });
 
   it('reads "marker label value unit (limit …)", like the engine writes it', () => {
-    expect(formatAlarmText(alarm({ value: 84, limit: 90, unit: '%' }))).toBe('*** SpO2 LOW 84 % (limit 90)');
+    expect(formatAlarmText(alarmInfo({ value: 84, limit: 90, unit: '%' }))).toBe('*** SpO2 LOW 84 % (limit 90)');
     expect(
-      formatAlarmText(alarm({ code: 'HR_LOW', label: 'HR LOW', priority: 'medium', value: 67, limit: 70, unit: '/min' })),
+      formatAlarmText(alarmInfo({ code: 'HR_LOW', label: 'HR LOW', priority: 'medium', value: 67, limit: 70, unit: '/min' })),
     ).toBe('** HR LOW 67 /min (limit 70)');
-    expect(formatAlarmText(alarm({ label: 'Temp HIGH', priority: 'low', value: 38.9, limit: 38.5, unit: '°C' }))).toBe(
+    expect(formatAlarmText(alarmInfo({ label: 'Temp HIGH', priority: 'low', value: 38.9, limit: 38.5, unit: '°C' }))).toBe(
       '* Temp HIGH 38.9 °C (limit 38.5)',
     );
   });
 
   it('omits what is missing', () => {
-    expect(formatAlarmText(alarm({}))).toBe('*** SpO2 LOW');
-    expect(formatAlarmText(alarm({ value: 84 }))).toBe('*** SpO2 LOW 84');
-    expect(formatAlarmText(alarm({ limit: 90 }))).toBe('*** SpO2 LOW');
+    expect(formatAlarmText(alarmInfo({}))).toBe('*** SpO2 LOW');
+    expect(formatAlarmText(alarmInfo({ value: 84 }))).toBe('*** SpO2 LOW 84');
+    expect(formatAlarmText(alarmInfo({ limit: 90 }))).toBe('*** SpO2 LOW');
   });
 
   it('summarises a bed: top alarm plus how many more, in words', () => {
     expect(formatAlarmSummary([])).toBe('');
-    const a = alarm({ value: 84, limit: 90, unit: '%' });
-    const b = alarm({ label: 'HR HIGH', priority: 'medium' });
+    const a = alarmInfo({ value: 84, limit: 90, unit: '%' });
+    const b = alarmInfo({ label: 'HR HIGH', priority: 'medium' });
     expect(formatAlarmSummary([a])).toBe('*** SpO2 LOW 84 % (limit 90)');
     expect(formatAlarmSummary([a, b])).toBe('*** SpO2 LOW 84 % (limit 90) · +1 more alarm');
     expect(formatAlarmSummary([a, b, b])).toBe('*** SpO2 LOW 84 % (limit 90) · +2 more alarms');

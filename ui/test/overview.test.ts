@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AlarmInfo } from '../src/frames';
 import { blockAlarmPriority, gridShape, isCompact } from '../src/overview';
+import { alarmInfo } from './support';
 
 describe('gridShape', () => {
   // The grid area of a 1280×800 window: minus the 44 px header and 6 px padding.
@@ -25,21 +26,7 @@ describe('gridShape', () => {
 });
 
 describe('blockAlarmPriority', () => {
-  const a = (code: string, priority: AlarmInfo['priority']): AlarmInfo => ({
-    id: code,
-    bed: 'icu/1',
-    code,
-    label: code,
-    priority,
-    since: 0,
-    value: null,
-    limit: null,
-    state: 'active',
-    audible: true,
-    escalation: 0,
-    latched: false,
-    technical: false,
-  });
+  const a = (code: string, priority: AlarmInfo['priority']): AlarmInfo => alarmInfo({ id: code, code, label: code, priority });
 
   it('highlights a numeric with the highest priority among its alarms', () => {
     const alarms = [a('HR_HIGH', 'low'), a('SPO2_LOW', 'high'), a('HR_LOW', 'medium')];

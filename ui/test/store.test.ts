@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AlarmInfo, BedInfo, DeviceStatus, Frame, VitalUpdate, WaveChunk } from '../src/frames';
 import { Store, type WaveTarget } from '../src/store';
+import { alarmInfo } from './support';
 
 const bed = (n: number): BedInfo => ({ key: `icu/${n}`, ward: 'icu', bed: String(n), label: `Bed ${n}` });
 
@@ -21,21 +22,8 @@ const vital = (b: string, code: string, value: number | null, t = 1000): VitalUp
   t,
 });
 
-const alarm = (b: string, code: string, priority: AlarmInfo['priority'], since = 0): AlarmInfo => ({
-  id: `${b}:${code}`,
-  bed: b,
-  code,
-  label: code.replace('_', ' '),
-  priority,
-  since,
-  value: null,
-  limit: null,
-  state: 'active',
-  audible: true,
-  escalation: 0,
-  latched: false,
-  technical: false,
-});
+const alarm = (b: string, code: string, priority: AlarmInfo['priority'], since = 0): AlarmInfo =>
+  alarmInfo({ id: `${b}:${code}`, bed: b, code, label: code.replace('_', ' '), priority, since });
 
 const device = (b: string, name: string, online: boolean, conditions: string[] = []): DeviceStatus => ({
   bed: b,
