@@ -14,20 +14,17 @@ export function formatValue(value: number | null | undefined, decimals = 0): str
   return isReading(value) ? value.toFixed(decimals) : NO_READING;
 }
 
+/** Display forms of the UCUM unit codes that are not shown as they are. */
+const UNIT_DISPLAY: ReadonlyMap<string, string> = new Map([
+  ['mm[Hg]', 'mmHg'],
+  ['Cel', '°C'],
+  ['[degF]', '°F'],
+  ['{beats}/min', '/min'],
+]);
+
 /** Display form of a UCUM unit code. Unknown codes are shown as they are. */
 export function formatUnit(ucum: string): string {
-  switch (ucum) {
-    case 'mm[Hg]':
-      return 'mmHg';
-    case 'Cel':
-      return '°C';
-    case '[degF]':
-      return '°F';
-    case '{beats}/min':
-      return '/min';
-    default:
-      return ucum;
-  }
+  return UNIT_DISPLAY.get(ucum) ?? ucum;
 }
 
 /** Non-invasive blood pressure as "sys/dia (mean)", e.g. "120/80 (93)". */
@@ -74,16 +71,11 @@ export function lateNote(
   return `late: ${formatValue(r.value, decimals)} ${formatUnit(r.unit)} taken ${formatClock(r.t)} (received ${formatClock(late.received)})`;
 }
 
+const PRIORITY_MARKERS: Readonly<Record<Priority, string>> = { high: '***', medium: '**', low: '*' };
+
 /** Alarm-priority text marker (IEC 60601-1-8 style): high "***", medium "**", low "*". */
 export function priorityMarker(priority: Priority): string {
-  switch (priority) {
-    case 'high':
-      return '***';
-    case 'medium':
-      return '**';
-    case 'low':
-      return '*';
-  }
+  return PRIORITY_MARKERS[priority];
 }
 
 /**
