@@ -19,6 +19,7 @@ import {
   type AuditQuery,
   type AuthState,
   type Role,
+  type UserAction,
   type UserInfo,
 } from './auth';
 import { busy, field, h, value } from './dom';
@@ -34,6 +35,21 @@ function roleSelect(id: string | undefined, selected: Role): HTMLSelectElement {
   }
   return sel;
 }
+
+/** The user actions that are a button: its label and class, and the command, which says what it did. */
+const USER_BUTTONS: Readonly<Record<Exclude<UserAction, 'role'>, [string, string, (name: string) => Promise<string>]>> = {
+  disable: ['Disable', 'act-disable', (name) => api.disableUser(name).then(() => `${name} disabled.`)],
+  enable: ['Enable', 'act-enable', (name) => api.enableUser(name).then(() => `${name} enabled.`)],
+  reset: [
+    'Reset password',
+    'act-reset',
+    (name) =>
+      api
+        .resetPassword(name)
+        .then((temp) => `Temporary password for ${name}: ${temp} — give it to them in person; they must change it at log-in.`),
+  ],
+  unlock: ['Unlock', 'act-unlock', (name) => api.unlockUser(name).then(() => `${name} unlocked.`)],
+};
 
 export class AdminPanel {
   private tab: Tab;
@@ -117,48 +133,21 @@ export class AdminPanel {
   private userRow(u: UserInfo, now: number): HTMLTableRowElement {
     const actions = h('td', { class: 'row-actions' });
     let role: HTMLElement = h('td', {}, roleLabel(u.role));
-    const act = (label: string, cls: string, work: () => Promise<string>) => {
-      const b = h('button', { type: 'button', class: `small ${cls}` }, label);
-      b.onclick = () => void this.userAction(work);
-      actions.append(b);
-    };
     for (const a of userActions(u, now)) {
-      switch (a) {
-        case 'disable':
-          act('Disable', 'act-disable', async () => {
-            await api.disableUser(u.name);
-            return `${u.name} disabled.`;
+      if (a === 'role') {
+        const sel = roleSelect(undefined, u.role);
+        sel.onchange = () =>
+          void this.userAction(async () => {
+            const r = sel.value as Role;
+            await api.setRole(u.name, r);
+            return `${u.name} is now ${roleLabel(r)}.`;
           });
-          break;
-        case 'enable':
-          act('Enable', 'act-enable', async () => {
-            await api.enableUser(u.name);
-            return `${u.name} enabled.`;
-          });
-          break;
-        case 'reset':
-          act('Reset password', 'act-reset', async () => {
-            const temp = await api.resetPassword(u.name);
-            return `Temporary password for ${u.name}: ${temp} — give it to them in person; they must change it at log-in.`;
-          });
-          break;
-        case 'unlock':
-          act('Unlock', 'act-unlock', async () => {
-            await api.unlockUser(u.name);
-            return `${u.name} unlocked.`;
-          });
-          break;
-        case 'role': {
-          const sel = roleSelect(undefined, u.role);
-          sel.onchange = () =>
-            void this.userAction(async () => {
-              const r = sel.value as Role;
-              await api.setRole(u.name, r);
-              return `${u.name} is now ${roleLabel(r)}.`;
-            });
-          role = h('td', {}, sel);
-          break;
-        }
+        role = h('td', {}, sel);
+      } else {
+        const [label, cls, work] = USER_BUTTONS[a];
+        const b = h('button', { type: 'button', class: `small ${cls}` }, label);
+        b.onclick = () => void this.userAction(() => work(u.name));
+        actions.append(b);
       }
     }
     return h(
