@@ -22,7 +22,7 @@ import {
   type UserAction,
   type UserInfo,
 } from './auth';
-import { busy, field, h, value } from './dom';
+import { busy, field, h, onSubmit, panelForm, value } from './dom';
 import { showSecurity } from './security';
 import { showBroker, showDevices, showWard } from './stationadmin';
 
@@ -175,30 +175,26 @@ export class AdminPanel {
   }
 
   private createForm(): HTMLFormElement {
-    const err = h('p', { class: 'panel-error', role: 'alert' });
-    const form = h(
-      'form',
-      { id: 'new-user', class: 'panel-form inline' },
-      h('h3', {}, 'New user'),
-      h(
-        'div',
-        { class: 'grid2' },
-        field('User name', h('input', { id: 'nu-name', required: true, maxlength: '64', autocomplete: 'off' })),
-        field('Role', roleSelect('nu-role', 'nurse')),
-        field('Password', h('input', { id: 'nu-pw', type: 'password', required: true, autocomplete: 'new-password' })),
-        field('Repeat password', h('input', { id: 'nu-pw2', type: 'password', required: true, autocomplete: 'new-password' })),
-      ),
-      err,
-      h('div', { class: 'actions' }, h('button', { id: 'nu-submit', type: 'submit' }, 'Create user')),
+    const { form, err } = panelForm(
+      'new-user',
+      [
+        h('h3', {}, 'New user'),
+        h(
+          'div',
+          { class: 'grid2' },
+          field('User name', h('input', { id: 'nu-name', required: true, maxlength: '64', autocomplete: 'off' })),
+          field('Role', roleSelect('nu-role', 'nurse')),
+          field('Password', h('input', { id: 'nu-pw', type: 'password', required: true, autocomplete: 'new-password' })),
+          field('Repeat password', h('input', { id: 'nu-pw2', type: 'password', required: true, autocomplete: 'new-password' })),
+        ),
+      ],
+      [h('button', { id: 'nu-submit', type: 'submit' }, 'Create user')],
+      'inline',
     );
-    form.onsubmit = (e) => {
-      e.preventDefault();
-      const mismatch = passwordsMismatch(value(form, '#nu-pw'), value(form, '#nu-pw2'));
-      if (mismatch) {
-        err.textContent = mismatch;
-        return;
-      }
-      void busy(form, err, async () => {
+    onSubmit(
+      form,
+      err,
+      async () => {
         try {
           const u = await api.createUser(value(form, '#nu-name'), value(form, '#nu-role') as Role, value(form, '#nu-pw'));
           await this.show();
@@ -207,8 +203,9 @@ export class AdminPanel {
           err.textContent = apiError(ex).message;
           this.changed();
         }
-      });
-    };
+      },
+      () => passwordsMismatch(value(form, '#nu-pw'), value(form, '#nu-pw2')),
+    );
     return form;
   }
 

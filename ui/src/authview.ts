@@ -12,7 +12,7 @@ import {
   type AuthState,
   type Panel,
 } from './auth';
-import { busy, field, h, value } from './dom';
+import { busy, field, h, onSubmit, panelForm, value } from './dom';
 import { session, type SessionSnapshot } from './session';
 
 /** Activity is reported at most this often. */
@@ -143,7 +143,6 @@ export class AuthView {
   }
 
   private form(p: Exclude<Panel, 'admin'>): HTMLFormElement {
-    const err = h('p', { class: 'panel-error', role: 'alert' });
     const cancel = (): HTMLButtonElement => {
       const b = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
       b.onclick = () => this.choose(null);
@@ -151,144 +150,122 @@ export class AuthView {
     };
     const pw = (id: string, autocomplete: string) =>
       h('input', { id, type: 'password', autocomplete, required: true, maxlength: '128' });
-    let form: HTMLFormElement;
     switch (p) {
-      case 'first-run':
-        form = h(
-          'form',
-          { id: 'first-run', class: 'panel-form' },
-          h('h2', {}, 'Create the first administrator'),
-          h(
-            'p',
-            { class: 'hint' },
-            'No user exists on this station yet. The administrator (hospital IT) creates the nurses’ and charge nurses’ accounts. ',
-            'Passwords: at least 12 characters, not a common password, not containing the user name. Passphrases are welcome.',
-          ),
-          field('User name', h('input', { id: 'fr-name', autocomplete: 'username', required: true, maxlength: '64' })),
-          field('Password', pw('fr-pw', 'new-password')),
-          field('Repeat password', pw('fr-pw2', 'new-password')),
-          err,
-          h('div', { class: 'actions' }, h('button', { id: 'fr-submit', type: 'submit' }, 'Create administrator')),
+      case 'first-run': {
+        const { form, err } = panelForm(
+          'first-run',
+          [
+            h('h2', {}, 'Create the first administrator'),
+            h(
+              'p',
+              { class: 'hint' },
+              'No user exists on this station yet. The administrator (hospital IT) creates the nurses’ and charge nurses’ accounts. ',
+              'Passwords: at least 12 characters, not a common password, not containing the user name. Passphrases are welcome.',
+            ),
+            field('User name', h('input', { id: 'fr-name', autocomplete: 'username', required: true, maxlength: '64' })),
+            field('Password', pw('fr-pw', 'new-password')),
+            field('Repeat password', pw('fr-pw2', 'new-password')),
+          ],
+          [h('button', { id: 'fr-submit', type: 'submit' }, 'Create administrator')],
         );
-        form.onsubmit = (e) => {
-          e.preventDefault();
-          const mismatch = passwordsMismatch(value(form, '#fr-pw'), value(form, '#fr-pw2'));
-          if (mismatch) {
-            err.textContent = mismatch;
-            return;
-          }
-          void busy(form, err, async () => {
+        onSubmit(
+          form,
+          err,
+          async () => {
             await this.run(api.createFirstAdmin(value(form, '#fr-name'), value(form, '#fr-pw')), err);
-          });
-        };
-        return form;
-      case 'login':
-        form = h(
-          'form',
-          { id: 'login', class: 'panel-form' },
-          h('h2', {}, 'Log in'),
-          this.state?.locked
-            ? h('p', { class: 'hint' }, `Logging in ends ${this.state.user}’s locked session.`)
-            : null,
-          field('User name', h('input', { id: 'login-name', autocomplete: 'username', required: true, maxlength: '64' })),
-          field('Password', pw('login-pw', 'current-password')),
-          err,
-          h('div', { class: 'actions' }, h('button', { id: 'login-submit', type: 'submit' }, 'Log in'), cancel()),
+          },
+          () => passwordsMismatch(value(form, '#fr-pw'), value(form, '#fr-pw2')),
         );
-        form.onsubmit = (e) => {
-          e.preventDefault();
-          void busy(form, err, async () => {
-            if (await this.run(api.login(value(form, '#login-name'), value(form, '#login-pw')), err)) this.chosen = null;
-            else form.querySelector<HTMLInputElement>('#login-pw')!.value = '';
-          });
-        };
         return form;
+      }
+      case 'login': {
+        const { form, err } = panelForm(
+          'login',
+          [
+            h('h2', {}, 'Log in'),
+            this.state?.locked
+              ? h('p', { class: 'hint' }, `Logging in ends ${this.state.user}’s locked session.`)
+              : null,
+            field('User name', h('input', { id: 'login-name', autocomplete: 'username', required: true, maxlength: '64' })),
+            field('Password', pw('login-pw', 'current-password')),
+          ],
+          [h('button', { id: 'login-submit', type: 'submit' }, 'Log in'), cancel()],
+        );
+        onSubmit(form, err, async () => {
+          if (await this.run(api.login(value(form, '#login-name'), value(form, '#login-pw')), err)) this.chosen = null;
+          else form.querySelector<HTMLInputElement>('#login-pw')!.value = '';
+        });
+        return form;
+      }
       case 'must-change':
       case 'change-password': {
         const forced = p === 'must-change';
-        form = h(
-          'form',
-          { id: 'change-password', class: 'panel-form' },
-          h('h2', {}, forced ? 'Choose a new password' : 'Change your password'),
-          forced
-            ? h('p', { class: 'hint' }, 'Your password was reset. Choose your own before doing anything else.')
-            : null,
-          field(forced ? 'Temporary password' : 'Current password', pw('mc-current', 'current-password')),
-          field('New password', pw('mc-new', 'new-password')),
-          field('Repeat new password', pw('mc-new2', 'new-password')),
-          err,
-          h(
-            'div',
-            { class: 'actions' },
-            h('button', { id: 'mc-submit', type: 'submit' }, 'Change password'),
-            forced ? null : cancel(),
-          ),
+        const { form, err } = panelForm(
+          'change-password',
+          [
+            h('h2', {}, forced ? 'Choose a new password' : 'Change your password'),
+            forced
+              ? h('p', { class: 'hint' }, 'Your password was reset. Choose your own before doing anything else.')
+              : null,
+            field(forced ? 'Temporary password' : 'Current password', pw('mc-current', 'current-password')),
+            field('New password', pw('mc-new', 'new-password')),
+            field('Repeat new password', pw('mc-new2', 'new-password')),
+          ],
+          [h('button', { id: 'mc-submit', type: 'submit' }, 'Change password'), forced ? null : cancel()],
         );
-        form.onsubmit = (e) => {
-          e.preventDefault();
-          const mismatch = passwordsMismatch(value(form, '#mc-new'), value(form, '#mc-new2'));
-          if (mismatch) {
-            err.textContent = mismatch;
-            return;
-          }
-          void busy(form, err, async () => {
+        onSubmit(
+          form,
+          err,
+          async () => {
             if (await this.run(api.changePassword(value(form, '#mc-current'), value(form, '#mc-new')), err)) {
               this.choose(null);
             }
-          });
-        };
+          },
+          () => passwordsMismatch(value(form, '#mc-new'), value(form, '#mc-new2')),
+        );
         return form;
       }
-      case 'emergency-reason':
-        form = h(
-          'form',
-          { id: 'emergency-reason', class: 'panel-form' },
-          h('h2', {}, 'Emergency access: why?'),
-          h(
-            'p',
-            { class: 'hint' },
-            'You took emergency access. Say why (at least 10 characters); it is recorded in the audit trail ',
-            'and reviewed by your supervisor. The ward stays live and you can act meanwhile.',
-          ),
-          field('Reason', h('textarea', { id: 'er-reason', rows: '3', required: true })),
-          err,
-          h('div', { class: 'actions' }, h('button', { id: 'er-submit', type: 'submit' }, 'Record the reason')),
+      case 'emergency-reason': {
+        const { form, err } = panelForm(
+          'emergency-reason',
+          [
+            h('h2', {}, 'Emergency access: why?'),
+            h(
+              'p',
+              { class: 'hint' },
+              'You took emergency access. Say why (at least 10 characters); it is recorded in the audit trail ',
+              'and reviewed by your supervisor. The ward stays live and you can act meanwhile.',
+            ),
+            field('Reason', h('textarea', { id: 'er-reason', rows: '3', required: true })),
+          ],
+          [h('button', { id: 'er-submit', type: 'submit' }, 'Record the reason')],
         );
-        form.onsubmit = (e) => {
-          e.preventDefault();
-          void busy(form, err, async () => {
-            await this.run(api.emergencyReason(value(form, '#er-reason')), err);
-          });
-        };
+        onSubmit(form, err, async () => {
+          await this.run(api.emergencyReason(value(form, '#er-reason')), err);
+        });
         return form;
-      case 'break-glass':
-        form = h(
-          'form',
-          { id: 'break-glass', class: 'panel-form' },
-          h('h2', {}, 'Emergency access'),
-          h(
-            'p',
-            { class: 'hint' },
-            'Take charge-nurse rights for 30 minutes when no charge nurse can act: your password, then act at once; ',
-            'the reason is asked afterwards. This is flagged in the audit trail, reviewed by your supervisor, ',
-            'and the charge nurses\' stations are told.',
-          ),
-          field('Your password', h('input', { id: 'bg-pw', type: 'password', required: true, autocomplete: 'current-password' })),
-          err,
-          h(
-            'div',
-            { class: 'actions' },
-            h('button', { id: 'bg-submit', type: 'submit', class: 'danger' }, 'Take emergency access'),
-            cancel(),
-          ),
+      }
+      case 'break-glass': {
+        const { form, err } = panelForm(
+          'break-glass',
+          [
+            h('h2', {}, 'Emergency access'),
+            h(
+              'p',
+              { class: 'hint' },
+              'Take charge-nurse rights for 30 minutes when no charge nurse can act: your password, then act at once; ',
+              'the reason is asked afterwards. This is flagged in the audit trail, reviewed by your supervisor, ',
+              'and the charge nurses\' stations are told.',
+            ),
+            field('Your password', h('input', { id: 'bg-pw', type: 'password', required: true, autocomplete: 'current-password' })),
+          ],
+          [h('button', { id: 'bg-submit', type: 'submit', class: 'danger' }, 'Take emergency access'), cancel()],
         );
-        form.onsubmit = (e) => {
-          e.preventDefault();
-          void busy(form, err, async () => {
-            if (await this.run(api.emergencyAccess(value(form, '#bg-pw')), err)) this.choose(null);
-          });
-        };
+        onSubmit(form, err, async () => {
+          if (await this.run(api.emergencyAccess(value(form, '#bg-pw')), err)) this.choose(null);
+        });
         return form;
+      }
     }
   }
 

@@ -1,12 +1,13 @@
 // Tiny DOM helpers for the forms and tables of the side panel.
 
 type Attrs = Record<string, string | boolean | undefined>;
+type Child = Node | string | null | undefined;
 
 /** `h('button', { id: 'x', type: 'submit' }, 'Save')`. `false`/undefined attributes are left out. */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: Attrs = {},
-  ...children: (Node | string | null | undefined)[]
+  ...children: Child[]
 ): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -38,4 +39,46 @@ export async function busy(form: HTMLElement, errorBox: HTMLElement, work: () =>
   } finally {
     buttons.forEach((b) => (b.disabled = false));
   }
+}
+
+/**
+ * A form of the side panel: its `content` (heading, hints, fields), then its error line (`err`,
+ * read out when it changes) and its row of `actions` (buttons).
+ */
+export function panelForm(
+  id: string,
+  content: Child[],
+  actions: Child[],
+  layout: 'column' | 'inline' = 'column',
+): { form: HTMLFormElement; err: HTMLParagraphElement } {
+  const err = h('p', { class: 'panel-error', role: 'alert' });
+  const form = h(
+    'form',
+    { id, class: layout === 'inline' ? 'panel-form inline' : 'panel-form' },
+    ...content,
+    err,
+    h('div', { class: 'actions' }, ...actions),
+  );
+  return { form, err };
+}
+
+/**
+ * Submitting `form` runs `work` as `busy` does; `check`, if given, runs first and a text it
+ * returns is shown in `err` instead.
+ */
+export function onSubmit(
+  form: HTMLFormElement,
+  err: HTMLElement,
+  work: () => Promise<void>,
+  check?: () => string | null,
+): void {
+  form.onsubmit = (e) => {
+    e.preventDefault();
+    const wrong = check?.();
+    if (wrong) {
+      err.textContent = wrong;
+      return;
+    }
+    void busy(form, err, work);
+  };
 }

@@ -4,7 +4,7 @@
 
 import { api, type BrokerOut, type DeviceRow } from './api';
 import { apiError } from './auth';
-import { busy, field, h, value } from './dom';
+import { busy, field, h, onSubmit, panelForm, value } from './dom';
 
 type Say = (text: string, kind?: 'ok' | 'error') => void;
 
@@ -88,7 +88,6 @@ export async function showDevices(body: HTMLElement, say: Say, again: () => void
     h('thead', {}, h('tr', {}, h('th', {}, 'Device'), h('th', {}, 'Bed'), h('th', {}, 'Label'), h('th', {}, 'State'), h('th', {}, ''))),
     tbody,
   );
-  const err = h('p', { class: 'panel-error', role: 'alert' });
   // Devices and beds are picked from lists (never typed), and the device's live values are
   // shown to confirm against the bedside monitor before the mapping is saved.
   const deviceSel = h('select', { id: 'dv-device', required: true });
@@ -112,29 +111,27 @@ export async function showDevices(body: HTMLElement, say: Say, again: () => void
   };
   deviceSel.onchange = showLive;
   bedSel.onchange = () => (confirm.checked = false);
-  const form = h(
-    'form',
-    { id: 'device-form', class: 'panel-form inline' },
-    h('h3', {}, 'Register a device (or move it to another bed)'),
-    field('Device', deviceSel),
-    field('Bed', bedSel),
-    live,
-    h('label', { class: 'check' }, confirm, 'These values match the bedside monitor of this bed'),
-    field('Label', h('input', { id: 'dv-label', maxlength: '100' })),
-    err,
-    h('div', { class: 'actions' }, h('button', { id: 'dv-submit', type: 'submit' }, 'Register')),
+  const { form, err } = panelForm(
+    'device-form',
+    [
+      h('h3', {}, 'Register a device (or move it to another bed)'),
+      field('Device', deviceSel),
+      field('Bed', bedSel),
+      live,
+      h('label', { class: 'check' }, confirm, 'These values match the bedside monitor of this bed'),
+      field('Label', h('input', { id: 'dv-label', maxlength: '100' })),
+    ],
+    [h('button', { id: 'dv-submit', type: 'submit' }, 'Register')],
+    'inline',
   );
   form.addEventListener('change', (e) => {
     if (e.target === form) showLive();
   });
   showLive();
-  form.onsubmit = (e) => {
-    e.preventDefault();
-    if (!confirm.checked) {
-      err.textContent = 'Check the live values against the bedside monitor first.';
-      return;
-    }
-    void busy(form, err, async () => {
+  onSubmit(
+    form,
+    err,
+    async () => {
       try {
         const device = value(form, '#dv-device');
         await api.registerDevice(device, value(form, '#dv-bed'), value(form, '#dv-label'));
@@ -143,8 +140,9 @@ export async function showDevices(body: HTMLElement, say: Say, again: () => void
       } catch (ex) {
         err.textContent = apiError(ex).message;
       }
-    });
-  };
+    },
+    () => (confirm.checked ? null : 'Check the live values against the bedside monitor first.'),
+  );
   body.replaceChildren(
     h('h3', {}, `Devices (${rows.filter((r) => r.registered).length} registered)`),
     h(
@@ -234,25 +232,22 @@ export async function showBroker(body: HTMLElement, say: Say): Promise<void> {
   fact('CA bundle', b.ca_file);
   fact('Client certificate', b.cert_file);
   fact('User', b.username ? `${b.username}${b.password_set ? ' (password set)' : ''}` : null);
-  const err = h('p', { class: 'panel-error', role: 'alert' });
-  const form = h(
-    'form',
-    { id: 'broker-form', class: 'panel-form' },
-    h('h3', {}, 'Hospital broker'),
-    h(
-      'p',
-      { class: 'hint' },
-      'mqtts://host:8883 with the CA bundle and client certificate of the config file. Leave empty for the embedded broker and simulated ward. Saved to the config file; takes effect when the station restarts.',
-    ),
-    field('Broker URL', h('input', { id: 'br-url', value: b.configured_url ?? '', placeholder: 'mqtts://broker.hospital:8883' })),
-    field('Ward (empty: all wards)', h('input', { id: 'br-ward', value: b.ward ?? '' })),
-    err,
-    h(
-      'div',
-      { class: 'actions' },
+  const { form, err } = panelForm(
+    'broker-form',
+    [
+      h('h3', {}, 'Hospital broker'),
+      h(
+        'p',
+        { class: 'hint' },
+        'mqtts://host:8883 with the CA bundle and client certificate of the config file. Leave empty for the embedded broker and simulated ward. Saved to the config file; takes effect when the station restarts.',
+      ),
+      field('Broker URL', h('input', { id: 'br-url', value: b.configured_url ?? '', placeholder: 'mqtts://broker.hospital:8883' })),
+      field('Ward (empty: all wards)', h('input', { id: 'br-ward', value: b.ward ?? '' })),
+    ],
+    [
       h('button', { id: 'br-test', type: 'button', class: 'secondary' }, 'Test connection'),
       h('button', { id: 'br-save', type: 'submit' }, 'Save'),
-    ),
+    ],
   );
   form.querySelector<HTMLButtonElement>('#br-test')!.onclick = () =>
     void busy(form, err, async () => {
@@ -262,16 +257,13 @@ export async function showBroker(body: HTMLElement, say: Say): Promise<void> {
         err.textContent = apiError(ex).message;
       }
     });
-  form.onsubmit = (e) => {
-    e.preventDefault();
-    void busy(form, err, async () => {
-      try {
-        const path = await api.saveBroker(value(form, '#br-url') || null, value(form, '#br-ward') || null);
-        say(`Saved to ${path}. Restart the station to use it.`);
-      } catch (ex) {
-        err.textContent = apiError(ex).message;
-      }
-    });
-  };
+  onSubmit(form, err, async () => {
+    try {
+      const path = await api.saveBroker(value(form, '#br-url') || null, value(form, '#br-ward') || null);
+      say(`Saved to ${path}. Restart the station to use it.`);
+    } catch (ex) {
+      err.textContent = apiError(ex).message;
+    }
+  });
   body.replaceChildren(h('h3', {}, 'Broker'), dl, form);
 }
