@@ -164,22 +164,15 @@ export async function showWard(body: HTMLElement, say: Say): Promise<void> {
       () => say(`Ward profile set to ${profile.value}: new patients get its default limits.`),
       (e) => say(apiError(e).message, 'error'),
     );
-  const list = h('div', { id: 'latching-list', class: 'latching' });
-  for (const code of s.latchable) {
-    const box = h('input', { type: 'checkbox', 'data-code': code, checked: s.latching.includes(code) });
-    box.onchange = () =>
-      void api.setLatching(code, box.checked).then(
-        () => say(`${codeLabel(code)} ${box.checked ? 'now latches' : 'no longer latches'}.`),
-        (e) => {
-          box.checked = !box.checked;
-          say(apiError(e).message, 'error');
-        },
-      );
-    list.append(h('label', { class: 'check' }, box, ` ${codeLabel(code)}`));
-  }
-  // Yes/no ward settings, each saved and audited at once.
-  const flag = (id: string, checked: boolean, text: string, set: (on: boolean) => Promise<unknown>, said: (on: boolean) => string) => {
-    const box = h('input', { id, type: 'checkbox', checked });
+  // Yes/no ward settings, each saved and audited at once; a refused change is undone.
+  const flag = (
+    attrs: Record<string, string>,
+    checked: boolean,
+    text: string,
+    set: (on: boolean) => Promise<unknown>,
+    said: (on: boolean) => string,
+  ) => {
+    const box = h('input', { ...attrs, type: 'checkbox', checked });
     box.onchange = () =>
       void set(box.checked).then(
         () => say(said(box.checked)),
@@ -190,10 +183,22 @@ export async function showWard(body: HTMLElement, say: Say): Promise<void> {
       );
     return h('label', { class: 'check' }, box, ` ${text}`);
   };
+  const list = h('div', { id: 'latching-list', class: 'latching' });
+  for (const code of s.latchable) {
+    list.append(
+      flag(
+        { 'data-code': code },
+        s.latching.includes(code),
+        codeLabel(code),
+        (on) => api.setLatching(code, on),
+        (on) => `${codeLabel(code)} ${on ? 'now latches' : 'no longer latches'}.`,
+      ),
+    );
+  }
   body.replaceChildren(
     h('h3', {}, 'Alarm handling'),
     flag(
-      'ward-latch-high',
+      { id: 'ward-latch-high' },
       s.latch_high,
       'Every high-priority alarm latches (recommended)',
       (on) => api.setLatchHigh(on),
@@ -203,7 +208,7 @@ export async function showWard(body: HTMLElement, say: Say): Promise<void> {
           : 'High-priority alarms no longer latch; one that clears unseen stays marked "not reviewed".',
     ),
     flag(
-      'ward-nurses-ack',
+      { id: 'ward-nurses-ack' },
       s.nurses_acknowledge,
       'Nurses may acknowledge alarms (each acknowledgement is audited)',
       (on) => api.setNursesAcknowledge(on),
