@@ -291,28 +291,23 @@ export class AuthView {
       h('button', { id: 'lock-emergency', type: 'button', class: 'danger' }, 'Emergency access'),
       err,
     );
+    const input = form.querySelector<HTMLInputElement>('#unlock-pw')!;
+    // Run a command with the password typed, then clear the field.
+    const withPassword = (command: (password: string) => Promise<AuthState>) => async () => {
+      await this.run(command(input.value), err);
+      input.value = '';
+    };
     // Emergency access from the locked screen: the password typed in the unlock field, nothing
     // else; the reason is asked right after.
     this.banner.querySelector<HTMLButtonElement>('#lock-emergency')!.onclick = () => {
-      const input = form.querySelector<HTMLInputElement>('#unlock-pw')!;
       if (!input.value) {
         err.textContent = 'Type your password, then Emergency access';
         input.focus();
         return;
       }
-      void busy(form, err, async () => {
-        await this.run(api.emergencyAccess(input.value), err);
-        input.value = '';
-      });
+      void busy(form, err, withPassword((password) => api.emergencyAccess(password)));
     };
-    form.onsubmit = (e) => {
-      e.preventDefault();
-      const input = form.querySelector<HTMLInputElement>('#unlock-pw')!;
-      void busy(form, err, async () => {
-        await this.run(api.unlock(input.value), err);
-        input.value = '';
-      });
-    };
+    onSubmit(form, err, withPassword((password) => api.unlock(password)));
     form.querySelector<HTMLButtonElement>('#lock-switch')!.onclick = () => this.choose('login');
   }
 }
