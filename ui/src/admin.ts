@@ -22,7 +22,7 @@ import {
   type UserAction,
   type UserInfo,
 } from './auth';
-import { busy, field, h, onSubmit, panelForm, value } from './dom';
+import { busy, field, h, onSubmit, panelForm, table, value } from './dom';
 import { showSecurity } from './security';
 import { showBroker, showDevices, showWard } from './stationadmin';
 
@@ -121,13 +121,11 @@ export class AdminPanel {
     const users = await api.listUsers();
     const now = Date.now();
     const rows = users.map((u) => this.userRow(u, now));
-    const table = h(
-      'table',
-      { id: 'users-table', class: 'data' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'User'), h('th', {}, 'Role'), h('th', {}, 'Status'), h('th', {}, 'Actions'))),
-      h('tbody', {}, ...rows),
+    this.body.replaceChildren(
+      h('h3', {}, `Users (${users.length})`),
+      table({ id: 'users-table', class: 'data' }, ['User', 'Role', 'Status', 'Actions'], h('tbody', {}, ...rows)),
+      this.createForm(),
     );
-    this.body.replaceChildren(h('h3', {}, `Users (${users.length})`), table, this.createForm());
   }
 
   private userRow(u: UserInfo, now: number): HTMLTableRowElement {
@@ -232,14 +230,9 @@ export class AdminPanel {
     const verify = h('p', { id: 'audit-verify', class: 'verify' });
     const download = h('p', { id: 'audit-download', class: 'download' });
     const entries = await api.auditList(this.query);
-    const table = h(
-      'table',
+    const trail = table(
       { id: 'audit-table', class: 'data audit' },
-      h(
-        'thead',
-        {},
-        h('tr', {}, h('th', {}, '#'), h('th', {}, 'Time'), h('th', {}, 'Actor'), h('th', {}, 'Action'), h('th', {}, 'Target'), h('th', {}, 'Detail')),
-      ),
+      ['#', 'Time', 'Actor', 'Action', 'Target', 'Detail'],
       h(
         'tbody',
         {},
@@ -261,7 +254,7 @@ export class AdminPanel {
           ),
       ),
     );
-    this.body.replaceChildren(filters, verify, download, h('h3', {}, `Entries (${entries.length}, newest first)`), table);
+    this.body.replaceChildren(filters, verify, download, h('h3', {}, `Entries (${entries.length}, newest first)`), trail);
 
     filters.onsubmit = (e) => {
       e.preventDefault();

@@ -19,6 +19,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return e;
 }
 
+/** A table: a header row of `headings` above `body`. */
+export function table(attrs: Attrs, headings: string[], body: HTMLTableSectionElement): HTMLTableElement {
+  return h('table', attrs, h('thead', {}, h('tr', {}, ...headings.map((t) => h('th', {}, t)))), body);
+}
+
 /** A labelled input. */
 export function field(label: string, input: HTMLElement): HTMLLabelElement {
   return h('label', { class: 'field' }, h('span', {}, label), input);

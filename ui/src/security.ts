@@ -6,7 +6,7 @@
 import { api } from './api';
 import { apiError, csvFileName, formatDateTime } from './auth';
 import type { SecurityEvent, SecurityFilter, SecurityOut } from './bindings';
-import { busy, field, h, value } from './dom';
+import { busy, field, h, table, value } from './dom';
 
 type Say = (text: string, kind?: 'ok' | 'error') => void;
 
@@ -100,22 +100,12 @@ export async function showSecurity(body: HTMLElement, say: Say, again: () => voi
       ),
     );
   }
-  const table = h(
-    'table',
-    { id: 'security-table', class: 'data security' },
-    h(
-      'thead',
-      {},
-      h('tr', {}, h('th', {}, '#'), h('th', {}, 'Severity'), h('th', {}, 'Kind'), h('th', {}, 'Source'), h('th', {}, 'Seen'), h('th', {}, 'Latest'), h('th', {}, 'State')),
-    ),
-    tbody,
-  );
   body.replaceChildren(
     h('p', { id: 'security-open', class: 'security-open' }, openSummary(out.open)),
     filters,
     download,
     h('h3', {}, `Security events (${out.events.length}, most recent first)`),
-    table,
+    table({ id: 'security-table', class: 'data security' }, ['#', 'Severity', 'Kind', 'Source', 'Seen', 'Latest', 'State'], tbody),
   );
   filters.onsubmit = (ev) => {
     ev.preventDefault();

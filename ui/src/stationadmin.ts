@@ -4,7 +4,7 @@
 
 import { api, type BrokerOut, type DeviceRow } from './api';
 import { apiError } from './auth';
-import { busy, field, h, onSubmit, panelForm, value } from './dom';
+import { busy, field, h, onSubmit, panelForm, table, value } from './dom';
 
 type Say = (text: string, kind?: 'ok' | 'error') => void;
 
@@ -82,12 +82,6 @@ export async function showDevices(body: HTMLElement, say: Say, again: () => void
       ),
     );
   }
-  const table = h(
-    'table',
-    { id: 'devices-table', class: 'data' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Device'), h('th', {}, 'Bed'), h('th', {}, 'Label'), h('th', {}, 'State'), h('th', {}, ''))),
-    tbody,
-  );
   // Devices and beds are picked from lists (never typed), and the device's live values are
   // shown to confirm against the bedside monitor before the mapping is saved.
   const deviceSel = h('select', { id: 'dv-device', required: true });
@@ -150,7 +144,7 @@ export async function showDevices(body: HTMLElement, say: Say, again: () => void
       { class: 'hint' },
       'With a hospital broker the station refuses data from unregistered devices; devices heard but not registered are listed so they can be mapped to their bed.',
     ),
-    table,
+    table({ id: 'devices-table', class: 'data' }, ['Device', 'Bed', 'Label', 'State', ''], tbody),
     form,
   );
 }

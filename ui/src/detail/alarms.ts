@@ -5,7 +5,7 @@ import { api } from '../api';
 import { apiError, formatDateTime } from '../auth';
 import { formatTimeMs, type AlarmHistoryEntry } from '../detailmath';
 import { drawStrip } from '../disclosure';
-import { h } from '../dom';
+import { h, table } from '../dom';
 import { CHANNELS, type DetailContext, type Pane } from './pane';
 
 export class AlarmsPane implements Pane {
@@ -36,22 +36,9 @@ export class AlarmsPane implements Pane {
       'div',
       { class: 'detail-pane detail-alarm-history', id: 'pane-alarms' },
       h('div', { class: 'review-bar' }, this.alarmSpan, reload, this.alarmStatus),
-      h(
-        'table',
+      table(
         { class: 'data alarm-history', id: 'alarm-history' },
-        h(
-          'thead',
-          {},
-          h(
-            'tr',
-            {},
-            h('th', {}, 'Time'),
-            h('th', {}, 'Priority'),
-            h('th', {}, 'Alarm'),
-            h('th', {}, 'Acknowledged'),
-            h('th', {}, 'Ended'),
-          ),
-        ),
+        ['Time', 'Priority', 'Alarm', 'Acknowledged', 'Ended'],
         this.alarmTable,
       ),
     );
