@@ -18,7 +18,7 @@ use vigil_core::auth::UserInfo;
 
 use crate::commands::admin::{AuditQuery, VerifyOut};
 use crate::commands::auth::AuthStateOut;
-use crate::commands::{detail, security, station_admin};
+use crate::commands::{self, detail, security, station_admin};
 use crate::error::ApiError;
 use crate::frames::Frame;
 
@@ -445,7 +445,8 @@ fn top_level_split(s: &str) -> Vec<&str> {
 }
 
 /// The `#[tauri::command]` functions of `src`: name → (window arguments `name:Type`, `Ok` type),
-/// whitespace removed.
+/// whitespace removed. Those of the `commands!` macro are in [`commands::DECLARED`] instead (its
+/// own `#[tauri::command]`, of `$name`, is passed over).
 fn signatures(src: &str) -> BTreeMap<String, (Vec<String>, String)> {
     let mut out = BTreeMap::new();
     for (at, _) in src.match_indices("#[tauri::command]") {
@@ -453,6 +454,9 @@ fn signatures(src: &str) -> BTreeMap<String, (Vec<String>, String)> {
         let rest = &rest[rest.find("fn ").expect("a command is a fn") + 3..];
         let open = rest.find('(').expect("a parameter list");
         let name = rest[..open].trim().to_string();
+        if name.starts_with('$') {
+            continue;
+        }
         let (params, after) = balanced(&rest[open + 1..], ')');
         let args = top_level_split(params)
             .into_iter()
@@ -502,7 +506,12 @@ fn command_table_matches_the_commands() {
         "commands in generate_handler! but not in command_table!: {unlisted:?}; in \
          command_table! but not registered: {unregistered:?}. {fix}\n    {REGENERATE}"
     );
-    let source = signatures(&read(&root().join("src-tauri/src/commands/mod.rs")));
+    let mut source = signatures(&read(&root().join("src-tauri/src/commands/mod.rs")));
+    for (name, args, ok) in commands::DECLARED {
+        let args = args.iter().map(|a| squash(a)).collect();
+        let other = source.insert(name.to_string(), (args, squash(ok)));
+        assert!(other.is_none(), "command {name} is declared twice");
+    }
     for cmd in &table {
         let (args, ok) = source
             .get(cmd.name)

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use vigil_core::audit::AuditEntry;
 use vigil_core::auth::UserInfo;
+use vigil_core::settings::Flag;
+use vigil_core::usecase::Live;
 
 use crate::error::ApiError;
 use crate::session::AuthState;
@@ -21,6 +23,7 @@ use admin::{AuditQuery, VerifyOut};
 use auth::AuthStateOut;
 
 type St<'a> = tauri::State<'a, Arc<AuthState>>;
+type Engine<'a> = tauri::State<'a, crate::station::Station>;
 
 async fn run<T: Send + 'static>(
     st: &Arc<AuthState>,
@@ -32,285 +35,186 @@ async fn run<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
-#[tauri::command]
-pub async fn auth_state(st: St<'_>) -> Result<AuthStateOut, ApiError> {
-    run(&st, auth::auth_state).await
+/// Declares the `#[tauri::command]` wrappers that run one call on the blocking pool ([`run`]),
+/// an entry each: `name(window arguments) -> Ok type = |s| call;`, the call made with the
+/// session state `s`. `|s, x = station.part()...|` also takes the station (the command's
+/// `tauri::State` of [`crate::station::Station`], named as written) and binds `x` to that part
+/// of it first, for the call. `DECLARED` lists the entries' signatures as written, for the
+/// bindings test (`bindings::command_table_matches_the_commands`).
+macro_rules! commands {
+    (@fn $(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty,
+        [], |$s:ident| $call:expr) => {
+        $(#[$doc])*
+        #[tauri::command]
+        pub async fn $name(st: St<'_>, $($arg: $ty),*) -> Result<$ret, ApiError> {
+            run(&st, move |$s| $call).await
+        }
+    };
+    (@fn $(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty,
+        [$part:ident = $station:ident $(.$m:ident $(($($a:tt)*))?)+], |$s:ident| $call:expr) => {
+        $(#[$doc])*
+        #[tauri::command]
+        pub async fn $name(
+            st: St<'_>,
+            $station: Engine<'_>,
+            $($arg: $ty),*
+        ) -> Result<$ret, ApiError> {
+            let $part = $station$(.$m $(($($a)*))?)+;
+            run(&st, move |$s| $call).await
+        }
+    };
+    ($(
+        $(#[$doc:meta])*
+        $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty =
+            |$s:ident $(, $part:ident = $station:ident $(.$m:ident $(($($a:tt)*))?)+)?| $call:expr;
+    )*) => {
+        $(commands!(@fn $(#[$doc])* $name($($arg: $ty),*) -> $ret,
+            [$($part = $station $(.$m $(($($a)*))?)+)?], |$s| $call);)*
+
+        /// Each command of `commands!`: its name, window arguments and `Ok` type, as written.
+        #[cfg(test)]
+        pub(crate) const DECLARED: &[(&str, &[&str], &str)] =
+            &[$((stringify!($name), &[$(stringify!($arg: $ty)),*], stringify!($ret))),*];
+    };
 }
 
-#[tauri::command]
-pub async fn create_first_admin(
-    st: St<'_>,
-    name: String,
-    password: String,
-) -> Result<AuthStateOut, ApiError> {
-    run(&st, move |s| auth::create_first_admin(s, &name, &password)).await
+commands! {
+    // ----- the window's own session (commands/auth.rs) -----
+    auth_state() -> AuthStateOut = |s| auth::auth_state(s);
+    create_first_admin(name: String, password: String) -> AuthStateOut =
+        |s| auth::create_first_admin(s, &name, &password);
+    login(name: String, password: String) -> AuthStateOut = |s| auth::login(s, &name, &password);
+    logout() -> AuthStateOut = |s| auth::logout(s);
+    lock_screen() -> AuthStateOut = |s| auth::lock_screen(s);
+    unlock(password: String) -> AuthStateOut = |s| auth::unlock(s, &password);
+    change_password(current_password: String, new_password: String) -> AuthStateOut =
+        |s| auth::change_password(s, &current_password, &new_password);
+    /// Break-glass: the password again and a reason; the ward's other stations are told.
+    break_glass(password: String, reason: String) -> AuthStateOut =
+        |s, engine = station.engine()| auth::break_glass(s, &password, &reason)
+            .inspect(|out| announce_break_glass(&engine, out, reason.trim()));
+    /// Emergency access: the password again, the reason afterwards; the ward's other stations
+    /// are told (as for break-glass).
+    emergency_access(password: String) -> AuthStateOut =
+        |s, engine = station.engine()| auth::emergency_access(s, &password).inspect(|out| {
+            announce_break_glass(&engine, out, "emergency access; reason pending")
+        });
+    emergency_reason(reason: String) -> AuthStateOut = |s| auth::emergency_reason(s, &reason);
+    touch() -> () = |s| auth::touch(s);
+
+    // ----- users and the audit trail (commands/admin.rs) -----
+    list_users() -> Vec<UserInfo> = |s| admin::list_users(s);
+    create_user(name: String, role: String, password: String) -> UserInfo =
+        |s| admin::create_user(s, &name, &role, &password);
+    disable_user(name: String) -> bool = |s| admin::disable_user(s, &name);
+    enable_user(name: String) -> bool = |s| admin::enable_user(s, &name);
+    reset_password(name: String) -> String = |s| admin::reset_password(s, &name);
+    unlock_user(name: String) -> bool = |s| admin::unlock_user(s, &name);
+    set_role(name: String, role: String) -> bool = |s| admin::set_role(s, &name, &role);
+    audit_list(filter: AuditQuery) -> Vec<AuditEntry> = |s| admin::audit_list(s, &filter);
+    audit_export_csv(filter: AuditQuery) -> String = |s| admin::audit_export_csv(s, &filter);
+    audit_verify() -> VerifyOut = |s| admin::audit_verify(s);
+
+    // ----- alarms (commands/alarms.rs) -----
+    /// Acknowledge an alarm (charge nurse): silences it until it re-triggers.
+    acknowledge_alarm(id: String) -> () =
+        |s, engine = station.engine()| alarms::acknowledge(s, &engine, &id);
+    /// Pause alarm audio for one bed (`bed` = "ward/bed") or all beds (`bed` absent) for the
+    /// configured time (every role on duty; also from a locked screen or with nobody logged
+    /// in, audited as such).
+    audio_pause(bed: Option<String>) -> () =
+        |s, engine = station.engine()| pause(s, &engine, bed.as_deref(), true);
+    /// End an audio pause early: tones return for conditions still present.
+    end_audio_pause(bed: Option<String>) -> () =
+        |s, engine = station.engine()| pause(s, &engine, bed.as_deref(), false);
+    /// Put a bed in standby (no patient: physiological alarms off) or back to monitoring.
+    set_standby(bed: String, on: bool) -> () =
+        |s, engine = station.engine()| {
+            alarms::set_standby(s, &engine, &alarms::parse_bed(&bed)?, on)
+        };
+
+    // ----- devices, ward settings, broker (commands/station_admin.rs) -----
+    /// The device registry and the devices heard live (admin).
+    list_devices() -> Vec<station_admin::DeviceRow> =
+        |s, seen = station.engine().snapshot().devices| station_admin::list_devices(s, &seen);
+    /// Register a device to a bed (or move it); the engine uses the new mapping at once.
+    register_device(device: String, bed: String, label: String) -> () =
+        |s, engine = station.engine()| station_admin::register_device(s, &device, &bed, &label)
+            .map(|reg| engine.set_registry(reg));
+    remove_device(device: String) -> () =
+        |s, engine = station.engine()| station_admin::remove_device(s, &device)
+            .map(|reg| engine.set_registry(reg));
+    ward_settings() -> station_admin::WardSettingsOut = |s| station_admin::ward_settings(s);
+    /// Set the ward profile (default limits of beds without their own); applied at once.
+    set_ward_profile(profile: String) -> () =
+        |s, engine = station.engine()| station_admin::set_ward_profile(s, &engine, &profile);
+    /// Make every high-priority alarm latch, or not (IT); applied at once.
+    set_latch_high(on: bool) -> () =
+        |s, engine = station.engine()| station_admin::set_flag(s, &engine, Flag::LatchHigh, on);
+    /// Whether nurses may acknowledge alarms (IT); applied at once to the session's rights.
+    set_nurses_acknowledge(on: bool) -> () = |s, engine = station.engine()| {
+        station_admin::set_flag(s, &engine, Flag::NursesAcknowledge, on)
+    };
+    set_latching(code: String, latching: bool) -> () = |s, engine = station.engine()| {
+        station_admin::set_latching(s, &engine, &code, latching)
+    };
+    /// Write the broker URL and ward to the config file; used from the next start.
+    save_broker(url: Option<String>, ward: Option<String>) -> String =
+        |s, path = station.config_path().map(std::path::Path::to_path_buf)| {
+            station_admin::save_broker(s, path.as_deref(), url.as_deref(), ward.as_deref())
+        };
+
+    // ----- the Security screen (commands/security.rs) -----
+    security_events(filter: vigil_core::security::SecurityFilter) -> security::SecurityOut =
+        |s| security::security_events(s, &filter);
+    security_acknowledge(id: i64, note: String) -> vigil_core::security::SecurityEvent =
+        |s, monitor = station.engine().security()| {
+            security::security_acknowledge(s, Some(&monitor), id, &note)
+        };
+    security_export_csv(filter: vigil_core::security::SecurityFilter) -> String =
+        |s| security::security_export_csv(s, &filter);
+
+    // ----- bed detail (commands/detail.rs) -----
+    bed_limits(bed: String) -> Vec<detail::LimitOut> =
+        |s, mon = station.engine()| detail::bed_limits(s, &mon, &bed);
+    set_bed_limits(bed: String, changes: Vec<detail::ThresholdChange>) -> Vec<detail::LimitOut> =
+        |s, mon = station.engine()| detail::set_bed_limits(s, &mon, &bed, &changes);
+    trend(bed: String, vital: String, from_ms: i64, to_ms: i64, buckets: u32) -> detail::TrendOut =
+        |s, db = station.db_path().to_path_buf()| {
+            detail::trend(s, &db, &bed, &vital, from_ms, to_ms, buckets)
+        };
+    samples(bed: String, channel: String, from_ms: i64, to_ms: i64) -> detail::SamplesOut =
+        |s, db = station.db_path().to_path_buf()| {
+            detail::samples(s, &db, &bed, &channel, from_ms, to_ms)
+        };
+    alarm_history(bed: String, from_ms: i64, to_ms: i64) -> Vec<detail::AlarmHistoryOut> =
+        |s, db = station.db_path().to_path_buf()| {
+            detail::alarm_history(s, &db, &bed, from_ms, to_ms)
+        };
+    list_patients() -> Vec<detail::PatientOut> = |s| detail::list_patients(s);
+    admit_patient(bed: String, patient: detail::AdmitIn) -> detail::PatientOut =
+        |s, mon = station.engine()| detail::admit_patient(s, &mon, &bed, &patient);
+    discharge_patient(bed: String) -> detail::PatientOut =
+        |s, mon = station.engine()| detail::discharge_patient(s, &mon, &bed);
+    transfer_patient(from_bed: String, to_bed: String) -> detail::PatientOut =
+        |s, mon = station.engine()| detail::transfer_patient(s, &mon, &from_bed, &to_bed);
 }
 
-#[tauri::command]
-pub async fn login(st: St<'_>, name: String, password: String) -> Result<AuthStateOut, ApiError> {
-    run(&st, move |s| auth::login(s, &name, &password)).await
-}
-
-#[tauri::command]
-pub async fn logout(st: St<'_>) -> Result<AuthStateOut, ApiError> {
-    run(&st, auth::logout).await
-}
-
-#[tauri::command]
-pub async fn lock_screen(st: St<'_>) -> Result<AuthStateOut, ApiError> {
-    run(&st, auth::lock_screen).await
-}
-
-#[tauri::command]
-pub async fn unlock(st: St<'_>, password: String) -> Result<AuthStateOut, ApiError> {
-    run(&st, move |s| auth::unlock(s, &password)).await
-}
-
-#[tauri::command]
-pub async fn change_password(
-    st: St<'_>,
-    current_password: String,
-    new_password: String,
-) -> Result<AuthStateOut, ApiError> {
-    run(&st, move |s| {
-        auth::change_password(s, &current_password, &new_password)
-    })
-    .await
-}
-
-/// Break-glass: the password again and a reason; the ward's other stations are told.
-#[tauri::command]
-pub async fn break_glass(
-    st: St<'_>,
-    station: tauri::State<'_, crate::station::Station>,
-    password: String,
-    reason: String,
-) -> Result<AuthStateOut, ApiError> {
-    let r = reason.clone();
-    let out = run(&st, move |s| auth::break_glass(s, &password, &r)).await?;
+/// Tell the ward's other stations about the break-glass access `out` shows, if any.
+fn announce_break_glass(
+    engine: &vigil_core::engine::EngineHandle,
+    out: &AuthStateOut,
+    reason: &str,
+) {
     if let (Some(user), Some(until)) = (&out.user, out.break_glass_until_ms) {
-        station
-            .engine()
-            .announce_break_glass(user, reason.trim(), until);
+        engine.announce_break_glass(user, reason, until);
     }
-    Ok(out)
 }
 
-/// Emergency access: the password again, the reason afterwards; the ward's other stations are
-/// told (as for break-glass).
-#[tauri::command]
-pub async fn emergency_access(
-    st: St<'_>,
-    station: tauri::State<'_, crate::station::Station>,
-    password: String,
-) -> Result<AuthStateOut, ApiError> {
-    let out = run(&st, move |s| auth::emergency_access(s, &password)).await?;
-    if let (Some(user), Some(until)) = (&out.user, out.break_glass_until_ms) {
-        station
-            .engine()
-            .announce_break_glass(user, "emergency access; reason pending", until);
-    }
-    Ok(out)
-}
-
-#[tauri::command]
-pub async fn emergency_reason(st: St<'_>, reason: String) -> Result<AuthStateOut, ApiError> {
-    run(&st, move |s| auth::emergency_reason(s, &reason)).await
-}
-
-#[tauri::command]
-pub async fn touch(st: St<'_>) -> Result<(), ApiError> {
-    run(&st, auth::touch).await
-}
-
-#[tauri::command]
-pub async fn list_users(st: St<'_>) -> Result<Vec<UserInfo>, ApiError> {
-    run(&st, admin::list_users).await
-}
-
-#[tauri::command]
-pub async fn create_user(
-    st: St<'_>,
-    name: String,
-    role: String,
-    password: String,
-) -> Result<UserInfo, ApiError> {
-    run(&st, move |s| admin::create_user(s, &name, &role, &password)).await
-}
-
-#[tauri::command]
-pub async fn disable_user(st: St<'_>, name: String) -> Result<bool, ApiError> {
-    run(&st, move |s| admin::disable_user(s, &name)).await
-}
-
-#[tauri::command]
-pub async fn enable_user(st: St<'_>, name: String) -> Result<bool, ApiError> {
-    run(&st, move |s| admin::enable_user(s, &name)).await
-}
-
-#[tauri::command]
-pub async fn reset_password(st: St<'_>, name: String) -> Result<String, ApiError> {
-    run(&st, move |s| admin::reset_password(s, &name)).await
-}
-
-#[tauri::command]
-pub async fn unlock_user(st: St<'_>, name: String) -> Result<bool, ApiError> {
-    run(&st, move |s| admin::unlock_user(s, &name)).await
-}
-
-#[tauri::command]
-pub async fn set_role(st: St<'_>, name: String, role: String) -> Result<bool, ApiError> {
-    run(&st, move |s| admin::set_role(s, &name, &role)).await
-}
-
-#[tauri::command]
-pub async fn audit_list(st: St<'_>, filter: AuditQuery) -> Result<Vec<AuditEntry>, ApiError> {
-    run(&st, move |s| admin::audit_list(s, &filter)).await
-}
-
-#[tauri::command]
-pub async fn audit_export_csv(st: St<'_>, filter: AuditQuery) -> Result<String, ApiError> {
-    run(&st, move |s| admin::audit_export_csv(s, &filter)).await
-}
-
-#[tauri::command]
-pub async fn audit_verify(st: St<'_>) -> Result<VerifyOut, ApiError> {
-    run(&st, admin::audit_verify).await
-}
-
-type Engine<'a> = tauri::State<'a, crate::station::Station>;
-
-/// Acknowledge an alarm (charge nurse): silences it until it re-triggers.
-#[tauri::command]
-pub async fn acknowledge_alarm(
-    st: St<'_>,
-    station: Engine<'_>,
-    id: String,
-) -> Result<(), ApiError> {
-    let engine = station.engine();
-    run(&st, move |s| alarms::acknowledge(s, &engine, &id)).await
-}
-
-/// Pause alarm audio for one bed (`bed` = "ward/bed") or all beds (`bed` absent) for the
-/// configured time (every role on duty; also from a locked screen or with nobody logged in,
-/// audited as such).
-#[tauri::command]
-pub async fn audio_pause(
-    st: St<'_>,
-    station: Engine<'_>,
-    bed: Option<String>,
-) -> Result<(), ApiError> {
-    pause(st, station, bed, true).await
-}
-
-/// End an audio pause early: tones return for conditions still present.
-#[tauri::command]
-pub async fn end_audio_pause(
-    st: St<'_>,
-    station: Engine<'_>,
-    bed: Option<String>,
-) -> Result<(), ApiError> {
-    pause(st, station, bed, false).await
-}
-
-async fn pause(
-    st: St<'_>,
-    station: Engine<'_>,
-    bed: Option<String>,
-    on: bool,
-) -> Result<(), ApiError> {
-    let bed = bed.as_deref().map(alarms::parse_bed).transpose()?;
-    let engine = station.engine();
-    run(&st, move |s| {
-        alarms::audio_pause(s, &engine, bed.as_ref(), on)
-    })
-    .await
-}
-
-/// The device registry and the devices heard live (admin).
-#[tauri::command]
-pub async fn list_devices(
-    st: St<'_>,
-    station: Engine<'_>,
-) -> Result<Vec<station_admin::DeviceRow>, ApiError> {
-    let seen = station.engine().snapshot().devices;
-    run(&st, move |s| station_admin::list_devices(s, &seen)).await
-}
-
-/// Register a device to a bed (or move it); the engine uses the new mapping at once.
-#[tauri::command]
-pub async fn register_device(
-    st: St<'_>,
-    station: Engine<'_>,
-    device: String,
-    bed: String,
-    label: String,
-) -> Result<(), ApiError> {
-    let reg = run(&st, move |s| {
-        station_admin::register_device(s, &device, &bed, &label)
-    })
-    .await?;
-    station.engine().set_registry(reg);
-    Ok(())
-}
-
-#[tauri::command]
-pub async fn remove_device(
-    st: St<'_>,
-    station: Engine<'_>,
-    device: String,
-) -> Result<(), ApiError> {
-    let reg = run(&st, move |s| station_admin::remove_device(s, &device)).await?;
-    station.engine().set_registry(reg);
-    Ok(())
-}
-
-#[tauri::command]
-pub async fn ward_settings(st: St<'_>) -> Result<station_admin::WardSettingsOut, ApiError> {
-    run(&st, station_admin::ward_settings).await
-}
-
-/// Set the ward profile (default limits of beds without their own); applied at once.
-#[tauri::command]
-pub async fn set_ward_profile(
-    st: St<'_>,
-    station: Engine<'_>,
-    profile: String,
-) -> Result<(), ApiError> {
-    let engine = station.engine();
-    run(&st, move |s| {
-        station_admin::set_ward_profile(s, &engine, &profile)
-    })
-    .await
-}
-
-/// Make every high-priority alarm latch, or not (IT); applied at once.
-#[tauri::command]
-pub async fn set_latch_high(st: St<'_>, station: Engine<'_>, on: bool) -> Result<(), ApiError> {
-    let engine = station.engine();
-    run(&st, move |s| {
-        station_admin::set_flag(s, &engine, vigil_core::settings::Flag::LatchHigh, on)
-    })
-    .await
-}
-
-/// Whether nurses may acknowledge alarms (IT); applied at once to the session's rights.
-#[tauri::command]
-pub async fn set_nurses_acknowledge(
-    st: St<'_>,
-    station: Engine<'_>,
-    on: bool,
-) -> Result<(), ApiError> {
-    let engine = station.engine();
-    run(&st, move |s| {
-        station_admin::set_flag(
-            s,
-            &engine,
-            vigil_core::settings::Flag::NursesAcknowledge,
-            on,
-        )
-    })
-    .await
+/// An audio pause of `bed` ("ward/bed"; every bed when absent), or its early end (`on` false).
+fn pause(s: &AuthState, live: &dyn Live, bed: Option<&str>, on: bool) -> Result<(), ApiError> {
+    let bed = bed.map(alarms::parse_bed).transpose()?;
+    alarms::audio_pause(s, live, bed.as_ref(), on)
 }
 
 /// The alarm volume (every role on duty; never below the minimum); applied at once.
@@ -323,33 +227,6 @@ pub async fn set_alarm_volume(
     let v = run(&st, move |s| alarms::set_volume(s, percent)).await?;
     station.sound().set_volume(v);
     Ok(v)
-}
-
-/// Put a bed in standby (no patient: physiological alarms off) or back to monitoring.
-#[tauri::command]
-pub async fn set_standby(
-    st: St<'_>,
-    station: Engine<'_>,
-    bed: String,
-    on: bool,
-) -> Result<(), ApiError> {
-    let bed = alarms::parse_bed(&bed)?;
-    let engine = station.engine();
-    run(&st, move |s| alarms::set_standby(s, &engine, &bed, on)).await
-}
-
-#[tauri::command]
-pub async fn set_latching(
-    st: St<'_>,
-    station: Engine<'_>,
-    code: String,
-    latching: bool,
-) -> Result<(), ApiError> {
-    let engine = station.engine();
-    run(&st, move |s| {
-        station_admin::set_latching(s, &engine, &code, latching)
-    })
-    .await
 }
 
 #[tauri::command]
@@ -378,168 +255,5 @@ pub async fn test_broker(st: St<'_>, station: Engine<'_>, url: String) -> Result
     }
 }
 
-// ----- the Security screen (commands/security.rs) -----
-
-#[tauri::command]
-pub async fn security_events(
-    st: St<'_>,
-    filter: vigil_core::security::SecurityFilter,
-) -> Result<security::SecurityOut, ApiError> {
-    run(&st, move |s| security::security_events(s, &filter)).await
-}
-
-#[tauri::command]
-pub async fn security_acknowledge(
-    st: St<'_>,
-    station: Engine<'_>,
-    id: i64,
-    note: String,
-) -> Result<vigil_core::security::SecurityEvent, ApiError> {
-    let monitor = station.engine().security();
-    run(&st, move |s| {
-        security::security_acknowledge(s, Some(&monitor), id, &note)
-    })
-    .await
-}
-
-#[tauri::command]
-pub async fn security_export_csv(
-    st: St<'_>,
-    filter: vigil_core::security::SecurityFilter,
-) -> Result<String, ApiError> {
-    run(&st, move |s| security::security_export_csv(s, &filter)).await
-}
-
-/// Write the broker URL and ward to the config file; used from the next start.
-#[tauri::command]
-pub async fn save_broker(
-    st: St<'_>,
-    station: Engine<'_>,
-    url: Option<String>,
-    ward: Option<String>,
-) -> Result<String, ApiError> {
-    let path = station.config_path().map(std::path::Path::to_path_buf);
-    run(&st, move |s| {
-        station_admin::save_broker(s, path.as_deref(), url.as_deref(), ward.as_deref())
-    })
-    .await
-}
-
 #[cfg(test)]
 mod matrix_tests;
-// ----- bed detail (commands/detail.rs) -----
-
-type Station<'a> = tauri::State<'a, crate::station::Station>;
-
-#[tauri::command]
-pub async fn bed_limits(
-    st: St<'_>,
-    station: Station<'_>,
-    bed: String,
-) -> Result<Vec<detail::LimitOut>, ApiError> {
-    let mon = station.engine();
-    run(&st, move |s| detail::bed_limits(s, &mon, &bed)).await
-}
-
-#[tauri::command]
-pub async fn set_bed_limits(
-    st: St<'_>,
-    station: Station<'_>,
-    bed: String,
-    changes: Vec<detail::ThresholdChange>,
-) -> Result<Vec<detail::LimitOut>, ApiError> {
-    let mon = station.engine();
-    run(&st, move |s| {
-        detail::set_bed_limits(s, &mon, &bed, &changes)
-    })
-    .await
-}
-
-#[tauri::command]
-#[allow(clippy::too_many_arguments)]
-pub async fn trend(
-    st: St<'_>,
-    station: Station<'_>,
-    bed: String,
-    vital: String,
-    from_ms: i64,
-    to_ms: i64,
-    buckets: u32,
-) -> Result<detail::TrendOut, ApiError> {
-    let db = station.db_path().to_path_buf();
-    run(&st, move |s| {
-        detail::trend(s, &db, &bed, &vital, from_ms, to_ms, buckets)
-    })
-    .await
-}
-
-#[tauri::command]
-pub async fn samples(
-    st: St<'_>,
-    station: Station<'_>,
-    bed: String,
-    channel: String,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<detail::SamplesOut, ApiError> {
-    let db = station.db_path().to_path_buf();
-    run(&st, move |s| {
-        detail::samples(s, &db, &bed, &channel, from_ms, to_ms)
-    })
-    .await
-}
-
-#[tauri::command]
-pub async fn alarm_history(
-    st: St<'_>,
-    station: Station<'_>,
-    bed: String,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Vec<detail::AlarmHistoryOut>, ApiError> {
-    let db = station.db_path().to_path_buf();
-    run(&st, move |s| {
-        detail::alarm_history(s, &db, &bed, from_ms, to_ms)
-    })
-    .await
-}
-
-#[tauri::command]
-pub async fn list_patients(st: St<'_>) -> Result<Vec<detail::PatientOut>, ApiError> {
-    run(&st, detail::list_patients).await
-}
-
-#[tauri::command]
-pub async fn admit_patient(
-    st: St<'_>,
-    station: Station<'_>,
-    bed: String,
-    patient: detail::AdmitIn,
-) -> Result<detail::PatientOut, ApiError> {
-    let mon = station.engine();
-    run(&st, move |s| detail::admit_patient(s, &mon, &bed, &patient)).await
-}
-
-#[tauri::command]
-pub async fn discharge_patient(
-    st: St<'_>,
-    station: Station<'_>,
-    bed: String,
-) -> Result<detail::PatientOut, ApiError> {
-    let mon = station.engine();
-    run(&st, move |s| detail::discharge_patient(s, &mon, &bed)).await
-}
-
-#[tauri::command]
-pub async fn transfer_patient(
-    st: St<'_>,
-    station: Station<'_>,
-    from_bed: String,
-    to_bed: String,
-) -> Result<detail::PatientOut, ApiError> {
-    let mon = station.engine();
-    run(&st, move |s| {
-        detail::transfer_patient(s, &mon, &from_bed, &to_bed)
-    })
-    .await
-}
