@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vigil_core::alarms::{Direction, Limit};
-use vigil_core::auth::{Authorized, Permission, PhiRead};
+use vigil_core::auth::{AuthService, Authorized, Permission, PhiRead};
 use vigil_core::codes::{self, Vital};
 use vigil_core::patients::{self, Patient};
 use vigil_core::telemetry::BedId;
@@ -18,7 +18,7 @@ use vigil_core::{query, store, usecase};
 
 use crate::commands::alarms::parse_bed;
 use crate::error::ApiError;
-use crate::session::{self, require, AuthInner, AuthState};
+use crate::session::{self, require, AuthState};
 
 /// Longest trend span in one call.
 pub const MAX_TREND_SPAN_MS: i64 = 31 * 24 * 3_600_000;
@@ -417,14 +417,21 @@ pub fn list_patients(st: &AuthState) -> Result<Vec<PatientOut>, ApiError> {
     Ok(all.iter().map(|p| PatientOut::new(p, masked)).collect())
 }
 
-/// The two proofs an admission, discharge or transfer takes: the patient change, and the limits
-/// and standby that follow it.
-fn adt_proofs(g: &mut AuthInner, now: i64) -> Result<(Authorized, Authorized), ApiError> {
-    let adt = session::authorized(g, Permission::AdmitDischargeTransfer, now)?;
+/// An admission, discharge or transfer: `change` gets the service, the two proofs it takes (the
+/// patient change, admit_discharge_transfer; the limits and standby that follow it,
+/// change_patient_limits) and the time, and makes the change; the patient as it then stands.
+fn adt(
+    st: &AuthState,
+    change: impl FnOnce(&AuthService, &Authorized, &Authorized, i64) -> Result<Patient, ApiError>,
+) -> Result<PatientOut, ApiError> {
+    let now = st.now();
+    let mut g = st.lock();
+    let adt = session::authorized(&mut g, Permission::AdmitDischargeTransfer, now)?;
     let monitoring = g
         .svc
         .authorize(g.session.as_ref(), Permission::ChangePatientLimits, now)?;
-    Ok((adt, monitoring))
+    let p = change(&g.svc, &adt, &monitoring, now)?;
+    Ok(PatientOut::new(&p, false))
 }
 
 /// Admit a patient to an empty bed (admit_discharge_transfer): [`usecase::admit_patient`].
@@ -434,19 +441,19 @@ pub fn admit_patient(
     bed: &str,
     new: &AdmitIn,
 ) -> Result<PatientOut, ApiError> {
-    let now = st.now();
-    let mut g = st.lock();
-    let (adt, monitoring) = adt_proofs(&mut g, now)?;
-    let bed = parse_bed(bed)?;
-    let np = patients::NewPatient {
-        mrn: &new.mrn,
-        name: &new.name,
-        dob: &new.dob,
-        sex: &new.sex,
-        pacemaker: new.pacemaker,
-    };
-    let p = usecase::admit_patient(&g.svc, mon, &adt, &monitoring, &bed, &np, now)?;
-    Ok(PatientOut::new(&p, false))
+    adt(st, |svc, adt, monitoring, now| {
+        let bed = parse_bed(bed)?;
+        let np = patients::NewPatient {
+            mrn: &new.mrn,
+            name: &new.name,
+            dob: &new.dob,
+            sex: &new.sex,
+            pacemaker: new.pacemaker,
+        };
+        Ok(usecase::admit_patient(
+            svc, mon, adt, monitoring, &bed, &np, now,
+        )?)
+    })
 }
 
 /// Discharge the patient in a bed (admit_discharge_transfer; and change_patient_limits, as the
@@ -456,12 +463,12 @@ pub fn discharge_patient(
     mon: &dyn Monitor,
     bed: &str,
 ) -> Result<PatientOut, ApiError> {
-    let now = st.now();
-    let mut g = st.lock();
-    let (adt, monitoring) = adt_proofs(&mut g, now)?;
-    let bed = parse_bed(bed)?;
-    let p = usecase::discharge_patient(&g.svc, mon, &adt, &monitoring, &bed, now)?;
-    Ok(PatientOut::new(&p, false))
+    adt(st, |svc, adt, monitoring, now| {
+        let bed = parse_bed(bed)?;
+        Ok(usecase::discharge_patient(
+            svc, mon, adt, monitoring, &bed, now,
+        )?)
+    })
 }
 
 /// Move a patient to an empty bed (admit_discharge_transfer; and change_patient_limits: the
@@ -472,13 +479,13 @@ pub fn transfer_patient(
     from_bed: &str,
     to_bed: &str,
 ) -> Result<PatientOut, ApiError> {
-    let now = st.now();
-    let mut g = st.lock();
-    let (adt, monitoring) = adt_proofs(&mut g, now)?;
-    let from = parse_bed(from_bed)?;
-    let to = parse_bed(to_bed)?;
-    let p = usecase::transfer_patient(&g.svc, mon, &adt, &monitoring, &from, &to, now)?;
-    Ok(PatientOut::new(&p, false))
+    adt(st, |svc, adt, monitoring, now| {
+        let from = parse_bed(from_bed)?;
+        let to = parse_bed(to_bed)?;
+        Ok(usecase::transfer_patient(
+            svc, mon, adt, monitoring, &from, &to, now,
+        )?)
+    })
 }
 
 #[cfg(test)]
