@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use ts_rs::{Config, TypeVisitor, TS};
-use vigil_core::audit::AuditEntry;
+use vigil_core::audit::{AuditEntry, AuditFilter};
 use vigil_core::auth::UserInfo;
 
-use crate::commands::admin::{AuditQuery, VerifyOut};
+use crate::commands::admin::VerifyOut;
 use crate::commands::auth::AuthStateOut;
 use crate::commands::{self, detail, security, station_admin};
 use crate::error::ApiError;
@@ -93,8 +93,8 @@ command_table! {
     reset_password(name: String) -> String;
     unlock_user(name: String) -> bool;
     set_role(name: String, role: String) -> bool;
-    audit_list(filter: AuditQuery) -> Vec<AuditEntry>;
-    audit_export_csv(filter: AuditQuery) -> String;
+    audit_list(filter: AuditFilter) -> Vec<AuditEntry>;
+    audit_export_csv(filter: AuditFilter) -> String;
     audit_verify() -> VerifyOut;
     acknowledge_alarm(id: String) -> ();
     audio_pause(bed: Option<String>) -> ();

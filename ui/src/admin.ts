@@ -16,7 +16,7 @@ import {
   roleLabel,
   userActions,
   userStatus,
-  type AuditQuery,
+  type AuditFilter,
   type AuthState,
   type Role,
   type UserAction,
@@ -56,7 +56,7 @@ export class AdminPanel {
   private readonly body = h('div', { class: 'admin-body' });
   private readonly msg = h('p', { id: 'admin-msg', class: 'admin-msg', role: 'status' });
   private exportUrl: string | null = null;
-  private query: AuditQuery = {};
+  private query: AuditFilter = {};
   private from = '';
   private to = '';
 

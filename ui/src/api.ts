@@ -3,7 +3,7 @@
 // with `{code, message}` (see auth.ts `apiError`).
 
 import { invoke } from '@tauri-apps/api/core';
-import type { AdmitIn, AuditQuery, Commands, Role, SecurityFilter, ThresholdChange } from './bindings';
+import type { AdmitIn, AuditFilter, Commands, Role, SecurityFilter, ThresholdChange } from './bindings';
 
 /** Invokes `cmd` with the argument and result types generated from its Rust signature. */
 function call<K extends keyof Commands>(cmd: K, args: Commands[K]['args']): Promise<Commands[K]['result']> {
@@ -34,8 +34,8 @@ export const api = {
   resetPassword: (name: string) => call('reset_password', { name }),
   unlockUser: (name: string) => call('unlock_user', { name }),
   setRole: (name: string, role: Role) => call('set_role', { name, role }),
-  auditList: (filter: AuditQuery) => call('audit_list', { filter }),
-  auditExportCsv: (filter: AuditQuery) => call('audit_export_csv', { filter }),
+  auditList: (filter: AuditFilter) => call('audit_list', { filter }),
+  auditExportCsv: (filter: AuditFilter) => call('audit_export_csv', { filter }),
   auditVerify: () => call('audit_verify', {}),
   acknowledgeAlarm: (id: string) => call('acknowledge_alarm', { id }),
   /** `bed` = "ward/bed", or null for every bed of the station. */

@@ -4,10 +4,10 @@
 // The UI never decides who may do what: the backend sends the permissions usable now, the UI
 // only hides what they do not list, and every command is refused in Rust anyway.
 
-import type { ApiError, AuditEntry, AuditQuery, AuthStateOut, Permission, Role, UserInfo, VerifyOut } from './bindings';
+import type { ApiError, AuditEntry, AuditFilter, AuthStateOut, Permission, Role, UserInfo, VerifyOut } from './bindings';
 
 // The wire types, generated from the Rust types (src-tauri/src/bindings.rs).
-export type { ApiError, AuditEntry, AuditQuery, Permission, Role, UserInfo, VerifyOut };
+export type { ApiError, AuditEntry, AuditFilter, Permission, Role, UserInfo, VerifyOut };
 /** `auth_state` (src-tauri/src/commands/auth.rs, AuthStateOut). */
 export type AuthState = AuthStateOut;
 
@@ -168,8 +168,8 @@ export function auditTimeError(from: string, to: string): string | null {
 }
 
 /** The audit viewer's form values as the query the backend takes (blank = any). */
-export function auditQueryFrom(form: { actor: string; action: string; from: string; to: string }): AuditQuery {
-  const q: AuditQuery = {};
+export function auditQueryFrom(form: { actor: string; action: string; from: string; to: string }): AuditFilter {
+  const q: AuditFilter = {};
   if (form.actor.trim()) q.actor = form.actor.trim();
   if (form.action.trim()) q.action = form.action.trim();
   const from = localInputToMs(form.from);

@@ -206,7 +206,9 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Which entries [`Audit::list`] returns. Every field is optional; all given ones must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields = nullable))]
 pub struct AuditFilter {
     /// Exactly this actor.
     pub actor: Option<String>,

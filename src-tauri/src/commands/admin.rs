@@ -1,7 +1,7 @@
 //! Administration in the window: users and the audit trail. Every function starts with
 //! [`require`] (manage_users, view_audit_log or export_audit_log); the service checks again.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use vigil_core::audit::{Audit, AuditEntry, AuditFilter};
 use vigil_core::auth::{Actor, Permission, Role, UserInfo};
 
@@ -76,48 +76,34 @@ pub fn set_role(st: &AuthState, name: &str, role_name: &str) -> Result<bool, Api
     Ok(svc.set_role(&Actor::Session(s), name, role, now)?)
 }
 
-/// The audit viewer's filter as the window sends it; empty strings mean "any".
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, ts_rs::TS)]
-#[serde(default, deny_unknown_fields)]
-#[ts(optional_fields = nullable)] // every field may be left out (`serde(default)`)
-pub struct AuditQuery {
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    /// From (inclusive), ms since the epoch.
-    pub from_ms: Option<i64>,
-    /// To (exclusive), ms since the epoch.
-    pub to_ms: Option<i64>,
-    /// Newest N entries.
-    pub limit: Option<usize>,
-}
-
-impl AuditQuery {
-    fn filter(&self, limit: Option<usize>) -> Result<AuditFilter, ApiError> {
-        let text = |s: &Option<String>| {
-            s.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        if let (Some(f), Some(t)) = (self.from_ms, self.to_ms) {
-            if t <= f {
-                return Err(ApiError::bad_request(
-                    "the time range ends before it starts",
-                ));
-            }
+/// The audit viewer's filter as the window sends it made exact: blanks around the actor and
+/// the action trimmed and an empty one meaning "any", the time range checked, `limit` the
+/// number of newest entries to list (none: all).
+fn exact(query: &AuditFilter, limit: Option<usize>) -> Result<AuditFilter, ApiError> {
+    let text = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    if let (Some(f), Some(t)) = (query.from_ms, query.to_ms) {
+        if t <= f {
+            return Err(ApiError::bad_request(
+                "the time range ends before it starts",
+            ));
         }
-        Ok(AuditFilter {
-            actor: text(&self.actor),
-            action: text(&self.action),
-            from_ms: self.from_ms,
-            to_ms: self.to_ms,
-            limit,
-        })
     }
+    Ok(AuditFilter {
+        actor: text(&query.actor),
+        action: text(&query.action),
+        from_ms: query.from_ms,
+        to_ms: query.to_ms,
+        limit,
+    })
 }
 
 /// Entries matching the filter, oldest first (the newest `limit`, default 1000, at most 10 000).
-pub fn audit_list(st: &AuthState, query: &AuditQuery) -> Result<Vec<AuditEntry>, ApiError> {
+pub fn audit_list(st: &AuthState, query: &AuditFilter) -> Result<Vec<AuditEntry>, ApiError> {
     let now = st.now();
     let mut g = st.lock();
     let (svc, _) = require(&mut g, Permission::ViewAuditLog, now)?;
@@ -125,17 +111,17 @@ pub fn audit_list(st: &AuthState, query: &AuditQuery) -> Result<Vec<AuditEntry>,
         .limit
         .unwrap_or(DEFAULT_AUDIT_LIMIT)
         .clamp(1, MAX_AUDIT_LIMIT);
-    let filter = query.filter(Some(limit))?;
+    let filter = exact(query, Some(limit))?;
     Ok(Audit::list(svc.connection(), &filter)?)
 }
 
 /// The entries matching the filter as CSV text (no limit unless given). The export itself is
 /// recorded in the trail first (`audit_export`).
-pub fn audit_export_csv(st: &AuthState, query: &AuditQuery) -> Result<String, ApiError> {
+pub fn audit_export_csv(st: &AuthState, query: &AuditFilter) -> Result<String, ApiError> {
     let now = st.now();
     let mut g = st.lock();
     let (svc, s) = require(&mut g, Permission::ExportAuditLog, now)?;
-    let filter = query.filter(query.limit)?;
+    let filter = exact(query, query.limit)?;
     let mut out = Vec::new();
     Audit::export_csv(svc.connection(), &filter, s.user(), now, &mut out)?;
     String::from_utf8(out).map_err(ApiError::internal)

@@ -2,7 +2,7 @@
 //! Plain functions over [`AuthState`] (the Tauri wrappers are in `commands/mod.rs`).
 
 use serde::Serialize;
-use vigil_core::auth::{AuthError, AuthService, Permission, Role, Session};
+use vigil_core::auth::{AuthError, AuthService, Permission, Role, ScreenState, Session};
 
 use crate::error::ApiError;
 use crate::session::{require, require_session, AuthState};
@@ -13,20 +13,13 @@ use crate::session::{require, require_session, AuthState};
 pub struct AuthStateOut {
     /// No user exists: the window asks for the first administrator.
     pub first_run: bool,
-    pub user: Option<String>,
     /// The user's own role.
     pub role: Option<Role>,
-    /// The role rights are checked against (charge-nurse during a nurse's break-glass).
-    pub effective_role: Option<Role>,
-    pub locked: bool,
-    pub must_change_password: bool,
-    pub break_glass_until_ms: Option<i64>,
-    /// Emergency access was taken in one tap and its reason is still owed.
-    pub reason_pending: bool,
-    /// Patient identity must be masked (no session, locked, password change pending, admin).
-    pub masked: bool,
-    /// Some action besides changing one's password is available.
-    pub actions_enabled: bool,
+    /// The session as the screen shows it ([`AuthService::screen_state`]): whose it is, the
+    /// role rights are checked against, locked, password change or emergency reason pending,
+    /// patient identity masked (`masked`), actions offered.
+    #[serde(flatten)]
+    pub screen: ScreenState,
     /// Alarms are shown and sounded: always true, whatever the login state.
     pub alarms_shown: bool,
     /// The permissions usable right now (`Permission::as_str`).
@@ -55,15 +48,7 @@ pub fn auth_state(st: &AuthState) -> Result<AuthStateOut, ApiError> {
     let idle_lock_ms = svc.config().idle_lock_ms;
     Ok(AuthStateOut {
         first_run: svc.needs_first_admin()?,
-        user: screen.user.clone(),
         role: session.filter(|_| live).map(|s| s.role()),
-        effective_role: screen.effective_role,
-        locked: screen.locked,
-        must_change_password: screen.must_change_password,
-        break_glass_until_ms: screen.break_glass_until_ms,
-        reason_pending: screen.reason_pending,
-        masked: screen.mask_patient_identity,
-        actions_enabled: screen.actions_enabled,
         alarms_shown: screen.alarms_shown_and_sounding(),
         permissions,
         idle_lock_ms,
@@ -71,6 +56,7 @@ pub fn auth_state(st: &AuthState) -> Result<AuthStateOut, ApiError> {
             .filter(|_| live && !screen.locked)
             .map(|s| s.last_activity_ms().saturating_add(idle_lock_ms)),
         now_ms: now,
+        screen,
     })
 }
 

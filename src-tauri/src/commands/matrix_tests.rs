@@ -283,10 +283,18 @@ fn case(state: State) -> Case {
     }
     // The window really is in the state the column claims.
     let s = auth::auth_state(&st).unwrap();
-    assert_eq!(s.user.is_some(), state != State::NoSession, "{state:?}");
-    assert_eq!(s.locked, matches!(state, State::Locked(_)), "{state:?}");
     assert_eq!(
-        s.must_change_password,
+        s.screen.user.is_some(),
+        state != State::NoSession,
+        "{state:?}"
+    );
+    assert_eq!(
+        s.screen.locked,
+        matches!(state, State::Locked(_)),
+        "{state:?}"
+    );
+    assert_eq!(
+        s.screen.must_change_password,
         matches!(state, State::MustChange(_)),
         "{state:?}"
     );
@@ -296,7 +304,7 @@ fn case(state: State) -> Case {
 /// Call a command's logic with valid arguments; `Ok(())` or the error.
 fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
     let own_pw = account(state).map_or(PW, |(_, pw)| pw);
-    let all = admin::AuditQuery::default();
+    let all = AuditFilter::default();
     match command {
         "subscribe_ward" => auth::ward_access(st),
         "auth_state" => auth::auth_state(st).map(drop),
@@ -540,15 +548,20 @@ fn empty_station() -> (AuthState, Arc<AtomicI64>, tempfile::TempDir) {
 fn first_run_creates_and_logs_in_the_admin_once() {
     let (st, _, _dir) = empty_station();
     let s = auth::auth_state(&st).unwrap();
-    assert!(s.first_run && s.user.is_none() && s.masked && s.alarms_shown);
+    assert!(
+        s.first_run && s.screen.user.is_none() && s.screen.mask_patient_identity && s.alarms_shown
+    );
     let weak = auth::create_first_admin(&st, "boss", "password123").unwrap_err();
     assert_eq!(weak.code, "password_policy", "{weak}");
     assert!(weak.message.contains("password refused"), "{weak}");
     let s = auth::create_first_admin(&st, "boss", STRONG).unwrap();
     assert!(!s.first_run);
-    assert_eq!(s.user.as_deref(), Some("boss"));
+    assert_eq!(s.screen.user.as_deref(), Some("boss"));
     assert_eq!(s.role, Some(Role::Admin));
-    assert!(s.masked, "the admin sees the ward masked");
+    assert!(
+        s.screen.mask_patient_identity,
+        "the admin sees the ward masked"
+    );
     assert!(s
         .permissions
         .contains(&vigil_core::auth::Permission::ManageUsers));
@@ -562,7 +575,7 @@ fn idle_timer_locks_and_alarms_stay_shown() {
     auth::create_first_admin(&st, "boss", STRONG).unwrap();
     admin::create_user(&st, "nurse1", "nurse", PW).unwrap();
     let s = auth::login(&st, "nurse1", PW).unwrap();
-    assert!(!s.masked && !s.locked && s.actions_enabled);
+    assert!(!s.screen.mask_patient_identity && !s.screen.locked && s.screen.actions_enabled);
     assert_eq!(s.idle_lock_at_ms, Some(T0 + 10 * 60_000));
     // Activity postpones the lock.
     now.store(T0 + 9 * 60_000, Ordering::SeqCst);
@@ -573,9 +586,14 @@ fn idle_timer_locks_and_alarms_stay_shown() {
     let summary = st.tick();
     assert!(summary.locked, "idle for 10 minutes: locked");
     let s = auth::auth_state(&st).unwrap();
-    assert!(s.locked && s.masked && !s.actions_enabled && s.alarms_shown);
+    assert!(
+        s.screen.locked
+            && s.screen.mask_patient_identity
+            && !s.screen.actions_enabled
+            && s.alarms_shown
+    );
     assert!(s.permissions.is_empty(), "{:?}", s.permissions);
-    assert_eq!(s.user.as_deref(), Some("nurse1"));
+    assert_eq!(s.screen.user.as_deref(), Some("nurse1"));
     assert_eq!(auth::touch(&st).unwrap_err().code, "locked");
     auth::ward_access(&st).unwrap();
     // The lock is in the trail, and the password unlocks.
@@ -587,7 +605,7 @@ fn idle_timer_locks_and_alarms_stay_shown() {
         "invalid_credentials"
     );
     let s = auth::unlock(&st, PW).unwrap();
-    assert!(!s.locked && !s.masked);
+    assert!(!s.screen.locked && !s.screen.mask_patient_identity);
 }
 
 #[test]
@@ -601,9 +619,15 @@ fn another_user_replaces_a_locked_session_only_on_success() {
     let e = auth::login(&st, "charge1", "not the password").unwrap_err();
     assert_eq!(e.code, "invalid_credentials");
     let s = auth::auth_state(&st).unwrap();
-    assert_eq!((s.user.as_deref(), s.locked), (Some("nurse1"), true));
+    assert_eq!(
+        (s.screen.user.as_deref(), s.screen.locked),
+        (Some("nurse1"), true)
+    );
     let s = auth::login(&st, "charge1", PW).unwrap();
-    assert_eq!((s.user.as_deref(), s.locked), (Some("charge1"), false));
+    assert_eq!(
+        (s.screen.user.as_deref(), s.screen.locked),
+        (Some("charge1"), false)
+    );
     let outs = audited(&st, "logout");
     assert_eq!(outs.len(), 2, "boss, then nurse1 from the locked screen");
     assert_eq!(outs[1].actor, "nurse1");
@@ -628,8 +652,8 @@ fn break_glass_gives_a_nurse_charge_nurse_rights() {
         "not renewable while in force"
     );
     assert_eq!(s.role, Some(Role::Nurse));
-    assert_eq!(s.effective_role, Some(Role::ChargeNurse));
-    assert_eq!(s.break_glass_until_ms, Some(T0 + 30 * 60_000));
+    assert_eq!(s.screen.effective_role, Some(Role::ChargeNurse));
+    assert_eq!(s.screen.break_glass_until_ms, Some(T0 + 30 * 60_000));
     assert!(s
         .permissions
         .contains(&vigil_core::auth::Permission::AcknowledgeAlarm));
@@ -667,7 +691,7 @@ fn admin_commands_work_end_to_end() {
     assert!(users[1].must_change_password);
     let entries = admin::audit_list(
         &st,
-        &admin::AuditQuery {
+        &AuditFilter {
             actor: Some("boss".into()),
             action: Some(" ".into()),
             ..Default::default()
@@ -676,14 +700,14 @@ fn admin_commands_work_end_to_end() {
     .unwrap();
     assert!(entries.iter().all(|e| e.actor == "boss"));
     assert!(entries.iter().any(|e| e.action == "user_role_change"));
-    let csv = admin::audit_export_csv(&st, &admin::AuditQuery::default()).unwrap();
+    let csv = admin::audit_export_csv(&st, &AuditFilter::default()).unwrap();
     assert!(csv.starts_with("id,t_ms,time_utc,actor,action,target,detail,prev_hash,hash,mac\r\n"));
-    let last = admin::audit_list(&st, &admin::AuditQuery::default()).unwrap();
+    let last = admin::audit_list(&st, &AuditFilter::default()).unwrap();
     assert_eq!(last.last().map(|e| e.action.as_str()), Some("audit_export"));
     let v = admin::audit_verify(&st).unwrap();
     assert!(v.intact, "{v:?}");
     assert!(v.summary.starts_with("audit trail intact"), "{v:?}");
-    let bad = admin::AuditQuery {
+    let bad = AuditFilter {
         from_ms: Some(10),
         to_ms: Some(5),
         ..Default::default()
@@ -944,16 +968,16 @@ fn nurses_acknowledge_is_a_ward_setting_and_the_locked_screen_can_still_act() {
             .code,
         "invalid_credentials"
     );
-    assert!(auth::auth_state(&st).unwrap().locked);
+    assert!(auth::auth_state(&st).unwrap().screen.locked);
     let s = auth::emergency_access(&st, PW).unwrap();
-    assert!(!s.locked && s.reason_pending, "{s:?}");
+    assert!(!s.screen.locked && s.screen.reason_pending, "{s:?}");
     assert!(s.permissions.contains(&Permission::AcknowledgeAlarm));
     assert_eq!(
         auth::emergency_reason(&st, "short").unwrap_err().code,
         "break_glass_reason"
     );
     let s = auth::emergency_reason(&st, "bed 3 desaturating, charge nurse away").unwrap();
-    assert!(!s.reason_pending);
+    assert!(!s.screen.reason_pending);
     let trail = Audit::list(st.lock().svc.connection(), &AuditFilter::default()).unwrap();
     let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
     for want in ["station_setting", "break_glass", "break_glass_reason"] {

@@ -12,14 +12,14 @@ pub mod station_admin;
 
 use std::sync::Arc;
 
-use vigil_core::audit::AuditEntry;
+use vigil_core::audit::{AuditEntry, AuditFilter};
 use vigil_core::auth::UserInfo;
 use vigil_core::settings::Flag;
 use vigil_core::usecase::Live;
 
 use crate::error::ApiError;
 use crate::session::AuthState;
-use admin::{AuditQuery, VerifyOut};
+use admin::VerifyOut;
 use auth::AuthStateOut;
 
 type St<'a> = tauri::State<'a, Arc<AuthState>>;
@@ -111,8 +111,8 @@ commands! {
     reset_password(name: String) -> String = |s| admin::reset_password(s, &name);
     unlock_user(name: String) -> bool = |s| admin::unlock_user(s, &name);
     set_role(name: String, role: String) -> bool = |s| admin::set_role(s, &name, &role);
-    audit_list(filter: AuditQuery) -> Vec<AuditEntry> = |s| admin::audit_list(s, &filter);
-    audit_export_csv(filter: AuditQuery) -> String = |s| admin::audit_export_csv(s, &filter);
+    audit_list(filter: AuditFilter) -> Vec<AuditEntry> = |s| admin::audit_list(s, &filter);
+    audit_export_csv(filter: AuditFilter) -> String = |s| admin::audit_export_csv(s, &filter);
     audit_verify() -> VerifyOut = |s| admin::audit_verify(s);
 
     // ----- alarms (commands/alarms.rs) -----
@@ -206,7 +206,7 @@ fn announce_break_glass(
     out: &AuthStateOut,
     reason: &str,
 ) {
-    if let (Some(user), Some(until)) = (&out.user, out.break_glass_until_ms) {
+    if let (Some(user), Some(until)) = (&out.screen.user, out.screen.break_glass_until_ms) {
         engine.announce_break_glass(user, reason, until);
     }
 }

@@ -136,21 +136,27 @@ export type AuditEntry = {
 };
 
 /**
- * The audit viewer's filter as the window sends it; empty strings mean "any".
+ * Which entries [`Audit::list`] returns. Every field is optional; all given ones must match.
  */
-export type AuditQuery = {
+export type AuditFilter = {
+  /**
+   * Exactly this actor.
+   */
   actor?: string | null,
+  /**
+   * Exactly this action.
+   */
   action?: string | null,
   /**
-   * From (inclusive), ms since the epoch.
+   * From this time on (inclusive), ms since the epoch.
    */
   from_ms?: number | null,
   /**
-   * To (exclusive), ms since the epoch.
+   * Before this time (exclusive), ms since the epoch.
    */
   to_ms?: number | null,
   /**
-   * Newest N entries.
+   * At most this many entries: the newest ones.
    */
   limit?: number | null,
 };
@@ -164,30 +170,10 @@ export type AuthStateOut = {
    * No user exists: the window asks for the first administrator.
    */
   first_run: boolean,
-  user: string | null,
   /**
    * The user's own role.
    */
   role: Role | null,
-  /**
-   * The role rights are checked against (charge-nurse during a nurse's break-glass).
-   */
-  effective_role: Role | null,
-  locked: boolean,
-  must_change_password: boolean,
-  break_glass_until_ms: number | null,
-  /**
-   * Emergency access was taken in one tap and its reason is still owed.
-   */
-  reason_pending: boolean,
-  /**
-   * Patient identity must be masked (no session, locked, password change pending, admin).
-   */
-  masked: boolean,
-  /**
-   * Some action besides changing one's password is available.
-   */
-  actions_enabled: boolean,
   /**
    * Alarms are shown and sounded: always true, whatever the login state.
    */
@@ -205,6 +191,30 @@ export type AuthStateOut = {
    */
   idle_lock_at_ms: number | null,
   now_ms: number,
+  /**
+   * Hide patient identity (names, MRNs): no session, locked, or a role without `ViewWard`.
+   */
+  masked: boolean,
+  /**
+   * Offer actions at all (each one is still checked by [`AuthService::authorize`]). False
+   * when there is no session, it is locked or ended, or a password change is pending.
+   */
+  actions_enabled: boolean,
+  /**
+   * A session exists and is locked: show the unlock prompt.
+   */
+  locked: boolean,
+  /**
+   * Whose session this is, even when locked (for the unlock prompt).
+   */
+  user: string | null,
+  effective_role: Role | null,
+  break_glass_until_ms: number | null,
+  must_change_password: boolean,
+  /**
+   * An emergency access's reason is still owed.
+   */
+  reason_pending: boolean,
 };
 
 export type BedInfo = {
@@ -271,8 +281,8 @@ export type Commands = {
   reset_password: { args: { name: string }; result: string };
   unlock_user: { args: { name: string }; result: boolean };
   set_role: { args: { name: string, role: string }; result: boolean };
-  audit_list: { args: { filter: AuditQuery }; result: Array<AuditEntry> };
-  audit_export_csv: { args: { filter: AuditQuery }; result: string };
+  audit_list: { args: { filter: AuditFilter }; result: Array<AuditEntry> };
+  audit_export_csv: { args: { filter: AuditFilter }; result: string };
   audit_verify: { args: Record<string, never>; result: VerifyOut };
   acknowledge_alarm: { args: { id: string }; result: null };
   audio_pause: { args: { bed: string | null }; result: null };

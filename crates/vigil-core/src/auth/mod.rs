@@ -470,8 +470,10 @@ impl Session {
 /// Whatever this says, every bed's vitals and alarms stay on screen and audible: the engine never
 /// consults the session ([`ScreenState::alarms_shown_and_sounding`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ScreenState {
     /// Hide patient identity (names, MRNs): no session, locked, or a role without `ViewWard`.
+    #[serde(rename = "masked")]
     pub mask_patient_identity: bool,
     /// Offer actions at all (each one is still checked by [`AuthService::authorize`]). False
     /// when there is no session, it is locked or ended, or a password change is pending.
