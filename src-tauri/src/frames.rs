@@ -14,6 +14,10 @@
 //!
 //! Waveforms are ~99% of the volume (ECG 2 × 500 Hz per bed); as binary they cost 4 bytes a
 //! sample and no parsing, where JSON cost up to 12 characters and a number parse each.
+//!
+//! In the JSON, a field that is `None` is left out (declared optional: `field?: T`) in the
+//! structs marked `skip_serializing_none`; `AlarmOut` sends `value` and `limit` as `null` and
+//! marks the fields it leaves out one by one.
 
 use serde::Serialize;
 use vigil_core::alarms::{ActiveAlarm, PauseInfo, PauseScope};
@@ -21,45 +25,31 @@ use vigil_core::engine::{LinkState, WardSnapshot};
 use vigil_core::telemetry::{BedId, DeviceStatus, Reading, WaveChunk};
 
 /// One batch of live data; ~20 per second.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Default, Serialize, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct Frame {
     /// Station wall clock when the frame was sent, ms since the epoch.
     pub t: i64,
     /// Present when it changed (always in the first frame).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub engine: Option<EngineState>,
     /// The full bed list, present when it changed (always in the first frame).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub beds: Option<Vec<BedInfo>>,
     /// Waveform chunks received since the previous frame (may be empty).
     pub waves: Vec<WaveOut>,
     /// Numerics received since the previous frame (may be empty).
     pub vitals: Vec<VitalOut>,
     /// The FULL list of active alarms, present when it changed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub alarms: Option<Vec<AlarmOut>>,
     /// The status of every known device (the full list), present when it changed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub devices: Option<Vec<DeviceOut>>,
     /// NEWS2 of every bed with a score, present when it changed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub news2: Option<Vec<News2Out>>,
     /// Audio pauses in force, present when they changed (and while one counts down).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub pauses: Option<Vec<PauseOut>>,
     /// Keys of the beds in standby (physiological alarms off), present when changed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub standby: Option<Vec<String>>,
     /// The station's alarm sound, present when it changed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub sound: Option<crate::sound::SoundOut>,
 }
 
@@ -95,7 +85,9 @@ pub struct News2Out {
     pub band: &'static str,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct PauseOut {
     /// The bed key, or `*` for the whole station.
     pub bed: String,
@@ -103,8 +95,6 @@ pub struct PauseOut {
     pub until: i64,
     pub by: String,
     /// The station where the user paused, when another one ("paused by alice at station ST-2").
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub station: Option<String>,
 }
 
@@ -122,7 +112,9 @@ impl From<&PauseInfo> for PauseOut {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct EngineState {
     pub ward: String,
     pub broker: String,
@@ -130,8 +122,6 @@ pub struct EngineState {
     /// `embedded` or `external`.
     pub mode: &'static str,
     /// The broker link's last error, if any (it may outlive a reconnect).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub error: Option<String>,
     /// Standing broker-trust warnings (`LinkState::warnings`): the window's banner.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -239,22 +239,19 @@ pub enum SoundState {
 }
 
 /// The sound as the window shows it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct SoundOut {
     pub state: SoundState,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub error: Option<String>,
     /// The output device in use.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub device: Option<String>,
     /// Percent; never below `min_volume`.
     pub volume: u8,
     pub min_volume: u8,
     /// The priority sounding now (`high`, `medium`, `low`), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(as = "Option<vigil_core::alarms::Priority>", optional)]
+    #[ts(as = "Option<vigil_core::alarms::Priority>")]
     pub priority: Option<&'static str>,
     /// Bursts played since start (the tests count them).
     pub bursts: u64,
