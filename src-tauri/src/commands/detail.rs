@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vigil_core::alarms::{Direction, Limit};
-use vigil_core::auth::{AuthService, Authorized, Permission, PhiRead};
+use vigil_core::auth::{Permission, PhiRead};
 use vigil_core::codes::{self, Vital};
 use vigil_core::patients::{self, Patient};
 use vigil_core::telemetry::BedId;
@@ -417,75 +417,51 @@ pub fn list_patients(st: &AuthState) -> Result<Vec<PatientOut>, ApiError> {
     Ok(all.iter().map(|p| PatientOut::new(p, masked)).collect())
 }
 
-/// An admission, discharge or transfer: `change` gets the service, the two proofs it takes (the
-/// patient change, admit_discharge_transfer; the limits and standby that follow it,
-/// change_patient_limits) and the time, and makes the change; the patient as it then stands.
-fn adt(
-    st: &AuthState,
-    change: impl FnOnce(&AuthService, &Authorized, &Authorized, i64) -> Result<Patient, ApiError>,
-) -> Result<PatientOut, ApiError> {
+/// An admission, discharge or transfer as the window asks for it (beds as "ward/bed").
+#[derive(Debug, Clone, Copy)]
+pub enum Adt<'a> {
+    /// Admit a patient to an empty bed: [`usecase::admit_patient`].
+    Admit { bed: &'a str, patient: &'a AdmitIn },
+    /// Discharge the patient in a bed (its limits go back to the defaults and the bed to
+    /// standby): [`usecase::discharge_patient`].
+    Discharge { bed: &'a str },
+    /// Move a patient to an empty bed (the patient's limits move along):
+    /// [`usecase::transfer_patient`].
+    Transfer { from_bed: &'a str, to_bed: &'a str },
+}
+
+/// Admit, discharge or transfer a patient: admit_discharge_transfer, and change_patient_limits
+/// for the limits and standby that follow the patient (both checked before the beds); the
+/// patient as it then stands.
+pub fn adt(st: &AuthState, mon: &dyn Monitor, change: Adt<'_>) -> Result<PatientOut, ApiError> {
     let now = st.now();
     let mut g = st.lock();
     let adt = session::authorized(&mut g, Permission::AdmitDischargeTransfer, now)?;
     let monitoring = g
         .svc
         .authorize(g.session.as_ref(), Permission::ChangePatientLimits, now)?;
-    let p = change(&g.svc, &adt, &monitoring, now)?;
+    let (svc, a, m) = (&g.svc, &adt, &monitoring);
+    let p = match change {
+        Adt::Admit { bed, patient } => {
+            let bed = parse_bed(bed)?;
+            let np = patients::NewPatient {
+                mrn: &patient.mrn,
+                name: &patient.name,
+                dob: &patient.dob,
+                sex: &patient.sex,
+                pacemaker: patient.pacemaker,
+            };
+            usecase::admit_patient(svc, mon, a, m, &bed, &np, now)?
+        }
+        Adt::Discharge { bed } => {
+            usecase::discharge_patient(svc, mon, a, m, &parse_bed(bed)?, now)?
+        }
+        Adt::Transfer { from_bed, to_bed } => {
+            let (from, to) = (parse_bed(from_bed)?, parse_bed(to_bed)?);
+            usecase::transfer_patient(svc, mon, a, m, &from, &to, now)?
+        }
+    };
     Ok(PatientOut::new(&p, false))
-}
-
-/// Admit a patient to an empty bed (admit_discharge_transfer): [`usecase::admit_patient`].
-pub fn admit_patient(
-    st: &AuthState,
-    mon: &dyn Monitor,
-    bed: &str,
-    new: &AdmitIn,
-) -> Result<PatientOut, ApiError> {
-    adt(st, |svc, adt, monitoring, now| {
-        let bed = parse_bed(bed)?;
-        let np = patients::NewPatient {
-            mrn: &new.mrn,
-            name: &new.name,
-            dob: &new.dob,
-            sex: &new.sex,
-            pacemaker: new.pacemaker,
-        };
-        Ok(usecase::admit_patient(
-            svc, mon, adt, monitoring, &bed, &np, now,
-        )?)
-    })
-}
-
-/// Discharge the patient in a bed (admit_discharge_transfer; and change_patient_limits, as the
-/// bed's limits go back to the defaults and the bed to standby): [`usecase::discharge_patient`].
-pub fn discharge_patient(
-    st: &AuthState,
-    mon: &dyn Monitor,
-    bed: &str,
-) -> Result<PatientOut, ApiError> {
-    adt(st, |svc, adt, monitoring, now| {
-        let bed = parse_bed(bed)?;
-        Ok(usecase::discharge_patient(
-            svc, mon, adt, monitoring, &bed, now,
-        )?)
-    })
-}
-
-/// Move a patient to an empty bed (admit_discharge_transfer; and change_patient_limits: the
-/// patient's limits move along): [`usecase::transfer_patient`].
-pub fn transfer_patient(
-    st: &AuthState,
-    mon: &dyn Monitor,
-    from_bed: &str,
-    to_bed: &str,
-) -> Result<PatientOut, ApiError> {
-    adt(st, |svc, adt, monitoring, now| {
-        let from = parse_bed(from_bed)?;
-        let to = parse_bed(to_bed)?;
-        Ok(usecase::transfer_patient(
-            svc, mon, adt, monitoring, &from, &to, now,
-        )?)
-    })
 }
 
 #[cfg(test)]

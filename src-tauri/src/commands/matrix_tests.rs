@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Permission, Role};
 
-use super::detail::{self, Monitor as _};
+use super::detail::{self, Adt, Monitor as _};
 use super::{admin, alarms, auth, security, station_admin};
 use crate::error::ApiError;
 use crate::session::AuthState;
@@ -428,18 +428,20 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
             security::security_acknowledge(st, Some(&m), id, "checked the network port").map(drop)
         }
         "security_export_csv" => security::security_export_csv(st, &Default::default()).map(drop),
-        "admit_patient" => detail::admit_patient(
-            st,
-            &FakeMonitor::default(),
-            "4W/02",
-            &adm("MRN-2", "John Roe"),
-        )
-        .map(drop),
+        "admit_patient" => {
+            let patient = adm("MRN-2", "John Roe");
+            detail::adt(st, &FakeMonitor::default(), admit("4W/02", &patient)).map(drop)
+        }
         "discharge_patient" => {
-            detail::discharge_patient(st, &FakeMonitor::default(), "4W/01").map(drop)
+            let change = Adt::Discharge { bed: "4W/01" };
+            detail::adt(st, &FakeMonitor::default(), change).map(drop)
         }
         "transfer_patient" => {
-            detail::transfer_patient(st, &FakeMonitor::default(), "4W/01", "4W/02").map(drop)
+            let change = Adt::Transfer {
+                from_bed: "4W/01",
+                to_bed: "4W/02",
+            };
+            detail::adt(st, &FakeMonitor::default(), change).map(drop)
         }
         other => panic!("no such command in the matrix test: {other}"),
     }
@@ -454,6 +456,11 @@ fn adm(mrn: &str, name: &str) -> detail::AdmitIn {
         sex: "M".into(),
         pacemaker: false,
     }
+}
+
+/// The admission of `patient` to `bed`.
+fn admit<'a>(bed: &'a str, patient: &'a detail::AdmitIn) -> Adt<'a> {
+    Adt::Admit { bed, patient }
 }
 
 /// The engine as the commands see it: beds 4W/01 to 4W/08 with the default limits.
@@ -824,22 +831,30 @@ fn patient_identity_is_masked_unless_the_session_may_see_the_ward() {
 fn admit_discharge_transfer_refuse_what_cannot_be_done() {
     let c = case(State::Active(Role::ChargeNurse));
     let mon = FakeMonitor::default();
-    let e = detail::admit_patient(&c.st, &mon, "4W/01", &adm("MRN-9", "Al Smith")).unwrap_err();
+    let e = detail::adt(&c.st, &mon, admit("4W/01", &adm("MRN-9", "Al Smith"))).unwrap_err();
     assert_eq!(e.code, "bed_occupied", "{e}");
-    let e = detail::admit_patient(&c.st, &mon, "4W/09", &adm("MRN-9", "Al Smith")).unwrap_err();
+    let e = detail::adt(&c.st, &mon, admit("4W/09", &adm("MRN-9", "Al Smith"))).unwrap_err();
     assert_eq!(e.code, "bad_request", "{e}");
-    let e = detail::admit_patient(&c.st, &mon, "4W/02", &adm("MRN-1", "Al Smith")).unwrap_err();
+    let e = detail::adt(&c.st, &mon, admit("4W/02", &adm("MRN-1", "Al Smith"))).unwrap_err();
     assert_eq!(e.code, "mrn_in_use", "{e}");
-    let e = detail::discharge_patient(&c.st, &mon, "4W/03").unwrap_err();
+    let e = detail::adt(&c.st, &mon, Adt::Discharge { bed: "4W/03" }).unwrap_err();
     assert_eq!(e.code, "no_patient", "{e}");
     // Two identifiers: no date of birth, no admission.
     let mut no_dob = adm("MRN-7", "Al Smith");
     no_dob.dob = String::new();
-    let e = detail::admit_patient(&c.st, &mon, "4W/02", &no_dob).unwrap_err();
+    let e = detail::adt(&c.st, &mon, admit("4W/02", &no_dob)).unwrap_err();
     assert_eq!(e.code, "bad_request", "{e}");
-    let p = detail::transfer_patient(&c.st, &mon, "4W/01", "4W/03").unwrap();
+    let p = detail::adt(
+        &c.st,
+        &mon,
+        Adt::Transfer {
+            from_bed: "4W/01",
+            to_bed: "4W/03",
+        },
+    )
+    .unwrap();
     assert_eq!((p.bed.as_str(), p.name.as_str()), ("4W/03", "Jane Q. Doe"));
-    let p = detail::admit_patient(&c.st, &mon, "4W/01", &adm(" MRN-2 ", "Al Smith")).unwrap();
+    let p = detail::adt(&c.st, &mon, admit("4W/01", &adm(" MRN-2 ", "Al Smith"))).unwrap();
     assert_eq!((p.mrn.as_str(), p.masked), ("MRN-2", false));
     let beds: Vec<String> = detail::list_patients(&c.st)
         .unwrap()
@@ -849,7 +864,7 @@ fn admit_discharge_transfer_refuse_what_cannot_be_done() {
     assert_eq!(beds, ["4W/01", "4W/03"]);
     assert_eq!(p.age, Some(detail_age("1961-07-14")));
     // A discharged bed goes to standby (no physiological alarms); an admission ends it.
-    detail::discharge_patient(&c.st, &mon, "4W/03").unwrap();
+    detail::adt(&c.st, &mon, Adt::Discharge { bed: "4W/03" }).unwrap();
     assert!(mon
         .standby
         .lock()
@@ -860,7 +875,7 @@ fn admit_discharge_transfer_refuse_what_cannot_be_done() {
         .unwrap()
         .standby;
     assert!(saved.contains("4W/03"), "{saved:?}");
-    detail::admit_patient(&c.st, &mon, "4W/03", &adm("MRN-8", "Bo Lee")).unwrap();
+    detail::adt(&c.st, &mon, admit("4W/03", &adm("MRN-8", "Bo Lee"))).unwrap();
     assert!(!mon
         .standby
         .lock()
@@ -915,7 +930,15 @@ fn limits_follow_the_patient() {
     let own = mon.limits(&b1);
     assert_ne!(own, default_limits());
     // Transfer: the limits go with the patient; the old bed is back to the defaults, saved so.
-    detail::transfer_patient(&c.st, &mon, "4W/01", "4W/02").unwrap();
+    detail::adt(
+        &c.st,
+        &mon,
+        Adt::Transfer {
+            from_bed: "4W/01",
+            to_bed: "4W/02",
+        },
+    )
+    .unwrap();
     assert_eq!(mon.limits(&b2), own);
     assert_eq!(mon.limits(&b1), default_limits());
     let saved =
@@ -923,7 +946,7 @@ fn limits_follow_the_patient() {
     assert_eq!(saved.get(&b2), Some(&own));
     assert!(!saved.contains_key(&b1));
     // Discharge: the next patient starts with the defaults.
-    detail::discharge_patient(&c.st, &mon, "4W/02").unwrap();
+    detail::adt(&c.st, &mon, Adt::Discharge { bed: "4W/02" }).unwrap();
     assert_eq!(mon.limits(&b2), default_limits());
     let saved =
         vigil_core::limits_db::load(&vigil_core::store::open(&db_of(&c.st)).unwrap()).unwrap();

@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::session::AuthState;
 use admin::VerifyOut;
 use auth::AuthStateOut;
+use detail::Adt;
 
 type St<'a> = tauri::State<'a, Arc<AuthState>>;
 type Engine<'a> = tauri::State<'a, crate::station::Station>;
@@ -193,11 +194,15 @@ commands! {
         };
     list_patients() -> Vec<detail::PatientOut> = |s| detail::list_patients(s);
     admit_patient(bed: String, patient: detail::AdmitIn) -> detail::PatientOut =
-        |s, mon = station.engine()| detail::admit_patient(s, &mon, &bed, &patient);
+        |s, mon = station.engine()| {
+            detail::adt(s, &mon, Adt::Admit { bed: &bed, patient: &patient })
+        };
     discharge_patient(bed: String) -> detail::PatientOut =
-        |s, mon = station.engine()| detail::discharge_patient(s, &mon, &bed);
+        |s, mon = station.engine()| detail::adt(s, &mon, Adt::Discharge { bed: &bed });
     transfer_patient(from_bed: String, to_bed: String) -> detail::PatientOut =
-        |s, mon = station.engine()| detail::transfer_patient(s, &mon, &from_bed, &to_bed);
+        |s, mon = station.engine()| {
+            detail::adt(s, &mon, Adt::Transfer { from_bed: &from_bed, to_bed: &to_bed })
+        };
 }
 
 /// Tell the ward's other stations about the break-glass access `out` shows, if any.
