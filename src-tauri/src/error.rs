@@ -7,6 +7,7 @@ use vigil_core::audit::AuditError;
 use vigil_core::auth::AuthError;
 use vigil_core::engine::EngineError;
 use vigil_core::patients::PatientError;
+use vigil_core::store::StoreError;
 use vigil_core::telemetry::IdError;
 use vigil_core::usecase::ActionError;
 
@@ -90,6 +91,12 @@ impl From<EngineError> for ApiError {
 
 impl From<AuditError> for ApiError {
     fn from(e: AuditError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
         ApiError::internal(e)
     }
 }

@@ -222,15 +222,8 @@ pub fn trend(
         Ok((v, format!("trend {}", v.name())))
     })?;
     let b = bucket_ms(to_ms - from_ms, buckets.clamp(1, MAX_TREND_BUCKETS));
-    let rows = query::trend(
-        &store::open_read_only(db).map_err(ApiError::internal)?,
-        &bed,
-        vital,
-        from_ms,
-        to_ms,
-        b,
-    )
-    .map_err(ApiError::internal)?;
+    let conn = store::open_read_only(db)?;
+    let rows = query::trend(&conn, &bed, vital, from_ms, to_ms, b)?;
     Ok(TrendOut {
         vital: vital.name(),
         unit: vital.unit(),
@@ -280,15 +273,8 @@ pub fn samples(
             .ok_or_else(|| ApiError::bad_request(format!("unknown channel {channel:?}")))?;
         Ok((c, format!("samples {}", c.name)))
     })?;
-    let got = query::disclosure(
-        &store::open_read_only(db).map_err(ApiError::internal)?,
-        &bed,
-        info.name,
-        from_ms,
-        to_ms,
-        now,
-    )
-    .map_err(ApiError::internal)?;
+    let conn = store::open_read_only(db)?;
+    let got = query::disclosure(&conn, &bed, info.name, from_ms, to_ms, now)?;
     Ok(SamplesOut {
         channel: info.name,
         unit: got.unit,
@@ -320,15 +306,8 @@ pub fn alarm_history(
     let (bed, ()) = history_read(st, bed, (from_ms, to_ms, MAX_ALARM_SPAN_MS), || {
         Ok(((), "alarm history".to_string()))
     })?;
-    let episodes = query::alarm_episodes(
-        &store::open_read_only(db).map_err(ApiError::internal)?,
-        &bed,
-        from_ms,
-        to_ms,
-        now,
-        MAX_ALARM_ROWS,
-    )
-    .map_err(ApiError::internal)?;
+    let conn = store::open_read_only(db)?;
+    let episodes = query::alarm_episodes(&conn, &bed, from_ms, to_ms, now, MAX_ALARM_ROWS)?;
     Ok(episodes
         .into_iter()
         .map(|episode| AlarmHistoryOut {
