@@ -463,8 +463,7 @@ fn signatures(src: &str) -> BTreeMap<String, (Vec<String>, String)> {
             .map(squash)
             .filter(|p| {
                 let ty = p.split_once(':').map_or("", |(_, t)| t);
-                !(ty.contains("State<")
-                    || ["St<'_>", "Engine<'_>", "Station<'_>", "Channel"].contains(&ty))
+                !(ty.contains("State<") || ["St<'_>", "Engine<'_>", "Channel"].contains(&ty))
             })
             .collect();
         let ret = squash(&after[..after.find('{').expect("a body")]);
