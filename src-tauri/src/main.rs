@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use tauri::ipc::Channel;
 use tauri::{Emitter, Manager};
-use tracing_subscriber::EnvFilter;
 use vigil_core::auth::{AuthConfig, AuthService};
 
 use crate::error::ApiError;
@@ -105,14 +104,7 @@ fn fill_screen(app: &tauri::App) {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off,rumqttc=warn")),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    vigil_core::logging::init();
     let result = tauri::Builder::default()
         .setup(|app| {
             // The engine spawns its tasks on Tauri's Tokio runtime.

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod interop;
 pub mod keys;
 pub mod limits_db;
+pub mod logging;
 pub mod notify;
 pub mod patients;
 pub mod query;

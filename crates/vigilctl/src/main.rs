@@ -19,7 +19,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
-use tracing_subscriber::EnvFilter;
 use vigil_core::alarms::default_limits;
 use vigil_core::config::{self, BrokerSection, BrokerUrl, FileConfig};
 use vigil_core::engine::{Engine, EngineConfig};
@@ -195,14 +194,7 @@ impl BrokerAuthArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off,rumqttc=warn")),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    vigil_core::logging::init();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
         match cli.cmd {
