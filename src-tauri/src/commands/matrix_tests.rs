@@ -18,9 +18,10 @@ use super::{admin, alarms, auth, security, station_admin};
 use crate::error::ApiError;
 use crate::session::AuthState;
 use vigil_core::alarms::default_limits;
+use vigil_core::codes::Vital;
 use vigil_core::patients;
 use vigil_core::settings::Flag;
-use vigil_core::telemetry::BedId;
+use vigil_core::telemetry::{BedId, Reading};
 
 const T0: i64 = 1_700_000_000_000;
 const PW: &str = "correct horse battery";
@@ -901,20 +902,28 @@ fn history_windows_are_bounded_and_empty_history_is_a_gap() {
     let s = detail::samples(&c.st, &db, "4W/01", "ECG_II", T0 - 10_000, T0 + 5_000).unwrap();
     assert!(s.segments.is_empty());
     assert_eq!(s.gaps, vec![[T0 - 10_000, T0]]);
-    // Trend of stored readings, one bucket per minute over an hour.
+    // Trend of stored readings (written as the engine writes them), one bucket per minute
+    // over an hour.
+    let writer = vigil_core::store::StoreWriter::spawn(&db).unwrap();
+    for (seq, (i, v)) in [(0_i64, 60.0), (1, 80.0), (70, 100.0)]
+        .into_iter()
+        .enumerate()
     {
-        let g = c.st.lock();
-        for (i, v) in [(0_i64, 60.0), (1, 80.0), (70, 100.0)] {
-            g.svc
-                .connection()
-                .execute(
-                    "INSERT INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit, status)
-                     VALUES ('4W', '01', 'm', ?1, 147842, 'HR', ?2, '/min', 'final')",
-                    (T0 - 3_600_000 + i * 1_000, v),
-                )
-                .unwrap();
-        }
+        let t_ms = T0 - 3_600_000 + i * 1_000;
+        let vitals = vigil_core::telemetry::Vitals {
+            bed: BedId::new("4W", "01"),
+            device: "m".into(),
+            seq: seq as u64,
+            readings: vec![Reading::new(Vital::Hr, Some(v), t_ms)],
+            rejected: Vec::new(),
+            late: Vec::new(),
+        };
+        writer
+            .sender()
+            .blocking_send(vigil_core::store::Op::Vitals(Arc::new(vitals)))
+            .unwrap();
     }
+    writer.close();
     let t = detail::trend(&c.st, &db, "4W/01", "HR", T0 - 3_600_000, T0, 60).unwrap();
     assert_eq!(t.bucket_ms, 60_000);
     let p: Vec<(f64, f64, f64)> = t.points.iter().map(|p| (p.min, p.max, p.mean)).collect();
