@@ -471,8 +471,37 @@ impl Audit {
         detail: &str,
         now_ms: i64,
     ) -> Result<AuditEntry, AuditError> {
-        crate::store::in_tx(conn, |c| {
-            append_in_tx(c, actor, action, target, detail, now_ms)
+        crate::store::in_tx(conn, |conn| {
+            let head: Option<(i64, String)> = conn
+                .query_row(
+                    "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (id, prev_hash) = match head {
+                Some((id, hash)) => (id + 1, hash),
+                None => (1, GENESIS_HASH.to_string()),
+            };
+            let hash = entry_hash(&prev_hash, id, now_ms, actor, action, target, detail);
+            let mac = key_of(conn)?.map(|k| entry_mac(&k, &hash));
+            conn.execute(
+            "INSERT INTO audit_log (id, t_ms, actor, action, target, detail, prev_hash, hash, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![id, now_ms, actor, action, target, detail, prev_hash, hash, mac],
+        )?;
+            tracing::info!(target: "vigil::audit", id, actor, action, target, detail, "audit");
+            Ok(AuditEntry {
+                id,
+                t_ms: now_ms,
+                actor: actor.to_string(),
+                action: action.to_string(),
+                target: target.to_string(),
+                detail: detail.to_string(),
+                prev_hash,
+                hash,
+                mac,
+            })
         })
     }
 
@@ -716,46 +745,6 @@ impl Audit {
         Self::write_csv(&entries, out)?;
         Ok(entries.len())
     }
-}
-
-fn append_in_tx(
-    conn: &Connection,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
-    now_ms: i64,
-) -> Result<AuditEntry, AuditError> {
-    let head: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (id, prev_hash) = match head {
-        Some((id, hash)) => (id + 1, hash),
-        None => (1, GENESIS_HASH.to_string()),
-    };
-    let hash = entry_hash(&prev_hash, id, now_ms, actor, action, target, detail);
-    let mac = key_of(conn)?.map(|k| entry_mac(&k, &hash));
-    conn.execute(
-        "INSERT INTO audit_log (id, t_ms, actor, action, target, detail, prev_hash, hash, mac)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![id, now_ms, actor, action, target, detail, prev_hash, hash, mac],
-    )?;
-    tracing::info!(target: "vigil::audit", id, actor, action, target, detail, "audit");
-    Ok(AuditEntry {
-        id,
-        t_ms: now_ms,
-        actor: actor.to_string(),
-        action: action.to_string(),
-        target: target.to_string(),
-        detail: detail.to_string(),
-        prev_hash,
-        hash,
-        mac,
-    })
 }
 
 fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
