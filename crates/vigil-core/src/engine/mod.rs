@@ -659,13 +659,10 @@ impl EngineHandle {
         bed: Option<BedId>,
         auth: &Authorized,
     ) -> Result<(), EngineError> {
-        let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
-        let change = |m: &mut AlarmMachine, user: &str, now| m.audio_pause(scope, user, now);
-        let (beds, now) = self
-            .user_change(auth, Permission::AudioPause, change)
-            .await?;
-        publish_bed_state(&self.shared, &beds, now);
-        Ok(())
+        self.pause_change(bed, auth, |m, scope, user, now| {
+            m.audio_pause(scope, user, now)
+        })
+        .await
     }
 
     /// End an audio pause early: signals come back for conditions still present.
@@ -674,9 +671,27 @@ impl EngineHandle {
         bed: Option<BedId>,
         auth: &Authorized,
     ) -> Result<(), EngineError> {
+        self.pause_change(bed, auth, |m, scope, user, now| {
+            Ok(m.end_audio_pause(&scope, user, now))
+        })
+        .await
+    }
+
+    /// An audio-pause change of one bed (`Some`) or the whole station (`None`) by `auth`, then
+    /// the state of the beds it touched published.
+    async fn pause_change(
+        &self,
+        bed: Option<BedId>,
+        auth: &Authorized,
+        change: impl FnOnce(
+            &mut AlarmMachine,
+            PauseScope,
+            &str,
+            i64,
+        ) -> Result<Vec<AlarmEvent>, AlarmError>,
+    ) -> Result<(), EngineError> {
         let scope = bed.map_or(PauseScope::All, PauseScope::Bed);
-        let change =
-            |m: &mut AlarmMachine, user: &str, now| Ok(m.end_audio_pause(&scope, user, now));
+        let change = |m: &mut AlarmMachine, user: &str, now| change(m, scope, user, now);
         let (beds, now) = self
             .user_change(auth, Permission::AudioPause, change)
             .await?;
