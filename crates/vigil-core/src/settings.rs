@@ -85,6 +85,25 @@ impl Flag {
     }
 }
 
+/// The station settings that are sets of names (stored comma-separated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    /// The alarm codes that latch.
+    Latching,
+    /// The beds in standby (`ward/bed` keys).
+    Standby,
+}
+
+impl List {
+    /// The stored key.
+    fn key(self) -> &'static str {
+        match self {
+            List::Latching => LATCHING,
+            List::Standby => STANDBY,
+        }
+    }
+}
+
 /// The settings as stored (defaults where nothing was set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationSettings {
@@ -174,15 +193,16 @@ impl StationSettings {
         })
     }
 
-    /// Store the beds in standby.
-    pub fn save_standby(
+    /// Store a list setting: the latching codes, or the beds in standby.
+    pub fn save_list(
         conn: &Connection,
-        beds: &BTreeSet<String>,
+        list: List,
+        items: &BTreeSet<String>,
         by: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let v: Vec<&str> = beds.iter().map(String::as_str).collect();
-        put(conn, STANDBY, &v.join(","), by, now_ms)
+        let v: Vec<&str> = items.iter().map(String::as_str).collect();
+        put(conn, list.key(), &v.join(","), by, now_ms)
     }
 
     /// Store a yes/no setting.
@@ -215,17 +235,6 @@ impl StationSettings {
     ) -> Result<(), StoreError> {
         put(conn, PROFILE, profile.as_str(), by, now_ms)
     }
-
-    /// Store the set of latching codes.
-    pub fn save_latching(
-        conn: &Connection,
-        latching: &BTreeSet<String>,
-        by: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let v: Vec<&str> = latching.iter().map(String::as_str).collect();
-        put(conn, LATCHING, &v.join(","), by, now_ms)
-    }
 }
 
 fn put(conn: &Connection, key: &str, value: &str, by: &str, now_ms: i64) -> Result<(), StoreError> {
@@ -254,7 +263,7 @@ mod tests {
             );
             StationSettings::save_profile(&conn, WardProfile::Neonatal, "it1", 5).unwrap();
             let codes: BTreeSet<String> = ["SPO2_LOW", "COMM_LOST"].map(String::from).into();
-            StationSettings::save_latching(&conn, &codes, "it1", 6).unwrap();
+            StationSettings::save_list(&conn, List::Latching, &codes, "it1", 6).unwrap();
         }
         let conn = crate::store::open(&path).unwrap();
         let s = StationSettings::load(&conn).unwrap();
@@ -263,7 +272,7 @@ mod tests {
             s.latching.iter().map(String::as_str).collect::<Vec<_>>(),
             ["COMM_LOST", "SPO2_LOW"]
         );
-        StationSettings::save_latching(&conn, &BTreeSet::new(), "it1", 7).unwrap();
+        StationSettings::save_list(&conn, List::Latching, &BTreeSet::new(), "it1", 7).unwrap();
         assert!(StationSettings::load(&conn).unwrap().latching.is_empty());
         // Issue 12 defaults: high alarms latch, nurses acknowledge, volume 70 %.
         assert!(s.latch_high && s.nurses_acknowledge);
@@ -275,7 +284,7 @@ mod tests {
         assert!(!s.latch_high && !s.nurses_acknowledge);
         assert_eq!(s.alarm_volume, 45);
         let beds: BTreeSet<String> = ["4W/01", "4W/07"].map(String::from).into();
-        StationSettings::save_standby(&conn, &beds, "charge1", 10).unwrap();
+        StationSettings::save_list(&conn, List::Standby, &beds, "charge1", 10).unwrap();
         assert_eq!(StationSettings::load(&conn).unwrap().standby, beds);
     }
 

@@ -10,7 +10,7 @@ use crate::alarms::limits::validate;
 use crate::alarms::Limit;
 use crate::audit::actions;
 use crate::auth::{AuthService, Authorized, Permission};
-use crate::settings::StationSettings;
+use crate::settings::{List, StationSettings};
 use crate::telemetry::BedId;
 
 /// One threshold of a bed's limits to change, by its code (`HR_LOW`).
@@ -248,7 +248,13 @@ impl StandbyChange {
 
     /// Saved, so that a restart keeps it (`StationSettings::standby`); not audited by itself.
     pub(crate) fn write(&self, c: &Connection, user: &str, now_ms: i64) -> Result<(), ActionError> {
-        Ok(StationSettings::save_standby(c, &self.beds, user, now_ms)?)
+        Ok(StationSettings::save_list(
+            c,
+            List::Standby,
+            &self.beds,
+            user,
+            now_ms,
+        )?)
     }
 
     pub(crate) fn step<'a>(&'a self, live: &'a dyn Live, auth: &'a Authorized) -> Step<'a> {

@@ -10,7 +10,7 @@ use crate::alarms::WardProfile;
 use crate::audit::actions;
 use crate::auth::{AuthService, Authorized, Permission, WardPolicy};
 use crate::config;
-use crate::settings::{self, clamp_volume, Flag, StationSettings};
+use crate::settings::{self, clamp_volume, Flag, List, StationSettings};
 
 /// An alarm code the ward may make latch: one of [`settings::latchable`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,15 @@ pub fn set_latching(
         target: code,
         detail: what,
     };
-    let save = |c: &_| Ok(StationSettings::save_latching(c, &set, user, now_ms)?);
+    let save = |c: &_| {
+        Ok(StationSettings::save_list(
+            c,
+            List::Latching,
+            &set,
+            user,
+            now_ms,
+        )?)
+    };
     let step = Step::new(
         format!("latching of {code}"),
         move || live.set_latching(code, latching, auth),
