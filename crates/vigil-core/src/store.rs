@@ -1115,20 +1115,15 @@ pub(crate) mod tests {
         }))
         .await
         .expect("send");
-        tx.send(Op::Reject {
-            reason: "malformed",
-            detail: "x".into(),
-            t_ms: 1,
-        })
-        .await
-        .expect("send");
-        tx.send(Op::Reject {
-            reason: "malformed",
-            detail: "y".into(),
-            t_ms: 2,
-        })
-        .await
-        .expect("send");
+        for (detail, t_ms) in [("x", 1), ("y", 2)] {
+            tx.send(Op::Reject {
+                reason: "malformed",
+                detail: detail.into(),
+                t_ms,
+            })
+            .await
+            .expect("send");
+        }
         w.flush().await.expect("flush");
         let stats = w.stats();
         assert_eq!(stats.duplicates.load(Ordering::Relaxed), 2);
