@@ -139,19 +139,23 @@ pub fn in_bed(conn: &Connection, bed: &BedId) -> Result<Option<Patient>, Patient
             "SELECT mrn, name, dob, admitted_ms, sex, pacemaker FROM patients
              WHERE ward = ?1 AND bed = ?2 AND discharged_ms IS NULL",
             params![bed.ward, bed.bed],
-            |r| {
-                Ok(Patient {
-                    bed: bed.clone(),
-                    mrn: r.get(0)?,
-                    name: r.get(1)?,
-                    dob: r.get(2)?,
-                    admitted_ms: r.get(3)?,
-                    sex: r.get(4)?,
-                    pacemaker: r.get(5)?,
-                })
-            },
+            |r| patient_from_row(bed.clone(), r, 0),
         )
         .optional()?)
+}
+
+/// The patient in `bed` from a row whose columns from `first` on are `mrn, name, dob,
+/// admitted_ms, sex, pacemaker`.
+fn patient_from_row(bed: BedId, r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Patient> {
+    Ok(Patient {
+        bed,
+        mrn: r.get(first)?,
+        name: r.get(first + 1)?,
+        dob: r.get(first + 2)?,
+        admitted_ms: r.get(first + 3)?,
+        sex: r.get(first + 4)?,
+        pacemaker: r.get(first + 5)?,
+    })
 }
 
 /// Every patient currently admitted, by bed.
@@ -161,15 +165,8 @@ pub fn current(conn: &Connection) -> Result<Vec<Patient>, PatientError> {
          WHERE discharged_ms IS NULL ORDER BY ward, bed",
     )?;
     let rows = q.query_map([], |r| {
-        Ok(Patient {
-            bed: BedId::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-            mrn: r.get(2)?,
-            name: r.get(3)?,
-            dob: r.get(4)?,
-            admitted_ms: r.get(5)?,
-            sex: r.get(6)?,
-            pacemaker: r.get(7)?,
-        })
+        let bed = BedId::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?);
+        patient_from_row(bed, r, 2)
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
