@@ -8,10 +8,12 @@
 //! Each needs two proofs of the same user: `admit_discharge_transfer` for the patient, and
 //! `change_patient_limits` for the limits and standby that follow.
 
+use rusqlite::Connection;
+
 use super::limits::{LimitsChange, StandbyChange};
 use super::{commit_applied, ActionError, Live, Step};
 use crate::auth::{AuthService, Authorized, Permission};
-use crate::patients::{self, NewPatient, Patient};
+use crate::patients::{self, NewPatient, Patient, PatientError};
 use crate::telemetry::BedId;
 
 /// Both proofs, checked before anything: the monitoring proof's user.
@@ -41,17 +43,13 @@ pub fn admit_patient(
 ) -> Result<Patient, ActionError> {
     let user = check(adt, monitoring)?;
     on_ward(live, bed)?;
-    let standby = StandbyChange::new(live, bed, false);
-    let step = standby.step(live, monitoring);
-    commit_applied(
-        svc.connection(),
-        |c| {
-            let p = patients::admit(c, adt, bed, new, now_ms)?;
-            standby.write(c, user, now_ms)?;
-            Ok(p)
-        },
-        std::slice::from_ref(&step),
-    )
+    let follows = Follows {
+        limits: Vec::new(),
+        standby: StandbyChange::new(live, bed, false),
+    };
+    follows.commit(svc, live, monitoring, user, now_ms, |c| {
+        patients::admit(c, adt, bed, new, now_ms)
+    })
 }
 
 /// Discharge the patient in `bed` (`patient_discharge`): the bed's limits go back to the
@@ -66,22 +64,15 @@ pub fn discharge_patient(
     now_ms: i64,
 ) -> Result<Patient, ActionError> {
     let user = check(adt, monitoring)?;
-    let limits = LimitsChange::follow(live, bed, None, "patient discharged")?;
-    let standby = StandbyChange::new(live, bed, true);
-    let mut steps: Vec<Step<'_>> = limits.iter().map(|l| l.step(live, monitoring)).collect();
-    steps.push(standby.step(live, monitoring));
-    commit_applied(
-        svc.connection(),
-        |c| {
-            let p = patients::discharge(c, adt, bed, now_ms)?;
-            if let Some(l) = &limits {
-                l.write(c, user, now_ms)?;
-            }
-            standby.write(c, user, now_ms)?;
-            Ok(p)
-        },
-        &steps,
-    )
+    let follows = Follows {
+        limits: LimitsChange::follow(live, bed, None, "patient discharged")?
+            .into_iter()
+            .collect(),
+        standby: StandbyChange::new(live, bed, true),
+    };
+    follows.commit(svc, live, monitoring, user, now_ms, |c| {
+        patients::discharge(c, adt, bed, now_ms)
+    })
 }
 
 /// Move the patient in `from` to the empty bed `to` of the ward (`patient_transfer`): the
@@ -101,28 +92,60 @@ pub fn transfer_patient(
     on_ward(live, to)?;
     let theirs = live.limits(from);
     let own = (theirs != live.default_limits()).then_some(theirs);
-    let moves: Vec<LimitsChange> = [
-        LimitsChange::follow(live, to, own, &format!("transferred from {from}"))?,
-        LimitsChange::follow(live, from, None, &format!("patient transferred to {to}"))?,
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let standby = StandbyChange::new(live, to, false);
-    let mut steps: Vec<Step<'_>> = moves.iter().map(|l| l.step(live, monitoring)).collect();
-    steps.push(standby.step(live, monitoring));
-    commit_applied(
-        svc.connection(),
-        |c| {
-            let p = patients::transfer(c, adt, from, to, now_ms)?;
-            for l in &moves {
-                l.write(c, user, now_ms)?;
-            }
-            standby.write(c, user, now_ms)?;
-            Ok(p)
-        },
-        &steps,
-    )
+    let follows = Follows {
+        limits: [
+            LimitsChange::follow(live, to, own, &format!("transferred from {from}"))?,
+            LimitsChange::follow(live, from, None, &format!("patient transferred to {to}"))?,
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        standby: StandbyChange::new(live, to, false),
+    };
+    follows.commit(svc, live, monitoring, user, now_ms, |c| {
+        patients::transfer(c, adt, from, to, now_ms)
+    })
+}
+
+/// What follows a change of the patient register for the monitoring: the limits that change
+/// (in this order), and the bed that goes to standby or back to monitoring.
+struct Follows {
+    limits: Vec<LimitsChange>,
+    standby: StandbyChange,
+}
+
+impl Follows {
+    /// `patient` (the register's change, with its audit entry) and what follows, saved and
+    /// audited as `user` in one transaction; the engine takes the limits and the standby before
+    /// the commit (as `monitoring`), and gets back what it had if the commit fails.
+    fn commit(
+        &self,
+        svc: &AuthService,
+        live: &dyn Live,
+        monitoring: &Authorized,
+        user: &str,
+        now_ms: i64,
+        patient: impl FnOnce(&Connection) -> Result<Patient, PatientError>,
+    ) -> Result<Patient, ActionError> {
+        let mut steps: Vec<Step<'_>> = self
+            .limits
+            .iter()
+            .map(|l| l.step(live, monitoring))
+            .collect();
+        steps.push(self.standby.step(live, monitoring));
+        commit_applied(
+            svc.connection(),
+            |c| {
+                let p = patient(c)?;
+                for l in &self.limits {
+                    l.write(c, user, now_ms)?;
+                }
+                self.standby.write(c, user, now_ms)?;
+                Ok(p)
+            },
+            &steps,
+        )
+    }
 }
 
 #[cfg(test)]
