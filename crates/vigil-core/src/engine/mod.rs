@@ -297,6 +297,31 @@ struct AlarmIo {
     sync_seq: AtomicU64,
 }
 
+impl AlarmIo {
+    /// Publish `message` as JSON on `topic` (QoS 1, `retain` or not) without waiting; what
+    /// fails is logged as `failed` says: (cannot encode, cannot publish).
+    fn publish_json(
+        &self,
+        topic: String,
+        retain: bool,
+        message: &impl serde::Serialize,
+        failed: (&str, &str),
+    ) {
+        let (encode, publish) = failed;
+        match serde_json::to_vec(message) {
+            Ok(payload) => {
+                if let Err(e) = self
+                    .client
+                    .try_publish(topic, QoS::AtLeastOnce, retain, payload)
+                {
+                    tracing::warn!(error = %e, "{publish}");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "{encode}"),
+        }
+    }
+}
+
 struct WardState {
     alarms: AlarmMachine,
     /// The reading each bed's alarms evaluated last, per vital: (device, time). Only its own
@@ -911,19 +936,15 @@ impl EngineHandle {
             until_ms: Some(until_ms),
             t_ms: self.shared.clock.now_ms(),
         };
-        match serde_json::to_vec(&notice) {
-            Ok(payload) => {
-                if let Err(e) = io.client.try_publish(
-                    notice_topic(&io.station),
-                    QoS::AtLeastOnce,
-                    false,
-                    payload,
-                ) {
-                    tracing::warn!(error = %e, "cannot tell the ward's stations about break-glass");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot encode a station notice"),
-        }
+        io.publish_json(
+            notice_topic(&io.station),
+            false,
+            &notice,
+            (
+                "cannot encode a station notice",
+                "cannot tell the ward's stations about break-glass",
+            ),
+        );
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::QoS;
 use tokio::sync::watch;
+use tracing::Level;
 
 use super::alarms::emit_alarm_events;
 use super::sync::audit_head_topic;
@@ -35,17 +35,14 @@ pub(super) async fn security_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let db = shared.db_path.clone();
-    let conn = match tokio::task::spawn_blocking(move || store::open(&db)).await {
-        Ok(Ok(c)) => Arc::new(Mutex::new(c)),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "security events cannot be stored");
-            return;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "security loop start failed");
-            return;
-        }
+    let failed = (
+        "security events cannot be stored",
+        "security loop start failed",
+    );
+    let Some(conn) = blocking(move || store::open(&db), Level::ERROR, failed).await else {
+        return;
     };
+    let conn = Arc::new(Mutex::new(conn));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first audit round soon after start (the retained head has arrived by then).
@@ -102,17 +99,13 @@ pub(super) async fn security_loop(
         }
         // Write what changed.
         let (m, c) = (Arc::clone(&shared.security), Arc::clone(&conn));
-        let changed = match tokio::task::spawn_blocking(move || m.flush(&lock(&c), now)).await {
-            Ok(Ok(ch)) => ch,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "writing security events failed; retrying");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "security flush task failed");
-                Vec::new()
-            }
-        };
+        let failed = (
+            "writing security events failed; retrying",
+            "security flush task failed",
+        );
+        let changed = blocking(move || m.flush(&lock(&c), now), Level::ERROR, failed)
+            .await
+            .unwrap_or_default();
         for ch in changed {
             let e = &ch.event;
             if ch.new {
@@ -157,20 +150,44 @@ pub(super) async fn security_loop(
 /// Read the registry again; replace the one in force if the database says otherwise.
 async fn reload_registry(shared: &Arc<Shared>, conn: &Arc<Mutex<rusqlite::Connection>>) {
     let c = Arc::clone(conn);
-    match tokio::task::spawn_blocking(move || Registry::load(&lock(&c))).await {
-        Ok(Ok(stored)) => {
-            let mut reg = lock(&shared.registry);
-            if *reg != stored {
-                tracing::info!(
-                    devices = stored.len(),
-                    "device registry changed outside this window: reloaded"
-                );
-                *reg = stored;
-            }
+    let failed = (
+        "device registry not read again",
+        "device registry reload failed",
+    );
+    if let Some(stored) = blocking(move || Registry::load(&lock(&c)), Level::WARN, failed).await {
+        let mut reg = lock(&shared.registry);
+        if *reg != stored {
+            tracing::info!(
+                devices = stored.len(),
+                "device registry changed outside this window: reloaded"
+            );
+            *reg = stored;
         }
-        Ok(Err(e)) => tracing::warn!(error = %e, "device registry not read again"),
-        Err(e) => tracing::warn!(error = %e, "device registry reload failed"),
     }
+}
+
+/// `work` on a blocking thread. When it fails, or the task does, that is logged at `level` as
+/// `failed` says (the work's failure, the task's) and the answer is None.
+async fn blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+    level: Level,
+    failed: (&str, &str),
+) -> Option<T>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let (what, error) = match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(v)) => return Some(v),
+        Ok(Err(e)) => (failed.0, e.to_string()),
+        Err(e) => (failed.1, e.to_string()),
+    };
+    if level == Level::ERROR {
+        tracing::error!(error = %error, "{what}");
+    } else {
+        tracing::warn!(error = %error, "{what}");
+    }
+    None
 }
 
 /// A security event as a syslog message (facility security/authorization).
@@ -204,37 +221,24 @@ async fn publish_head(shared: &Arc<Shared>) {
     let station = shared.alarm_io.station.clone();
     let published = lock(&shared.published_head).clone();
     let now = shared.clock.now_ms();
-    let round =
-        tokio::task::spawn_blocking(move || audit_round(&db, &station, published.as_ref(), now))
-            .await;
-    let (head, found) = match round {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "audit round failed");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "audit round task failed");
-            return;
-        }
+    let round = move || audit_round(&db, &station, published.as_ref(), now);
+    let failed = ("audit round failed", "audit round task failed");
+    let Some((head, found)) = blocking(round, Level::WARN, failed).await else {
+        return;
     };
     for o in found {
         tracing::error!(target: "vigil::security", "{}", o.detail);
         shared.security.report(o);
     }
-    match serde_json::to_vec(&head) {
-        Ok(payload) => {
-            if let Err(e) = shared.alarm_io.client.try_publish(
-                audit_head_topic(&head.station),
-                QoS::AtLeastOnce,
-                true,
-                payload,
-            ) {
-                tracing::warn!(error = %e, "cannot publish the audit head");
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot encode the audit head"),
-    }
+    shared.alarm_io.publish_json(
+        audit_head_topic(&head.station),
+        true,
+        &head,
+        (
+            "cannot encode the audit head",
+            "cannot publish the audit head",
+        ),
+    );
     if let Some(sl) = &shared.syslog {
         sl.send(SyslogMessage {
             facility: crate::syslog::FACILITY_AUDIT,
