@@ -337,6 +337,29 @@ pub struct AlarmRow {
     pub audible: bool,
 }
 
+/// The columns of `alarm_events` that [`alarm_row`] reads, in its order.
+const ALARM_COLUMNS: &str = "t_ms, ward, bed, alarm_id, code, kind, priority, value, \
+                             limit_value, message, user_name, state, level, audible";
+
+/// One row of [`ALARM_COLUMNS`].
+fn alarm_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlarmRow> {
+    Ok(AlarmRow {
+        t_ms: r.get(0)?,
+        bed: BedId::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+        alarm_id: r.get(3)?,
+        code: r.get(4)?,
+        kind: r.get(5)?,
+        priority: r.get(6)?,
+        value: r.get(7)?,
+        limit: r.get(8)?,
+        message: r.get(9)?,
+        user: r.get(10)?,
+        state: r.get(11)?,
+        level: r.get::<_, i64>(12)?.max(0) as u32,
+        audible: r.get(13)?,
+    })
+}
+
 /// Alarm events, oldest first, for one bed or all.
 pub fn alarms(
     conn: &Connection,
@@ -344,31 +367,22 @@ pub fn alarms(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<AlarmRow>, StoreError> {
-    let mut q = conn.prepare_cached(
-        "SELECT t_ms, ward, bed, alarm_id, code, kind, priority, value, limit_value, message,
-                user_name, state, level, audible
-         FROM alarm_events
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT {ALARM_COLUMNS} FROM alarm_events
          WHERE (?1 IS NULL OR (ward = ?1 AND bed = ?2)) AND t_ms >= ?3 AND t_ms < ?4
-         ORDER BY t_ms, id",
-    )?;
+         ORDER BY t_ms, id"
+    ))?;
     let (w, b) = bed.map_or((None, None), |b| (Some(&b.ward), Some(&b.bed)));
-    let rows = q.query_map(params![w, b, from_ms, to_ms], |r| {
-        Ok(AlarmRow {
-            t_ms: r.get(0)?,
-            bed: BedId::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
-            alarm_id: r.get(3)?,
-            code: r.get(4)?,
-            kind: r.get(5)?,
-            priority: r.get(6)?,
-            value: r.get(7)?,
-            limit: r.get(8)?,
-            message: r.get(9)?,
-            user: r.get(10)?,
-            state: r.get(11)?,
-            level: r.get::<_, i64>(12)?.max(0) as u32,
-            audible: r.get(13)?,
-        })
-    })?;
+    let rows = q.query_map(params![w, b, from_ms, to_ms], alarm_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every alarm event, of every bed, in the order written.
+pub fn alarms_as_written(conn: &Connection) -> Result<Vec<AlarmRow>, StoreError> {
+    let mut q = conn.prepare(&format!(
+        "SELECT {ALARM_COLUMNS} FROM alarm_events ORDER BY id"
+    ))?;
+    let rows = q.query_map([], alarm_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

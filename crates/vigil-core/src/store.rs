@@ -903,27 +903,21 @@ impl Summary {
                 }
             }
         }
-        let mut q = conn.prepare(
-            "SELECT t_ms, ward || '/' || bed, code, kind, priority, value, alarm_id, user_name, state,
-               level FROM alarm_events ORDER BY id",
-        )?;
-        let rows = q.query_map([], |r| {
-            Ok(StoredAlarm {
-                t_ms: r.get(0)?,
-                bed_key: r.get(1)?,
-                code: r.get(2)?,
-                kind: r.get(3)?,
-                priority: r.get(4)?,
-                value: r.get(5)?,
-                alarm_id: r.get(6)?,
-                user: r.get(7)?,
-                state: r.get(8)?,
-                level: r.get::<_, i64>(9)?.max(0) as u32,
+        s.alarms = crate::query::alarms_as_written(conn)?
+            .into_iter()
+            .map(|a| StoredAlarm {
+                t_ms: a.t_ms,
+                bed_key: a.bed.key(),
+                code: a.code,
+                kind: a.kind,
+                priority: a.priority,
+                value: a.value,
+                alarm_id: a.alarm_id,
+                user: a.user,
+                state: a.state,
+                level: a.level,
             })
-        })?;
-        for row in rows {
-            s.alarms.push(row?);
-        }
+            .collect();
         Ok(s)
     }
 }
