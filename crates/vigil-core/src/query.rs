@@ -465,55 +465,45 @@ pub struct Status {
 
 pub fn status(conn: &Connection) -> Result<Status, StoreError> {
     let mut st = Status::default();
-    let mut q = conn.prepare(
+    add_stream_counts(
+        conn,
+        &mut st.beds,
         "SELECT ward || '/' || bed, channel, COUNT(*), SUM(n), SUM(LENGTH(data)), MIN(t0_ms), MAX(t0_ms)
          FROM wave_chunks GROUP BY 1, 2",
+        |channel| channel,
+        |r, s| {
+            s.chunks = r.get::<_, i64>(2)? as u64;
+            s.samples = r.get::<_, i64>(3)? as u64;
+            s.bytes = r.get::<_, i64>(4)? as u64;
+            s.first_ms = r.get(5)?;
+            s.last_ms = r.get(6)?;
+            Ok(())
+        },
     )?;
-    let mut rows = q.query([])?;
-    while let Some(r) = rows.next()? {
-        let s = st
-            .beds
-            .entry(r.get(0)?)
-            .or_default()
-            .entry(r.get(1)?)
-            .or_default();
-        s.chunks = r.get::<_, i64>(2)? as u64;
-        s.samples = r.get::<_, i64>(3)? as u64;
-        s.bytes = r.get::<_, i64>(4)? as u64;
-        s.first_ms = r.get(5)?;
-        s.last_ms = r.get(6)?;
-    }
-    let mut q = conn.prepare(
+    add_stream_counts(
+        conn,
+        &mut st.beds,
         "SELECT ward || '/' || bed, channel, COUNT(*), SUM(last_seq - first_seq + 1)
          FROM gaps GROUP BY 1, 2",
+        |channel| channel,
+        |r, s| {
+            s.gaps = r.get::<_, i64>(2)? as u64;
+            s.missing_chunks = r.get::<_, i64>(3)? as u64;
+            Ok(())
+        },
     )?;
-    let mut rows = q.query([])?;
-    while let Some(r) = rows.next()? {
-        let s = st
-            .beds
-            .entry(r.get(0)?)
-            .or_default()
-            .entry(r.get(1)?)
-            .or_default();
-        s.gaps = r.get::<_, i64>(2)? as u64;
-        s.missing_chunks = r.get::<_, i64>(3)? as u64;
-    }
-    let mut q = conn.prepare(
+    add_stream_counts(
+        conn,
+        &mut st.beds,
         "SELECT ward || '/' || bed, code, COUNT(*), MIN(t_ms), MAX(t_ms) FROM numerics GROUP BY 1, 2",
+        |code| format!("{NUMERICS_PREFIX}{code}"),
+        |r, s| {
+            s.samples = r.get::<_, i64>(2)? as u64;
+            s.first_ms = r.get(3)?;
+            s.last_ms = r.get(4)?;
+            Ok(())
+        },
     )?;
-    let mut rows = q.query([])?;
-    while let Some(r) = rows.next()? {
-        let code: String = r.get(1)?;
-        let s = st
-            .beds
-            .entry(r.get(0)?)
-            .or_default()
-            .entry(format!("{NUMERICS_PREFIX}{code}"))
-            .or_default();
-        s.samples = r.get::<_, i64>(2)? as u64;
-        s.first_ms = r.get(3)?;
-        s.last_ms = r.get(4)?;
-    }
     let mut q = conn.prepare("SELECT reason, count FROM rejects ORDER BY reason")?;
     let mut rows = q.query([])?;
     while let Some(r) = rows.next()? {
@@ -526,6 +516,28 @@ pub fn status(conn: &Connection) -> Result<Status, StoreError> {
         r.get::<_, i64>(0)
     })? as u64;
     Ok(st)
+}
+
+/// Run `sql` (columns: bed key, stream name, then counts) and set, for each row, the counts of
+/// the bed's stream named `stream(name)` with `fill`.
+fn add_stream_counts(
+    conn: &Connection,
+    beds: &mut BTreeMap<String, BTreeMap<String, StreamStatus>>,
+    sql: &str,
+    stream: impl Fn(String) -> String,
+    fill: impl Fn(&rusqlite::Row<'_>, &mut StreamStatus) -> rusqlite::Result<()>,
+) -> Result<(), StoreError> {
+    let mut q = conn.prepare(sql)?;
+    let mut rows = q.query([])?;
+    while let Some(r) = rows.next()? {
+        let s = beds
+            .entry(r.get(0)?)
+            .or_default()
+            .entry(stream(r.get(1)?))
+            .or_default();
+        fill(r, s)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
