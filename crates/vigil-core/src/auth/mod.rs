@@ -892,11 +892,7 @@ impl AuthService {
         enabled: bool,
         now_ms: i64,
     ) -> Result<bool, AuthError> {
-        let actor = self.admin_actor(by, now_ms)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let u = find_user(&tx, name)?.ok_or_else(|| AuthError::UnknownUser(name.to_string()))?;
+        let (actor, tx, u) = self.admin_change(by, name, now_ms)?;
         if u.info.enabled == enabled {
             return Ok(false);
         }
@@ -978,11 +974,7 @@ impl AuthService {
         name: &str,
         now_ms: i64,
     ) -> Result<bool, AuthError> {
-        let actor = self.admin_actor(by, now_ms)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let u = find_user(&tx, name)?.ok_or_else(|| AuthError::UnknownUser(name.to_string()))?;
+        let (actor, tx, u) = self.admin_change(by, name, now_ms)?;
         let was_locked = u.info.is_locked_out(now_ms);
         tx.execute(
             "UPDATE users SET failed_count = 0, locked_until_ms = NULL, updated_ms = ?1
@@ -1016,11 +1008,7 @@ impl AuthService {
         role: Role,
         now_ms: i64,
     ) -> Result<bool, AuthError> {
-        let actor = self.admin_actor(by, now_ms)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let u = find_user(&tx, name)?.ok_or_else(|| AuthError::UnknownUser(name.to_string()))?;
+        let (actor, tx, u) = self.admin_change(by, name, now_ms)?;
         if u.info.role == role {
             return Ok(false);
         }
@@ -1048,6 +1036,22 @@ impl AuthService {
         );
         self.live.retain(|_, id| *id != u.info.id);
         Ok(true)
+    }
+
+    /// An administrator's change of the user `name`: the actor (as [`Self::admin_actor`]), an
+    /// immediate transaction, and the user as read in it.
+    fn admin_change(
+        &mut self,
+        by: &Actor<'_>,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<(String, rusqlite::Transaction<'_>, UserRow), AuthError> {
+        let actor = self.admin_actor(by, now_ms)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let u = find_user(&tx, name)?.ok_or_else(|| AuthError::UnknownUser(name.to_string()))?;
+        Ok((actor, tx, u))
     }
 
     fn admin_actor(&self, by: &Actor<'_>, now_ms: i64) -> Result<String, AuthError> {
