@@ -1121,18 +1121,11 @@ impl AuthService {
             )?;
             return Err(AuthError::AccountDisabled);
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        self.own_change(
+            &u.info.name,
             "UPDATE users SET failed_count = 0, locked_until_ms = NULL WHERE id = ?1",
             [u.info.id],
-        )?;
-        Audit::append(
-            &tx,
-            &u.info.name,
             actions::LOGIN,
-            &u.info.name,
             &format!(
                 "role {}{}",
                 u.info.role,
@@ -1144,7 +1137,6 @@ impl AuthService {
             ),
             now_ms,
         )?;
-        tx.commit()?;
         let token = new_token();
         self.live.insert(token.clone(), u.info.id);
         Ok(Session {
@@ -1159,6 +1151,26 @@ impl AuthService {
             must_change_password: u.info.must_change_password,
             reason_pending: false,
         })
+    }
+
+    /// `sql` on the row of `user` (with `params`) and the entry `action` of `user` on themself,
+    /// in one immediate transaction.
+    fn own_change(
+        &mut self,
+        user: &str,
+        sql: &str,
+        params: impl rusqlite::Params,
+        action: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(sql, params)?;
+        Audit::append(&tx, user, action, user, detail, now_ms)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Count a failed password check for `user` (log-in, unlock or password change), lock the
@@ -1338,15 +1350,14 @@ impl AuthService {
         if !verify_password(password, &u.hash) {
             return Err(self.record_failure(&u.info, actions::UNLOCK_FAILED, now_ms)?);
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        self.own_change(
+            &u.info.name,
             "UPDATE users SET failed_count = 0 WHERE id = ?1",
             [u.info.id],
+            actions::UNLOCK,
+            "",
+            now_ms,
         )?;
-        Audit::append(&tx, &u.info.name, actions::UNLOCK, &u.info.name, "", now_ms)?;
-        tx.commit()?;
         session.locked = false;
         session.last_activity_ms = now_ms;
         Ok(())
@@ -1371,19 +1382,12 @@ impl AuthService {
             return Err(PolicyError::SameAsCurrent.into());
         }
         let phc = hash(new)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        self.own_change(
+            &u.info.name,
             "UPDATE users SET password_hash = ?1, must_change_password = 0, failed_count = 0,
                updated_ms = ?2 WHERE id = ?3",
             params![phc, now_ms, u.info.id],
-        )?;
-        Audit::append(
-            &tx,
-            &u.info.name,
             actions::PASSWORD_CHANGE,
-            &u.info.name,
             if u.info.must_change_password {
                 "required change after reset"
             } else {
@@ -1391,7 +1395,6 @@ impl AuthService {
             },
             now_ms,
         )?;
-        tx.commit()?;
         // Other sessions of this user (another station process cannot be reached) end here.
         let keep = session.token.clone();
         self.live
