@@ -86,13 +86,12 @@ pub struct UnknownRole(pub String);
 impl FromStr for Role {
     type Err = UnknownRole;
 
+    /// The role whose [`Role::as_str`] is `s`, exactly.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "nurse" => Ok(Role::Nurse),
-            "charge-nurse" => Ok(Role::ChargeNurse),
-            "admin" => Ok(Role::Admin),
-            other => Err(UnknownRole(other.to_string())),
-        }
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_string()))
     }
 }
 
