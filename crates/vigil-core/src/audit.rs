@@ -486,10 +486,11 @@ impl Audit {
             let hash = entry_hash(&prev_hash, id, now_ms, actor, action, target, detail);
             let mac = key_of(conn)?.map(|k| entry_mac(&k, &hash));
             conn.execute(
-            "INSERT INTO audit_log (id, t_ms, actor, action, target, detail, prev_hash, hash, mac)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![id, now_ms, actor, action, target, detail, prev_hash, hash, mac],
-        )?;
+                "INSERT INTO audit_log
+                   (id, t_ms, actor, action, target, detail, prev_hash, hash, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![id, now_ms, actor, action, target, detail, prev_hash, hash, mac],
+            )?;
             tracing::info!(target: "vigil::audit", id, actor, action, target, detail, "audit");
             Ok(AuditEntry {
                 id,
