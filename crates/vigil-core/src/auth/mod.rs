@@ -612,12 +612,28 @@ fn user_by_id(conn: &Connection, id: i64) -> Result<Option<UserRow>, AuthError> 
     .transpose()
 }
 
-fn enabled_admins(conn: &Connection) -> Result<i64, AuthError> {
-    Ok(conn.query_row(
+/// Refuse a change after which `user`, an enabled administrator now, would not be one (with
+/// `role`, `enabled`) when they are the last: there is always an enabled administrator.
+fn keep_an_admin(
+    conn: &Connection,
+    user: &UserInfo,
+    role: Role,
+    enabled: bool,
+) -> Result<(), AuthError> {
+    let admin = |role: Role, enabled: bool| role == Role::Admin && enabled;
+    if !admin(user.role, user.enabled) || admin(role, enabled) {
+        return Ok(());
+    }
+    let admins: i64 = conn.query_row(
         "SELECT COUNT(*) FROM users WHERE role = 'admin' AND enabled = 1",
         [],
         |r| r.get(0),
-    )?)
+    )?;
+    if admins <= 1 {
+        Err(AuthError::LastAdmin)
+    } else {
+        Ok(())
+    }
 }
 
 fn new_token() -> String {
@@ -895,9 +911,7 @@ impl AuthService {
         if u.info.enabled == enabled {
             return Ok(false);
         }
-        if !enabled && u.info.role == Role::Admin && enabled_admins(&tx)? <= 1 {
-            return Err(AuthError::LastAdmin);
-        }
+        keep_an_admin(&tx, &u.info, u.info.role, enabled)?;
         tx.execute(
             "UPDATE users SET enabled = ?1, updated_ms = ?2 WHERE id = ?3",
             params![enabled, now_ms, u.info.id],
@@ -1011,9 +1025,7 @@ impl AuthService {
         if u.info.role == role {
             return Ok(false);
         }
-        if u.info.role == Role::Admin && u.info.enabled && enabled_admins(&tx)? <= 1 {
-            return Err(AuthError::LastAdmin);
-        }
+        keep_an_admin(&tx, &u.info, role, u.info.enabled)?;
         tx.execute(
             "UPDATE users SET role = ?1, updated_ms = ?2 WHERE id = ?3",
             params![role.as_str(), now_ms, u.info.id],
