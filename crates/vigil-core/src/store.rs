@@ -852,21 +852,6 @@ pub fn in_tx<T, E: From<rusqlite::Error>>(
     done
 }
 
-/// A stored alarm event, as read back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredAlarm {
-    pub t_ms: i64,
-    pub bed_key: String,
-    pub code: String,
-    pub kind: String,
-    pub priority: String,
-    pub value: Option<f64>,
-    pub alarm_id: String,
-    pub user: Option<String>,
-    pub state: String,
-    pub level: u32,
-}
-
 /// What a database holds, per bed and stream.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Summary {
@@ -878,7 +863,8 @@ pub struct Summary {
     pub readings: BTreeMap<(String, String), u64>,
     /// reason → count.
     pub rejects: BTreeMap<String, u64>,
-    pub alarms: Vec<StoredAlarm>,
+    /// Every alarm event, in the order written.
+    pub alarms: Vec<crate::query::AlarmRow>,
 }
 
 impl Summary {
@@ -903,21 +889,7 @@ impl Summary {
                 }
             }
         }
-        s.alarms = crate::query::alarms_as_written(conn)?
-            .into_iter()
-            .map(|a| StoredAlarm {
-                t_ms: a.t_ms,
-                bed_key: a.bed.key(),
-                code: a.code,
-                kind: a.kind,
-                priority: a.priority,
-                value: a.value,
-                alarm_id: a.alarm_id,
-                user: a.user,
-                state: a.state,
-                level: a.level,
-            })
-            .collect();
+        s.alarms = crate::query::alarms_as_written(conn)?;
         Ok(s)
     }
 }

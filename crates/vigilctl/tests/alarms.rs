@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use vigil_core::query;
-use vigil_core::store::StoredAlarm;
+use vigil_core::query::AlarmRow;
 use vigil_core::telemetry::BedId;
 
 fn news2(args: &[&str]) -> (bool, String) {
@@ -117,8 +117,8 @@ impl OneBed {
     }
 
     /// Wait (10 s at most) for the COMM_LOST raise after the device stopped at `stopped`.
-    fn comm_lost(&self, stopped: Instant) -> StoredAlarm {
-        let is_raise = |a: &StoredAlarm| a.code == "COMM_LOST" && a.kind == "raise";
+    fn comm_lost(&self, stopped: Instant) -> AlarmRow {
+        let is_raise = |a: &AlarmRow| a.code == "COMM_LOST" && a.kind == "raise";
         let s = wait_for_summary(&self.db, Duration::from_secs(10), |s| {
             s.alarms.iter().any(is_raise)
         });
@@ -150,7 +150,7 @@ fn comm_lost_raised_within_timeout_after_device_stops() {
         (-100..=5_600).contains(&after),
         "raised {after} ms after the device stopped"
     );
-    assert_eq!(raised.bed_key, "4W/01");
+    assert_eq!(raised.bed.key(), "4W/01");
     let conn = vigil_core::store::open_read_only(&db).expect("db");
     let rows = query::alarms(&conn, Some(&BedId::new("4W", "01")), 0, i64::MAX).expect("query");
     let row = rows

@@ -60,7 +60,7 @@ fn alarm_rows(db: &Path) -> Vec<(i64, String, String, String)> {
     summary(db)
         .alarms
         .into_iter()
-        .map(|a| (a.t_ms, a.bed_key, a.code, a.kind))
+        .map(|a| (a.t_ms, a.bed.key(), a.code, a.kind))
         .collect()
 }
 

@@ -207,9 +207,14 @@ async fn fhir_over_mqtt_and_hl7_over_mllp_reach_the_store_and_alarms() {
         .alarms
         .iter()
         .filter(|a| a.kind == "raise")
-        .map(|a| (a.bed_key.as_str(), a.code.as_str()))
+        .map(|a| (a.bed.key(), a.code.as_str()))
         .collect();
-    assert_eq!(raised, vec![("4W/03", "HR_LOW")], "{:?}", s.alarms);
+    assert_eq!(
+        raised,
+        vec![("4W/03".to_string(), "HR_LOW")],
+        "{:?}",
+        s.alarms
+    );
     rec.stops_cleanly();
 }
 
@@ -386,10 +391,10 @@ async fn mllp_peer_speaking_for_another_device_is_refused_reported_and_told_noth
     let raised: Vec<_> = s
         .alarms
         .iter()
-        .map(|a| (a.kind.as_str(), a.bed_key.as_str(), a.code.as_str()))
+        .map(|a| (a.kind.as_str(), a.bed.key(), a.code.as_str()))
         .collect();
     assert!(
-        raised.contains(&("raise", "4W/01", "HR_HIGH")),
+        raised.contains(&("raise", "4W/01".to_string(), "HR_HIGH")),
         "{raised:?}"
     );
     assert!(

@@ -124,7 +124,7 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
             stored
                 .alarms
                 .iter()
-                .any(|a| a.bed_key == bed && a.code == "COMM_LOST" && a.kind == "raise"),
+                .any(|a| a.bed.key() == bed && a.code == "COMM_LOST" && a.kind == "raise"),
             "{bed} comm lost: {:?}",
             stored.alarms
         );
@@ -137,12 +137,12 @@ fn simulated_ward_through_mosquitto_is_stored_exactly_and_alarms() {
     assert!(
         raised
             .iter()
-            .any(|a| a.bed_key == "sim/03" && a.code == "SPO2_LOW" && a.priority == "high"),
+            .any(|a| a.bed.key() == "sim/03" && a.code == "SPO2_LOW" && a.priority == "high"),
         "alarms: {:?}",
         stored.alarms
     );
     assert!(
-        raised.iter().all(|a| a.bed_key == "sim/03"),
+        raised.iter().all(|a| a.bed.key() == "sim/03"),
         "only bed 3 breaches: {:?}",
         stored.alarms
     );

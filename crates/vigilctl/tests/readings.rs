@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vigil_core::codes::Vital;
-use vigil_core::store::StoredAlarm;
+use vigil_core::query::AlarmRow;
 use vigil_core::telemetry::{BedId, Topic};
 
 mod support;
@@ -19,15 +19,15 @@ fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).expect("now")
 }
 
-fn hr_alarms(db: &Path, bed: &str) -> Vec<StoredAlarm> {
+fn hr_alarms(db: &Path, bed: &str) -> Vec<AlarmRow> {
     summary(db)
         .alarms
         .into_iter()
-        .filter(|a| a.bed_key == bed && a.code == "HR_HIGH")
+        .filter(|a| a.bed.key() == bed && a.code == "HR_HIGH")
         .collect()
 }
 
-fn kinds(alarms: &[StoredAlarm]) -> Vec<String> {
+fn kinds(alarms: &[AlarmRow]) -> Vec<String> {
     alarms.iter().map(|a| a.kind.clone()).collect()
 }
 
@@ -152,7 +152,7 @@ fn interleaved_normal_readings_do_not_hold_off_an_alarm() {
         summary(&db)
             .alarms
             .into_iter()
-            .find(|a| a.bed_key == "dl/01" && a.code == "SPO2_LOW" && a.kind == "raise")
+            .find(|a| a.bed.key() == "dl/01" && a.code == "SPO2_LOW" && a.kind == "raise")
     };
     let first = chrono::Utc::now().timestamp_millis();
     let start = Instant::now();
@@ -202,7 +202,7 @@ fn a_retracted_reading_ends_its_alarm_only_from_its_source() {
         summary(&db)
             .alarms
             .into_iter()
-            .filter(|a| a.bed_key == "rt/01" && a.code == "TEMP_HIGH")
+            .filter(|a| a.bed.key() == "rt/01" && a.code == "TEMP_HIGH")
             .map(|a| a.kind)
             .collect::<Vec<_>>()
     };

@@ -287,7 +287,7 @@ fn registry_refuses_unknown_devices_and_numerics_replay() {
     assert!(s
         .alarms
         .iter()
-        .any(|a| a.code == "HR_HIGH" && a.bed_key == "4W/07"));
+        .any(|a| a.code == "HR_HIGH" && a.bed.key() == "4W/07"));
     let trend = Command::new(VIGILCTL)
         .args([
             "query", "trend", "--bed", "4W/07", "--code", "HR", "--bucket", "1h", "--db",
