@@ -35,7 +35,7 @@ pub struct PauseEntry {
     pub station: String,
 }
 
-/// Retained per bed (the signed text inside a [`Sealed`] message).
+/// Retained per bed (the signed text inside vigil-core's `alarms::sync::Sealed` message).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BedAlarmState {
     pub v: u32,

@@ -359,10 +359,10 @@ pub const GAP_HOLD_MS: i64 = 3_000;
 
 /// Missing ranges remembered per channel. Beyond it, the oldest is forgotten (declared first,
 /// if it was still waiting).
-const MISSING_MEMORY: usize = 32;
+pub const MISSING_MEMORY: usize = 32;
 
 /// How long a declared gap can still be filled by a late chunk (and its record corrected).
-const FILL_HORIZON_MS: i64 = 10 * 60_000;
+pub const FILL_HORIZON_MS: i64 = 10 * 60_000;
 
 /// Chunks missing from a channel's sequence: waiting (within [`GAP_HOLD_MS`]) or declared.
 #[derive(Debug, Clone, PartialEq, Eq)]

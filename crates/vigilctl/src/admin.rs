@@ -97,7 +97,7 @@ pub enum AuditCmd {
     List {
         #[command(flatten)]
         db: DbArg,
-        /// Only this actor (user name, or cli:<OS user>).
+        /// Only this actor (user name, or `cli:<OS user>`).
         #[arg(long)]
         actor: Option<String>,
         /// Only this action (login, login_failed, lockout, user_create, break_glass, ...).

@@ -3,7 +3,7 @@
 //!
 //! Every decoder produces a [`Batch`](crate::telemetry::Batch): readings (with their result
 //! status, so that cancelled, entered-in-error and preliminary results are stored but never
-//! alarmed on), waveform [`Samples`](crate::telemetry::Samples) and the parts of the message that
+//! alarmed on), waveform [`Samples`] and the parts of the message that
 //! were refused. Decoding never panics; "no reading" is `None`, never 0.
 //!
 //! This module holds what the formats share: code lookups (LOINC and MDC, with the aliases Vigil

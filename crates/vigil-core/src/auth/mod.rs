@@ -223,7 +223,7 @@ fn break_glass_reason(reason: &str) -> Result<&str, AuthError> {
 /// What the ward decides beyond the matrix (station settings, `crate::settings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WardPolicy {
-    /// Nurses may acknowledge alarms [yes]. Every acknowledgement is audited with its user.
+    /// Nurses may acknowledge alarms (default: yes). Every acknowledgement is audited with its user.
     pub nurses_acknowledge: bool,
 }
 
@@ -247,7 +247,7 @@ pub fn allowed_by(role: Role, permission: Permission, policy: &WardPolicy) -> bo
 /// Timings and limits (defaults in brackets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
-    /// Consecutive failed log-ins that lock an account out [5].
+    /// Consecutive failed log-ins that lock an account out (default: 5).
     pub max_failed_logins: u32,
     /// How long a lockout lasts [15 min].
     pub lockout_ms: i64,

@@ -643,7 +643,7 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// Live events from now on. On `RecvError::Lagged`, re-read [`Engine::snapshot`].
+    /// Live events from now on. On `RecvError::Lagged`, re-read [`Self::snapshot`].
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.shared.live.subscribe()
     }
