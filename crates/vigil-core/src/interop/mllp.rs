@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::hl7v2::{self, AckCode, Header};
-use crate::telemetry::{Batch, DecodeError};
+use crate::telemetry::{Batch, DecodeError, DeviceId};
 
 pub use vigil_contract::interop::mllp::*;
 
@@ -115,11 +115,18 @@ impl PeerList {
                 .trim()
                 .parse()
                 .map_err(|_| MllpConfigError::BadPeer(key.clone()))?;
+            // Each device as the registry knows it (the one device-id parser): a device no
+            // topic and no registration can name is a configuration error, not a silent refusal.
             let devices: BTreeSet<String> = devices
                 .iter()
-                .map(|d| d.trim().to_string())
+                .map(|d| d.trim())
                 .filter(|d| !d.is_empty())
-                .collect();
+                .map(|d| {
+                    DeviceId::parse(d)
+                        .map(|d| d.as_str().to_string())
+                        .map_err(|e| MllpConfigError::BadDevice(key.clone(), e))
+                })
+                .collect::<Result<_, _>>()?;
             if devices.is_empty() {
                 return Err(MllpConfigError::NoDevices(key.clone()));
             }
@@ -229,6 +236,8 @@ pub enum MllpConfigError {
     BadPeer(String),
     #[error("[ingest.mllp_peers]: peer {0} lists no device (list the devices it may speak for)")]
     NoDevices(String),
+    #[error("[ingest.mllp_peers]: peer {0}: {1}")]
+    BadDevice(String, crate::telemetry::IdError),
     #[error("[ingest] {0}")]
     Limit(&'static str),
 }
@@ -931,6 +940,20 @@ mod tests {
             PeerList::parse(&empty),
             Err(MllpConfigError::NoDevices(_))
         ));
+        // A device the registry could never hold (the contract refuses a leading '_', a ':'
+        // or a space) is refused with the contract's words.
+        for device in ["_station", "00:1A:2B", "mon 1"] {
+            let odd: BTreeMap<String, Vec<String>> =
+                [("10.1.2.3".to_string(), vec![device.to_string()])]
+                    .into_iter()
+                    .collect();
+            let e = PeerList::parse(&odd).expect_err(device);
+            assert!(
+                matches!(e, MllpConfigError::BadDevice(..)),
+                "{device}: {e:?}"
+            );
+            assert!(e.to_string().contains("not a device id"), "{e}");
+        }
 
         let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
         assert_eq!(MllpConfig::new(addr("127.0.0.1:2575")).check(), Ok(()));
