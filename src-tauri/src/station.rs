@@ -12,7 +12,6 @@ use vigil_core::config::{self, FileConfig};
 use vigil_core::engine::{
     AlarmOptions, Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot,
 };
-use vigil_core::settings::StationSettings;
 use vigil_core::telemetry::BedId;
 use vigil_sim::{self as sim, broker};
 
@@ -125,20 +124,12 @@ impl Station {
             }
         };
         let ward = file.broker.ward.clone();
-        // Ward profile and latching codes as IT last set them in the window.
-        let settings = {
-            let conn = vigil_core::store::open(&db_path)?;
-            StationSettings::load(&conn)?
-        };
         // The desktop station raises desktop notifications (best effort) for alarms.
-        let mut alarm_options = AlarmOptions {
+        let alarm_options = AlarmOptions {
             notifications: true,
             ..AlarmOptions::default()
         };
-        alarm_options.config.profile = settings.profile;
-        alarm_options.config.latching = settings.latching.clone();
-        alarm_options.config.latch_high = settings.latch_high;
-        let engine = Engine::start_secured(
+        let (engine, settings) = Engine::start_station(
             EngineConfig {
                 broker: url.clone(),
                 client_id: file
@@ -148,26 +139,13 @@ impl Station {
                     .unwrap_or_else(config::default_client_id),
                 ward: ward.clone(),
                 db_path: db_path.clone(),
-                limits: settings.profile.limits(),
+                limits: Vec::new(),
                 policy: file.ingest.policy(mode == "external"),
                 mllp: file.ingest.mllp(None)?,
             },
             alarm_options,
             security,
         )?;
-        // Beds left in standby (no patient) stay so.
-        engine.restore_standby(
-            settings
-                .standby
-                .iter()
-                .filter_map(|k| match BedId::parse(k) {
-                    Ok(b) => Some(b),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "saved standby of an unreadable bed ignored");
-                        None
-                    }
-                }),
-        );
         let player = Player::spawn(file.sound.device.clone(), settings.alarm_volume);
         tauri::async_runtime::spawn(sound_loop(engine.handle(), player.clone()));
         Ok(Station {

@@ -409,3 +409,47 @@ mod restart {
         );
     }
 }
+
+/// A station starts as IT last set it up, whichever face starts it (the window or
+/// `vigilctl record`, both through `Engine::start_station`): the saved ward profile gives the
+/// default limits, the saved latching codes latch, and a bed left in standby stays so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_starts_with_its_saved_profile_latching_and_standby() {
+    use std::collections::BTreeSet;
+    use vigil_core::alarms::WardProfile;
+    use vigil_core::engine::{AlarmOptions, Engine, SecurityOptions};
+    use vigil_core::ingest::IngestPolicy;
+    use vigil_core::settings::{List, StationSettings};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("vigil.db");
+    let now = chrono::Utc::now().timestamp_millis();
+    let latching: BTreeSet<String> = ["HR_LOW".to_string()].into();
+    {
+        let conn = vigil_core::store::open(&db).expect("open");
+        StationSettings::save_profile(&conn, WardProfile::Neonatal, "it", now).expect("profile");
+        StationSettings::save_list(&conn, List::Latching, &latching, "it", now).expect("latching");
+        let standby: BTreeSet<String> = ["4W/05".to_string()].into();
+        StationSettings::save_list(&conn, List::Standby, &standby, "it", now).expect("standby");
+    }
+    let mut cfg = support::engine_config(
+        "mqtt://127.0.0.1:9",
+        "station-settings",
+        &db,
+        IngestPolicy::default(),
+    );
+    // Whatever the caller passes, the saved profile decides a new bed's limits.
+    cfg.limits = WardProfile::Adult.limits();
+    let (engine, settings) =
+        Engine::start_station(cfg, AlarmOptions::default(), SecurityOptions::default())
+            .expect("engine");
+    let (profile, latched) = engine.ward_settings();
+    let limits = engine.default_limits();
+    let standby = engine.standby_beds();
+    engine.shutdown().await;
+    assert_eq!(settings.profile, WardProfile::Neonatal);
+    assert_eq!((profile, latched), (WardProfile::Neonatal, latching));
+    assert_eq!(limits, WardProfile::Neonatal.limits());
+    assert_ne!(limits, WardProfile::Adult.limits());
+    assert_eq!(standby, [BedId::new("4W", "05")]);
+}

@@ -19,7 +19,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
-use vigil_core::alarms::default_limits;
 use vigil_core::config::{self, BrokerSection, BrokerUrl, FileConfig};
 use vigil_core::engine::{Engine, EngineConfig};
 use vigil_sim::broker;
@@ -338,7 +337,8 @@ async fn run_record(a: RecordArgs) -> Result<()> {
             )
         }
     };
-    let engine = Engine::start_secured(
+    // As the window starts it: the ward profile, latching and standby beds IT last set.
+    let (engine, _) = Engine::start_station(
         EngineConfig {
             broker: broker_url.clone(),
             client_id: a
@@ -347,7 +347,7 @@ async fn run_record(a: RecordArgs) -> Result<()> {
                 .unwrap_or_else(config::default_client_id),
             ward: a.ward.or(file.broker.ward),
             db_path: db_path.clone(),
-            limits: default_limits(),
+            limits: Vec::new(),
             policy,
             mllp: file.ingest.mllp(a.mllp)?,
         },

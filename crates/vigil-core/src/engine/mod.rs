@@ -58,6 +58,7 @@ use crate::config::{BrokerSettings, ConfigError};
 use crate::ingest::{DeviceBudgets, GapTracker, IngestPolicy, ReadingGate, Registry};
 use crate::notify::Notifier;
 use crate::security::{Kind, Occurrence, SecurityMonitor, Severity, Source, Thresholds};
+use crate::settings::StationSettings;
 use crate::store::{self, Op, StoreError, StoreWriter, WriterStats};
 use crate::syslog::{Syslog, SyslogConfig};
 use crate::telemetry::{self, BedId, DeviceStatus, Reading, Vitals, WaveChunk};
@@ -359,6 +360,37 @@ impl Engine {
         security: SecurityOptions,
     ) -> Result<Engine, EngineError> {
         Engine::start_clocked(cfg, alarm, security, Arc::new(SystemClock))
+    }
+
+    /// A station on its database as IT last set it up: [`Engine::start_secured`] with the ward
+    /// profile's default limits (in place of `cfg.limits`), the latching codes and high-alarm
+    /// latching of the saved [`StationSettings`], and the beds left in standby (no patient)
+    /// kept so. The one start of a station, the window's and `vigilctl record`'s. Returns the
+    /// settings read too (the window takes its alarm volume and acknowledgement rule from them).
+    pub fn start_station(
+        mut cfg: EngineConfig,
+        mut alarm: AlarmOptions,
+        security: SecurityOptions,
+    ) -> Result<(Engine, StationSettings), EngineError> {
+        let settings = StationSettings::load(&store::open(&cfg.db_path)?)?;
+        alarm.config.profile = settings.profile;
+        alarm.config.latching = settings.latching.clone();
+        alarm.config.latch_high = settings.latch_high;
+        cfg.limits = settings.profile.limits();
+        let engine = Engine::start_secured(cfg, alarm, security)?;
+        engine.restore_standby(
+            settings
+                .standby
+                .iter()
+                .filter_map(|k| match BedId::parse(k) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "saved standby of an unreadable bed ignored");
+                        None
+                    }
+                }),
+        );
+        Ok((engine, settings))
     }
 
     /// [`Engine::start_secured`] reading the time from `clock` (tests, simulations) instead of
