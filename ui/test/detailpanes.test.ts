@@ -92,6 +92,37 @@ describe('review pane', () => {
     await settle();
     expect(leadCounts(pane.root)).toEqual(['0', '0', '0']);
   });
+
+  it('says beside a lead why it could not be loaded, and still draws the others', async () => {
+    const { ctx, bed } = screen('review');
+    const pane = new ReviewPane(ctx);
+    document.body.replaceChildren(pane.root);
+    bed.current = 'W1/1';
+    samples.mockImplementation((_bed, channel) =>
+      channel === 'PLETH'
+        ? Promise.reject({ code: 'internal', message: 'database is locked' })
+        : Promise.resolve(strip(channel, 7)),
+    );
+    pane.open();
+    pane.show();
+    await vi.advanceTimersByTimeAsync(200);
+    await settle();
+    expect(leadCounts(pane.root)).toEqual(['7', '0', '7']);
+    const pleth = pane.root.querySelector<HTMLCanvasElement>('canvas[data-channel="PLETH"]');
+    expect(pleth?.dataset.error).toBe('database is locked');
+    const label = pleth?.parentElement?.querySelector('.review-lead-label');
+    expect(label?.textContent).toBe('Pleth — not loaded: database is locked');
+    expect(label?.classList.contains('error')).toBe(true);
+
+    // The next window loads: the lead's error goes with it.
+    samples.mockImplementation((_bed, channel) => Promise.resolve(strip(channel, 7)));
+    pane.root.querySelector<HTMLButtonElement>('#review-back')?.click();
+    await vi.advanceTimersByTimeAsync(200);
+    await settle();
+    expect(leadCounts(pane.root)).toEqual(['7', '7', '7']);
+    expect(pleth?.dataset.error).toBe('');
+    expect(label?.textContent).toBe('Pleth');
+  });
 });
 
 describe('alarm history pane', () => {

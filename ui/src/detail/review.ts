@@ -30,6 +30,8 @@ export class ReviewPane implements Pane {
   private reviewData: SamplesOut | null = null;
   /** The other leads of the same window, by channel. */
   private leadData = new Map<string, SamplesOut>();
+  /** Why a lead of the window could not be loaded, by channel: said beside it, never hidden. */
+  private leadErrors = new Map<string, string>();
   private readonly leadsBox: HTMLElement;
   private reviewSeq = 0;
   private reviewTimer: number | undefined;
@@ -102,6 +104,7 @@ export class ReviewPane implements Pane {
     this.review = null;
     this.reviewData = null;
     this.leadData = new Map();
+    this.leadErrors = new Map();
   }
 
   private startReview(): void {
@@ -145,16 +148,20 @@ export class ReviewPane implements Pane {
     const to = Math.ceil(s.start + DISCLOSURE_WINDOW_MS);
     const others = CHANNELS.filter((c) => c.channel !== channel);
     // The other leads load beside the chosen one; one missing never hides the others.
-    const leads = Promise.all(others.map((c) => api.samples(bed, c.channel, from, to).catch(() => null)));
+    const leads = Promise.all(
+      others.map((c) => api.samples(bed, c.channel, from, to).catch((e: unknown) => apiError(e).message)),
+    );
     try {
       const data = await api.samples(bed, channel, from, to);
       const more = await leads;
       if (seq !== this.reviewSeq || bed !== this.ctx.bed()) return;
       this.reviewData = data;
       this.leadData = new Map();
+      this.leadErrors = new Map();
       others.forEach((c, i) => {
         const d = more[i];
-        if (d) this.leadData.set(c.channel, d);
+        if (typeof d === 'string') this.leadErrors.set(c.channel, d);
+        else this.leadData.set(c.channel, d);
       });
       const n = data.segments.reduce((k, g) => k + g.values.length, 0);
       this.reviewCanvas.dataset.samples = String(n);
@@ -199,6 +206,11 @@ export class ReviewPane implements Pane {
       if (!cv) continue;
       const d = this.leadData.get(c.channel) ?? null;
       cv.dataset.samples = String(d ? d.segments.reduce((k, g) => k + g.values.length, 0) : 0);
+      const err = this.leadErrors.get(c.channel);
+      cv.dataset.error = err ?? '';
+      const label = cv.parentElement?.querySelector<HTMLElement>('.review-lead-label');
+      if (label) label.textContent = err ? `${c.label} — not loaded: ${err}` : c.label;
+      if (label) label.classList.toggle('error', Boolean(err));
       drawStrip(cv, d, s.start, DISCLOSURE_WINDOW_MS, {
         color: c.color,
         range: c.range,
