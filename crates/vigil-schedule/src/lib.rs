@@ -50,7 +50,9 @@
 //!   however late it arrived). Days with data: local dates with at least one event taken on them.
 
 pub mod item;
+pub mod window;
 
 pub use item::{
     zone, Item, ItemId, ItemSpec, Kind, LocalWindow, Plan, PlanSpec, ScheduleError, Times, Weekdays,
 };
+pub use window::{instant_of, slots, Slot, SlotKey};
