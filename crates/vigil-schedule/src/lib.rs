@@ -49,9 +49,13 @@
 //!   open on, once due; "taken on time" is `MetOnTime` + `ReceivedLate` (taken in the window,
 //!   however late it arrived). Days with data: local dates with at least one event taken on them.
 
+pub mod adherence;
+pub mod eval;
 pub mod item;
 pub mod window;
 
+pub use adherence::{adherence, days_with_data, period, plan_adherence, Adherence};
+pub use eval::{evaluate, Event, Level, SlotState, SlotStatus};
 pub use item::{
     zone, Item, ItemId, ItemSpec, Kind, LocalWindow, Plan, PlanSpec, ScheduleError, Times, Weekdays,
 };
