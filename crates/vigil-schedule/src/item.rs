@@ -109,8 +109,13 @@ impl LocalWindow {
     }
 }
 
+/// `HH:MM-HH:MM`, or `HH:MM for 24h` for a whole day not starting at midnight (its start and
+/// end would read the same).
 impl fmt::Display for LocalWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.len_minutes() == MINUTES_PER_DAY && self.start != 0 {
+            return write!(f, "{} for 24h", clock(self.start_minute()));
+        }
         let end = self.end_minute() % MINUTES_PER_DAY;
         let end = if end == 0 {
             "24:00".to_string()
@@ -230,6 +235,7 @@ impl fmt::Display for Times {
 /// - `07:00-10:00, 18:00-21:00` — windows, start inclusive, end exclusive; an end at or before
 ///   its start crosses midnight (`22:00-02:00`); `24:00` is midnight as an end;
 /// - `08:00 ± 1h` (also `+-`, `+/-`) — the window from 07:00 to 09:00; may be mixed with ranges;
+/// - `06:00 for 4h` — a start and a length (up to `24h`: a whole day from 06:00);
 /// - `3/day 08:00-20:00` — N equal windows (whole minutes; the last takes any remainder);
 /// - any of these followed by `on mon,wed,fri` — only on those days (default every day).
 impl FromStr for Times {
@@ -302,6 +308,10 @@ fn split_evenly(count: &str, window: &str) -> Result<Vec<LocalWindow>, ScheduleE
 }
 
 fn parse_window(text: &str) -> Result<LocalWindow, ScheduleError> {
+    if let Some((start, len)) = text.split_once(" for ") {
+        let start = parse_clock(start.trim(), false)?;
+        return LocalWindow::new(start, parse_duration(len.trim())?);
+    }
     if let Some((centre, tol)) = text.split_once("+-") {
         let centre = parse_clock(centre.trim(), false)?;
         let tol = parse_duration(tol.trim())?;
@@ -634,6 +644,20 @@ mod tests {
         check("2/day 20:00-08:00", "02:00-08:00, 20:00-02:00");
         check("7/day 00:00-24:00", "00:00-03:25, 03:25-06:50, 06:50-10:15, 10:15-13:40, 13:40-17:05, 17:05-20:30, 20:30-24:00");
         check("12:00 ± 12h", "00:00-24:00");
+        check("06:00 for 4h", "06:00-10:00");
+        check("06:00 for 24h", "06:00 for 24h");
+        check(
+            "06:00 for 24h, 07:00-08:00",
+            "error: windows 06:00 for 24h and 07:00-08:00 overlap",
+        );
+        check(
+            "06:00 for 25h",
+            "error: window `06:00 +1500 min` is empty or longer than a day",
+        );
+        check(
+            "06:00-06:00",
+            "error: window `06:00-06:00` is empty or longer than a day",
+        );
     }
 
     #[test]
