@@ -407,6 +407,29 @@ mod tests {
     }
 
     #[test]
+    fn a_day_that_never_happened_has_no_slots() {
+        // Samoa skipped 2011-12-30 (from UTC-10 to UTC+14 at 10:00Z): its morning window lies
+        // wholly in the gap and has no slot; its evening window (22:00 on the 30th to 02:00 on
+        // the 31st) opens in the gap, so at the change, and keeps the part that happened.
+        assert_eq!(
+            show(
+                "Pacific/Apia",
+                "07:00-10:00, 22:00-02:00",
+                "2011-12-29T00:00:00Z",
+                "2011-12-31T00:00:00Z"
+            ),
+            [
+                "2011-12-28/1 12-29T08:00Z..12-29T12:00Z",
+                "2011-12-29/0 12-29T17:00Z..12-29T20:00Z",
+                // 22:00 on the 29th to 02:00 on the missing 30th: it closes at the change.
+                "2011-12-29/1 12-30T08:00Z..12-30T10:00Z",
+                "2011-12-30/1 12-30T10:00Z..12-30T12:00Z",
+                "2011-12-31/0 12-30T17:00Z..12-30T20:00Z",
+            ]
+        );
+    }
+
+    #[test]
     fn whole_day_windows_tile_the_days() {
         assert_eq!(
             show(
