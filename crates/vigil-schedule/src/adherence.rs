@@ -197,7 +197,8 @@ mod tests {
         );
         assert_eq!(a.taken_in_window(), 10);
         assert!((a.share().unwrap() - 10.0 / 13.0).abs() < 1e-12);
-        // 30 days: nothing before the 1st, so the same slots plus 23 missed days (06-08 to 06-30) * 2.
+        // 30 days: nothing before the 1st, so the same slots plus 23 missed days (06-08 to
+        // 06-30) * 2.
         let a30 = adherence(&bp, tz, &events, now, 30);
         assert_eq!(a30.due, 13 + 23 * 2);
         assert_eq!(a30.missed, 2 + 23 * 2);
@@ -210,7 +211,8 @@ mod tests {
         let tz: Tz = "America/New_York".parse().unwrap();
         let now = at("2026-07-31T12:00:00Z");
         let events = [
-            // 2026-07-02 03:00Z is 07-01 23:00 EDT: counts for the 1st (outside 30 days: 07-02..31).
+            // 2026-07-02 03:00Z is 07-01 23:00 EDT: counts for the 1st (outside 30 days:
+            // 07-02..31).
             on("2026-07-02T03:00:00Z"),
             on("2026-07-02T05:00:00Z"),
             on("2026-07-02T15:00:00Z"),

@@ -66,6 +66,11 @@ pub enum SlotState {
 }
 
 impl SlotState {
+    /// Not yet due and not met: `Upcoming` or `Open`.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Self::Upcoming | Self::Open)
+    }
+
     /// Whether an alert stands for this slot now.
     pub fn is_missed(&self) -> bool {
         matches!(self, Self::Missed { .. })
@@ -73,7 +78,7 @@ impl SlotState {
 
     /// Whether the slot's window has ended (or it was met): it counts in adherence.
     pub fn is_due(&self) -> bool {
-        !matches!(self, Self::Upcoming | Self::Open)
+        !self.is_pending()
     }
 
     /// Taken inside the window, however late it was received: what adherence counts as on time.

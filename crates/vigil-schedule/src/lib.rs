@@ -9,14 +9,15 @@
 //! # Pieces
 //! - [`item`]: a [`Plan`] (the patient's IANA zone and [`Item`]s); an item's schedule, [`Times`],
 //!   has one parser (`"07:00-10:00, 18:00-21:00"`, `"08:00 ± 1h"`, `"3/day 08:00-20:00"`,
-//!   `"06:00-10:00 on mon,thu"`) and one validator ([`Times::new`]: 1 to 24 windows, none
-//!   empty, none overlapping on the clock, the last of a day included against the first of the
-//!   next); typed errors ([`ScheduleError`]); serde goes through the same validator.
+//!   `"06:00 for 24h"`, `"06:00-10:00 on mon,thu"`) and one validator ([`Times::new`]: 1 to
+//!   24 windows, none empty, none overlapping on the clock, the last of a day included against
+//!   the first of the next); typed errors ([`ScheduleError`]); serde goes through the same
+//!   validator.
 //! - [`window`]: an item's concrete UTC windows over an instant range ([`Item::slots`]), each
 //!   with a stable key ([`SlotKey`]: the local date it opens on and the window's index).
 //! - [`eval`]: each slot's [`SlotState`] at `now` from the [`Event`]s received by then
 //!   ([`evaluate`], [`Item::evaluate`]).
-//! - [`adherence`]: [`Adherence`] over the last 7 or 30 days, [`days_with_data`].
+//! - [`mod@adherence`]: [`Adherence`] over the last 7 or 30 days, [`days_with_data`].
 //!
 //! # Rules
 //! - **Windows are wall-clock times in the patient's zone**, start inclusive, end exclusive:
@@ -36,7 +37,7 @@
 //! - **A reading is credited by its device timestamp** (`taken`) to the slot whose window
 //!   contains it; it counts from when it was received (`received <= now`), so evaluation at a
 //!   past `now` gives what the station knew then, and the order events arrive in never matters.
-//! - **Slot states** ([`SlotState`]): `Upcoming` before the window, `Open` during it;
+//! - **Slot states** ([`SlotState`]): pending is `Upcoming` before the window, `Open` during it;
 //!   `MetOnTime` once a reading taken in the window is received by its end (inclusive);
 //!   after the end with nothing known, `Missed` — a *warning* from the end of the window,
 //!   *urgent* after the item's further `urgent_after` delay. A reading taken in the window but

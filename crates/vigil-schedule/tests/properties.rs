@@ -192,7 +192,10 @@ proptest! {
     /// ends; when an end falls in a gap, shorter by at most that gap. With no change inside,
     /// exactly its wall-clock length.
     #[test]
-    fn utc_length_is_the_local_length_except_across_a_change((tz, from, to) in scenario(), (times, _) in times()) {
+    fn utc_length_is_the_local_length_except_across_a_change(
+        (tz, from, to) in scenario(),
+        (times, _) in times(),
+    ) {
         for slot in all_slots(&times, tz, from, to) {
             let (open, close) = local_span(&times, &slot);
             let local_len = (close - open).num_seconds();
@@ -325,10 +328,12 @@ proptest! {
         let events = events_in(from, to, &raw);
         let span = (to - from).num_seconds() as f64 * 1.5;
         let (a, b) = (a.min(b), a.max(b));
-        let (t1, t2) = (from + TimeDelta::seconds((span * a) as i64), from + TimeDelta::seconds((span * b) as i64));
+        let at = |f: f64| from + TimeDelta::seconds((span * f) as i64);
+        let (t1, t2) = (at(a), at(b));
         let s = all_slots(&times, tz, from, to);
         let urgent = TimeDelta::minutes(60);
-        for (x, y) in evaluate(&s, &events, t1, urgent).iter().zip(evaluate(&s, &events, t2, urgent)) {
+        let (first, then) = (evaluate(&s, &events, t1, urgent), evaluate(&s, &events, t2, urgent));
+        for (x, y) in first.iter().zip(then) {
             let rank = |st: &SlotState| match st {
                 SlotState::Upcoming => 0,
                 SlotState::Open => 1,
@@ -336,7 +341,9 @@ proptest! {
                 _ => 3,
             };
             prop_assert!(rank(&x.state) <= rank(&y.state), "{:?} then {:?}", x.state, y.state);
-            if let (SlotState::Missed { level: l1, .. }, SlotState::Missed { level: l2, .. }) = (x.state, y.state) {
+            if let (SlotState::Missed { level: l1, .. }, SlotState::Missed { level: l2, .. }) =
+                (x.state, y.state)
+            {
                 prop_assert!(l1 <= l2);
             }
         }
@@ -353,7 +360,11 @@ proptest! {
     /// The slots of a long range are the slots of its pieces: asking in pieces (as a tick does)
     /// gives the same windows.
     #[test]
-    fn slots_do_not_depend_on_how_the_range_is_cut((tz, from, to) in scenario(), (times, _) in times(), cut in 0.0f64..1.0) {
+    fn slots_do_not_depend_on_how_the_range_is_cut(
+        (tz, from, to) in scenario(),
+        (times, _) in times(),
+        cut in 0.0f64..1.0,
+    ) {
         let mid = from + TimeDelta::seconds(((to - from).num_seconds() as f64 * cut) as i64);
         let whole = all_slots(&times, tz, from, to);
         let mut pieces = all_slots(&times, tz, from, mid);
