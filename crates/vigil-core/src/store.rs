@@ -227,6 +227,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/008_patient_details.sql"),
     include_str!("schema/009_security.sql"),
     include_str!("schema/010_stations.sql"),
+    include_str!("schema/011_remote_patients.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
