@@ -114,6 +114,16 @@ pub mod actions {
     pub const SECURITY_ACK: &str = "security_ack";
     /// The security events exported.
     pub const SECURITY_EXPORT: &str = "security_export";
+    /// A remote (home or mobile-clinic) patient enrolled to a remote bed.
+    pub const REMOTE_PATIENT_ENROL: &str = "remote_patient_enrol";
+    /// A remote patient's monitoring paused (with the reason).
+    pub const REMOTE_PATIENT_PAUSE: &str = "remote_patient_pause";
+    /// A remote patient's monitoring resumed.
+    pub const REMOTE_PATIENT_RESUME: &str = "remote_patient_resume";
+    /// A remote patient discharged from remote monitoring.
+    pub const REMOTE_PATIENT_DISCHARGE: &str = "remote_patient_discharge";
+    /// A new version of a remote patient's care plan (the schedule items it holds).
+    pub const CARE_PLAN_SET: &str = "care_plan_set";
 }
 
 #[derive(Debug, Error)]

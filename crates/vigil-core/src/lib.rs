@@ -26,6 +26,7 @@ pub mod logging;
 pub mod notify;
 pub mod patients;
 pub mod query;
+pub mod remote;
 pub mod secure_fs;
 pub mod security;
 pub mod settings;

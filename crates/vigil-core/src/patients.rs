@@ -119,7 +119,7 @@ pub fn initials(name: &str) -> String {
         .join(" ")
 }
 
-fn clean(what: &str, s: &str) -> Result<String, PatientError> {
+pub(crate) fn clean(what: &str, s: &str) -> Result<String, PatientError> {
     let s = s.trim();
     if s.is_empty() {
         return Err(PatientError::Invalid(format!("{what} is required")));
