@@ -1,4 +1,4 @@
-//! The ward's other stations that IT enrolled (schema 011): whose signed alarm state this
+//! The ward's other stations that IT enrolled (schema 010): whose signed alarm state this
 //! station accepts ([`crate::alarms::sync`]). Each is enrolled with its id (its MQTT client id),
 //! its Ed25519 public key (derived from that station's own station key, [`StationKey::public_key`];
 //! `vigilctl station key` prints it) and the wards whose alarm state it may send.

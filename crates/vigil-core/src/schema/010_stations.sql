@@ -1,4 +1,4 @@
--- Vigil schema 011: the ward's other stations, enrolled by IT, whose signed alarm state
+-- Vigil schema 010: the ward's other stations, enrolled by IT, whose signed alarm state
 -- (acknowledgements, audio pauses) this station accepts (vigil_core::stations, alarms::sync).
 CREATE TABLE stations (
     -- the station's id: its MQTT client id, as it signs its messages
