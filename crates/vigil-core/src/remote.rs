@@ -33,6 +33,7 @@ use vigil_schedule::{Item, ItemSpec, Kind, Plan, ScheduleError};
 
 use crate::audit::{actions, Audit, AuditError};
 use crate::auth::{AuthError, Authorized, Permission};
+use crate::codes::Vital;
 use crate::ingest::{self, RegisteredDevice};
 use crate::patients::{self, PatientError};
 use crate::store::{in_tx, StoreError};
@@ -227,13 +228,27 @@ pub fn parse_reason(s: &str) -> Result<String, RemoteError> {
 }
 
 /// A plan in `tz` from items as given, through the schedule's one validator ([`Item::new`],
-/// [`Plan::new`]).
+/// [`Plan::new`]). A reading's measure must be a vital of the contract (its code, any case:
+/// stored as the contract spells it), or no reading could ever meet its slots.
 pub fn parse_plan(tz: Tz, items: &[ItemSpec]) -> Result<Plan, RemoteError> {
     let items = items
         .iter()
         .cloned()
-        .map(Item::new)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|mut spec| {
+            if spec.kind == Kind::Reading {
+                let vital = Vital::from_name(spec.measure.trim()).ok_or_else(|| {
+                    RemoteError::Invalid(format!(
+                        "item {}: {:?} is not a vital Vigil receives ({})",
+                        spec.id,
+                        spec.measure,
+                        Vital::ALL.map(Vital::name).join(", ")
+                    ))
+                })?;
+                spec.measure = vital.name().to_string();
+            }
+            Ok(Item::new(spec)?)
+        })
+        .collect::<Result<Vec<_>, RemoteError>>()?;
     Ok(Plan::new(tz, items)?)
 }
 

@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn seven_days_of_twice_daily_bp() {
         let tz: Tz = "Europe/London".parse().unwrap();
-        let bp = Item::parse("bp", Kind::Reading, "07:00-10:00, 18:00-21:00").unwrap();
+        let bp = Item::parse("bp", Kind::Reading, "NIBP_SYS", "07:00-10:00, 18:00-21:00").unwrap();
         // 2026-07-01..07 (BST, UTC+1): mornings always, evenings only on the 1st and 2nd; one
         // evening uploaded late on the 3rd; one taken late on the 4th.
         let mut events = Vec::new();
@@ -231,8 +231,8 @@ mod tests {
     #[test]
     fn a_plan_sums_its_items() {
         let tz: Tz = "UTC".parse().unwrap();
-        let bp = Item::parse("bp", Kind::Reading, "07:00-10:00").unwrap();
-        let dose = Item::parse("dose", Kind::Dose, "08:00 ± 1h").unwrap();
+        let bp = Item::parse("bp", Kind::Reading, "NIBP_SYS", "07:00-10:00").unwrap();
+        let dose = Item::parse("dose", Kind::Dose, "metformin", "08:00 ± 1h").unwrap();
         let plan = Plan::new(tz, vec![bp, dose]).unwrap();
         let bp_events = [on("2026-07-06T08:00:00Z")];
         let now = at("2026-07-06T12:00:00Z");

@@ -209,7 +209,7 @@ mod tests {
 
     /// BP 07:00-10:00 in UTC, urgent 60 min after the end, late grace 120 min.
     fn check(events: &[Event], now: &str, expect: SlotState) {
-        let item = Item::parse("bp", Kind::Reading, "07:00-10:00").unwrap();
+        let item = Item::parse("bp", Kind::Reading, "NIBP_SYS", "07:00-10:00").unwrap();
         let tz: Tz = "UTC".parse().unwrap();
         let got = item.evaluate(tz, events, utc("00:00"), utc("23:59"), utc(now));
         assert_eq!(got.len(), 1);
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn urgent_immediately_with_no_delay() {
-        let mut spec = crate::item::ItemSpec::new("dose", Kind::Dose, "08:00 ± 1h");
+        let mut spec = crate::item::ItemSpec::new("dose", Kind::Dose, "metformin", "08:00 ± 1h");
         spec.urgent_after_min = 0;
         let item = Item::new(spec).unwrap();
         let got = item.evaluate(

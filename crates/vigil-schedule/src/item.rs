@@ -48,6 +48,8 @@ pub enum ScheduleError {
     TooMany,
     #[error("`{0}` is not an item id (1 to 32 of a-z, 0-9, `-`, `_`)")]
     BadId(String),
+    #[error("`{0}` is not a measure (1 to 32 of A-Z, a-z, 0-9, `-`, `_`: a vital's code such as `NIBP_SYS`, or a medication id)")]
+    BadMeasure(String),
     #[error("item `{0}` appears twice in the plan")]
     DuplicateItem(String),
     #[error("{0} minutes is too long a delay (at most {MAX_DELAY_MIN})")]
@@ -442,6 +444,7 @@ pub enum Kind {
 pub struct Item {
     id: ItemId,
     kind: Kind,
+    measure: String,
     times: Times,
     urgent_after_min: u32,
     late_grace_min: u32,
@@ -453,6 +456,10 @@ pub struct Item {
 pub struct ItemSpec {
     pub id: String,
     pub kind: Kind,
+    /// What meets the item's slots: for a reading, the code of the vital a device reports
+    /// (`NIBP_SYS`, `SPO2`); for a dose, the medication id the dispenser reports (`metformin`).
+    /// The schedule only carries it; the engine matches events by it.
+    pub measure: String,
     /// The schedule's text, read by `Times::from_str`.
     pub times: String,
     /// Minutes from the warning (at the window's end) to the urgent level.
@@ -473,10 +480,11 @@ fn default_grace() -> u32 {
 
 impl ItemSpec {
     /// A spec with the default escalation and late grace.
-    pub fn new(id: &str, kind: Kind, times: &str) -> Self {
+    pub fn new(id: &str, kind: Kind, measure: &str, times: &str) -> Self {
         Self {
             id: id.to_string(),
             kind,
+            measure: measure.to_string(),
             times: times.to_string(),
             urgent_after_min: DEFAULT_URGENT_AFTER_MIN,
             late_grace_min: DEFAULT_LATE_GRACE_MIN,
@@ -492,18 +500,27 @@ impl Item {
                 return Err(ScheduleError::BadDelay(delay));
             }
         }
+        let measure = spec.measure.trim();
+        let ok = (1..=32).contains(&measure.len())
+            && measure
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(ScheduleError::BadMeasure(spec.measure));
+        }
         Ok(Self {
             id: ItemId::parse(&spec.id)?,
             kind: spec.kind,
+            measure: measure.to_string(),
             times: spec.times.parse()?,
             urgent_after_min: spec.urgent_after_min,
             late_grace_min: spec.late_grace_min,
         })
     }
 
-    /// Shorthand for `Item::new(ItemSpec::new(id, kind, times))`.
-    pub fn parse(id: &str, kind: Kind, times: &str) -> Result<Self, ScheduleError> {
-        Self::new(ItemSpec::new(id, kind, times))
+    /// Shorthand for `Item::new(ItemSpec::new(id, kind, measure, times))`.
+    pub fn parse(id: &str, kind: Kind, measure: &str, times: &str) -> Result<Self, ScheduleError> {
+        Self::new(ItemSpec::new(id, kind, measure, times))
     }
 
     pub fn id(&self) -> &ItemId {
@@ -512,6 +529,11 @@ impl Item {
 
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// What meets the item's slots (a vital's code or a medication id).
+    pub fn measure(&self) -> &str {
+        &self.measure
     }
 
     pub fn times(&self) -> &Times {
@@ -541,6 +563,7 @@ impl From<Item> for ItemSpec {
         Self {
             id: item.id.0,
             kind: item.kind,
+            measure: item.measure,
             times: item.times.to_string(),
             urgent_after_min: item.urgent_after_min,
             late_grace_min: item.late_grace_min,
@@ -749,27 +772,37 @@ mod tests {
     #[test]
     fn item_ids_and_delays_are_checked() {
         assert_eq!(
-            Item::parse("BP", Kind::Reading, "07:00-10:00"),
+            Item::parse("BP", Kind::Reading, "NIBP_SYS", "07:00-10:00"),
             Err(ScheduleError::BadId("BP".into()))
         );
-        let mut spec = ItemSpec::new("bp", Kind::Reading, "07:00-10:00");
+        let mut spec = ItemSpec::new("bp", Kind::Reading, "NIBP_SYS", "07:00-10:00");
         spec.urgent_after_min = MAX_DELAY_MIN + 1;
         assert_eq!(
             Item::new(spec),
             Err(ScheduleError::BadDelay(MAX_DELAY_MIN + 1))
         );
+        for bad in ["", "NIBP SYS", "x".repeat(33).as_str(), "dose;drop"] {
+            assert_eq!(
+                Item::parse("bp", Kind::Reading, bad, "07:00-10:00"),
+                Err(ScheduleError::BadMeasure(bad.into())),
+                "{bad:?}"
+            );
+        }
+        let item = Item::parse("bp", Kind::Reading, " NIBP_SYS ", "07:00-10:00").unwrap();
+        assert_eq!(item.measure(), "NIBP_SYS");
     }
 
     #[test]
     fn serde_goes_through_the_validator() {
-        let item = Item::parse("bp", Kind::Reading, "18:00-21:00, 07:00-10:00").unwrap();
+        let item =
+            Item::parse("bp", Kind::Reading, "NIBP_SYS", "18:00-21:00, 07:00-10:00").unwrap();
         let json = serde_json::to_string(&item).unwrap();
         assert_eq!(
             json,
-            r#"{"id":"bp","kind":"reading","times":"07:00-10:00, 18:00-21:00","urgent_after_min":60,"late_grace_min":120}"#
+            r#"{"id":"bp","kind":"reading","measure":"NIBP_SYS","times":"07:00-10:00, 18:00-21:00","urgent_after_min":60,"late_grace_min":120}"#
         );
         assert_eq!(serde_json::from_str::<Item>(&json).unwrap(), item);
-        let bad = r#"{"id":"bp","kind":"reading","times":"07:00-10:00, 09:00-11:00"}"#;
+        let bad = r#"{"id":"bp","kind":"reading","measure":"NIBP_SYS","times":"07:00-10:00, 09:00-11:00"}"#;
         let err = serde_json::from_str::<Item>(bad).unwrap_err().to_string();
         assert!(err.contains("overlap"), "{err}");
 

@@ -184,7 +184,7 @@ mod tests {
 
     /// The slots of `times` over the given UTC range, as `key start..end` lines.
     fn show(zone: &str, times: &str, from: &str, to: &str) -> Vec<String> {
-        let item = Item::parse("x", Kind::Reading, times).unwrap();
+        let item = Item::parse("x", Kind::Reading, "SPO2", times).unwrap();
         item.slots(tz(zone), utc(from), utc(to))
             .iter()
             .map(|s| {
@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn weekdays_and_late_grace() {
-        let item = Item::parse("w", Kind::Reading, "06:00-10:00 on mon,thu").unwrap();
+        let item = Item::parse("w", Kind::Reading, "WEIGHT", "06:00-10:00 on mon,thu").unwrap();
         // 2026-07-06 is a Monday.
         let slots = item.slots(
             tz("UTC"),
@@ -396,7 +396,8 @@ mod tests {
             .all(|s| s.late_until == s.end + TimeDelta::minutes(120)));
 
         // Grace is cut at the next window's start.
-        let item = Item::parse("bp", Kind::Reading, "07:00-10:00, 11:00-12:00").unwrap();
+        let item =
+            Item::parse("bp", Kind::Reading, "NIBP_SYS", "07:00-10:00, 11:00-12:00").unwrap();
         let slots = item.slots(
             tz("UTC"),
             utc("2026-07-06T00:00:00Z"),

@@ -78,6 +78,7 @@ fn bp_twice_a_day() -> Vec<ItemSpec> {
     vec![ItemSpec::new(
         "bp",
         Kind::Reading,
+        "NIBP_SYS",
         "07:00-10:00, 18:00-21:00",
     )]
 }
@@ -274,8 +275,8 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
     // Bad schedules: refused by the schedule's validator, with its words.
     let bad = |id: &str, times: &str| {
         let items = [
-            ItemSpec::new("bp", Kind::Reading, "07:00-10:00"),
-            ItemSpec::new(id, Kind::Reading, times),
+            ItemSpec::new("bp", Kind::Reading, "NIBP_SYS", "07:00-10:00"),
+            ItemSpec::new(id, Kind::Reading, "SPO2", times),
         ];
         set_plan(s.conn(), &s.plan, &b, &items, T + 3)
             .unwrap_err()
@@ -299,10 +300,15 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
     // A paused patient's plan may change.
     pause(s.conn(), &s.manage, &b, "in hospital", T + 4).expect("paused");
     let mut items = bp_twice_a_day();
-    items.push(ItemSpec::new("weight", Kind::Reading, "06:00-10:00"));
+    items.push(ItemSpec::new(
+        "weight",
+        Kind::Reading,
+        "WEIGHT",
+        "06:00-10:00",
+    ));
     items.push(ItemSpec {
         urgent_after_min: 30,
-        ..ItemSpec::new("metformin", Kind::Dose, "08:00 ± 1h")
+        ..ItemSpec::new("metformin", Kind::Dose, "metformin", "08:00 ± 1h")
     });
     let v2 = set_plan(s.conn(), &s.plan, &b, &items, T + 5).expect("v2");
     let v3 = set_plan(s.conn(), &s.plan, &b, &[], T + 6).expect("v3: no items");
@@ -362,7 +368,12 @@ fn the_enrolled_list_has_each_patient_with_plan_in_force_and_devices() {
     };
     enrol(s.conn(), &s.manage, &b2, &john, T).expect("enrolled");
     set_plan(s.conn(), &s.plan, &b1, &bp_twice_a_day(), T + 1).expect("v1");
-    let weight = [ItemSpec::new("weight", Kind::Reading, "06:00-10:00")];
+    let weight = [ItemSpec::new(
+        "weight",
+        Kind::Reading,
+        "WEIGHT",
+        "06:00-10:00",
+    )];
     set_plan(s.conn(), &s.plan, &b1, &weight, T + 2).expect("v2");
     // A home cuff registered to Jane's remote bed, as any device is (IT).
     let cuff = crate::usecase::RegisterDevice {
