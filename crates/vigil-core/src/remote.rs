@@ -235,6 +235,13 @@ pub fn parse_plan(tz: Tz, items: &[ItemSpec]) -> Result<Plan, RemoteError> {
         .iter()
         .cloned()
         .map(|mut spec| {
+            if spec.kind == Kind::Dose {
+                return Err(RemoteError::Invalid(format!(
+                    "item {}: dose schedules need a dispenser's dose events, which this station \
+                     does not receive yet",
+                    spec.id
+                )));
+            }
             if spec.kind == Kind::Reading {
                 let vital = Vital::from_name(spec.measure.trim()).ok_or_else(|| {
                     RemoteError::Invalid(format!(
@@ -717,8 +724,9 @@ pub fn describe(plan: &Plan) -> String {
                 Kind::Dose => "dose",
             };
             format!(
-                "{} {kind} \"{}\" urgent +{}m grace {}m",
+                "{} {kind} {} \"{}\" urgent +{}m grace {}m",
                 i.id(),
+                i.measure(),
                 i.times(),
                 i.urgent_after().num_minutes(),
                 i.late_grace().num_minutes()
@@ -727,6 +735,8 @@ pub fn describe(plan: &Plan) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+pub mod watch;
 
 #[cfg(test)]
 mod tests;

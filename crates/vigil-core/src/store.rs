@@ -228,6 +228,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/009_security.sql"),
     include_str!("schema/010_stations.sql"),
     include_str!("schema/011_remote_patients.sql"),
+    include_str!("schema/012_remote_alerts.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -283,7 +284,9 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
 /// What the writer is asked to do.
 #[derive(Debug)]
 pub enum Op {
-    Vitals(Arc<Vitals>),
+    /// Readings, and when the station received them (its clock, ms): stored with each reading,
+    /// so a care plan's slot can tell a buffered upload from a reading sent on time.
+    Vitals(Arc<Vitals>, i64),
     Wave(Arc<WaveChunk>),
     Status(DeviceStatus),
     Alarm(AlarmEvent),
@@ -620,8 +623,9 @@ fn write_batch(
     let mut dups = 0u64;
     {
         let mut ins_num = tx.prepare_cached(
-            "INSERT OR IGNORE INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT OR IGNORE INTO numerics
+               (ward, bed, device, t_ms, mdc, code, value, unit, status, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         let mut ins_gap = tx.prepare_cached(
             "INSERT INTO gaps (ward, bed, device, channel, first_seq, last_seq, from_ms, to_ms, detected_ms)
@@ -651,7 +655,7 @@ fn write_batch(
         )?;
         for op in batch {
             match op {
-                Op::Vitals(v) => {
+                Op::Vitals(v, received_ms) => {
                     // Late readings are history like the others: stored the same way.
                     for r in v.readings.iter().chain(&v.late) {
                         let info = r.vital.info();
@@ -664,7 +668,8 @@ fn write_batch(
                             info.name,
                             r.value,
                             info.unit,
-                            r.status.as_str()
+                            r.status.as_str(),
+                            received_ms
                         ])?;
                         dups += u64::from(n == 0);
                     }
@@ -943,7 +948,10 @@ pub(crate) mod tests {
         let mut batch: Vec<Op> = (0..10)
             .flat_map(|i| {
                 [
-                    Op::Vitals(Arc::new(vitals(i, i as i64 * 1000, Some(60.0)))),
+                    Op::Vitals(
+                        Arc::new(vitals(i, i as i64 * 1000, Some(60.0))),
+                        i as i64 * 1000,
+                    ),
                     Op::Wave(Arc::new(chunk(i, i as i64 * 1000, vec![1, 2, 3]))),
                 ]
             })
@@ -1039,11 +1047,10 @@ pub(crate) mod tests {
         let w = StoreWriter::spawn(&path).expect("spawn");
         let tx = w.sender();
         for i in 0..10 {
-            tx.send(Op::Vitals(Arc::new(vitals(
-                i,
-                1000 + i as i64 * 1000,
-                Some(70.0),
-            ))))
+            tx.send(Op::Vitals(
+                Arc::new(vitals(i, 1000 + i as i64 * 1000, Some(70.0))),
+                1050 + i as i64 * 1000,
+            ))
             .await
             .expect("send");
             tx.send(Op::Wave(Arc::new(chunk(
@@ -1055,13 +1062,13 @@ pub(crate) mod tests {
             .expect("send");
         }
         // QoS 1 redelivery of the same reading and chunk, and a "no reading".
-        tx.send(Op::Vitals(Arc::new(vitals(3, 4000, Some(70.0)))))
+        tx.send(Op::Vitals(Arc::new(vitals(3, 4000, Some(70.0))), 99_000))
             .await
             .expect("send");
         tx.send(Op::Wave(Arc::new(chunk(3, 1750, vec![1; 125]))))
             .await
             .expect("send");
-        tx.send(Op::Vitals(Arc::new(vitals(10, 11_000, None))))
+        tx.send(Op::Vitals(Arc::new(vitals(10, 11_000, None)), 11_050))
             .await
             .expect("send");
         tx.send(Op::Alarm(AlarmEvent {
@@ -1110,6 +1117,11 @@ pub(crate) mod tests {
         assert_eq!(s.alarms[0].priority, "medium");
         let null_rows = count(&conn, "SELECT COUNT(*) FROM numerics WHERE value IS NULL");
         assert_eq!(null_rows, 1, "no reading is stored as NULL, never 0");
+        let received = count(&conn, "SELECT received_ms FROM numerics WHERE t_ms = 4000");
+        assert_eq!(
+            received, 4050,
+            "a redelivery keeps when the reading was first received"
+        );
         let (enc, blob): (String, Vec<u8>) = conn
             .query_row("SELECT enc, data FROM wave_chunks WHERE seq = 2", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))

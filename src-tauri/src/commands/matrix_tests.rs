@@ -920,7 +920,7 @@ fn history_windows_are_bounded_and_empty_history_is_a_gap() {
         };
         writer
             .sender()
-            .blocking_send(vigil_core::store::Op::Vitals(Arc::new(vitals)))
+            .blocking_send(vigil_core::store::Op::Vitals(Arc::new(vitals), t_ms))
             .unwrap();
     }
     writer.close();

@@ -157,7 +157,7 @@ pub(super) async fn ingest(
             };
             let _ = shared.live.send(LiveEvent::Vitals(Arc::clone(&v)));
             record_alarm_events(shared, events);
-            outbox_op(shared, Op::Vitals(v));
+            outbox_op(shared, Op::Vitals(v, now));
         }
         Message::Wave(w) => {
             shared

@@ -300,16 +300,21 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
     // A paused patient's plan may change.
     pause(s.conn(), &s.manage, &b, "in hospital", T + 4).expect("paused");
     let mut items = bp_twice_a_day();
-    items.push(ItemSpec::new(
-        "weight",
-        Kind::Reading,
-        "WEIGHT",
-        "06:00-10:00",
-    ));
     items.push(ItemSpec {
         urgent_after_min: 30,
-        ..ItemSpec::new("metformin", Kind::Dose, "metformin", "08:00 ± 1h")
+        ..ItemSpec::new("weight", Kind::Reading, "WEIGHT", "06:00-10:00")
     });
+    // Doses need a dispenser's events, which the station does not receive yet: refused, never
+    // a slot that could only be missed.
+    let mut with_dose = items.clone();
+    with_dose.push(ItemSpec::new(
+        "metformin",
+        Kind::Dose,
+        "metformin",
+        "08:00 ± 1h",
+    ));
+    let e = set_plan(s.conn(), &s.plan, &b, &with_dose, T + 5).unwrap_err();
+    assert!(e.to_string().contains("dose"), "{e}");
     let v2 = set_plan(s.conn(), &s.plan, &b, &items, T + 5).expect("v2");
     let v3 = set_plan(s.conn(), &s.plan, &b, &[], T + 6).expect("v3: no items");
     assert_eq!((v2.version, v3.version), (2, 3));
@@ -345,11 +350,10 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
         plans,
         [
             "care_plan_set home/p-01 mrn=MRN-1; v1: \
-             bp reading \"07:00-10:00, 18:00-21:00\" urgent +60m grace 120m",
+             bp reading NIBP_SYS \"07:00-10:00, 18:00-21:00\" urgent +60m grace 120m",
             "care_plan_set home/p-01 mrn=MRN-1; v2: \
-             bp reading \"07:00-10:00, 18:00-21:00\" urgent +60m grace 120m; \
-             weight reading \"06:00-10:00\" urgent +60m grace 120m; \
-             metformin dose \"07:00-09:00\" urgent +30m grace 120m",
+             bp reading NIBP_SYS \"07:00-10:00, 18:00-21:00\" urgent +60m grace 120m; \
+             weight reading WEIGHT \"06:00-10:00\" urgent +30m grace 120m",
             "care_plan_set home/p-01 mrn=MRN-1; v3: no items",
         ]
     );
@@ -524,4 +528,268 @@ fn a_change_whose_audit_entry_cannot_be_written_is_not_made() {
         in_bed(s.conn(), &b).expect("read").map(|p| p.state()),
         Some(State::Active)
     );
+}
+
+// ---- Silence is an alarm: the watch on a real SQLite file, on the station's clock.
+
+mod watch_tests {
+    use super::*;
+    use crate::remote::watch::{self, AlertChange, AlertKind, Change, Resolution, WatchSettings};
+    use vigil_schedule::Level;
+
+    const H: i64 = 3_600_000;
+    const M: i64 = 60_000;
+    /// Past a window's end by more than the watch's settle time.
+    const AFTER: i64 = 10_000;
+
+    /// A reading of `code` taken at `taken`, received by the station at `received`.
+    fn reading(s: &Station, b: &BedId, code: &str, taken: i64, received: i64) {
+        s.conn()
+            .execute(
+                "INSERT INTO numerics
+                   (ward, bed, device, t_ms, mdc, code, value, unit, status, received_ms)
+                 VALUES (?1, ?2, 'cuff-1', ?3, 0, ?4, 128.0, 'mm[Hg]', 'final', ?5)",
+                params![b.ward, b.bed, taken, code, received],
+            )
+            .expect("reading");
+    }
+
+    fn tick(s: &Station, now: i64) -> Vec<(String, Change)> {
+        watch::tick(s.conn(), now, &WatchSettings::default())
+            .expect("tick")
+            .into_iter()
+            .map(|c: AlertChange| {
+                (
+                    format!("{} {} {}", c.kind.as_str(), c.item, c.slot_date),
+                    c.change,
+                )
+            })
+            .collect()
+    }
+
+    fn resolutions(s: &Station, stay: i64) -> Vec<(String, String, Option<String>)> {
+        let mut rows: Vec<_> = watch::alerts(s.conn(), stay)
+            .expect("alerts")
+            .into_iter()
+            .map(|a| (format!("{} {}", a.item, a.slot_date), a.level, a.resolution))
+            .collect();
+        rows.reverse();
+        rows
+    }
+
+    /// Jane (Europe/London, UTC+1 in June), enrolled at T, blood pressure twice a day from
+    /// T + 1 min: windows 06:00-09:00Z and 17:00-20:00Z.
+    fn jane_with_bp(s: &Station) -> (BedId, i64) {
+        let b = bed("p-01");
+        let p = enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
+        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), T + M).expect("plan");
+        (b, p.stay)
+    }
+
+    #[test]
+    fn a_missed_reading_rises_escalates_and_a_late_upload_resolves_it_as_late() {
+        let s = station();
+        let (b, stay) = jane_with_bp(&s);
+        // Morning: on time. Nothing stands at the window's end.
+        reading(&s, &b, "NIBP_SYS", T + 6 * H + 30 * M, T + 6 * H + 30 * M);
+        assert_eq!(tick(&s, T + 9 * H + AFTER), []);
+        // Evening: nothing by 20:00Z: a missed reading, a warning...
+        assert_eq!(
+            tick(&s, T + 20 * H + AFTER),
+            [(
+                "missed_reading bp 2026-06-01".into(),
+                Change::Raised(Level::Warning)
+            )]
+        );
+        assert_eq!(tick(&s, T + 20 * H + 30 * M), [], "raised once");
+        // ... urgent an hour later (the item's default).
+        assert_eq!(
+            tick(&s, T + 21 * H + AFTER),
+            [("missed_reading bp 2026-06-01".into(), Change::Escalated)]
+        );
+        // The cuff's buffer arrives: taken at 18:00Z, in the window. Received late, not a
+        // breach, and not raised again.
+        reading(&s, &b, "NIBP_SYS", T + 18 * H, T + 21 * H + 30 * M);
+        assert_eq!(
+            tick(&s, T + 21 * H + 30 * M + AFTER),
+            [(
+                "missed_reading bp 2026-06-01".into(),
+                Change::Resolved(Resolution::ReceivedLate)
+            )]
+        );
+        assert_eq!(tick(&s, T + 22 * H), []);
+        // Next morning: missed, then taken after the window within its grace: taken late.
+        assert_eq!(
+            tick(&s, T + 33 * H + AFTER),
+            [(
+                "missed_reading bp 2026-06-02".into(),
+                Change::Raised(Level::Warning)
+            )]
+        );
+        reading(&s, &b, "NIBP_SYS", T + 33 * H + 40 * M, T + 33 * H + 40 * M);
+        assert_eq!(
+            tick(&s, T + 33 * H + 40 * M + AFTER),
+            [(
+                "missed_reading bp 2026-06-02".into(),
+                Change::Resolved(Resolution::TakenLate)
+            )]
+        );
+        assert_eq!(
+            resolutions(&s, stay),
+            [
+                (
+                    "bp 2026-06-01".into(),
+                    "urgent".into(),
+                    Some("received_late".into())
+                ),
+                (
+                    "bp 2026-06-02".into(),
+                    "warning".into(),
+                    Some("taken_late".into())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_counted_results_of_the_measure_meet_a_slot_in_any_order() {
+        let s = station();
+        let (b, stay) = jane_with_bp(&s);
+        // Another vital, a cancelled result and "no reading" meet nothing.
+        reading(&s, &b, "SPO2", T + 7 * H, T + 7 * H);
+        reading(&s, &b, "NIBP_SYS", T + 7 * H + M, T + 7 * H + M);
+        s.conn()
+            .execute(
+                "UPDATE numerics SET status = 'cancelled' WHERE code = 'NIBP_SYS'",
+                [],
+            )
+            .expect("cancel");
+        s.conn()
+            .execute(
+                "INSERT INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit, status,
+                   received_ms)
+                 VALUES ('home', 'p-01', 'cuff-1', ?1, 0, 'NIBP_SYS', NULL, 'mm[Hg]', 'final', ?1)",
+                [T + 7 * H + 2 * M],
+            )
+            .expect("no reading");
+        assert_eq!(
+            tick(&s, T + 9 * H + AFTER),
+            [(
+                "missed_reading bp 2026-06-01".into(),
+                Change::Raised(Level::Warning)
+            )]
+        );
+        // Readings of three windows arrive in one upload, newest first: each lands in its own
+        // slot; the missed one resolves as received late, the others raise nothing.
+        let upload = T + 44 * H;
+        for taken in [T + 42 * H, T + 31 * H, T + 18 * H, T + 8 * H] {
+            reading(&s, &b, "NIBP_SYS", taken, upload);
+        }
+        let changes = tick(&s, upload + AFTER);
+        assert!(
+            changes.contains(&(
+                "missed_reading bp 2026-06-01".into(),
+                Change::Resolved(Resolution::ReceivedLate)
+            )),
+            "{changes:?}"
+        );
+        // The evening of the 1st and the morning of the 2nd were due while nothing had come:
+        // between the ticks they were never evaluated as missed, so nothing was raised for them.
+        assert_eq!(
+            changes
+                .iter()
+                .filter(|(_, c)| matches!(c, Change::Raised(_)))
+                .count(),
+            0,
+            "{changes:?}"
+        );
+        assert_eq!(resolutions(&s, stay).len(), 1);
+    }
+
+    #[test]
+    fn paused_slots_are_neither_due_nor_missed_and_a_discharge_resolves_what_stands() {
+        let s = station();
+        let (b, stay) = jane_with_bp(&s);
+        reading(&s, &b, "NIBP_SYS", T + 7 * H, T + 7 * H);
+        // Paused over the evening window: nothing is raised for it.
+        pause(s.conn(), &s.manage, &b, "hospital stay", T + 12 * H).expect("pause");
+        assert_eq!(tick(&s, T + 20 * H + AFTER), []);
+        resume(s.conn(), &s.manage, &b, T + 26 * H).expect("resume");
+        assert_eq!(
+            tick(&s, T + 33 * H + AFTER),
+            [(
+                "missed_reading bp 2026-06-02".into(),
+                Change::Raised(Level::Warning)
+            )]
+        );
+        discharge(s.conn(), &s.manage, &b, T + 34 * H).expect("discharge");
+        assert_eq!(
+            tick(&s, T + 34 * H + AFTER),
+            [(
+                "missed_reading bp 2026-06-02".into(),
+                Change::Resolved(Resolution::Discharged)
+            )]
+        );
+        assert_eq!(tick(&s, T + 60 * H), [], "a discharged stay is not watched");
+        assert_eq!(resolutions(&s, stay).len(), 1);
+    }
+
+    #[test]
+    fn silent_devices_are_a_technical_alert_until_data_arrives() {
+        let s = station();
+        let b = bed("p-02");
+        let p = enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
+        let settings = WatchSettings {
+            silent_after_ms: 6 * H,
+            ..WatchSettings::default()
+        };
+        let run = |now: i64| -> Vec<(AlertKind, Change)> {
+            watch::tick(s.conn(), now, &settings)
+                .expect("tick")
+                .into_iter()
+                .map(|c| (c.kind, c.change))
+                .collect()
+        };
+        reading(&s, &b, "SPO2", T + H, T + H);
+        assert_eq!(
+            run(T + 7 * H),
+            [],
+            "6 h of silence are reached at T + 7 h, settled after"
+        );
+        assert_eq!(
+            run(T + 7 * H + AFTER),
+            [(AlertKind::DeviceSilent, Change::Raised(Level::Warning))]
+        );
+        assert_eq!(
+            run(T + 13 * H + AFTER),
+            [(AlertKind::DeviceSilent, Change::Escalated)]
+        );
+        reading(&s, &b, "SPO2", T + 14 * H, T + 14 * H);
+        assert_eq!(
+            run(T + 14 * H + AFTER),
+            [(
+                AlertKind::DeviceSilent,
+                Change::Resolved(Resolution::DataReceived)
+            )]
+        );
+        // Silent again, then paused: a pause says no data is expected.
+        assert_eq!(
+            run(T + 20 * H + AFTER),
+            [(AlertKind::DeviceSilent, Change::Raised(Level::Warning))]
+        );
+        pause(s.conn(), &s.manage, &b, "travel", T + 21 * H).expect("pause");
+        assert_eq!(
+            run(T + 21 * H + AFTER),
+            [(
+                AlertKind::DeviceSilent,
+                Change::Resolved(Resolution::Paused)
+            )]
+        );
+        assert_eq!(run(T + 40 * H), []);
+        let rows = watch::alerts(s.conn(), p.stay).expect("alerts");
+        assert_eq!(rows.len(), 2);
+        assert!(rows
+            .iter()
+            .all(|r| r.kind == "device_silent" && r.resolved_ms.is_some()));
+    }
 }

@@ -1,0 +1,611 @@
+//! Silence is an alarm (issue 15): every remote patient's care plan evaluated against the
+//! readings the station has received, and the alerts that gives kept in the `remote_alerts`
+//! table (schema 012), apart from the physiological alarms: acknowledging one never silences
+//! the other.
+//!
+//! - **Missed reading**: a slot of a reading item whose window ended with no reading of the
+//!   item's measure taken in it: a *warning*, *urgent* after the item's further delay
+//!   (`vigil_schedule::evaluate`). A reading taken in the window but received after it (a
+//!   buffered upload, the clinic's batch) resolves it as *received late*; one taken after the
+//!   window within the item's late grace as *taken late*. Never a new breach.
+//! - **Device silent**: no reading at all from the patient's bed for
+//!   [`WatchSettings::silent_after_ms`] (battery, connectivity, a cuff that stopped reporting):
+//!   a technical alert, urgent after twice that; resolved when data arrives.
+//! - Slots are evaluated under the plan version in force when they opened, from enrolment (a
+//!   window open at enrolment or when a plan is set is not expected), never while monitoring is
+//!   paused (a slot overlapping a pause is neither due nor missed), over the last
+//!   [`WatchSettings::lookback_ms`]. A discharge resolves what stands.
+//! - A reading counts for a slot by its device time, from when the station received it
+//!   (`numerics.received_ms`, stamped by the engine): what arrives out of order lands where it
+//!   belongs. Only results a person may act on count (final, amended, corrected, device data):
+//!   a cancelled or entered-in-error reading, or "no reading", meets nothing.
+//!
+//! [`assess`] is pure (one stay, its readings, an instant); [`tick`] reads what it needs, runs
+//! it for every current stay and writes the changes in one transaction.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use vigil_schedule::{Event, Kind, Level, SlotState};
+
+use super::{current, PlanVersion, RemoteError, RemotePatient};
+use crate::store::in_tx;
+use crate::telemetry::BedId;
+
+/// How the watch runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// Slots are evaluated over this much past (and alerts for them raised or resolved).
+    pub lookback_ms: i64,
+    /// No reading from a patient's bed for this long: the devices are silent.
+    pub silent_after_ms: i64,
+    /// Evaluation runs this far behind the clock, so that a reading received just before a
+    /// window's end, still on its way to the database, never raises a false missed alert.
+    pub settle_ms: i64,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        Self {
+            lookback_ms: 72 * 3_600_000,
+            silent_after_ms: 24 * 3_600_000,
+            settle_ms: 5_000,
+        }
+    }
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AlertKind {
+    MissedReading,
+    MissedDose,
+    DeviceSilent,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissedReading => "missed_reading",
+            Self::MissedDose => "missed_dose",
+            Self::DeviceSilent => "device_silent",
+        }
+    }
+}
+
+/// How a standing alert ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resolution {
+    /// Taken in the window, received after it.
+    ReceivedLate,
+    /// Taken after the window, within the item's late grace.
+    TakenLate,
+    /// Received by the window's end after all (it was still on its way when the alert rose).
+    OnTime,
+    /// The patient's devices sent data again.
+    DataReceived,
+    /// Monitoring was paused (device silence only: a missed slot before the pause stands).
+    Paused,
+    /// The stay ended.
+    Discharged,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReceivedLate => "received_late",
+            Self::TakenLate => "taken_late",
+            Self::OnTime => "on_time",
+            Self::DataReceived => "data_received",
+            Self::Paused => "paused",
+            Self::Discharged => "discharged",
+        }
+    }
+}
+
+/// An alert's identity: the slot (item, local date, index), or the silence's start.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertKey {
+    pub item: String,
+    pub slot_date: String,
+    pub slot_index: u32,
+}
+
+/// The item name device silence is filed under.
+pub const DEVICES: &str = "devices";
+
+/// What should stand for one key at the instant assessed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub key: AlertKey,
+    pub kind: AlertKind,
+    pub plan_version: Option<u32>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// An alert stands at `level`; `urgent_ms` is when it turns (or turned) urgent.
+    Standing { level: Level, urgent_ms: i64 },
+    /// An alert for this key, if one stands, ends so; `taken_ms` is the resolving reading's.
+    Resolved {
+        resolution: Resolution,
+        taken_ms: Option<i64>,
+    },
+}
+
+/// A received reading of one measure: device time and the station's receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Received {
+    pub taken_ms: i64,
+    pub received_ms: i64,
+}
+
+/// What [`assess`] needs of one stay.
+#[derive(Debug, Clone)]
+pub struct StayView<'a> {
+    pub patient: &'a RemotePatient,
+    /// Every version of the stay's plan, oldest first.
+    pub versions: &'a [PlanVersion],
+    /// Every pause of the stay `(from_ms, to_ms)`, an open one with `None`.
+    pub pauses: &'a [(i64, Option<i64>)],
+    /// The readings received by the bed, by measure (vital code), over the lookback.
+    pub readings: &'a HashMap<String, Vec<Received>>,
+    /// When the bed last received any reading (however old), if ever.
+    pub last_data_ms: Option<i64>,
+}
+
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn rfc3339(ms: i64) -> String {
+    utc(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// What should stand for one stay at `now_ms` (pure). Slots with nothing to say (upcoming,
+/// open, met on time) give no finding.
+pub fn assess(stay: &StayView<'_>, now_ms: i64, settings: &WatchSettings) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let p = stay.patient;
+    let horizon = now_ms.saturating_sub(settings.lookback_ms);
+    let overlaps_pause = |from: i64, to: i64| {
+        stay.pauses
+            .iter()
+            .any(|&(a, b)| a < to && b.is_none_or(|b| b > from))
+    };
+    for (i, v) in stay.versions.iter().enumerate() {
+        // This version governs slots opening from when it was set (never before enrolment)
+        // until the next version was set.
+        let from = v.set_ms.max(p.enrolled_ms).max(horizon);
+        let until = stay
+            .versions
+            .get(i + 1)
+            .map_or(now_ms, |n| n.set_ms.min(now_ms));
+        if from >= until {
+            continue;
+        }
+        let tz = v.plan.tz();
+        for item in v.plan.items() {
+            let kind = match item.kind() {
+                Kind::Reading => AlertKind::MissedReading,
+                Kind::Dose => AlertKind::MissedDose,
+            };
+            let events: Vec<Event> = stay
+                .readings
+                .get(item.measure())
+                .map(|r| {
+                    r.iter()
+                        .map(|r| Event {
+                            taken: utc(r.taken_ms),
+                            received: utc(r.received_ms),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let statuses = item.evaluate(tz, &events, utc(from), utc(until), utc(now_ms));
+            for s in statuses {
+                let (start, end) = (
+                    s.slot.start.timestamp_millis(),
+                    s.slot.end.timestamp_millis(),
+                );
+                // A window already open when the plan (or the stay) began is not expected.
+                if start < from || start >= until || overlaps_pause(start, end) {
+                    continue;
+                }
+                let outcome = match s.state {
+                    SlotState::Upcoming | SlotState::Open => continue,
+                    SlotState::MetOnTime { taken, .. } => Outcome::Resolved {
+                        resolution: Resolution::OnTime,
+                        taken_ms: Some(taken.timestamp_millis()),
+                    },
+                    SlotState::Missed { level, urgent_at } => Outcome::Standing {
+                        level,
+                        urgent_ms: urgent_at.timestamp_millis(),
+                    },
+                    SlotState::ReceivedLate { taken, .. } => Outcome::Resolved {
+                        resolution: Resolution::ReceivedLate,
+                        taken_ms: Some(taken.timestamp_millis()),
+                    },
+                    SlotState::TakenLate { taken, .. } => Outcome::Resolved {
+                        resolution: Resolution::TakenLate,
+                        taken_ms: Some(taken.timestamp_millis()),
+                    },
+                };
+                out.push(Finding {
+                    key: AlertKey {
+                        item: item.id().to_string(),
+                        slot_date: s.slot.key.date.to_string(),
+                        slot_index: u32::from(s.slot.key.index),
+                    },
+                    kind,
+                    plan_version: Some(v.version),
+                    from_ms: start,
+                    to_ms: end,
+                    outcome,
+                });
+            }
+        }
+    }
+    // Device silence: counted from the last data, or from enrolment or the end of the last
+    // pause if later; never while paused.
+    let paused = stay.pauses.iter().any(|&(a, b)| a <= now_ms && b.is_none());
+    if !paused {
+        let since = stay
+            .pauses
+            .iter()
+            .filter_map(|&(_, b)| b)
+            .chain(stay.last_data_ms)
+            .fold(p.enrolled_ms, i64::max);
+        let silent_at = since.saturating_add(settings.silent_after_ms);
+        if now_ms >= silent_at {
+            let urgent_ms = since.saturating_add(2 * settings.silent_after_ms);
+            let level = if now_ms >= urgent_ms {
+                Level::Urgent
+            } else {
+                Level::Warning
+            };
+            out.push(Finding {
+                key: AlertKey {
+                    item: DEVICES.to_string(),
+                    slot_date: rfc3339(since),
+                    slot_index: 0,
+                },
+                kind: AlertKind::DeviceSilent,
+                plan_version: None,
+                from_ms: since,
+                to_ms: silent_at,
+                outcome: Outcome::Standing { level, urgent_ms },
+            });
+        }
+    }
+    out
+}
+
+/// A change [`tick`] made to an alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChange {
+    pub id: i64,
+    pub stay: i64,
+    pub bed: BedId,
+    pub kind: AlertKind,
+    pub item: String,
+    pub slot_date: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change {
+    Raised(Level),
+    Escalated,
+    Resolved(Resolution),
+}
+
+/// A standing alert row.
+struct Open {
+    id: i64,
+    stay: i64,
+    kind: String,
+    key: AlertKey,
+    level: String,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+fn level_str(l: Level) -> &'static str {
+    match l {
+        Level::Warning => "warning",
+        Level::Urgent => "urgent",
+    }
+}
+
+fn kind_of(s: &str) -> AlertKind {
+    match s {
+        "missed_dose" => AlertKind::MissedDose,
+        "device_silent" => AlertKind::DeviceSilent,
+        _ => AlertKind::MissedReading,
+    }
+}
+
+/// Statuses of results a person may act on (`ObsStatus::alarmable`): what meets a slot.
+const COUNTED: &str = "('final', 'amended', 'corrected', 'unverified')";
+
+/// Every current stay's readings over the lookback, by stay and measure.
+fn readings_since(
+    conn: &Connection,
+    since_ms: i64,
+) -> Result<HashMap<i64, HashMap<String, Vec<Received>>>, RemoteError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT p.id, n.code, n.t_ms, COALESCE(n.received_ms, n.t_ms)
+         FROM remote_patients p
+         JOIN numerics n ON n.ward = p.ward AND n.bed = p.bed
+         WHERE p.discharged_ms IS NULL AND n.t_ms >= ?1 AND n.value IS NOT NULL
+           AND n.status IN {COUNTED}"
+    ))?;
+    let mut out: HashMap<i64, HashMap<String, Vec<Received>>> = HashMap::new();
+    let rows = q.query_map([since_ms], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            Received {
+                taken_ms: r.get(2)?,
+                received_ms: r.get(3)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (stay, code, rec) = row?;
+        out.entry(stay)
+            .or_default()
+            .entry(code)
+            .or_default()
+            .push(rec);
+    }
+    Ok(out)
+}
+
+/// When a bed last received any reading, if ever.
+fn last_data(conn: &Connection, bed: &BedId) -> Result<Option<i64>, RemoteError> {
+    Ok(conn
+        .query_row(
+            "SELECT MAX(COALESCE(received_ms, t_ms)) FROM numerics WHERE ward = ?1 AND bed = ?2",
+            params![bed.ward, bed.bed],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+fn open_alerts(conn: &Connection) -> Result<Vec<Open>, RemoteError> {
+    let mut q = conn.prepare_cached(
+        "SELECT id, patient, kind, item, slot_date, slot_index, level, from_ms, to_ms
+         FROM remote_alerts WHERE resolved_ms IS NULL",
+    )?;
+    let rows = q.query_map([], |r| {
+        Ok(Open {
+            id: r.get(0)?,
+            stay: r.get(1)?,
+            kind: r.get(2)?,
+            key: AlertKey {
+                item: r.get(3)?,
+                slot_date: r.get(4)?,
+                slot_index: r.get(5)?,
+            },
+            level: r.get(6)?,
+            from_ms: r.get(7)?,
+            to_ms: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Evaluate every current stay at `now_ms` and write what changed (raised, escalated,
+/// resolved) in one transaction. Returns the changes, for the log and the window.
+pub fn tick(
+    conn: &Connection,
+    now_ms: i64,
+    settings: &WatchSettings,
+) -> Result<Vec<AlertChange>, RemoteError> {
+    let at = now_ms.saturating_sub(settings.settle_ms);
+    in_tx(conn, |tx| {
+        let stays = current(tx)?;
+        let horizon = at.saturating_sub(settings.lookback_ms);
+        // Readings taken up to a day before the horizon: a slot's late grace may reach back.
+        let readings = readings_since(tx, horizon.saturating_sub(24 * 3_600_000))?;
+        let mut versions: HashMap<i64, Vec<PlanVersion>> = HashMap::new();
+        for p in &stays {
+            versions.insert(p.stay, super::plan_versions(tx, p.stay)?);
+        }
+        let mut pauses: HashMap<i64, Vec<(i64, Option<i64>)>> = HashMap::new();
+        {
+            let mut q = tx.prepare_cached(
+                "SELECT patient, from_ms, to_ms FROM remote_pauses ORDER BY from_ms, id",
+            )?;
+            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            for row in rows {
+                let (stay, from, to): (i64, i64, Option<i64>) = row?;
+                pauses.entry(stay).or_default().push((from, to));
+            }
+        }
+        let open = open_alerts(tx)?;
+        let by_key: HashMap<(i64, &AlertKey), &Open> =
+            open.iter().map(|o| ((o.stay, &o.key), o)).collect();
+        let empty = HashMap::new();
+        let mut changes = Vec::new();
+        let mut seen: BTreeSet<i64> = BTreeSet::new();
+        let mut beds: BTreeMap<i64, &RemotePatient> = BTreeMap::new();
+        for p in &stays {
+            beds.insert(p.stay, p);
+            let readings = readings.get(&p.stay).unwrap_or(&empty);
+            // The last data: from the lookback's readings, else (a silent bed) the whole history.
+            let mut last = readings.values().flatten().map(|r| r.received_ms).max();
+            if last.is_none() {
+                last = last_data(tx, &p.bed)?;
+            }
+            let view = StayView {
+                patient: p,
+                versions: versions.get(&p.stay).map_or(&[], Vec::as_slice),
+                pauses: pauses.get(&p.stay).map_or(&[], Vec::as_slice),
+                readings,
+                last_data_ms: last,
+            };
+            for f in assess(&view, at, settings) {
+                let existing = by_key.get(&(p.stay, &f.key)).copied();
+                if let Some(o) = existing {
+                    seen.insert(o.id);
+                }
+                let change = |id: i64, change: Change| AlertChange {
+                    id,
+                    stay: p.stay,
+                    bed: p.bed.clone(),
+                    kind: f.kind,
+                    item: f.key.item.clone(),
+                    slot_date: f.key.slot_date.clone(),
+                    from_ms: f.from_ms,
+                    to_ms: f.to_ms,
+                    change,
+                };
+                match (f.outcome, existing) {
+                    (Outcome::Standing { level, urgent_ms }, None) => {
+                        // A slot is missed once: a row resolved before is not raised again.
+                        let n = tx.execute(
+                            "INSERT OR IGNORE INTO remote_alerts
+                               (patient, kind, item, slot_date, slot_index, plan_version,
+                                from_ms, to_ms, level, raised_ms, urgent_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            params![
+                                p.stay,
+                                f.kind.as_str(),
+                                f.key.item,
+                                f.key.slot_date,
+                                f.key.slot_index,
+                                f.plan_version,
+                                f.from_ms,
+                                f.to_ms,
+                                level_str(level),
+                                now_ms,
+                                (level == Level::Urgent).then_some(urgent_ms),
+                            ],
+                        )?;
+                        if n == 1 {
+                            changes.push(change(tx.last_insert_rowid(), Change::Raised(level)));
+                        }
+                    }
+                    (Outcome::Standing { level, urgent_ms }, Some(o)) => {
+                        if level == Level::Urgent && o.level != "urgent" {
+                            tx.execute(
+                                "UPDATE remote_alerts SET level = 'urgent', urgent_ms = ?2
+                                 WHERE id = ?1",
+                                params![o.id, urgent_ms],
+                            )?;
+                            changes.push(change(o.id, Change::Escalated));
+                        }
+                    }
+                    (Outcome::Resolved { .. }, None) => {}
+                    (
+                        Outcome::Resolved {
+                            resolution,
+                            taken_ms,
+                        },
+                        Some(o),
+                    ) => {
+                        resolve(tx, o.id, now_ms, resolution, taken_ms)?;
+                        changes.push(change(o.id, Change::Resolved(resolution)));
+                    }
+                }
+            }
+        }
+        // Standing alerts the assessment no longer speaks for: a discharged stay's, and device
+        // silences that ended. A missed slot out of the lookback stands until it is resolved.
+        for o in &open {
+            if seen.contains(&o.id) {
+                continue;
+            }
+            let resolution = match beds.get(&o.stay) {
+                None => Resolution::Discharged,
+                Some(_) if o.kind != AlertKind::DeviceSilent.as_str() => continue,
+                Some(p) if p.pause.is_some() => Resolution::Paused,
+                Some(_) => Resolution::DataReceived,
+            };
+            resolve(tx, o.id, now_ms, resolution, None)?;
+            let bed = match beds.get(&o.stay) {
+                Some(p) => p.bed.clone(),
+                None => super::stay(tx, o.stay)?.map_or_else(|| BedId::new("?", "?"), |p| p.bed),
+            };
+            changes.push(AlertChange {
+                id: o.id,
+                stay: o.stay,
+                bed,
+                kind: kind_of(&o.kind),
+                item: o.key.item.clone(),
+                slot_date: o.key.slot_date.clone(),
+                from_ms: o.from_ms,
+                to_ms: o.to_ms,
+                change: Change::Resolved(resolution),
+            });
+        }
+        Ok(changes)
+    })
+}
+
+fn resolve(
+    conn: &Connection,
+    id: i64,
+    now_ms: i64,
+    resolution: Resolution,
+    taken_ms: Option<i64>,
+) -> Result<(), RemoteError> {
+    conn.execute(
+        "UPDATE remote_alerts SET resolved_ms = ?2, resolution = ?3, resolved_by_ms = ?4
+         WHERE id = ?1",
+        params![id, now_ms, resolution.as_str(), taken_ms],
+    )?;
+    Ok(())
+}
+
+/// A standing or past alert, as the window and the command line list them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub id: i64,
+    pub stay: i64,
+    pub kind: String,
+    pub item: String,
+    pub slot_date: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub level: String,
+    pub raised_ms: i64,
+    pub urgent_ms: Option<i64>,
+    pub resolved_ms: Option<i64>,
+    pub resolution: Option<String>,
+}
+
+/// A stay's alerts, newest window first.
+pub fn alerts(conn: &Connection, stay: i64) -> Result<Vec<AlertRow>, RemoteError> {
+    let mut q = conn.prepare_cached(
+        "SELECT id, patient, kind, item, slot_date, from_ms, to_ms, level, raised_ms, urgent_ms,
+                resolved_ms, resolution
+         FROM remote_alerts WHERE patient = ?1 ORDER BY from_ms DESC, id DESC",
+    )?;
+    let rows = q.query_map([stay], |r| {
+        Ok(AlertRow {
+            id: r.get(0)?,
+            stay: r.get(1)?,
+            kind: r.get(2)?,
+            item: r.get(3)?,
+            slot_date: r.get(4)?,
+            from_ms: r.get(5)?,
+            to_ms: r.get(6)?,
+            level: r.get(7)?,
+            raised_ms: r.get(8)?,
+            urgent_ms: r.get(9)?,
+            resolved_ms: r.get(10)?,
+            resolution: r.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
