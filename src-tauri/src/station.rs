@@ -303,6 +303,9 @@ async fn forward(
                     frame.alarms = Some(a.iter().map(AlarmOut::from).collect());
                 }
                 Ok(LiveEvent::Device(_)) | Ok(LiveEvent::BedAdded(_)) => resync = true,
+                // Remote patients' alerts are logged and stored by the engine; the window's
+                // remote worklist is not built yet (issue 15).
+                Ok(LiveEvent::Remote(_)) => {}
                 Ok(LiveEvent::Link(l)) => {
                     engine_state = frames::engine_state(&base, &l);
                     frame.engine = Some(engine_state.clone());

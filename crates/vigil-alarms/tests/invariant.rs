@@ -1,7 +1,7 @@
 //! The invariants the crates state in their Cargo.toml, checked on the resolved dependency graph:
-//! neither `vigil-alarms` nor `vigil-contract` reaches, through any chain of normal dependencies,
-//! a crate that does storage, networking, async I/O or windows; and the engine (`vigil-core`)
-//! never reaches the simulator or the embedded broker (`vigil-sim`).
+//! none of `vigil-alarms`, `vigil-contract` and `vigil-schedule` reaches, through any chain of
+//! normal dependencies, a crate that does storage, networking, async I/O or windows; and the
+//! engine (`vigil-core`) never reaches the simulator or the embedded broker (`vigil-sim`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -99,7 +99,7 @@ fn closure(g: &BTreeMap<String, (String, Vec<String>)>, name: &str) -> BTreeSet<
 #[test]
 fn pure_crates_reach_no_io_crate() {
     let g = graph();
-    for krate in ["vigil-contract", "vigil-alarms"] {
+    for krate in ["vigil-contract", "vigil-alarms", "vigil-schedule"] {
         let deps = closure(&g, krate);
         let bad: Vec<&str> = FORBIDDEN
             .iter()
@@ -116,6 +116,7 @@ fn pure_crates_reach_no_io_crate() {
         "tokio",
         "vigil-alarms",
         "vigil-contract",
+        "vigil-schedule",
     ] {
         assert!(core.contains(f), "vigil-core should depend on {f}");
     }

@@ -18,6 +18,7 @@ mod clock;
 mod link;
 mod mllp;
 mod pipeline;
+mod remote;
 mod security;
 mod storage;
 mod sync;
@@ -128,6 +129,10 @@ pub struct AlarmOptions {
     pub sync: bool,
     /// Period of the time-based rules (delays, comm lost, pause expiry, escalation).
     pub tick: Duration,
+    /// The remote patients' watch: missed readings, silent devices ([`crate::remote::watch`]).
+    pub remote: crate::remote::watch::WatchSettings,
+    /// How often the remote patients' care plans are evaluated.
+    pub remote_tick: Duration,
 }
 
 impl Default for AlarmOptions {
@@ -137,6 +142,8 @@ impl Default for AlarmOptions {
             notifications: false,
             sync: true,
             tick: Duration::from_millis(250),
+            remote: crate::remote::watch::WatchSettings::default(),
+            remote_tick: Duration::from_secs(2),
         }
     }
 }
@@ -176,6 +183,8 @@ pub enum LiveEvent {
     /// A bed was seen for the first time.
     BedAdded(BedId),
     Link(LinkState),
+    /// Remote patients' alerts raised, escalated or resolved (missed readings, silent devices).
+    Remote(Arc<Vec<crate::remote::watch::AlertChange>>),
 }
 
 /// Everything a newly attached watcher needs to draw the ward.
@@ -585,6 +594,12 @@ impl Engine {
         tokio::spawn(alarm_tick(
             Arc::clone(&shared),
             alarm.tick.max(Duration::from_millis(10)),
+            stop.subscribe(),
+        ));
+        tokio::spawn(remote::remote_loop(
+            Arc::clone(&shared),
+            alarm.remote,
+            alarm.remote_tick.max(Duration::from_millis(10)),
             stop.subscribe(),
         ));
         tokio::spawn(security_loop(

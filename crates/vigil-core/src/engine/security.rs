@@ -168,7 +168,7 @@ async fn reload_registry(shared: &Arc<Shared>, conn: &Arc<Mutex<rusqlite::Connec
 
 /// `work` on a blocking thread. When it fails, or the task does, that is logged at `level` as
 /// `failed` says (the work's failure, the task's) and the answer is None.
-async fn blocking<T, E>(
+pub(super) async fn blocking<T, E>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
     level: Level,
     failed: (&str, &str),

@@ -1,0 +1,80 @@
+//! The remote patients' watch in the engine (issue 15, [`crate::remote::watch`]): every
+//! `AlarmOptions::remote_tick`, each current stay's care plan evaluated on the engine's clock,
+//! its alerts raised, escalated and resolved in the database, and each change logged and sent
+//! to watchers ([`LiveEvent::Remote`]).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::Level;
+
+use super::security::blocking;
+use super::{lock, LiveEvent, Shared};
+use crate::remote::watch::{tick, AlertChange, Change, WatchSettings};
+use crate::store;
+
+pub(super) async fn remote_loop(
+    shared: Arc<Shared>,
+    settings: WatchSettings,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let db = shared.db_path.clone();
+    let failed = (
+        "remote patients cannot be watched (database)",
+        "remote watch start failed",
+    );
+    let Some(conn) = blocking(move || store::open(&db), Level::ERROR, failed).await else {
+        return;
+    };
+    let conn = Arc::new(Mutex::new(conn));
+    let mut timer = tokio::time::interval(every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = timer.tick() => {}
+        }
+        let now = shared.clock.now_ms();
+        let c = Arc::clone(&conn);
+        let failed = (
+            "remote patients' care plans not evaluated; retrying",
+            "remote watch task failed",
+        );
+        let Some(changes) = blocking(
+            move || tick(&lock(&c), now, &settings),
+            Level::ERROR,
+            failed,
+        )
+        .await
+        else {
+            continue;
+        };
+        if changes.is_empty() {
+            continue;
+        }
+        for ch in &changes {
+            log(ch);
+        }
+        let _ = shared.live.send(LiveEvent::Remote(Arc::new(changes)));
+    }
+}
+
+fn log(ch: &AlertChange) {
+    let (kind, bed, item) = (ch.kind.as_str(), &ch.bed, &ch.item);
+    match ch.change {
+        Change::Raised(level) => tracing::warn!(
+            target: "vigil::remote", %bed, kind, item, level = ?level, from_ms = ch.from_ms,
+            to_ms = ch.to_ms, "REMOTE ALERT {kind} {item} ({})", ch.slot_date
+        ),
+        Change::Escalated => tracing::warn!(
+            target: "vigil::remote", %bed, kind, item,
+            "REMOTE ALERT URGENT {kind} {item} ({})", ch.slot_date
+        ),
+        Change::Resolved(r) => tracing::info!(
+            target: "vigil::remote", %bed, kind, item, resolution = r.as_str(),
+            "REMOTE ALERT RESOLVED {kind} {item} ({})", ch.slot_date
+        ),
+    }
+}
