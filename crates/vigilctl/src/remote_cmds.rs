@@ -74,6 +74,7 @@ pub enum RemoteCmd {
     Pause {
         #[command(flatten)]
         login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
         #[arg(long, value_parser = bed_arg)]
         bed: BedId,
         /// Why (e.g. "hospital stay", "travel"); required.
@@ -84,6 +85,7 @@ pub enum RemoteCmd {
     Resume {
         #[command(flatten)]
         login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
         #[arg(long, value_parser = bed_arg)]
         bed: BedId,
     },
@@ -92,6 +94,7 @@ pub enum RemoteCmd {
     Discharge {
         #[command(flatten)]
         login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
         #[arg(long, value_parser = bed_arg)]
         bed: BedId,
     },
@@ -112,17 +115,19 @@ pub enum RemoteCmd {
 #[derive(Subcommand)]
 pub enum PlanCmd {
     /// Set a new version of a remote patient's care plan from a TOML file (charge nurse).
-    /// Audited with the version and its items.
     ///
-    /// The file lists the plan's items, each an `[[item]]` table:
+    /// Audited with the version and its items. The file is the whole plan: it replaces the
+    /// version in force (which is kept); the same plan again is refused as unchanged.
+    ///
+    /// The file has one [[item]] table per item of the plan:
     ///
     ///   [[item]]
-    ///   id = "bp"                        # 1-32 of a-z 0-9 - _
-    ///   kind = "reading"                 # reading | dose
-    ///   measure = "NIBP_SYS"             # a vital's code (reading) or a medication id (dose)
+    ///   id = "bp"                  # 1-32 of a-z 0-9 - _, unique in the plan
+    ///   kind = "reading"           # reading | dose
+    ///   measure = "NIBP_SYS"       # a reading: a vital's code; a dose: the medication id
     ///   times = "07:00-10:00, 18:00-21:00"
-    ///   urgent_after_min = 60            # optional (default 60)
-    ///   late_grace_min = 120             # optional (default 120)
+    ///   urgent_after_min = 60      # optional: missed warning -> urgent, minutes (60)
+    ///   late_grace_min = 120       # optional: a late reading still counts, minutes (120)
     ///
     ///   [[item]]
     ///   id = "metformin"
@@ -130,12 +135,13 @@ pub enum PlanCmd {
     ///   measure = "metformin"
     ///   times = "08:00 ± 1h"
     ///
-    /// Schedules: "07:00-10:00, 18:00-21:00", "08:00 ± 1h", "06:00 for 4h",
-    /// "3/day 08:00-20:00", "06:00-10:00 on mon,thu", in the patient's time zone. The whole plan
-    /// replaces the one in force; an unchanged plan is refused.
+    /// Schedules, on the wall clock of the patient's time zone: "07:00-10:00, 18:00-21:00",
+    /// "08:00 ± 1h", "06:00 for 4h", "3/day 08:00-20:00", "06:00-10:00 on mon,thu".
+    #[command(verbatim_doc_comment)]
     Set {
         #[command(flatten)]
         login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
         #[arg(long, value_parser = bed_arg)]
         bed: BedId,
         /// The plan file (TOML, `[[item]]` tables as above).
@@ -147,6 +153,7 @@ pub enum PlanCmd {
     Show {
         #[command(flatten)]
         login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
         #[arg(long, value_parser = bed_arg)]
         bed: BedId,
     },

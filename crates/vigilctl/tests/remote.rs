@@ -388,6 +388,22 @@ fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
 }
 
 #[test]
+fn the_plan_file_format_is_in_the_help() {
+    let r = run(&["remote", "plan", "set", "--help"], "", None);
+    assert!(r.ok(), "{r:?}");
+    for line in [
+        "  [[item]]\n",
+        "  id = \"bp\"",
+        "  kind = \"reading\"",
+        "  measure = \"NIBP_SYS\"",
+        "  times = \"07:00-10:00, 18:00-21:00\"\n",
+        "  times = \"08:00 ± 1h\"\n",
+    ] {
+        assert!(r.stdout.contains(line), "{line:?} missing: {r:?}");
+    }
+}
+
+#[test]
 fn refusals_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_db, d) = station(&dir);
