@@ -288,6 +288,24 @@ fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
     );
     assert!(!r.ok() && r.stderr.contains("already paused"), "{r:?}");
 
+    // IT registers the patient's home device to the bed (its own action, as for a ward bed).
+    let r = run(
+        &[
+            "device",
+            "add",
+            "bp-cuff-77",
+            "--bed",
+            BED,
+            "--label",
+            "home cuff",
+            "--db",
+            &d,
+        ],
+        "",
+        None,
+    );
+    assert!(r.ok(), "device add: {r:?}");
+
     // The list, as a table and as JSON.
     let r = remote(&d, "nina", NINA, &["list"]);
     assert!(r.ok(), "list: {r:?}");
@@ -296,7 +314,14 @@ fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
         .lines()
         .find(|l| l.starts_with(BED))
         .unwrap_or_else(|| panic!("no row: {r:?}"));
-    for want in ["MRN-0042", "Jane Roe", "paused", "hospital stay", "v1"] {
+    for want in [
+        "MRN-0042",
+        "Jane Roe",
+        "paused",
+        "hospital stay",
+        "v1",
+        "bp-cuff-77",
+    ] {
         assert!(row.contains(want), "{want:?} missing: {row}");
     }
     let r = run(
@@ -320,7 +345,10 @@ fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
     assert_eq!(p["plan"]["set_by"], "carl");
     assert_eq!(p["plan"]["items"][0]["id"], "bp");
     assert_eq!(p["plan"]["items"][0]["measure"], "NIBP_SYS");
-    assert_eq!(p["devices"], serde_json::json!([]));
+    assert_eq!(
+        p["devices"],
+        serde_json::json!([{"device": "bp-cuff-77", "label": "home cuff", "enabled": true}])
+    );
     let reads = audit(&d, "phi_read");
     assert!(
         reads
