@@ -408,7 +408,7 @@ fn require_file(path: &Path) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-fn open_existing(path: &Path) -> Result<AuthService> {
+pub(crate) fn open_existing(path: &Path) -> Result<AuthService> {
     Ok(AuthService::open(
         &require_file(path)?,
         AuthConfig::default(),
@@ -431,7 +431,7 @@ fn read_new_password(name: &str) -> Result<String> {
 }
 
 /// The first line of standard input, without its line end.
-fn read_stdin_line() -> Result<String> {
+pub(crate) fn read_stdin_line() -> Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()
@@ -493,7 +493,7 @@ fn print_entries(entries: &[AuditEntry]) {
 
 /// Text from the trail as it may be shown on a terminal: control characters (escape sequences,
 /// line breaks) are written as escapes instead of being sent to the terminal.
-fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             if c.is_control() {
@@ -505,7 +505,7 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {

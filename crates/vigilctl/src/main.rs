@@ -5,12 +5,14 @@
 //! - `vigilctl record`: the headless engine (subscribe, store, evaluate alarms, log alarms);
 //! - `vigilctl replay`: publish a recording; `query`, `status`: the stored history;
 //! - `vigilctl device`: the device registry;
-//! - `vigilctl station`: the ward's other stations whose alarm state is believed.
+//! - `vigilctl station`: the ward's other stations whose alarm state is believed;
+//! - `vigilctl remote`: remote patients and their care plans, as a station user.
 
 mod admin;
 mod alarm_cmds;
 mod bench;
 mod history;
+mod remote_cmds;
 mod replay;
 
 use std::path::PathBuf;
@@ -75,6 +77,10 @@ enum Cmd {
     /// The database itself: encrypt it at rest (migration).
     #[command(subcommand)]
     Db(admin::DbCmd),
+    /// Remote patients (as a station user, --user): enrol, pause, resume, discharge, care
+    /// plans, the enrolled list.
+    #[command(subcommand)]
+    Remote(remote_cmds::RemoteCmd),
     /// Score NEWS2 (sub-scores, total, risk band) from entered observations.
     News2(alarm_cmds::News2Args),
 }
@@ -211,6 +217,7 @@ fn main() -> Result<()> {
             Cmd::Audit(a) => admin::run_audit(a),
             Cmd::Db(d) => admin::run_db(d),
             Cmd::Station(c) => admin::run_station(c),
+            Cmd::Remote(c) => remote_cmds::run(c),
             Cmd::News2(a) => alarm_cmds::news2(a),
         }
     })

@@ -1,0 +1,622 @@
+//! `vigilctl remote …`: the headless face of the remote-patient station actions (enrol, pause,
+//! resume, discharge, care plans, the enrolled list). An adapter over `vigil_core::remote`: this
+//! file reads arguments, the password and the plan file, and prints. Every rule (identifiers,
+//! time zones, reasons, the schedule's validator, who may do what) is `vigil_core`'s and
+//! `vigil_schedule`'s.
+//!
+//! These are clinical actions (the charge nurse's, a nurse's read), which IT's local
+//! administration (`Actor::cli()`) does not have: each command logs in as a station user
+//! (`AuthService::login`, audited), takes the proof for its permission
+//! (`AuthService::authorize`), acts, and logs out.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+use vigil_core::audit::format_time_utc;
+use vigil_core::auth::{AuthService, Authorized, Permission, PhiRead, Session, WardPolicy};
+use vigil_core::remote::{self, Enrolled, NewRemotePatient, PlanVersion};
+use vigil_core::settings::StationSettings;
+use vigil_core::store;
+use vigil_core::telemetry::BedId;
+use vigil_schedule::{Item, ItemSpec, Kind};
+
+use crate::admin::{open_existing, print_table, printable, read_stdin_line};
+
+/// The environment variable a station user's password may be given in (never a flag).
+const PASSWORD_ENV: &str = "VIGIL_PASSWORD";
+
+/// Who acts, on which database.
+#[derive(Args)]
+pub struct Login {
+    /// SQLite database file of the station.
+    #[arg(long)]
+    db: PathBuf,
+    /// The station user who acts (log-in audited). The password is read from $VIGIL_PASSWORD,
+    /// else from the first line of standard input (prompted for, unechoed, on a terminal);
+    /// never from a flag.
+    #[arg(long)]
+    user: String,
+}
+
+/// A remote bed: `ward/bed` of a remote ward (`home/p-0042`).
+fn bed_arg(s: &str) -> Result<BedId, String> {
+    BedId::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Subcommand)]
+pub enum RemoteCmd {
+    /// Enrol a remote patient to a free remote bed (charge nurse). Audited.
+    Enrol {
+        #[command(flatten)]
+        login: Login,
+        /// The patient's remote bed, `ward/bed` (e.g. home/p-0042); never given to another
+        /// patient afterwards.
+        #[arg(long, value_parser = bed_arg)]
+        bed: BedId,
+        /// Medical record number (first identifier).
+        #[arg(long)]
+        mrn: String,
+        /// The patient's name.
+        #[arg(long)]
+        name: String,
+        /// Date of birth, YYYY-MM-DD (second identifier).
+        #[arg(long)]
+        dob: String,
+        /// The patient's IANA time zone (e.g. Europe/London): the clock of the plan's windows.
+        #[arg(long)]
+        tz: String,
+    },
+    /// Pause the monitoring of a remote patient (charge nurse): no slot is due or missed until
+    /// resumed. Audited with the reason.
+    Pause {
+        #[command(flatten)]
+        login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
+        #[arg(long, value_parser = bed_arg)]
+        bed: BedId,
+        /// Why (e.g. "hospital stay", "travel"); required.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume the monitoring of a paused remote patient (charge nurse). Audited.
+    Resume {
+        #[command(flatten)]
+        login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
+        #[arg(long, value_parser = bed_arg)]
+        bed: BedId,
+    },
+    /// Discharge a remote patient (charge nurse): the stay, its pauses and plan versions are
+    /// kept; devices stay registered to the bed until IT removes them. Audited.
+    Discharge {
+        #[command(flatten)]
+        login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
+        #[arg(long, value_parser = bed_arg)]
+        bed: BedId,
+    },
+    /// Care plans: set a new version from a file (charge nurse), show the one in force.
+    #[command(subcommand)]
+    Plan(PlanCmd),
+    /// The enrolled remote patients (nurse, charge nurse): bed, MRN, name, state (paused with
+    /// its reason), plan version, devices. The read is audited.
+    List {
+        #[command(flatten)]
+        login: Login,
+        /// Machine-readable output (JSON array), with the plans' items.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PlanCmd {
+    /// Set a new version of a remote patient's care plan from a TOML file (charge nurse).
+    ///
+    /// Audited with the version and its items. The file is the whole plan: it replaces the
+    /// version in force (which is kept); the same plan again is refused as unchanged.
+    ///
+    /// The file has one [[item]] table per item of the plan:
+    ///
+    ///   [[item]]
+    ///   id = "bp"                  # 1-32 of a-z 0-9 - _, unique in the plan
+    ///   kind = "reading"           # reading | dose
+    ///   measure = "NIBP_SYS"       # a reading: a vital's code; a dose: the medication id
+    ///   times = "07:00-10:00, 18:00-21:00"
+    ///   urgent_after_min = 60      # optional: missed warning -> urgent, minutes (60)
+    ///   late_grace_min = 120       # optional: a late reading still counts, minutes (120)
+    ///
+    ///   [[item]]
+    ///   id = "metformin"
+    ///   kind = "dose"
+    ///   measure = "metformin"
+    ///   times = "08:00 ± 1h"
+    ///
+    /// Schedules, on the wall clock of the patient's time zone: "07:00-10:00, 18:00-21:00",
+    /// "08:00 ± 1h", "06:00 for 4h", "3/day 08:00-20:00", "06:00-10:00 on mon,thu".
+    #[command(verbatim_doc_comment)]
+    Set {
+        #[command(flatten)]
+        login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
+        #[arg(long, value_parser = bed_arg)]
+        bed: BedId,
+        /// The plan file (TOML, `[[item]]` tables as above).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// The care plan in force for a remote patient (nurse, charge nurse): its version, who set
+    /// it and when, every item. The read is audited.
+    Show {
+        #[command(flatten)]
+        login: Login,
+        /// The remote bed, ward/bed (e.g. home/p-0042).
+        #[arg(long, value_parser = bed_arg)]
+        bed: BedId,
+    },
+}
+
+/// A plan file: the items of one plan (`[[item]]` tables).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    #[serde(default)]
+    item: Vec<ItemSpec>,
+}
+
+/// The items of a plan file as written; checked by `remote::set_plan` (the schedule's one
+/// validator, in the patient's zone).
+fn read_plan_file(path: &Path) -> Result<Vec<ItemSpec>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the plan file {}", path.display()))?;
+    let file: PlanFile = toml::from_str(&text).with_context(|| {
+        format!(
+            "plan file {}: expected TOML [[item]] tables (see `vigilctl remote plan set --help`)",
+            path.display()
+        )
+    })?;
+    Ok(file.item)
+}
+
+/// The password of `user`: $VIGIL_PASSWORD, else one line of standard input.
+fn read_password(user: &str) -> Result<String> {
+    match std::env::var(PASSWORD_ENV) {
+        Ok(p) if p.is_empty() => bail!("${PASSWORD_ENV} is set but empty"),
+        Ok(p) => Ok(p),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("${PASSWORD_ENV} is not valid UTF-8"),
+        Err(std::env::VarError::NotPresent) if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!("Password for {user}: "))
+                .context("reading the password")
+        }
+        Err(std::env::VarError::NotPresent) => read_stdin_line(),
+    }
+}
+
+/// Log in as the station user of `login`, take the proof for `permission`, run `act` with it,
+/// and log out whatever `act` returned. A wrong password, a locked or disabled account and a
+/// role without the permission are errors (the log-in and its failures are audited by the
+/// auth service).
+fn as_user<T>(
+    login: &Login,
+    permission: Permission,
+    what: &str,
+    act: impl FnOnce(&mut AuthService, &Session, &Authorized, i64) -> Result<T>,
+) -> Result<T> {
+    let password = read_password(&login.user)?;
+    let mut svc = open_existing(&login.db)?;
+    // The same check as the window's: the matrix under the ward's policy.
+    let settings = StationSettings::load(svc.connection()).context("reading station settings")?;
+    svc.set_policy(WardPolicy {
+        nurses_acknowledge: settings.nurses_acknowledge,
+    });
+    let now = store::now_ms();
+    let session = svc
+        .login(&login.user, &password, now)
+        .with_context(|| format!("log-in as {:?} refused", login.user))?;
+    let result = svc
+        .authorize(Some(&session), permission, now)
+        .with_context(|| format!("{} may not {what}", login.user))
+        .and_then(|auth| act(&mut svc, &session, &auth, now));
+    if let Err(e) = svc.logout(session, store::now_ms()) {
+        tracing::warn!(user = %login.user, error = %e, "log-out failed");
+    }
+    result
+}
+
+pub fn run(cmd: RemoteCmd) -> Result<()> {
+    match cmd {
+        RemoteCmd::Enrol {
+            login,
+            bed,
+            mrn,
+            name,
+            dob,
+            tz,
+        } => {
+            let p = as_user(
+                &login,
+                remote::MANAGE,
+                "enrol remote patients",
+                |svc, _, auth, now| {
+                    let new = NewRemotePatient {
+                        mrn: &mrn,
+                        name: &name,
+                        dob: &dob,
+                        tz: &tz,
+                    };
+                    remote::enrol(svc.connection(), auth, &bed, &new, now)
+                        .with_context(|| format!("enrolment in remote bed {bed} refused"))
+                },
+            )?;
+            println!(
+                "enrolled MRN {} ({}, born {}, {}) in remote bed {}",
+                printable(&p.mrn),
+                printable(&p.name),
+                p.dob,
+                p.tz.name(),
+                p.bed
+            );
+            println!("no care plan yet: set one with `vigilctl remote plan set`");
+        }
+        RemoteCmd::Pause { login, bed, reason } => {
+            let p = as_user(
+                &login,
+                remote::MANAGE,
+                "pause remote monitoring",
+                |svc, _, auth, now| {
+                    remote::pause(svc.connection(), auth, &bed, &reason, now)
+                        .with_context(|| format!("pause of remote bed {bed} refused"))
+                },
+            )?;
+            let reason = p.pause.map(|z| z.reason).unwrap_or_default();
+            println!(
+                "monitoring of remote bed {} (MRN {}) paused: {}",
+                p.bed,
+                printable(&p.mrn),
+                printable(&reason)
+            );
+        }
+        RemoteCmd::Resume { login, bed } => {
+            let p = as_user(
+                &login,
+                remote::MANAGE,
+                "resume remote monitoring",
+                |svc, _, auth, now| {
+                    remote::resume(svc.connection(), auth, &bed, now)
+                        .with_context(|| format!("resumption of remote bed {bed} refused"))
+                },
+            )?;
+            println!(
+                "monitoring of remote bed {} (MRN {}) resumed",
+                p.bed,
+                printable(&p.mrn)
+            );
+        }
+        RemoteCmd::Discharge { login, bed } => {
+            let p = as_user(
+                &login,
+                remote::MANAGE,
+                "discharge remote patients",
+                |svc, _, auth, now| {
+                    remote::discharge(svc.connection(), auth, &bed, now)
+                        .with_context(|| format!("discharge from remote bed {bed} refused"))
+                },
+            )?;
+            println!(
+                "MRN {} discharged from remote bed {}",
+                printable(&p.mrn),
+                p.bed
+            );
+        }
+        RemoteCmd::Plan(PlanCmd::Set { login, bed, file }) => {
+            let items = read_plan_file(&file)?;
+            let v = as_user(
+                &login,
+                remote::PLAN,
+                "set care plans",
+                |svc, _, auth, now| {
+                    remote::set_plan(svc.connection(), auth, &bed, &items, now)
+                        .with_context(|| format!("care plan of remote bed {bed} refused"))
+                },
+            )?;
+            println!(
+                "care plan of remote bed {bed} set: version {} ({} items)",
+                v.version,
+                v.plan.items().len()
+            );
+            print_items(v.plan.items());
+        }
+        RemoteCmd::Plan(PlanCmd::Show { login, bed }) => {
+            let e = as_user(
+                &login,
+                remote::READ,
+                "see remote patients",
+                |svc, session, auth, now| {
+                    let all = remote::enrolled(svc.connection(), auth)?;
+                    let Some(e) = all.into_iter().find(|e| e.patient.bed == bed) else {
+                        bail!("no remote patient in bed {bed}");
+                    };
+                    let key = bed.key();
+                    svc.audit_read(
+                        session,
+                        PhiRead {
+                            bed: &key,
+                            what: "care plan",
+                            from_ms: now,
+                            to_ms: now,
+                        },
+                        now,
+                    )?;
+                    Ok(e)
+                },
+            )?;
+            print_plan(&e);
+        }
+        RemoteCmd::List { login, json } => {
+            let all = as_user(
+                &login,
+                remote::READ,
+                "see remote patients",
+                |svc, session, auth, now| {
+                    let all = remote::enrolled(svc.connection(), auth)?;
+                    // Identities shown: who saw them is recorded (one entry per run of reads).
+                    svc.audit_read(
+                        session,
+                        PhiRead {
+                            bed: "*",
+                            what: "remote patient list",
+                            from_ms: now,
+                            to_ms: now,
+                        },
+                        now,
+                    )?;
+                    Ok(all)
+                },
+            )?;
+            if json {
+                let rows: Vec<ListRow<'_>> = all.iter().map(ListRow::of).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print_list(&all);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Reading => "reading",
+        Kind::Dose => "dose",
+    }
+}
+
+/// A plan's items, one row each.
+fn print_items(items: &[Item]) {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| {
+            vec![
+                i.id().to_string(),
+                kind_name(i.kind()).to_string(),
+                i.measure().to_string(),
+                i.times().to_string(),
+                format!("{} min", i.urgent_after().num_minutes()),
+                format!("{} min", i.late_grace().num_minutes()),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID",
+            "KIND",
+            "MEASURE",
+            "TIMES",
+            "URGENT AFTER",
+            "LATE GRACE",
+        ],
+        &rows,
+    );
+}
+
+fn state_text(e: &Enrolled) -> String {
+    match &e.patient.pause {
+        Some(z) => format!(
+            "paused since {} by {}: {}",
+            format_time_utc(z.from_ms),
+            printable(&z.by),
+            printable(&z.reason)
+        ),
+        None => e.patient.state().as_str().to_string(),
+    }
+}
+
+fn print_plan(e: &Enrolled) {
+    let p = &e.patient;
+    println!(
+        "remote bed {}: MRN {}, {}, {} ({})",
+        p.bed,
+        printable(&p.mrn),
+        printable(&p.name),
+        p.tz.name(),
+        state_text(e)
+    );
+    match &e.plan {
+        None => println!("no care plan set (vigilctl remote plan set)"),
+        Some(PlanVersion {
+            version,
+            plan,
+            set_ms,
+            set_by,
+            ..
+        }) => {
+            println!(
+                "care plan version {version}, set by {} at {}",
+                printable(set_by),
+                format_time_utc(*set_ms)
+            );
+            print_items(plan.items());
+        }
+    }
+}
+
+fn print_list(all: &[Enrolled]) {
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|e| {
+            let p = &e.patient;
+            vec![
+                p.bed.key(),
+                printable(&p.mrn),
+                printable(&p.name),
+                p.tz.name().to_string(),
+                p.state().as_str().to_string(),
+                p.pause
+                    .as_ref()
+                    .map(|z| printable(&z.reason))
+                    .unwrap_or_default(),
+                e.plan
+                    .as_ref()
+                    .map_or("none".to_string(), |v| format!("v{}", v.version)),
+                devices_text(e),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "BED", "MRN", "NAME", "TZ", "STATE", "REASON", "PLAN", "DEVICES",
+        ],
+        &rows,
+    );
+}
+
+fn devices_text(e: &Enrolled) -> String {
+    e.devices
+        .iter()
+        .map(|d| {
+            if d.enabled {
+                d.device.clone()
+            } else {
+                format!("{} (disabled)", d.device)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One enrolled patient in `remote list --json`.
+#[derive(Serialize)]
+struct ListRow<'a> {
+    bed: String,
+    mrn: &'a str,
+    name: &'a str,
+    dob: &'a str,
+    tz: &'a str,
+    state: &'a str,
+    enrolled: String,
+    enrolled_by: &'a str,
+    pause: Option<PauseRow<'a>>,
+    plan: Option<PlanRow<'a>>,
+    devices: Vec<DeviceRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct PauseRow<'a> {
+    since: String,
+    by: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct PlanRow<'a> {
+    version: u32,
+    set: String,
+    set_by: &'a str,
+    /// Serialised as written in a plan file (`ItemSpec`).
+    items: &'a [Item],
+}
+
+#[derive(Serialize)]
+struct DeviceRow<'a> {
+    device: &'a str,
+    label: &'a str,
+    enabled: bool,
+}
+
+impl<'a> ListRow<'a> {
+    fn of(e: &'a Enrolled) -> Self {
+        let p = &e.patient;
+        ListRow {
+            bed: p.bed.key(),
+            mrn: &p.mrn,
+            name: &p.name,
+            dob: &p.dob,
+            tz: p.tz.name(),
+            state: p.state().as_str(),
+            enrolled: format_time_utc(p.enrolled_ms),
+            enrolled_by: &p.enrolled_by,
+            pause: p.pause.as_ref().map(|z| PauseRow {
+                since: format_time_utc(z.from_ms),
+                by: &z.by,
+                reason: &z.reason,
+            }),
+            plan: e.plan.as_ref().map(|v| PlanRow {
+                version: v.version,
+                set: format_time_utc(v.set_ms),
+                set_by: &v.set_by,
+                items: v.plan.items(),
+            }),
+            devices: e
+                .devices
+                .iter()
+                .map(|d| DeviceRow {
+                    device: &d.device,
+                    label: &d.label,
+                    enabled: d.enabled,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_files_are_item_tables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plan.toml");
+        std::fs::write(
+            &path,
+            "[[item]]\nid = \"bp\"\nkind = \"reading\"\nmeasure = \"NIBP_SYS\"\n\
+             times = \"07:00-10:00, 18:00-21:00\"\n\n[[item]]\nid = \"metformin\"\n\
+             kind = \"dose\"\nmeasure = \"metformin\"\ntimes = \"08:00 ± 1h\"\n\
+             late_grace_min = 30\n",
+        )
+        .expect("write");
+        let items = read_plan_file(&path).expect("read");
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            items[0],
+            ItemSpec::new("bp", Kind::Reading, "NIBP_SYS", "07:00-10:00, 18:00-21:00")
+        );
+        assert_eq!(items[1].late_grace_min, 30);
+
+        // A misspelt key is refused, not ignored.
+        std::fs::write(&path, "[[items]]\nid = \"bp\"\n").expect("write");
+        let err = format!("{:#}", read_plan_file(&path).expect_err("typo"));
+        assert!(err.contains("items"), "{err}");
+        std::fs::write(
+            &path,
+            "[[item]]\nid = \"bp\"\nkind = \"reading\"\nmeasure = \"NIBP_SYS\"\n\
+             times = \"07:00-10:00\"\nurgent_after = 5\n",
+        )
+        .expect("write");
+        let err = format!("{:#}", read_plan_file(&path).expect_err("typo"));
+        assert!(err.contains("urgent_after"), "{err}");
+    }
+}

@@ -1,0 +1,573 @@
+//! `vigilctl remote …` as a charge nurse and a nurse would run it: the real binary on a
+//! temporary database (users made with `vigilctl user add`), passwords on standard input or in
+//! $VIGIL_PASSWORD. Every action is checked in its output and in `vigilctl audit list`; the
+//! refusals (a nurse enrolling, a wrong password, a plan the schedule's validator refuses, a
+//! measure that is no vital) change nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+mod support;
+use support::VIGILCTL;
+
+const CARL: &str = "river-lamp-9-cedar";
+const NINA: &str = "ward4-kettle-moon";
+const BED: &str = "home/p-0042";
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Run vigilctl with `args`, `stdin` as standard input and, if given, $VIGIL_PASSWORD.
+fn run(args: &[&str], stdin: &str, password_env: Option<&str>) -> Run {
+    let mut cmd = Command::new(VIGILCTL);
+    cmd.args(args)
+        .env("USER", "itdesk")
+        .env("RUST_LOG", "warn")
+        .env_remove("VIGIL_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(pw) = password_env {
+        cmd.env("VIGIL_PASSWORD", pw);
+    }
+    let mut child = cmd.spawn().expect("spawn vigilctl");
+    if let Some(mut input) = child.stdin.take() {
+        match input.write_all(stdin.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => panic!("write stdin: {e}"),
+        }
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait vigilctl");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// `vigilctl remote ARGS --db DB --user USER`, the password on standard input.
+fn remote(db: &str, user: &str, password: &str, args: &[&str]) -> Run {
+    let mut all = vec!["remote"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--db", db, "--user", user]);
+    run(&all, &format!("{password}\n"), None)
+}
+
+/// The rows of `vigilctl audit list --action ACTION` (the header left out).
+fn audit(db: &str, action: &str) -> Vec<String> {
+    let r = run(&["audit", "list", "--db", db, "--action", action], "", None);
+    assert!(r.ok(), "audit list: {r:?}");
+    r.stdout.lines().skip(1).map(str::to_string).collect()
+}
+
+/// A database with a nurse, a charge nurse and an admin made through the CLI.
+fn station(dir: &tempfile::TempDir) -> (PathBuf, String) {
+    let db = dir.path().join("station.db");
+    let d = db.to_string_lossy().into_owned();
+    for (name, role, pw) in [
+        ("nina", "nurse", NINA),
+        ("carl", "charge-nurse", CARL),
+        ("ada", "admin", "amber-quill-72-fjord"),
+    ] {
+        let r = run(
+            &["user", "add", name, "--role", role, "--db", &d],
+            &format!("{pw}\n"),
+            None,
+        );
+        assert!(r.ok(), "user add {name}: {r:?}");
+    }
+    (db, d)
+}
+
+fn enrol(d: &str, user: &str, password: &str) -> Run {
+    remote(
+        d,
+        user,
+        password,
+        &[
+            "enrol",
+            "--bed",
+            BED,
+            "--mrn",
+            "MRN-0042",
+            "--name",
+            "Jane Roe",
+            "--dob",
+            "1950-03-14",
+            "--tz",
+            "Europe/London",
+        ],
+    )
+}
+
+fn write_plan(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write plan");
+    p.to_string_lossy().into_owned()
+}
+
+const PLAN: &str = r#"
+# Jane Roe's plan: blood pressure twice a day, metformin in the morning.
+[[item]]
+id = "bp"
+kind = "reading"
+measure = "NIBP_SYS"
+times = "07:00-10:00, 18:00-21:00"
+
+[[item]]
+id = "metformin"
+kind = "dose"
+measure = "metformin"
+times = "08:00 ± 1h"
+late_grace_min = 30
+"#;
+
+#[test]
+fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_db, d) = station(&dir);
+
+    // Enrol (password on standard input).
+    let r = enrol(&d, "carl", CARL);
+    assert!(r.ok(), "enrol: {r:?}");
+    assert!(
+        r.stdout
+            .contains("enrolled MRN MRN-0042 (Jane Roe, born 1950-03-14, Europe/London) in remote bed home/p-0042"),
+        "{r:?}"
+    );
+    let rows = audit(&d, "remote_patient_enrol");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("carl") && rows[0].contains(BED) && rows[0].contains("mrn=MRN-0042"),
+        "{rows:?}"
+    );
+    assert!(
+        !rows[0].contains("Jane"),
+        "the trail names the MRN, never the name: {rows:?}"
+    );
+
+    // No plan yet.
+    let r = remote(&d, "nina", NINA, &["plan", "show", "--bed", BED]);
+    assert!(r.ok(), "plan show: {r:?}");
+    assert!(r.stdout.contains("no care plan set"), "{r:?}");
+
+    // Set the plan from a file ($VIGIL_PASSWORD this time).
+    let plan = write_plan(dir.path(), "plan.toml", PLAN);
+    let r = run(
+        &[
+            "remote", "plan", "set", "--db", &d, "--user", "carl", "--bed", BED, "--file", &plan,
+        ],
+        "",
+        Some(CARL),
+    );
+    assert!(r.ok(), "plan set: {r:?}");
+    assert!(
+        r.stdout
+            .contains("care plan of remote bed home/p-0042 set: version 1 (2 items)"),
+        "{r:?}"
+    );
+    let rows = audit(&d, "care_plan_set");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("carl")
+            && rows[0].contains("v1: bp reading \"07:00-10:00, 18:00-21:00\"")
+            && rows[0].contains("metformin dose \"07:00-09:00\"")
+            && rows[0].contains("grace 30m"),
+        "{rows:?}"
+    );
+
+    // The same plan again is refused as unchanged.
+    let r = run(
+        &[
+            "remote", "plan", "set", "--db", &d, "--user", "carl", "--bed", BED, "--file", &plan,
+        ],
+        "",
+        Some(CARL),
+    );
+    assert!(!r.ok(), "unchanged plan accepted: {r:?}");
+    assert!(r.stderr.contains("unchanged (version 1)"), "{r:?}");
+
+    // A nurse reads the plan in force: version, who set it, every item.
+    let r = remote(&d, "nina", NINA, &["plan", "show", "--bed", BED]);
+    assert!(r.ok(), "plan show: {r:?}");
+    assert!(
+        r.stdout
+            .contains("remote bed home/p-0042: MRN MRN-0042, Jane Roe, Europe/London (active)"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("care plan version 1, set by carl at "),
+        "{r:?}"
+    );
+    let bp = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("bp "))
+        .unwrap_or_else(|| panic!("no bp row: {r:?}"));
+    for want in [
+        "reading",
+        "NIBP_SYS",
+        "07:00-10:00, 18:00-21:00",
+        "60 min",
+        "120 min",
+    ] {
+        assert!(bp.contains(want), "{want:?} missing: {bp}");
+    }
+    let dose = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("metformin "))
+        .unwrap_or_else(|| panic!("no metformin row: {r:?}"));
+    for want in ["dose", "07:00-09:00", "30 min"] {
+        assert!(dose.contains(want), "{want:?} missing: {dose}");
+    }
+    let reads = audit(&d, "phi_read");
+    assert!(
+        reads
+            .iter()
+            .any(|l| l.contains("nina") && l.contains(BED) && l.contains("care plan")),
+        "{reads:?}"
+    );
+
+    // Pause with a reason.
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["pause", "--bed", BED, "--reason", "hospital stay"],
+    );
+    assert!(r.ok(), "pause: {r:?}");
+    assert!(
+        r.stdout
+            .contains("monitoring of remote bed home/p-0042 (MRN MRN-0042) paused: hospital stay"),
+        "{r:?}"
+    );
+    let rows = audit(&d, "remote_patient_pause");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("carl") && rows[0].contains("\"hospital stay\""),
+        "{rows:?}"
+    );
+    // Paused twice is refused.
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["pause", "--bed", BED, "--reason", "travel"],
+    );
+    assert!(!r.ok() && r.stderr.contains("already paused"), "{r:?}");
+
+    // IT registers the patient's home device to the bed (its own action, as for a ward bed).
+    let r = run(
+        &[
+            "device",
+            "add",
+            "bp-cuff-77",
+            "--bed",
+            BED,
+            "--label",
+            "home cuff",
+            "--db",
+            &d,
+        ],
+        "",
+        None,
+    );
+    assert!(r.ok(), "device add: {r:?}");
+
+    // The list, as a table and as JSON.
+    let r = remote(&d, "nina", NINA, &["list"]);
+    assert!(r.ok(), "list: {r:?}");
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(BED))
+        .unwrap_or_else(|| panic!("no row: {r:?}"));
+    for want in [
+        "MRN-0042",
+        "Jane Roe",
+        "paused",
+        "hospital stay",
+        "v1",
+        "bp-cuff-77",
+    ] {
+        assert!(row.contains(want), "{want:?} missing: {row}");
+    }
+    let r = run(
+        &["remote", "list", "--json", "--db", &d, "--user", "nina"],
+        "",
+        Some(NINA),
+    );
+    assert!(r.ok(), "list --json: {r:?}");
+    let v = r.json();
+    let all = v.as_array().expect("array");
+    assert_eq!(all.len(), 1, "{v}");
+    let p = &all[0];
+    assert_eq!(p["bed"], BED);
+    assert_eq!(p["mrn"], "MRN-0042");
+    assert_eq!(p["dob"], "1950-03-14");
+    assert_eq!(p["tz"], "Europe/London");
+    assert_eq!(p["state"], "paused");
+    assert_eq!(p["pause"]["reason"], "hospital stay");
+    assert_eq!(p["pause"]["by"], "carl");
+    assert_eq!(p["plan"]["version"], 1);
+    assert_eq!(p["plan"]["set_by"], "carl");
+    assert_eq!(p["plan"]["items"][0]["id"], "bp");
+    assert_eq!(p["plan"]["items"][0]["measure"], "NIBP_SYS");
+    assert_eq!(
+        p["devices"],
+        serde_json::json!([{"device": "bp-cuff-77", "label": "home cuff", "enabled": true}])
+    );
+    let reads = audit(&d, "phi_read");
+    assert!(
+        reads
+            .iter()
+            .any(|l| l.contains("nina") && l.contains("remote patient list")),
+        "{reads:?}"
+    );
+
+    // Resume.
+    let r = remote(&d, "carl", CARL, &["resume", "--bed", BED]);
+    assert!(r.ok(), "resume: {r:?}");
+    assert!(
+        r.stdout
+            .contains("monitoring of remote bed home/p-0042 (MRN MRN-0042) resumed"),
+        "{r:?}"
+    );
+    let rows = audit(&d, "remote_patient_resume");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("carl") && rows[0].contains(BED),
+        "{rows:?}"
+    );
+    let r = run(
+        &["remote", "list", "--json", "--db", &d, "--user", "carl"],
+        "",
+        Some(CARL),
+    );
+    assert!(r.ok(), "list --json: {r:?}");
+    let v = r.json();
+    assert_eq!(v[0]["state"], "active", "{v}");
+    assert_eq!(v[0]["pause"], Value::Null, "{v}");
+
+    // Discharge: the list is empty again.
+    let r = remote(&d, "carl", CARL, &["discharge", "--bed", BED]);
+    assert!(r.ok(), "discharge: {r:?}");
+    assert!(
+        r.stdout
+            .contains("MRN MRN-0042 discharged from remote bed home/p-0042"),
+        "{r:?}"
+    );
+    let rows = audit(&d, "remote_patient_discharge");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("carl") && rows[0].contains("mrn=MRN-0042"),
+        "{rows:?}"
+    );
+    let r = run(
+        &["remote", "list", "--json", "--db", &d, "--user", "nina"],
+        "",
+        Some(NINA),
+    );
+    assert!(r.ok(), "list --json: {r:?}");
+    assert_eq!(r.json(), serde_json::json!([]));
+
+    // Every command logged in and out as its user.
+    let logins = audit(&d, "login");
+    let logouts = audit(&d, "logout");
+    assert!(logins.iter().any(|l| l.contains("carl")), "{logins:?}");
+    assert!(logins.iter().any(|l| l.contains("nina")), "{logins:?}");
+    assert_eq!(logins.len(), logouts.len(), "{logins:?}\n{logouts:?}");
+
+    // And the trail is intact.
+    let r = run(&["audit", "verify", "--db", &d], "", None);
+    assert!(r.ok(), "audit verify: {r:?}");
+}
+
+#[test]
+fn the_plan_file_format_is_in_the_help() {
+    let r = run(&["remote", "plan", "set", "--help"], "", None);
+    assert!(r.ok(), "{r:?}");
+    for line in [
+        "  [[item]]\n",
+        "  id = \"bp\"",
+        "  kind = \"reading\"",
+        "  measure = \"NIBP_SYS\"",
+        "  times = \"07:00-10:00, 18:00-21:00\"\n",
+        "  times = \"08:00 ± 1h\"\n",
+    ] {
+        assert!(r.stdout.contains(line), "{line:?} missing: {r:?}");
+    }
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_db, d) = station(&dir);
+
+    // A nurse may not enrol: a permission error, a non-zero exit, nothing written.
+    let r = enrol(&d, "nina", NINA);
+    assert!(!r.ok(), "nurse enrolled: {r:?}");
+    assert!(
+        r.stderr.contains("nina may not enrol remote patients")
+            && r.stderr
+                .contains("role nurse may not admit_discharge_transfer"),
+        "{r:?}"
+    );
+    assert!(audit(&d, "remote_patient_enrol").is_empty());
+    // Nor may IT's admin: clinical actions are not theirs.
+    let r = enrol(&d, "ada", "amber-quill-72-fjord");
+    assert!(!r.ok(), "admin enrolled: {r:?}");
+    assert!(r.stderr.contains("role admin may not"), "{r:?}");
+    assert!(audit(&d, "remote_patient_enrol").is_empty());
+    // A wrong password is refused, and the failure recorded.
+    let r = enrol(&d, "carl", "not-carls-password");
+    assert!(!r.ok(), "wrong password accepted: {r:?}");
+    assert!(
+        r.stderr.contains("log-in as \"carl\" refused")
+            && r.stderr.contains("wrong user name or password"),
+        "{r:?}"
+    );
+    let failed = audit(&d, "login_failed");
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains("carl") && l.contains("wrong password")),
+        "{failed:?}"
+    );
+    assert!(audit(&d, "remote_patient_enrol").is_empty());
+    // No password at all.
+    let r = remote(&d, "carl", "", &["list"]);
+    assert!(!r.ok() && r.stderr.contains("no password"), "{r:?}");
+    let r = run(
+        &["remote", "list", "--db", &d, "--user", "carl"],
+        "",
+        Some(""),
+    );
+    assert!(!r.ok() && r.stderr.contains("VIGIL_PASSWORD"), "{r:?}");
+    // A bed that is no bed is refused before anything is read.
+    let r = remote(&d, "carl", CARL, &["resume", "--bed", "p-0042"]);
+    assert!(!r.ok() && r.stderr.contains("not a bed"), "{r:?}");
+
+    let r = enrol(&d, "carl", CARL);
+    assert!(r.ok(), "enrol: {r:?}");
+
+    // Overlapping windows: the schedule validator's message.
+    let plan = write_plan(
+        dir.path(),
+        "overlap.toml",
+        "[[item]]\nid = \"bp\"\nkind = \"reading\"\nmeasure = \"NIBP_SYS\"\n\
+         times = \"07:00-10:00, 09:00-11:00\"\n",
+    );
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["plan", "set", "--bed", BED, "--file", &plan],
+    );
+    assert!(!r.ok(), "overlap accepted: {r:?}");
+    assert!(
+        r.stderr
+            .contains("windows 07:00-10:00 and 09:00-11:00 overlap"),
+        "{r:?}"
+    );
+    // A reading of a measure that is no vital.
+    let plan = write_plan(
+        dir.path(),
+        "measure.toml",
+        "[[item]]\nid = \"sugar\"\nkind = \"reading\"\nmeasure = \"GLUCOSE_X\"\n\
+         times = \"08:00 ± 1h\"\n",
+    );
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["plan", "set", "--bed", BED, "--file", &plan],
+    );
+    assert!(!r.ok(), "unknown measure accepted: {r:?}");
+    assert!(
+        r.stderr
+            .contains("\"GLUCOSE_X\" is not a vital Vigil receives"),
+        "{r:?}"
+    );
+    // A file that is not a plan (a misspelt table) names what is wrong.
+    let plan = write_plan(dir.path(), "typo.toml", "[[items]]\nid = \"bp\"\n");
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["plan", "set", "--bed", BED, "--file", &plan],
+    );
+    assert!(!r.ok() && r.stderr.contains("items"), "{r:?}");
+    // A nurse may not set a plan.
+    let plan = write_plan(dir.path(), "plan.toml", PLAN);
+    let r = remote(
+        &d,
+        "nina",
+        NINA,
+        &["plan", "set", "--bed", BED, "--file", &plan],
+    );
+    assert!(!r.ok(), "nurse set a plan: {r:?}");
+    assert!(r.stderr.contains("nina may not set care plans"), "{r:?}");
+    assert!(audit(&d, "care_plan_set").is_empty());
+
+    // A pause needs a reason.
+    let r = remote(&d, "carl", CARL, &["pause", "--bed", BED, "--reason", "  "]);
+    assert!(
+        !r.ok() && r.stderr.contains("a reason is required"),
+        "{r:?}"
+    );
+    assert!(audit(&d, "remote_patient_pause").is_empty());
+
+    // The patient is still active, without a plan.
+    let r = run(
+        &["remote", "list", "--json", "--db", &d, "--user", "carl"],
+        "",
+        Some(CARL),
+    );
+    assert!(r.ok(), "list: {r:?}");
+    let v = r.json();
+    assert_eq!(v[0]["state"], "active", "{v}");
+    assert_eq!(v[0]["plan"], Value::Null, "{v}");
+
+    // Five wrong passwords lock an account out; then even the right one is refused.
+    for _ in 0..5 {
+        let r = remote(&d, "nina", "not-ninas-password", &["list"]);
+        assert!(!r.ok(), "wrong password accepted: {r:?}");
+    }
+    assert_eq!(audit(&d, "lockout").len(), 1);
+    let r = remote(&d, "nina", NINA, &["list"]);
+    assert!(!r.ok(), "locked-out account accepted: {r:?}");
+    assert!(r.stderr.contains("account locked"), "{r:?}");
+}
