@@ -123,16 +123,16 @@ pub enum PlanCmd {
     ///
     ///   [[item]]
     ///   id = "bp"                  # 1-32 of a-z 0-9 - _, unique in the plan
-    ///   kind = "reading"           # reading | dose
-    ///   measure = "NIBP_SYS"       # a reading: a vital's code; a dose: the medication id
+    ///   kind = "reading"           # reading (dose: refused until dispensers' events are received)
+    ///   measure = "NIBP_SYS"       # a vital's code: NIBP_SYS, SPO2, ...
     ///   times = "07:00-10:00, 18:00-21:00"
     ///   urgent_after_min = 60      # optional: missed warning -> urgent, minutes (60)
     ///   late_grace_min = 120       # optional: a late reading still counts, minutes (120)
     ///
     ///   [[item]]
-    ///   id = "metformin"
-    ///   kind = "dose"
-    ///   measure = "metformin"
+    ///   id = "spo2"
+    ///   kind = "reading"
+    ///   measure = "SPO2"
     ///   times = "08:00 ± 1h"
     ///
     /// Schedules, on the wall clock of the patient's time zone: "07:00-10:00, 18:00-21:00",
@@ -593,8 +593,8 @@ mod tests {
         std::fs::write(
             &path,
             "[[item]]\nid = \"bp\"\nkind = \"reading\"\nmeasure = \"NIBP_SYS\"\n\
-             times = \"07:00-10:00, 18:00-21:00\"\n\n[[item]]\nid = \"metformin\"\n\
-             kind = \"dose\"\nmeasure = \"metformin\"\ntimes = \"08:00 ± 1h\"\n\
+             times = \"07:00-10:00, 18:00-21:00\"\n\n[[item]]\nid = \"spo2\"\n\
+             kind = \"reading\"\nmeasure = \"SPO2\"\ntimes = \"08:00 ± 1h\"\n\
              late_grace_min = 30\n",
         )
         .expect("write");

@@ -138,7 +138,7 @@ fn write_plan(dir: &Path, name: &str, text: &str) -> String {
 }
 
 const PLAN: &str = r#"
-# Jane Roe's plan: blood pressure twice a day, metformin in the morning.
+# Jane Roe's plan: blood pressure twice a day, oxygen saturation in the morning.
 [[item]]
 id = "bp"
 kind = "reading"
@@ -146,9 +146,9 @@ measure = "NIBP_SYS"
 times = "07:00-10:00, 18:00-21:00"
 
 [[item]]
-id = "metformin"
-kind = "dose"
-measure = "metformin"
+id = "spo2"
+kind = "reading"
+measure = "SPO2"
 times = "08:00 ± 1h"
 late_grace_min = 30
 "#;
@@ -201,8 +201,8 @@ fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(
         rows[0].contains("carl")
-            && rows[0].contains("v1: bp reading \"07:00-10:00, 18:00-21:00\"")
-            && rows[0].contains("metformin dose \"07:00-09:00\"")
+            && rows[0].contains("v1: bp reading NIBP_SYS \"07:00-10:00, 18:00-21:00\"")
+            && rows[0].contains("spo2 reading SPO2 \"07:00-09:00\"")
             && rows[0].contains("grace 30m"),
         "{rows:?}"
     );
@@ -244,13 +244,13 @@ fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
     ] {
         assert!(bp.contains(want), "{want:?} missing: {bp}");
     }
-    let dose = r
+    let spo2 = r
         .stdout
         .lines()
-        .find(|l| l.starts_with("metformin "))
-        .unwrap_or_else(|| panic!("no metformin row: {r:?}"));
-    for want in ["dose", "07:00-09:00", "30 min"] {
-        assert!(dose.contains(want), "{want:?} missing: {dose}");
+        .find(|l| l.starts_with("spo2 "))
+        .unwrap_or_else(|| panic!("no spo2 row: {r:?}"));
+    for want in ["reading", "SPO2", "07:00-09:00", "30 min"] {
+        assert!(spo2.contains(want), "{want:?} missing: {spo2}");
     }
     let reads = audit(&d, "phi_read");
     assert!(
@@ -519,6 +519,24 @@ fn refusals_change_nothing() {
     assert!(
         r.stderr
             .contains("\"GLUCOSE_X\" is not a vital Vigil receives"),
+        "{r:?}"
+    );
+    // A dose item: no dispenser's events are received yet, so its slots could only be missed.
+    let plan = write_plan(
+        dir.path(),
+        "dose.toml",
+        "[[item]]\nid = \"metformin\"\nkind = \"dose\"\nmeasure = \"metformin\"\n\
+         times = \"08:00 ± 1h\"\n",
+    );
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["plan", "set", "--bed", BED, "--file", &plan],
+    );
+    assert!(!r.ok(), "dose item accepted: {r:?}");
+    assert!(
+        r.stderr.contains("dose schedules need a dispenser"),
         "{r:?}"
     );
     // A file that is not a plan (a misspelt table) names what is wrong.
