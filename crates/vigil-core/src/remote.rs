@@ -381,6 +381,17 @@ pub fn plan_versions(conn: &Connection, stay: i64) -> Result<Vec<PlanVersion>, R
     rows.map(|r| r?).collect()
 }
 
+/// Every version of every current stay's care plan, by stay then version (the watch's read).
+pub fn current_plan_versions(conn: &Connection) -> Result<Vec<PlanVersion>, RemoteError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT {PLAN_COLUMNS} FROM care_plans
+         WHERE patient IN (SELECT id FROM remote_patients WHERE discharged_ms IS NULL)
+         ORDER BY patient, version"
+    ))?;
+    let rows = q.query_map([], plan_from_row)?;
+    rows.map(|r| r?).collect()
+}
+
 /// One version of a stay's care plan (the one a slot outcome names).
 pub fn plan_version(
     conn: &Connection,

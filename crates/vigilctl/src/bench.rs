@@ -1041,7 +1041,7 @@ impl AlarmWatch for EngineWatch<'_> {
 }
 
 /// A fresh private (0700) directory under the system temp dir.
-fn tempdir() -> Result<PathBuf> {
+pub(crate) fn tempdir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!(
         "vigil-bench-{}-{}",
         std::process::id(),

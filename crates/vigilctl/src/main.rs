@@ -11,6 +11,7 @@
 mod admin;
 mod alarm_cmds;
 mod bench;
+mod bench_remote;
 mod history;
 mod remote_cmds;
 mod replay;
@@ -95,6 +96,9 @@ enum BenchCmd {
     /// The full pipeline at increasing bed counts (--steps), with publish -> alarm latency,
     /// bytes per bed-hour and the largest bed count sustained; --rss-every for memory over time.
     Load(bench::LoadArgs),
+    /// Remote patients' watch at scale: enrol N patients with four schedules, store days of
+    /// readings, time the evaluation of every schedule (the engine's tick) and the enrolled list.
+    Remote(bench_remote::RemoteArgs),
 }
 
 #[derive(Args)]
@@ -213,6 +217,7 @@ fn main() -> Result<()> {
             Cmd::Bench(BenchCmd::Ingest(a)) => bench::ingest(a).await,
             Cmd::Bench(BenchCmd::Alarms(a)) => bench::alarms(a).await,
             Cmd::Bench(BenchCmd::Load(a)) => bench::load(a).await,
+            Cmd::Bench(BenchCmd::Remote(a)) => bench_remote::remote(a).await,
             Cmd::User(u) => admin::run_user(u),
             Cmd::Audit(a) => admin::run_audit(a),
             Cmd::Db(d) => admin::run_db(d),

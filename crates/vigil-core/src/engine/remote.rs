@@ -11,8 +11,7 @@ use tracing::Level;
 
 use super::security::blocking;
 use super::{lock, LiveEvent, Shared};
-use crate::remote::watch::{tick, AlertChange, Change, WatchSettings};
-use crate::store;
+use crate::remote::watch::{open, tick, AlertChange, Change, WatchSettings};
 
 pub(super) async fn remote_loop(
     shared: Arc<Shared>,
@@ -25,7 +24,7 @@ pub(super) async fn remote_loop(
         "remote patients cannot be watched (database)",
         "remote watch start failed",
     );
-    let Some(conn) = blocking(move || store::open(&db), Level::ERROR, failed).await else {
+    let Some(conn) = blocking(move || open(&db), Level::ERROR, failed).await else {
         return;
     };
     let conn = Arc::new(Mutex::new(conn));

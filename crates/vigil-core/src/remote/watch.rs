@@ -403,6 +403,18 @@ fn open_alerts(conn: &Connection) -> Result<Vec<Open>, RemoteError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Page cache of the watch's connection, KiB: every tick reads each current stay's readings
+/// over the lookback, which then stay in memory instead of being read (and, encrypted,
+/// decrypted) again from the file (`vigilctl bench remote`).
+const CACHE_KIB: i64 = 32 * 1024;
+
+/// The watch's own connection to the station's database (the engine's loop and the bench).
+pub fn open(db: &std::path::Path) -> Result<Connection, RemoteError> {
+    let conn = crate::store::open(db)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    Ok(conn)
+}
+
 /// Evaluate every current stay at `now_ms` and write what changed (raised, escalated,
 /// resolved) in one transaction. Returns the changes, for the log and the window.
 pub fn tick(
@@ -417,8 +429,8 @@ pub fn tick(
         // Readings taken up to a day before the horizon: a slot's late grace may reach back.
         let readings = readings_since(tx, horizon.saturating_sub(24 * 3_600_000))?;
         let mut versions: HashMap<i64, Vec<PlanVersion>> = HashMap::new();
-        for p in &stays {
-            versions.insert(p.stay, super::plan_versions(tx, p.stay)?);
+        for v in super::current_plan_versions(tx)? {
+            versions.entry(v.stay).or_default().push(v);
         }
         let mut pauses: HashMap<i64, Vec<(i64, Option<i64>)>> = HashMap::new();
         {
