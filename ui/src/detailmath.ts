@@ -107,13 +107,39 @@ export function toLocalInput(ms: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
+/** Vitals of home devices (a scale, a glucose meter), measured a few times a day (issue 15). */
+export const HOME_VITALS: readonly string[] = ['WEIGHT', 'GLUCOSE'];
+
+/** Home readings up to a day and a half apart are joined (a daily weight is one line). */
+const HOME_JOIN_MS = 36 * 3_600_000;
+
+/** Vitals measured now and then (a cuff, a scale, a meter): drawn as points, without a band. */
+export function isDiscrete(vital: string): boolean {
+  return vital.startsWith('NIBP') || HOME_VITALS.includes(vital);
+}
+
+/**
+ * Whether the bed detail shows a numeric: always, unless it is optional (a home device's vital),
+ * then while the bed has a reading of it (live or late) or an alarm of it.
+ */
+export function showNum(
+  spec: { codes: readonly string[]; optional?: boolean },
+  live: boolean,
+  late: boolean,
+  alarms: readonly { code: string }[],
+): boolean {
+  if (!spec.optional) return true;
+  return live || late || alarms.some((a) => spec.codes.some((c) => a.code.startsWith(`${c}_`)));
+}
+
 /**
  * The longest time between two readings still drawn as one line. Continuous vitals arrive
  * every few seconds, so a missing bucket or more is a gap; NIBP is measured every few minutes
- * and its points are joined unless 20 minutes or more apart.
+ * and its points are joined unless 20 minutes or more apart; home readings unless 36 hours.
  */
 export function maxJoinMs(vital: string, bucketMs: number): number {
   if (vital.startsWith('NIBP')) return Math.max(20 * 60_000, 2.5 * bucketMs);
+  if (HOME_VITALS.includes(vital)) return Math.max(HOME_JOIN_MS, 2.5 * bucketMs);
   return Math.max(2.5 * bucketMs, 15_000);
 }
 
@@ -391,10 +417,19 @@ export const TREND_AXES: Readonly<Record<string, readonly [number, number]>> = {
   NIBP_MEAN: [0, 220],
   NIBP_DIA: [0, 220],
   TEMP: [34, 41],
+  GLUCOSE: [0, 400],
+  WEIGHT: [0, 150],
 };
+
+/** Vitals whose axis follows the patient's own readings, with this margin (a 1 kg gain shows). */
+const TREND_MARGINS: Readonly<Record<string, number>> = { WEIGHT: 5 };
 
 /** The y range of a trend of `vital` holding values from `lo` to `hi` (NaN/∞: none). */
 export function trendAxis(vital: string, lo: number, hi: number): [number, number] {
+  const margin = TREND_MARGINS[vital];
+  if (margin !== undefined && Number.isFinite(lo) && Number.isFinite(hi)) {
+    return [Math.max(0, Math.floor(lo - margin)), Math.ceil(hi + margin)];
+  }
   const [a, b] = TREND_AXES[vital] ?? [0, 100];
   const min = Number.isFinite(lo) ? Math.min(a, Math.floor(lo)) : a;
   const max = Number.isFinite(hi) ? Math.max(b, Math.ceil(hi)) : b;

@@ -4,6 +4,7 @@ import {
   clampStart,
   customRange,
   fanOut,
+  isDiscrete,
   keyStep,
   limitsText,
   maxJoinMs,
@@ -11,6 +12,7 @@ import {
   panWindow,
   presetRange,
   sampleRange,
+  showNum,
   stripPolylines,
   timeAtX,
   trendData,
@@ -85,6 +87,15 @@ describe('trend data', () => {
     expect(maxJoinMs('HR', 60_000)).toBe(150_000);
     const d = trendData([trend('NIBP_SYS', 10_000, [0, 180_000, 360_000, 3 * H])]);
     expect(d[3]).toEqual([65, 66, 67, null, 68]);
+  });
+
+  it('joins daily home readings and draws them as points', () => {
+    expect(maxJoinMs('WEIGHT', 60_000)).toBe(36 * H);
+    expect(maxJoinMs('GLUCOSE', 60_000)).toBe(36 * H);
+    const d = trendData([trend('WEIGHT', 60_000, [0, 24 * H, 48 * H, 96 * H])]);
+    expect(d[3]).toEqual([65, 66, 67, null, 68]);
+    expect(isDiscrete('WEIGHT') && isDiscrete('GLUCOSE') && isDiscrete('NIBP_SYS')).toBe(true);
+    expect(isDiscrete('HR')).toBe(false);
   });
 
   it('aligns series on one axis without breaking them at the other series times', () => {
@@ -256,6 +267,25 @@ describe('trend scale, limits and alarm marks', () => {
     expect(trendAxis('SPO2', 84, 99)).toEqual([70, 100]);
     expect(trendAxis('SPO2', 62, 99)).toEqual([62, 100]);
     expect(trendAxis('HR', Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY)).toEqual([0, 200]);
+    expect(trendAxis('GLUCOSE', 37.5, 180)).toEqual([0, 400]);
+    expect(trendAxis('GLUCOSE', 60, 512)).toEqual([0, 512]);
+  });
+
+  it('scales a weight trend to the patient, so that a kilogram shows', async () => {
+    const { trendAxis } = await import('../src/detailmath');
+    expect(trendAxis('WEIGHT', 80, 82.4)).toEqual([75, 88]);
+    expect(trendAxis('WEIGHT', 2.1, 2.3)).toEqual([0, 8]);
+    expect(trendAxis('WEIGHT', Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY)).toEqual([0, 150]);
+  });
+
+  it('shows a home numeric only while the bed has its reading or alarm', () => {
+    const glucose = { codes: ['GLUCOSE'], optional: true };
+    expect(showNum({ codes: ['HR'] }, false, false, [])).toBe(true);
+    expect(showNum(glucose, false, false, [])).toBe(false);
+    expect(showNum(glucose, true, false, [])).toBe(true);
+    expect(showNum(glucose, false, true, [])).toBe(true);
+    expect(showNum(glucose, false, false, [{ code: 'GLUCOSE_LOW' }])).toBe(true);
+    expect(showNum(glucose, false, false, [{ code: 'HR_LOW' }])).toBe(false);
   });
 
   it('finds the limit band and the alarms of a vital', async () => {

@@ -7,8 +7,18 @@
 //! is per patient and can be replaced through `EngineHandle::set_limits`.
 //!
 //! Condition delays (alarm fatigue, clinical.md §1): SpO2, RR and etCO2 10 s (short motion
-//! artefacts do not alarm); HR, PR, NIBP and temperature none (HR is already averaged over
-//! beats; NIBP and temperature are discrete, slow measurements).
+//! artefacts do not alarm); HR, PR, NIBP, temperature and glucose none (HR is already averaged
+//! over beats; NIBP, temperature and glucose are discrete, slow measurements).
+//!
+//! Home devices (issue 15): body weight has no default limit (an absolute weight says little;
+//! what matters is a gain, e.g. about 2 kg over 3 days in heart failure, a change rule still to
+//! come) but can be given one. Capillary glucose alarms by default at the thresholds diabetes
+//! programmes use: below 70 mg/dL (3.9 mmol/L, hypoglycaemia "level 1" of the ADA Standards of
+//! Care and ISPAD) at high priority, since a hypoglycaemia needs treating at once; above
+//! 300 mg/dL (16.7 mmol/L, where programmes check ketones and call) at medium priority.
+//! Neonates: below 47 mg/dL (2.6 mmol/L, the operational threshold commonly used for neonatal
+//! hypoglycaemia) and above 180 mg/dL (10 mmol/L). `shared/reference/clinical.md` gives no
+//! glucose or weight values; these are [R] and the responsible organisation's to change.
 
 use std::collections::BTreeSet;
 
@@ -123,6 +133,8 @@ pub fn settable_range(vital: Vital) -> (f64, f64) {
         Vital::NibpMean => (20.0, 250.0),
         Vital::Temp => (30.0, 43.0),
         Vital::EtCo2 => (5.0, 100.0),
+        Vital::Weight => (0.3, 500.0),
+        Vital::Glucose => (20.0, 600.0),
     }
 }
 
@@ -176,7 +188,7 @@ pub fn validate(limits: &[Limit]) -> Result<(), String> {
     Ok(())
 }
 
-/// The unit a vital is shown in ("/min", "%", "mmHg", "°C").
+/// The unit a vital is shown in ("/min", "%", "mmHg", "°C", "kg", "mg/dL").
 pub fn display_unit(v: Vital) -> &'static str {
     match v.unit() {
         "mm[Hg]" => "mmHg",
@@ -197,8 +209,21 @@ pub fn vital_label(v: Vital) -> &'static str {
         Vital::NibpMean => "NIBP mean",
         Vital::Temp => "Temp",
         Vital::EtCo2 => "etCO2",
+        Vital::Weight => "Weight",
+        Vital::Glucose => "Glucose",
     }
 }
+
+/// A ward profile's defaults for one vital (see [`WardProfile::limits`]).
+type Row = (
+    Vital,
+    Option<f64>,
+    Option<f64>,
+    Priority,
+    Priority,
+    i64,
+    f64,
+);
 
 /// The patient population of a ward: selects default limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -233,22 +258,12 @@ impl WardProfile {
         }
     }
 
-    /// Default limits of the profile.
-    pub fn limits(self) -> Vec<Limit> {
-        use Direction::{High as H, Low as L};
+    /// The profile's row per vital: (vital, low, high, priority low, priority high, delay ms,
+    /// hysteresis); a threshold `None` is no default limit.
+    fn rows(self) -> &'static [Row] {
         use Priority::{High, Low, Medium};
         use Vital::*;
-        // (vital, low, high, priority low, priority high, delay ms, hysteresis)
-        type Row = (
-            Vital,
-            Option<f64>,
-            Option<f64>,
-            Priority,
-            Priority,
-            i64,
-            f64,
-        );
-        let rows: &[Row] = match self {
+        match self {
             WardProfile::Adult => &[
                 (Hr, Some(50.0), Some(120.0), Medium, Medium, 0, 5.0),
                 (Pr, Some(50.0), Some(120.0), Medium, Medium, 0, 5.0),
@@ -259,6 +274,8 @@ impl WardProfile {
                 (NibpMean, Some(65.0), Some(110.0), Medium, Medium, 0, 5.0),
                 (Temp, Some(35.0), Some(38.5), Low, Low, 0, 0.2),
                 (EtCo2, Some(25.0), Some(50.0), Medium, Medium, 10_000, 2.0),
+                (Weight, None, None, Low, Low, 0, 0.0),
+                (Glucose, Some(70.0), Some(300.0), High, Medium, 0, 5.0),
             ],
             WardProfile::Paediatric => &[
                 (Hr, Some(70.0), Some(150.0), Medium, Medium, 0, 5.0),
@@ -270,6 +287,8 @@ impl WardProfile {
                 (NibpMean, Some(50.0), Some(100.0), Medium, Medium, 0, 5.0),
                 (Temp, Some(35.5), Some(38.5), Low, Low, 0, 0.2),
                 (EtCo2, Some(25.0), Some(50.0), Medium, Medium, 10_000, 2.0),
+                (Weight, None, None, Low, Low, 0, 0.0),
+                (Glucose, Some(70.0), Some(300.0), High, Medium, 0, 5.0),
             ],
             WardProfile::Neonatal => &[
                 (Hr, Some(100.0), Some(200.0), Medium, Medium, 0, 5.0),
@@ -281,10 +300,17 @@ impl WardProfile {
                 (NibpMean, Some(30.0), Some(70.0), Medium, Medium, 0, 3.0),
                 (Temp, Some(36.0), Some(37.8), Low, Low, 0, 0.1),
                 (EtCo2, Some(30.0), Some(50.0), Medium, Medium, 10_000, 2.0),
+                (Weight, None, None, Low, Low, 0, 0.0),
+                (Glucose, Some(47.0), Some(180.0), High, Medium, 0, 3.0),
             ],
-        };
+        }
+    }
+
+    /// Default limits of the profile.
+    pub fn limits(self) -> Vec<Limit> {
+        use Direction::{High as H, Low as L};
         let mut out = Vec::new();
-        for &(vital, low, high, pl, ph, delay, hyst) in rows {
+        for &(vital, low, high, pl, ph, delay, hyst) in self.rows() {
             if let Some(t) = low {
                 out.push(Limit::new(vital, L, t, pl).delay(delay).hysteresis(hyst));
             }
@@ -314,8 +340,15 @@ mod tests {
         ] {
             let l = p.limits();
             for v in Vital::ALL {
-                assert!(l.iter().any(|x| x.vital == v), "{p:?} {v:?}");
+                assert!(p.rows().iter().any(|r| r.0 == v), "{p:?} {v:?}: a row");
+                if v != Vital::Weight {
+                    assert!(l.iter().any(|x| x.vital == v), "{p:?} {v:?}");
+                }
             }
+            assert!(
+                !l.iter().any(|x| x.vital == Vital::Weight),
+                "{p:?}: weight has no default limit"
+            );
             assert!(l.iter().all(|x| x.invalid().is_none()));
             for a in &l {
                 for b in &l {
@@ -336,6 +369,30 @@ mod tests {
             .find(|l| l.code() == "SPO2_LOW")
             .expect("SpO2 low");
         assert_eq!((spo2.delay_ms, spo2.priority), (10_000, Priority::High));
+    }
+
+    #[test]
+    fn glucose_alarms_by_default_weight_only_when_set() {
+        let adult = default_limits();
+        let code = |c: &str| adult.iter().find(|l| l.code() == c).copied();
+        let low = code("GLUCOSE_LOW").expect("glucose low");
+        assert_eq!((low.threshold, low.priority), (70.0, Priority::High));
+        let high = code("GLUCOSE_HIGH").expect("glucose high");
+        assert_eq!((high.threshold, high.priority), (300.0, Priority::Medium));
+        assert_eq!(low.message(52.0), "Glucose LOW 52 mg/dL (limit 70)");
+        assert_eq!(code("WEIGHT_LOW"), None);
+        assert_eq!(code("WEIGHT_HIGH"), None);
+        // A weight limit can be set, within its range, and reads in kg.
+        let w = Limit::new(Vital::Weight, Direction::High, 95.0, Priority::Low);
+        assert_eq!(validate(&[w]), Ok(()));
+        assert_eq!(w.message(96.5), "Weight HIGH 96.5 kg (limit 95)");
+        let typo = Limit::new(Vital::Weight, Direction::High, 950.0, Priority::Low);
+        assert!(validate(&[typo]).is_err());
+        let typo = Limit::new(Vital::Glucose, Direction::Low, 7.0, Priority::High);
+        assert!(
+            validate(&[typo]).is_err(),
+            "mmol/L typed where mg/dL is meant"
+        );
     }
 
     #[test]

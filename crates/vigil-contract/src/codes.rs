@@ -18,6 +18,10 @@ pub enum Vital {
     NibpMean,
     Temp,
     EtCo2,
+    /// Body weight (home scale).
+    Weight,
+    /// Capillary whole-blood glucose (home glucose meter).
+    Glucose,
 }
 
 /// Static facts about one vital.
@@ -35,7 +39,7 @@ pub struct VitalInfo {
     pub plausible: (f64, f64),
 }
 
-const VITALS: [VitalInfo; 9] = [
+const VITALS: [VitalInfo; 11] = [
     VitalInfo {
         vital: Vital::Hr,
         name: "HR",
@@ -117,10 +121,33 @@ const VITALS: [VitalInfo; 9] = [
         unit: "mm[Hg]",
         plausible: (0.0, 150.0),
     },
+    VitalInfo {
+        vital: Vital::Weight,
+        name: "WEIGHT",
+        mdc_ref: "MDC_MASS_BODY_ACTUAL",
+        mdc: 188736,
+        loinc: "29463-7",
+        unit: "kg",
+        // From an extremely preterm neonate to the heaviest adults recorded.
+        plausible: (0.3, 500.0),
+    },
+    VitalInfo {
+        vital: Vital::Glucose,
+        name: "GLUCOSE",
+        mdc_ref: "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD",
+        mdc: 160184,
+        // Glucose [Mass/volume] in Capillary blood by Glucometer.
+        loinc: "41653-7",
+        // mg/dL, the unit the Continua WAN glucose meters send (MDC_DIM_MILLI_G_PER_DL);
+        // mmol/L is converted (1 mmol/L = 18.016 mg/dL).
+        unit: "mg/dL",
+        // Meters read about 10 (20) to 600 mg/dL; laboratory values above 2000 are unheard of.
+        plausible: (10.0, 2000.0),
+    },
 ];
 
 impl Vital {
-    pub const ALL: [Vital; 9] = [
+    pub const ALL: [Vital; 11] = [
         Vital::Hr,
         Vital::Pr,
         Vital::SpO2,
@@ -130,6 +157,8 @@ impl Vital {
         Vital::NibpMean,
         Vital::Temp,
         Vital::EtCo2,
+        Vital::Weight,
+        Vital::Glucose,
     ];
 
     pub fn info(self) -> &'static VitalInfo {
@@ -235,6 +264,11 @@ mod tests {
         assert_eq!(Vital::SpO2.mdc(), 150456);
         assert_eq!(Vital::Rr.mdc(), 151562);
         assert_eq!(Vital::Temp.unit(), "Cel");
+        assert_eq!(Vital::from_mdc(188736), Some(Vital::Weight));
+        assert_eq!(Vital::Weight.unit(), "kg");
+        assert_eq!(Vital::from_mdc(160184), Some(Vital::Glucose));
+        assert_eq!(Vital::Glucose.unit(), "mg/dL");
+        assert_eq!(Vital::from_name("glucose"), Some(Vital::Glucose));
         assert_eq!(Vital::from_mdc(1), None);
         assert_eq!(channel("ECG_II").map(|c| c.mdc), Some(131330));
         assert!(channel("ecg_ii").is_none());

@@ -64,6 +64,41 @@ fn hr_limit_raises_at_once_and_resolves_with_hysteresis() {
     assert!(m.active(T0 + 3000).is_empty());
 }
 
+/// Home devices (issue 15): a glucose meter's hypoglycaemia alarms at once at high priority, a
+/// hyperglycaemia at medium; a scale alarms on nothing until a weight limit is set.
+#[test]
+fn glucose_alarms_by_default_and_weight_only_with_a_limit() {
+    let mut m = machine();
+    assert!(obs(&mut m, Vital::Glucose, 112.0, T0).is_empty());
+    let ev = obs(&mut m, Vital::Glucose, 52.0, T0 + 1000);
+    assert_eq!(kinds(&ev), [(K::Raise, "GLUCOSE_LOW".into())]);
+    assert_eq!(ev[0].priority, Priority::High);
+    assert_eq!(ev[0].message, "Glucose LOW 52 mg/dL (limit 70)");
+    // High priority latches: back in range, the hypoglycaemia stays until acknowledged.
+    let ev = obs(&mut m, Vital::Glucose, 80.0, T0 + 2000);
+    assert_eq!(kinds(&ev), [(K::Latch, "GLUCOSE_LOW".into())]);
+    let ev = obs(&mut m, Vital::Glucose, 350.0, T0 + 3000);
+    assert_eq!(kinds(&ev), [(K::Raise, "GLUCOSE_HIGH".into())]);
+    assert_eq!(ev[0].priority, Priority::Medium);
+
+    for (i, w) in [80.0, 150.0, 0.5].into_iter().enumerate() {
+        let t = T0 + 10_000 + i as i64 * 1000;
+        assert!(obs(&mut m, Vital::Weight, w, t).is_empty(), "{w} kg");
+    }
+    let mut limits = default_limits();
+    limits.push(Limit::new(
+        Vital::Weight,
+        Direction::High,
+        95.0,
+        Priority::Low,
+    ));
+    m.set_limits(&bed(), limits, "erin", T0 + 19_000)
+        .expect("a weight limit is valid");
+    let ev = obs(&mut m, Vital::Weight, 96.5, T0 + 20_000);
+    assert_eq!(kinds(&ev), [(K::Raise, "WEIGHT_HIGH".into())]);
+    assert_eq!(ev[0].message, "Weight HIGH 96.5 kg (limit 95)");
+}
+
 #[test]
 fn spo2_low_needs_ten_seconds_of_persistence() {
     let mut m = machine();

@@ -417,7 +417,9 @@ fn hl7_messages_match_expected_values() {
             );
         }
     }
-    assert_eq!(checked, 12, "every vital OBX in the data checked");
+    // 12 monitor vitals, the glucose of the valid and of the invalid glucose message, and the
+    // two weights of the scale message.
+    assert_eq!(checked, 16, "every vital OBX in the data checked");
 
     let get = |n: &str| batches[n].clone().unwrap_or_else(|e| panic!("{n}: {e}"));
     let thermo = get("valid-thermometer-continua-wan.hl7");
@@ -485,8 +487,13 @@ fn hl7_messages_match_expected_values() {
         .iter()
         .any(|e| e.reason() == "invalid_field" && e.to_string().contains("no sample rate")));
 
+    // The invalid glucose message: its three OBX with a value but no value type are refused
+    // and said so, as before; its glucose OBX is valid and, now that Vigil knows glucose, kept
+    // (refusing it would drop a 37.5 mg/dL hypoglycaemia for its neighbours' faults).
     let bad = get("invalid-glucose-continua-wan.hl7");
-    assert!(bad.readings.is_empty() && bad.waves.is_empty());
+    assert!(bad.waves.is_empty());
+    let got: Vec<_> = bad.readings.iter().map(|r| (r.vital, r.value)).collect();
+    assert_eq!(got, [(Vital::Glucose, Some(37.5))]);
     assert!(
         bad.rejected
             .iter()
@@ -496,12 +503,6 @@ fn hl7_messages_match_expected_values() {
         "{:?}",
         bad.rejected
     );
-    for n in [
-        "valid-glucose-continua-wan.hl7",
-        "valid-scale-continua-wan.hl7",
-    ] {
-        assert!(get(n).readings.is_empty(), "{n}: nothing Vigil models");
-    }
 
     // Acknowledgements are not observation messages, but read as ACKs.
     for (n, code, err) in [
@@ -520,6 +521,78 @@ fn hl7_messages_match_expected_values() {
         assert_eq!(ack.code, code);
         assert_eq!(ack.error.as_deref(), err);
     }
+}
+
+/// The home devices of issue 15, from the original (CRLF) Continua WAN files: the glucose
+/// meter's and the scale's readings with their value, unit, status and device time.
+#[test]
+fn continua_home_devices_give_weight_and_glucose() {
+    let dir = data_dir().join("hl7v2/ipf_raw");
+    let dec = |n: &str| hl7v2::decode(&text(&dir.join(n))).unwrap_or_else(|e| panic!("{n}: {e}"));
+
+    let glu = dec("valid-glucose-continua-wan.hl7v2");
+    let got: Vec<_> = glu
+        .readings
+        .iter()
+        .map(|r| (r.vital, r.value, r.status, r.t_ms))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            Vital::Glucose,
+            Some(37.5),
+            ObsStatus::Unverified,
+            ms("2009-07-15T07:07:07Z")
+        )],
+        "OBX 2: 37.5 MDC_DIM_MILLI_G_PER_DL at its OBX-14"
+    );
+    assert_eq!(Vital::Glucose.unit(), "mg/dL", "stored as sent");
+    assert!(glu.readings[0].alarmable(), "live device data (R) alarms");
+    assert_eq!(glu.device.as_deref(), Some("0123456789ABCDEF"));
+    // The meter's context (exercise, medication, carbohydrates) is no vital: refused as unknown
+    // codes, as before.
+    for code in [8_417_760, 8_417_800, 8_417_768] {
+        assert!(
+            glu.rejected.contains(&DecodeError::UnknownCode(code)),
+            "{code}"
+        );
+    }
+
+    let scale = dec("valid-scale-continua-wan.hl7v2");
+    let got: Vec<_> = scale
+        .readings
+        .iter()
+        .map(|r| (r.vital, r.value, r.status, r.t_ms))
+        .collect();
+    let weight = (
+        Vital::Weight,
+        Some(80.0),
+        ObsStatus::Unverified,
+        ms("2009-08-15T07:07:07Z"),
+    );
+    assert_eq!(got, [weight, weight], "OBX 4 and 10: 80 MDC_DIM_KILO_G");
+    assert_eq!(Vital::Weight.unit(), "kg");
+    assert_eq!(scale.device.as_deref(), Some("0123456789ABCDEF"));
+    // Height and BMI are not vitals here.
+    assert!(scale.rejected.contains(&DecodeError::UnknownCode(188_740)));
+    assert!(scale.rejected.contains(&DecodeError::UnknownCode(188_752)));
+
+    // The same scale in pounds: converted to kg.
+    let lb = text(&dir.join("valid-scale-continua-wan.hl7v2")).replace(
+        "|80|263875^MDC_DIM_KILO_G^MDC|",
+        "|176.4|263904^MDC_DIM_LB^MDC|",
+    );
+    let lb = hl7v2::decode(&lb).expect("pounds");
+    let got: Vec<_> = lb.readings.iter().map(|r| (r.vital, r.value)).collect();
+    assert_eq!(got, [(Vital::Weight, Some(80.013694)); 2]);
+    // The same meter in mmol/L: converted to mg/dL.
+    let mmol = text(&dir.join("valid-glucose-continua-wan.hl7v2")).replace(
+        "|37.5|264274^MDC_DIM_MILLI_G_PER_DL^MDC|",
+        "|2.1|266866^MDC_DIM_MILLI_MOLE_PER_L^MDC|",
+    );
+    let mmol = hl7v2::decode(&mmol).expect("mmol/L");
+    let got: Vec<_> = mmol.readings.iter().map(|r| (r.vital, r.value)).collect();
+    assert_eq!(got, [(Vital::Glucose, Some(37.8336))]);
 }
 
 #[test]

@@ -22,7 +22,8 @@ pub enum QueryCmd {
     Trend {
         #[command(flatten)]
         w: Window,
-        /// Vital: HR, PR, SPO2, RR, NIBP_SYS, NIBP_DIA, NIBP_MEAN, TEMP, ETCO2 (or its MDC code).
+        /// Vital: HR, PR, SPO2, RR, NIBP_SYS, NIBP_DIA, NIBP_MEAN, TEMP, ETCO2, WEIGHT (kg),
+        /// GLUCOSE (mg/dL) (or its MDC code).
         #[arg(long)]
         code: String,
         /// Bucket length: e.g. 2s, 60s, 5m, 1h.

@@ -6,7 +6,8 @@
 //! columns map to channels by name (`MLII`/`II` → ECG_II, `V5` → ECG_V5, `PLETH`, `RESP`, ...;
 //! a `_mV` suffix gives the unit, otherwise the signal is normalised, unit `1`). Files sampled
 //! below 5 Hz are numerics: columns map to vitals by common names (HR, PULSE, SpO2, RESP/RR,
-//! NBPSys, NBPDias, NBPMean, TEMP) or by `--map COL=CODE`; a blank or 0 means "no reading".
+//! NBPSys, NBPDias, NBPMean, TEMP, WEIGHT, GLUCOSE/GLU) or by `--map COL=CODE`, with values in
+//! the vital's unit (weight in kg, glucose in mg/dL); a blank or 0 means "no reading".
 //!
 //! Samples are quantised losslessly: each column's factor is the greatest common step of its
 //! values (e.g. 0.005 mV for MIT-BIH), so the stored integers reproduce the file exactly.
@@ -181,6 +182,8 @@ fn vital_for(name: &str) -> Option<Vital> {
         "NBPMEAN" | "NIBPMEAN" | "MEAN" => Vital::NibpMean,
         "TEMP" | "TEMPERATURE" => Vital::Temp,
         "ETCO2" => Vital::EtCo2,
+        "WEIGHT" | "BODYWEIGHT" => Vital::Weight,
+        "GLUCOSE" | "GLU" | "BLOODGLUCOSE" => Vital::Glucose,
         _ => return Vital::from_name(name),
     })
 }
@@ -457,5 +460,8 @@ mod tests {
         assert_eq!(channel_for("AVR"), None);
         assert_eq!(vital_for("NBPSys"), Some(Vital::NibpSys));
         assert_eq!(vital_for("SpO2"), Some(Vital::SpO2));
+        assert_eq!(vital_for("Body weight"), Some(Vital::Weight));
+        assert_eq!(vital_for("glucose"), Some(Vital::Glucose));
+        assert_eq!(vital_for("GLU"), Some(Vital::Glucose));
     }
 }

@@ -3,7 +3,7 @@
 
 import { api } from '../api';
 import { apiError, can } from '../auth';
-import { checkLimitForm, limitsText, type LimitInfo } from '../detailmath';
+import { checkLimitForm, limitsText, showNum, type LimitInfo } from '../detailmath';
 import { h } from '../dom';
 import type { AlarmInfo } from '../frames';
 import { formatNibp, formatUnit, formatValue, lateNote, NO_READING } from '../format';
@@ -25,6 +25,8 @@ interface NumSpec {
   unit: string;
   decimals: number;
   color: string;
+  /** Shown only while the bed has a reading of it (home devices: most beds have none). */
+  optional?: boolean;
 }
 
 const NUMS: readonly NumSpec[] = [
@@ -42,6 +44,26 @@ const NUMS: readonly NumSpec[] = [
     color: 'var(--nibp)',
   },
   { key: 'TEMP', label: 'Temp', codes: ['TEMP'], limitsOf: 'TEMP', unit: '°C', decimals: 1, color: 'var(--temp)' },
+  {
+    key: 'WEIGHT',
+    label: 'Weight',
+    codes: ['WEIGHT'],
+    limitsOf: 'WEIGHT',
+    unit: 'kg',
+    decimals: 1,
+    color: 'var(--temp)',
+    optional: true,
+  },
+  {
+    key: 'GLUCOSE',
+    label: 'Glucose',
+    codes: ['GLUCOSE'],
+    limitsOf: 'GLUCOSE',
+    unit: 'mg/dL',
+    decimals: 0,
+    color: 'var(--temp)',
+    optional: true,
+  },
 ];
 
 interface LiveRow {
@@ -213,6 +235,8 @@ export class LivePane implements Pane {
     for (const n of this.nums) {
       markPriority(n.root, 'num-alarm-', blockAlarmPriority(alarms, n.spec.codes));
       const reading = store.vital(bed, n.spec.codes[0]);
+      const late = store.lateVital(bed, n.spec.codes[0]);
+      n.root.hidden = !showNum(n.spec, reading !== undefined, late !== undefined, alarms);
       setText(n.unit, reading ? formatUnit(reading.unit) : n.spec.unit);
       let text: string;
       if (commLost) text = NO_READING;
@@ -221,7 +245,7 @@ export class LivePane implements Pane {
         text = formatNibp(v('NIBP_SYS'), v('NIBP_DIA'), v('NIBP_MEAN'));
       } else text = formatValue(reading?.value, n.spec.decimals);
       setText(n.value, text);
-      setText(n.late, lateNote(store.lateVital(bed, n.spec.codes[0]), n.spec.decimals, Date.now()));
+      setText(n.late, lateNote(late, n.spec.decimals, Date.now()));
       setText(n.limits, this.limitList.length ? limitsText(this.limitList, n.spec.limitsOf) : '');
     }
   }

@@ -8,6 +8,7 @@ import { apiError, formatDateTime } from '../auth';
 import {
   alarmMarks,
   customRange,
+  isDiscrete,
   limitBand,
   presetRange,
   toLocalInput,
@@ -28,6 +29,8 @@ interface TrendSpec {
   label: string;
   vitals: readonly string[];
   colors: readonly string[];
+  /** Shown only when the range has readings (home devices: most beds have none). */
+  optional?: boolean;
 }
 
 const TRENDS: readonly TrendSpec[] = [
@@ -41,6 +44,8 @@ const TRENDS: readonly TrendSpec[] = [
     colors: ['#eceff1', '#b0bec5', '#90a4ae'],
   },
   { key: 'temp', label: 'Temp °C', vitals: ['TEMP'], colors: ['#ffab91'] },
+  { key: 'weight', label: 'Weight kg', vitals: ['WEIGHT'], colors: ['#ce93d8'], optional: true },
+  { key: 'glucose', label: 'Glucose mg/dL', vitals: ['GLUCOSE'], colors: ['#a5d6a7'], optional: true },
 ];
 
 let uplotModule: Promise<typeof uPlot> | null = null;
@@ -172,6 +177,7 @@ export class TrendsPane implements Pane {
     history: readonly AlarmHistoryEntry[],
   ): void {
     const points = data.reduce((n, d) => n + d.points.length, 0);
+    if (spec.optional && points === 0) return;
     // Fixed axis per vital (widened only to show every reading), the alarm limits as a band,
     // and the alarms raised in the range as marks.
     let lo = Number.POSITIVE_INFINITY;
@@ -203,7 +209,7 @@ export class TrendsPane implements Pane {
     const bands: uPlot.Band[] = [];
     data.forEach((d, i) => {
       const color = spec.colors[i] ?? '#eceff1';
-      const nibp = d.vital.startsWith('NIBP');
+      const discrete = isDiscrete(d.vital);
       const base = series.length;
       series.push(
         { label: `${d.vital} min`, stroke: 'transparent', points: { show: false } },
@@ -212,12 +218,14 @@ export class TrendsPane implements Pane {
           label: d.vital,
           stroke: color,
           width: 1.5,
-          // NIBP: discrete measurements, always as points; otherwise uPlot shows points
-          // where they are sparse enough to see (a lone reading between gaps included).
-          points: nibp ? { show: true, size: 5, fill: color, stroke: color } : { size: 4, fill: color, stroke: color },
+          // NIBP and home readings: discrete measurements, always as points; otherwise uPlot
+          // shows points where they are sparse enough to see (a lone reading between gaps too).
+          points: discrete
+            ? { show: true, size: 5, fill: color, stroke: color }
+            : { size: 4, fill: color, stroke: color },
         },
       );
-      if (!nibp) bands.push({ series: [base + 1, base], fill: hexAlpha(color, 0.22) });
+      if (!discrete) bands.push({ series: [base + 1, base], fill: hexAlpha(color, 0.22) });
     });
     const axisStyle = { stroke: '#8a94a6', grid: { stroke: '#1c2533', width: 1 }, ticks: { stroke: '#263040', width: 1 } };
     const xAxis = { ...axisStyle, values: (_u: uPlot, splits: number[]) => axisTimes(splits, range) };

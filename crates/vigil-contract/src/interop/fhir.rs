@@ -14,8 +14,8 @@
 //!   observation whose code Vigil does not know (Glasgow score, ...) is rejected: `UnknownCode`
 //!   when it has an MDC code, otherwise `Invalid { field: "code" }`.
 //! - **Values**: `valueQuantity` with a UCUM `code` (or an MDC unit code), converted to Vigil's
-//!   unit (`[degF]` → `Cel`, `kPa` → `mm[Hg]`, ...) and checked against the plausible range. A
-//!   quantity without `code`, with a `comparator` (`<`, `>`), another `value[x]` type or an
+//!   unit (`[degF]` → `Cel`, `kPa` → `mm[Hg]`, `[lb_av]` → `kg`, glucose `mmol/L` → `mg/dL`,
+//!   ...) and checked against the plausible range. A quantity without `code`, with a `comparator` (`<`, `>`), another `value[x]` type or an
 //!   incompatible unit rejects the observation (or the component). `dataAbsentReason` → a
 //!   reading with value `None`; both a value and a `dataAbsentReason` is a reject. A value of 0
 //!   is kept as 0 (FHIR senders have `dataAbsentReason` for "no reading").
@@ -718,6 +718,42 @@ mod tests {
     const T: i64 = 1_795_428_000_000;
 
     #[test]
+    fn body_weight_and_capillary_glucose() {
+        // The vital-signs body weight profile: LOINC 29463-7, kg, g or [lb_av].
+        let b = dec(&obs(&format!(
+            r#"{},"valueQuantity":{{"value":185,"system":"http://unitsofmeasure.org","code":"[lb_av]"}}"#,
+            loinc("29463-7")
+        )));
+        let got: Vec<_> = b
+            .readings
+            .iter()
+            .map(|r| (r.vital, r.value, r.t_ms))
+            .collect();
+        assert_eq!(got, [(Vital::Weight, Some(83.914588), T)], "{b:?}");
+        // A glucose meter in mmol/L (LOINC 14743-9), converted to mg/dL.
+        let b = dec(&obs(&format!(
+            r#"{},"valueQuantity":{{"value":3.5,"system":"http://unitsofmeasure.org","code":"mmol/L"}}"#,
+            loinc("14743-9")
+        )));
+        let got: Vec<_> = b.readings.iter().map(|r| (r.vital, r.value)).collect();
+        assert_eq!(got, [(Vital::Glucose, Some(63.056))], "{b:?}");
+        // By its MDC code, in mg/dL.
+        let b = dec(&obs(
+            r#""code":{"coding":[{"system":"urn:iso:std:iso:11073:10101","code":"160184"}]},"valueQuantity":{"value":112,"code":"mg/dL"}"#,
+        ));
+        let got: Vec<_> = b.readings.iter().map(|r| (r.vital, r.value)).collect();
+        assert_eq!(got, [(Vital::Glucose, Some(112.0))], "{b:?}");
+        // A weight in a glucose unit is refused, and said why.
+        let b = dec(&obs(&format!(
+            r#"{},"valueQuantity":{{"value":80,"code":"mg/dL"}}"#,
+            loinc("29463-7")
+        )));
+        assert!(b.readings.is_empty());
+        let reasons: Vec<_> = b.rejected.iter().map(DecodeError::reason).collect();
+        assert_eq!(reasons, ["bad_unit"]);
+    }
+
+    #[test]
     fn fahrenheit_converted_and_device_mapped() {
         let b = dec(&obs(&format!(
             r#"{},"valueQuantity":{{"value":98.6,"system":"http://unitsofmeasure.org","code":"[degF]"}},
@@ -755,7 +791,7 @@ mod tests {
             (format!(r#"{},"valueString":"72""#, loinc("8867-4")), "invalid_field"),
             (format!(r#"{},"valueQuantity":{{"value":72,"code":"/min"}},"dataAbsentReason":{{"text":"x"}}"#, loinc("8867-4")), "invalid_field"),
             (format!(r#"{},"valueQuantity":{{"value":13,"code":"{{score}}"}}"#, loinc("9269-2")), "invalid_field"),
-            (r#""code":{"coding":[{"system":"urn:iso:std:iso:11073:10101","code":"160184"}]},"valueQuantity":{"value":1,"code":"mg/dL"}"#.to_string(), "unknown_code"),
+            (r#""code":{"coding":[{"system":"urn:iso:std:iso:11073:10101","code":"160220"}]},"valueQuantity":{"value":1,"code":"%"}"#.to_string(), "unknown_code"),
             (r#""code":{"coding":[{"system":"http://loinc.org","code":"8867-4"},{"system":"http://loinc.org","code":"59408-5"}]},"valueQuantity":{"value":1,"code":"%"}"#.to_string(), "invalid_field"),
         ];
         for (body, reason) in cases {

@@ -17,11 +17,14 @@
 //!   rejected (`Invalid`).
 //! - **OBX-5**: a blank value is "no reading" (`None`). **A 0 is also "no reading" for HR,
 //!   SpO2, RR, NIBP (sys/dia/mean) and temperature** ([`ZERO_IS_NO_READING`]): monitors and
-//!   gateways send 0 when a parameter is not measured; PR and etCO2 keep 0. The IEEE 11073 FLOAT
+//!   gateways send 0 when a parameter is not measured; PR and etCO2 keep 0; a 0 weight or
+//!   glucose is outside its plausible range and rejected. The IEEE 11073 FLOAT
 //!   special values NaN (8388607) and NRes (±8388608) are "no reading" too.
-//! - **OBX-6** units: UCUM (`/min`, `%`, `mm[Hg]`, `Cel`, `[degF]`, ...) or MDC unit codes
-//!   (`264864^MDC_DIM_BEAT_PER_MIN^MDC`, `266560^MDC_DIM_FAHR^MDC`, ...), converted to Vigil's
-//!   unit (98.6 °F → 37.0 °C); an incompatible or missing unit rejects the OBX.
+//! - **OBX-6** units: UCUM (`/min`, `%`, `mm[Hg]`, `Cel`, `[degF]`, `kg`, `[lb_av]`, `mg/dL`,
+//!   `mmol/L`, ...) or MDC unit codes (`264864^MDC_DIM_BEAT_PER_MIN^MDC`,
+//!   `266560^MDC_DIM_FAHR^MDC`, `264274^MDC_DIM_MILLI_G_PER_DL^MDC`, ...), converted to Vigil's
+//!   unit (98.6 °F → 37.0 °C, pounds → kg, glucose mmol/L → mg/dL); an incompatible or missing
+//!   unit rejects the OBX.
 //! - **OBX-11**: F → final, C → corrected, P and R (results entered, not verified) →
 //!   preliminary, X (cannot be obtained) → cancelled with value `None`, D and W →
 //!   entered-in-error, anything else (also blank) → unknown. Only final and corrected alarm.
@@ -1323,6 +1326,38 @@ mod tests {
     }
 
     #[test]
+    fn home_scale_and_glucose_meter() {
+        let b = dec(&msg(&[
+            "OBX|1||528399^MDC_DEV_SPEC_PROFILE_SCALE^MDC|1|||||||X|||||||SCALE1^EUI-64",
+            "OBX|2|NM|188736^MDC_MASS_BODY_ACTUAL^MDC|1.0.0.1|176.4|263904^MDC_DIM_LB^MDC|||||R|||20261123090000+0000",
+            "OBX|3|NM|188736^MDC_MASS_BODY_ACTUAL^MDC|1.0.0.2|80.2|kg^kg^UCUM|||||F",
+            "OBX|4|NM|188736^MDC_MASS_BODY_ACTUAL^MDC|1.0.0.3|0|kg|||||F",
+            "OBX|5|NM|160184^MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD^MDC|1.0.0.4|5.5|266866^MDC_DIM_MILLI_MOLE_PER_L^MDC|||||F",
+            "OBX|6|NM|160184^MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD^MDC|1.0.0.5|112|264274^MDC_DIM_MILLI_G_PER_DL^MDC|||||F",
+            "OBX|7|NM|160184^MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD^MDC|1.0.0.6|112|kg|||||F",
+        ]));
+        let got: Vec<_> = b
+            .readings
+            .iter()
+            .map(|r| (r.vital, r.value, r.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Vital::Weight, Some(80.013694), ObsStatus::Unverified),
+                (Vital::Weight, Some(80.2), ObsStatus::Final),
+                (Vital::Glucose, Some(99.088), ObsStatus::Final),
+                (Vital::Glucose, Some(112.0), ObsStatus::Final),
+            ]
+        );
+        assert_eq!(b.readings[0].t_ms, T, "OBX-14");
+        assert_eq!(b.device.as_deref(), Some("SCALE1"));
+        // A 0 kg weight is no reading Vigil can store as 0: refused and counted, never dropped.
+        let reasons: Vec<_> = b.rejected.iter().map(DecodeError::reason).collect();
+        assert_eq!(reasons, ["out_of_range", "bad_unit"]);
+    }
+
+    #[test]
     fn bad_obx_rejected_others_kept() {
         let b = dec(&msg(&[
             "OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1|NaN|/min|||||F|||||||DEV1",
@@ -1331,7 +1366,7 @@ mod tests {
             "OBX|4|NM|147842^MDC_ECG_HEART_RATE^MDC|1.4|72|%|||||F",
             "OBX|5|NM|147842^MDC_ECG_HEART_RATE^MDC|1.5|72||||||F",
             "OBX|6|NM|147842^MDC_ECG_HEART_RATE^MDC|1.6|720|/min|||||F",
-            "OBX|7|NM|160184^MDC_CONC_GLU^MDC|1.7|5|mg/dL|||||F",
+            "OBX|7|NM|160220^MDC_CONC_HBA1C^MDC|1.7|5|%|||||F",
             "OBX|8|ST|147842^MDC_ECG_HEART_RATE^MDC|1.8|72|/min|||||F",
             "OBX|9||147842^MDC_ECG_HEART_RATE^MDC|1.9|72|/min|||||F",
             "OBX|10|NM|147842^MDC_ECG_HEART_RATE^MDC|1.10|72~73|/min|||||F",

@@ -33,9 +33,14 @@ const MDC_ALIASES: [(u32, Vital); 5] = [
 ];
 
 /// LOINC codes accepted as aliases of a Vigil vital, beyond the one in the contract table.
-const LOINC_ALIASES: [(&str, Vital); 2] = [
-    ("2708-6", Vital::SpO2), // Oxygen saturation in arterial blood
-    ("8331-1", Vital::Temp), // Oral temperature
+/// Glucose: only capillary blood glucose codes (a meter's reading), by mass or by moles (the
+/// unit says which and is converted); venous and laboratory glucose are other observations.
+const LOINC_ALIASES: [(&str, Vital); 5] = [
+    ("2708-6", Vital::SpO2),     // Oxygen saturation in arterial blood
+    ("8331-1", Vital::Temp),     // Oral temperature
+    ("3141-9", Vital::Weight),   // Body weight Measured
+    ("32016-8", Vital::Glucose), // Glucose [Mass/volume] in Capillary blood
+    ("14743-9", Vital::Glucose), // Glucose [Moles/volume] in Capillary blood by Glucometer
 ];
 
 /// LOINC panel codes that only group other observations (components or `hasMember`); an
@@ -175,7 +180,13 @@ const fn lin(scale: f64, offset: f64) -> Conversion {
 /// 1 kPa in mm[Hg] (1 mm[Hg] = 133.322387415 Pa).
 const MMHG_PER_KPA: f64 = 1000.0 / 133.322_387_415;
 
-const UNITS: [UnitDef; 12] = [
+/// 1 [lb_av] in kg (exact by definition).
+const KG_PER_LB: f64 = 0.453_592_37;
+
+/// 1 mmol/L of glucose in mg/dL (molar mass 180.16 g/mol).
+const GLUCOSE_MGDL_PER_MMOLL: f64 = 18.016;
+
+const UNITS: [UnitDef; 17] = [
     UnitDef {
         ucum: &["/min", "1/min"],
         mdc: 264864, // MDC_DIM_BEAT_PER_MIN
@@ -249,6 +260,37 @@ const UNITS: [UnitDef; 12] = [
         vigil: "1",
         conv: Conversion::IDENTITY,
     },
+    UnitDef {
+        ucum: &["kg"],
+        mdc: 263875, // MDC_DIM_KILO_G
+        vigil: "kg",
+        conv: Conversion::IDENTITY,
+    },
+    UnitDef {
+        ucum: &["g"],
+        mdc: 263872, // MDC_DIM_X_G
+        vigil: "kg",
+        conv: lin(1e-3, 0.0),
+    },
+    UnitDef {
+        ucum: &["[lb_av]"],
+        mdc: 263904, // MDC_DIM_LB
+        vigil: "kg",
+        conv: lin(KG_PER_LB, 0.0),
+    },
+    UnitDef {
+        // "mg/dl" is not UCUM (which is case-sensitive) but is what many senders write.
+        ucum: &["mg/dL", "mg/dl"],
+        mdc: 264274, // MDC_DIM_MILLI_G_PER_DL
+        vigil: "mg/dL",
+        conv: Conversion::IDENTITY,
+    },
+    UnitDef {
+        ucum: &["mmol/L", "mmol/l"],
+        mdc: 266866, // MDC_DIM_MILLI_MOLE_PER_L
+        vigil: "mg/dL",
+        conv: lin(GLUCOSE_MGDL_PER_MMOLL, 0.0),
+    },
 ];
 
 /// A UCUM code without its annotations (`{beats}/min` → `/min`, `{score}` → `1`).
@@ -270,7 +312,8 @@ fn strip_annotations(u: &str) -> String {
     }
 }
 
-/// How to convert `unit` into `target` (a Vigil unit: `/min`, `%`, `mm[Hg]`, `Cel`, `mV`, `1`).
+/// How to convert `unit` into `target` (a Vigil unit: `/min`, `%`, `mm[Hg]`, `Cel`, `kg`,
+/// `mg/dL`, `mV`, `1`).
 /// `what` names the vital or channel in the error.
 pub fn conversion(
     unit: UnitRef<'_>,
@@ -568,7 +611,19 @@ mod tests {
         );
         assert_eq!(vital_from_mdc(188424), Some(Vital::Temp), "MDC_TEMP_ORAL");
         assert_eq!(vital_from_mdc(150456), Some(Vital::SpO2));
-        assert_eq!(vital_from_mdc(160184), None);
+        assert_eq!(vital_from_mdc(160184), Some(Vital::Glucose));
+        assert_eq!(vital_from_mdc(188736), Some(Vital::Weight));
+        assert_eq!(vital_from_mdc(160220), None, "HbA1c is not a vital here");
+        assert_eq!(vital_from_loinc("29463-7"), Some(Vital::Weight));
+        assert_eq!(vital_from_loinc("3141-9"), Some(Vital::Weight));
+        assert_eq!(vital_from_loinc("41653-7"), Some(Vital::Glucose));
+        assert_eq!(vital_from_loinc("32016-8"), Some(Vital::Glucose));
+        assert_eq!(vital_from_loinc("14743-9"), Some(Vital::Glucose));
+        assert_eq!(
+            vital_from_loinc("2345-7"),
+            None,
+            "serum or plasma glucose is a laboratory result"
+        );
         assert_eq!(channel_from_mdc(150452).map(|c| c.name), Some("PLETH"));
         assert!(is_loinc_group("85354-9"));
         assert!(is_mdc_group(131328));
@@ -603,6 +658,45 @@ mod tests {
         let e = convert_reading(Vital::Hr, 60.0, UnitRef::Ucum("mm[Hg]")).expect_err("unit");
         assert_eq!(e.reason(), "bad_unit");
         assert!(check_range(Vital::Hr, f64::NAN).is_err());
+    }
+
+    #[test]
+    fn weight_and_glucose_conversions() {
+        let w = |v, u| convert_reading(Vital::Weight, v, u);
+        assert_eq!(w(80.0, UnitRef::Ucum("kg")), Ok(80.0));
+        assert_eq!(w(80.0, UnitRef::Mdc(263875)), Ok(80.0));
+        assert_eq!(w(176.4, UnitRef::Ucum("[lb_av]")), Ok(80.013694));
+        assert_eq!(w(100.0, UnitRef::Mdc(263904)), Ok(45.359237));
+        assert_eq!(w(3250.0, UnitRef::Ucum("g")), Ok(3.25));
+        assert_eq!(
+            w(80.0, UnitRef::Ucum("lb")).map_err(|e| e.reason()),
+            Err("bad_unit")
+        );
+        assert_eq!(
+            w(0.0, UnitRef::Ucum("kg")).map_err(|e| e.reason()),
+            Err("out_of_range")
+        );
+        assert_eq!(
+            w(600.0, UnitRef::Ucum("kg")).map_err(|e| e.reason()),
+            Err("out_of_range")
+        );
+
+        let g = |v, u| convert_reading(Vital::Glucose, v, u);
+        assert_eq!(g(37.5, UnitRef::Mdc(264274)), Ok(37.5));
+        assert_eq!(g(99.0, UnitRef::Ucum("mg/dL")), Ok(99.0));
+        assert_eq!(g(5.5, UnitRef::Ucum("mmol/L")), Ok(99.088));
+        assert_eq!(g(3.9, UnitRef::Mdc(266866)), Ok(70.2624));
+        assert_eq!(
+            g(5.5, UnitRef::Ucum("%")).map_err(|e| e.reason()),
+            Err("bad_unit")
+        );
+        assert_eq!(
+            g(5.0, UnitRef::Ucum("mg/dL")).map_err(|e| e.reason()),
+            Err("out_of_range")
+        );
+        // A weight unit is no glucose unit, nor the other way round.
+        assert!(g(80.0, UnitRef::Ucum("kg")).is_err());
+        assert!(w(99.0, UnitRef::Ucum("mg/dL")).is_err());
     }
 
     #[test]
