@@ -793,3 +793,62 @@ mod watch_tests {
             .all(|r| r.kind == "device_silent" && r.resolved_ms.is_some()));
     }
 }
+
+mod adherence_tests {
+    use super::*;
+    use crate::remote::watch;
+
+    const H: i64 = 3_600_000;
+    const M: i64 = 60_000;
+
+    #[test]
+    fn adherence_counts_expected_slots_on_time_late_and_missed_and_days_with_data() {
+        let s = station();
+        let b = bed("p-01");
+        let p = enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
+        // Blood pressure twice a day, 06:00-09:00Z and 17:00-20:00Z (London in June).
+        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), T + M).expect("plan");
+        let reading = |taken: i64, received: i64| {
+            s.conn()
+                .execute(
+                    "INSERT INTO numerics
+                       (ward, bed, device, t_ms, mdc, code, value, unit, status, received_ms)
+                     VALUES ('home', 'p-01', 'cuff-1', ?1, 0, 'NIBP_SYS', 131.0, 'mm[Hg]',
+                             'final', ?2)",
+                    params![taken, received],
+                )
+                .expect("reading");
+        };
+        // Day 1: morning on time, evening uploaded late (taken in the window).
+        reading(T + 7 * H, T + 7 * H);
+        reading(T + 18 * H, T + 23 * H);
+        // Day 2: morning taken late (after the window, within the grace), evening missed.
+        reading(T + 33 * H + 30 * M, T + 33 * H + 30 * M);
+        // Day 3: paused all day: its slots are not expected.
+        pause(s.conn(), &s.manage, &b, "hospital stay", T + 48 * H).expect("pause");
+        resume(s.conn(), &s.manage, &b, T + 72 * H).expect("resume");
+        // Day 4 at 12:00Z: the morning missed, the evening still to come.
+        let now = T + 84 * H;
+        let rows = watch::adherence(s.conn(), &s.read, now).expect("adherence");
+        assert_eq!(rows.len(), 1);
+        let a = &rows[0];
+        assert_eq!((a.stay, a.bed.clone()), (p.stay, b.clone()));
+        let want = vigil_schedule::Adherence {
+            due: 5,
+            on_time: 1,
+            received_late: 1,
+            taken_late: 1,
+            missed: 2,
+        };
+        assert_eq!(a.last_30, want);
+        assert_eq!(a.last_7, want, "all within 7 days");
+        assert_eq!(a.last_30.taken_in_window(), 2);
+        assert_eq!(a.days_with_data_30, 2, "readings taken on two local dates");
+        // Seen by the nurse too; refused without the read permission.
+        assert!(watch::adherence(s.conn(), &s.nurse, now).is_ok());
+        assert!(matches!(
+            watch::adherence(s.conn(), &s.manage, now),
+            Err(RemoteError::Auth(_))
+        ));
+    }
+}

@@ -165,12 +165,26 @@ fn rfc3339(ms: i64) -> String {
     utc(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// What should stand for one stay at `now_ms` (pure). Slots with nothing to say (upcoming,
-/// open, met on time) give no finding.
-pub fn assess(stay: &StayView<'_>, now_ms: i64, settings: &WatchSettings) -> Vec<Finding> {
+/// One slot of a stay's plan in force when it opened, and its state at the instant assessed.
+#[derive(Debug, Clone)]
+pub struct StaySlot<'a> {
+    pub version: u32,
+    pub item: &'a vigil_schedule::Item,
+    pub status: vigil_schedule::SlotStatus,
+}
+
+/// The slots of a stay opening in `[from_ms, until_ms)` that are expected of the patient — each
+/// under the plan version in force when it opened, from enrolment, none overlapping a pause —
+/// with their states at `now_ms` (pure). What [`assess`] raises alerts from and [`adherence`]
+/// counts.
+pub fn expected_slots<'a>(
+    stay: &StayView<'a>,
+    from_ms: i64,
+    until_ms: i64,
+    now_ms: i64,
+) -> Vec<StaySlot<'a>> {
     let mut out = Vec::new();
     let p = stay.patient;
-    let horizon = now_ms.saturating_sub(settings.lookback_ms);
     let overlaps_pause = |from: i64, to: i64| {
         stay.pauses
             .iter()
@@ -179,20 +193,16 @@ pub fn assess(stay: &StayView<'_>, now_ms: i64, settings: &WatchSettings) -> Vec
     for (i, v) in stay.versions.iter().enumerate() {
         // This version governs slots opening from when it was set (never before enrolment)
         // until the next version was set.
-        let from = v.set_ms.max(p.enrolled_ms).max(horizon);
+        let from = v.set_ms.max(p.enrolled_ms).max(from_ms);
         let until = stay
             .versions
             .get(i + 1)
-            .map_or(now_ms, |n| n.set_ms.min(now_ms));
+            .map_or(until_ms, |n| n.set_ms.min(until_ms));
         if from >= until {
             continue;
         }
         let tz = v.plan.tz();
         for item in v.plan.items() {
-            let kind = match item.kind() {
-                Kind::Reading => AlertKind::MissedReading,
-                Kind::Dose => AlertKind::MissedDose,
-            };
             let events: Vec<Event> = stay
                 .readings
                 .get(item.measure())
@@ -205,49 +215,66 @@ pub fn assess(stay: &StayView<'_>, now_ms: i64, settings: &WatchSettings) -> Vec
                         .collect()
                 })
                 .unwrap_or_default();
-            let statuses = item.evaluate(tz, &events, utc(from), utc(until), utc(now_ms));
-            for s in statuses {
-                let (start, end) = (
-                    s.slot.start.timestamp_millis(),
-                    s.slot.end.timestamp_millis(),
-                );
+            for status in item.evaluate(tz, &events, utc(from), utc(until), utc(now_ms)) {
+                let start = status.slot.start.timestamp_millis();
+                let end = status.slot.end.timestamp_millis();
                 // A window already open when the plan (or the stay) began is not expected.
                 if start < from || start >= until || overlaps_pause(start, end) {
                     continue;
                 }
-                let outcome = match s.state {
-                    SlotState::Upcoming | SlotState::Open => continue,
-                    SlotState::MetOnTime { taken, .. } => Outcome::Resolved {
-                        resolution: Resolution::OnTime,
-                        taken_ms: Some(taken.timestamp_millis()),
-                    },
-                    SlotState::Missed { level, urgent_at } => Outcome::Standing {
-                        level,
-                        urgent_ms: urgent_at.timestamp_millis(),
-                    },
-                    SlotState::ReceivedLate { taken, .. } => Outcome::Resolved {
-                        resolution: Resolution::ReceivedLate,
-                        taken_ms: Some(taken.timestamp_millis()),
-                    },
-                    SlotState::TakenLate { taken, .. } => Outcome::Resolved {
-                        resolution: Resolution::TakenLate,
-                        taken_ms: Some(taken.timestamp_millis()),
-                    },
-                };
-                out.push(Finding {
-                    key: AlertKey {
-                        item: item.id().to_string(),
-                        slot_date: s.slot.key.date.to_string(),
-                        slot_index: u32::from(s.slot.key.index),
-                    },
-                    kind,
-                    plan_version: Some(v.version),
-                    from_ms: start,
-                    to_ms: end,
-                    outcome,
+                out.push(StaySlot {
+                    version: v.version,
+                    item,
+                    status,
                 });
             }
         }
+    }
+    out
+}
+
+/// What should stand for one stay at `now_ms` (pure). Slots with nothing to say (upcoming,
+/// open, met on time) give no finding.
+pub fn assess(stay: &StayView<'_>, now_ms: i64, settings: &WatchSettings) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let p = stay.patient;
+    let horizon = now_ms.saturating_sub(settings.lookback_ms);
+    for s in expected_slots(stay, horizon, now_ms, now_ms) {
+        let kind = match s.item.kind() {
+            Kind::Reading => AlertKind::MissedReading,
+            Kind::Dose => AlertKind::MissedDose,
+        };
+        let outcome = match s.status.state {
+            SlotState::Upcoming | SlotState::Open => continue,
+            SlotState::MetOnTime { taken, .. } => Outcome::Resolved {
+                resolution: Resolution::OnTime,
+                taken_ms: Some(taken.timestamp_millis()),
+            },
+            SlotState::Missed { level, urgent_at } => Outcome::Standing {
+                level,
+                urgent_ms: urgent_at.timestamp_millis(),
+            },
+            SlotState::ReceivedLate { taken, .. } => Outcome::Resolved {
+                resolution: Resolution::ReceivedLate,
+                taken_ms: Some(taken.timestamp_millis()),
+            },
+            SlotState::TakenLate { taken, .. } => Outcome::Resolved {
+                resolution: Resolution::TakenLate,
+                taken_ms: Some(taken.timestamp_millis()),
+            },
+        };
+        out.push(Finding {
+            key: AlertKey {
+                item: s.item.id().to_string(),
+                slot_date: s.status.slot.key.date.to_string(),
+                slot_index: u32::from(s.status.slot.key.index),
+            },
+            kind,
+            plan_version: Some(s.version),
+            from_ms: s.status.slot.start.timestamp_millis(),
+            to_ms: s.status.slot.end.timestamp_millis(),
+            outcome,
+        });
     }
     // Device silence: counted from the last data, or from enrolment or the end of the last
     // pause if later; never while paused.
@@ -403,6 +430,116 @@ fn open_alerts(conn: &Connection) -> Result<Vec<Open>, RemoteError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// What the watch reads of every current stay: the stays, their readings since an instant,
+/// their plan versions and pauses.
+struct Inputs {
+    stays: Vec<RemotePatient>,
+    readings: HashMap<i64, HashMap<String, Vec<Received>>>,
+    versions: HashMap<i64, Vec<PlanVersion>>,
+    pauses: HashMap<i64, Vec<(i64, Option<i64>)>>,
+}
+
+impl Inputs {
+    fn read(conn: &Connection, readings_since_ms: i64) -> Result<Self, RemoteError> {
+        let mut versions: HashMap<i64, Vec<PlanVersion>> = HashMap::new();
+        for v in super::current_plan_versions(conn)? {
+            versions.entry(v.stay).or_default().push(v);
+        }
+        let mut pauses: HashMap<i64, Vec<(i64, Option<i64>)>> = HashMap::new();
+        let mut q = conn.prepare_cached(
+            "SELECT patient, from_ms, to_ms FROM remote_pauses ORDER BY from_ms, id",
+        )?;
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        for row in rows {
+            let (stay, from, to): (i64, i64, Option<i64>) = row?;
+            pauses.entry(stay).or_default().push((from, to));
+        }
+        Ok(Self {
+            stays: current(conn)?,
+            readings: readings_since(conn, readings_since_ms)?,
+            versions,
+            pauses,
+        })
+    }
+
+    fn view<'a>(
+        &'a self,
+        p: &'a RemotePatient,
+        empty: &'a HashMap<String, Vec<Received>>,
+        last_data_ms: Option<i64>,
+    ) -> StayView<'a> {
+        StayView {
+            patient: p,
+            versions: self.versions.get(&p.stay).map_or(&[], Vec::as_slice),
+            pauses: self.pauses.get(&p.stay).map_or(&[], Vec::as_slice),
+            readings: self.readings.get(&p.stay).unwrap_or(empty),
+            last_data_ms,
+        }
+    }
+}
+
+/// One patient's adherence to their care plan at an instant: the slots due over the last 7 and
+/// 30 days of the patient's calendar (under the plan in force when each opened, none while
+/// paused) and the days of the last 30 with at least one reading (programmes ask for 16).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdherenceRow {
+    pub stay: i64,
+    pub bed: BedId,
+    pub mrn: String,
+    pub last_7: vigil_schedule::Adherence,
+    pub last_30: vigil_schedule::Adherence,
+    pub days_with_data_30: u32,
+}
+
+/// Every current stay's adherence at `now_ms`, by bed, for a user allowed to see remote
+/// patients ([`super::READ`]). The caller records the read of patient data.
+pub fn adherence(
+    conn: &Connection,
+    auth: &crate::auth::Authorized,
+    now_ms: i64,
+) -> Result<Vec<AdherenceRow>, RemoteError> {
+    auth.require(super::READ)?;
+    // 30 local dates back in any zone, and a day more for the late grace.
+    let inputs = Inputs::read(conn, now_ms.saturating_sub(32 * 24 * 3_600_000))?;
+    let empty = HashMap::new();
+    let now = utc(now_ms);
+    let mut out = Vec::with_capacity(inputs.stays.len());
+    for p in &inputs.stays {
+        let view = inputs.view(p, &empty, None);
+        let period = |days: u32| {
+            vigil_schedule::period(p.tz, now, days).map_or(now_ms, |(first, _)| {
+                vigil_schedule::instant_of(p.tz, first.and_time(chrono::NaiveTime::MIN))
+                    .timestamp_millis()
+            })
+        };
+        let count = |days: u32| {
+            let slots: Vec<_> = expected_slots(&view, period(days), now_ms, now_ms)
+                .into_iter()
+                .map(|s| s.status)
+                .collect();
+            vigil_schedule::Adherence::of(&slots)
+        };
+        let events: Vec<Event> = view
+            .readings
+            .values()
+            .flatten()
+            .map(|r| Event {
+                taken: utc(r.taken_ms),
+                received: utc(r.received_ms),
+            })
+            .collect();
+        out.push(AdherenceRow {
+            stay: p.stay,
+            bed: p.bed.clone(),
+            mrn: p.mrn.clone(),
+            last_7: count(7),
+            last_30: count(30),
+            days_with_data_30: vigil_schedule::days_with_data(p.tz, &events, now, 30),
+        });
+    }
+    Ok(out)
+}
+
 /// Page cache of the watch's connection, KiB: every tick reads each current stay's readings
 /// over the lookback, which then stay in memory instead of being read (and, encrypted,
 /// decrypted) again from the file (`vigilctl bench remote`).
@@ -424,25 +561,14 @@ pub fn tick(
 ) -> Result<Vec<AlertChange>, RemoteError> {
     let at = now_ms.saturating_sub(settings.settle_ms);
     in_tx(conn, |tx| {
-        let stays = current(tx)?;
         let horizon = at.saturating_sub(settings.lookback_ms);
         // Readings taken up to a day before the horizon: a slot's late grace may reach back.
-        let readings = readings_since(tx, horizon.saturating_sub(24 * 3_600_000))?;
-        let mut versions: HashMap<i64, Vec<PlanVersion>> = HashMap::new();
-        for v in super::current_plan_versions(tx)? {
-            versions.entry(v.stay).or_default().push(v);
-        }
-        let mut pauses: HashMap<i64, Vec<(i64, Option<i64>)>> = HashMap::new();
-        {
-            let mut q = tx.prepare_cached(
-                "SELECT patient, from_ms, to_ms FROM remote_pauses ORDER BY from_ms, id",
-            )?;
-            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            for row in rows {
-                let (stay, from, to): (i64, i64, Option<i64>) = row?;
-                pauses.entry(stay).or_default().push((from, to));
-            }
-        }
+        let Inputs {
+            stays,
+            readings,
+            versions,
+            pauses,
+        } = Inputs::read(tx, horizon.saturating_sub(24 * 3_600_000))?;
         let open = open_alerts(tx)?;
         let by_key: HashMap<(i64, &AlertKey), &Open> =
             open.iter().map(|o| ((o.stay, &o.key), o)).collect();
@@ -452,9 +578,9 @@ pub fn tick(
         let mut beds: BTreeMap<i64, &RemotePatient> = BTreeMap::new();
         for p in &stays {
             beds.insert(p.stay, p);
-            let readings = readings.get(&p.stay).unwrap_or(&empty);
+            let mine = readings.get(&p.stay).unwrap_or(&empty);
             // The last data: from the lookback's readings, else (a silent bed) the whole history.
-            let mut last = readings.values().flatten().map(|r| r.received_ms).max();
+            let mut last = mine.values().flatten().map(|r| r.received_ms).max();
             if last.is_none() {
                 last = last_data(tx, &p.bed)?;
             }
@@ -462,7 +588,7 @@ pub fn tick(
                 patient: p,
                 versions: versions.get(&p.stay).map_or(&[], Vec::as_slice),
                 pauses: pauses.get(&p.stay).map_or(&[], Vec::as_slice),
-                readings,
+                readings: mine,
                 last_data_ms: last,
             };
             for f in assess(&view, at, settings) {
