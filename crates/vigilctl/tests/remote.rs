@@ -381,6 +381,30 @@ fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
     assert_eq!(v[0]["state"], "active", "{v}");
     assert_eq!(v[0]["pause"], Value::Null, "{v}");
 
+    // The adherence report (CSV): the plan was set moments ago, so nothing is due yet, and no
+    // reading came; the share of nothing is left empty, never 0 % or 100 %. The read is
+    // audited.
+    let r = remote(&d, "nina", NINA, &["adherence"]);
+    assert!(r.ok(), "adherence: {r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "bed,mrn,due_7d,on_time_7d,received_late_7d,taken_late_7d,missed_7d,in_window_7d,\
+             due_30d,on_time_30d,received_late_30d,taken_late_30d,missed_30d,in_window_30d,\
+             days_with_data_30d",
+            "home/p-0042,MRN-0042,0,0,0,0,0,,0,0,0,0,0,,0",
+        ],
+        "{r:?}"
+    );
+    assert!(
+        audit(&d, "phi_read")
+            .iter()
+            .any(|e| e.contains("remote adherence report")),
+        "{:?}",
+        audit(&d, "phi_read")
+    );
+
     // Discharge: the list is empty again.
     let r = remote(&d, "carl", CARL, &["discharge", "--bed", BED]);
     assert!(r.ok(), "discharge: {r:?}");
