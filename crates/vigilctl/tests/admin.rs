@@ -3,85 +3,17 @@
 //! with write access would do it (drop the trigger, change or delete a row), and `audit verify`
 //! must fail naming the broken entry.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{AuthConfig, AuthService, Role};
 
 mod support;
-use support::VIGILCTL;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    /// The first line of standard output that starts with `start`.
-    fn line(&self, start: &str) -> &str {
-        self.stdout
-            .lines()
-            .find(|l| l.starts_with(start))
-            .unwrap_or_else(|| panic!("no line starting with {start:?}: {self:?}"))
-    }
-
-    /// The rest of the first line of standard output that starts with `prefix`.
-    fn after(&self, prefix: &str) -> String {
-        self.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no line {prefix:?}: {self:?}"))
-            .to_string()
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
+use support::{run_vigilctl, Run};
 
 /// Run vigilctl with `args`, `stdin` as standard input, as OS user "itdesk".
 fn vigilctl(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(VIGILCTL)
-        .args(args)
-        .env("USER", "itdesk")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vigilctl");
-    if let Some(mut input) = child.stdin.take() {
-        // A command refused at argument parsing exits without reading its input: the pipe is
-        // then closed under us, which is not a failure of the test.
-        match input.write_all(stdin.as_bytes()) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            Err(e) => panic!("write stdin: {e}"),
-        }
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("wait vigilctl");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    run_vigilctl(args, stdin, None)
 }
 
 fn db_arg(db: &Path) -> String {

@@ -4,76 +4,20 @@
 //! refusals (a nurse enrolling, a wrong password, a plan the schedule's validator refuses, a
 //! measure that is no vital) change nothing.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
 mod support;
-use support::VIGILCTL;
+use support::{run_vigilctl, Run};
 
 const CARL: &str = "river-lamp-9-cedar";
 const NINA: &str = "ward4-kettle-moon";
 const BED: &str = "home/p-0042";
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 /// Run vigilctl with `args`, `stdin` as standard input and, if given, $VIGIL_PASSWORD.
 fn run(args: &[&str], stdin: &str, password_env: Option<&str>) -> Run {
-    let mut cmd = Command::new(VIGILCTL);
-    cmd.args(args)
-        .env("USER", "itdesk")
-        .env("RUST_LOG", "warn")
-        .env_remove("VIGIL_PASSWORD")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(pw) = password_env {
-        cmd.env("VIGIL_PASSWORD", pw);
-    }
-    let mut child = cmd.spawn().expect("spawn vigilctl");
-    if let Some(mut input) = child.stdin.take() {
-        match input.write_all(stdin.as_bytes()) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            Err(e) => panic!("write stdin: {e}"),
-        }
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("wait vigilctl");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    run_vigilctl(args, stdin, password_env)
 }
 
 /// `vigilctl remote ARGS --db DB --user USER`, the password on standard input.
@@ -507,71 +451,46 @@ fn refusals_change_nothing() {
     let r = enrol(&d, "carl", CARL);
     assert!(r.ok(), "enrol: {r:?}");
 
-    // Overlapping windows: the schedule validator's message.
-    let plan = write_plan(
-        dir.path(),
-        "overlap.toml",
-        "[[item]]\nid = \"bp\"\nkind = \"reading\"\nmeasure = \"NIBP_SYS\"\n\
-         times = \"07:00-10:00, 09:00-11:00\"\n",
-    );
-    let r = remote(
-        &d,
-        "carl",
-        CARL,
-        &["plan", "set", "--bed", BED, "--file", &plan],
-    );
-    assert!(!r.ok(), "overlap accepted: {r:?}");
-    assert!(
-        r.stderr
-            .contains("windows 07:00-10:00 and 09:00-11:00 overlap"),
-        "{r:?}"
-    );
-    // A reading of a measure that is no vital.
-    let plan = write_plan(
-        dir.path(),
-        "measure.toml",
-        "[[item]]\nid = \"sugar\"\nkind = \"reading\"\nmeasure = \"GLUCOSE_X\"\n\
-         times = \"08:00 ± 1h\"\n",
-    );
-    let r = remote(
-        &d,
-        "carl",
-        CARL,
-        &["plan", "set", "--bed", BED, "--file", &plan],
-    );
-    assert!(!r.ok(), "unknown measure accepted: {r:?}");
-    assert!(
-        r.stderr
-            .contains("\"GLUCOSE_X\" is not a vital Vigil receives"),
-        "{r:?}"
-    );
-    // A dose item: no dispenser's events are received yet, so its slots could only be missed.
-    let plan = write_plan(
-        dir.path(),
-        "dose.toml",
-        "[[item]]\nid = \"metformin\"\nkind = \"dose\"\nmeasure = \"metformin\"\n\
-         times = \"08:00 ± 1h\"\n",
-    );
-    let r = remote(
-        &d,
-        "carl",
-        CARL,
-        &["plan", "set", "--bed", BED, "--file", &plan],
-    );
-    assert!(!r.ok(), "dose item accepted: {r:?}");
-    assert!(
-        r.stderr.contains("dose schedules need a dispenser"),
-        "{r:?}"
-    );
-    // A file that is not a plan (a misspelt table) names what is wrong.
-    let plan = write_plan(dir.path(), "typo.toml", "[[items]]\nid = \"bp\"\n");
-    let r = remote(
-        &d,
-        "carl",
-        CARL,
-        &["plan", "set", "--bed", BED, "--file", &plan],
-    );
-    assert!(!r.ok() && r.stderr.contains("items"), "{r:?}");
+    // Plans refused, each with the message that says why.
+    let item = |id: &str, kind: &str, measure: &str, times: &str| {
+        format!(
+            "[[item]]\nid = \"{id}\"\nkind = \"{kind}\"\nmeasure = \"{measure}\"\n\
+             times = \"{times}\"\n"
+        )
+    };
+    for (name, text, why) in [
+        // Overlapping windows: the schedule validator's message.
+        (
+            "overlap",
+            item("bp", "reading", "NIBP_SYS", "07:00-10:00, 09:00-11:00"),
+            "windows 07:00-10:00 and 09:00-11:00 overlap",
+        ),
+        // A reading of a measure that is no vital.
+        (
+            "measure",
+            item("sugar", "reading", "GLUCOSE_X", "08:00 ± 1h"),
+            "\"GLUCOSE_X\" is not a vital Vigil receives",
+        ),
+        // A dose item: no dispenser's events are received yet, so its slots could only be
+        // missed.
+        (
+            "dose",
+            item("metformin", "dose", "metformin", "08:00 ± 1h"),
+            "dose schedules need a dispenser",
+        ),
+        // A file that is not a plan (a misspelt table) names what is wrong.
+        ("typo", "[[items]]\nid = \"bp\"\n".to_string(), "items"),
+    ] {
+        let plan = write_plan(dir.path(), &format!("{name}.toml"), &text);
+        let r = remote(
+            &d,
+            "carl",
+            CARL,
+            &["plan", "set", "--bed", BED, "--file", &plan],
+        );
+        assert!(!r.ok(), "{name}: accepted: {r:?}");
+        assert!(r.stderr.contains(why), "{name}: {r:?}");
+    }
     // A nurse may not set a plan.
     let plan = write_plan(dir.path(), "plan.toml", PLAN);
     let r = remote(

@@ -478,3 +478,81 @@ impl Published {
         self.assert_nothing_extra(&stored, "");
     }
 }
+
+/// What a run of vigilctl gave: exit code, standard output and error.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The first line of standard output that starts with `start`.
+    pub fn line(&self, start: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting with {start:?}: {self:?}"))
+    }
+
+    /// The rest of the first line of standard output that starts with `prefix`.
+    pub fn after(&self, prefix: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?}: {self:?}"))
+            .to_string()
+    }
+
+    /// Standard output as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Run vigilctl to the end with `args`, `stdin` as standard input, as OS user "itdesk", with
+/// $VIGIL_PASSWORD set to `password_env` (else unset).
+pub fn run_vigilctl(args: &[&str], stdin: &str, password_env: Option<&str>) -> Run {
+    use std::io::Write;
+    let mut cmd = Command::new(VIGILCTL);
+    cmd.args(args)
+        .env("USER", "itdesk")
+        .env("RUST_LOG", "warn")
+        .env_remove("VIGIL_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(pw) = password_env {
+        cmd.env("VIGIL_PASSWORD", pw);
+    }
+    let mut child = cmd.spawn().expect("spawn vigilctl");
+    if let Some(mut input) = child.stdin.take() {
+        // A command refused at argument parsing exits without reading its input: the pipe is
+        // then closed under us, which is not a failure of the test.
+        match input.write_all(stdin.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => panic!("write stdin: {e}"),
+        }
+    }
+    let out = child.wait_with_output().expect("wait vigilctl");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
