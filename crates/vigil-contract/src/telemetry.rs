@@ -488,6 +488,19 @@ pub enum ObsStatus {
 }
 
 impl ObsStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [ObsStatus; 9] = [
+        ObsStatus::Final,
+        ObsStatus::Amended,
+        ObsStatus::Corrected,
+        ObsStatus::Preliminary,
+        ObsStatus::Unverified,
+        ObsStatus::Registered,
+        ObsStatus::Cancelled,
+        ObsStatus::EnteredInError,
+        ObsStatus::Unknown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ObsStatus::Final => "final",
@@ -767,6 +780,21 @@ pub fn utc_from_ms(ms: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::decode::decode;
+
+    /// `ObsStatus::ALL` is every status once, in order (the last variant closes the list).
+    #[test]
+    fn every_result_status_is_listed_once() {
+        assert_eq!(ObsStatus::ALL.len(), ObsStatus::Unknown as usize + 1);
+        for (i, s) in ObsStatus::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
+        }
+        let alarmable: Vec<&str> = ObsStatus::ALL
+            .into_iter()
+            .filter(|s| s.alarmable())
+            .map(ObsStatus::as_str)
+            .collect();
+        assert_eq!(alarmable, ["final", "amended", "corrected", "unverified"]);
+    }
 
     /// One parser for bed keys and one for device ids: what they accept is exactly what a
     /// topic can carry.

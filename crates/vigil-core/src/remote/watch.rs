@@ -31,7 +31,7 @@ use vigil_schedule::{Event, Kind, Level, SlotState};
 
 use super::{current, PlanVersion, RemoteError, RemotePatient};
 use crate::store::in_tx;
-use crate::telemetry::BedId;
+use crate::telemetry::{BedId, ObsStatus};
 
 /// How the watch runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,8 +358,16 @@ fn kind_of(s: &str) -> AlertKind {
     }
 }
 
-/// Statuses of results a person may act on (`ObsStatus::alarmable`): what meets a slot.
-const COUNTED: &str = "('final', 'amended', 'corrected', 'unverified')";
+/// The stored statuses of results a person may act on (`ObsStatus::alarmable`, the one rule):
+/// what meets a slot, as an SQL list.
+fn counted() -> String {
+    let names: Vec<String> = ObsStatus::ALL
+        .into_iter()
+        .filter(|s| s.alarmable())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("({})", names.join(", "))
+}
 
 /// Every current stay's readings over the lookback, by stay and measure.
 fn readings_since(
@@ -371,7 +379,8 @@ fn readings_since(
          FROM remote_patients p
          JOIN numerics n ON n.ward = p.ward AND n.bed = p.bed
          WHERE p.discharged_ms IS NULL AND n.t_ms >= ?1 AND n.value IS NOT NULL
-           AND n.status IN {COUNTED}"
+           AND n.status IN {}",
+        counted()
     ))?;
     let mut out: HashMap<i64, HashMap<String, Vec<Received>>> = HashMap::new();
     let rows = q.query_map([since_ms], |r| {
