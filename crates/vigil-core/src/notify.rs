@@ -85,6 +85,63 @@ impl Note {
     }
 }
 
+impl Note {
+    /// What a remote patient's alert change does to its notification: raised → shown,
+    /// escalated → updated, resolved → withdrawn. A warning is low priority and urgent medium: a
+    /// missed reading or silent devices call for a call to the patient, not a run to a bedside.
+    pub fn for_remote(c: &crate::remote::watch::AlertChange) -> Note {
+        use crate::remote::watch::{AlertKind, Change};
+        use vigil_schedule::Level;
+        let alarm_id = format!("remote/{}", c.id);
+        let level = match c.change {
+            Change::Raised(level) => level,
+            Change::Escalated => Level::Urgent,
+            Change::Resolved(_) => {
+                return Note {
+                    summary: String::new(),
+                    body: String::new(),
+                    priority: Priority::Low,
+                    alarm_id,
+                    withdraw: true,
+                }
+            }
+        };
+        let priority = match level {
+            Level::Warning => Priority::Low,
+            Level::Urgent => Priority::Medium,
+        };
+        let (what, body) = match c.kind {
+            AlertKind::MissedReading => (
+                "MISSED READING",
+                format!("{}: nothing taken in its window of {}", c.item, c.slot_date),
+            ),
+            AlertKind::MissedDose => (
+                "MISSED DOSE",
+                format!("{}: not taken in its window of {}", c.item, c.slot_date),
+            ),
+            AlertKind::DeviceSilent => (
+                "DEVICES SILENT",
+                format!(
+                    "no reading from the patient's devices since {}",
+                    c.slot_date
+                ),
+            ),
+        };
+        let urgent = if level == Level::Urgent {
+            " URGENT"
+        } else {
+            ""
+        };
+        Note {
+            summary: format!("{} {what}{urgent} Remote {}", priority.marker(), c.bed.bed),
+            body,
+            priority,
+            alarm_id,
+            withdraw: false,
+        }
+    }
+}
+
 /// Show one notification now, waiting at most `timeout` (on a helper thread, which is left
 /// behind if the server hangs). High priority uses critical urgency.
 pub fn show_with_timeout(note: &Note, timeout: Duration) -> Result<(), NotifyError> {
@@ -232,5 +289,68 @@ impl Notifier {
 
     pub fn stats(&self) -> &NotifyStats {
         &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::watch::{AlertChange, AlertKind, Change, Resolution};
+    use vigil_schedule::Level;
+
+    fn change(kind: AlertKind, change: Change) -> AlertChange {
+        AlertChange {
+            id: 7,
+            stay: 1,
+            bed: BedId::new("home", "p-01"),
+            kind,
+            item: "bp".into(),
+            slot_date: "2026-06-01".into(),
+            from_ms: 0,
+            to_ms: 1,
+            change,
+        }
+    }
+
+    #[test]
+    fn a_remote_alert_is_shown_updated_when_urgent_and_withdrawn_when_resolved() {
+        let raised = Note::for_remote(&change(
+            AlertKind::MissedReading,
+            Change::Raised(Level::Warning),
+        ));
+        assert_eq!(
+            (
+                raised.summary.as_str(),
+                raised.body.as_str(),
+                raised.priority
+            ),
+            (
+                "* MISSED READING Remote p-01",
+                "bp: nothing taken in its window of 2026-06-01",
+                Priority::Low
+            )
+        );
+        assert!(!raised.withdraw);
+        let urgent = Note::for_remote(&change(AlertKind::MissedReading, Change::Escalated));
+        assert_eq!(urgent.summary, "** MISSED READING URGENT Remote p-01");
+        assert_eq!(urgent.priority, Priority::Medium);
+        assert_eq!(
+            urgent.alarm_id, raised.alarm_id,
+            "the same notification, updated"
+        );
+        let silent = Note::for_remote(&change(
+            AlertKind::DeviceSilent,
+            Change::Raised(Level::Urgent),
+        ));
+        assert!(
+            silent.summary.contains("DEVICES SILENT URGENT"),
+            "{silent:?}"
+        );
+        let over = Note::for_remote(&change(
+            AlertKind::MissedReading,
+            Change::Resolved(Resolution::ReceivedLate),
+        ));
+        assert!(over.withdraw);
+        assert_eq!(over.alarm_id, "remote/7");
     }
 }

@@ -1,7 +1,8 @@
 //! The remote patients' watch in the engine (issue 15, [`crate::remote::watch`]): every
 //! `AlarmOptions::remote_tick`, each current stay's care plan evaluated on the engine's clock,
-//! its alerts raised, escalated and resolved in the database, and each change logged and sent
-//! to watchers ([`LiveEvent::Remote`]).
+//! its alerts raised, escalated and resolved in the database, and each change logged, sent to
+//! watchers ([`LiveEvent::Remote`]) and, when the station has them, to its desktop
+//! notifications.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,6 +56,11 @@ pub(super) async fn remote_loop(
         }
         for ch in &changes {
             log(ch);
+            // Until the window's remote worklist shows them, the station's desktop
+            // notifications are where a nurse sees them (best effort, as for ward alarms).
+            if let Some(n) = &shared.alarm_io.notifier {
+                n.send(crate::notify::Note::for_remote(ch));
+            }
         }
         let _ = shared.live.send(LiveEvent::Remote(Arc::new(changes)));
     }
