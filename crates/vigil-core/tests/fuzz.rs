@@ -282,17 +282,7 @@ fn any_f64() -> impl Strategy<Value = f64> {
 }
 
 fn any_status() -> impl Strategy<Value = ObsStatus> {
-    prop::sample::select(vec![
-        ObsStatus::Final,
-        ObsStatus::Amended,
-        ObsStatus::Corrected,
-        ObsStatus::Preliminary,
-        ObsStatus::Unverified,
-        ObsStatus::Registered,
-        ObsStatus::Cancelled,
-        ObsStatus::EnteredInError,
-        ObsStatus::Unknown,
-    ])
+    prop::sample::select(ObsStatus::ALL.to_vec())
 }
 
 /// Milliseconds from year 1 to 9999 (what RFC 3339 can carry), mostly near now.
