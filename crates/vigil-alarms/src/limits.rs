@@ -96,7 +96,7 @@ impl Limit {
     }
 
     /// The alarm text, in the words of the tile: "HR LOW 67 /min (limit 70)".
-    pub(crate) fn message(&self, value: f64) -> String {
+    pub fn message(&self, value: f64) -> String {
         format!(
             "{} {} {} (limit {})",
             self.label(),

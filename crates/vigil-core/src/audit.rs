@@ -124,6 +124,13 @@ pub mod actions {
     pub const REMOTE_PATIENT_DISCHARGE: &str = "remote_patient_discharge";
     /// A new version of a remote patient's care plan (the schedule items it holds).
     pub const CARE_PLAN_SET: &str = "care_plan_set";
+    /// A clinician's review of a remote patient: what was done (no action, called the patient,
+    /// escalated), the findings it closed, the note.
+    pub const REMOTE_PATIENT_REVIEW: &str = "remote_patient_review";
+    /// A remote patient's record opened (its review time starts).
+    pub const REMOTE_RECORD_OPEN: &str = "remote_record_open";
+    /// A remote patient's record closed, with the review time it counts for.
+    pub const REMOTE_RECORD_CLOSE: &str = "remote_record_close";
 }
 
 #[derive(Debug, Error)]

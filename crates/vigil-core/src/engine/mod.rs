@@ -184,8 +184,16 @@ pub enum LiveEvent {
     /// A bed was seen for the first time.
     BedAdded(BedId),
     Link(LinkState),
-    /// Remote patients' alerts raised, escalated or resolved (missed readings, silent devices).
-    Remote(Arc<Vec<crate::remote::watch::AlertChange>>),
+    /// Remote patients' alerts raised, escalated or resolved (missed readings, silent devices),
+    /// and new findings to review.
+    Remote(Arc<RemoteUpdate>),
+}
+
+/// What one pass of the remote patients' watch changed ([`LiveEvent::Remote`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteUpdate {
+    pub alerts: Vec<crate::remote::watch::AlertChange>,
+    pub findings: Vec<crate::remote::review::FindingRow>,
 }
 
 /// Everything a newly attached watcher needs to draw the ward.

@@ -1,8 +1,10 @@
-//! The remote patients' watch in the engine (issue 15, [`crate::remote::watch`]): every
-//! `AlarmOptions::remote_tick`, each current stay's care plan evaluated on the engine's clock,
-//! its alerts raised, escalated and resolved in the database, and each change logged, sent to
-//! watchers ([`LiveEvent::Remote`]) and, when the station has them, to its desktop
-//! notifications.
+//! The remote patients' watch in the engine (issue 15, [`crate::remote::watch`],
+//! [`crate::remote::review`]): every `AlarmOptions::remote_tick`, each current stay's care plan
+//! evaluated on the engine's clock and its alerts raised, escalated and resolved in the
+//! database; then the readings stored since the last pass checked against the beds' limits (the
+//! alarms' own) and the plans' change rules, what breaches kept as findings to review. Each
+//! change is logged, sent to watchers ([`LiveEvent::Remote`]) and, when the station has them,
+//! to its desktop notifications.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +13,8 @@ use tokio::sync::watch;
 use tracing::Level;
 
 use super::security::blocking;
-use super::{lock, LiveEvent, Shared};
+use super::{lock, LiveEvent, RemoteUpdate, Shared};
+use crate::remote::review::{scan, FindingRow};
 use crate::remote::watch::{open, tick, AlertChange, Change, WatchSettings};
 
 pub(super) async fn remote_loop(
@@ -42,27 +45,45 @@ pub(super) async fn remote_loop(
             "remote patients' care plans not evaluated; retrying",
             "remote watch task failed",
         );
-        let Some(changes) = blocking(
+        let alerts = blocking(
             move || tick(&lock(&c), now, &settings),
             Level::ERROR,
             failed,
         )
         .await
-        else {
-            continue;
-        };
-        if changes.is_empty() {
+        .unwrap_or_default();
+        let (c, s) = (Arc::clone(&conn), Arc::clone(&shared));
+        let failed = (
+            "remote patients' readings not checked for findings; retrying",
+            "remote findings task failed",
+        );
+        let findings = blocking(
+            move || {
+                let limits_of = |bed: &_| lock(&s.state).alarms.limits(bed);
+                scan(&lock(&c), now, s.policy.live_window_ms, &limits_of)
+            },
+            Level::ERROR,
+            failed,
+        )
+        .await
+        .unwrap_or_default();
+        if alerts.is_empty() && findings.is_empty() {
             continue;
         }
-        for ch in &changes {
+        for ch in &alerts {
             log(ch);
-            // Until the window's remote worklist shows them, the station's desktop
-            // notifications are where a nurse sees them (best effort, as for ward alarms).
+            // Desktop notifications, best effort as for ward alarms: seen even with the
+            // window minimised.
             if let Some(n) = &shared.alarm_io.notifier {
                 n.send(crate::notify::Note::for_remote(ch));
             }
         }
-        let _ = shared.live.send(LiveEvent::Remote(Arc::new(changes)));
+        for f in &findings {
+            log_finding(f);
+        }
+        let _ = shared
+            .live
+            .send(LiveEvent::Remote(Arc::new(RemoteUpdate { alerts, findings })));
     }
 }
 
@@ -82,4 +103,12 @@ fn log(ch: &AlertChange) {
             "REMOTE ALERT RESOLVED {kind} {item} ({})", ch.slot_date
         ),
     }
+}
+
+fn log_finding(f: &FindingRow) {
+    tracing::warn!(
+        target: "vigil::remote", bed = %f.bed, kind = %f.kind, rule = %f.rule, t_ms = f.t_ms,
+        received_ms = f.received_ms, stale = f.stale, priority = %f.priority,
+        "REMOTE FINDING {}{}", f.detail, if f.stale { " (received late: not sounded)" } else { "" }
+    );
 }

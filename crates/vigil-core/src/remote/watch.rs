@@ -360,7 +360,7 @@ fn kind_of(s: &str) -> AlertKind {
 
 /// The stored statuses of results a person may act on (`ObsStatus::alarmable`, the one rule):
 /// what meets a slot, as an SQL list.
-fn counted() -> String {
+pub(super) fn counted_sql() -> String {
     let names: Vec<String> = ObsStatus::ALL
         .into_iter()
         .filter(|s| s.alarmable())
@@ -380,7 +380,7 @@ fn readings_since(
          JOIN numerics n ON n.ward = p.ward AND n.bed = p.bed
          WHERE p.discharged_ms IS NULL AND n.t_ms >= ?1 AND n.value IS NOT NULL
            AND n.status IN {}",
-        counted()
+        counted_sql()
     ))?;
     let mut out: HashMap<i64, HashMap<String, Vec<Received>>> = HashMap::new();
     let rows = q.query_map([since_ms], |r| {
