@@ -18,7 +18,7 @@ use vigil_core::auth::UserInfo;
 
 use crate::commands::admin::VerifyOut;
 use crate::commands::auth::AuthStateOut;
-use crate::commands::{self, detail, security, station_admin};
+use crate::commands::{self, detail, remote, security, station_admin};
 use crate::error::ApiError;
 use crate::frames::Frame;
 
@@ -124,6 +124,11 @@ command_table! {
     admit_patient(bed: String, patient: detail::AdmitIn) -> detail::PatientOut;
     discharge_patient(bed: String) -> detail::PatientOut;
     transfer_patient(from_bed: String, to_bed: String) -> detail::PatientOut;
+    remote_worklist(escalated_only: bool) -> Vec<remote::WorkRowOut>;
+    remote_record(bed: String, days: u32) -> remote::RemoteRecordOut;
+    remote_review(bed: String, action: String, note: String) -> remote::ReviewOut;
+    remote_record_open(bed: String) -> i64;
+    remote_record_close(view: i64) -> i64;
 }
 
 /// Collects the declaration of every type reached from the roots, once each, by TypeScript name.

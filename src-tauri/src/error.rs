@@ -137,6 +137,28 @@ impl From<PatientError> for ApiError {
     }
 }
 
+impl From<vigil_core::remote::RemoteError> for ApiError {
+    fn from(e: vigil_core::remote::RemoteError) -> ApiError {
+        use vigil_core::remote::RemoteError as R;
+        match e {
+            R::Auth(a) => a.into(),
+            R::Invalid(m) => ApiError::bad_request(m),
+            e @ (R::TimeZone(_) | R::Plan(_)) => ApiError::bad_request(e.to_string()),
+            e @ R::NoPatient(_) => ApiError::new("no_patient", e.to_string()),
+            e @ (R::BedOccupied(_)
+            | R::WardBed(_)
+            | R::BedOfAnother(_)
+            | R::MrnEnrolled(..)
+            | R::AlreadyPaused(_)
+            | R::NotPaused(_)
+            | R::Unchanged(..)) => ApiError::new("conflict", e.to_string()),
+            e @ (R::StoredPlan { .. } | R::Sql(_) | R::Store(_) | R::Audit(_)) => {
+                ApiError::internal(e)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

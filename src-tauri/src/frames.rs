@@ -51,6 +51,9 @@ pub struct Frame {
     pub standby: Option<Vec<String>>,
     /// The station's alarm sound, present when it changed.
     pub sound: Option<crate::sound::SoundOut>,
+    /// How many remote patients' alerts and findings changed since the previous frame, present
+    /// when some did (the remote worklist reads again).
+    pub remote: Option<u32>,
 }
 
 /// Magic and version of the binary frame.

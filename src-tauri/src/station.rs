@@ -303,9 +303,11 @@ async fn forward(
                     frame.alarms = Some(a.iter().map(AlarmOut::from).collect());
                 }
                 Ok(LiveEvent::Device(_)) | Ok(LiveEvent::BedAdded(_)) => resync = true,
-                // Remote patients' alerts are logged and stored by the engine; the window's
-                // remote worklist is not built yet (issue 15).
-                Ok(LiveEvent::Remote(_)) => {}
+                // The remote worklist reads again when its patients' alerts or findings change.
+                Ok(LiveEvent::Remote(u)) => {
+                    let n = u32::try_from(u.alerts.len() + u.findings.len()).unwrap_or(u32::MAX);
+                    frame.remote = Some(frame.remote.unwrap_or(0).saturating_add(n));
+                }
                 Ok(LiveEvent::Link(l)) => {
                     engine_state = frames::engine_state(&base, &l);
                     frame.engine = Some(engine_state.clone());

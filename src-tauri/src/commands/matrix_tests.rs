@@ -14,7 +14,7 @@ use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Permission, Role};
 
 use super::detail::{self, Adt, Monitor as _};
-use super::{admin, alarms, auth, security, station_admin};
+use super::{admin, alarms, auth, remote, security, station_admin};
 use crate::error::ApiError;
 use crate::session::AuthState;
 use vigil_core::alarms::default_limits;
@@ -105,10 +105,16 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("security_events",    [NO,   FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("security_acknowledge", [NO, FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("security_export_csv", [NO,  FORB, FORB, OK,            LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // Remote patients: nurses and charge nurses (identities, reviews), never IT.
+    ("remote_worklist",    [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("remote_record",      [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("remote_review",      [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("remote_record_open", [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("remote_record_close", [NO,  OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 50] = [
+const COMMANDS: [&str; 55] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -159,6 +165,11 @@ const COMMANDS: [&str; 50] = [
     "security_events",
     "security_acknowledge",
     "security_export_csv",
+    "remote_worklist",
+    "remote_record",
+    "remote_review",
+    "remote_record_open",
+    "remote_record_close",
 ];
 
 fn column(state: State) -> usize {
@@ -241,6 +252,24 @@ fn template() -> &'static Path {
                 &adt,
                 &BedId::new("4W", "01"),
                 &jane,
+                T0 - 9_000,
+            )
+            .unwrap();
+            // A remote patient in home/p-01 (for the remote commands).
+            let manage = svc
+                .authorize(Some(&s), vigil_core::remote::MANAGE, T0 - 9_000)
+                .unwrap();
+            let pat = vigil_core::remote::NewRemotePatient {
+                mrn: "MRN-R1",
+                name: "Ray Home",
+                dob: "1948-05-06",
+                tz: "Europe/London",
+            };
+            vigil_core::remote::enrol(
+                svc.connection(),
+                &manage,
+                &BedId::new("home", "p-01"),
+                &pat,
                 T0 - 9_000,
             )
             .unwrap();
@@ -443,6 +472,14 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
                 to_bed: "4W/02",
             };
             detail::adt(st, &FakeMonitor::default(), change).map(drop)
+        }
+        "remote_worklist" => remote::worklist(st, false).map(drop),
+        "remote_record" => remote::record(st, "home/p-01", 7).map(drop),
+        "remote_review" => remote::review(st, "home/p-01", "called_patient", "").map(drop),
+        "remote_record_open" => remote::record_open(st, "home/p-01").map(drop),
+        // A view of one's own: opened first (refused the same way when not allowed).
+        "remote_record_close" => {
+            remote::record_open(st, "home/p-01").and_then(|v| remote::record_close(st, v).map(drop))
         }
         other => panic!("no such command in the matrix test: {other}"),
     }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod alarms;
 pub mod auth;
 pub mod detail;
+pub mod remote;
 pub mod security;
 pub mod station_admin;
 
@@ -193,6 +194,21 @@ commands! {
             detail::alarm_history(s, &db, &bed, from_ms, to_ms)
         };
     list_patients() -> Vec<detail::PatientOut> = |s| detail::list_patients(s);
+
+    // ----- remote patients (commands/remote.rs) -----
+    /// The remote worklist, most urgent first (or only the escalated patients).
+    remote_worklist(escalated_only: bool) -> Vec<remote::WorkRowOut> =
+        |s| remote::worklist(s, escalated_only);
+    /// A remote patient's record over the last `days` days.
+    remote_record(bed: String, days: u32) -> remote::RemoteRecordOut =
+        |s| remote::record(s, &bed, days);
+    /// Record a review of a remote patient (audited).
+    remote_review(bed: String, action: String, note: String) -> remote::ReviewOut =
+        |s| remote::review(s, &bed, &action, &note);
+    /// Open a remote patient's record (audited, timed): the view's id.
+    remote_record_open(bed: String) -> i64 = |s| remote::record_open(s, &bed);
+    /// Close a record view: the review time it counted, ms.
+    remote_record_close(view: i64) -> i64 = |s| remote::record_close(s, view);
     admit_patient(bed: String, patient: detail::AdmitIn) -> detail::PatientOut =
         |s, mon = station.engine()| {
             detail::adt(s, &mon, Adt::Admit { bed: &bed, patient: &patient })

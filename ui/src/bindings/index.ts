@@ -99,6 +99,20 @@ export type AlarmOut = {
  */
 export type AlarmState = "active" | "acknowledged" | "audio-paused" | "latched" | "unreviewed" | "resolved";
 
+/**
+ * A care-plan alert (missed reading or dose, silent devices).
+ */
+export type AlertOut = {
+  kind: string,
+  item: string,
+  from_ms: number,
+  to_ms: number,
+  level: string,
+  raised_ms: number,
+  resolved_ms: number | null,
+  resolution: string | null,
+};
+
 export type ApiError = {
   code: string,
   message: string,
@@ -312,6 +326,11 @@ export type Commands = {
   admit_patient: { args: { bed: string, patient: AdmitIn }; result: PatientOut };
   discharge_patient: { args: { bed: string }; result: PatientOut };
   transfer_patient: { args: { fromBed: string, toBed: string }; result: PatientOut };
+  remote_worklist: { args: { escalatedOnly: boolean }; result: Array<WorkRowOut> };
+  remote_record: { args: { bed: string, days: number }; result: RemoteRecordOut };
+  remote_review: { args: { bed: string, action: string, note: string }; result: ReviewOut };
+  remote_record_open: { args: { bed: string }; result: number };
+  remote_record_close: { args: { view: number }; result: number };
 };
 
 export type DeviceOut = {
@@ -354,6 +373,22 @@ export type EngineState = {
    * Standing broker-trust warnings (`LinkState::warnings`): the window's banner.
    */
   warnings?: Array<string>,
+};
+
+/**
+ * A finding (a reading outside limits, a change rule).
+ */
+export type FindingOut = {
+  kind: string,
+  rule: string,
+  code: string,
+  t_ms: number,
+  received_ms: number,
+  value: number,
+  priority: string,
+  detail: string,
+  stale: boolean,
+  reviewed: boolean,
 };
 
 /**
@@ -404,6 +439,11 @@ export type Frame = {
    * The station's alarm sound, present when it changed.
    */
   sound?: SoundOut,
+  /**
+   * How many remote patients' alerts and findings changed since the previous frame, present
+   * when some did (the remote worklist reads again).
+   */
+  remote?: number,
 };
 
 /**
@@ -503,6 +543,59 @@ export type Permission = "view_ward" | "view_history" | "audio_pause" | "acknowl
  * [`Priority::as_str`].
  */
 export type Priority = "low" | "medium" | "high";
+
+/**
+ * A stored reading.
+ */
+export type ReadingOut = {
+  code: string,
+  t_ms: number,
+  received_ms: number,
+  value: number,
+  unit: string,
+};
+
+/**
+ * A remote patient's record.
+ */
+export type RemoteRecordOut = {
+  bed: string,
+  name: string,
+  mrn: string,
+  dob: string,
+  tz: string,
+  state: string,
+  enrolled_ms: number,
+  /**
+   * The plan in force, one line per item; empty without a plan.
+   */
+  plan: Array<string>,
+  plan_version: number | null,
+  from_ms: number,
+  to_ms: number,
+  slots: Array<SlotOut>,
+  readings: Array<ReadingOut>,
+  alerts: Array<AlertOut>,
+  findings: Array<FindingOut>,
+  reviews: Array<ReviewOut>,
+};
+
+/**
+ * A review as the window shows it.
+ */
+export type ReviewOut = {
+  /**
+   * reviewed_no_action | called_patient | escalated
+   */
+  action: string,
+  note: string,
+  at_ms: number,
+  by: string,
+  /**
+   * Findings it closed.
+   */
+  findings: number,
+};
 
 /**
  * A user's role. Stored and typed as `nurse`, `charge-nurse`, `admin`.
@@ -605,6 +698,22 @@ export type SecuritySource = {
  * How bad an event is. Ordered: `Info < Low < Medium < High < Critical`.
  */
 export type Severity = "info" | "low" | "medium" | "high" | "critical";
+
+/**
+ * A slot of the schedule.
+ */
+export type SlotOut = {
+  item: string,
+  measure: string,
+  from_ms: number,
+  to_ms: number,
+  /**
+   * upcoming | open | on_time | received_late | taken_late | missed
+   */
+  state: string,
+  level: string | null,
+  taken_ms: number | null,
+};
 
 /**
  * The sound as the window shows it.
@@ -781,4 +890,44 @@ export type WaveOut = {
    * Number of samples; the samples themselves follow the JSON part (see [`encode`]).
    */
   n: number,
+};
+
+/**
+ * One row of the remote worklist.
+ */
+export type WorkRowOut = {
+  /**
+   * "home/p-01".
+   */
+  bed: string,
+  name: string,
+  mrn: string,
+  tz: string,
+  /**
+   * active | paused
+   */
+  state: string,
+  /**
+   * urgent | missed | findings | adherence | none: why the row is where it is.
+   */
+  attention: string,
+  urgent: number,
+  warning: number,
+  silent: boolean,
+  findings: number,
+  stale_findings: number,
+  newest_finding: string | null,
+  since_ms: number | null,
+  /**
+   * Share of due readings taken in their window, 0 to 1 (none due: null).
+   */
+  adherence_7: number | null,
+  adherence_30: number | null,
+  days_with_data_30: number,
+  /**
+   * Review time this calendar month, whole minutes.
+   */
+  review_minutes: number,
+  last_review: ReviewOut | null,
+  escalated: boolean,
 };

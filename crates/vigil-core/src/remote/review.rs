@@ -329,6 +329,45 @@ pub fn findings(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A stored reading of a remote patient, as their record shows it (points, not a sweep).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadingRow {
+    pub code: String,
+    pub t_ms: i64,
+    pub received_ms: i64,
+    pub value: f64,
+    pub unit: String,
+}
+
+/// The readings of `bed` taken since `from_ms` that a person may act on (the newest `limit`),
+/// oldest first.
+pub fn readings(
+    conn: &Connection,
+    bed: &BedId,
+    from_ms: i64,
+    limit: usize,
+) -> Result<Vec<ReadingRow>, RemoteError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT code, t_ms, COALESCE(received_ms, t_ms), value, unit FROM numerics
+         WHERE ward = ?1 AND bed = ?2 AND t_ms >= ?3 AND value IS NOT NULL AND status IN {}
+         ORDER BY t_ms DESC, id DESC LIMIT ?4",
+        watch::counted_sql()
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = q.query_map(params![bed.ward, bed.bed, from_ms, limit], |r| {
+        Ok(ReadingRow {
+            code: r.get(0)?,
+            t_ms: r.get(1)?,
+            received_ms: r.get(2)?,
+            value: r.get(3)?,
+            unit: r.get(4)?,
+        })
+    })?;
+    let mut out: Vec<ReadingRow> = rows.collect::<Result<_, _>>()?;
+    out.reverse();
+    Ok(out)
+}
+
 /// A review as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewRow {

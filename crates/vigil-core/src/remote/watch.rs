@@ -756,3 +756,99 @@ pub fn alerts(conn: &Connection, stay: i64) -> Result<Vec<AlertRow>, RemoteError
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// One slot of a stay's schedule as the patient's record draws it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotRow {
+    pub item: String,
+    pub measure: String,
+    /// The plan version it was evaluated under.
+    pub version: u32,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// upcoming | open | on_time | received_late | taken_late | missed
+    pub state: &'static str,
+    /// warning | urgent: the level a missed slot is at, or had reached before it was met late.
+    pub level: Option<&'static str>,
+    /// When the reading that met it was taken.
+    pub taken_ms: Option<i64>,
+}
+
+/// The slots of one stay's schedule opening in `[from_ms, until_ms)`, with their states at
+/// `now_ms` (as [`expected_slots`]: under the plan version in force when each opened, from
+/// enrolment, none while paused), by start.
+pub fn slots_of(
+    conn: &Connection,
+    p: &RemotePatient,
+    from_ms: i64,
+    until_ms: i64,
+    now_ms: i64,
+) -> Result<Vec<SlotRow>, RemoteError> {
+    let versions = super::plan_versions(conn, p.stay)?;
+    let pauses: Vec<(i64, Option<i64>)> = super::pauses(conn, p.stay)?
+        .into_iter()
+        .map(|z| (z.from_ms, z.to_ms))
+        .collect();
+    let mut readings: HashMap<String, Vec<Received>> = HashMap::new();
+    {
+        let mut q = conn.prepare_cached(&format!(
+            "SELECT code, t_ms, COALESCE(received_ms, t_ms) FROM numerics
+             WHERE ward = ?1 AND bed = ?2 AND t_ms >= ?3 AND value IS NOT NULL
+               AND status IN {}",
+            counted_sql()
+        ))?;
+        // A day before the range: a slot's late grace may reach back.
+        let since = from_ms.saturating_sub(24 * 3_600_000);
+        let rows = q.query_map(params![p.bed.ward, p.bed.bed, since], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Received {
+                    taken_ms: r.get(1)?,
+                    received_ms: r.get(2)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (code, rec) = row?;
+            readings.entry(code).or_default().push(rec);
+        }
+    }
+    let view = StayView {
+        patient: p,
+        versions: &versions,
+        pauses: &pauses,
+        readings: &readings,
+        last_data_ms: None,
+    };
+    let mut out: Vec<SlotRow> = expected_slots(&view, from_ms, until_ms, now_ms)
+        .into_iter()
+        .map(|s| {
+            let level = |l: Level| Some(level_str(l));
+            let ms = |t: DateTime<Utc>| Some(t.timestamp_millis());
+            let (state, level, taken_ms) = match s.status.state {
+                SlotState::Upcoming => ("upcoming", None, None),
+                SlotState::Open => ("open", None, None),
+                SlotState::MetOnTime { taken, .. } => ("on_time", None, ms(taken)),
+                SlotState::Missed { level: l, .. } => ("missed", level(l), None),
+                SlotState::ReceivedLate { taken, reached, .. } => {
+                    ("received_late", level(reached), ms(taken))
+                }
+                SlotState::TakenLate { taken, reached, .. } => {
+                    ("taken_late", level(reached), ms(taken))
+                }
+            };
+            SlotRow {
+                item: s.item.id().to_string(),
+                measure: s.item.measure().to_string(),
+                version: s.version,
+                from_ms: s.status.slot.start.timestamp_millis(),
+                to_ms: s.status.slot.end.timestamp_millis(),
+                state,
+                level,
+                taken_ms,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (a.from_ms, &a.item).cmp(&(b.from_ms, &b.item)));
+    Ok(out)
+}
