@@ -64,6 +64,12 @@ export const api = {
   admitPatient: (bed: string, patient: AdmitIn) => call('admit_patient', { bed, patient }),
   dischargePatient: (bed: string) => call('discharge_patient', { bed }),
   transferPatient: (fromBed: string, toBed: string) => call('transfer_patient', { fromBed, toBed }),
+  // Remote patients (src-tauri/src/commands/remote.rs).
+  remoteWorklist: (escalatedOnly: boolean) => call('remote_worklist', { escalatedOnly }),
+  remoteRecord: (bed: string, days: number) => call('remote_record', { bed, days }),
+  remoteReview: (bed: string, action: string, note: string) => call('remote_review', { bed, action, note }),
+  remoteRecordOpen: (bed: string) => call('remote_record_open', { bed }),
+  remoteRecordClose: (view: number) => call('remote_record_close', { view }),
   // The Security screen (src-tauri/src/commands/security.rs).
   securityEvents: (filter: SecurityFilter) => call('security_events', { filter }),
   securityAcknowledge: (id: number, note: string) => call('security_acknowledge', { id, note }),

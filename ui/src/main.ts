@@ -14,6 +14,7 @@ import { formatAlarmCount, formatBrokerWarnings, formatClock, formatConnState, f
 import { DetailView, fanOut } from './detail';
 import { patientHeader } from './detailmath';
 import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
+import { RemoteView } from './remote';
 import { session } from './session';
 import { Store } from './store';
 import { setLiveWard } from './stationadmin';
@@ -37,7 +38,15 @@ const view = new OverviewView(byId('ward-grid'));
 const detail = new DetailView(byId('content'), byId('side-panel'));
 const store = new Store((bed, channel) => fanOut(view.waveTarget(bed, channel), detail.waveTarget(bed, channel)));
 detail.bind(store);
-document.addEventListener(OPEN_BED_EVENT, (e) => detail.open((e as CustomEvent<OpenBed>).detail.bed));
+// The remote patients' worklist takes the grid's place too; one of the two at a time.
+const remote = new RemoteView(byId('content'), byId('side-panel'), byId('btn-remote') as HTMLButtonElement);
+document.addEventListener(OPEN_BED_EVENT, (e) => {
+  if (remote.isOpen) remote.close();
+  detail.open((e as CustomEvent<OpenBed>).detail.bed);
+});
+byId('btn-remote').addEventListener('click', () => {
+  if (remote.isOpen) detail.close();
+});
 // The device registry confirms a mapping against what the device sends now.
 setLiveWard({
   beds: () => store.beds,
@@ -205,6 +214,7 @@ async function subscribe(): Promise<void> {
           subscribeError = null;
         }
         store.apply(frame);
+        if (frame.remote) remote.changed();
         noteFrame(buf.byteLength, frame);
       } catch (e) {
         // A frame that cannot be read is reported, never guessed at.
