@@ -20,6 +20,8 @@
 //! marks the fields it leaves out one by one.
 
 use serde::Serialize;
+use std::collections::BTreeSet;
+
 use vigil_core::alarms::{ActiveAlarm, PauseInfo, PauseScope};
 use vigil_core::engine::{LinkState, WardSnapshot};
 use vigil_core::telemetry::{BedId, DeviceStatus, Reading, WaveChunk};
@@ -140,6 +142,20 @@ pub struct BedInfo {
     pub bed: String,
     /// The bed as the ward names it ("Bed 03"); notifications use the same words.
     pub label: String,
+    /// A remote patient's bed (home, mobile clinic): on the remote worklist, not a ward tile.
+    pub remote: bool,
+}
+
+impl BedInfo {
+    /// Every bed of the station, the remote patients' marked.
+    pub fn list(beds: &[BedId], remote: &BTreeSet<BedId>) -> Vec<BedInfo> {
+        beds.iter()
+            .map(|b| BedInfo {
+                remote: remote.contains(b),
+                ..BedInfo::from(b)
+            })
+            .collect()
+    }
 }
 
 impl From<&BedId> for BedInfo {
@@ -149,6 +165,7 @@ impl From<&BedId> for BedInfo {
             ward: b.ward.clone(),
             bed: b.bed.clone(),
             label: vigil_core::notify::bed_label(b),
+            remote: false,
         }
     }
 }
@@ -340,8 +357,8 @@ impl From<&DeviceStatus> for DeviceOut {
 }
 
 /// Fill a frame with the whole current state (first frame, or after the watcher lagged).
-pub fn full_state(f: &mut Frame, snap: &WardSnapshot) {
-    f.beds = Some(snap.beds.iter().map(BedInfo::from).collect());
+pub fn full_state(f: &mut Frame, snap: &WardSnapshot, remote: &BTreeSet<BedId>) {
+    f.beds = Some(BedInfo::list(&snap.beds, remote));
     f.alarms = Some(snap.alarms.iter().map(AlarmOut::from).collect());
     f.devices = Some(snap.devices.iter().map(DeviceOut::from).collect());
     for (bed, readings) in &snap.latest {
@@ -399,7 +416,7 @@ mod tests {
             t: 9,
             ..Default::default()
         };
-        full_state(&mut f, &snap);
+        full_state(&mut f, &snap, &BTreeSet::new());
         let v = serde_json::to_value(&f).expect("serialises");
         assert_eq!(v["beds"][0]["key"], "sim/03");
         assert_eq!(v["beds"][0]["label"], "Bed 03");

@@ -279,7 +279,7 @@ async fn forward(
     channel: Channel,
 ) {
     let mut frame = Frame::default();
-    frames::full_state(&mut frame, &snap);
+    frames::full_state(&mut frame, &snap, &engine.remote_beds());
     let mut beds = snap.beds.clone();
     let mut status = Status::default();
     let mut ticks: u32 = 0;
@@ -305,6 +305,8 @@ async fn forward(
                 Ok(LiveEvent::Device(_)) | Ok(LiveEvent::BedAdded(_)) => resync = true,
                 // The remote worklist reads again when its patients' alerts or findings change.
                 Ok(LiveEvent::Remote(u)) => {
+                    // An enrolment or a discharge: the beds are listed again, marked.
+                    resync |= u.beds_changed;
                     let n = u32::try_from(u.alerts.len() + u.findings.len()).unwrap_or(u32::MAX);
                     frame.remote = Some(frame.remote.unwrap_or(0).saturating_add(n));
                 }
@@ -324,7 +326,7 @@ async fn forward(
         }
         if resync {
             let s = engine.snapshot();
-            frame.beds = Some(s.beds.iter().map(BedInfo::from).collect());
+            frame.beds = Some(BedInfo::list(&s.beds, &engine.remote_beds()));
             frame.alarms = Some(s.alarms.iter().map(AlarmOut::from).collect());
             frame.devices = Some(s.devices.iter().map(DeviceOut::from).collect());
             beds = s.beds;

@@ -271,7 +271,9 @@ export class Store {
     for (const k of this.lastSeq.keys()) {
       if (!next.has(k.slice(0, k.indexOf('\0')))) this.lastSeq.delete(k);
     }
-    this.bedList = beds;
+    // Remote patients (home, mobile clinic) are on the remote worklist, not tiles of the ward;
+    // their alarms are still kept by bed (the alarm bar shows every alarm of the station).
+    this.bedList = beds.filter((b) => !b.remote);
     this.byKey = next;
   }
 

@@ -3,7 +3,7 @@ import type { AlarmInfo, BedInfo, DeviceStatus, Frame, VitalUpdate, WaveChunk } 
 import { Store, type WaveTarget } from '../src/store';
 import { alarmInfo } from './support';
 
-const bed = (n: number): BedInfo => ({ key: `icu/${n}`, ward: 'icu', bed: String(n), label: `Bed ${n}` });
+const bed = (n: number): BedInfo => ({ key: `icu/${n}`, ward: 'icu', bed: String(n), label: `Bed ${n}`, remote: false });
 
 const frame = (f: Partial<Frame> = {}): Frame => ({ t: 1_700_000_000_000, waves: [], vitals: [], ...f });
 
@@ -283,5 +283,16 @@ describe('NEWS2 and audio pauses', () => {
     // The full list replaces the old one.
     s.apply(frame({ t, pauses: [] }));
     expect(s.pauseFor('icu/2', Date.now())).toBeNull();
+  });
+});
+
+describe('remote patients', () => {
+  it('keeps remote beds off the ward tiles, their alarms on the bar', () => {
+    const s = new Store(() => undefined);
+    const home: BedInfo = { key: 'home/h-01', ward: 'home', bed: 'h-01', label: 'Bed h-01', remote: true };
+    s.apply(frame({ beds: [bed(1), home], alarms: [alarmInfo({ id: 'home/h-01/SPO2_LOW', bed: 'home/h-01' })] }));
+    expect(s.beds.map((b) => b.key)).toEqual(['icu/1']);
+    expect(s.allAlarms.map((a) => a.bed)).toEqual(['home/h-01']);
+    expect(s.alarmsFor('home/h-01')).toHaveLength(1);
   });
 });

@@ -332,6 +332,17 @@ pub fn current(conn: &Connection) -> Result<Vec<RemotePatient>, RemoteError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The beds of every current stay.
+pub fn current_beds(conn: &Connection) -> Result<std::collections::BTreeSet<BedId>, RemoteError> {
+    let mut q = conn.prepare_cached(
+        "SELECT ward, bed FROM remote_patients WHERE discharged_ms IS NULL",
+    )?;
+    let rows = q.query_map([], |r| {
+        Ok(BedId::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Every pause of a stay, oldest first (what adherence leaves out).
 pub fn pauses(conn: &Connection, stay: i64) -> Result<Vec<Pause>, RemoteError> {
     let mut q = conn.prepare(

@@ -242,6 +242,10 @@ export type BedInfo = {
    * The bed as the ward names it ("Bed 03"); notifications use the same words.
    */
   label: string,
+  /**
+   * A remote patient's bed (home, mobile clinic): on the remote worklist, not a ward tile.
+   */
+  remote: boolean,
 };
 
 /**

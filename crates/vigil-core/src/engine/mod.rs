@@ -23,7 +23,7 @@ mod security;
 mod storage;
 mod sync;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -92,6 +92,9 @@ pub enum EngineError {
     /// The enrolled stations cannot be read.
     #[error(transparent)]
     Stations(#[from] crate::stations::StationError),
+    /// The remote patients cannot be read.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     /// MLLP settings that would expose the listener, or are unusable (the message says the fix).
     #[error(transparent)]
     MllpConfig(#[from] crate::interop::mllp::MllpConfigError),
@@ -194,6 +197,8 @@ pub enum LiveEvent {
 pub struct RemoteUpdate {
     pub alerts: Vec<crate::remote::watch::AlertChange>,
     pub findings: Vec<crate::remote::review::FindingRow>,
+    /// The set of remote beds changed (an enrolment, a discharge): `EngineHandle::remote_beds`.
+    pub beds_changed: bool,
 }
 
 /// Everything a newly attached watcher needs to draw the ward.
@@ -291,6 +296,9 @@ struct Shared {
     trust: Mutex<Trust>,
     /// Audit entries of other stations' actions applied here, written by the security loop.
     remote_audit: Mutex<Vec<RemoteAudit>>,
+    /// The beds of the current remote stays (patients, not places): read at start and by
+    /// every pass of the remote watch.
+    remote_beds: Mutex<Arc<BTreeSet<BedId>>>,
 }
 
 /// An audit entry of another station's action applied here.
@@ -431,7 +439,7 @@ impl Engine {
             m.check()?;
         }
         let writer = StoreWriter::spawn(&cfg.db_path)?;
-        let (registry, saved_limits, last_stored, enrolled, unfinished) = {
+        let (registry, saved_limits, last_stored, enrolled, unfinished, remote_beds) = {
             let conn = store::open(&cfg.db_path)?;
             let last = report_last_stored(&conn, clock.now_ms());
             (
@@ -440,6 +448,7 @@ impl Engine {
                 last,
                 crate::stations::load(&conn)?,
                 crate::query::unfinished_alarms(&conn, clock.now_ms() - UNFINISHED_WINDOW_MS)?,
+                crate::remote::current_beds(&conn)?,
             )
         };
         let mut budgets = DeviceBudgets::new(cfg.policy.budget);
@@ -554,6 +563,7 @@ impl Engine {
             outbox_len,
             trust: Mutex::new(trust),
             remote_audit: Mutex::new(Vec::new()),
+            remote_beds: Mutex::new(Arc::new(remote_beds)),
             alarm_io: AlarmIo {
                 client: client.clone(),
                 station: cfg.client_id.clone(),
@@ -702,6 +712,12 @@ impl EngineHandle {
     /// Live events from now on. On `RecvError::Lagged`, re-read [`Self::snapshot`].
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.shared.live.subscribe()
+    }
+
+    /// The beds of the current remote stays (home and mobile-clinic patients): the window lists
+    /// them on the remote worklist, not as tiles of the ward.
+    pub fn remote_beds(&self) -> Arc<BTreeSet<BedId>> {
+        Arc::clone(&lock(&self.shared.remote_beds))
     }
 
     /// The current state of the ward.

@@ -14,6 +14,7 @@ use tracing::Level;
 
 use super::security::blocking;
 use super::{lock, LiveEvent, RemoteUpdate, Shared};
+use crate::remote::current_beds;
 use crate::remote::review::{scan, FindingRow};
 use crate::remote::watch::{open, tick, AlertChange, Change, WatchSettings};
 
@@ -57,17 +58,29 @@ pub(super) async fn remote_loop(
             "remote patients' readings not checked for findings; retrying",
             "remote findings task failed",
         );
-        let findings = blocking(
+        let found = blocking(
             move || {
                 let limits_of = |bed: &_| lock(&s.state).alarms.limits(bed);
-                scan(&lock(&c), now, s.policy.live_window_ms, &limits_of)
+                let conn = lock(&c);
+                let findings = scan(&conn, now, s.policy.live_window_ms, &limits_of)?;
+                Ok::<_, crate::remote::RemoteError>((findings, current_beds(&conn)?))
             },
             Level::ERROR,
             failed,
         )
-        .await
-        .unwrap_or_default();
-        if alerts.is_empty() && findings.is_empty() {
+        .await;
+        let (findings, beds_changed) = match found {
+            Some((findings, beds)) => {
+                let mut known = lock(&shared.remote_beds);
+                let changed = **known != beds;
+                if changed {
+                    *known = Arc::new(beds);
+                }
+                (findings, changed)
+            }
+            None => (Vec::new(), false),
+        };
+        if alerts.is_empty() && findings.is_empty() && !beds_changed {
             continue;
         }
         for ch in &alerts {
@@ -83,7 +96,11 @@ pub(super) async fn remote_loop(
         }
         let _ = shared
             .live
-            .send(LiveEvent::Remote(Arc::new(RemoteUpdate { alerts, findings })));
+            .send(LiveEvent::Remote(Arc::new(RemoteUpdate {
+                alerts,
+                findings,
+                beds_changed,
+            })));
     }
 }
 
