@@ -12,6 +12,9 @@
 //!   locked screen keeping the ward live.
 //! - `e2e_detail`: the bed detail screen (live channels, limits, trends, full disclosure,
 //!   alarm history, admit) as a charge nurse.
+//! - `e2e_remote`: the remote patients' worklist of the simulated home cohort (most urgent first,
+//!   none among the ward's tiles), a patient's record with the care plan's slots, a nurse's
+//!   review, and the trail of both.
 //! - `e2e_security`: a spoofed device raises a SECURITY technical alarm on its bed and one
 //!   growing security event; IT acknowledges it with a note and exports; syslog gets both.
 //!
@@ -23,5 +26,6 @@ mod e2e;
 mod e2e_alarms;
 mod e2e_auth;
 mod e2e_detail;
+mod e2e_remote;
 mod e2e_security;
 mod support;

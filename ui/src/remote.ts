@@ -341,6 +341,7 @@ export class RemoteView {
     for (const tr of this.list.querySelectorAll('tr[data-bed]')) tr.classList.toggle('open', tr.getAttribute('data-bed') === bed);
     try {
       this.view = await api.remoteRecordOpen(bed);
+      this.root.dataset.view = String(this.view);
     } catch (e) {
       this.say(apiError(e).message, true);
     }
@@ -360,6 +361,8 @@ export class RemoteView {
         // The session ended (log-out, lock): the view stays open in the trail and is not
         // counted as review time.
       }
+      // The view is closed in the backend (read by the end-to-end test).
+      if (this.root.dataset.view === String(view)) delete this.root.dataset.view;
     }
   }
 
