@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Role};
 use vigil_core::codes::Vital;
+use vigil_core::remote::review;
 use vigil_core::remote::watch::{self, Change, WatchSettings};
 use vigil_core::remote::{self, NewRemotePatient};
 use vigil_core::store::{self, Op, StoreWriter};
@@ -39,13 +40,17 @@ const ZONES: [&str; 4] = [
     "Australia/Sydney",
 ];
 
-/// The four schedules of every patient: (id, vital, times).
-const ITEMS: [(&str, Vital, &str); 4] = [
-    ("bp", Vital::NibpSys, "07:00-10:00, 18:00-21:00"),
-    ("spo2", Vital::SpO2, "3/day 08:00-20:00"),
-    ("temp", Vital::Temp, "08:00 ± 1h"),
-    ("hr", Vital::Hr, "06:00-10:00"),
+/// The four schedules of every patient: (id, vital, times, a usual value, a value outside the
+/// adult limits that one reading in [`BREACH_EVERY`] has).
+const ITEMS: [(&str, Vital, &str, f64, f64); 4] = [
+    ("bp", Vital::NibpSys, "07:00-10:00, 18:00-21:00", 128.0, 175.0),
+    ("spo2", Vital::SpO2, "3/day 08:00-20:00", 96.0, 86.0),
+    ("temp", Vital::Temp, "08:00 ± 1h", 36.8, 39.0),
+    ("hr", Vital::Hr, "06:00-10:00", 72.0, 131.0),
 ];
+
+/// One stored reading in this many is outside the limits: a finding to review.
+const BREACH_EVERY: u64 = 25;
 
 fn mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -91,9 +96,10 @@ pub async fn remote(a: RemoteArgs) -> Result<()> {
     let session = svc.login("bench-charge", PW, start)?;
     let manage = svc.authorize(Some(&session), remote::MANAGE, start)?;
     let plan = svc.authorize(Some(&session), remote::PLAN, start)?;
+    let read = svc.authorize(Some(&session), remote::READ, start)?;
     let specs: Vec<ItemSpec> = ITEMS
         .iter()
-        .map(|(id, v, times)| ItemSpec::new(id, Kind::Reading, v.name(), times))
+        .map(|(id, v, times, ..)| ItemSpec::new(id, Kind::Reading, v.name(), times))
         .collect();
     let mut plans = Vec::with_capacity(a.patients);
     for i in 0..a.patients {
@@ -123,7 +129,7 @@ pub async fn remote(a: RemoteArgs) -> Result<()> {
     let (mut sent, mut missed) = (0u64, 0u64);
     for (i, (bed, plan)) in plans.iter().enumerate() {
         for (k, item) in plan.items().iter().enumerate() {
-            let vital = ITEMS[k].1;
+            let (_, vital, _, usual, breach) = ITEMS[k];
             let slots = item.slots(
                 plan.tz(),
                 vigil_core::telemetry::utc_from_ms(start),
@@ -142,7 +148,11 @@ pub async fn remote(a: RemoteArgs) -> Result<()> {
                     bed: bed.clone(),
                     device: format!("hub-{i:05}"),
                     seq: sent,
-                    readings: vec![Reading::new(vital, Some(100.0), taken)],
+                    readings: vec![Reading::new(
+                        vital,
+                        Some(if sent % BREACH_EVERY == 0 { breach } else { usual }),
+                        taken,
+                    )],
                     rejected: Vec::new(),
                     late: Vec::new(),
                 };
@@ -198,6 +208,36 @@ pub async fn remote(a: RemoteArgs) -> Result<()> {
         "  enrolled list read (remote::load, {} patients): {:.0} ms",
         listed.len(),
         t.elapsed().as_secs_f64() * 1000.0
+    );
+    // Findings: every stored reading checked once against the limits (adult defaults here).
+    let limits = |_: &BedId| vigil_core::alarms::default_limits();
+    let t = Instant::now();
+    // A backlog is read SCAN_BATCH readings a pass.
+    let passes = sent / review::SCAN_BATCH + 1;
+    let mut found = 0;
+    for _ in 0..passes {
+        found += review::scan(&conn, store::now_ms(), 30_000, &limits)?.len();
+    }
+    println!(
+        "  findings scan of every stored reading: {:.0} ms in {passes} passes, {found} findings",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let t = Instant::now();
+    review::scan(&conn, store::now_ms(), 30_000, &limits)?;
+    println!(
+        "  findings scan with nothing new: {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let mut times = Vec::new();
+    let mut rows = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        rows = review::worklist(&conn, &read, store::now_ms())?.len();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "  worklist opened ({rows} rows, sorted, with 7- and 30-day adherence): median {:.0} ms of 3",
+        median(times)
     );
     println!(
         "  memory: {rss0:.0} MB before the ticks, {:.0} MB after",

@@ -48,8 +48,8 @@ pub const ADHERENCE_TARGET: f64 = 0.8;
 /// screen is not review time).
 pub const MAX_VIEW_MS: i64 = 30 * 60_000;
 
-/// How many stored readings one scan reads at most (a large upload is read over several ticks).
-const SCAN_BATCH: i64 = 50_000;
+/// How many stored rows one scan reads at most (a large upload is read over several ticks).
+pub const SCAN_BATCH: u64 = 50_000;
 
 /// What a clinician did when reviewing a remote patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,7 +186,7 @@ pub fn scan(
         let top: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM numerics", [], |r| {
             r.get(0)
         })?;
-        let until = top.min(from.saturating_add(SCAN_BATCH));
+        let until = top.min(from.saturating_add(SCAN_BATCH as i64));
         if until <= from {
             return Ok(Vec::new());
         }
