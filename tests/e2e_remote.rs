@@ -61,7 +61,9 @@ async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
     // The ward's tiles are the ward's beds: no remote patient among them.
     let ward = wait_for(c, Duration::from_secs(30), |v| v["tiles"] == 8).await;
     assert!(
-        strings(&ward["beds"]).iter().all(|b| !b.starts_with("home/")),
+        strings(&ward["beds"])
+            .iter()
+            .all(|b| !b.starts_with("home/")),
         "{ward}"
     );
     screenshot(c, "remote-worklist.png").await;
@@ -94,7 +96,12 @@ async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
 
     // ---- A review: called the patient, with a note; shown at once, in the trail.
     choose(c, "#remote-review-action", "called_patient").await;
-    fill(c, "#remote-review-note", "spoke to the patient; repeating the reading").await;
+    fill(
+        c,
+        "#remote-review-note",
+        "spoke to the patient; repeating the reading",
+    )
+    .await;
     click(c, "#remote-review-submit").await;
     wait_text(c, "#remote-review-msg", "Recorded: Called patient — nurse1").await;
     wait_js(
@@ -105,7 +112,14 @@ async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
     )
     .await;
     // Leaving the record ends the timed view (closed in the backend before the log-out).
-    assert!(js(c, "return !!document.querySelector('#remote-view').dataset.view;").await == true);
+    assert!(
+        js(
+            c,
+            "return !!document.querySelector('#remote-view').dataset.view;"
+        )
+        .await
+            == true
+    );
     click(c, "#remote-close").await;
     wait_js(
         c,
@@ -128,10 +142,8 @@ async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
         .await;
         let entries = trail["ok"].as_array().cloned().unwrap_or_default();
         assert!(
-            entries
-                .iter()
-                .any(|e| e["target"] == bed.as_str()
-                    && e["detail"].as_str().unwrap_or("").contains(detail)),
+            entries.iter().any(|e| e["target"] == bed.as_str()
+                && e["detail"].as_str().unwrap_or("").contains(detail)),
             "{action} of {bed} by nurse1 in the trail: {trail}"
         );
     }

@@ -334,9 +334,8 @@ pub fn current(conn: &Connection) -> Result<Vec<RemotePatient>, RemoteError> {
 
 /// The beds of every current stay.
 pub fn current_beds(conn: &Connection) -> Result<std::collections::BTreeSet<BedId>, RemoteError> {
-    let mut q = conn.prepare_cached(
-        "SELECT ward, bed FROM remote_patients WHERE discharged_ms IS NULL",
-    )?;
+    let mut q =
+        conn.prepare_cached("SELECT ward, bed FROM remote_patients WHERE discharged_ms IS NULL")?;
     let rows = q.query_map([], |r| {
         Ok(BedId::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
     })?;

@@ -1,7 +1,8 @@
 //! Remote patients' findings through a real Mosquitto, on the engine's clock (issue 15): a home
 //! oximeter's reading below the limit sounds live when it arrives live, and is a finding to
 //! review either way; the same breach uploaded hours late (a mobile clinic's batch) is a finding
-//! marked received late and never a live alarm. A nurse's review closes the findings.
+//! marked received late and never a live alarm. A nurse's review closes the findings. The
+//! station watches ward 4W: it subscribes to its remote patients' ward besides.
 
 mod support;
 use std::path::Path;
@@ -73,8 +74,10 @@ async fn a_breach_hours_late_is_a_finding_to_review_never_a_live_alarm() {
     remote::enrol(svc.connection(), &manage, &bed, &patient, T0).expect("enrol");
 
     let clock = Arc::new(ManualClock::new(T0 + 6 * H));
-    let mut cfg = config(port, "station-home", &db, IngestPolicy::default());
-    cfg.ward = Some("home".into());
+    // A ward station (ward 4W, the test config's) with a home patient enrolled: it subscribes
+    // to the patient's ward too, or no reading of theirs would ever arrive.
+    let cfg = config(port, "station-4w", &db, IngestPolicy::default());
+    assert_eq!(cfg.ward.as_deref(), Some("4W"));
     let engine = Engine::start_clocked(
         cfg,
         AlarmOptions {
@@ -170,5 +173,51 @@ async fn a_breach_hours_late_is_a_finding_to_review_never_a_live_alarm() {
     .expect("review");
     assert_eq!(r.findings, 2);
     assert!(findings(&db).iter().all(|f| f.3));
+
+    // A patient of a mobile clinic enrolled while the station runs: the watch sees the new
+    // remote bed and subscribes to its ward; their readings arrive.
+    let clinic = BedId::new("clinic", "c-01");
+    let cora = NewRemotePatient {
+        mrn: "MRN-79",
+        name: "Cora Clinic",
+        dob: "1960-01-02",
+        tz: "Europe/Berlin",
+    };
+    remote::enrol(svc.connection(), &manage, &clinic, &cora, now).expect("enrol");
+    let t = Instant::now();
+    while !engine.handle().remote_beds().contains(&clinic) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the new remote bed seen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The subscription is asked for before the bed is published, but the broker may take a
+    // moment to grant it: the oximeter sends until a reading gets through (as a device whose
+    // readings are not acknowledged keeps them), each one a reading of its own.
+    let t = Instant::now();
+    let mut seq = 0;
+    while findings(&db).len() < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the clinic's readings arrive"
+        );
+        seq += 1;
+        let at = now + 125_000 + seq * 1_000;
+        clock.set(at);
+        let payload =
+            VitalsPayload::single("oxi-9", seq as u64, utc_from_ms(at), Vital::SpO2, 83.0);
+        oxi.publish(
+            Topic::vitals(&clinic, "oxi-9"),
+            QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(&payload).expect("json"),
+        )
+        .await
+        .expect("publish");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let f = wait_findings(&db, 3).await;
+    assert_eq!(f[2], ("SPO2_LOW".to_string(), 83.0, false, false));
     engine.shutdown().await;
 }

@@ -43,7 +43,13 @@ const ZONES: [&str; 4] = [
 /// The four schedules of every patient: (id, vital, times, a usual value, a value outside the
 /// adult limits that one reading in [`BREACH_EVERY`] has).
 const ITEMS: [(&str, Vital, &str, f64, f64); 4] = [
-    ("bp", Vital::NibpSys, "07:00-10:00, 18:00-21:00", 128.0, 175.0),
+    (
+        "bp",
+        Vital::NibpSys,
+        "07:00-10:00, 18:00-21:00",
+        128.0,
+        175.0,
+    ),
     ("spo2", Vital::SpO2, "3/day 08:00-20:00", 96.0, 86.0),
     ("temp", Vital::Temp, "08:00 ± 1h", 36.8, 39.0),
     ("hr", Vital::Hr, "06:00-10:00", 72.0, 131.0),
@@ -150,7 +156,11 @@ pub async fn remote(a: RemoteArgs) -> Result<()> {
                     seq: sent,
                     readings: vec![Reading::new(
                         vital,
-                        Some(if sent % BREACH_EVERY == 0 { breach } else { usual }),
+                        Some(if sent % BREACH_EVERY == 0 {
+                            breach
+                        } else {
+                            usual
+                        }),
                         taken,
                     )],
                     rejected: Vec::new(),

@@ -274,8 +274,10 @@ pub(super) async fn run_loop(
                 // A new connection: what the last one did not acknowledge comes again.
                 let _ = dispatch.order.send(AckOrder::Reset);
                 // Subscribe on every ConnAck: harmless when the session kept the subscription,
-                // essential when it did not.
-                let subs = filters
+                // essential when it did not. The filters as they stand now (the remote watch
+                // adds its patients' wards).
+                let now_filters = lock(&shared.filters).clone();
+                let subs = now_filters
                     .iter()
                     .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
                 if let Err(e) = client.try_subscribe_many(subs) {

@@ -299,6 +299,27 @@ struct Shared {
     /// The beds of the current remote stays (patients, not places): read at start and by
     /// every pass of the remote watch.
     remote_beds: Mutex<Arc<BTreeSet<BedId>>>,
+    /// The topic filters the station subscribes to on every connection: its ward (or every
+    /// ward), its station topics, and the wards of its remote patients outside its own.
+    filters: Mutex<Vec<String>>,
+    /// The one ward this station watches, if it is limited to one (`EngineConfig::ward`).
+    ward: Option<String>,
+}
+
+/// The filters a station limited to `ward` needs besides, for its remote patients' wards.
+fn remote_ward_filters(ward: Option<&str>, remote: &BTreeSet<BedId>) -> Vec<String> {
+    let Some(own) = ward else {
+        return Vec::new(); // every ward already
+    };
+    let wards: BTreeSet<&str> = remote
+        .iter()
+        .map(|b| b.ward.as_str())
+        .filter(|w| *w != own)
+        .collect();
+    wards
+        .into_iter()
+        .map(|w| telemetry::subscription_filter(Some(w)))
+        .collect()
 }
 
 /// An audit entry of another station's action applied here.
@@ -563,6 +584,8 @@ impl Engine {
             outbox_len,
             trust: Mutex::new(trust),
             remote_audit: Mutex::new(Vec::new()),
+            filters: Mutex::new(Vec::new()),
+            ward: cfg.ward.clone(),
             remote_beds: Mutex::new(Arc::new(remote_beds)),
             alarm_io: AlarmIo {
                 client: client.clone(),
@@ -597,6 +620,12 @@ impl Engine {
             filters.push(audit_head_topic(&cfg.client_id));
             filters.push(format!("{}/_station/+/notice", telemetry::TOPIC_ROOT));
         }
+        // Remote patients enrolled here whose ward is not this station's: their readings too.
+        filters.extend(remote_ward_filters(
+            cfg.ward.as_deref(),
+            &lock(&shared.remote_beds),
+        ));
+        *lock(&shared.filters) = filters.clone();
         tracing::info!(broker = %cfg.broker, %filter, db = %cfg.db_path.display(), "engine starting");
         let task = tokio::spawn(run_loop(
             Arc::clone(&shared),

@@ -17,6 +17,7 @@ use super::{lock, LiveEvent, RemoteUpdate, Shared};
 use crate::remote::current_beds;
 use crate::remote::review::{scan, FindingRow};
 use crate::remote::watch::{open, tick, AlertChange, Change, WatchSettings};
+use crate::telemetry::BedId;
 
 pub(super) async fn remote_loop(
     shared: Arc<Shared>,
@@ -71,10 +72,10 @@ pub(super) async fn remote_loop(
         .await;
         let (findings, beds_changed) = match found {
             Some((findings, beds)) => {
-                let mut known = lock(&shared.remote_beds);
-                let changed = **known != beds;
+                let changed = **lock(&shared.remote_beds) != beds;
                 if changed {
-                    *known = Arc::new(beds);
+                    subscribe_wards(&shared, &beds).await;
+                    *lock(&shared.remote_beds) = Arc::new(beds);
                 }
                 (findings, changed)
             }
@@ -94,13 +95,39 @@ pub(super) async fn remote_loop(
         for f in &findings {
             log_finding(f);
         }
-        let _ = shared
-            .live
-            .send(LiveEvent::Remote(Arc::new(RemoteUpdate {
-                alerts,
-                findings,
-                beds_changed,
-            })));
+        let _ = shared.live.send(LiveEvent::Remote(Arc::new(RemoteUpdate {
+            alerts,
+            findings,
+            beds_changed,
+        })));
+    }
+}
+
+/// A patient enrolled in a ward this station does not subscribe to (it watches one ward):
+/// subscribe to that ward too, now and on every reconnection, or their readings would never
+/// arrive and every slot would be missed.
+async fn subscribe_wards(shared: &Shared, beds: &std::collections::BTreeSet<BedId>) {
+    let wanted = super::remote_ward_filters(shared.ward.as_deref(), beds);
+    let new: Vec<String> = {
+        let mut filters = lock(&shared.filters);
+        let new: Vec<String> = wanted
+            .into_iter()
+            .filter(|f| !filters.contains(f))
+            .collect();
+        filters.extend(new.iter().cloned());
+        new
+    };
+    for f in new {
+        match shared
+            .alarm_io
+            .client
+            .subscribe(f.clone(), rumqttc::QoS::AtLeastOnce)
+            .await
+        {
+            Ok(()) => tracing::info!(filter = %f, "subscribed to a remote patients' ward"),
+            Err(e) => tracing::error!(filter = %f, error = %e,
+                "cannot subscribe to a remote patients' ward now; retried on reconnection"),
+        }
     }
 }
 

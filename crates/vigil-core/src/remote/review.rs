@@ -163,9 +163,11 @@ struct Stored {
 
 fn cursor(conn: &Connection) -> Result<i64, RemoteError> {
     Ok(conn
-        .query_row("SELECT numerics_id FROM remote_scan WHERE id = 1", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT numerics_id FROM remote_scan WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
         .optional()?
         .unwrap_or(0))
 }
@@ -564,7 +566,11 @@ pub fn review_ms(conn: &Connection, now_ms: i64) -> Result<HashMap<i64, i64>, Re
     // The earliest month start of any zone: a day before the UTC one is enough.
     let since = month_start(chrono_tz::UTC, now_ms) - 24 * 3_600_000;
     let rows = q.query_map([since], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
     })?;
     for row in rows {
         let (stay, from, to) = row?;
@@ -715,16 +721,17 @@ pub fn worklist(
         let Some(p) = stays.get(&a.stay) else {
             continue;
         };
-        let (urgent, warning, silent, alert_since) = alerts
-            .get(&a.stay)
-            .cloned()
-            .unwrap_or((0, 0, false, i64::MAX));
+        let (urgent, warning, silent, alert_since) =
+            alerts
+                .get(&a.stay)
+                .cloned()
+                .unwrap_or((0, 0, false, i64::MAX));
         let (findings, stale_findings, found_since, _, newest) = open
             .get(&a.stay)
             .cloned()
             .unwrap_or((0, 0, i64::MAX, 0, String::new()));
-        let below = p.state() == State::Active
-            && a.last_7.share().is_some_and(|s| s < ADHERENCE_TARGET);
+        let below =
+            p.state() == State::Active && a.last_7.share().is_some_and(|s| s < ADHERENCE_TARGET);
         let (attention, since) = if urgent > 0 {
             (Attention::Urgent, Some(alert_since))
         } else if warning > 0 {

@@ -157,15 +157,36 @@ fn a_review_closes_the_findings_standing_with_its_audit_entry() {
     s.scan(T + H + 1_000);
     // A nurse may review; a proof for another permission may not; a bad note writes nothing.
     assert!(matches!(
-        review(s.conn(), &s.nurse_read, &b, ReviewAction::NoAction, "", T + 2 * H),
+        review(
+            s.conn(),
+            &s.nurse_read,
+            &b,
+            ReviewAction::NoAction,
+            "",
+            T + 2 * H
+        ),
         Err(RemoteError::Auth(_))
     ));
     assert!(matches!(
-        review(s.conn(), &s.review, &b, ReviewAction::NoAction, "a\nb", T + 2 * H),
+        review(
+            s.conn(),
+            &s.review,
+            &b,
+            ReviewAction::NoAction,
+            "a\nb",
+            T + 2 * H
+        ),
         Err(RemoteError::Invalid(_))
     ));
     assert!(matches!(
-        review(s.conn(), &s.review, &BedId::new("home", "none"), ReviewAction::NoAction, "", T),
+        review(
+            s.conn(),
+            &s.review,
+            &BedId::new("home", "none"),
+            ReviewAction::NoAction,
+            "",
+            T
+        ),
         Err(RemoteError::NoPatient(_))
     ));
     assert_eq!(reviews(s.conn(), stay).expect("reviews"), []);
@@ -193,8 +214,15 @@ fn a_review_closes_the_findings_standing_with_its_audit_entry() {
     // A later breach awaits the next review.
     s.reading(&b, "SPO2", 85.0, T + 3 * H, T + 3 * H);
     s.scan(T + 3 * H + 1_000);
-    let e = review(s.conn(), &s.review, &b, ReviewAction::Escalated, "to Dr Lee", T + 4 * H)
-        .expect("escalated");
+    let e = review(
+        s.conn(),
+        &s.review,
+        &b,
+        ReviewAction::Escalated,
+        "to Dr Lee",
+        T + 4 * H,
+    )
+    .expect("escalated");
     assert_eq!(e.findings, 1);
     assert_eq!(
         reviews(s.conn(), stay)
@@ -222,7 +250,10 @@ fn review_actions_have_one_parser() {
     }
     assert!(ReviewAction::parse("ignored").is_err());
     assert!(parse_note(&"x".repeat(MAX_NOTE + 1)).is_err());
-    assert_eq!(parse_note(&"x".repeat(MAX_NOTE)).expect("note").len(), MAX_NOTE);
+    assert_eq!(
+        parse_note(&"x".repeat(MAX_NOTE)).expect("note").len(),
+        MAX_NOTE
+    );
 }
 
 #[test]
@@ -274,7 +305,15 @@ fn the_worklist_puts_urgent_first_then_missed_then_findings_then_adherence() {
     // p-e: nothing to do (a reading in range), but escalated at its last review.
     let (e, _) = s.enrol("p-e", "MRN-E", T);
     s.reading(&e, "SPO2", 97.0, T + H, T + H);
-    review(s.conn(), &s.review, &e, ReviewAction::Escalated, "", T + 2 * H).expect("review");
+    review(
+        s.conn(),
+        &s.review,
+        &e,
+        ReviewAction::Escalated,
+        "",
+        T + 2 * H,
+    )
+    .expect("review");
     // p-d: every reading taken 10 min after its window (taken late) but this morning's.
     let (d, _) = s.enrol("p-d", "MRN-D", T - 2 * D);
     set_plan(s.conn(), &s.plan, &d, &bp(), T - 2 * D + M).expect("plan");
@@ -333,5 +372,8 @@ fn the_worklist_puts_urgent_first_then_missed_then_findings_then_adherence() {
         ],
         "{rows:#?}"
     );
-    assert_eq!(rows[2].newest_finding.as_deref(), Some("SpO2 LOW 86 % (limit 90)"));
+    assert_eq!(
+        rows[2].newest_finding.as_deref(),
+        Some("SpO2 LOW 86 % (limit 90)")
+    );
 }
