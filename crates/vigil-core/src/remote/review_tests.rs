@@ -377,3 +377,11 @@ fn the_worklist_puts_urgent_first_then_missed_then_findings_then_adherence() {
         Some("SpO2 LOW 86 % (limit 90)")
     );
 }
+
+#[test]
+fn alert_kinds_have_one_parser() {
+    for k in watch::AlertKind::ALL {
+        assert_eq!(watch::AlertKind::parse(k.as_str()), Some(k));
+    }
+    assert_eq!(watch::AlertKind::parse("missed"), None);
+}
