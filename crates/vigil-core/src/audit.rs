@@ -127,6 +127,8 @@ pub mod actions {
     /// A clinician's review of a remote patient: what was done (no action, called the patient,
     /// escalated), the findings it closed, the note.
     pub const REMOTE_PATIENT_REVIEW: &str = "remote_patient_review";
+    /// A message from a clinician to a remote patient (its text: what the patient was told).
+    pub const REMOTE_PATIENT_MESSAGE: &str = "remote_patient_message";
     /// A remote patient's record opened (its review time starts).
     pub const REMOTE_RECORD_OPEN: &str = "remote_record_open";
     /// A remote patient's record closed, with the review time it counts for.

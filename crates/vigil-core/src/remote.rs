@@ -757,6 +757,7 @@ pub fn describe(plan: &Plan) -> String {
         .join("; ")
 }
 
+pub mod engage;
 pub mod review;
 pub mod watch;
 

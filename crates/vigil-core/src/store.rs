@@ -230,6 +230,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/011_remote_patients.sql"),
     include_str!("schema/012_remote_alerts.sql"),
     include_str!("schema/013_remote_review.sql"),
+    include_str!("schema/014_remote_messages.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -2,7 +2,9 @@
 //! oximeter's reading below the limit sounds live when it arrives live, and is a finding to
 //! review either way; the same breach uploaded hours late (a mobile clinic's batch) is a finding
 //! marked received late and never a live alarm. A nurse's review closes the findings. The
-//! station watches ward 4W: it subscribes to its remote patients' ward besides.
+//! station watches ward 4W: it subscribes to its remote patients' ward besides. Reminders (a
+//! reading due, a reading missed) and a nurse's message reach the patient's own topic; the
+//! patient app's receipts record them as delivered, a receipt for another's notice is refused.
 
 mod support;
 use std::path::Path;
@@ -15,12 +17,14 @@ use vigil_core::auth::{Actor, AuthConfig, AuthService, Role};
 use vigil_core::codes::Vital;
 use vigil_core::engine::{AlarmOptions, Clock, Engine, LiveEvent, ManualClock, SecurityOptions};
 use vigil_core::ingest::IngestPolicy;
+use vigil_core::remote::engage::{self, Notice, Receipt};
 use vigil_core::remote::review::{self, ReviewAction};
 use vigil_core::remote::{self, NewRemotePatient};
 use vigil_core::store;
 use vigil_core::telemetry::{utc_from_ms, BedId, Topic, VitalsPayload};
 
 const H: i64 = 3_600_000;
+const M: i64 = 60_000;
 /// 2026-06-01T05:00:00Z.
 const T0: i64 = 1_780_290_000_000;
 const PW: &str = "Home-care-station-2026!";
@@ -220,4 +224,200 @@ async fn a_breach_hours_late_is_a_finding_to_review_never_a_live_alarm() {
     let f = wait_findings(&db, 3).await;
     assert_eq!(f[2], ("SPO2_LOW".to_string(), 83.0, false, false));
     engine.shutdown().await;
+}
+
+/// Notices heard on a patient's topic, as the patient's app would.
+async fn notices(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Notice>, n: usize) -> Vec<Notice> {
+    let mut out = Vec::new();
+    let t = Instant::now();
+    while out.len() < n {
+        let left = Duration::from_secs(15).saturating_sub(t.elapsed());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(x)) => out.push(x),
+            _ => panic!("{n} notices on the patient's topic, got {out:?}"),
+        }
+    }
+    out
+}
+
+/// (reason or kind, delivered) of every notice stored, oldest first.
+fn stored_notices(db: &Path) -> Vec<(String, bool, bool)> {
+    let conn = store::open_read_only(db).expect("db");
+    let mut q = conn
+        .prepare(
+            "SELECT CASE kind WHEN 'reminder' THEN reason ELSE kind END,
+                    sent_ms IS NOT NULL, delivered_ms IS NOT NULL
+             FROM remote_messages ORDER BY id",
+        )
+        .expect("query");
+    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_and_messages_reach_the_patients_topic_and_receipts_record_delivery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_mosq, port) = mosquitto_with(dir.path(), "allow_anonymous true\npersistence false\n");
+    let db = dir.path().join("home.db");
+    let mut svc = AuthService::open(&db, AuthConfig::default()).expect("auth");
+    let it = Actor::Local("test".into());
+    svc.create_user(&it, "carl", Role::ChargeNurse, PW, T0)
+        .expect("user");
+    let carl = svc.login("carl", PW, T0).expect("login");
+    let manage = svc.authorize(Some(&carl), remote::MANAGE, T0).expect("m");
+    let plan = svc.authorize(Some(&carl), remote::PLAN, T0).expect("p");
+    // Taken now: the session would have locked by the time the nurse writes.
+    let read = svc.authorize(Some(&carl), review::REVIEW, T0).expect("r");
+    let bed = BedId::new("home", "p-03");
+    let patient = NewRemotePatient {
+        mrn: "MRN-80",
+        name: "Di Home",
+        dob: "1949-09-09",
+        tz: "Europe/London",
+    };
+    remote::enrol(svc.connection(), &manage, &bed, &patient, T0).expect("enrol");
+    // Weight every morning, 07:00-10:00 London (06:00-09:00Z; T0 is 05:00Z).
+    let weight = [vigil_schedule::ItemSpec::new(
+        "weight",
+        vigil_schedule::Kind::Reading,
+        "WEIGHT",
+        "07:00-10:00",
+    )];
+    remote::set_plan(svc.connection(), &plan, &bed, &weight, T0).expect("plan");
+
+    // The patient's app: subscribed to the notice topic, answering receipts.
+    let (app, mut ev) = AsyncClient::new(MqttOptions::new("patient-app", "127.0.0.1", port), 64);
+    app.subscribe(engage::notice_topic(&bed), QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (suback, subscribed_app) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut suback = Some(suback);
+        while let Ok(e) = ev.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) = e {
+                if let Some(s) = suback.take() {
+                    let _ = s.send(());
+                }
+            }
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = e {
+                if let Ok(n) = serde_json::from_slice::<Notice>(&p.payload) {
+                    let _ = tx.send(n);
+                }
+            }
+        }
+    });
+    // The app's subscription is in place before the station says anything.
+    tokio::time::timeout(Duration::from_secs(10), subscribed_app)
+        .await
+        .expect("the app subscribed in time")
+        .expect("suback");
+
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::start_clocked(
+        config(port, "station-4w", &db, IngestPolicy::default()),
+        AlarmOptions {
+            remote_tick: Duration::from_millis(50),
+            ..AlarmOptions::default()
+        },
+        SecurityOptions::default(),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    )
+    .expect("engine");
+    subscribed(&engine).await;
+
+    // 07:30 London: the window is open; the patient is reminded, once.
+    clock.set(T0 + H + 30 * M);
+    let due = notices(&mut rx, 1).await;
+    assert_eq!(
+        (
+            due[0].kind.as_str(),
+            due[0].reason.as_str(),
+            due[0].item.as_str()
+        ),
+        ("reminder", "due", "weight")
+    );
+    assert_eq!(due[0].text, "Time for your weight reading (07:00–10:00).");
+    assert_eq!(due[0].from.as_deref(), Some("2026-06-01T06:00:00Z"));
+    // The app's receipt records it as delivered; a receipt for another patient's notice (or
+    // an unknown one) is refused and counted.
+    let receipt = |id: i64| serde_json::to_vec(&Receipt { v: 1, id }).expect("json");
+    app.publish(
+        engine_receipt(&bed),
+        QoS::AtLeastOnce,
+        false,
+        receipt(due[0].id),
+    )
+    .await
+    .expect("receipt");
+    app.publish(
+        engine_receipt(&bed),
+        QoS::AtLeastOnce,
+        false,
+        receipt(9_999),
+    )
+    .await
+    .expect("receipt");
+    let t = Instant::now();
+    while stored_notices(&db) != [("due".to_string(), true, true)] {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            stored_notices(&db)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let t = Instant::now();
+    while engine.counters().rejects().get("bad_receipt") != Some(&1) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            engine.counters().rejects()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Ticks go on: no second reminder for the same slot.
+    clock.set(T0 + 2 * H);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "one reminder per slot");
+
+    // The window ends with nothing: missed, the patient is told.
+    clock.set(T0 + 4 * H + 10_000);
+    let missed = notices(&mut rx, 1).await;
+    assert_eq!(missed[0].reason, "missed");
+    assert_eq!(
+        missed[0].text,
+        "Your weight reading due 07:00–10:00 has not arrived. Please take it now."
+    );
+
+    // A nurse's message: audited, sent at once (not at the next pass).
+    let m = engage::message(
+        svc.connection(),
+        &read,
+        &bed,
+        "Please call the clinic today.",
+        T0 + 4 * H + 20_000,
+    )
+    .expect("message");
+    engine.handle().remote_wake();
+    let msg = notices(&mut rx, 1).await;
+    assert_eq!(
+        (msg[0].id, msg[0].kind.as_str(), msg[0].text.as_str()),
+        (m.id, "message", "Please call the clinic today.")
+    );
+    assert_eq!(
+        stored_notices(&db),
+        [
+            ("due".to_string(), true, true),
+            ("missed".to_string(), true, false),
+            ("message".to_string(), true, false),
+        ]
+    );
+    engine.shutdown().await;
+}
+
+fn engine_receipt(bed: &BedId) -> String {
+    engage::receipt_topic(bed)
 }

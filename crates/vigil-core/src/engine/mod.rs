@@ -304,6 +304,10 @@ struct Shared {
     filters: Mutex<Vec<String>>,
     /// The one ward this station watches, if it is limited to one (`EngineConfig::ward`).
     ward: Option<String>,
+    /// Remote patients' receipts of notices, heard by the link, for the remote loop to record.
+    receipts: Mutex<Vec<(BedId, Vec<u8>)>>,
+    /// Wakes the remote loop before its next tick (a message to send, a receipt to record).
+    remote_wake: tokio::sync::Notify,
 }
 
 /// The filters a station limited to `ward` needs besides, for its remote patients' wards.
@@ -586,6 +590,8 @@ impl Engine {
             remote_audit: Mutex::new(Vec::new()),
             filters: Mutex::new(Vec::new()),
             ward: cfg.ward.clone(),
+            receipts: Mutex::new(Vec::new()),
+            remote_wake: tokio::sync::Notify::new(),
             remote_beds: Mutex::new(Arc::new(remote_beds)),
             alarm_io: AlarmIo {
                 client: client.clone(),
@@ -747,6 +753,12 @@ impl EngineHandle {
     /// them on the remote worklist, not as tiles of the ward.
     pub fn remote_beds(&self) -> Arc<BTreeSet<BedId>> {
         Arc::clone(&lock(&self.shared.remote_beds))
+    }
+
+    /// A message to a remote patient was queued (`remote::engage::message`): send it now,
+    /// not at the next pass of the remote watch.
+    pub fn remote_wake(&self) {
+        self.shared.remote_wake.notify_one();
     }
 
     /// The current state of the ward.

@@ -37,6 +37,15 @@ pub(super) async fn handle_publish(
         }
         return;
     }
+    // A remote patient's own topics: receipts of the station's notices (recorded by the remote
+    // loop), and the station's notices heard back (nothing to do). Never telemetry.
+    if let Some(receipt) = crate::remote::engage::patient_topic(topic) {
+        if let Some(bed) = receipt {
+            lock(&shared.receipts).push((bed, payload.to_vec()));
+            shared.remote_wake.notify_one();
+        }
+        return;
+    }
     // Other stations' alarm state: never telemetry (device topics have no `_` levels).
     if alarm_sync::is_station_topic(topic) {
         return station_state(shared, topic, payload).await;

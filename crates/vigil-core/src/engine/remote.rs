@@ -14,9 +14,9 @@ use tracing::Level;
 
 use super::security::blocking;
 use super::{lock, LiveEvent, RemoteUpdate, Shared};
-use crate::remote::current_beds;
 use crate::remote::review::{scan, FindingRow};
 use crate::remote::watch::{open, tick, AlertChange, Change, WatchSettings};
+use crate::remote::{current_beds, engage};
 use crate::telemetry::BedId;
 
 pub(super) async fn remote_loop(
@@ -40,6 +40,7 @@ pub(super) async fn remote_loop(
         tokio::select! {
             _ = stop.changed() => return,
             _ = timer.tick() => {}
+            _ = shared.remote_wake.notified() => {}
         }
         let now = shared.clock.now_ms();
         let c = Arc::clone(&conn);
@@ -81,6 +82,7 @@ pub(super) async fn remote_loop(
             }
             None => (Vec::new(), false),
         };
+        engage(&shared, &conn, now).await;
         if alerts.is_empty() && findings.is_empty() && !beds_changed {
             continue;
         }
@@ -100,6 +102,74 @@ pub(super) async fn remote_loop(
             findings,
             beds_changed,
         })));
+    }
+}
+
+/// Patients' receipts recorded (a bad one counted as a reject), then the reminders and messages
+/// not yet sent published to each patient's notice topic (QoS 1) and recorded as sent.
+async fn engage(shared: &Arc<Shared>, conn: &Arc<Mutex<rusqlite::Connection>>, now: i64) {
+    let receipts = std::mem::take(&mut *lock(&shared.receipts));
+    let (c, s) = (Arc::clone(conn), Arc::clone(shared));
+    let failed = (
+        "remote patients' notices not read; retrying",
+        "remote notices task failed",
+    );
+    let Some(out) = blocking(
+        move || {
+            let conn = lock(&c);
+            for (bed, payload) in &receipts {
+                match engage::receipt(&conn, bed, payload, now) {
+                    Ok(id) => tracing::info!(target: "vigil::remote", %bed, id, "notice delivered"),
+                    Err(crate::remote::RemoteError::Invalid(e)) => {
+                        let n = s.counters.reject("bad_receipt");
+                        tracing::warn!(%bed, count = n, error = %e, "patient receipt refused");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            engage::unsent(&conn)
+        },
+        Level::ERROR,
+        failed,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut sent = Vec::with_capacity(out.len());
+    for o in out {
+        match shared
+            .alarm_io
+            .client
+            .publish(o.topic, rumqttc::QoS::AtLeastOnce, false, o.payload)
+            .await
+        {
+            Ok(()) => sent.push(o.id),
+            Err(e) => {
+                // The client's queue is closed (stopping): the rest is sent next time.
+                tracing::warn!(error = %e, "notice to a remote patient not sent; retrying");
+                break;
+            }
+        }
+    }
+    if sent.is_empty() {
+        return;
+    }
+    let n = sent.len();
+    let c = Arc::clone(conn);
+    let failed = (
+        "notices sent but not recorded as sent (they will be sent again)",
+        "remote notices task failed",
+    );
+    if blocking(
+        move || engage::mark_sent(&lock(&c), &sent, now),
+        Level::ERROR,
+        failed,
+    )
+    .await
+    .is_some()
+    {
+        tracing::info!(target: "vigil::remote", count = n, "notices to remote patients sent");
     }
 }
 

@@ -111,6 +111,10 @@ pub struct AlertKey {
     pub slot_index: u32,
 }
 
+/// A missed slot found longer than this after its window ended (the station was down) raises its
+/// alert but sends the patient no reminder.
+pub const MISSED_REMINDER_MS: i64 = 6 * 3_600_000;
+
 /// The item name device silence is filed under.
 pub const DEVICES: &str = "devices";
 
@@ -119,6 +123,8 @@ pub const DEVICES: &str = "devices";
 pub struct Finding {
     pub key: AlertKey,
     pub kind: AlertKind,
+    /// What meets the slot (an item's measure); empty for device silence.
+    pub measure: String,
     pub plan_version: Option<u32>,
     pub from_ms: i64,
     pub to_ms: i64,
@@ -127,6 +133,8 @@ pub struct Finding {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
+    /// The slot's window is open and nothing meets it yet: the patient is reminded.
+    Due,
     /// An alert stands at `level`; `urgent_ms` is when it turns (or turned) urgent.
     Standing { level: Level, urgent_ms: i64 },
     /// An alert for this key, if one stands, ends so; `taken_ms` is the resolving reading's.
@@ -245,7 +253,8 @@ pub fn assess(stay: &StayView<'_>, now_ms: i64, settings: &WatchSettings) -> Vec
             Kind::Dose => AlertKind::MissedDose,
         };
         let outcome = match s.status.state {
-            SlotState::Upcoming | SlotState::Open => continue,
+            SlotState::Upcoming => continue,
+            SlotState::Open => Outcome::Due,
             SlotState::MetOnTime { taken, .. } => Outcome::Resolved {
                 resolution: Resolution::OnTime,
                 taken_ms: Some(taken.timestamp_millis()),
@@ -270,6 +279,7 @@ pub fn assess(stay: &StayView<'_>, now_ms: i64, settings: &WatchSettings) -> Vec
                 slot_index: u32::from(s.status.slot.key.index),
             },
             kind,
+            measure: s.item.measure().to_string(),
             plan_version: Some(s.version),
             from_ms: s.status.slot.start.timestamp_millis(),
             to_ms: s.status.slot.end.timestamp_millis(),
@@ -301,6 +311,7 @@ pub fn assess(stay: &StayView<'_>, now_ms: i64, settings: &WatchSettings) -> Vec
                     slot_index: 0,
                 },
                 kind: AlertKind::DeviceSilent,
+                measure: String::new(),
                 plan_version: None,
                 from_ms: since,
                 to_ms: silent_at,
@@ -621,7 +632,18 @@ pub fn tick(
                     to_ms: f.to_ms,
                     change,
                 };
+                let slot = super::engage::Slot {
+                    item: &f.key.item,
+                    measure: &f.measure,
+                    slot_date: &f.key.slot_date,
+                    slot_index: f.key.slot_index,
+                    from_ms: f.from_ms,
+                    to_ms: f.to_ms,
+                };
                 match (f.outcome, existing) {
+                    (Outcome::Due, _) => {
+                        super::engage::queue_reminder(tx, p, slot, false, now_ms)?;
+                    }
                     (Outcome::Standing { level, urgent_ms }, None) => {
                         // A slot is missed once: a row resolved before is not raised again.
                         let n = tx.execute(
@@ -645,6 +667,12 @@ pub fn tick(
                         )?;
                         if n == 1 {
                             changes.push(change(tx.last_insert_rowid(), Change::Raised(level)));
+                            // The patient is told a reading is missing, while it can still be
+                            // taken late (not for slots long over, found after downtime).
+                            let recent = at.saturating_sub(f.to_ms) <= MISSED_REMINDER_MS;
+                            if f.kind != AlertKind::DeviceSilent && recent {
+                                super::engage::queue_reminder(tx, p, slot, true, now_ms)?;
+                            }
                         }
                     }
                     (Outcome::Standing { level, urgent_ms }, Some(o)) => {
