@@ -111,6 +111,23 @@ async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
          return li && li.textContent.includes('repeating the reading') ? true : null;",
     )
     .await;
+    // ---- A message to the patient: sent to their topic at once, listed with its state.
+    fill(
+        c,
+        "#remote-message-text",
+        "Please take your weight reading this morning.",
+    )
+    .await;
+    click(c, "#remote-message-send").await;
+    wait_js(
+        c,
+        Duration::from_secs(20),
+        "const r = [...document.querySelectorAll('#remote-messages tr[data-kind=\"message\"]')];
+         return r.some(x => x.textContent.includes('this morning') && /sent /.test(x.textContent))
+           ? true : null;",
+    )
+    .await;
+
     // Leaving the record ends the timed view (closed in the backend before the log-out).
     assert!(
         js(
@@ -133,6 +150,7 @@ async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
         ("remote_record_open", "view "),
         ("remote_record_close", "counted "),
         ("remote_patient_review", "called_patient"),
+        ("remote_patient_message", "this morning"),
     ] {
         let trail = invoke_with(
             c,

@@ -127,6 +127,7 @@ command_table! {
     remote_worklist(escalated_only: bool) -> Vec<remote::WorkRowOut>;
     remote_record(bed: String, days: u32) -> remote::RemoteRecordOut;
     remote_review(bed: String, action: String, note: String) -> remote::ReviewOut;
+    remote_message(bed: String, text: String) -> remote::MessageOut;
     remote_record_open(bed: String) -> i64;
     remote_record_close(view: i64) -> i64;
 }

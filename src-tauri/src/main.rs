@@ -167,6 +167,7 @@ fn main() {
             commands::remote_worklist,
             commands::remote_record,
             commands::remote_review,
+            commands::remote_message,
             commands::remote_record_open,
             commands::remote_record_close,
             commands::security_events,

@@ -68,6 +68,7 @@ export const api = {
   remoteWorklist: (escalatedOnly: boolean) => call('remote_worklist', { escalatedOnly }),
   remoteRecord: (bed: string, days: number) => call('remote_record', { bed, days }),
   remoteReview: (bed: string, action: string, note: string) => call('remote_review', { bed, action, note }),
+  remoteMessage: (bed: string, text: string) => call('remote_message', { bed, text }),
   remoteRecordOpen: (bed: string) => call('remote_record_open', { bed }),
   remoteRecordClose: (view: number) => call('remote_record_close', { view }),
   // The Security screen (src-tauri/src/commands/security.rs).

@@ -8,11 +8,11 @@
 
 import { api } from './api';
 import { apiError, can, formatDateTime, type AuthState } from './auth';
-import type { RemoteRecordOut, ReviewOut, SlotOut, WorkRowOut } from './bindings';
+import type { MessageOut, RemoteRecordOut, ReviewOut, SlotOut, WorkRowOut } from './bindings';
 import { h, table } from './dom';
 import { session } from './session';
 
-export type { RemoteRecordOut, ReviewOut, SlotOut, WorkRowOut };
+export type { MessageOut, RemoteRecordOut, ReviewOut, SlotOut, WorkRowOut };
 
 /** How often the open worklist and record read again (the watch evaluates every 10 s). */
 export const REMOTE_POLL_MS = 10_000;
@@ -83,6 +83,20 @@ export function slotText(s: SlotOut): string {
   const level = s.level && s.state === 'missed' ? ` (${s.level})` : '';
   const taken = s.taken_ms !== null && s.taken_ms !== undefined ? `, taken ${formatDateTime(s.taken_ms)}` : '';
   return `${s.item} ${span} ${state}${level}${taken}`;
+}
+
+/** A reminder or message and how far it got: "sent 10:02, delivered 10:03" / "not sent yet". */
+export function messageState(m: Pick<MessageOut, 'sent_ms' | 'delivered_ms'>): string {
+  if (m.sent_ms === null || m.sent_ms === undefined) return 'not sent yet';
+  const sent = `sent ${formatDateTime(m.sent_ms)}`;
+  if (m.delivered_ms === null || m.delivered_ms === undefined) return `${sent}, not confirmed by the patient's app`;
+  return `${sent}, delivered ${formatDateTime(m.delivered_ms)}`;
+}
+
+/** "Reminder (missed) · weight", "Message from nina". */
+export function messageLabel(m: Pick<MessageOut, 'kind' | 'reason' | 'item' | 'by'>): string {
+  if (m.kind === 'reminder') return `Reminder (${m.reason}) · ${m.item}`;
+  return `Message from ${m.by}`;
 }
 
 /** Horizontal position (0..width) of instant `t` on a time axis from `from` to `to`. */
@@ -448,6 +462,43 @@ export class RemoteView {
         ),
       );
     }
+    const keepMessage = this.record.querySelector<HTMLInputElement>('#remote-message-text')?.value ?? '';
+    const msgText = h('input', { id: 'remote-message-text', maxlength: '300', placeholder: 'message to the patient (shown on their app)' });
+    msgText.value = keepMessage;
+    const msgSay = h('span', { id: 'remote-message-msg', role: 'status' });
+    const msgSend = h('button', { id: 'remote-message-send', type: 'submit', class: 'secondary' }, 'Send to patient');
+    const msgForm = h('form', { id: 'remote-message', class: 'remote-review' }, msgText, msgSend, msgSay);
+    msgForm.hidden = !can(this.auth, 'view_history');
+    msgForm.onsubmit = (ev) => {
+      ev.preventDefault();
+      msgSend.disabled = true;
+      api.remoteMessage(rec.bed, msgText.value).then(
+        () => {
+          msgText.value = '';
+          msgSay.textContent = 'Message queued for the patient.';
+          msgSay.className = 'ok';
+          void this.loadRecord(rec.bed);
+        },
+        (e) => {
+          msgSay.textContent = apiError(e).message;
+          msgSay.className = 'error';
+          msgSend.disabled = false;
+        },
+      );
+    };
+    const messages = h('tbody', {});
+    for (const m of rec.messages) {
+      messages.append(
+        h(
+          'tr',
+          { 'data-kind': m.kind, class: m.delivered_ms === null ? 'undelivered' : 'delivered' },
+          h('td', {}, formatDateTime(m.created_ms)),
+          h('td', {}, messageLabel(m)),
+          h('td', {}, m.text),
+          h('td', {}, messageState(m)),
+        ),
+      );
+    }
     const reviews = h('ul', { id: 'remote-reviews', class: 'remote-reviews' });
     for (const r of rec.reviews) reviews.append(h('li', {}, reviewText(r), r.note ? ` — “${r.note}”` : ''));
     const missed = rec.slots.filter((s) => s.state === 'missed').length;
@@ -477,6 +528,11 @@ export class RemoteView {
         : h('p', { class: 'hint' }, 'None.'),
       h('h4', {}, 'Reviews'),
       rec.reviews.length ? reviews : h('p', { class: 'hint' }, 'None yet.'),
+      h('h4', {}, 'Reminders and messages to the patient'),
+      msgForm,
+      rec.messages.length
+        ? table({ id: 'remote-messages', class: 'data' }, ['Written', 'What', 'Text', 'Reached the patient'], messages)
+        : h('p', { class: 'hint' }, 'None yet.'),
       h('p', { class: 'hint' }, 'Dose history: no dispenser events are received by this station yet.'),
     );
   }

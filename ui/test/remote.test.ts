@@ -3,6 +3,8 @@ import {
   alertsText,
   attentionLabel,
   findingsText,
+  messageLabel,
+  messageState,
   percent,
   readingSeries,
   reviewText,
@@ -90,5 +92,15 @@ describe('remote record drawing', () => {
       { t: 1_000_000, v: 80, late: true },
       { t: 2_000_000, v: 81, late: false },
     ]);
+  });
+});
+
+describe('messages to the patient', () => {
+  it('say how far each got', () => {
+    expect(messageState({ sent_ms: null, delivered_ms: null })).toBe('not sent yet');
+    expect(messageState({ sent_ms: 0, delivered_ms: null })).toMatch(/^sent .*, not confirmed by the patient's app$/);
+    expect(messageState({ sent_ms: 0, delivered_ms: 60_000 })).toMatch(/^sent .*, delivered /);
+    expect(messageLabel({ kind: 'reminder', reason: 'missed', item: 'weight', by: 'station' })).toBe('Reminder (missed) · weight');
+    expect(messageLabel({ kind: 'message', reason: '', item: '', by: 'nina' })).toBe('Message from nina');
   });
 });

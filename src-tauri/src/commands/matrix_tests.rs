@@ -109,12 +109,13 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("remote_worklist",    [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("remote_record",      [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("remote_review",      [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("remote_message",     [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("remote_record_open", [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("remote_record_close", [NO,  OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 55] = [
+const COMMANDS: [&str; 56] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -168,6 +169,7 @@ const COMMANDS: [&str; 55] = [
     "remote_worklist",
     "remote_record",
     "remote_review",
+    "remote_message",
     "remote_record_open",
     "remote_record_close",
 ];
@@ -476,6 +478,7 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         "remote_worklist" => remote::worklist(st, false).map(drop),
         "remote_record" => remote::record(st, "home/p-01", 7).map(drop),
         "remote_review" => remote::review(st, "home/p-01", "called_patient", "").map(drop),
+        "remote_message" => remote::message(st, "home/p-01", "Please call us.", || ()).map(drop),
         "remote_record_open" => remote::record_open(st, "home/p-01").map(drop),
         // A view of one's own: opened first (refused the same way when not allowed).
         "remote_record_close" => {

@@ -205,6 +205,9 @@ commands! {
     /// Record a review of a remote patient (audited).
     remote_review(bed: String, action: String, note: String) -> remote::ReviewOut =
         |s| remote::review(s, &bed, &action, &note);
+    /// Write a short message to a remote patient (audited); sent to their topic at once.
+    remote_message(bed: String, text: String) -> remote::MessageOut =
+        |s, engine = station.engine()| remote::message(s, &bed, &text, || engine.remote_wake());
     /// Open a remote patient's record (audited, timed): the view's id.
     remote_record_open(bed: String) -> i64 = |s| remote::record_open(s, &bed);
     /// Close a record view: the review time it counted, ms.

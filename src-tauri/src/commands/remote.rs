@@ -9,7 +9,7 @@
 use serde::Serialize;
 use vigil_core::auth::PhiRead;
 use vigil_core::remote::review::{self, ReviewAction, ReviewRow, WorkRow};
-use vigil_core::remote::{self, watch};
+use vigil_core::remote::{self, engage, watch};
 
 use crate::commands::alarms::parse_bed;
 use crate::error::ApiError;
@@ -177,6 +177,36 @@ pub struct FindingOut {
     pub reviewed: bool,
 }
 
+/// A reminder or a message to the patient.
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
+pub struct MessageOut {
+    /// reminder | message
+    pub kind: String,
+    /// A reminder's reason: due | missed.
+    pub reason: String,
+    pub item: String,
+    pub text: String,
+    pub by: String,
+    pub created_ms: i64,
+    pub sent_ms: Option<i64>,
+    pub delivered_ms: Option<i64>,
+}
+
+impl From<&engage::MessageRow> for MessageOut {
+    fn from(m: &engage::MessageRow) -> Self {
+        MessageOut {
+            kind: m.kind.clone(),
+            reason: m.reason.clone(),
+            item: m.item.clone(),
+            text: m.text.clone(),
+            by: m.by.clone(),
+            created_ms: m.created_ms,
+            sent_ms: m.sent_ms,
+            delivered_ms: m.delivered_ms,
+        }
+    }
+}
+
 /// A remote patient's record.
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct RemoteRecordOut {
@@ -197,6 +227,8 @@ pub struct RemoteRecordOut {
     pub alerts: Vec<AlertOut>,
     pub findings: Vec<FindingOut>,
     pub reviews: Vec<ReviewOut>,
+    /// Reminders and messages to the patient, newest first (the last 100).
+    pub messages: Vec<MessageOut>,
 }
 
 /// The record of the remote patient in `bed` over the last `days` days (1 to 31), with the
@@ -273,6 +305,11 @@ pub fn record(st: &AuthState, bed: &str, days: u32) -> Result<RemoteRecordOut, A
         .iter()
         .map(ReviewOut::from)
         .collect();
+    let messages = engage::messages(conn, p.stay)?
+        .iter()
+        .take(100)
+        .map(MessageOut::from)
+        .collect();
     let out = RemoteRecordOut {
         bed: bed.key(),
         name: p.name.clone(),
@@ -298,6 +335,7 @@ pub fn record(st: &AuthState, bed: &str, days: u32) -> Result<RemoteRecordOut, A
         alerts,
         findings,
         reviews,
+        messages,
     };
     let crate::session::AuthInner { svc, session } = &mut *g;
     if let Some(s) = session.as_ref() {
@@ -325,6 +363,23 @@ pub fn review(st: &AuthState, bed: &str, action: &str, note: &str) -> Result<Rev
     let proof = authorized(&mut g, review::REVIEW, now)?;
     let r = review::review(g.svc.connection(), &proof, &bed, action, note, now)?;
     Ok(ReviewOut::from(&r))
+}
+
+/// Write a short message to the patient in `bed` (audited with its text); the engine publishes
+/// it to the patient's topic at once (`wake`).
+pub fn message(
+    st: &AuthState,
+    bed: &str,
+    text: &str,
+    wake: impl FnOnce(),
+) -> Result<MessageOut, ApiError> {
+    let bed = parse_bed(bed)?;
+    let now = st.now();
+    let mut g = st.lock();
+    let proof = authorized(&mut g, review::REVIEW, now)?;
+    let m = engage::message(g.svc.connection(), &proof, &bed, text, now)?;
+    wake();
+    Ok(MessageOut::from(&m))
 }
 
 /// Open the record of the patient in `bed` (audited; review time counts until it is closed):

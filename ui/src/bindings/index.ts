@@ -333,6 +333,7 @@ export type Commands = {
   remote_worklist: { args: { escalatedOnly: boolean }; result: Array<WorkRowOut> };
   remote_record: { args: { bed: string, days: number }; result: RemoteRecordOut };
   remote_review: { args: { bed: string, action: string, note: string }; result: ReviewOut };
+  remote_message: { args: { bed: string, text: string }; result: MessageOut };
   remote_record_open: { args: { bed: string }; result: number };
   remote_record_close: { args: { view: number }; result: number };
 };
@@ -486,6 +487,26 @@ export type LimitOut = {
 };
 
 /**
+ * A reminder or a message to the patient.
+ */
+export type MessageOut = {
+  /**
+   * reminder | message
+   */
+  kind: string,
+  /**
+   * A reminder's reason: due | missed.
+   */
+  reason: string,
+  item: string,
+  text: string,
+  by: string,
+  created_ms: number,
+  sent_ms: number | null,
+  delivered_ms: number | null,
+};
+
+/**
  * The clinical risk band (response) of a NEWS2 result.
  */
 export type News2Band = "zero" | "low" | "low-medium" | "medium" | "high";
@@ -582,6 +603,10 @@ export type RemoteRecordOut = {
   alerts: Array<AlertOut>,
   findings: Array<FindingOut>,
   reviews: Array<ReviewOut>,
+  /**
+   * Reminders and messages to the patient, newest first (the last 100).
+   */
+  messages: Array<MessageOut>,
 };
 
 /**
