@@ -282,7 +282,6 @@ pub fn scan(
                 }
             }
         }
-        drop(keep);
         drop(ins);
         tx.execute(
             "INSERT INTO remote_scan (id, numerics_id) VALUES (1, ?1)
