@@ -352,7 +352,7 @@ pub fn run(cmd: RemoteCmd) -> Result<()> {
                 remote::PLAN,
                 "set care plans",
                 |svc, _, auth, now| {
-                    remote::set_plan(svc.connection(), auth, &bed, &items, now)
+                    remote::set_plan(svc.connection(), auth, &bed, &items, &[], now)
                         .with_context(|| format!("care plan of remote bed {bed} refused"))
                 },
             )?;
