@@ -890,7 +890,7 @@ mod tests {
         let plan =
             Plan::with_rules(tz, vec![weight.clone()], vec![gain.clone(), sbp.clone()]).unwrap();
         assert_eq!(plan.rules(), [gain.clone(), sbp.clone()]);
-        assert_eq!(plan.items(), [weight.clone()]);
+        assert_eq!(plan.items(), std::slice::from_ref(&weight));
         assert!(Plan::new(tz, vec![weight.clone()])
             .unwrap()
             .rules()
