@@ -11,8 +11,9 @@
 //!   `usecase::register_device`, IT's [`Permission::ManageDevices`]): a home device is
 //!   registered to the patient's remote bed, with its own identity. The read model lists them
 //!   ([`Enrolled::devices`]).
-//! - **Care plans**: [`set_plan`] keeps every version of a stay's [`Plan`] (its items validated
-//!   by `vigil_schedule`'s one validator, in the patient's zone) with who set it and when; slot
+//! - **Care plans**: [`set_plan`] keeps every version of a stay's [`Plan`] (its items and change
+//!   rules validated by `vigil_schedule`'s validators, in the patient's zone; a reading's or a
+//!   rule's measure a vital of the contract, [`vital_measure`]) with who set it and when; slot
 //!   outcomes name the version they were evaluated under ([`PlanVersion`]). A version, once set,
 //!   is never changed (the table's triggers refuse it).
 //!
@@ -29,7 +30,7 @@ use std::collections::BTreeMap;
 use chrono_tz::Tz;
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
-use vigil_schedule::{Item, ItemSpec, Kind, Plan, ScheduleError};
+use vigil_schedule::{Item, ItemSpec, Kind, Plan, Rule, RuleSpec, ScheduleError};
 
 use crate::audit::{actions, Audit, AuditError};
 use crate::auth::{AuthError, Authorized, Permission};
@@ -227,10 +228,23 @@ pub fn parse_reason(s: &str) -> Result<String, RemoteError> {
     Ok(s.to_string())
 }
 
-/// A plan in `tz` from items as given, through the schedule's one validator ([`Item::new`],
-/// [`Plan::new`]). A reading's measure must be a vital of the contract (its code, any case:
-/// stored as the contract spells it), or no reading could ever meet its slots.
-pub fn parse_plan(tz: Tz, items: &[ItemSpec]) -> Result<Plan, RemoteError> {
+/// A reading's or a change rule's measure, `what` naming the item or rule in the refusal: it
+/// must be a vital of the contract (its code, any case), or no reading could ever meet the
+/// item's slots or the rule's test; returned as the contract spells it.
+pub fn vital_measure(what: &str, measure: &str) -> Result<String, RemoteError> {
+    let vital = Vital::from_name(measure.trim()).ok_or_else(|| {
+        RemoteError::Invalid(format!(
+            "{what}: {measure:?} is not a vital Vigil receives ({})",
+            Vital::ALL.map(Vital::name).join(", ")
+        ))
+    })?;
+    Ok(vital.name().to_string())
+}
+
+/// A plan in `tz` from items and change rules as given, through the schedule's validators
+/// ([`Item::new`], [`Rule::new`], [`Plan::with_rules`]: ids unique across items and rules). A
+/// reading's measure and a rule's must be vitals ([`vital_measure`]).
+pub fn parse_plan(tz: Tz, items: &[ItemSpec], rules: &[RuleSpec]) -> Result<Plan, RemoteError> {
     let items = items
         .iter()
         .cloned()
@@ -243,20 +257,20 @@ pub fn parse_plan(tz: Tz, items: &[ItemSpec]) -> Result<Plan, RemoteError> {
                 )));
             }
             if spec.kind == Kind::Reading {
-                let vital = Vital::from_name(spec.measure.trim()).ok_or_else(|| {
-                    RemoteError::Invalid(format!(
-                        "item {}: {:?} is not a vital Vigil receives ({})",
-                        spec.id,
-                        spec.measure,
-                        Vital::ALL.map(Vital::name).join(", ")
-                    ))
-                })?;
-                spec.measure = vital.name().to_string();
+                spec.measure = vital_measure(&format!("item {}", spec.id), &spec.measure)?;
             }
             Ok(Item::new(spec)?)
         })
         .collect::<Result<Vec<_>, RemoteError>>()?;
-    Ok(Plan::new(tz, items)?)
+    let rules = rules
+        .iter()
+        .cloned()
+        .map(|mut spec| {
+            spec.measure = vital_measure(&format!("rule {}", spec.id), &spec.measure)?;
+            Ok(Rule::new(spec)?)
+        })
+        .collect::<Result<Vec<_>, RemoteError>>()?;
+    Ok(Plan::with_rules(tz, items, rules)?)
 }
 
 const PATIENT_COLUMNS: &str = "p.id, p.ward, p.bed, p.mrn, p.name, p.dob, p.tz, p.enrolled_ms,
@@ -683,20 +697,21 @@ pub fn discharge(
 }
 
 /// Set a new version of the care plan of the patient in `bed` (`care_plan_set`, naming the
-/// version and its items): `items` as given, validated by the schedule's one validator, in the
-/// patient's time zone. A plan equal to the one in force is refused as unchanged. A paused
-/// patient's plan may change; a discharged one's may not.
+/// version, its items and its rules: [`describe`]): `items` and `rules` as given, validated by
+/// [`parse_plan`], in the patient's time zone. A plan equal to the one in force is refused as
+/// unchanged. A paused patient's plan may change; a discharged one's may not.
 pub fn set_plan(
     conn: &Connection,
     auth: &Authorized,
     bed: &BedId,
     items: &[ItemSpec],
+    rules: &[RuleSpec],
     now_ms: i64,
 ) -> Result<PlanVersion, RemoteError> {
     let user = auth.require(PLAN)?;
     let v = in_tx(conn, |conn| {
         let p = current_in(conn, bed)?;
-        let plan = parse_plan(p.tz, items)?;
+        let plan = parse_plan(p.tz, items, rules)?;
         let before = current_plan(conn, p.stay)?;
         if let Some(before) = &before {
             if before.plan == plan {
@@ -731,30 +746,30 @@ pub fn set_plan(
     Ok(v)
 }
 
-/// A plan's items for the audit trail: `bp reading "07:00-10:00, 18:00-21:00" urgent +60m
-/// grace 120m; …`, or `no items`.
+/// A plan's items and rules for the audit trail: `bp reading "07:00-10:00, 18:00-21:00" urgent
+/// +60m grace 120m; …; rule weight-gain: WEIGHT rises by ≥ 2 within 3d; …`, or `no items` for
+/// an empty plan.
 pub fn describe(plan: &Plan) -> String {
-    if plan.items().is_empty() {
+    let items = plan.items().iter().map(|i| {
+        let kind = match i.kind() {
+            Kind::Reading => "reading",
+            Kind::Dose => "dose",
+        };
+        format!(
+            "{} {kind} {} \"{}\" urgent +{}m grace {}m",
+            i.id(),
+            i.measure(),
+            i.times(),
+            i.urgent_after().num_minutes(),
+            i.late_grace().num_minutes()
+        )
+    });
+    let rules = plan.rules().iter().map(|r| format!("rule {r}"));
+    let all: Vec<String> = items.chain(rules).collect();
+    if all.is_empty() {
         return "no items".into();
     }
-    plan.items()
-        .iter()
-        .map(|i| {
-            let kind = match i.kind() {
-                Kind::Reading => "reading",
-                Kind::Dose => "dose",
-            };
-            format!(
-                "{} {kind} {} \"{}\" urgent +{}m grace {}m",
-                i.id(),
-                i.measure(),
-                i.times(),
-                i.urgent_after().num_minutes(),
-                i.late_grace().num_minutes()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    all.join("; ")
 }
 
 pub mod engage;

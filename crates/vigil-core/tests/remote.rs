@@ -97,7 +97,7 @@ async fn a_missed_reading_rises_on_the_engine_clock_and_a_buffered_upload_resolv
         "NIBP_SYS",
         "07:00-10:00, 18:00-21:00",
     )];
-    remote::set_plan(svc.connection(), &plan, &bed, &bp, T0).expect("plan");
+    remote::set_plan(svc.connection(), &plan, &bed, &bp, &[], T0).expect("plan");
 
     let clock = Arc::new(ManualClock::new(T0));
     // The station watches the remote ward (the test config's default is ward 4W).

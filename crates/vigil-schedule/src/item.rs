@@ -4,7 +4,8 @@
 //! the week they apply on); [`Times::from_str`] is the only parser of its text and [`Times::new`]
 //! the only validator, which every other way in (serde included) goes through. [`Item`] adds what
 //! the slots expect (a reading or a dose), its id in the plan and the escalation settings;
-//! [`Plan`] is a patient's items in the patient's IANA time zone.
+//! [`Plan`] is a patient's items, and the change rules of [`crate::rules`], in the patient's IANA
+//! time zone.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,6 +13,8 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveTime, TimeDelta, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+use crate::rules::Rule;
 
 /// Minutes in a day on the wall clock (what window lengths are counted in).
 pub const MINUTES_PER_DAY: u32 = 24 * 60;
@@ -54,6 +57,21 @@ pub enum ScheduleError {
     DuplicateItem(String),
     #[error("{0} minutes is too long a delay (at most {MAX_DELAY_MIN})")]
     BadDelay(u32),
+    #[error("rule `{0}` appears twice in the plan, or has an item's id (items and rules share one set of ids)")]
+    DuplicateRule(String),
+    #[error("rule `{id}`: {why}; a rule is `rise` or `fall` with `within`, or `above` or `below` with `n` and `m`")]
+    RuleForm { id: String, why: String },
+    #[error("rule `{id}`: the change must be a finite number above 0, not {value}")]
+    BadChange { id: String, value: String },
+    #[error("rule `{id}`: the threshold must be a finite number, not {value}")]
+    BadThreshold { id: String, value: String },
+    #[error(
+        "rule `{id}`: {n} of the last {m} is not a count (1 <= n <= m <= {})",
+        crate::rules::MAX_LAST
+    )]
+    BadLast { id: String, n: u32, m: u32 },
+    #[error("`{0}` is not a look-back (whole days, hours or minutes: `3d`, `72h`, `90m`; above 0 and at most {days} days)", days = crate::rules::MAX_WITHIN_DAYS)]
+    BadWithin(String),
 }
 
 /// One window on the patient's wall clock: it starts `start` minutes after local midnight and
@@ -437,6 +455,21 @@ pub enum Kind {
     Dose,
 }
 
+/// The one check of a measure's syntax, an item's or a rule's: trimmed, 1 to 32 of `A-Z a-z 0-9
+/// - _` (a vital's code or a medication id; which one it must name is the caller's check).
+pub(crate) fn parse_measure(text: &str) -> Result<String, ScheduleError> {
+    let measure = text.trim();
+    let ok = (1..=32).contains(&measure.len())
+        && measure
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(measure.to_string())
+    } else {
+        Err(ScheduleError::BadMeasure(text.to_string()))
+    }
+}
+
 /// One schedule item of a care plan, validated. Serialised as an [`ItemSpec`] (the schedule as
 /// its canonical text); deserialising goes through [`Item::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -500,18 +533,11 @@ impl Item {
                 return Err(ScheduleError::BadDelay(delay));
             }
         }
-        let measure = spec.measure.trim();
-        let ok = (1..=32).contains(&measure.len())
-            && measure
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            return Err(ScheduleError::BadMeasure(spec.measure));
-        }
+        let measure = parse_measure(&spec.measure)?;
         Ok(Self {
             id: ItemId::parse(&spec.id)?,
             kind: spec.kind,
-            measure: measure.to_string(),
+            measure,
             times: spec.times.parse()?,
             urgent_after_min: spec.urgent_after_min,
             late_grace_min: spec.late_grace_min,
@@ -571,31 +597,55 @@ impl From<Item> for ItemSpec {
     }
 }
 
-/// A patient's care plan: schedule items, each id once, in the patient's IANA time zone.
+/// A patient's care plan: schedule items and change rules, each id once across both, in the
+/// patient's IANA time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "PlanSpec", into = "PlanSpec")]
 pub struct Plan {
     tz: Tz,
     items: Vec<Item>,
+    rules: Vec<Rule>,
 }
 
-/// A plan as given: the zone by its IANA name (`Europe/London`) and the items.
+/// A plan as given: the zone by its IANA name (`Europe/London`), the items and the rules (left
+/// out when there are none, so a plan stored before rules existed reads the same and one
+/// without rules is written as it was).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanSpec {
     pub tz: Tz,
     pub items: Vec<Item>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
 }
 
 impl Plan {
-    /// Refuses an item id given twice. An empty plan is valid (a patient just enrolled).
+    /// A plan without rules. Refuses an item id given twice. An empty plan is valid (a patient
+    /// just enrolled).
     pub fn new(tz: Tz, items: Vec<Item>) -> Result<Self, ScheduleError> {
-        let mut ids: Vec<&ItemId> = items.iter().map(Item::id).collect();
+        Self::with_rules(tz, items, Vec::new())
+    }
+
+    /// A plan with change rules: refuses an id given twice among the items and the rules
+    /// together ([`ScheduleError::DuplicateItem`] between two items,
+    /// [`ScheduleError::DuplicateRule`] where a rule is one of the two).
+    pub fn with_rules(tz: Tz, items: Vec<Item>, rules: Vec<Rule>) -> Result<Self, ScheduleError> {
+        // (id, is a rule), sorted: a repeated id is two neighbours.
+        let mut ids: Vec<(&ItemId, bool)> = items
+            .iter()
+            .map(|i| (i.id(), false))
+            .chain(rules.iter().map(|r| (r.id(), true)))
+            .collect();
         ids.sort();
-        if let Some(pair) = ids.windows(2).find(|p| p[0] == p[1]) {
-            return Err(ScheduleError::DuplicateItem(pair[0].to_string()));
+        if let Some(pair) = ids.windows(2).find(|p| p[0].0 == p[1].0) {
+            let id = pair[0].0.to_string();
+            return Err(if pair[1].1 {
+                ScheduleError::DuplicateRule(id)
+            } else {
+                ScheduleError::DuplicateItem(id)
+            });
         }
-        Ok(Self { tz, items })
+        Ok(Self { tz, items, rules })
     }
 
     pub fn tz(&self) -> Tz {
@@ -609,12 +659,17 @@ impl Plan {
     pub fn item(&self, id: &ItemId) -> Option<&Item> {
         self.items.iter().find(|i| i.id() == id)
     }
+
+    /// The change rules, as given.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
 }
 
 impl TryFrom<PlanSpec> for Plan {
     type Error = ScheduleError;
     fn try_from(spec: PlanSpec) -> Result<Self, Self::Error> {
-        Self::new(spec.tz, spec.items)
+        Self::with_rules(spec.tz, spec.items, spec.rules)
     }
 }
 
@@ -623,6 +678,7 @@ impl From<Plan> for PlanSpec {
         Self {
             tz: plan.tz,
             items: plan.items,
+            rules: plan.rules,
         }
     }
 }
@@ -822,5 +878,63 @@ mod tests {
             .to_string();
         assert!(err.contains("appears twice"), "{err}");
         assert!(serde_json::from_str::<Plan>(r#"{"tz":"Mars/Olympus","items":[]}"#).is_err());
+    }
+
+    #[test]
+    fn plans_carry_rules_with_ids_unique_across_items_and_rules() {
+        use crate::rules::RuleSpec;
+        let tz = zone("Europe/London").unwrap();
+        let weight = Item::parse("weight", Kind::Reading, "WEIGHT", "06:00-10:00").unwrap();
+        let gain = Rule::new(RuleSpec::rise("weight-gain", "WEIGHT", 2.0, "3d")).unwrap();
+        let sbp = Rule::new(RuleSpec::above("sbp-high", "NIBP_SYS", 140.0, 3, 5)).unwrap();
+        let plan =
+            Plan::with_rules(tz, vec![weight.clone()], vec![gain.clone(), sbp.clone()]).unwrap();
+        assert_eq!(plan.rules(), [gain.clone(), sbp.clone()]);
+        assert_eq!(plan.items(), std::slice::from_ref(&weight));
+        assert!(Plan::new(tz, vec![weight.clone()])
+            .unwrap()
+            .rules()
+            .is_empty());
+
+        // Serialised with its rules, read back through the validators.
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(
+            json.ends_with(
+                r#""rules":[{"id":"weight-gain","measure":"WEIGHT","rise":2.0,"within":"3d"},{"id":"sbp-high","measure":"NIBP_SYS","above":140.0,"n":3,"m":5}]}"#
+            ),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+        let bad = json.replace(r#""n":3"#, r#""n":6"#);
+        let err = serde_json::from_str::<Plan>(&bad).unwrap_err().to_string();
+        assert!(err.contains("6 of the last 5 is not a count"), "{err}");
+
+        // A plan without rules is written as before rules existed, and such a plan still reads.
+        let old = Plan::new(tz, vec![weight.clone()]).unwrap();
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(!json.contains("rules"), "{json}");
+        let stored = r#"{"tz":"Europe/London","items":[{"id":"weight","kind":"reading","measure":"WEIGHT","times":"06:00-10:00","urgent_after_min":60,"late_grace_min":120}]}"#;
+        assert_eq!(json, stored);
+        assert_eq!(serde_json::from_str::<Plan>(stored).unwrap(), old);
+
+        // One set of ids: an item's and a rule's, or two rules', clash.
+        let named = |id: &str| Rule::new(RuleSpec::rise(id, "WEIGHT", 2.0, "3d")).unwrap();
+        assert_eq!(
+            Plan::with_rules(tz, vec![weight.clone()], vec![named("weight")]),
+            Err(ScheduleError::DuplicateRule("weight".into()))
+        );
+        assert_eq!(
+            Plan::with_rules(tz, vec![], vec![gain.clone(), sbp, gain]),
+            Err(ScheduleError::DuplicateRule("weight-gain".into()))
+        );
+        assert_eq!(
+            Plan::with_rules(tz, vec![weight.clone(), weight], vec![]),
+            Err(ScheduleError::DuplicateItem("weight".into()))
+        );
+        assert_eq!(
+            ScheduleError::DuplicateRule("weight".into()).to_string(),
+            "rule `weight` appears twice in the plan, or has an item's id (items and rules share \
+             one set of ids)"
+        );
     }
 }

@@ -18,6 +18,10 @@
 //! - [`eval`]: each slot's [`SlotState`] at `now` from the [`Event`]s received by then
 //!   ([`evaluate`], [`Item::evaluate`]).
 //! - [`mod@adherence`]: [`Adherence`] over the last 7 or 30 days, [`days_with_data`].
+//! - [`rules`]: a plan's change rules ([`Rule`], validated from a [`RuleSpec`] by [`Rule::new`]:
+//!   a rise or fall by at least so much within a look-back, [`parse_within`]; or `n` of the
+//!   last `m` readings above or below a threshold) and their [`Hit`]s over a measure's
+//!   [`Sample`]s ([`Rule::evaluate`]).
 //!
 //! # Rules
 //! - **Windows are wall-clock times in the patient's zone**, start inclusive, end exclusive:
@@ -49,10 +53,23 @@
 //! - **Adherence** over N days: the N local dates ending today; slots counted by the date they
 //!   open on, once due; "taken on time" is `MetOnTime` + `ReceivedLate` (taken in the window,
 //!   however late it arrived). Days with data: local dates with at least one event taken on them.
+//! - **Change rules** ([`Rule`]) test a measure's readings, not a schedule. The samples may come
+//!   in any order: they are sorted by the time they were taken (same instant: lower value
+//!   first), the same reading twice counts once, non-finite values are ignored. A *rise* (*fall*)
+//!   holds at a sample when some sample taken strictly before it, at most `within` before
+//!   (exactly `within` counts), is lower (higher) by at least `by` (exactly `by` counts, with a
+//!   tolerance of a billionth for decimal figures); the lowest (highest) value of that look-back
+//!   is the reference. *n of the last m above (below)* holds at a sample when at least `n` of
+//!   the last `m` samples up to and including it (all of them while fewer than `m`) are strictly
+//!   above (below) the threshold. A [`Hit`] is emitted where a rule *turns* true (false, or
+//!   nothing, at the previous sample): none while it stays true, a new one after it was false.
+//!   A plan's item and rule ids are one set ([`Plan::with_rules`]); a plan stored before rules
+//!   existed reads as a plan without rules.
 
 pub mod adherence;
 pub mod eval;
 pub mod item;
+pub mod rules;
 pub mod window;
 
 pub use adherence::{adherence, days_with_data, period, plan_adherence, Adherence};
@@ -60,4 +77,5 @@ pub use eval::{evaluate, Event, Level, SlotState, SlotStatus};
 pub use item::{
     zone, Item, ItemId, ItemSpec, Kind, LocalWindow, Plan, PlanSpec, ScheduleError, Times, Weekdays,
 };
+pub use rules::{parse_within, Hit, Rule, RuleSpec, Sample, Test};
 pub use window::{instant_of, slots, Slot, SlotKey};

@@ -119,7 +119,7 @@ pub async fn remote(a: RemoteArgs) -> Result<()> {
             tz: ZONES[i % ZONES.len()],
         };
         remote::enrol(svc.connection(), &manage, &bed, &who, start)?;
-        let v = remote::set_plan(svc.connection(), &plan, &bed, &specs, start)?;
+        let v = remote::set_plan(svc.connection(), &plan, &bed, &specs, &[], start)?;
         plans.push((bed, v.plan));
     }
     println!(

@@ -21,7 +21,7 @@ use vigil_core::remote::{self, Enrolled, NewRemotePatient, PlanVersion};
 use vigil_core::settings::StationSettings;
 use vigil_core::store;
 use vigil_core::telemetry::BedId;
-use vigil_schedule::{Item, ItemSpec, Kind};
+use vigil_schedule::{Item, ItemSpec, Kind, Rule, RuleSpec};
 
 use crate::admin::{open_existing, print_table, printable, read_stdin_line};
 
@@ -146,6 +146,24 @@ pub enum PlanCmd {
     ///
     /// Schedules, on the wall clock of the patient's time zone: "07:00-10:00, 18:00-21:00",
     /// "08:00 ± 1h", "06:00 for 4h", "3/day 08:00-20:00", "06:00-10:00 on mon,thu".
+    ///
+    /// And one [[rule]] table per change rule (optional), on how a vital's readings change,
+    /// either a rise or fall within a look-back:
+    ///
+    ///   [[rule]]
+    ///   id = "weight-gain"         # 1-32 of a-z 0-9 - _, unique among items and rules
+    ///   measure = "WEIGHT"         # a vital's code
+    ///   rise = 2                   # or fall = ...: by at least this much (above 0) ...
+    ///   within = "3d"              # ... within this: "3d", "72h", "90m" (at most 31 days)
+    ///
+    /// or n of the last m readings beyond a threshold:
+    ///
+    ///   [[rule]]
+    ///   id = "sbp-high"
+    ///   measure = "NIBP_SYS"
+    ///   above = 140                # or below = ...: strictly above (below) this ...
+    ///   n = 3                      # ... on at least n ...
+    ///   m = 5                      # ... of the last m readings (1 <= n <= m <= 50)
     #[command(verbatim_doc_comment)]
     Set {
         #[command(flatten)]
@@ -153,12 +171,12 @@ pub enum PlanCmd {
         /// The remote bed, ward/bed (e.g. home/p-0042).
         #[arg(long, value_parser = bed_arg)]
         bed: BedId,
-        /// The plan file (TOML, `[[item]]` tables as above).
+        /// The plan file (TOML, `[[item]]` and `[[rule]]` tables as above).
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
     /// The care plan in force for a remote patient (nurse, charge nurse): its version, who set
-    /// it and when, every item. The read is audited.
+    /// it and when, every item and every change rule. The read is audited.
     Show {
         #[command(flatten)]
         login: Login,
@@ -168,26 +186,28 @@ pub enum PlanCmd {
     },
 }
 
-/// A plan file: the items of one plan (`[[item]]` tables).
+/// A plan file: the items and change rules of one plan (`[[item]]` and `[[rule]]` tables).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanFile {
     #[serde(default)]
     item: Vec<ItemSpec>,
+    #[serde(default)]
+    rule: Vec<RuleSpec>,
 }
 
-/// The items of a plan file as written; checked by `remote::set_plan` (the schedule's one
-/// validator, in the patient's zone).
-fn read_plan_file(path: &Path) -> Result<Vec<ItemSpec>> {
+/// The items and rules of a plan file as written; checked by `remote::set_plan` (the
+/// schedule's validators, in the patient's zone).
+fn read_plan_file(path: &Path) -> Result<PlanFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the plan file {}", path.display()))?;
-    let file: PlanFile = toml::from_str(&text).with_context(|| {
+    toml::from_str(&text).with_context(|| {
         format!(
-            "plan file {}: expected TOML [[item]] tables (see `vigilctl remote plan set --help`)",
+            "plan file {}: expected TOML [[item]] and [[rule]] tables (see `vigilctl remote \
+             plan set --help`)",
             path.display()
         )
-    })?;
-    Ok(file.item)
+    })
 }
 
 /// The password of `user`: $VIGIL_PASSWORD, else one line of standard input.
@@ -346,22 +366,28 @@ pub fn run(cmd: RemoteCmd) -> Result<()> {
             );
         }
         RemoteCmd::Plan(PlanCmd::Set { login, bed, file }) => {
-            let items = read_plan_file(&file)?;
+            let plan = read_plan_file(&file)?;
             let v = as_user(
                 &login,
                 remote::PLAN,
                 "set care plans",
                 |svc, _, auth, now| {
-                    remote::set_plan(svc.connection(), auth, &bed, &items, now)
+                    remote::set_plan(svc.connection(), auth, &bed, &plan.item, &plan.rule, now)
                         .with_context(|| format!("care plan of remote bed {bed} refused"))
                 },
             )?;
+            let rules = match v.plan.rules().len() {
+                0 => String::new(),
+                1 => ", 1 rule".to_string(),
+                n => format!(", {n} rules"),
+            };
             println!(
-                "care plan of remote bed {bed} set: version {} ({} items)",
+                "care plan of remote bed {bed} set: version {} ({} items{rules})",
                 v.version,
                 v.plan.items().len()
             );
             print_items(v.plan.items());
+            print_rules(v.plan.rules());
         }
         RemoteCmd::Plan(PlanCmd::Show { login, bed }) => {
             let e = as_user(
@@ -478,6 +504,25 @@ fn print_items(items: &[Item]) {
     );
 }
 
+/// A plan's change rules, one row each (none printed when there are none).
+fn print_rules(rules: &[Rule]) {
+    if rules.is_empty() {
+        return;
+    }
+    println!();
+    let rows: Vec<Vec<String>> = rules
+        .iter()
+        .map(|r| {
+            vec![
+                r.id().to_string(),
+                r.measure().to_string(),
+                r.test().to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["RULE", "MEASURE", "TEST"], &rows);
+}
+
 fn state_text(e: &Enrolled) -> String {
     match &e.patient.pause {
         Some(z) => format!(
@@ -515,6 +560,7 @@ fn print_plan(e: &Enrolled) {
                 format_time_utc(*set_ms)
             );
             print_items(plan.items());
+            print_rules(plan.rules());
         }
     }
 }
@@ -593,6 +639,9 @@ struct PlanRow<'a> {
     set_by: &'a str,
     /// Serialised as written in a plan file (`ItemSpec`).
     items: &'a [Item],
+    /// Serialised as written in a plan file (`RuleSpec`); left out when there are none.
+    #[serde(skip_serializing_if = "<[Rule]>::is_empty")]
+    rules: &'a [Rule],
 }
 
 #[derive(Serialize)]
@@ -624,6 +673,7 @@ impl<'a> ListRow<'a> {
                 set: format_time_utc(v.set_ms),
                 set_by: &v.set_by,
                 items: v.plan.items(),
+                rules: v.plan.rules(),
             }),
             devices: e
                 .devices
@@ -654,7 +704,9 @@ mod tests {
              late_grace_min = 30\n",
         )
         .expect("write");
-        let items = read_plan_file(&path).expect("read");
+        let file = read_plan_file(&path).expect("read");
+        assert!(file.rule.is_empty());
+        let items = file.item;
         assert_eq!(items.len(), 2);
         assert_eq!(
             items[0],
@@ -674,5 +726,36 @@ mod tests {
         .expect("write");
         let err = format!("{:#}", read_plan_file(&path).expect_err("typo"));
         assert!(err.contains("urgent_after"), "{err}");
+    }
+
+    #[test]
+    fn plan_files_have_rule_tables_beside_items() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plan.toml");
+        std::fs::write(
+            &path,
+            "[[item]]\nid = \"weight\"\nkind = \"reading\"\nmeasure = \"WEIGHT\"\n\
+             times = \"06:00-10:00\"\n\n[[rule]]\nid = \"weight-gain\"\nmeasure = \"WEIGHT\"\n\
+             rise = 2\nwithin = \"3d\"\n\n[[rule]]\nid = \"sbp-high\"\nmeasure = \"NIBP_SYS\"\n\
+             above = 140.5\nn = 3\nm = 5\n",
+        )
+        .expect("write");
+        let file = read_plan_file(&path).expect("read");
+        assert_eq!(file.item.len(), 1);
+        assert_eq!(
+            file.rule,
+            [
+                RuleSpec::rise("weight-gain", "WEIGHT", 2.0, "3d"),
+                RuleSpec::above("sbp-high", "NIBP_SYS", 140.5, 3, 5),
+            ]
+        );
+        // A misspelt key of a rule is refused, not ignored.
+        std::fs::write(
+            &path,
+            "[[rule]]\nid = \"gain\"\nmeasure = \"WEIGHT\"\nrise = 2\nwithin_days = 3\n",
+        )
+        .expect("write");
+        let err = format!("{:#}", read_plan_file(&path).expect_err("typo"));
+        assert!(err.contains("within_days"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //! temporary database (users made with `vigilctl user add`), passwords on standard input or in
 //! $VIGIL_PASSWORD. Every action is checked in its output and in `vigilctl audit list`; the
 //! refusals (a nurse enrolling, a wrong password, a plan the schedule's validator refuses, a
-//! measure that is no vital) change nothing.
+//! change rule its validator refuses, a measure that is no vital) change nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +95,23 @@ kind = "reading"
 measure = "SPO2"
 times = "08:00 ± 1h"
 late_grace_min = 30
+"#;
+
+/// The change rules added to [`PLAN`] in its version 2, one of each form.
+const RULES: &str = r#"
+# Heart failure: weight gain of 2 kg in 3 days; systolic above 140 on 3 of the last 5.
+[[rule]]
+id = "weight-gain"
+measure = "weight"
+rise = 2
+within = "72h"
+
+[[rule]]
+id = "sbp-high"
+measure = "NIBP_SYS"
+above = 140
+n = 3
+m = 5
 "#;
 
 #[test]
@@ -349,6 +366,93 @@ fn a_charge_nurse_enrols_plans_pauses_and_discharges_a_remote_patient() {
         audit(&d, "phi_read")
     );
 
+    // Version 2 adds change rules, one of each form: printed when set and shown, audited.
+    let plan2 = write_plan(dir.path(), "plan2.toml", &format!("{PLAN}{RULES}"));
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["plan", "set", "--bed", BED, "--file", &plan2],
+    );
+    assert!(r.ok(), "plan set with rules: {r:?}");
+    assert!(
+        r.stdout
+            .contains("care plan of remote bed home/p-0042 set: version 2 (2 items, 2 rules)"),
+        "{r:?}"
+    );
+    let rows = audit(&d, "care_plan_set");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let v2 = rows
+        .iter()
+        .find(|l| l.contains("v2: "))
+        .unwrap_or_else(|| panic!("no v2 entry: {rows:?}"));
+    assert!(
+        v2.contains("carl")
+            && v2.contains("v2: bp reading NIBP_SYS")
+            && v2.contains("; rule weight-gain: WEIGHT rises by ≥ 2 within 3d")
+            && v2.contains("; rule sbp-high: NIBP_SYS > 140 on 3 of the last 5"),
+        "{rows:?}"
+    );
+    let r = remote(&d, "nina", NINA, &["plan", "show", "--bed", BED]);
+    assert!(r.ok(), "plan show: {r:?}");
+    assert!(
+        r.stdout.contains("care plan version 2, set by carl at "),
+        "{r:?}"
+    );
+    assert!(r.stdout.lines().any(|l| l.starts_with("bp ")), "{r:?}");
+    for (id, want) in [
+        ("weight-gain ", ["WEIGHT", "rises by ≥ 2 within 3d"]),
+        ("sbp-high ", ["NIBP_SYS", "> 140 on 3 of the last 5"]),
+    ] {
+        let row = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("no {id:?} row: {r:?}"));
+        for w in want {
+            assert!(row.contains(w), "{w:?} missing: {row}");
+        }
+    }
+    let r = run(
+        &["remote", "list", "--json", "--db", &d, "--user", "nina"],
+        "",
+        Some(NINA),
+    );
+    assert!(r.ok(), "list --json: {r:?}");
+    let v = r.json();
+    assert_eq!(
+        v[0]["plan"]["rules"],
+        serde_json::json!([
+            {"id": "weight-gain", "measure": "WEIGHT", "rise": 2.0, "within": "3d"},
+            {"id": "sbp-high", "measure": "NIBP_SYS", "above": 140.0, "n": 3, "m": 5},
+        ]),
+        "{v}"
+    );
+    // A bad rule is refused with the validator's message; version 2 stays in force.
+    let bad = write_plan(
+        dir.path(),
+        "bad-rule.toml",
+        &format!("{PLAN}\n[[rule]]\nid = \"sbp-high\"\nmeasure = \"NIBP_SYS\"\nabove = 140\nn = 6\nm = 5\n"),
+    );
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["plan", "set", "--bed", BED, "--file", &bad],
+    );
+    assert!(!r.ok(), "bad rule accepted: {r:?}");
+    assert!(
+        r.stderr
+            .contains("rule `sbp-high`: 6 of the last 5 is not a count (1 <= n <= m <= 50)"),
+        "{r:?}"
+    );
+    assert_eq!(audit(&d, "care_plan_set").len(), 2);
+    let r = remote(&d, "nina", NINA, &["plan", "show", "--bed", BED]);
+    assert!(
+        r.ok() && r.stdout.contains("care plan version 2,") && r.stdout.contains("sbp-high "),
+        "{r:?}"
+    );
+
     // Discharge: the list is empty again.
     let r = remote(&d, "carl", CARL, &["discharge", "--bed", BED]);
     assert!(r.ok(), "discharge: {r:?}");
@@ -394,6 +498,13 @@ fn the_plan_file_format_is_in_the_help() {
         "  measure = \"NIBP_SYS\"",
         "  times = \"07:00-10:00, 18:00-21:00\"\n",
         "  times = \"08:00 ± 1h\"\n",
+        "  [[rule]]\n",
+        "  id = \"weight-gain\"",
+        "  rise = 2",
+        "  within = \"3d\"",
+        "  above = 140",
+        "  n = 3",
+        "  m = 5",
     ] {
         assert!(r.stdout.contains(line), "{line:?} missing: {r:?}");
     }
@@ -480,6 +591,23 @@ fn refusals_change_nothing() {
         ),
         // A file that is not a plan (a misspelt table) names what is wrong.
         ("typo", "[[items]]\nid = \"bp\"\n".to_string(), "items"),
+        // A rule mixing the two forms: the rule validator's message, naming the forms.
+        (
+            "rule-form",
+            format!(
+                "{}[[rule]]\nid = \"gain\"\nmeasure = \"WEIGHT\"\nrise = 2\nn = 3\nm = 5\n",
+                item("bp", "reading", "NIBP_SYS", "07:00-10:00")
+            ),
+            "rule `gain`: `n` and `m` belong to `above` or `below`, not to `rise`; a rule is \
+             `rise` or `fall` with `within`, or `above` or `below` with `n` and `m`",
+        ),
+        // A rule on a measure that is no vital.
+        (
+            "rule-measure",
+            "[[rule]]\nid = \"gain\"\nmeasure = \"BODY_MASS\"\nrise = 2\nwithin = \"3d\"\n"
+                .to_string(),
+            "rule gain: \"BODY_MASS\" is not a vital Vigil receives",
+        ),
     ] {
         let plan = write_plan(dir.path(), &format!("{name}.toml"), &text);
         let r = remote(

@@ -4,7 +4,7 @@
 use super::*;
 use crate::auth::{Actor, AuthService, Role};
 use crate::usecase::testkit::{self, allow_audit, entries, it, refuse_audit, PW};
-use vigil_schedule::Kind;
+use vigil_schedule::{Kind, RuleSpec};
 
 /// 2026-06-01T00:00:00Z.
 const T: i64 = 1_780_272_000_000;
@@ -236,7 +236,7 @@ fn invalid_input_is_refused_clearly_and_writes_nothing() {
         pause(s.conn(), &s.manage, &empty, "x", T).unwrap_err(),
         resume(s.conn(), &s.manage, &empty, T).unwrap_err(),
         discharge(s.conn(), &s.manage, &empty, T).unwrap_err(),
-        set_plan(s.conn(), &s.plan, &empty, &bp_twice_a_day(), T).unwrap_err(),
+        set_plan(s.conn(), &s.plan, &empty, &bp_twice_a_day(), &[], T).unwrap_err(),
         discharge(s.conn(), &s.manage, &b, T + 4).unwrap_err(),
     ];
     for e in unknown {
@@ -261,7 +261,7 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
     let p = enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
     assert_eq!(current_plan(s.conn(), p.stay).expect("read"), None);
 
-    let v1 = set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), T + 1).expect("v1");
+    let v1 = set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), &[], T + 1).expect("v1");
     assert_eq!(
         (v1.version, v1.set_by.as_str(), v1.set_ms),
         (1, "carl", T + 1)
@@ -269,7 +269,7 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
     assert_eq!(v1.plan.tz(), p.tz, "the plan runs on the patient's clock");
     // The same plan again is not a new version.
     assert!(matches!(
-        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), T + 2),
+        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), &[], T + 2),
         Err(RemoteError::Unchanged(_, 1))
     ));
     // Bad schedules: refused by the schedule's validator, with its words.
@@ -278,7 +278,7 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
             ItemSpec::new("bp", Kind::Reading, "NIBP_SYS", "07:00-10:00"),
             ItemSpec::new(id, Kind::Reading, "SPO2", times),
         ];
-        set_plan(s.conn(), &s.plan, &b, &items, T + 3)
+        set_plan(s.conn(), &s.plan, &b, &items, &[], T + 3)
             .unwrap_err()
             .to_string()
     };
@@ -313,10 +313,10 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
         "metformin",
         "08:00 ± 1h",
     ));
-    let e = set_plan(s.conn(), &s.plan, &b, &with_dose, T + 5).unwrap_err();
+    let e = set_plan(s.conn(), &s.plan, &b, &with_dose, &[], T + 5).unwrap_err();
     assert!(e.to_string().contains("dose"), "{e}");
-    let v2 = set_plan(s.conn(), &s.plan, &b, &items, T + 5).expect("v2");
-    let v3 = set_plan(s.conn(), &s.plan, &b, &[], T + 6).expect("v3: no items");
+    let v2 = set_plan(s.conn(), &s.plan, &b, &items, &[], T + 5).expect("v2");
+    let v3 = set_plan(s.conn(), &s.plan, &b, &[], &[], T + 6).expect("v3: no items");
     assert_eq!((v2.version, v3.version), (2, 3));
     assert_eq!(
         plan_versions(s.conn(), p.stay).expect("versions"),
@@ -337,7 +337,7 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
     // A discharged stay's plan cannot change; its versions remain.
     discharge(s.conn(), &s.manage, &b, T + 7).expect("discharged");
     assert!(matches!(
-        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), T + 8),
+        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), &[], T + 8),
         Err(RemoteError::NoPatient(_))
     ));
     assert_eq!(plan_versions(s.conn(), p.stay).expect("versions").len(), 3);
@@ -359,6 +359,186 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
     );
 }
 
+/// Heart failure at home: weight gain of 2 kg in 3 days (the measure in any case), systolic
+/// above 140 on 3 of the last 5 readings.
+fn heart_failure_rules() -> Vec<RuleSpec> {
+    vec![
+        RuleSpec::rise("weight-gain", "weight", 2.0, "3d"),
+        RuleSpec::above("sbp-high", "NIBP_SYS", 140.0, 3, 5),
+    ]
+}
+
+#[test]
+fn a_plan_with_change_rules_round_trips_and_is_audited() {
+    let s = station();
+    let b = bed("p-01");
+    let p = enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
+    let weight = [ItemSpec::new(
+        "weight",
+        Kind::Reading,
+        "WEIGHT",
+        "06:00-10:00",
+    )];
+    let v1 = set_plan(
+        s.conn(),
+        &s.plan,
+        &b,
+        &weight,
+        &heart_failure_rules(),
+        T + 1,
+    )
+    .expect("v1");
+    let rules: Vec<String> = v1.plan.rules().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        rules,
+        [
+            "weight-gain: WEIGHT rises by ≥ 2 within 3d",
+            "sbp-high: NIBP_SYS > 140 on 3 of the last 5",
+        ],
+        "the measure as the contract spells it"
+    );
+    // Read back as set, by every read.
+    assert_eq!(
+        current_plan(s.conn(), p.stay).expect("read"),
+        Some(v1.clone())
+    );
+    assert_eq!(
+        load(s.conn()).expect("load")[0].plan.as_ref(),
+        Some(&v1),
+        "the engine's read"
+    );
+    // The same items and rules again: unchanged. The rules alone make a new version.
+    assert!(matches!(
+        set_plan(
+            s.conn(),
+            &s.plan,
+            &b,
+            &weight,
+            &heart_failure_rules(),
+            T + 2
+        ),
+        Err(RemoteError::Unchanged(_, 1))
+    ));
+    let v2 = set_plan(
+        s.conn(),
+        &s.plan,
+        &b,
+        &weight,
+        &heart_failure_rules()[..1],
+        T + 3,
+    )
+    .expect("v2: one rule fewer");
+    assert_eq!(v2.plan.rules().len(), 1);
+    assert_eq!(plan_versions(s.conn(), p.stay).expect("versions"), [v1, v2]);
+    let plans: Vec<String> = s
+        .trail()
+        .into_iter()
+        .filter(|t| t.starts_with("care_plan_set"))
+        .collect();
+    assert_eq!(
+        plans,
+        [
+            "care_plan_set home/p-01 mrn=MRN-1; v1: \
+             weight reading WEIGHT \"06:00-10:00\" urgent +60m grace 120m; \
+             rule weight-gain: WEIGHT rises by ≥ 2 within 3d; \
+             rule sbp-high: NIBP_SYS > 140 on 3 of the last 5",
+            "care_plan_set home/p-01 mrn=MRN-1; v2: \
+             weight reading WEIGHT \"06:00-10:00\" urgent +60m grace 120m; \
+             rule weight-gain: WEIGHT rises by ≥ 2 within 3d",
+        ]
+    );
+}
+
+#[test]
+fn a_bad_rule_is_refused_with_its_reason_and_nothing_is_stored() {
+    let s = station();
+    let b = bed("p-01");
+    enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
+    let refused = |rules: &[RuleSpec]| {
+        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), rules, T + 1)
+            .unwrap_err()
+            .to_string()
+    };
+    // A measure that is no vital: the same check as a reading item's.
+    let e = refused(&[RuleSpec::rise("gain", "WEIGHT_KG", 2.0, "3d")]);
+    assert!(
+        e.starts_with("rule gain: \"WEIGHT_KG\" is not a vital Vigil receives (")
+            && e.contains("WEIGHT"),
+        "{e}"
+    );
+    // The schedule's validator, with its words.
+    assert_eq!(
+        refused(&[RuleSpec {
+            n: Some(3),
+            ..RuleSpec::rise("gain", "WEIGHT", 2.0, "3d")
+        }]),
+        "care plan: rule `gain`: `n` and `m` belong to `above` or `below`, not to `rise`; \
+         a rule is `rise` or `fall` with `within`, or `above` or `below` with `n` and `m`"
+    );
+    assert_eq!(
+        refused(&[RuleSpec::rise("gain", "WEIGHT", 2.0, "5w")]),
+        "care plan: `5w` is not a look-back (whole days, hours or minutes: `3d`, `72h`, `90m`; \
+         above 0 and at most 31 days)"
+    );
+    assert_eq!(
+        refused(&[RuleSpec::above("sbp", "NIBP_SYS", 140.0, 6, 5)]),
+        "care plan: rule `sbp`: 6 of the last 5 is not a count (1 <= n <= m <= 50)"
+    );
+    // Item and rule ids are one set.
+    assert_eq!(
+        refused(&[RuleSpec::above("bp", "NIBP_SYS", 140.0, 3, 5)]),
+        "care plan: rule `bp` appears twice in the plan, or has an item's id (items and rules \
+         share one set of ids)"
+    );
+    assert_eq!(s.rows(), [1, 0, 0]);
+    assert!(
+        s.trail().iter().all(|t| !t.starts_with("care_plan_set")),
+        "{:?}",
+        s.trail()
+    );
+}
+
+#[test]
+fn a_plan_stored_before_rules_existed_still_loads() {
+    let s = station();
+    let b = bed("p-01");
+    let p = enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
+    // As version 1 was written before plans had rules: no "rules" key.
+    let stored = r#"{"tz":"Europe/London","items":[{"id":"bp","kind":"reading","measure":"NIBP_SYS","times":"07:00-10:00, 18:00-21:00","urgent_after_min":60,"late_grace_min":120}]}"#;
+    s.conn()
+        .execute(
+            "INSERT INTO care_plans (patient, version, plan, set_ms, set_by)
+             VALUES (?1, 1, ?2, ?3, 'carl')",
+            params![p.stay, stored, T],
+        )
+        .expect("insert");
+    let v1 = current_plan(s.conn(), p.stay)
+        .expect("read")
+        .expect("a plan");
+    assert_eq!(
+        v1.plan,
+        parse_plan(p.tz, &bp_twice_a_day(), &[]).expect("plan")
+    );
+    assert!(v1.plan.rules().is_empty());
+    // Such a plan is the same as one set now without rules, and is written the same way.
+    assert!(matches!(
+        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), &[], T + 1),
+        Err(RemoteError::Unchanged(_, 1))
+    ));
+    assert_eq!(serde_json::to_string(&v1.plan).expect("json"), stored);
+    // Rules added on top make version 2, which reads back with them.
+    let v2 = set_plan(
+        s.conn(),
+        &s.plan,
+        &b,
+        &bp_twice_a_day(),
+        &heart_failure_rules()[1..],
+        T + 2,
+    )
+    .expect("v2");
+    assert_eq!(load(s.conn()).expect("load")[0].plan.as_ref(), Some(&v2));
+}
+
 #[test]
 fn the_enrolled_list_has_each_patient_with_plan_in_force_and_devices() {
     let s = station();
@@ -371,14 +551,14 @@ fn the_enrolled_list_has_each_patient_with_plan_in_force_and_devices() {
         ..jane()
     };
     enrol(s.conn(), &s.manage, &b2, &john, T).expect("enrolled");
-    set_plan(s.conn(), &s.plan, &b1, &bp_twice_a_day(), T + 1).expect("v1");
+    set_plan(s.conn(), &s.plan, &b1, &bp_twice_a_day(), &[], T + 1).expect("v1");
     let weight = [ItemSpec::new(
         "weight",
         Kind::Reading,
         "WEIGHT",
         "06:00-10:00",
     )];
-    set_plan(s.conn(), &s.plan, &b1, &weight, T + 2).expect("v2");
+    set_plan(s.conn(), &s.plan, &b1, &weight, &[], T + 2).expect("v2");
     // A home cuff registered to Jane's remote bed, as any device is (IT).
     let cuff = crate::usecase::RegisterDevice {
         device: crate::telemetry::DeviceId::parse("cuff-17").expect("id"),
@@ -482,7 +662,7 @@ fn a_wrong_role_is_refused_and_nothing_is_written() {
     }
     enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
     for wrong in [&s.nurse, &devices, &s.manage] {
-        let e = set_plan(s.conn(), wrong, &b, &bp_twice_a_day(), T).unwrap_err();
+        let e = set_plan(s.conn(), wrong, &b, &bp_twice_a_day(), &[], T).unwrap_err();
         assert!(matches!(e, RemoteError::Auth(_)), "{e}");
     }
     for wrong in [&s.nurse, &devices, &s.plan] {
@@ -519,7 +699,7 @@ fn a_change_whose_audit_entry_cannot_be_written_is_not_made() {
     assert_eq!(s.rows(), [0, 0, 0]);
     enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
     refuse_audit(&s.svc);
-    assert!(set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), T).is_err());
+    assert!(set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), &[], T).is_err());
     assert!(pause(s.conn(), &s.manage, &b, "x", T).is_err());
     assert!(discharge(s.conn(), &s.manage, &b, T).is_err());
     allow_audit(&s.svc);
@@ -582,7 +762,7 @@ mod watch_tests {
     fn jane_with_bp(s: &Station) -> (BedId, i64) {
         let b = bed("p-01");
         let p = enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
-        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), T + M).expect("plan");
+        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), &[], T + M).expect("plan");
         (b, p.stay)
     }
 
@@ -807,7 +987,7 @@ mod adherence_tests {
         let b = bed("p-01");
         let p = enrol(s.conn(), &s.manage, &b, &jane(), T).expect("enrolled");
         // Blood pressure twice a day, 06:00-09:00Z and 17:00-20:00Z (London in June).
-        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), T + M).expect("plan");
+        set_plan(s.conn(), &s.plan, &b, &bp_twice_a_day(), &[], T + M).expect("plan");
         let reading = |taken: i64, received: i64| {
             s.conn()
                 .execute(
