@@ -285,7 +285,7 @@ async fn reminders_and_messages_reach_the_patients_topic_and_receipts_record_del
         "WEIGHT",
         "07:00-10:00",
     )];
-    remote::set_plan(svc.connection(), &plan, &bed, &weight, T0).expect("plan");
+    remote::set_plan(svc.connection(), &plan, &bed, &weight, &[], T0).expect("plan");
 
     // The patient's app: subscribed to the notice topic, answering receipts.
     let (app, mut ev) = AsyncClient::new(MqttOptions::new("patient-app", "127.0.0.1", port), 64);

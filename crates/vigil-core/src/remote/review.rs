@@ -3,7 +3,9 @@
 //!
 //! - **Findings** ([`scan`]): every reading stored for a current remote stay is checked once,
 //!   when it is stored, whatever its age: against the bed's limits (the same [`Limit`]s its
-//!   alarms use) and against the care plan's change rules. What breaches is a finding to review,
+//!   alarms use) and against the care plan's change rules (weight gain ≥ 2 kg in 3 days,
+//!   systolic above target on 3 of the last 5: `vigil_schedule::Rule`, a finding where a rule
+//!   turns true, by the reading's device time). What breaches is a finding to review,
 //!   kept in `remote_findings`. A reading received within the live window also sounds as a live
 //!   alarm (the alarm engine); one that reached the station later (a buffered upload, a clinic's
 //!   batch, hours old) is marked *stale* and is only a finding: never sounded as live, never lost.
@@ -19,11 +21,12 @@
 //!   first: urgent alerts, then missed readings and silent devices, then findings awaiting
 //!   review, then adherence below [`ADHERENCE_TARGET`] over 7 days.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone};
 use rusqlite::{params, Connection, OptionalExtension};
 use vigil_alarms::limits::Limit;
+use vigil_schedule::Sample;
 
 use super::watch::{self, AdherenceRow};
 use super::{current, RemoteError, RemotePatient, State};
@@ -282,6 +285,67 @@ pub fn scan(
                 }
             }
         }
+        // Change rules: for each stay and measure with new readings, the plan's rules on that
+        // measure over the readings around them. Only hits at or after the earliest new reading
+        // can be new (a late upload lands where it belongs and may change what follows it).
+        let mut touched: BTreeMap<(i64, String), (BedId, i64)> = BTreeMap::new();
+        for s in &stored {
+            let e = touched
+                .entry((s.stay, s.code.clone()))
+                .or_insert((s.bed.clone(), s.t_ms));
+            e.1 = e.1.min(s.t_ms);
+        }
+        let mut plans: HashMap<i64, Option<super::PlanVersion>> = HashMap::new();
+        for ((stay, code), (bed, first_new)) in &touched {
+            if !plans.contains_key(stay) {
+                plans.insert(*stay, super::current_plan(tx, *stay)?);
+            }
+            let Some(Some(plan)) = plans.get(stay) else {
+                continue;
+            };
+            let rules: Vec<&vigil_schedule::Rule> = plan
+                .plan
+                .rules()
+                .iter()
+                .filter(|r| r.measure() == code)
+                .collect();
+            if rules.is_empty() {
+                continue;
+            }
+            let enrolled = super::stay(tx, *stay)?.map_or(*first_new, |p| p.enrolled_ms);
+            let since = first_new.saturating_sub(RULE_LOOKBACK_MS).max(enrolled);
+            let series = rule_series(tx, bed, code, since)?;
+            let samples: Vec<Sample> = series
+                .iter()
+                .filter_map(|&(t, _, v)| {
+                    DateTime::from_timestamp_millis(t).map(|taken| Sample { taken, value: v })
+                })
+                .collect();
+            let received: HashMap<i64, i64> = series.iter().map(|&(t, r, _)| (t, r)).collect();
+            for rule in rules {
+                for hit in rule.evaluate(&samples) {
+                    let t_ms = hit.at.timestamp_millis();
+                    if t_ms < *first_new {
+                        continue;
+                    }
+                    let at = Stored {
+                        stay: *stay,
+                        bed: bed.clone(),
+                        code: code.clone(),
+                        t_ms,
+                        received_ms: received.get(&t_ms).copied().unwrap_or(t_ms),
+                        value: hit.value,
+                    };
+                    keep(
+                        &at,
+                        FindingKind::Rule,
+                        rule.id().to_string(),
+                        RULE_PRIORITY,
+                        format!("{rule} ({})", hit.detail),
+                    )?;
+                }
+            }
+        }
         drop(ins);
         tx.execute(
             "INSERT INTO remote_scan (id, numerics_id) VALUES (1, ?1)
@@ -290,6 +354,34 @@ pub fn scan(
         )?;
         Ok(found)
     })
+}
+
+/// How far back a change rule looks when new readings arrive: its longest look-back
+/// (`vigil_schedule::rules::MAX_WITHIN_DAYS`).
+const RULE_LOOKBACK_MS: i64 = vigil_schedule::rules::MAX_WITHIN_DAYS * 24 * 3_600_000;
+
+/// The priority of a change rule's finding (a trend to act on today, not a live emergency).
+const RULE_PRIORITY: &str = "medium";
+
+/// One bed's readings of `code` taken since `since_ms` that a person may act on:
+/// (taken, received, value), by time.
+fn rule_series(
+    conn: &Connection,
+    bed: &BedId,
+    code: &str,
+    since_ms: i64,
+) -> Result<Vec<(i64, i64, f64)>, RemoteError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT t_ms, COALESCE(received_ms, t_ms), value FROM numerics
+         WHERE ward = ?1 AND bed = ?2 AND code = ?3 AND t_ms >= ?4 AND value IS NOT NULL
+           AND status IN {}
+         ORDER BY t_ms",
+        watch::counted_sql()
+    ))?;
+    let rows = q.query_map(params![bed.ward, bed.bed, code, since_ms], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn finding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FindingRow> {

@@ -316,7 +316,7 @@ fn the_worklist_puts_urgent_first_then_missed_then_findings_then_adherence() {
     .expect("review");
     // p-d: every reading taken 10 min after its window (taken late) but this morning's.
     let (d, _) = s.enrol("p-d", "MRN-D", T - 2 * D);
-    set_plan(s.conn(), &s.plan, &d, &bp(), T - 2 * D + M).expect("plan");
+    set_plan(s.conn(), &s.plan, &d, &bp(), &[], T - 2 * D + M).expect("plan");
     for day in [-2, -1] {
         for end in [9 * H, 20 * H] {
             let t = T + day * D + end + 10 * M;
@@ -329,12 +329,12 @@ fn the_worklist_puts_urgent_first_then_missed_then_findings_then_adherence() {
     s.reading(&c, "SPO2", 86.0, T + H, T + H);
     // p-b: this morning's reading missed, a warning at the window's end.
     let (b, _) = s.enrol("p-b", "MRN-B", T);
-    set_plan(s.conn(), &s.plan, &b, &bp(), T + M).expect("plan");
+    set_plan(s.conn(), &s.plan, &b, &bp(), &[], T + M).expect("plan");
     s.reading(&b, "SPO2", 97.0, T + H, T + H);
     // p-a: three days of nothing: urgent (five slots in the 72 h looked back and the silent
     // devices), this morning's a warning.
     let (a, _) = s.enrol("p-a", "MRN-A", T - 3 * D);
-    set_plan(s.conn(), &s.plan, &a, &bp(), T - 3 * D + M).expect("plan");
+    set_plan(s.conn(), &s.plan, &a, &bp(), &[], T - 3 * D + M).expect("plan");
 
     let now = T + 9 * H + 10_000;
     watch::tick(s.conn(), now, &WatchSettings::default()).expect("tick");
@@ -384,4 +384,51 @@ fn alert_kinds_have_one_parser() {
         assert_eq!(watch::AlertKind::parse(k.as_str()), Some(k));
     }
     assert_eq!(watch::AlertKind::parse("missed"), None);
+}
+
+#[test]
+fn change_rules_give_a_finding_where_they_turn_true_late_uploads_included() {
+    let s = station();
+    let (b, stay) = s.enrol("p-hf", "MRN-HF", T);
+    let rules = [
+        vigil_schedule::RuleSpec::rise("weight-gain", "WEIGHT", 2.0, "3d"),
+        vigil_schedule::RuleSpec::above("sbp-high", "NIBP_SYS", 140.0, 3, 5),
+    ];
+    set_plan(s.conn(), &s.plan, &b, &[], &rules, T + M).expect("plan");
+    const D: i64 = 24 * H;
+    // Weight climbs: 78.0, 79.1, then 80.3 on day 3 (+2.3 in two days).
+    s.reading(&b, "WEIGHT", 78.0, T + 7 * H, T + 7 * H);
+    s.reading(&b, "WEIGHT", 79.1, T + D + 7 * H, T + D + 7 * H);
+    assert_eq!(s.scan(T + D + 8 * H), Vec::<String>::new());
+    s.reading(&b, "WEIGHT", 80.3, T + 2 * D + 7 * H, T + 2 * D + 7 * H);
+    let found = s.scan(T + 2 * D + 8 * H);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("p-hf rule weight-gain weight-gain: WEIGHT rises by ≥ 2 within 3d"),
+        "{found:?}"
+    );
+    // Still climbing: the rule stays true, no second finding.
+    s.reading(&b, "WEIGHT", 80.9, T + 3 * D + 7 * H, T + 3 * D + 7 * H);
+    assert_eq!(s.scan(T + 3 * D + 8 * H), Vec::<String>::new());
+
+    // Systolic above 140 on 3 of the last 5: the cuff's buffer arrives a day late, out of
+    // order; the finding is at the reading where the rule turned true, marked received late.
+    let upload = T + 3 * D;
+    for (h, v) in [(9, 150.0), (7, 138.0), (8, 146.0), (10, 132.0), (11, 148.0)] {
+        s.reading(&b, "NIBP_SYS", v, T + D + h * H, upload);
+    }
+    let found = s.scan(upload + H);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("sbp-high: NIBP_SYS > 140 on 3 of the last 5")
+            && found[0].ends_with(" stale"),
+        "{found:?}"
+    );
+    let rows = findings(s.conn(), stay, true).expect("findings");
+    let sbp = rows
+        .iter()
+        .find(|f| f.rule == "sbp-high")
+        .expect("sbp finding");
+    assert_eq!((sbp.t_ms, sbp.value), (T + D + 11 * H, 148.0));
+    assert_eq!(sbp.kind, "rule");
 }
