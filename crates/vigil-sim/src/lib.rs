@@ -15,6 +15,7 @@
 //! published is exact for the elapsed time and the sample rate.
 
 pub mod broker;
+pub mod cohort;
 pub mod device;
 
 use std::collections::{BTreeMap, VecDeque};
