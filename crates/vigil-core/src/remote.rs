@@ -747,6 +747,7 @@ pub fn describe(plan: &Plan) -> String {
         .join("; ")
 }
 
+pub mod cohort;
 pub mod watch;
 
 #[cfg(test)]
