@@ -48,8 +48,10 @@ pub const CUFF_STOPS_AFTER_MS: i64 = 20 * HOUR;
 /// The clinic of the [`Behaviour::ClinicBatches`] patient uploads at every multiple of this
 /// since the epoch (UTC): 00:00, 06:00, 12:00 and 18:00 UTC.
 pub const BATCH_EVERY_MS: i64 = 6 * HOUR;
-/// How fast the [`Behaviour::WeightClimbs`] patient's weight rises.
+/// How fast the [`Behaviour::WeightClimbs`] patient's weight rises, for the first
+/// [`WEIGHT_CLIMB_DAYS`] after the start (then it stays there).
 pub const WEIGHT_GAIN_KG_PER_DAY: f64 = 0.8;
+pub const WEIGHT_CLIMB_DAYS: f64 = 10.0;
 
 /// How a patient behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -752,7 +754,9 @@ impl Cohort {
             }
             Scale => {
                 let climb = if p.behaviour == B::WeightClimbs {
-                    WEIGHT_GAIN_KG_PER_DAY * (taken_ms - self.origin_ms).max(0) as f64 / DAY as f64
+                    WEIGHT_GAIN_KG_PER_DAY
+                        * ((taken_ms - self.origin_ms).max(0) as f64 / DAY as f64)
+                            .min(WEIGHT_CLIMB_DAYS)
                 } else {
                     0.0
                 };

@@ -17,6 +17,7 @@
 pub mod broker;
 pub mod cohort;
 pub mod device;
+pub mod remote;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::f64::consts::TAU;

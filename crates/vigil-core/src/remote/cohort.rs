@@ -91,6 +91,28 @@ fn ever_enrolled(conn: &Connection, bed: &BedId) -> Result<bool, CohortError> {
         .is_some())
 }
 
+/// When the simulated cohort's story started on this station: the earliest enrolment by the
+/// simulation of one of `beds`, if it was ever seeded. A publisher restarted later plays the
+/// same script from there.
+pub fn origin(conn: &Connection, beds: &[BedId]) -> Result<Option<i64>, CohortError> {
+    let mut q = conn.prepare_cached(
+        "SELECT MIN(enrolled_ms) FROM remote_patients
+         WHERE ward = ?1 AND bed = ?2 AND enrolled_by = ?3",
+    )?;
+    let mut first: Option<i64> = None;
+    for bed in beds {
+        let t: Option<i64> = q.query_row(
+            params![bed.ward, bed.bed, crate::auth::SIMULATION_USER],
+            |r| r.get(0),
+        )?;
+        first = match (first, t) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(first)
+}
+
 /// Enrol every member whose bed never had a stay, as the simulation (`sim:cohort`): the stay
 /// and its plan from `from_ms` (the history's start), its devices registered to its bed at
 /// `now_ms`. Idempotent: members already (or once) enrolled are left alone.
@@ -226,6 +248,12 @@ mod tests {
         assert!(again.enrolled.is_empty());
         assert_eq!(again.present.len(), 2);
         assert_eq!(super::super::load(conn).expect("load").len(), 1);
+        let beds: Vec<BedId> = members.iter().map(|m| m.bed.clone()).collect();
+        assert_eq!(origin(conn, &beds).expect("origin"), Some(T0 - 72 * H));
+        assert_eq!(
+            origin(conn, &[BedId::new("home", "x")]).expect("origin"),
+            None
+        );
     }
 
     #[test]
