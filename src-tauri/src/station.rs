@@ -1,14 +1,15 @@
 //! The station: the engine (and, with no broker configured, the embedded broker and simulated
 //! ward) owned by the desktop app, and the forwarding of live data to the window.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
-use vigil_core::config::{self, FileConfig};
+use vigil_core::auth::{AuthConfig, AuthService};
+use vigil_core::config::{self, BrokerSettings, FileConfig};
 use vigil_core::engine::{
     AlarmOptions, Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot,
 };
@@ -124,6 +125,22 @@ impl Station {
             }
         };
         let ward = file.broker.ward.clone();
+        // The simulated remote cohort beside the simulated ward, unless turned off or hidden
+        // by the station's ward filter (its stays would then miss every slot).
+        let cohort = match &sim_stop {
+            Some(stop) if file.simulator.remote_cohort() => {
+                if ward.as_deref().is_none_or(|w| w == sim::cohort::WARD) {
+                    Some(stop.subscribe())
+                } else {
+                    tracing::warn!(
+                        ward = ward.as_deref().unwrap_or_default(),
+                        "simulated remote cohort not started: the station watches another ward"
+                    );
+                    None
+                }
+            }
+            _ => None,
+        };
         // The desktop station raises desktop notifications (best effort) for alarms.
         let alarm_options = AlarmOptions {
             notifications: true,
@@ -146,6 +163,9 @@ impl Station {
             alarm_options,
             security,
         )?;
+        if let Some(stop) = cohort {
+            tauri::async_runtime::spawn(simulated_cohort(url.clone(), db_path.clone(), stop));
+        }
         let player = Player::spawn(file.sound.device.clone(), settings.alarm_volume);
         tauri::async_runtime::spawn(sound_loop(engine.handle(), player.clone()));
         Ok(Station {
@@ -230,6 +250,77 @@ impl Station {
             old.abort();
         }
     }
+}
+
+/// The simulated remote cohort (zero-config, `[simulator] remote_cohort`): its publisher on the
+/// station clock with 72 h of history, and — once that history is acknowledged and has settled
+/// into the database — its enrolment as `sim:cohort` (`remote::cohort::seed`, backdated to the
+/// history's start, once per bed). Enrolling after the history keeps the remote watch from
+/// raising, for a few seconds, a missed reading for every slot of the history still on its
+/// way. A restarted station plays the same script from the cohort's first enrolment.
+async fn simulated_cohort(
+    broker: BrokerSettings,
+    db: std::path::PathBuf,
+    stop: watch::Receiver<bool>,
+) {
+    if let Err(e) = run_cohort(broker, db, stop).await {
+        tracing::error!(error = %format!("{e:#}"), "simulated remote cohort stopped");
+    }
+}
+
+async fn run_cohort(
+    broker: BrokerSettings,
+    db: std::path::PathBuf,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    use sim::remote::{self as home, CohortConfig, Progress};
+    use vigil_core::remote::cohort;
+    const BACKFILL_HOURS: u32 = sim::cohort::DEFAULT_BACKFILL_HOURS;
+    let now: home::TimeSource = Arc::new(vigil_core::store::now_ms);
+    let start = now();
+    let mut cfg = CohortConfig::new(broker, start, BACKFILL_HOURS);
+    let members = home::members(&cfg.cohort());
+    let beds: Vec<BedId> = members.iter().map(|m| m.bed.clone()).collect();
+    let svc = AuthService::open(&db, AuthConfig::default()).context("the cohort's enrolment")?;
+    if let Some(origin) = cohort::origin(svc.connection(), &beds)? {
+        cfg.origin_ms = origin;
+    }
+    let origin = cfg.origin_ms;
+    let (tx, mut progress) = watch::channel(Progress::default());
+    let publisher = tauri::async_runtime::spawn(home::run(cfg, Arc::clone(&now), stop, tx));
+    // The history acknowledged by the broker (a minute at most), then in the database and past
+    // the watch's settling time.
+    let acked = tokio::time::timeout(Duration::from_secs(60), async {
+        while !progress.borrow_and_update().settled() {
+            if progress.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    if acked.is_err() {
+        tracing::warn!("the simulated cohort's history is not all acknowledged; enrolling anyway");
+    }
+    let settle = vigil_core::remote::watch::WatchSettings::default().settle_ms;
+    tokio::time::sleep(
+        Duration::from_millis(u64::try_from(settle).unwrap_or(5_000)) + Duration::from_secs(5),
+    )
+    .await;
+    let seeded = tokio::task::spawn_blocking(move || cohort::seed(&svc, &members, origin, now()))
+        .await
+        .context("the cohort's enrolment")??;
+    tracing::info!(
+        enrolled = seeded.enrolled.len(),
+        present = seeded.present.len(),
+        "simulated remote cohort (ward home)"
+    );
+    let done = publisher.await.context("the cohort's publisher")??;
+    tracing::info!(
+        published = done.published,
+        acknowledged = done.acknowledged,
+        "simulated remote cohort stopped"
+    );
+    Ok(())
 }
 
 /// Keep the sound in step with the alarms (every change of the list, and each second), and

@@ -34,14 +34,14 @@ pub enum CohortError {
     Remote {
         bed: String,
         #[source]
-        source: RemoteError,
+        source: Box<RemoteError>,
     },
     #[error("simulated patient in {bed}, device {device}: {source}")]
     Device {
         bed: String,
         device: String,
         #[source]
-        source: ActionError,
+        source: Box<ActionError>,
     },
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -132,7 +132,7 @@ pub fn seed(
         let key = bed.key();
         let remote = |source: RemoteError| CohortError::Remote {
             bed: key.clone(),
-            source,
+            source: Box::new(source),
         };
         let done = in_tx(conn, |conn| -> Result<bool, CohortError> {
             if ever_enrolled(conn, bed)? {
@@ -153,7 +153,7 @@ pub fn seed(
                 let dev_err = |source: ActionError| CohortError::Device {
                     bed: key.clone(),
                     device: device.to_string(),
-                    source,
+                    source: Box::new(source),
                 };
                 let input = RegisterDevice {
                     device: device.clone(),
