@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
-use vigil_core::auth::{AuthConfig, AuthService};
 use vigil_core::config::{self, BrokerSettings, FileConfig};
 use vigil_core::engine::{
     AlarmOptions, Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot,
@@ -252,75 +251,24 @@ impl Station {
     }
 }
 
-/// The simulated remote cohort (zero-config, `[simulator] remote_cohort`): its publisher on the
-/// station clock with 72 h of history, and — once that history is acknowledged and has settled
-/// into the database — its enrolment as `sim:cohort` (`remote::cohort::seed`, backdated to the
-/// history's start, once per bed). Enrolling after the history keeps the remote watch from
-/// raising, for a few seconds, a missed reading for every slot of the history still on its
-/// way. A restarted station plays the same script from the cohort's first enrolment.
+/// The simulated remote cohort (zero-config, `[simulator] remote_cohort`): played on the
+/// station clock with 72 h of history, and enrolled once that history has settled
+/// (`vigil_sim::remote::run_station`).
 async fn simulated_cohort(
     broker: BrokerSettings,
     db: std::path::PathBuf,
     stop: watch::Receiver<bool>,
 ) {
-    if let Err(e) = run_cohort(broker, db, stop).await {
-        tracing::error!(error = %format!("{e:#}"), "simulated remote cohort stopped");
+    let now: sim::remote::TimeSource = Arc::new(vigil_core::store::now_ms);
+    let cfg = sim::remote::CohortConfig::new(broker, now(), sim::cohort::DEFAULT_BACKFILL_HOURS);
+    match sim::remote::run_station(cfg, db, now, stop).await {
+        Ok(done) => tracing::info!(
+            published = done.published,
+            acknowledged = done.acknowledged,
+            "simulated remote cohort stopped"
+        ),
+        Err(e) => tracing::error!(error = %e, "simulated remote cohort stopped"),
     }
-}
-
-async fn run_cohort(
-    broker: BrokerSettings,
-    db: std::path::PathBuf,
-    stop: watch::Receiver<bool>,
-) -> Result<()> {
-    use sim::remote::{self as home, CohortConfig, Progress};
-    use vigil_core::remote::cohort;
-    const BACKFILL_HOURS: u32 = sim::cohort::DEFAULT_BACKFILL_HOURS;
-    let now: home::TimeSource = Arc::new(vigil_core::store::now_ms);
-    let start = now();
-    let mut cfg = CohortConfig::new(broker, start, BACKFILL_HOURS);
-    let members = home::members(&cfg.cohort());
-    let beds: Vec<BedId> = members.iter().map(|m| m.bed.clone()).collect();
-    let svc = AuthService::open(&db, AuthConfig::default()).context("the cohort's enrolment")?;
-    if let Some(origin) = cohort::origin(svc.connection(), &beds)? {
-        cfg.origin_ms = origin;
-    }
-    let origin = cfg.origin_ms;
-    let (tx, mut progress) = watch::channel(Progress::default());
-    let publisher = tauri::async_runtime::spawn(home::run(cfg, Arc::clone(&now), stop, tx));
-    // The history acknowledged by the broker (a minute at most), then in the database and past
-    // the watch's settling time.
-    let acked = tokio::time::timeout(Duration::from_secs(60), async {
-        while !progress.borrow_and_update().settled() {
-            if progress.changed().await.is_err() {
-                break;
-            }
-        }
-    })
-    .await;
-    if acked.is_err() {
-        tracing::warn!("the simulated cohort's history is not all acknowledged; enrolling anyway");
-    }
-    let settle = vigil_core::remote::watch::WatchSettings::default().settle_ms;
-    tokio::time::sleep(
-        Duration::from_millis(u64::try_from(settle).unwrap_or(5_000)) + Duration::from_secs(5),
-    )
-    .await;
-    let seeded = tokio::task::spawn_blocking(move || cohort::seed(&svc, &members, origin, now()))
-        .await
-        .context("the cohort's enrolment")??;
-    tracing::info!(
-        enrolled = seeded.enrolled.len(),
-        present = seeded.present.len(),
-        "simulated remote cohort (ward home)"
-    );
-    let done = publisher.await.context("the cohort's publisher")??;
-    tracing::info!(
-        published = done.published,
-        acknowledged = done.acknowledged,
-        "simulated remote cohort stopped"
-    );
-    Ok(())
 }
 
 /// Keep the sound in step with the alarms (every change of the list, and each second), and

@@ -66,6 +66,14 @@ pub enum SimError {
     /// Broker settings or TLS files unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The station's database, for the simulated cohort's enrolment.
+    #[error("simulated cohort: {0}")]
+    Auth(#[from] vigil_core::auth::AuthError),
+    /// The simulated cohort's enrolment was refused or failed.
+    #[error(transparent)]
+    Cohort(#[from] vigil_core::remote::cohort::CohortError),
+    #[error("simulator task failed: {0}")]
+    Task(String),
 }
 
 #[derive(Debug, Clone)]

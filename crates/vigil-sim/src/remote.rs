@@ -276,6 +276,64 @@ pub async fn run(
     Ok(state)
 }
 
+/// The zero-config station's cohort: played on `now` with `backfill_hours` of history, and —
+/// once that history is acknowledged by the broker and has settled into the station's database
+/// `db` (a minute at most for the acknowledgements, then the remote watch's settling time and
+/// 5 s) — enrolled there as `sim:cohort` ([`vigil_core::remote::cohort::seed`], once per bed,
+/// backdated to the history's start). Enrolling after the history keeps the remote watch from
+/// raising, for a few seconds, a missed reading for every slot of the history still on its way.
+/// A station restarted later plays the same script from the cohort's first enrolment. Runs
+/// until `stop`.
+pub async fn run_station(
+    mut cfg: CohortConfig,
+    db: std::path::PathBuf,
+    now: TimeSource,
+    stop: watch::Receiver<bool>,
+) -> Result<Progress, SimError> {
+    use vigil_core::auth::{AuthConfig, AuthService};
+    use vigil_core::remote::cohort as enrolment;
+    let members = members(&cfg.cohort());
+    let beds: Vec<BedId> = members.iter().map(|m| m.bed.clone()).collect();
+    let svc = AuthService::open(&db, AuthConfig::default())?;
+    if let Some(origin) = enrolment::origin(svc.connection(), &beds)? {
+        cfg.origin_ms = origin;
+    }
+    let origin = cfg.origin_ms;
+    let (tx, mut progress) = watch::channel(Progress::default());
+    let publisher = tokio::spawn(run(cfg, Arc::clone(&now), stop.clone(), tx));
+    let acked = tokio::time::timeout(Duration::from_secs(60), async {
+        while !progress.borrow_and_update().settled() {
+            if progress.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    if acked.is_err() {
+        tracing::warn!("the simulated cohort's history is not all acknowledged; enrolling anyway");
+    }
+    let settle = vigil_core::remote::watch::WatchSettings::default().settle_ms;
+    let wait =
+        Duration::from_millis(u64::try_from(settle).unwrap_or(5_000)) + Duration::from_secs(5);
+    let mut stopping = stop.clone();
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(wait) => false,
+        _ = stopping.wait_for(|s| *s) => true,
+    };
+    if !stopped {
+        let seeded =
+            tokio::task::spawn_blocking(move || enrolment::seed(&svc, &members, origin, now()))
+                .await
+                .map_err(|e| SimError::Task(e.to_string()))??;
+        tracing::info!(
+            enrolled = seeded.enrolled.len(),
+            present = seeded.present.len(),
+            "simulated remote cohort (ward home)"
+        );
+    }
+    publisher.await.map_err(|e| SimError::Task(e.to_string()))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
