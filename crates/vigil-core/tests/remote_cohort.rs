@@ -43,25 +43,25 @@ type Key = (String, String, String, u32);
 
 /// When the engine receives a message the script publishes at `published_ms`: the history at
 /// the first start, else at the first step at or after it.
-fn received(published_ms: i64) -> i64 {
-    if published_ms < T1 {
-        T1
+fn received(t1: i64, published_ms: i64) -> i64 {
+    if published_ms < t1 {
+        t1
     } else {
-        T1 + (published_ms - T1 + STEP - 1) / STEP * STEP
+        t1 + (published_ms - t1 + STEP - 1) / STEP * STEP
     }
 }
 
 /// The alerts that must stand once the clock is at `x` (the watch evaluates `settle` behind
-/// it): every slot ended by then with nothing taken in it received by then, and every device
-/// silent for a day by then.
-fn expected_standing(c: &Cohort, x: i64, settle: i64) -> BTreeSet<Key> {
+/// it), for a station first started at `t1`: every slot ended by then with nothing taken in it
+/// received by then, and every device silent for a day by then.
+fn expected_standing(c: &Cohort, t1: i64, x: i64, settle: i64) -> BTreeSet<Key> {
     let at = x - settle;
     let silent_after = WatchSettings::default().silent_after_ms;
     let mut out = BTreeSet::new();
     for p in c.patients() {
         for s in c.slots(p, T0, at) {
             if s.reading
-                .is_none_or(|(_, published)| received(published) > at)
+                .is_none_or(|(_, published)| received(t1, published) > at)
             {
                 out.insert(s.alert_key());
             }
@@ -69,7 +69,7 @@ fn expected_standing(c: &Cohort, x: i64, settle: i64) -> BTreeSet<Key> {
         let last = c
             .taken(p, T0, x + 1)
             .iter()
-            .map(|m| received(m.published_ms))
+            .map(|m| received(t1, m.published_ms))
             .filter(|&r| r <= x)
             .max()
             .unwrap_or(T0)
@@ -147,7 +147,7 @@ async fn until<T: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> (bool, T))
 
 /// Readings (one per vital) the script publishes before `x` inclusive, from the cohort's start.
 fn published_readings(c: &Cohort, x: i64) -> i64 {
-    vigil_sim::cohort::publications(c, T0, x + 1)
+    vigil_sim::cohort::publications(c, c.origin_ms(), x + 1)
         .iter()
         .map(|(_, m)| m.obs.len() as i64)
         .sum()
@@ -230,7 +230,7 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
             (n == want, (x, n, want))
         })
         .await;
-        let expected = expected_standing(&cohort, x, settle);
+        let expected = expected_standing(&cohort, T1, x, settle);
         until("the standing alerts as the script implies", || {
             let got = standing(&conn);
             let diff: Vec<_> = got.symmetric_difference(&expected).cloned().collect();
@@ -320,7 +320,7 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
     let script: BTreeMap<i64, f64> = cohort
         .readings(clinic, T0, END)
         .into_iter()
-        .filter(|r| r.vital == Vital::NibpSys && received(r.published_ms) <= END)
+        .filter(|r| r.vital == Vital::NibpSys && received(T1, r.published_ms) <= END)
         .map(|r| (r.taken_ms, r.value))
         .collect();
     let trend = query::trend(&conn, &clinic.bed, Vital::NibpSys, T0, END, 1).expect("trend");
@@ -352,4 +352,113 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
         "compressed time: {:?}",
         started.elapsed()
     );
+}
+
+/// The zero-config start (`vigil_sim::remote::run_station`, as the desktop station runs it):
+/// 72 h of history uploaded at once, the cohort enrolled only once that history has settled,
+/// so that the watch raises the history's missed readings — and nothing for the slots the
+/// history meets, which it would otherwise see missed for a few seconds. Within seconds of a
+/// first start the worklist has its patients and findings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_enrols_the_cohort_after_its_history_and_raises_only_what_it_missed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_mosq, port) = mosquitto_with(dir.path(), "allow_anonymous true\npersistence false\n");
+    let db = dir.path().join("home.db");
+    let t1 = T0 + 72 * H;
+    let clock = Arc::new(ManualClock::new(t1));
+    let mut cfg = config(port, "station-home", &db, IngestPolicy::default());
+    cfg.ward = None; // zero-config: every ward
+    let engine = Engine::start_clocked(
+        cfg,
+        AlarmOptions {
+            remote_tick: Duration::from_millis(50),
+            ..AlarmOptions::default()
+        },
+        SecurityOptions::default(),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    )
+    .expect("engine");
+    subscribed(&engine).await;
+    let url = format!("mqtt://127.0.0.1:{port}")
+        .parse::<vigil_core::config::BrokerUrl>()
+        .expect("url");
+    let pub_cfg = CohortConfig::new(url, t1, vigil_sim::cohort::DEFAULT_BACKFILL_HOURS);
+    assert_eq!(pub_cfg.origin_ms, T0);
+    let cohort = pub_cfg.cohort();
+    let c = Arc::clone(&clock);
+    let now: home::TimeSource = Arc::new(move || c.now_ms());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let station = tokio::spawn(home::run_station(pub_cfg, db.clone(), now, stop_rx));
+
+    // The history, readings up to 72 h old, stored (as late history, never alarmed on).
+    let conn = read_only(&db);
+    let history = published_readings(&cohort, t1);
+    until("the history stored", || {
+        let n = stored_readings(&conn);
+        (n == history, (n, history, engine.counters().rejects()))
+    })
+    .await;
+    let live_alarms = engine.snapshot().alarms;
+    assert!(
+        live_alarms.iter().all(|a| a.bed.ward != "home"),
+        "{live_alarms:?}"
+    );
+    // The station's clock runs on meanwhile.
+    let settle = WatchSettings::default().settle_ms;
+    clock.set(t1 + settle + 1_000);
+    let enrolled = || -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM remote_patients", [], |r| r.get(0))
+            .expect("count")
+    };
+    let t = Instant::now();
+    while enrolled() < 20 {
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "not enrolled: {}",
+            enrolled()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expected = expected_standing(&cohort, t1, clock.now_ms(), settle);
+    until("the history's findings", || {
+        let got = standing(&conn);
+        (
+            got == expected,
+            (got.symmetric_difference(&expected)
+                .cloned()
+                .collect::<Vec<_>>()),
+        )
+    })
+    .await;
+    // A moment more: nothing else rises, and nothing was raised to be resolved at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = rows(&conn);
+    assert!(all.iter().all(|r| r.resolution.is_none()), "{all:?}");
+    assert_eq!(all.len(), expected.len(), "{all:?}");
+    let forgetful = cohort.with(Behaviour::ForgetsEvenings).expect("forgetful");
+    assert!(
+        all.iter()
+            .filter(|r| r.key.0 == forgetful.bed.key())
+            .count()
+            >= 3,
+        "three evenings forgotten: {all:?}"
+    );
+    let silent = cohort.with(Behaviour::CuffStops).expect("silent");
+    assert!(all
+        .iter()
+        .any(|r| r.key.0 == silent.bed.key() && r.kind == "missed_reading"));
+
+    stop_tx.send_replace(true);
+    let done = tokio::time::timeout(Duration::from_secs(10), station)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("cohort");
+    assert_eq!(done.acknowledged, done.published);
+    assert!(
+        engine.counters().rejects().is_empty(),
+        "{:?}",
+        engine.counters().rejects()
+    );
+    engine.shutdown().await;
 }
