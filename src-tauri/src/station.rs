@@ -163,7 +163,14 @@ impl Station {
             security,
         )?;
         if let Some(stop) = cohort {
-            tauri::async_runtime::spawn(simulated_cohort(url.clone(), db_path.clone(), stop));
+            // History no older than the station accepts.
+            let hours = sim::remote::backfill_hours(file.ingest.policy(false).max_age_ms);
+            tauri::async_runtime::spawn(simulated_cohort(
+                url.clone(),
+                db_path.clone(),
+                hours,
+                stop,
+            ));
         }
         let player = Player::spawn(file.sound.device.clone(), settings.alarm_volume);
         tauri::async_runtime::spawn(sound_loop(engine.handle(), player.clone()));
@@ -252,15 +259,16 @@ impl Station {
 }
 
 /// The simulated remote cohort (zero-config, `[simulator] remote_cohort`): played on the
-/// station clock with 72 h of history, and enrolled once that history has settled
+/// station clock with 72 h of history (less if `[ingest] max_age_h` refuses it), and enrolled once that history has settled
 /// (`vigil_sim::remote::run_station`).
 async fn simulated_cohort(
     broker: BrokerSettings,
     db: std::path::PathBuf,
+    backfill_hours: u32,
     stop: watch::Receiver<bool>,
 ) {
     let now: sim::remote::TimeSource = Arc::new(vigil_core::store::now_ms);
-    let cfg = sim::remote::CohortConfig::new(broker, now(), sim::cohort::DEFAULT_BACKFILL_HOURS);
+    let cfg = sim::remote::CohortConfig::new(broker, now(), backfill_hours);
     match sim::remote::run_station(cfg, db, now, stop).await {
         Ok(done) => tracing::info!(
             published = done.published,

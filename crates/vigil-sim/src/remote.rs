@@ -92,6 +92,16 @@ impl Progress {
     }
 }
 
+/// The history a station accepts: [`cohort::DEFAULT_BACKFILL_HOURS`], or less when the
+/// station refuses readings older than `max_age_ms` (`[ingest] max_age_h`), an hour short of
+/// it so that none ages past it on its way.
+pub fn backfill_hours(max_age_ms: i64) -> u32 {
+    let fits = (max_age_ms / HOUR).saturating_sub(1).max(0);
+    u32::try_from(fits).map_or(cohort::DEFAULT_BACKFILL_HOURS, |h| {
+        h.min(cohort::DEFAULT_BACKFILL_HOURS)
+    })
+}
+
 /// The cohort's enrolment as the engine takes it (`vigil_core::remote::cohort::seed`).
 pub fn members(c: &Cohort) -> Vec<Member> {
     c.patients()
@@ -365,6 +375,14 @@ mod tests {
         assert_eq!(v.t.timestamp_millis(), m.taken_ms);
         assert!(m.published_ms > m.taken_ms);
         assert_eq!(v.obs.len(), m.obs.len());
+    }
+
+    #[test]
+    fn the_history_fits_the_station_s_oldest_accepted_reading() {
+        assert_eq!(backfill_hours(7 * 24 * HOUR), 72);
+        assert_eq!(backfill_hours(24 * HOUR), 23);
+        assert_eq!(backfill_hours(HOUR / 2), 0);
+        assert_eq!(backfill_hours(i64::MAX), 72);
     }
 
     #[test]
