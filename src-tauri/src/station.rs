@@ -259,8 +259,8 @@ impl Station {
 }
 
 /// The simulated remote cohort (zero-config, `[simulator] remote_cohort`): played on the
-/// station clock with 72 h of history (less if `[ingest] max_age_h` refuses it), and enrolled once that history has settled
-/// (`vigil_sim::remote::run_station`).
+/// station clock with 72 h of history (less if `[ingest] max_age_h` refuses it), and enrolled
+/// once that history has settled (`vigil_sim::remote::run_station`).
 async fn simulated_cohort(
     broker: BrokerSettings,
     db: std::path::PathBuf,

@@ -170,7 +170,7 @@ impl Seqs {
     }
 }
 
-/// Play the cohort until `stop` becomes true; `progress` follows it. On stop, waits (up to 5 s)
+/// Play the cohort until `stop` becomes true (or its sender is dropped); `progress` follows it. On stop, waits (up to 5 s)
 /// for the broker to acknowledge what was sent. Returns the final progress.
 pub async fn run(
     cfg: CohortConfig,
@@ -239,7 +239,8 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = stop.changed() => {},
+            // A dropped sender (the station gone) stops it too.
+            changed = stop.changed() => if changed.is_err() { break },
             _ = tick.tick() => {},
         }
         if *stop.borrow() {

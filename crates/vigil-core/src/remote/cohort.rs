@@ -1,12 +1,13 @@
-//! The simulated remote cohort's enrolment (issue 15): the zero-config station (and
-//! `vigilctl remote cohort-enrol`) enrols the simulated home patients (`vigil_sim::cohort`, whose
+//! The simulated remote cohort's enrolment (issue 15): the zero-config station
+//! (`vigil_sim::remote::run_station`) and `vigilctl remote cohort-enrol` enrol the simulated home
+//! patients (`vigil_sim::cohort`, whose
 //! script the faces turn into [`Member`]s: the engine never depends on the simulator) so that a
 //! new user's remote worklist has patients, plans, history and findings within a minute.
 //!
 //! Everything goes through the station actions a charge nurse and IT would use —
-//! [`super::enrol`], [`super::set_plan`], `usecase::register_device` — each in its transaction
-//! with its audit entry, one member at a time in one transaction (a member is enrolled with its
-//! plan and devices, or not at all). The actor is the simulation, `sim:cohort`
+//! [`super::enrol`], [`super::set_plan`], `usecase::register_device` — each with its audit
+//! entry, joining one transaction per member (a member is enrolled with its plan and devices,
+//! or not at all). The actor is the simulation, `sim:cohort`
 //! ([`crate::auth::SIMULATION_USER`]): `AuthService::authorize_simulation`, crate-private, used
 //! here only.
 //!
