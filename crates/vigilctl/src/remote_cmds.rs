@@ -133,7 +133,10 @@ pub enum RemoteCmd {
     /// care plan and home devices, the stay and plan dated --backfill-hours ago. Audited as
     /// `sim:cohort`; a charge nurse logs in to allow it (audited too). Run it once
     /// `vigilctl remote simulate` has uploaded the history, or the station raises, for a few
-    /// seconds, a missed reading for each slot of the history still on its way.
+    /// seconds, a missed reading for each slot of the history still on its way — except on a
+    /// station that refuses unregistered devices (`[ingest] require_registered`, the default
+    /// with a hospital broker): enrol first there (this registers the home devices), then
+    /// simulate with --db, and expect those alerts, resolved as received late.
     CohortEnrol {
         #[command(flatten)]
         login: Login,
