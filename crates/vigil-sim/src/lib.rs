@@ -1,6 +1,7 @@
 //! What stands in for the world outside the station when there is none: the simulated ward (this
 //! module), the embedded MQTT broker ([`broker`]) and a device's MQTT client ([`device`], used by
-//! `vigilctl replay` to publish recordings as a device would). The engine (`vigil-core`) never
+//! `vigilctl replay` to publish recordings as a device would), and the simulated remote cohort:
+//! its script ([`cohort`], pure) and its publisher ([`remote`]). The engine (`vigil-core`) never
 //! depends on this crate: only the faces start a simulator or a broker.
 //!
 //! A simulated ward: one simulated bedside monitor per bed, each its own MQTT client publishing
