@@ -1,9 +1,9 @@
 //! The simulated remote cohort's script (issue 15): twenty patients at home, each with their
 //! home devices, a care plan and a behaviour, and every reading they take — what was measured,
 //! when it was taken and when it reaches the broker — as pure functions of a seed and the
-//! cohort's start (`origin_ms`). No clock, no I/O: the publisher ([`crate::remote`]) plays it against
-//! a clock it is given, and the tests count from the same functions what the station must make
-//! of it (the slots it misses, those uploaded late).
+//! cohort's start (`origin_ms`). No clock, no I/O: the publisher ([`crate::remote`]) plays it
+//! against a clock it is given, and the tests count from the same functions what the station
+//! must make of it (the slots it misses, those uploaded late).
 //!
 //! Patients are remote beds `home/h-01` … `home/h-20` (MRN `SIM-H01` …) in four IANA zones.
 //! Devices are named by kind and bed (`cuff-h-01`, `scale-h-04`, `oxi-h-07`, `gluco-h-12`); each
