@@ -25,8 +25,6 @@
 //! the start, and no slot whose window was open at the start is taken (the station does not
 //! expect those either).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use vigil_contract::codes::Vital;
@@ -803,15 +801,6 @@ pub fn publications(cohort: &Cohort, from_ms: i64, to_ms: i64) -> Vec<(BedId, Me
         .collect();
     // Stable: a batch keeps its order within the bed.
     out.sort_by_key(|(bed, m)| (m.published_ms, bed.clone()));
-    out
-}
-
-/// The number of messages per device in a set (for reports).
-pub fn per_device(messages: &[(BedId, Message)]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for (_, m) in messages {
-        *out.entry(m.device.clone()).or_insert(0) += 1;
-    }
     out
 }
 
