@@ -24,7 +24,7 @@ const RANKS: &str = "const order = ['urgent', 'missed', 'findings', 'adherence',
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
-    let app = start_app("").await;
+    let app = start_app("[simulator]\nremote_cohort = true").await;
     let c = &app.c;
     first_admin(c, "admin1", ADMIN_PW).await;
     open_admin(c).await;

@@ -268,9 +268,18 @@ pub async fn wait_for(c: &Client, within: Duration, ok: impl Fn(&Value) -> bool)
 }
 
 /// A config file in `dir`: embedded broker and simulated ward, database in `dir`, and `extra`
-/// TOML appended (e.g. `[simulator]\nbeds = 32`).
+/// TOML appended (e.g. `[simulator]\nbeds = 32`). The simulated remote cohort is off unless
+/// `extra` sets `remote_cohort` (the ward tests count the ward's alarms and sounds; a home
+/// patient's live alarm would join them).
 pub fn write_config_with(dir: &Path, extra: &str) -> PathBuf {
     let config = dir.join("vigil.toml");
+    let extra = if extra.contains("remote_cohort") {
+        extra.to_string()
+    } else if extra.contains("[simulator]") {
+        extra.replacen("[simulator]", "[simulator]\nremote_cohort = false", 1)
+    } else {
+        format!("{extra}\n[simulator]\nremote_cohort = false")
+    };
     // Private, as the station requires of its data directory and config file.
     {
         use std::os::unix::fs::PermissionsExt;

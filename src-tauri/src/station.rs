@@ -1,14 +1,14 @@
 //! The station: the engine (and, with no broker configured, the embedded broker and simulated
 //! ward) owned by the desktop app, and the forwarding of live data to the window.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
-use vigil_core::config::{self, FileConfig};
+use vigil_core::config::{self, BrokerSettings, FileConfig};
 use vigil_core::engine::{
     AlarmOptions, Engine, EngineConfig, EngineHandle, LiveEvent, WardSnapshot,
 };
@@ -124,6 +124,22 @@ impl Station {
             }
         };
         let ward = file.broker.ward.clone();
+        // The simulated remote cohort beside the simulated ward, unless turned off or hidden
+        // by the station's ward filter (its stays would then miss every slot).
+        let cohort = match &sim_stop {
+            Some(stop) if file.simulator.remote_cohort() => {
+                if ward.as_deref().is_none_or(|w| w == sim::cohort::WARD) {
+                    Some(stop.subscribe())
+                } else {
+                    tracing::warn!(
+                        ward = ward.as_deref().unwrap_or_default(),
+                        "simulated remote cohort not started: the station watches another ward"
+                    );
+                    None
+                }
+            }
+            _ => None,
+        };
         // The desktop station raises desktop notifications (best effort) for alarms.
         let alarm_options = AlarmOptions {
             notifications: true,
@@ -146,6 +162,16 @@ impl Station {
             alarm_options,
             security,
         )?;
+        if let Some(stop) = cohort {
+            // History no older than the station accepts.
+            let hours = sim::remote::backfill_hours(file.ingest.policy(false).max_age_ms);
+            tauri::async_runtime::spawn(simulated_cohort(
+                url.clone(),
+                db_path.clone(),
+                hours,
+                stop,
+            ));
+        }
         let player = Player::spawn(file.sound.device.clone(), settings.alarm_volume);
         tauri::async_runtime::spawn(sound_loop(engine.handle(), player.clone()));
         Ok(Station {
@@ -229,6 +255,27 @@ impl Station {
         if let Some(old) = slot.replace(task) {
             old.abort();
         }
+    }
+}
+
+/// The simulated remote cohort (zero-config, `[simulator] remote_cohort`): played on the
+/// station clock with 72 h of history (less if `[ingest] max_age_h` refuses it), and enrolled
+/// once that history has settled (`vigil_sim::remote::run_station`).
+async fn simulated_cohort(
+    broker: BrokerSettings,
+    db: std::path::PathBuf,
+    backfill_hours: u32,
+    stop: watch::Receiver<bool>,
+) {
+    let now: sim::remote::TimeSource = Arc::new(vigil_core::store::now_ms);
+    let cfg = sim::remote::CohortConfig::new(broker, now(), backfill_hours);
+    match sim::remote::run_station(cfg, db, now, stop).await {
+        Ok(done) => tracing::info!(
+            published = done.published,
+            acknowledged = done.acknowledged,
+            "simulated remote cohort stopped"
+        ),
+        Err(e) => tracing::error!(error = %e, "simulated remote cohort stopped"),
     }
 }
 

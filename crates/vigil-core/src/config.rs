@@ -920,6 +920,17 @@ pub struct StorageSection {
 pub struct SimulatorSection {
     /// Beds in the simulated ward (embedded mode only); default 8.
     pub beds: Option<usize>,
+    /// The simulated remote cohort beside the ward (embedded mode only: twenty home patients
+    /// in ward `home`, enrolled as `sim:cohort`, with 72 h of history); default on.
+    pub remote_cohort: Option<bool>,
+}
+
+impl SimulatorSection {
+    /// Whether the zero-config station simulates the remote cohort (`remote_cohort`, default
+    /// on).
+    pub fn remote_cohort(&self) -> bool {
+        self.remote_cohort.unwrap_or(true)
+    }
 }
 
 impl FileConfig {
@@ -1499,6 +1510,16 @@ mod tests {
         let e = FileConfig::load(Some(&p)).expect_err("typo is an error");
         assert!(e.to_string().contains("urll"), "{e}");
         assert!(FileConfig::load(Some(&dir.path().join("missing.toml"))).is_err());
+        assert!(
+            c.simulator.remote_cohort(),
+            "the simulated cohort is on by default"
+        );
+        write_private(&p, "[simulator]\nbeds = 4\nremote_cohort = false\n");
+        let c = FileConfig::load(Some(&p)).expect("loads");
+        assert_eq!(
+            (c.simulator.beds, c.simulator.remote_cohort()),
+            (Some(4), false)
+        );
     }
 
     #[test]

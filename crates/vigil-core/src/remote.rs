@@ -772,6 +772,7 @@ pub fn describe(plan: &Plan) -> String {
     all.join("; ")
 }
 
+pub mod cohort;
 pub mod engage;
 pub mod review;
 pub mod watch;

@@ -1,6 +1,7 @@
 //! What stands in for the world outside the station when there is none: the simulated ward (this
 //! module), the embedded MQTT broker ([`broker`]) and a device's MQTT client ([`device`], used by
-//! `vigilctl replay` to publish recordings as a device would). The engine (`vigil-core`) never
+//! `vigilctl replay` to publish recordings as a device would), and the simulated remote cohort:
+//! its script ([`cohort`], pure) and its publisher ([`remote`]). The engine (`vigil-core`) never
 //! depends on this crate: only the faces start a simulator or a broker.
 //!
 //! A simulated ward: one simulated bedside monitor per bed, each its own MQTT client publishing
@@ -15,7 +16,9 @@
 //! published is exact for the elapsed time and the sample rate.
 
 pub mod broker;
+pub mod cohort;
 pub mod device;
+pub mod remote;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::f64::consts::TAU;
@@ -64,6 +67,14 @@ pub enum SimError {
     /// Broker settings or TLS files unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The station's database, for the simulated cohort's enrolment.
+    #[error("simulated cohort: {0}")]
+    Auth(#[from] vigil_core::auth::AuthError),
+    /// The simulated cohort's enrolment was refused or failed.
+    #[error(transparent)]
+    Cohort(#[from] vigil_core::remote::cohort::CohortError),
+    #[error("simulator task failed: {0}")]
+    Task(String),
 }
 
 #[derive(Debug, Clone)]

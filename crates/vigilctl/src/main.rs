@@ -222,6 +222,7 @@ fn main() -> Result<()> {
             Cmd::Audit(a) => admin::run_audit(a),
             Cmd::Db(d) => admin::run_db(d),
             Cmd::Station(c) => admin::run_station(c),
+            Cmd::Remote(remote_cmds::RemoteCmd::Simulate(a)) => remote_cmds::simulate(a).await,
             Cmd::Remote(c) => remote_cmds::run(c),
             Cmd::News2(a) => alarm_cmds::news2(a),
         }

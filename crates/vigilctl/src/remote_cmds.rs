@@ -119,6 +119,109 @@ pub enum RemoteCmd {
         #[command(flatten)]
         login: Login,
     },
+    /// Publish the simulated remote cohort to a broker in real time, as its home devices would
+    /// (a test or training station only): twenty patients of ward `home` (home/h-01 …, MRN
+    /// SIM-H01 …; some always on time, one who forgets the evening blood pressure, one whose
+    /// weight climbs, one whose cuff stops reporting, a clinic uploading every 6 h, an
+    /// occasional hypoglycaemia and low SpO2). First the last --backfill-hours of their readings
+    /// at once, with their own times (a history upload), then each reading when it is taken.
+    /// A station watches them once they are enrolled there: `vigilctl remote cohort-enrol`,
+    /// run after this has uploaded the history (the zero-config desktop station does both).
+    Simulate(SimulateArgs),
+    /// Enrol the simulated remote cohort in a station's database (a test or training station
+    /// only): every one of its twenty patients whose remote bed never had a stay, with the
+    /// care plan and home devices, the stay and plan dated --backfill-hours ago. Audited as
+    /// `sim:cohort`; a charge nurse logs in to allow it (audited too). Run it once
+    /// `vigilctl remote simulate` has uploaded the history, or the station raises, for a few
+    /// seconds, a missed reading for each slot of the history still on its way — except on a
+    /// station that refuses unregistered devices (`[ingest] require_registered`, the default
+    /// with a hospital broker): enrol first there (this registers the home devices), then
+    /// simulate with --db, and expect those alerts, resolved as received late.
+    CohortEnrol {
+        #[command(flatten)]
+        login: Login,
+        /// How long ago the cohort's stays and plans start: the history `simulate` uploads.
+        #[arg(long, default_value_t = vigil_sim::cohort::DEFAULT_BACKFILL_HOURS)]
+        backfill_hours: u32,
+    },
+}
+
+/// `vigilctl remote simulate`.
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Broker URL, e.g. mqtt://127.0.0.1:1883 or mqtts://broker.ward4:8883.
+    #[arg(long)]
+    broker: vigil_core::config::BrokerUrl,
+    #[command(flatten)]
+    auth: crate::BrokerAuthArgs,
+    /// Hours of history published at start, with their own times.
+    #[arg(long, default_value_t = vigil_sim::cohort::DEFAULT_BACKFILL_HOURS)]
+    backfill_hours: u32,
+    /// Seed of the cohort's values and times: the same seed gives the same cohort.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Follow the cohort enrolled in this station database: its start is read from there
+    /// (default: --backfill-hours ago).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+/// Play the simulated cohort on the system clock until interrupted.
+pub async fn simulate(a: SimulateArgs) -> Result<()> {
+    use vigil_sim::remote::{self as home, CohortConfig, Progress, TimeSource};
+    let settings = a
+        .auth
+        .apply(
+            vigil_core::config::BrokerSection::default(),
+            Some(&a.broker),
+        )
+        .settings()?
+        .context("no broker URL")?;
+    let now: TimeSource = std::sync::Arc::new(store::now_ms);
+    let mut cfg = CohortConfig::new(settings, now(), a.backfill_hours);
+    cfg.seed = a.seed;
+    cfg.client_id = format!("vigilctl-home-cohort-{}", std::process::id());
+    if let Some(db) = &a.db {
+        let conn =
+            store::open_read_only(db).with_context(|| format!("opening {}", db.display()))?;
+        let beds: Vec<BedId> = cfg
+            .cohort()
+            .patients()
+            .iter()
+            .map(|p| p.bed.clone())
+            .collect();
+        match remote::cohort::origin(&conn, &beds)? {
+            Some(origin) => cfg.origin_ms = origin,
+            None => bail!("no simulated cohort is enrolled in {}", db.display()),
+        }
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (tx, _progress) = tokio::sync::watch::channel(Progress::default());
+    eprintln!(
+        "simulating the remote cohort ({} patients of ward {}) on {}, from {}",
+        vigil_sim::cohort::PATIENTS,
+        vigil_sim::cohort::WARD,
+        a.broker,
+        format_time_utc(cfg.origin_ms)
+    );
+    let task = tokio::spawn(home::run(cfg, now, stop_rx, tx));
+    crate::stop_signal(a.duration).await;
+    let _ = stop_tx.send(true);
+    let done = task.await.context("the cohort's publisher")??;
+    eprintln!(
+        "published {} messages ({} of history), {} acknowledged",
+        done.published, done.backfilled, done.acknowledged
+    );
+    if done.acknowledged < done.published {
+        bail!(
+            "{} publishes were not acknowledged by the broker",
+            done.published - done.acknowledged
+        );
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -414,6 +517,30 @@ pub fn run(cmd: RemoteCmd) -> Result<()> {
                 },
             )?;
             print_plan(&e);
+        }
+        RemoteCmd::Simulate(_) => bail!("`remote simulate` runs on the async runtime"),
+        RemoteCmd::CohortEnrol {
+            login,
+            backfill_hours,
+        } => {
+            let members = vigil_sim::remote::members(&vigil_sim::cohort::Cohort::new(1, 0));
+            let seeded = as_user(
+                &login,
+                remote::MANAGE,
+                "enrol remote patients",
+                |svc, session, _, now| {
+                    svc.authorize(Some(session), remote::PLAN, now)
+                        .with_context(|| format!("{} may not set care plans", login.user))?;
+                    let from = now - i64::from(backfill_hours) * 3_600_000;
+                    remote::cohort::seed(svc, &members, from, now)
+                        .context("enrolment of the simulated cohort refused")
+                },
+            )?;
+            println!(
+                "simulated remote cohort: {} enrolled, {} left alone (enrolled before)",
+                seeded.enrolled.len(),
+                seeded.present.len()
+            );
         }
         RemoteCmd::Adherence { login } => {
             let rows = as_user(

@@ -660,3 +660,76 @@ fn refusals_change_nothing() {
     assert!(!r.ok(), "locked-out account accepted: {r:?}");
     assert!(r.stderr.contains("account locked"), "{r:?}");
 }
+
+/// The simulated cohort: a nurse may not enrol it; a charge nurse's log-in allows it, and the
+/// simulation (`sim:cohort`) enrols its twenty patients with plans and devices, once. Then
+/// `remote simulate` publishes its history and readings to a broker, every one acknowledged.
+#[test]
+fn the_simulated_cohort_is_enrolled_once_as_the_simulation_and_published() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_db, d) = station(&dir);
+    let r = remote(&d, "nina", NINA, &["cohort-enrol"]);
+    assert!(!r.ok(), "a nurse enrolled the cohort: {r:?}");
+    assert!(audit(&d, "remote_patient_enrol").is_empty());
+
+    let r = remote(
+        &d,
+        "carl",
+        CARL,
+        &["cohort-enrol", "--backfill-hours", "24"],
+    );
+    assert!(r.ok(), "cohort-enrol: {r:?}");
+    assert!(r.stdout.contains("20 enrolled, 0 left alone"), "{r:?}");
+    let enrolments = audit(&d, "remote_patient_enrol");
+    assert_eq!(enrolments.len(), 20);
+    assert!(
+        enrolments.iter().all(|l| l.contains("sim:cohort")),
+        "{enrolments:?}"
+    );
+    assert_eq!(audit(&d, "care_plan_set").len(), 20);
+    let r = run(
+        &["remote", "list", "--json", "--db", &d, "--user", "carl"],
+        "",
+        Some(CARL),
+    );
+    assert!(r.ok(), "list: {r:?}");
+    let v = r.json();
+    let all = v.as_array().expect("array");
+    assert_eq!(all.len(), 20);
+    assert_eq!(all[0]["bed"], "home/h-01", "{v}");
+    assert!(all.iter().all(|p| p["plan"] != Value::Null), "{v}");
+
+    // Again: nothing changes.
+    let r = remote(&d, "carl", CARL, &["cohort-enrol"]);
+    assert!(r.ok(), "cohort-enrol again: {r:?}");
+    assert!(r.stdout.contains("0 enrolled, 20 left alone"), "{r:?}");
+    assert_eq!(audit(&d, "remote_patient_enrol").len(), 20);
+
+    // Published to a broker, following the enrolled cohort's start.
+    let (_bdir, _mosq, _port, url) = support::fresh_broker();
+    let r = run(
+        &[
+            "remote",
+            "simulate",
+            "--broker",
+            &url,
+            "--db",
+            &d,
+            "--duration",
+            "1",
+        ],
+        "",
+        None,
+    );
+    assert!(r.ok(), "simulate: {r:?}");
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("published "))
+        .unwrap_or_default();
+    let n: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(n.len() == 3 && n[0] > 50 && n[0] == n[2], "{r:?}");
+}

@@ -43,6 +43,8 @@ const MINUTE_MS: i64 = 60_000;
 
 /// Shortest accepted break-glass reason, in characters (after trimming).
 pub const MIN_BREAK_GLASS_REASON: usize = 10;
+/// The actor of the simulated remote cohort's enrolment ([`AuthService::authorize_simulation`]).
+pub const SIMULATION_USER: &str = "sim:cohort";
 /// Longest accepted user name, in characters.
 pub const MAX_USER_NAME_LEN: usize = 64;
 
@@ -742,6 +744,31 @@ impl AuthService {
             permission: Permission::AudioPause,
         })
     }
+    /// The simulated remote cohort's proof, and nothing else's (`remote::cohort::seed`, the
+    /// zero-config station's simulated home patients): user [`SIMULATION_USER`], for the three
+    /// permissions enrolling a simulated patient takes — [`Permission::AdmitDischargeTransfer`]
+    /// (enrol), [`Permission::ChangePatientLimits`] (care plan) and
+    /// [`Permission::ManageDevices`] (its home devices) — and refused for any other. Crate-private
+    /// so that no face can act as the simulation by accident; its audit entries are under
+    /// `sim:cohort`, never a person's name.
+    pub(crate) fn authorize_simulation(
+        &self,
+        permission: Permission,
+    ) -> Result<Authorized, AuthError> {
+        match permission {
+            Permission::AdmitDischargeTransfer
+            | Permission::ChangePatientLimits
+            | Permission::ManageDevices => Ok(Authorized {
+                user: SIMULATION_USER.to_string(),
+                permission,
+            }),
+            _ => Err(AuthError::Forbidden {
+                role: Role::Admin,
+                permission,
+            }),
+        }
+    }
+
     /// An [`Authorized`] proof for an administration action of `by`: a session is checked like
     /// [`AuthService::authorize`]; local administration (the `vigilctl` command line, audited
     /// under its name) gets only the administrator's non-clinical permissions — whoever can
