@@ -75,7 +75,7 @@ async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
     )
     .await;
     let bed = bed.as_str().expect("first row's bed").to_string();
-    click(c, &format!("#remote-worklist tr[data-bed={bed:?}]")).await;
+    click(c, &format!("#remote-worklist tr[data-bed={bed:?}] td.who")).await;
     wait_visible(c, "#remote-record", "patient record").await;
     let drawn = wait_js(
         c,

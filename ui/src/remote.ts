@@ -326,8 +326,8 @@ export class RemoteView {
         h('td', { class: 'who' }, h('strong', {}, r.name), h('br'), `${r.mrn} · ${r.bed}${r.state === 'paused' ? ' · paused' : ''}`),
         h('td', { class: 'alerts' }, alertsText(r)),
         h('td', { class: 'findings' }, findingsText(r)),
-        h('td', { class: 'num adherence' }, `${percent(r.adherence_7)} / ${percent(r.adherence_30)}`),
-        h('td', { class: 'num days' }, `${r.days_with_data_30}/30`),
+        h('td', { class: 'adherence' }, `${percent(r.adherence_7)} / ${percent(r.adherence_30)}`),
+        h('td', { class: 'days' }, `${r.days_with_data_30}/30`),
         h('td', { class: 'review' }, reviewText(r.last_review), h('br'), `${r.review_minutes} min this month`),
         h('td', { class: 'esc' }, r.escalated ? 'ESCALATED' : ''),
       );

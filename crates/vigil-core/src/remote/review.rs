@@ -192,7 +192,17 @@ pub fn scan(
             r.get(0)
         })?;
         let until = top.min(from.saturating_add(SCAN_BATCH as i64));
-        if until <= from {
+        // Stays the scan has not seen yet: their readings stored before the cursor, once.
+        let mut caught_up = tx.prepare_cached(
+            "SELECT p.id FROM remote_patients p
+             WHERE p.discharged_ms IS NULL
+               AND NOT EXISTS (SELECT 1 FROM remote_scan_stays s WHERE s.patient = p.id)",
+        )?;
+        let new_stays: Vec<i64> = caught_up
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        drop(caught_up);
+        if until <= from && new_stays.is_empty() {
             return Ok(Vec::new());
         }
         let statuses = watch::counted_sql();
@@ -216,8 +226,36 @@ pub fn scan(
                 value: r.get(6)?,
             })
         })?;
-        let stored: Vec<Stored> = rows.collect::<Result<_, _>>()?;
+        let mut stored: Vec<Stored> = rows.collect::<Result<_, _>>()?;
         drop(q);
+        for stay in &new_stays {
+            let mut q = tx.prepare_cached(&format!(
+                "SELECT p.id, p.ward, p.bed, n.code, n.t_ms, COALESCE(n.received_ms, n.t_ms),
+                        n.value
+                 FROM remote_patients p
+                 JOIN numerics n ON n.ward = p.ward AND n.bed = p.bed
+                 WHERE p.id = ?1 AND n.id <= ?2 AND n.t_ms >= p.enrolled_ms
+                   AND n.value IS NOT NULL AND n.status IN {statuses}
+                 ORDER BY n.id"
+            ))?;
+            let rows = q.query_map(params![stay, from], |r| {
+                Ok(Stored {
+                    stay: r.get(0)?,
+                    bed: BedId::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                    code: r.get(3)?,
+                    t_ms: r.get(4)?,
+                    received_ms: r.get(5)?,
+                    value: r.get(6)?,
+                })
+            })?;
+            for row in rows {
+                stored.push(row?);
+            }
+            tx.execute(
+                "INSERT INTO remote_scan_stays (patient, numerics_id) VALUES (?1, ?2)",
+                params![stay, from],
+            )?;
+        }
         let mut found = Vec::new();
         let mut limits: HashMap<BedId, Vec<Limit>> = HashMap::new();
         let mut ins = tx.prepare_cached(
@@ -350,7 +388,7 @@ pub fn scan(
         tx.execute(
             "INSERT INTO remote_scan (id, numerics_id) VALUES (1, ?1)
              ON CONFLICT (id) DO UPDATE SET numerics_id = excluded.numerics_id",
-            [until],
+            [until.max(from)],
         )?;
         Ok(found)
     })

@@ -432,3 +432,25 @@ fn change_rules_give_a_finding_where_they_turn_true_late_uploads_included() {
     assert_eq!((sbp.t_ms, sbp.value), (T + D + 11 * H, 148.0));
     assert_eq!(sbp.kind, "rule");
 }
+
+#[test]
+fn a_stay_enrolled_after_its_history_was_stored_has_that_history_checked_once() {
+    let s = station();
+    let b = BedId::new("home", "p-late");
+    // A clinic's history arrives before the charge nurse enrols the patient.
+    s.reading(&b, "GLUCOSE", 54.0, T + H, T + 3 * H);
+    s.reading(&b, "GLUCOSE", 110.0, T + 2 * H, T + 3 * H);
+    assert_eq!(
+        s.scan(T + 3 * H + 1_000),
+        Vec::<String>::new(),
+        "nobody enrolled yet"
+    );
+    // Enrolled from the start of that history: its low glucose is found, once.
+    let (_, stay) = s.enrol("p-late", "MRN-L", T);
+    assert_eq!(
+        s.scan(T + 4 * H),
+        ["p-late limit GLUCOSE_LOW Glucose LOW 54 mg/dL (limit 70) stale"]
+    );
+    assert_eq!(s.scan(T + 5 * H), Vec::<String>::new());
+    assert_eq!(findings(s.conn(), stay, true).expect("findings").len(), 1);
+}

@@ -61,3 +61,11 @@ CREATE TABLE remote_scan (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     numerics_id INTEGER NOT NULL
 );
+
+-- The stays the scan has caught up with: a stay enrolled after its bed's readings were stored
+-- (a history uploaded first, a device registered before the enrolment) has the readings of its
+-- stay stored before the scan's cursor checked once, when the scan first sees it.
+CREATE TABLE remote_scan_stays (
+    patient     INTEGER PRIMARY KEY REFERENCES remote_patients (id),
+    numerics_id INTEGER NOT NULL
+);
