@@ -76,9 +76,17 @@ export function reviewText(r: ReviewOut | null | undefined): string {
   return `${actionLabel(r.action)} — ${r.by}, ${formatDateTime(r.at_ms)}${n}`;
 }
 
+/** A window, station time: "2026-12-05 17:00–20:00" (the end's date when it is another day). */
+export function windowText(from: number, to: number): string {
+  const a = formatDateTime(from);
+  const b = formatDateTime(to);
+  const end = a.slice(0, 10) === b.slice(0, 10) ? b.slice(11, 16) : b.slice(0, 16);
+  return `${a.slice(0, 16)}–${end}`;
+}
+
 /** A slot's text: "bp 07:00–10:00 missed (urgent)", "weight … taken late 10:42". */
 export function slotText(s: SlotOut): string {
-  const span = `${formatDateTime(s.from_ms)}–${formatDateTime(s.to_ms).slice(-5)}`;
+  const span = windowText(s.from_ms, s.to_ms);
   const state = s.state.replace(/_/g, ' ');
   const level = s.level && s.state === 'missed' ? ` (${s.level})` : '';
   const taken = s.taken_ms !== null && s.taken_ms !== undefined ? `, taken ${formatDateTime(s.taken_ms)}` : '';
@@ -183,7 +191,8 @@ function scheduleChart(rec: RemoteRecordOut, now: number): SVGSVGElement {
     const t = rec.from_ms + d * 86_400_000;
     if (t > rec.to_ms) break;
     const tick = svg('text', { x: 80 + xOf(t, rec.from_ms, rec.to_ms, CHART_W), y: height - 2, class: 'chart-axis' });
-    tick.textContent = formatDateTime(t).slice(0, 5);
+    // The day's month and date, "12-05".
+    tick.textContent = formatDateTime(t).slice(5, 10);
     chart.append(tick);
   }
   return chart;
@@ -443,7 +452,7 @@ export class RemoteView {
           { class: a.resolved_ms === null ? `open level-${a.level}` : 'resolved', 'data-kind': a.kind },
           h('td', {}, a.kind.replace(/_/g, ' ')),
           h('td', {}, a.item),
-          h('td', {}, `${formatDateTime(a.from_ms)}–${formatDateTime(a.to_ms).slice(-5)}`),
+          h('td', {}, windowText(a.from_ms, a.to_ms)),
           h('td', {}, a.level),
           h('td', {}, a.resolved_ms === null ? 'standing' : `${(a.resolution ?? '').replace(/_/g, ' ')} ${formatDateTime(a.resolved_ms)}`),
         ),

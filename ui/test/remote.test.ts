@@ -10,6 +10,7 @@ import {
   reviewText,
   scheduleRows,
   slotText,
+  windowText,
   xOf,
   type SlotOut,
 } from '../src/remote';
@@ -62,6 +63,12 @@ describe('remote worklist texts', () => {
 });
 
 describe('remote record drawing', () => {
+  it('writes a window with its end time, or its end date when it ends another day', () => {
+    const at = (d: number, h: number) => new Date(2026, 5, d, h).getTime();
+    expect(windowText(at(1, 7), at(1, 10))).toBe('2026-06-01 07:00–10:00');
+    expect(windowText(at(1, 22), at(2, 2))).toBe('2026-06-01 22:00–2026-06-02 02:00');
+  });
+
   it('places instants on the time axis, clamped to it', () => {
     expect(xOf(50, 0, 100, 900)).toBe(450);
     expect(xOf(-10, 0, 100, 900)).toBe(0);
