@@ -164,6 +164,22 @@ struct Stored {
     value: f64,
 }
 
+/// What the scan reads of a reading (`p` the stay, `n` the reading).
+const STORED_COLUMNS: &str =
+    "p.id, p.ward, p.bed, n.code, n.t_ms, COALESCE(n.received_ms, n.t_ms), n.value";
+
+/// A row of [`STORED_COLUMNS`].
+fn stored_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        stay: r.get(0)?,
+        bed: BedId::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+        code: r.get(3)?,
+        t_ms: r.get(4)?,
+        received_ms: r.get(5)?,
+        value: r.get(6)?,
+    })
+}
+
 fn cursor(conn: &Connection) -> Result<i64, RemoteError> {
     Ok(conn
         .query_row(
@@ -207,8 +223,7 @@ pub fn scan(
         }
         let statuses = watch::counted_sql();
         let mut q = tx.prepare_cached(&format!(
-            "SELECT p.id, p.ward, p.bed, n.code, n.t_ms, COALESCE(n.received_ms, n.t_ms),
-                    n.value
+            "SELECT {STORED_COLUMNS}
              FROM numerics n
              JOIN remote_patients p
                ON p.ward = n.ward AND p.bed = n.bed AND p.discharged_ms IS NULL
@@ -216,38 +231,19 @@ pub fn scan(
                AND n.value IS NOT NULL AND n.status IN {statuses}
              ORDER BY n.id"
         ))?;
-        let rows = q.query_map(params![from, until], |r| {
-            Ok(Stored {
-                stay: r.get(0)?,
-                bed: BedId::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
-                code: r.get(3)?,
-                t_ms: r.get(4)?,
-                received_ms: r.get(5)?,
-                value: r.get(6)?,
-            })
-        })?;
+        let rows = q.query_map(params![from, until], stored_from_row)?;
         let mut stored: Vec<Stored> = rows.collect::<Result<_, _>>()?;
         drop(q);
         for stay in &new_stays {
             let mut q = tx.prepare_cached(&format!(
-                "SELECT p.id, p.ward, p.bed, n.code, n.t_ms, COALESCE(n.received_ms, n.t_ms),
-                        n.value
+                "SELECT {STORED_COLUMNS}
                  FROM remote_patients p
                  JOIN numerics n ON n.ward = p.ward AND n.bed = p.bed
                  WHERE p.id = ?1 AND n.id <= ?2 AND n.t_ms >= p.enrolled_ms
                    AND n.value IS NOT NULL AND n.status IN {statuses}
                  ORDER BY n.id"
             ))?;
-            let rows = q.query_map(params![stay, from], |r| {
-                Ok(Stored {
-                    stay: r.get(0)?,
-                    bed: BedId::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
-                    code: r.get(3)?,
-                    t_ms: r.get(4)?,
-                    received_ms: r.get(5)?,
-                    value: r.get(6)?,
-                })
-            })?;
+            let rows = q.query_map(params![stay, from], stored_from_row)?;
             for row in rows {
                 stored.push(row?);
             }
