@@ -241,6 +241,8 @@ export class RemoteView {
   /** A read in flight: frames that say "changed" while it runs do not start another. */
   private loading = false;
   private rows: WorkRowOut[] = [];
+  /** What the review and message forms last said, kept when the record is drawn again. */
+  private said = { review: { text: '', cls: '' }, message: { text: '', cls: '' } };
 
   constructor(parent: HTMLElement, before: Element | null, private readonly button: HTMLButtonElement) {
     const close = h('button', { id: 'remote-close', type: 'button', class: 'secondary' }, '← Ward overview');
@@ -312,7 +314,8 @@ export class RemoteView {
       this.rows = await api.remoteWorklist(this.escalatedOnly.checked);
       this.renderList();
       this.say(`${this.rows.length} patient${this.rows.length === 1 ? '' : 's'} · updated ${formatDateTime(Date.now())}`);
-      if (this.openBed) await this.loadRecord(this.openBed);
+      // The record is drawn again too, unless someone is typing in it (a note, a message).
+      if (this.openBed && !this.record.contains(document.activeElement)) await this.loadRecord(this.openBed);
     } catch (e) {
       this.say(apiError(e).message, true);
     } finally {
@@ -361,6 +364,7 @@ export class RemoteView {
     if (this.openBed === bed) return;
     await this.closeRecord();
     this.openBed = bed;
+    this.said = { review: { text: '', cls: '' }, message: { text: '', cls: '' } };
     for (const tr of this.list.querySelectorAll('tr[data-bed]')) tr.classList.toggle('open', tr.getAttribute('data-bed') === bed);
     try {
       this.view = await api.remoteRecordOpen(bed);
@@ -421,7 +425,7 @@ export class RemoteView {
     for (const a of REVIEW_ACTIONS) action.append(h('option', { value: a.action, selected: a.action === keepAction }, a.label));
     const note = h('input', { id: 'remote-review-note', maxlength: '500', placeholder: 'note (optional): what was found, what was done', value: keepNote });
     note.value = keepNote;
-    const msg = h('span', { id: 'remote-review-msg', role: 'status' });
+    const msg = h('span', { id: 'remote-review-msg', role: 'status', class: this.said.review.cls }, this.said.review.text);
     const submit = h('button', { id: 'remote-review-submit', type: 'submit' }, 'Record review');
     const form = h('form', { id: 'remote-review', class: 'remote-review' }, action, note, submit, msg);
     form.hidden = !can(this.auth, 'view_history');
@@ -431,12 +435,15 @@ export class RemoteView {
       api.remoteReview(rec.bed, action.value, note.value).then(
         (r) => {
           note.value = '';
-          msg.textContent = `Recorded: ${reviewText(r)}`;
+          this.said.review = { text: `Recorded: ${reviewText(r)}`, cls: 'ok' };
+          msg.textContent = this.said.review.text;
           msg.className = 'ok';
           void this.load();
+          void this.loadRecord(rec.bed);
         },
         (e) => {
-          msg.textContent = apiError(e).message;
+          this.said.review = { text: apiError(e).message, cls: 'error' };
+          msg.textContent = this.said.review.text;
           msg.className = 'error';
           submit.disabled = false;
         },
@@ -474,7 +481,7 @@ export class RemoteView {
     const keepMessage = this.record.querySelector<HTMLInputElement>('#remote-message-text')?.value ?? '';
     const msgText = h('input', { id: 'remote-message-text', maxlength: '300', placeholder: 'message to the patient (shown on their app)' });
     msgText.value = keepMessage;
-    const msgSay = h('span', { id: 'remote-message-msg', role: 'status' });
+    const msgSay = h('span', { id: 'remote-message-msg', role: 'status', class: this.said.message.cls }, this.said.message.text);
     const msgSend = h('button', { id: 'remote-message-send', type: 'submit', class: 'secondary' }, 'Send to patient');
     const msgForm = h('form', { id: 'remote-message', class: 'remote-review' }, msgText, msgSend, msgSay);
     msgForm.hidden = !can(this.auth, 'view_history');
@@ -484,12 +491,14 @@ export class RemoteView {
       api.remoteMessage(rec.bed, msgText.value).then(
         () => {
           msgText.value = '';
-          msgSay.textContent = 'Message queued for the patient.';
+          this.said.message = { text: 'Message queued for the patient.', cls: 'ok' };
+          msgSay.textContent = this.said.message.text;
           msgSay.className = 'ok';
           void this.loadRecord(rec.bed);
         },
         (e) => {
-          msgSay.textContent = apiError(e).message;
+          this.said.message = { text: apiError(e).message, cls: 'error' };
+          msgSay.textContent = this.said.message.text;
           msgSay.className = 'error';
           msgSend.disabled = false;
         },

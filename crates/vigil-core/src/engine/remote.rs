@@ -107,6 +107,10 @@ pub(super) async fn remote_loop(
 
 /// Patients' receipts recorded (a bad one counted as a reject), then the reminders and messages
 /// not yet sent published to each patient's notice topic (QoS 1) and recorded as sent.
+///
+/// Notices never wait and never crowd the station's own publishes: they go out only while the
+/// broker link is up, through `try_publish` (a full client queue leaves the rest for the next
+/// pass), at most [`engage::SEND_BATCH`] a pass; a full batch asks for the next pass at once.
 async fn engage(shared: &Arc<Shared>, conn: &Arc<Mutex<rusqlite::Connection>>, now: i64) {
     let receipts = std::mem::take(&mut *lock(&shared.receipts));
     let (c, s) = (Arc::clone(conn), Arc::clone(shared));
@@ -117,14 +121,18 @@ async fn engage(shared: &Arc<Shared>, conn: &Arc<Mutex<rusqlite::Connection>>, n
     let Some(out) = blocking(
         move || {
             let conn = lock(&c);
-            for (bed, payload) in &receipts {
+            for (i, (bed, payload)) in receipts.iter().enumerate() {
                 match engage::receipt(&conn, bed, payload, now) {
                     Ok(id) => tracing::info!(target: "vigil::remote", %bed, id, "notice delivered"),
                     Err(crate::remote::RemoteError::Invalid(e)) => {
                         let n = s.counters.reject("bad_receipt");
                         tracing::warn!(%bed, count = n, error = %e, "patient receipt refused");
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        // The database failed: the receipts not recorded wait for the next pass.
+                        lock(&s.receipts).extend(receipts[i..].iter().cloned());
+                        return Err(e);
+                    }
                 }
             }
             engage::unsent(&conn)
@@ -136,18 +144,20 @@ async fn engage(shared: &Arc<Shared>, conn: &Arc<Mutex<rusqlite::Connection>>, n
     else {
         return;
     };
+    if out.is_empty() || !shared.link.borrow().connected {
+        return;
+    }
     let mut sent = Vec::with_capacity(out.len());
     for o in out {
-        match shared
-            .alarm_io
-            .client
-            .publish(o.topic, rumqttc::QoS::AtLeastOnce, false, o.payload)
-            .await
-        {
+        match shared.alarm_io.client.try_publish(
+            o.topic,
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            o.payload,
+        ) {
             Ok(()) => sent.push(o.id),
             Err(e) => {
-                // The client's queue is closed (stopping): the rest is sent next time.
-                tracing::warn!(error = %e, "notice to a remote patient not sent; retrying");
+                tracing::warn!(error = %e, "notices to remote patients paused; retrying");
                 break;
             }
         }
@@ -156,6 +166,10 @@ async fn engage(shared: &Arc<Shared>, conn: &Arc<Mutex<rusqlite::Connection>>, n
         return;
     }
     let n = sent.len();
+    if n == engage::SEND_BATCH {
+        // More may wait (everyone's 08:00 reminder): the next pass comes at once.
+        shared.remote_wake.notify_one();
+    }
     let c = Arc::clone(conn);
     let failed = (
         "notices sent but not recorded as sent (they will be sent again)",

@@ -28,8 +28,9 @@ use crate::telemetry::{valid_segment, BedId, TOPIC_ROOT};
 pub const PATIENT_LEVEL: &str = "_patient";
 /// Longest message to a patient, in characters.
 pub const MAX_MESSAGE: usize = 300;
-/// Notices published per pass at most (a backlog goes out over several passes).
-pub const SEND_BATCH: usize = 500;
+/// Notices published per pass at most (a backlog goes out over several passes, 10 s apart):
+/// few enough to leave the station's client queue room for its own publishes.
+pub const SEND_BATCH: usize = 200;
 
 /// Where the station publishes a patient's reminders and messages.
 pub fn notice_topic(bed: &BedId) -> String {
