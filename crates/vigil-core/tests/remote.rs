@@ -6,14 +6,13 @@
 mod support;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use support::{config, mosquitto_with, subscribed};
+use support::{mosquitto_with, remote_engine, until};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Role};
 use vigil_core::codes::Vital;
-use vigil_core::engine::{AlarmOptions, Clock, Engine, ManualClock, SecurityOptions};
-use vigil_core::ingest::IngestPolicy;
+use vigil_core::engine::ManualClock;
 use vigil_core::remote::{self, NewRemotePatient};
 use vigil_core::store;
 use vigil_core::telemetry::{utc_from_ms, BedId, Topic, VitalsPayload};
@@ -48,15 +47,11 @@ async fn wait_alerts(
     what: &str,
     ok: impl Fn(&[(String, String, Option<String>)]) -> bool,
 ) {
-    let t = Instant::now();
-    loop {
+    until(what, Duration::from_secs(15), || {
         let a = alerts(db);
-        if ok(&a) {
-            return;
-        }
-        assert!(t.elapsed() < Duration::from_secs(15), "{what}: {a:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (ok(&a), a)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,19 +96,7 @@ async fn a_missed_reading_rises_on_the_engine_clock_and_a_buffered_upload_resolv
 
     let clock = Arc::new(ManualClock::new(T0));
     // The station watches the remote ward (the test config's default is ward 4W).
-    let mut cfg = config(port, "station-home", &db, IngestPolicy::default());
-    cfg.ward = Some("home".into());
-    let engine = Engine::start_clocked(
-        cfg,
-        AlarmOptions {
-            remote_tick: Duration::from_millis(50),
-            ..AlarmOptions::default()
-        },
-        SecurityOptions::default(),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-    )
-    .expect("engine");
-    subscribed(&engine).await;
+    let engine = remote_engine(port, &db, Some("home"), Duration::from_millis(50), &clock).await;
     let (cuff, mut ev) = AsyncClient::new(MqttOptions::new("cuff-1", "127.0.0.1", port), 64);
     tokio::spawn(async move { while ev.poll().await.is_ok() {} });
     let readings = engine.counters();
@@ -132,15 +115,12 @@ async fn a_missed_reading_rises_on_the_engine_clock_and_a_buffered_upload_resolv
             )
             .await
             .expect("publish");
-            let t = Instant::now();
-            while readings.readings.load(std::sync::atomic::Ordering::Relaxed) <= before {
-                assert!(
-                    t.elapsed() < Duration::from_secs(10),
-                    "reading {seq} not admitted; rejects {:?}",
-                    readings.rejects()
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            let what = format!("reading {seq} admitted (rejects so far)");
+            until(&what, Duration::from_secs(10), || {
+                let n = readings.readings.load(std::sync::atomic::Ordering::Relaxed);
+                (n > before, readings.rejects())
+            })
+            .await;
         }
     };
 

@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use support::{config, mosquitto_with, subscribed};
+use support::{mosquitto_with, remote_engine, until};
 use tokio::sync::watch;
 use vigil_core::auth::{AuthConfig, AuthService};
 use vigil_core::codes::Vital;
-use vigil_core::engine::{AlarmOptions, Clock, Engine, ManualClock, SecurityOptions};
-use vigil_core::ingest::IngestPolicy;
+use vigil_core::engine::{Clock, ManualClock};
 use vigil_core::remote::cohort::seed;
 use vigil_core::remote::watch::WatchSettings;
 use vigil_core::{query, store};
@@ -132,17 +131,26 @@ fn stored_readings(conn: &Connection) -> i64 {
     .expect("count")
 }
 
-/// Poll `f` every 10 ms until it holds, at most [`WAIT`]; `what` and the last value on failure.
-async fn until<T: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> (bool, T)) {
-    let t = Instant::now();
-    loop {
-        let (ok, v) = f();
-        if ok {
-            return;
-        }
-        assert!(t.elapsed() < WAIT, "{what}: {v:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// Stop the cohort's publisher (10 s at most): everything it published was acknowledged, and
+/// the station refused nothing; then the engine.
+async fn stop(
+    stop_tx: watch::Sender<bool>,
+    publisher: tokio::task::JoinHandle<Result<Progress, vigil_sim::SimError>>,
+    engine: vigil_core::engine::Engine,
+) {
+    stop_tx.send_replace(true);
+    let done = tokio::time::timeout(Duration::from_secs(10), publisher)
+        .await
+        .expect("publisher stops")
+        .expect("task")
+        .expect("publisher");
+    assert_eq!(done.acknowledged, done.published);
+    assert!(
+        engine.counters().rejects().is_empty(),
+        "{:?}",
+        engine.counters().rejects()
+    );
+    engine.shutdown().await;
 }
 
 /// Readings (one per vital) the script publishes before `x` inclusive, from the cohort's start.
@@ -166,19 +174,7 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
     let svc = AuthService::open(&db, AuthConfig::default()).expect("auth");
 
     let clock = Arc::new(ManualClock::new(T1));
-    let mut cfg = config(port, "station-home", &db, IngestPolicy::default());
-    cfg.ward = Some("home".into());
-    let engine = Engine::start_clocked(
-        cfg,
-        AlarmOptions {
-            remote_tick: Duration::from_millis(20),
-            ..AlarmOptions::default()
-        },
-        SecurityOptions::default(),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-    )
-    .expect("engine");
-    subscribed(&engine).await;
+    let engine = remote_engine(port, &db, Some("home"), Duration::from_millis(20), &clock).await;
 
     // The publisher on the station's (manual) clock, with 12 h of history.
     let mut pub_cfg = CohortConfig::new(
@@ -202,7 +198,7 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
     let conn = read_only(&db);
     let history = published_readings(&cohort, T1);
     assert!(history > 40, "{history}");
-    until("the history stored", || {
+    until("the history stored", WAIT, || {
         let n = stored_readings(&conn);
         (n == history, (n, history, engine.counters().rejects()))
     })
@@ -223,19 +219,19 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
     while x < END {
         x += STEP;
         clock.set(x);
-        until("the publisher at the clock", || {
+        until("the publisher at the clock", WAIT, || {
             let p = *progress.borrow();
             (p.through_ms > x, p)
         })
         .await;
         let want = published_readings(&cohort, x);
-        until("what was published stored", || {
+        until("what was published stored", WAIT, || {
             let n = stored_readings(&conn);
             (n == want, (x, n, want))
         })
         .await;
         let expected = expected_standing(&cohort, T1, x, settle);
-        until("the standing alerts as the script implies", || {
+        until("the standing alerts as the script implies", WAIT, || {
             let got = standing(&conn);
             let diff: Vec<_> = got.symmetric_difference(&expected).cloned().collect();
             (got == expected, (x, diff))
@@ -345,24 +341,10 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
         "some batch was sent out of order"
     );
 
-    stop_tx.send_replace(true);
-    let done = tokio::time::timeout(Duration::from_secs(10), publisher)
-        .await
-        .expect("publisher stops")
-        .expect("task")
-        .expect("publisher");
-    assert_eq!(done.acknowledged, done.published);
-    assert!(
-        engine.counters().rejects().is_empty(),
-        "{:?}",
-        engine.counters().rejects()
-    );
-    engine.shutdown().await;
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "compressed time: {:?}",
-        started.elapsed()
-    );
+    stop(stop_tx, publisher, engine).await;
+    // Compressed time: two days in about a second here; a figure, not a bound (the machine
+    // may be busy).
+    eprintln!("two simulated days took {:?}", started.elapsed());
 }
 
 /// The zero-config start (`vigil_sim::remote::run_station`, as the desktop station runs it):
@@ -377,19 +359,8 @@ async fn a_first_start_enrols_the_cohort_after_its_history_and_raises_only_what_
     let db = dir.path().join("home.db");
     let t1 = T0 + 72 * H;
     let clock = Arc::new(ManualClock::new(t1));
-    let mut cfg = config(port, "station-home", &db, IngestPolicy::default());
-    cfg.ward = None; // zero-config: every ward
-    let engine = Engine::start_clocked(
-        cfg,
-        AlarmOptions {
-            remote_tick: Duration::from_millis(50),
-            ..AlarmOptions::default()
-        },
-        SecurityOptions::default(),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-    )
-    .expect("engine");
-    subscribed(&engine).await;
+    // Zero-config: every ward.
+    let engine = remote_engine(port, &db, None, Duration::from_millis(50), &clock).await;
     let url = format!("mqtt://127.0.0.1:{port}")
         .parse::<vigil_core::config::BrokerUrl>()
         .expect("url");
@@ -404,7 +375,7 @@ async fn a_first_start_enrols_the_cohort_after_its_history_and_raises_only_what_
     // The history, readings up to 72 h old, stored (as late history, never alarmed on).
     let conn = read_only(&db);
     let history = published_readings(&cohort, t1);
-    until("the history stored", || {
+    until("the history stored", WAIT, || {
         let n = stored_readings(&conn);
         (n == history, (n, history, engine.counters().rejects()))
     })
@@ -421,17 +392,13 @@ async fn a_first_start_enrols_the_cohort_after_its_history_and_raises_only_what_
         conn.query_row("SELECT COUNT(*) FROM remote_patients", [], |r| r.get(0))
             .expect("count")
     };
-    let t = Instant::now();
-    while enrolled() < 20 {
-        assert!(
-            t.elapsed() < Duration::from_secs(40),
-            "not enrolled: {}",
-            enrolled()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until("enrolled", Duration::from_secs(40), || {
+        let n = enrolled();
+        (n >= 20, n)
+    })
+    .await;
     let expected = expected_standing(&cohort, t1, clock.now_ms(), settle);
-    until("the history's findings", || {
+    until("the history's findings", WAIT, || {
         let got = standing(&conn);
         (
             got == expected,
@@ -459,17 +426,5 @@ async fn a_first_start_enrols_the_cohort_after_its_history_and_raises_only_what_
         .iter()
         .any(|r| r.key.0 == silent.bed.key() && r.kind == "missed_reading"));
 
-    stop_tx.send_replace(true);
-    let done = tokio::time::timeout(Duration::from_secs(10), station)
-        .await
-        .expect("stops")
-        .expect("task")
-        .expect("cohort");
-    assert_eq!(done.acknowledged, done.published);
-    assert!(
-        engine.counters().rejects().is_empty(),
-        "{:?}",
-        engine.counters().rejects()
-    );
-    engine.shutdown().await;
+    stop(stop_tx, station, engine).await;
 }

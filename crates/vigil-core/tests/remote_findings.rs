@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use support::{config, mosquitto_with, subscribed};
+use support::{mosquitto_with, remote_engine, until};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Role};
 use vigil_core::codes::Vital;
-use vigil_core::engine::{AlarmOptions, Clock, Engine, LiveEvent, ManualClock, SecurityOptions};
-use vigil_core::ingest::IngestPolicy;
+use vigil_core::engine::{LiveEvent, ManualClock};
 use vigil_core::remote::engage::{self, Notice, Receipt};
 use vigil_core::remote::review::{self, ReviewAction};
 use vigil_core::remote::{self, NewRemotePatient};
@@ -42,15 +41,12 @@ fn findings(db: &Path) -> Vec<(String, f64, bool, bool)> {
 }
 
 async fn wait_findings(db: &Path, n: usize) -> Vec<(String, f64, bool, bool)> {
-    let t = Instant::now();
-    loop {
+    until(&format!("{n} findings"), Duration::from_secs(15), || {
         let f = findings(db);
-        if f.len() >= n {
-            return f;
-        }
-        assert!(t.elapsed() < Duration::from_secs(15), "{n} findings: {f:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (f.len() >= n, f)
+    })
+    .await;
+    findings(db)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,24 +76,12 @@ async fn a_breach_hours_late_is_a_finding_to_review_never_a_live_alarm() {
     let clock = Arc::new(ManualClock::new(T0 + 6 * H));
     // A ward station (ward 4W, the test config's) with a home patient enrolled: it subscribes
     // to the patient's ward too, or no reading of theirs would ever arrive.
-    let cfg = config(port, "station-4w", &db, IngestPolicy::default());
-    assert_eq!(cfg.ward.as_deref(), Some("4W"));
-    let engine = Engine::start_clocked(
-        cfg,
-        AlarmOptions {
-            remote_tick: Duration::from_millis(50),
-            ..AlarmOptions::default()
-        },
-        SecurityOptions::default(),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-    )
-    .expect("engine");
+    let engine = remote_engine(port, &db, Some("4W"), Duration::from_millis(50), &clock).await;
     assert!(
         engine.handle().remote_beds().contains(&bed),
         "the engine knows the remote bed from the start"
     );
     let mut live = engine.handle().subscribe();
-    subscribed(&engine).await;
     let (oxi, mut ev) = AsyncClient::new(MqttOptions::new("oxi-1", "127.0.0.1", port), 64);
     tokio::spawn(async move { while ev.poll().await.is_ok() {} });
     let topic = Topic::vitals(&bed, "oxi-1");
@@ -188,14 +172,10 @@ async fn a_breach_hours_late_is_a_finding_to_review_never_a_live_alarm() {
         tz: "Europe/Berlin",
     };
     remote::enrol(svc.connection(), &manage, &clinic, &cora, now).expect("enrol");
-    let t = Instant::now();
-    while !engine.handle().remote_beds().contains(&clinic) {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the new remote bed seen"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the new remote bed seen", Duration::from_secs(10), || {
+        (engine.handle().remote_beds().contains(&clinic), ())
+    })
+    .await;
     // The subscription is asked for before the bed is published, but the broker may take a
     // moment to grant it: the oximeter sends until a reading gets through (as a device whose
     // readings are not acknowledged keeps them), each one a reading of its own.
@@ -316,17 +296,7 @@ async fn reminders_and_messages_reach_the_patients_topic_and_receipts_record_del
         .expect("suback");
 
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::start_clocked(
-        config(port, "station-4w", &db, IngestPolicy::default()),
-        AlarmOptions {
-            remote_tick: Duration::from_millis(50),
-            ..AlarmOptions::default()
-        },
-        SecurityOptions::default(),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-    )
-    .expect("engine");
-    subscribed(&engine).await;
+    let engine = remote_engine(port, &db, Some("4W"), Duration::from_millis(50), &clock).await;
 
     // 07:30 London: the window is open; the patient is reminded, once.
     clock.set(T0 + H + 30 * M);
@@ -360,24 +330,20 @@ async fn reminders_and_messages_reach_the_patients_topic_and_receipts_record_del
     )
     .await
     .expect("receipt");
-    let t = Instant::now();
-    while stored_notices(&db) != [("due".to_string(), true, true)] {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            stored_notices(&db)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let t = Instant::now();
-    while engine.counters().rejects().get("bad_receipt") != Some(&1) {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            engine.counters().rejects()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until(
+        "the due reminder delivered",
+        Duration::from_secs(10),
+        || {
+            let n = stored_notices(&db);
+            (n == [("due".to_string(), true, true)], n)
+        },
+    )
+    .await;
+    until("the bad receipt counted", Duration::from_secs(10), || {
+        let r = engine.counters().rejects();
+        (r.get("bad_receipt") == Some(&1), r)
+    })
+    .await;
     // Ticks go on: no second reminder for the same slot.
     clock.set(T0 + 2 * H);
     tokio::time::sleep(Duration::from_millis(300)).await;

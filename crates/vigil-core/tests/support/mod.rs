@@ -100,3 +100,47 @@ pub fn event_kinds(
 pub fn assert_says(text: &str, want: &str) {
     assert!(text.contains(want), "{text:?} does not say {want:?}");
 }
+
+/// An engine for the remote patients' tests: on `clock`, watching `ward` (`None`: every ward),
+/// its remote watch passing every `tick` (subscribed on return).
+pub async fn remote_engine(
+    port: u16,
+    db: &Path,
+    ward: Option<&str>,
+    tick: Duration,
+    clock: &std::sync::Arc<vigil_core::engine::ManualClock>,
+) -> vigil_core::engine::Engine {
+    use vigil_core::engine::{AlarmOptions, Clock, Engine, SecurityOptions};
+    let mut cfg = config(port, "station-remote", db, Default::default());
+    cfg.ward = ward.map(str::to_string);
+    let engine = Engine::start_clocked(
+        cfg,
+        AlarmOptions {
+            remote_tick: tick,
+            ..AlarmOptions::default()
+        },
+        SecurityOptions::default(),
+        std::sync::Arc::clone(clock) as std::sync::Arc<dyn Clock>,
+    )
+    .expect("engine");
+    subscribed(&engine).await;
+    engine
+}
+
+/// Poll `f` every 10 ms until it says it holds, at most `within`; fails naming `what` with the
+/// last value it read.
+pub async fn until<T: std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> (bool, T),
+) {
+    let t = std::time::Instant::now();
+    loop {
+        let (ok, v) = f();
+        if ok {
+            return;
+        }
+        assert!(t.elapsed() < within, "{what}: {v:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
