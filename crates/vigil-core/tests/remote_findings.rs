@@ -344,6 +344,29 @@ async fn reminders_and_messages_reach_the_patients_topic_and_receipts_record_del
         (r.get("bad_receipt") == Some(&1), r)
     })
     .await;
+    // An oversized one is refused before it is queued.
+    let big = format!(
+        "{{\"v\":1,\"id\":{},\"pad\":\"{}\"}}",
+        due[0].id,
+        "x".repeat(2048)
+    );
+    app.publish(
+        engine_receipt(&bed),
+        QoS::AtLeastOnce,
+        false,
+        big.into_bytes(),
+    )
+    .await
+    .expect("receipt");
+    until(
+        "the oversized receipt counted",
+        Duration::from_secs(10),
+        || {
+            let r = engine.counters().rejects();
+            (r.get("bad_receipt") == Some(&2), r)
+        },
+    )
+    .await;
     // Ticks go on: no second reminder for the same slot.
     clock.set(T0 + 2 * H);
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -41,8 +41,22 @@ pub(super) async fn handle_publish(
     // loop), and the station's notices heard back (nothing to do). Never telemetry.
     if let Some(receipt) = crate::remote::engage::patient_topic(topic) {
         if let Some(bed) = receipt {
-            lock(&shared.receipts).push((bed, payload.to_vec()));
-            shared.remote_wake.notify_one();
+            use crate::remote::engage::{MAX_PENDING_RECEIPTS, MAX_RECEIPT_BYTES};
+            let mut pending = lock(&shared.receipts);
+            // Receipts skip the devices' budgets (no device sends them): bounded here, so a
+            // flood costs a count, never memory or the remote loop's time.
+            if payload.len() > MAX_RECEIPT_BYTES || pending.len() >= MAX_PENDING_RECEIPTS {
+                drop(pending);
+                let n = shared.counters.reject("bad_receipt");
+                if n <= 1 || n % 1000 == 0 {
+                    tracing::warn!(%bed, count = n, bytes = payload.len(),
+                        "patient receipt refused: too large, or too many waiting");
+                }
+            } else {
+                pending.push((bed, payload.to_vec()));
+                drop(pending);
+                shared.remote_wake.notify_one();
+            }
         }
         return;
     }

@@ -28,6 +28,11 @@ use crate::telemetry::{valid_segment, BedId, TOPIC_ROOT};
 pub const PATIENT_LEVEL: &str = "_patient";
 /// Longest message to a patient, in characters.
 pub const MAX_MESSAGE: usize = 300;
+/// Longest receipt accepted, in bytes (one is `{"v":1,"id":42}`).
+pub const MAX_RECEIPT_BYTES: usize = 1024;
+/// Receipts waiting for the remote loop at most; more are refused (counted as `bad_receipt`).
+pub const MAX_PENDING_RECEIPTS: usize = 10_000;
+
 /// Notices published per pass at most (a backlog goes out over several passes, 10 s apart):
 /// few enough to leave the station's client queue room for its own publishes.
 pub const SEND_BATCH: usize = 200;

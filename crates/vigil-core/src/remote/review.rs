@@ -677,17 +677,19 @@ fn month_start(tz: chrono_tz::Tz, now_ms: i64) -> i64 {
     vigil_schedule::instant_of(tz, first.and_time(NaiveTime::MIN)).timestamp_millis()
 }
 
-/// Review time of every current stay in the patient's calendar month of `now_ms`, in ms:
-/// closed record views, each at most [`MAX_VIEW_MS`].
-pub fn review_ms(conn: &Connection, now_ms: i64) -> Result<HashMap<i64, i64>, RemoteError> {
+/// Review time of each of `stays` (the current ones, by id) in the patient's calendar month of
+/// `now_ms`, in ms: closed record views, each at most [`MAX_VIEW_MS`].
+pub fn review_ms(
+    conn: &Connection,
+    stays: &HashMap<i64, RemotePatient>,
+    now_ms: i64,
+) -> Result<HashMap<i64, i64>, RemoteError> {
     let mut out = HashMap::new();
     let mut q = conn.prepare_cached(
         "SELECT v.patient, v.from_ms, v.to_ms FROM remote_record_views v
          JOIN remote_patients p ON p.id = v.patient
          WHERE p.discharged_ms IS NULL AND v.to_ms IS NOT NULL AND v.to_ms >= ?1",
     )?;
-    let stays: HashMap<i64, RemotePatient> =
-        current(conn)?.into_iter().map(|p| (p.stay, p)).collect();
     // The earliest month start of any zone: a day before the UTC one is enough.
     let since = month_start(chrono_tz::UTC, now_ms) - 24 * 3_600_000;
     let rows = q.query_map([since], |r| {
@@ -840,7 +842,7 @@ pub fn worklist(
             last.insert(row.stay, row);
         }
     }
-    let review_time = review_ms(conn, now_ms)?;
+    let review_time = review_ms(conn, &stays, now_ms)?;
     let mut out: Vec<WorkRow> = Vec::with_capacity(adherence.len());
     for a in adherence {
         let Some(p) = stays.get(&a.stay) else {

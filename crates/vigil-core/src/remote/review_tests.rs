@@ -279,7 +279,12 @@ fn review_time_counts_closed_views_of_the_month_each_capped() {
     assert!(close_record(s.conn(), &s.review, v, T + 5 * H).is_err());
     let carl = open_record(s.conn(), &s.read, &b, T + 4 * H);
     assert!(matches!(carl, Err(RemoteError::Auth(_))));
-    let secs = review_ms(s.conn(), T + 5 * H).expect("seconds");
+    let stays = crate::remote::current(s.conn())
+        .expect("stays")
+        .into_iter()
+        .map(|p| (p.stay, p))
+        .collect();
+    let secs = review_ms(s.conn(), &stays, T + 5 * H).expect("seconds");
     assert_eq!(secs.get(&stay).copied(), Some(34 * 60 * 1000));
     let trail = s.trail();
     assert_eq!(trail.len(), 7, "{trail:#?}");
