@@ -56,6 +56,10 @@ pub fn receipt_topic(bed: &BedId) -> String {
 /// What a topic of a patient's is: `Some(Some(bed))` for a receipt, `Some(None)` for the other
 /// patient topics (the station's own notices, heard back: nothing to do), `None` for any other.
 pub fn patient_topic(topic: &str) -> Option<Option<BedId>> {
+    // Asked of every message the station receives: no allocation unless it is one.
+    if !topic.contains("/_patient/") {
+        return None;
+    }
     let rest = topic.strip_prefix(TOPIC_ROOT)?.strip_prefix('/')?;
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {
@@ -392,4 +396,22 @@ pub fn receipt(
         )));
     }
     Ok(r.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patient_topics_are_told_from_telemetry() {
+        let bed = BedId::new("home", "p-01");
+        assert_eq!(patient_topic(&receipt_topic(&bed)), Some(Some(bed.clone())));
+        assert_eq!(patient_topic(&notice_topic(&bed)), Some(None));
+        assert_eq!(patient_topic("vigil/v1/home/p-01/cuff-1/vitals"), None);
+        assert_eq!(
+            patient_topic("vigil/v1/home/+/_patient/receipt"),
+            Some(None)
+        );
+        assert_eq!(patient_topic("other/v1/home/p-01/_patient/receipt"), None);
+    }
 }
