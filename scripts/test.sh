@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
+# One build from clean: incremental state (1.6 GB) would only fill the disk. The build needs
+# about 6 GB of free disk; say how much there is, so a full disk is plain in the log.
+export CARGO_INCREMENTAL=0
+echo "== disk: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free here before the build"
 
 echo "== UI: type check, lint (ESLint, Stylelint), unit tests, build"
 (cd ui && npm run check --silent && npm run lint --silent && npm test --silent && npm run build --silent)
@@ -26,3 +30,4 @@ XDG_RUNTIME_DIR="$(scripts/audio-sink.sh dir)"
 PULSE_SERVER="unix:$XDG_RUNTIME_DIR/pulse/native"
 xvfb-run -a -s "-screen 0 1920x1080x24 -nolisten tcp" \
   dbus-run-session -- cargo test --workspace --locked
+echo "== disk: target/ holds $(du -sh "${CARGO_TARGET_DIR:-target}" | cut -f1)"

@@ -1,7 +1,7 @@
 //! The alarm state machine with simulated time: delays, hysteresis, acknowledge / re-trigger,
 //! audio pause and break-through, communication lost, latching, escalation; property tests.
 
-mod support;
+use crate::support;
 
 use proptest::prelude::*;
 use support::{assert_says, event_kinds};

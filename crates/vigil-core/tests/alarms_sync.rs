@@ -4,7 +4,7 @@
 //! stations IT enrolled: forged, unsigned, unknown, replayed states are refused and reported,
 //! and what an enrolled station may do is bounded by the receiving station's rules (issue 11).
 
-mod support;
+use crate::support;
 use std::path::Path;
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! someone reviews it); one alarm for the heart rate (PR does not alarm while the ECG rate is
 //! valid); the alarm value follows the numerics; standby beds raise no physiological alarm.
 
-mod support;
+use crate::support;
 
 use support::{assert_says, event_kinds};
 use vigil_core::alarms::state::HR_VALID_MS;

@@ -3,7 +3,7 @@
 //! and at start the station checks, through a real Mosquitto with passwords and an ACL, that
 //! the broker refuses its publish on a device's topic, and warns loudly when it does not.
 
-mod support;
+use crate::support;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

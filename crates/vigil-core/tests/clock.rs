@@ -2,7 +2,7 @@
 //! from the system: through a real Mosquitto, readings are admitted, refused and classified late
 //! against the engine's clock.
 
-mod support;
+use crate::support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! a generous bound, raises no COMM LOST on that bed, and gets its own DEVICE OVER BUDGET
 //! technical alarm, resolved once it is back within its budget.
 
-mod support;
+use crate::support;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -10,11 +10,11 @@
 //!
 //! Bounded by default (the whole file runs in seconds in a debug build). For a longer run set
 //! `VIGIL_FUZZ_CASES` (cases per property), e.g.
-//! `VIGIL_FUZZ_CASES=20000 cargo test -p vigil-core --release --test fuzz`; see
+//! `VIGIL_FUZZ_CASES=20000 cargo test -p vigil-core --release --test engine fuzz::`; see
 //! `docs/fuzzing.md`. Failures are not persisted to files (the source tree stays clean):
 //! proptest prints the shrunk input and the seed; `PROPTEST_RNG_SEED` replays a run.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //!
 //! The data folder is required: these tests fail (they do not skip) when it is missing.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

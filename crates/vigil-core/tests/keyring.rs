@@ -7,7 +7,7 @@
 //!
 //! Its own test binary: it points the process's session bus at its own.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

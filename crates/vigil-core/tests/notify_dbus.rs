@@ -7,7 +7,7 @@
 //! Its own test binary: `DBUS_SESSION_BUS_ADDRESS` is process-global, so the tests here take
 //! `support::bus::ENV` for their whole run (`use_bus`).
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

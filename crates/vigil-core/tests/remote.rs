@@ -3,7 +3,7 @@
 //! engine, and the cuff's buffered upload, taken in the window and received hours later,
 //! resolves it as received late — one alert, never a second breach.
 
-mod support;
+use crate::support;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! clinic's batches resolved what they raised as received late, the silent cuff is a silent
 //! device, and the clinic's out-of-order uploads are stored with their own times, in order.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! reading due, a reading missed) and a nurse's message reach the patient's own topic; the
 //! patient app's receipts record them as delivered, a receipt for another's notice is refused.
 
-mod support;
+use crate::support;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! DATA GAP alarm; chunks still missing after the hold are a recorded gap with its alarm; a chunk
 //! arriving after that corrects the record instead of leaving a false gap in the history.
 
-mod support;
+use crate::support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

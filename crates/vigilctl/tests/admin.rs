@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{AuthConfig, AuthService, Role};
 
-mod support;
+use crate::support;
 use support::{run_vigilctl, Run};
 
 /// Run vigilctl with `args`, `stdin` as standard input, as OS user "itdesk".

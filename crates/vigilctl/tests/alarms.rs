@@ -1,7 +1,7 @@
 //! `vigilctl news2`, and the communication-lost technical alarm end to end: a real Mosquitto,
 //! `vigilctl sim` killed, `vigilctl record` raising COMM_LOST within the configured 5 s.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

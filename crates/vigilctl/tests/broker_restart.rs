@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-mod support;
+use crate::support;
 use support::*;
 
 /// Mosquitto on `port`; with `persistence`, sessions and queued QoS 1 messages are saved in

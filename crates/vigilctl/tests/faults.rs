@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use vigil_core::store::Summary;
 use vigil_core::telemetry::{BedId, Topic};
 
-mod support;
+use crate::support;
 use support::*;
 
 /// Wait (`within` at most) for `sim` to end with every publish acknowledged; returns what it

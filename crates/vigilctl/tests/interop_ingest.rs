@@ -19,7 +19,7 @@ use vigil_core::interop::{hl7v2, mllp};
 use vigil_core::security::{self, Kind, SecurityEvent, SecurityFilter};
 use vigil_core::store;
 
-mod support;
+use crate::support;
 use support::{
     data, free_port, fresh_broker, mosquitto, mosquitto_pub, private_dir, record_with,
     wait_for_summary, Proc, VIGILCTL,

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-mod support;
+use crate::support;
 use support::{
     free_port, fresh_broker, mosquitto_pub, record, record_with, wait_for_summary, Proc, Published,
     VIGILCTL,

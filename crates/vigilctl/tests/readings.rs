@@ -11,7 +11,7 @@ use vigil_core::codes::Vital;
 use vigil_core::query::AlarmRow;
 use vigil_core::telemetry::{BedId, Topic};
 
-mod support;
+use crate::support;
 use support::*;
 
 fn now() -> chrono::DateTime<chrono::Utc> {

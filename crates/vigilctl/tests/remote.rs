@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-mod support;
+use crate::support;
 use support::{run_vigilctl, Run};
 
 const CARL: &str = "river-lamp-9-cedar";

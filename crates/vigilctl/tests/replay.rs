@@ -12,7 +12,7 @@ use vigil_core::query;
 use vigil_core::store;
 use vigil_core::telemetry::BedId;
 
-mod support;
+use crate::support;
 use support::{data, fresh_broker, wait_for_summary, Proc, VIGILCTL};
 
 /// (header, rows) of a CSV, skipping `#` lines.

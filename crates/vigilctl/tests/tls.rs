@@ -14,7 +14,7 @@ use rcgen::{
 };
 use vigil_core::store;
 
-mod support;
+use crate::support;
 use support::*;
 
 /// A ward's PKI in `dir` and Mosquitto with one TLS listener on a free loopback port (its
