@@ -35,6 +35,9 @@ pub const SECURITY: &str = "SECURITY";
 /// Code of the over-budget technical alarm: a device sends more than its ingest budget
 /// (`vigil_core::ingest::Budget`) and the excess is being dropped.
 pub const DEVICE_OVER_BUDGET: &str = "DEVICE_OVER_BUDGET";
+/// Code of a remote patient's care-plan technical alarm: an urgent care-plan alert stands on
+/// the bed (a reading or dose missed past its urgent delay, the patient's devices silent).
+pub const CARE_PLAN: &str = "CARE_PLAN";
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
 /// A remote acknowledgement received before this station raised the alarm applies to it only if
@@ -1220,6 +1223,30 @@ impl AlarmMachine {
         out
     }
 
+    /// Stop expecting continuous data from `bed`'s devices (a remote patient's home devices
+    /// report a few times a day: their silence is the care plan's business, never
+    /// [`COMM_LOST`]): their tracks are dropped and a standing communication-lost alarm of
+    /// theirs resolves. The caller no longer reports their data with
+    /// [`AlarmMachine::device_seen`].
+    pub fn forget_devices(&mut self, bed: &BedId, now: i64) -> Vec<AlarmEvent> {
+        let mut out = Vec::new();
+        let devices: Vec<String> = self
+            .devices
+            .keys()
+            .filter(|(b, _)| b == bed)
+            .map(|(_, d)| d.clone())
+            .collect();
+        for device in devices {
+            self.devices.remove(&(bed.clone(), device.clone()));
+            let id = format!("{}/{COMM_LOST}@{device}", bed.key());
+            if self.slots.contains_key(&id) {
+                let spec = self.comm_spec(bed, &device, "a remote patient's device".into());
+                self.update(&id, spec, false, now, &mut out);
+            }
+        }
+        out
+    }
+
     fn comm_spec(&self, bed: &BedId, device: &str, message: String) -> Spec {
         Spec::technical(
             bed.clone(),
@@ -1358,6 +1385,32 @@ impl AlarmMachine {
         };
         let bed = bed.cloned().unwrap_or_else(Self::station_bed);
         self.simple_technical(bed, SECURITY, label, present, message, now)
+    }
+
+    /// Raise (`present`) or resolve the [`CARE_PLAN`] technical alarm of a remote patient's
+    /// `bed` (medium priority, no delay): an urgent care-plan alert stands on it (`message`
+    /// says which). Warnings stay off the alarm bar (the remote worklist and a desktop
+    /// notification show them); an urgent one sounds, is acknowledged and escalates like any
+    /// other alarm, and apart from the bed's physiological alarms: acknowledging one never
+    /// silences the other.
+    pub fn care_plan(
+        &mut self,
+        bed: &BedId,
+        present: bool,
+        message: &str,
+        now: i64,
+    ) -> Vec<AlarmEvent> {
+        if present {
+            self.note_bed(bed, now);
+        }
+        self.simple_technical(
+            bed.clone(),
+            CARE_PLAN,
+            "CARE PLAN: URGENT",
+            present,
+            message,
+            now,
+        )
     }
 
     /// Raise (`present`) or resolve the [`DEVICE_OVER_BUDGET`] technical alarm of `device` on

@@ -5,7 +5,7 @@ use crate::support;
 
 use proptest::prelude::*;
 use support::{assert_says, event_kinds};
-use vigil_core::alarms::state::COMM_LOST;
+use vigil_core::alarms::state::{CARE_PLAN, COMM_LOST};
 use vigil_core::alarms::{
     default_limits, ActiveAlarm, AlarmConfig, AlarmEvent, AlarmEventKind as K, AlarmMachine,
     AlarmState, Direction, Limit, PauseScope, Priority,
@@ -311,6 +311,54 @@ fn comm_lost_is_raised_after_timeout_and_always_audible() {
         conditions: vec![],
     };
     assert_eq!(kinds(&m.device_status(&st, T0 + 9_000))[0].0, K::Raise);
+}
+
+/// A remote patient's bed: its home devices are forgotten by the communication check (their
+/// silence is the care plan's), and an urgent care-plan alert is its own medium-priority
+/// technical alarm, apart from the bed's physiological alarms.
+#[test]
+fn a_remote_bed_has_no_comm_lost_and_its_own_care_plan_alarm() {
+    let mut m = machine();
+    let home = BedId::new("home", "p-01");
+    m.device_seen(&home, "cuff-1", T0);
+    let ev = m.tick(T0 + 5_000);
+    assert_eq!(kinds(&ev), [(K::Raise, COMM_LOST.into())]);
+    // Enrolled as a remote patient: the alarm resolves, and hours of silence raise nothing.
+    let ev = m.forget_devices(&home, T0 + 6_000);
+    assert_eq!(kinds(&ev), [(K::Resolve, COMM_LOST.into())]);
+    assert!(m.tick(T0 + 4 * 3_600_000).is_empty());
+    assert!(m.forget_devices(&home, T0 + 4 * 3_600_000).is_empty());
+
+    let t = T0 + 5 * 3_600_000;
+    let ev = m.care_plan(
+        &home,
+        true,
+        "remote patient home/p-01: reading bp missed",
+        t,
+    );
+    assert_eq!(kinds(&ev), [(K::Raise, CARE_PLAN.into())]);
+    assert_eq!(ev[0].priority, Priority::Medium);
+    assert!(ev[0].audible);
+    assert!(m.care_plan(&home, true, "the same", t + 1_000).is_empty());
+    // A physiological alarm on the bed beside it; acknowledging the care-plan one leaves it.
+    for dt in (2_000..=40_000).step_by(2_000) {
+        m.observe(
+            &home,
+            &Reading::new(Vital::SpO2, Some(80.0), t + dt),
+            t + dt,
+        );
+        m.tick(t + dt);
+    }
+    let a = m.active(t + 40_000);
+    assert!(a.iter().any(|x| !x.technical && x.audible), "{a:?}");
+    m.acknowledge("home/p-01/CARE_PLAN", "carl", t + 41_000)
+        .expect("acknowledged");
+    let a = m.active(t + 41_000);
+    assert_eq!(find(&a, CARE_PLAN).state, AlarmState::Acknowledged);
+    assert!(a.iter().any(|x| !x.technical && x.audible), "{a:?}");
+    // Nothing urgent stands: resolved.
+    let ev = m.care_plan(&home, false, "", t + 42_000);
+    assert_eq!(kinds(&ev), [(K::Resolve, CARE_PLAN.into())]);
 }
 
 #[test]
