@@ -128,6 +128,33 @@ async fn a_nurse_works_the_remote_worklist_and_reviews_a_patient() {
     )
     .await;
 
+    // ---- The patient who leaves the evening dose in the dispenser: the dose history lists
+    // the dispenser's events, taken and not taken.
+    click(c, "#remote-worklist tr[data-bed=\"home/h-13\"] td.who").await;
+    let doses = wait_js(
+        c,
+        Duration::from_secs(20),
+        "if (document.querySelector('#remote-record').dataset.bed !== 'home/h-13') return null;
+         const rows = [...document.querySelectorAll('#remote-doses tbody tr')];
+         const taken = rows.filter(r => r.dataset.event === 'taken').length;
+         const missed = rows.filter(r => r.dataset.event === 'missed').length;
+         return taken > 0 && missed > 0 ? { taken, missed } : null;",
+    )
+    .await;
+    assert!(
+        doses["taken"].as_i64().unwrap_or(0) > doses["missed"].as_i64().unwrap_or(0),
+        "{doses}"
+    );
+    screenshot(c, "remote-doses.png").await;
+    // Urgent care-plan alerts are on the alarm bar, as the beds' CARE_PLAN alarms.
+    wait_js(
+        c,
+        Duration::from_secs(20),
+        "return document.querySelector(\"#alarm-bar .alarm-item[data-bed^='home/'][data-alarm$='CARE_PLAN']\")
+           ? true : null;",
+    )
+    .await;
+
     // Leaving the record ends the timed view (closed in the backend before the log-out).
     assert!(
         js(

@@ -1,18 +1,18 @@
 // Remote patients (issue 15): the worklist of patients at home or seen by a mobile clinic, most
 // urgent first (the backend sorts it: urgent alerts, missed readings, findings awaiting review,
 // adherence below target), and a patient's record: their care plan drawn over time with each
-// slot's outcome (missed slots visible), their sparse readings as points, alerts, findings and
-// reviews, and the review form. Opens in place of the ward grid, like the bed detail. Every rule
+// slot's outcome (missed slots visible), their sparse readings as points, the dispensers' dose
+// history, alerts, findings and reviews, and the review form. Opens in place of the ward grid, like the bed detail. Every rule
 // and right is the backend's (commands/remote.rs); opening a record is audited and timed there.
 // Pure helpers are exported for the unit tests.
 
 import { api } from './api';
 import { apiError, can, formatDateTime, type AuthState } from './auth';
-import type { MessageOut, RemoteRecordOut, ReviewOut, SlotOut, WorkRowOut } from './bindings';
+import type { DoseOut, MessageOut, RemoteRecordOut, ReviewOut, SlotOut, WorkRowOut } from './bindings';
 import { h, table } from './dom';
 import { session } from './session';
 
-export type { MessageOut, RemoteRecordOut, ReviewOut, SlotOut, WorkRowOut };
+export type { DoseOut, MessageOut, RemoteRecordOut, ReviewOut, SlotOut, WorkRowOut };
 
 /** How often the open worklist and record read again (the watch evaluates every 10 s). */
 export const REMOTE_POLL_MS = 10_000;
@@ -107,6 +107,23 @@ export function messageLabel(m: Pick<MessageOut, 'kind' | 'reason' | 'item' | 'b
   return `Message from ${m.by}`;
 }
 
+/** Received more than a minute after it happened: a buffered upload. */
+export function uploadedLater(t: number, received: number): boolean {
+  return received - t > 60_000;
+}
+
+/** What the dispenser said of a dose: "taken", "taken after the dispenser's window", "not taken
+ * (the dispenser's window closed)"; with when it was due, if the dispenser said. */
+export function doseText(d: Pick<DoseOut, 'event' | 'due_ms'>): string {
+  const what =
+    d.event === 'taken'
+      ? 'taken'
+      : d.event === 'late'
+        ? "taken after the dispenser's window"
+        : "not taken (the dispenser's window closed)";
+  return d.due_ms === null || d.due_ms === undefined ? what : `${what}; due ${formatDateTime(d.due_ms)}`;
+}
+
 /** Horizontal position (0..width) of instant `t` on a time axis from `from` to `to`. */
 export function xOf(t: number, from: number, to: number, width: number): number {
   if (to <= from) return 0;
@@ -138,8 +155,7 @@ export function readingSeries(
       s = { unit: r.unit, points: [] };
       out.set(r.code, s);
     }
-    // Received more than a minute after it was taken: a buffered upload.
-    s.points.push({ t: r.t_ms, v: r.value, late: r.received_ms - r.t_ms > 60_000 });
+    s.points.push({ t: r.t_ms, v: r.value, late: uploadedLater(r.t_ms, r.received_ms) });
   }
   for (const s of out.values()) s.points.sort((a, b) => a.t - b.t);
   return out;
@@ -517,6 +533,21 @@ export class RemoteView {
         ),
       );
     }
+    const doses = h('tbody', {});
+    // Newest first, as the other tables of the record.
+    for (const d of [...rec.doses].reverse()) {
+      doses.append(
+        h(
+          'tr',
+          { 'data-event': d.event, class: d.event === 'missed' ? 'open' : '' },
+          h('td', {}, formatDateTime(d.t_ms)),
+          h('td', {}, d.medication),
+          h('td', {}, doseText(d)),
+          h('td', {}, d.device),
+          h('td', {}, uploadedLater(d.t_ms, d.received_ms) ? `uploaded ${formatDateTime(d.received_ms)}` : 'at once'),
+        ),
+      );
+    }
     const reviews = h('ul', { id: 'remote-reviews', class: 'remote-reviews' });
     for (const r of rec.reviews) reviews.append(h('li', {}, reviewText(r), r.note ? ` — “${r.note}”` : ''));
     const missed = rec.slots.filter((s) => s.state === 'missed').length;
@@ -536,6 +567,10 @@ export class RemoteView {
       scheduleChart(rec, now),
       h('h4', {}, 'Readings (hollow: uploaded later)'),
       ...(charts.length ? charts : [h('p', { class: 'hint' }, 'No readings in this period.')]),
+      h('h4', {}, 'Dose history (from the dispenser)'),
+      rec.doses.length
+        ? table({ id: 'remote-doses', class: 'data' }, ['When', 'Medication', 'Dispenser says', 'Device', 'Arrived'], doses)
+        : h('p', { class: 'hint' }, 'No dose events in this period.'),
       h('h4', {}, 'Care-plan alerts'),
       rec.alerts.length
         ? table({ id: 'remote-alerts', class: 'data' }, ['Alert', 'Item', 'Window', 'Level', 'State'], alerts)
@@ -551,7 +586,6 @@ export class RemoteView {
       rec.messages.length
         ? table({ id: 'remote-messages', class: 'data' }, ['Written', 'What', 'Text', 'Reached the patient'], messages)
         : h('p', { class: 'hint' }, 'None yet.'),
-      h('p', { class: 'hint' }, 'Dose history: no dispenser events are received by this station yet.'),
     );
   }
 }

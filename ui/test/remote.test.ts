@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   alertsText,
   attentionLabel,
+  doseText,
   findingsText,
   messageLabel,
   messageState,
@@ -10,6 +11,7 @@ import {
   reviewText,
   scheduleRows,
   slotText,
+  uploadedLater,
   windowText,
   xOf,
   type SlotOut,
@@ -109,5 +111,20 @@ describe('messages to the patient', () => {
     expect(messageState({ sent_ms: 0, delivered_ms: 60_000 })).toMatch(/^sent .*, delivered /);
     expect(messageLabel({ kind: 'reminder', reason: 'missed', item: 'weight', by: 'station' })).toBe('Reminder (missed) · weight');
     expect(messageLabel({ kind: 'message', reason: '', item: '', by: 'nina' })).toBe('Message from nina');
+  });
+});
+
+describe('dose history', () => {
+  it('says what the dispenser reported, with the time it was due when given', () => {
+    expect(doseText({ event: 'taken', due_ms: null })).toBe('taken');
+    expect(doseText({ event: 'late', due_ms: null })).toBe("taken after the dispenser's window");
+    expect(doseText({ event: 'missed', due_ms: null })).toBe("not taken (the dispenser's window closed)");
+    const due = Date.UTC(2026, 5, 1, 7);
+    expect(doseText({ event: 'taken', due_ms: due })).toMatch(/^taken; due \d{4}-\d{2}-\d{2} \d{2}:\d{2}/);
+  });
+
+  it('tells a buffered upload from an event sent at once', () => {
+    expect(uploadedLater(0, 60_000)).toBe(false);
+    expect(uploadedLater(0, 60_001)).toBe(true);
   });
 });

@@ -19,6 +19,9 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Message, DecodeError> {
             decode_wave(parsed.bed.clone(), &parsed.device, ch, payload).map(Message::Wave)
         }
         Stream::Status => decode_status(parsed.bed, parsed.device, payload).map(Message::Status),
+        Stream::Dose => {
+            crate::dose::decode_dose(parsed.bed, parsed.device, payload).map(Message::Dose)
+        }
         Stream::Fhir => crate::interop::fhir::decode(payload).map(|batch| Message::Batch {
             bed: parsed.bed,
             device: parsed.device,

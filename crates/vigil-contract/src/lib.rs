@@ -3,6 +3,8 @@
 //! - [`telemetry`]: the model every face shares — [`telemetry::BedId`], [`telemetry::DeviceId`]
 //!   (each with its one parser), readings, waveform samples, device status, batches — and the
 //!   native MQTT topic and JSON contract with its decoders.
+//! - [`dose`]: a medication dispenser's dose events (taken, late, missed) and the one parser
+//!   of a medication id.
 //! - [`codes`]: the vitals and waveform channels, their codes (MDC, LOINC), units and ranges.
 //! - [`interop`]: the FHIR R4 and HL7 v2 decoders and MLLP framing, onto the same model.
 //! - [`decode`]: one MQTT message in, one decoded message out, whichever payload its topic
@@ -13,5 +15,6 @@
 
 pub mod codes;
 pub mod decode;
+pub mod dose;
 pub mod interop;
 pub mod telemetry;

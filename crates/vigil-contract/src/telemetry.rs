@@ -2,8 +2,8 @@
 //! encoders devices (and the simulator) use. The normative description is `docs/telemetry.md`;
 //! keep the two in step.
 //!
-//! Topic tree: `vigil/v1/{ward}/{bed}/{device}/{stream}` where stream is `vitals`, `status` or
-//! `wave/{channel}`. Decoding never panics: every failure is a [`DecodeError`] whose
+//! Topic tree: `vigil/v1/{ward}/{bed}/{device}/{stream}` where stream is `vitals`, `status`,
+//! `wave/{channel}`, `fhir`, `hl7v2` or `dose` ([`crate::dose`]). Decoding never panics: every failure is a [`DecodeError`] whose
 //! [`DecodeError::reason`] is a stable key for the reject counters.
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -214,6 +214,8 @@ pub enum Stream {
     Fhir,
     /// HL7 v2 ORU^R01 (IHE PCD-01) from the device.
     Hl7v2,
+    /// A medication dispenser's dose event ([`crate::dose`]).
+    Dose,
 }
 
 /// A parsed telemetry topic.
@@ -247,6 +249,7 @@ impl Topic {
             [_, _, _, "status"] => Stream::Status,
             [_, _, _, "fhir"] => Stream::Fhir,
             [_, _, _, "hl7v2"] => Stream::Hl7v2,
+            [_, _, _, "dose"] => Stream::Dose,
             [_, _, _, "wave", ch] if valid_segment(ch) => Stream::Wave((*ch).to_string()),
             _ => return Err(bad()),
         };
@@ -275,6 +278,10 @@ impl Topic {
 
     pub fn hl7v2(bed: &BedId, device: &str) -> String {
         format!("{TOPIC_ROOT}/{}/{}/{device}/hl7v2", bed.ward, bed.bed)
+    }
+
+    pub fn dose(bed: &BedId, device: &str) -> String {
+        format!("{TOPIC_ROOT}/{}/{}/{device}/dose", bed.ward, bed.bed)
     }
 
     pub fn wave(bed: &BedId, device: &str, channel: &str) -> String {
@@ -424,6 +431,8 @@ pub enum Message {
         device: String,
         batch: Batch,
     },
+    /// A dispenser's dose event.
+    Dose(crate::dose::DoseEvent),
 }
 
 /// Numerics from one `vitals` message. Observations that failed validation are in `rejected`;
@@ -583,11 +592,15 @@ pub struct DeviceStatus {
     pub conditions: Vec<String>,
 }
 
-fn parse_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
+pub(crate) fn parse_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
     serde_json::from_slice(payload).map_err(|e| DecodeError::Json(truncate(&e.to_string(), 200)))
 }
 
-fn check_header(version: u32, topic_device: &str, device: &str) -> Result<(), DecodeError> {
+pub(crate) fn check_header(
+    version: u32,
+    topic_device: &str,
+    device: &str,
+) -> Result<(), DecodeError> {
     if version != CONTRACT_VERSION {
         return Err(DecodeError::Version(version));
     }

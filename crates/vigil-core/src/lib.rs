@@ -10,7 +10,7 @@
 //! The desktop shell (`src-tauri/`) and the command line (`vigilctl`) are faces over this
 //! crate. Architecture invariant: nothing here depends on Tauri or on any window.
 
-pub use vigil_contract::{codes, decode, telemetry};
+pub use vigil_contract::{codes, decode, dose, telemetry};
 
 pub mod alarms;
 pub mod audit;

@@ -249,16 +249,11 @@ pub fn parse_plan(tz: Tz, items: &[ItemSpec], rules: &[RuleSpec]) -> Result<Plan
         .iter()
         .cloned()
         .map(|mut spec| {
-            if spec.kind == Kind::Dose {
-                return Err(RemoteError::Invalid(format!(
-                    "item {}: dose schedules need a dispenser's dose events, which this station \
-                     does not receive yet",
-                    spec.id
-                )));
-            }
-            if spec.kind == Kind::Reading {
-                spec.measure = vital_measure(&format!("item {}", spec.id), &spec.measure)?;
-            }
+            spec.measure = match spec.kind {
+                Kind::Reading => vital_measure(&format!("item {}", spec.id), &spec.measure)?,
+                Kind::Dose => crate::dose::parse_medication(&spec.measure)
+                    .map_err(|e| RemoteError::Invalid(format!("item {}: {e}", spec.id)))?,
+            };
             Ok(Item::new(spec)?)
         })
         .collect::<Result<Vec<_>, RemoteError>>()?;

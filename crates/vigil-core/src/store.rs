@@ -231,6 +231,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/012_remote_alerts.sql"),
     include_str!("schema/013_remote_review.sql"),
     include_str!("schema/014_remote_messages.sql"),
+    include_str!("schema/015_doses.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -291,6 +292,8 @@ pub enum Op {
     Vitals(Arc<Vitals>, i64),
     Wave(Arc<WaveChunk>),
     Status(DeviceStatus),
+    /// A dispenser's dose event, and when the station received it (its clock, ms).
+    Dose(crate::dose::DoseEvent, i64),
     Alarm(AlarmEvent),
     /// Waveform chunks that never arrived.
     Gap(Gap),
@@ -645,6 +648,11 @@ fn write_batch(
                online = excluded.online, conditions = excluded.conditions,
                updated_ms = excluded.updated_ms",
         )?;
+        let mut ins_dose = tx.prepare_cached(
+            "INSERT OR IGNORE INTO doses (ward, bed, device, medication, event, t_ms, due_ms,
+               received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
         let mut ins_alarm = tx.prepare_cached(
             "INSERT INTO alarm_events (t_ms, ward, bed, alarm_id, code, kind, priority, value,
                limit_value, message, user_name, state, level, audible)
@@ -706,6 +714,19 @@ fn write_batch(
                         s.t_ms.unwrap_or_else(now_ms)
                     ])?;
                 }
+                Op::Dose(d, received_ms) => {
+                    let n = ins_dose.execute(params![
+                        d.bed.ward,
+                        d.bed.bed,
+                        d.device,
+                        d.medication,
+                        d.kind.as_str(),
+                        d.t_ms,
+                        d.due_ms,
+                        received_ms
+                    ])?;
+                    dups += u64::from(n == 0);
+                }
                 Op::Alarm(a) => {
                     ins_alarm.execute(params![
                         a.t_ms,
@@ -755,6 +776,12 @@ fn write_batch(
                     n += tx.execute(
                         "DELETE FROM numerics WHERE id IN
                            (SELECT id FROM numerics WHERE t_ms < ?1 LIMIT ?2)",
+                        params![trends_before_ms, PRUNE_STEP],
+                    )?;
+                    // Dose history is kept as long as the trends.
+                    n += tx.execute(
+                        "DELETE FROM doses WHERE id IN
+                           (SELECT id FROM doses WHERE t_ms < ?1 LIMIT ?2)",
                         params![trends_before_ms, PRUNE_STEP],
                     )?;
                     stats.pruned.fetch_add(n as u64, Ordering::Relaxed);

@@ -155,6 +155,12 @@ fn check_decoded(r: &Result<Message, DecodeError>, gaps: &mut GapTracker) {
             assert!(s.conditions.iter().all(|c| telemetry::valid_segment(c)));
         }
         Ok(Message::Batch { batch, .. }) => check_batch(batch),
+        Ok(Message::Dose(d)) => {
+            assert_eq!(
+                vigil_core::dose::parse_medication(&d.medication).as_deref(),
+                Ok(d.medication.as_str())
+            );
+        }
     }
 }
 
@@ -253,6 +259,7 @@ fn stream_str() -> impl Strategy<Value = String> {
         Just("status".to_string()),
         Just("fhir".to_string()),
         Just("hl7v2".to_string()),
+        Just("dose".to_string()),
         prop::sample::select(CHANNELS.iter().map(|c| c.name).collect::<Vec<_>>())
             .prop_map(|c| format!("wave/{c}")),
         segment_str().prop_map(|c| format!("wave/{c}")),
@@ -398,6 +405,7 @@ proptest! {
                     telemetry::Stream::Status => Topic::status(&t.bed, &t.device),
                     telemetry::Stream::Fhir => Topic::fhir(&t.bed, &t.device),
                     telemetry::Stream::Hl7v2 => Topic::hl7v2(&t.bed, &t.device),
+                    telemetry::Stream::Dose => Topic::dose(&t.bed, &t.device),
                     telemetry::Stream::Wave(c) => Topic::wave(&t.bed, &t.device, c),
                 };
                 prop_assert_eq!(again, topic);
@@ -530,6 +538,32 @@ proptest! {
                 prop_assert_eq!(s.t_ms, p.t.map(|t| t.timestamp_millis()));
             }
             other => prop_assert!(!valid, "{other:?}"),
+        }
+    }
+
+    /// Any dose event: decoded exactly when its medication id is one, with its time and kind;
+    /// otherwise the medication id is what is refused.
+    #[test]
+    fn dose_events_decode_or_refuse(
+        t in any_ms(),
+        medication in prop_oneof![3 => "[a-z0-9][a-z0-9_-]{0,31}", 1 => ".{0,40}"],
+        kind in prop::sample::select(vigil_core::dose::DoseKind::ALL.to_vec()),
+        seq in any::<u64>(),
+    ) {
+        let p = vigil_core::dose::DosePayload::new("disp-1", seq, utc_from_ms(t), &medication, kind);
+        let bytes = serde_json::to_vec(&p).expect("serialises");
+        let got = vigil_core::decode::decode(&Topic::dose(&BedId::new("home", "h-1"), "disp-1"), &bytes);
+        let mut gaps = GapTracker::default();
+        check_decoded(&got, &mut gaps);
+        let valid = vigil_core::dose::parse_medication(&medication).is_ok();
+        match got {
+            Ok(Message::Dose(d)) => {
+                prop_assert!(valid);
+                prop_assert_eq!(d.medication, medication.trim());
+                prop_assert_eq!((d.kind, d.t_ms, d.seq), (kind, t, seq));
+            }
+            Err(DecodeError::Invalid { field: "medication", .. }) => prop_assert!(!valid),
+            other => prop_assert!(false, "{other:?}"),
         }
     }
 

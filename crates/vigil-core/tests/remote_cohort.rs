@@ -2,7 +2,8 @@
 //! engine on a manual clock, the cohort's publisher on the same clock, its history uploaded at
 //! start and the cohort enrolled after it (as the zero-config station does), then two simulated
 //! days in half-hour steps. At every step the standing alerts are exactly those the script
-//! implies; at the end the missed-reading alerts are exactly the slots the script misses, the
+//! implies; at the end the missed-reading and missed-dose alerts are exactly the slots the
+//! script misses (a pill dispenser's skipped evening dose among them), the
 //! clinic's batches resolved what they raised as received late, the silent cuff is a silent
 //! device, and the clinic's out-of-order uploads are stored with their own times, in order.
 
@@ -251,7 +252,9 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
     let all = rows(&conn);
     let missed_standing: BTreeSet<Key> = all
         .iter()
-        .filter(|r| r.kind == "missed_reading" && r.resolution.is_none())
+        .filter(|r| {
+            (r.kind == "missed_reading" || r.kind == "missed_dose") && r.resolution.is_none()
+        })
         .map(|r| r.key.clone())
         .collect();
     assert_eq!(missed_standing, missed);
@@ -264,9 +267,18 @@ async fn a_cohort_on_compressed_time_raises_exactly_the_missed_alerts_its_script
         2,
         "the cuff's slots after it stopped"
     );
+    // The dispenser of the patient who skips the evening dose every other day: one of the
+    // two evenings, a missed dose (not a missed reading).
+    let skipper = cohort
+        .with(Behaviour::SkipsEveningDose)
+        .expect("skips doses");
+    assert_eq!(of(&skipper.bed.key()), 1, "one evening dose skipped");
+    assert!(all.iter().any(|r| r.key.0 == skipper.bed.key()
+        && r.key.1 == vigil_sim::cohort::MEDICATION
+        && r.kind == "missed_dose"));
     assert_eq!(
         missed.len(),
-        of(&forgetful.bed.key()) + of(&silent.bed.key()),
+        of(&forgetful.bed.key()) + of(&silent.bed.key()) + of(&skipper.bed.key()),
         "nobody else misses anything"
     );
 

@@ -15,19 +15,24 @@
 //! | scale   | `weight`  | `WEIGHT`   | `06:00-10:00`                           |                   |
 //! | oxi     | `spo2`    | `SPO2`     | `3/day 08:00-20:00`                     | PR                |
 //! | gluco   | `glucose` | `GLUCOSE`  | `07:00-08:30, 11:30-13:00, 17:30-19:00` |                   |
+//! | disp    | `metformin` (dose) | `metformin` | `07:00-09:00, 19:00-21:00`     |                   |
 //!
+//! A pill dispenser (`disp-h-13`, `disp-h-16`) sends a dose event instead of readings: `taken`
+//! when the patient takes the dose, and `missed` at the end of a window the patient let pass.
 //! Behaviours ([`Behaviour`]): most patients take every reading on time, somewhere inside its
 //! window; one forgets the evening blood pressure; one's weight climbs 0.8 kg a day (heart
 //! failure decompensating); one's cuff stops reporting [`CUFF_STOPS_AFTER_MS`] after the start;
 //! one is seen by a clinic that takes readings on time but uploads them every
 //! [`BATCH_EVERY_MS`] (on the UTC grid), newest first; one has an occasional hypoglycaemia
-//! (glucose about 55 mg/dL) and one an occasional low SpO2 (about 86 %). Nothing is taken before
+//! (glucose about 55 mg/dL) and one an occasional low SpO2 (about 86 %); one leaves the evening
+//! dose in the dispenser every other day. Nothing is taken before
 //! the start, and no slot whose window was open at the start is taken (the station does not
 //! expect those either).
 
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use vigil_contract::codes::Vital;
+use vigil_contract::dose::DoseKind;
 use vigil_contract::telemetry::BedId;
 use vigil_schedule::{Item, ItemSpec, Kind, RuleSpec, SlotKey};
 
@@ -51,6 +56,9 @@ pub const BATCH_EVERY_MS: i64 = 6 * HOUR;
 pub const WEIGHT_GAIN_KG_PER_DAY: f64 = 0.8;
 pub const WEIGHT_CLIMB_DAYS: f64 = 10.0;
 
+/// The medication of the cohort's dispensers (and their plan item's id).
+pub const MEDICATION: &str = "metformin";
+
 /// How a patient behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
@@ -68,6 +76,9 @@ pub enum Behaviour {
     Hypoglycaemia,
     /// On time; the midday SpO2 is about 86 % every other day.
     LowSpo2,
+    /// On time, but the evening dose stays in the dispenser every other day (the dispenser
+    /// reports it missed at the window's end).
+    SkipsEveningDose,
 }
 
 impl Behaviour {
@@ -80,6 +91,7 @@ impl Behaviour {
             Self::ClinicBatches => "clinic uploads in batches",
             Self::Hypoglycaemia => "occasional hypoglycaemia",
             Self::LowSpo2 => "occasional low SpO2",
+            Self::SkipsEveningDose => "skips the evening dose every other day",
         }
     }
 }
@@ -91,6 +103,8 @@ pub enum DeviceKind {
     Scale,
     Oximeter,
     GlucoseMeter,
+    /// A pill dispenser: dose events, no readings.
+    Dispenser,
 }
 
 impl DeviceKind {
@@ -100,6 +114,7 @@ impl DeviceKind {
             Self::Scale => "scale",
             Self::Oximeter => "oxi",
             Self::GlucoseMeter => "gluco",
+            Self::Dispenser => "disp",
         }
     }
 
@@ -110,19 +125,34 @@ impl DeviceKind {
             Self::Scale => "home scale",
             Self::Oximeter => "home pulse oximeter",
             Self::GlucoseMeter => "home glucose meter",
+            Self::Dispenser => "home pill dispenser",
         }
     }
 
-    /// The plan item the device's readings meet: id, measure, schedule.
-    pub fn item(self) -> (&'static str, Vital, &'static str) {
+    /// The plan item the device's readings (or doses) meet: id, kind, measure (a vital's code
+    /// or a medication id), schedule.
+    pub fn item(self) -> (&'static str, Kind, &'static str, &'static str) {
+        let reading = Kind::Reading;
         match self {
-            Self::Cuff => ("bp", Vital::NibpSys, "07:00-10:00, 18:00-21:00"),
-            Self::Scale => ("weight", Vital::Weight, "06:00-10:00"),
-            Self::Oximeter => ("spo2", Vital::SpO2, "3/day 08:00-20:00"),
+            Self::Cuff => (
+                "bp",
+                reading,
+                Vital::NibpSys.name(),
+                "07:00-10:00, 18:00-21:00",
+            ),
+            Self::Scale => ("weight", reading, Vital::Weight.name(), "06:00-10:00"),
+            Self::Oximeter => ("spo2", reading, Vital::SpO2.name(), "3/day 08:00-20:00"),
             Self::GlucoseMeter => (
                 "glucose",
-                Vital::Glucose,
+                reading,
+                Vital::Glucose.name(),
                 "07:00-08:30, 11:30-13:00, 17:30-19:00",
+            ),
+            Self::Dispenser => (
+                MEDICATION,
+                Kind::Dose,
+                MEDICATION,
+                "07:00-09:00, 19:00-21:00",
             ),
         }
     }
@@ -188,13 +218,15 @@ impl Reading {
 }
 
 /// One message a device sends: the readings of one measurement (a cuff's systolic, diastolic,
-/// mean and pulse rate), taken together.
+/// mean and pulse rate), taken together; or a dispenser's dose event (`dose`, no readings),
+/// `taken_ms` being when it happened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub device: String,
     pub taken_ms: i64,
     pub published_ms: i64,
     pub obs: Vec<(Vital, f64)>,
+    pub dose: Option<(&'static str, DoseKind)>,
 }
 
 /// A slot of a patient's plan as the script plays it.
@@ -206,7 +238,7 @@ pub struct ScriptSlot {
     pub key: SlotKey,
     pub start_ms: i64,
     pub end_ms: i64,
-    /// The reading taken in the window, if any: (taken, published).
+    /// The reading (or dose) taken in the window, if any: (taken, published).
     pub reading: Option<(i64, i64)>,
 }
 
@@ -263,7 +295,7 @@ const fn row(
 }
 
 use Behaviour as B;
-use DeviceKind::{Cuff, GlucoseMeter as Gluco, Oximeter as Oxi, Scale};
+use DeviceKind::{Cuff, Dispenser as Disp, GlucoseMeter as Gluco, Oximeter as Oxi, Scale};
 
 const LONDON: &str = "Europe/London";
 const NEW_YORK: &str = "America/New_York";
@@ -373,8 +405,8 @@ const ROSTER: [Row; PATIENTS] = [
         "Anjali Mehta",
         "1950-02-11",
         KOLKATA,
-        B::OnTime,
-        &[Cuff, Gluco],
+        B::SkipsEveningDose,
+        &[Cuff, Gluco, Disp],
         false,
     ),
     row(
@@ -398,7 +430,7 @@ const ROSTER: [Row; PATIENTS] = [
         "1943-01-18",
         LONDON,
         B::OnTime,
-        &[Cuff, Gluco],
+        &[Cuff, Gluco, Disp],
         false,
     ),
     row(
@@ -500,8 +532,8 @@ impl Cohort {
                 let items = devices
                     .iter()
                     .map(|d| {
-                        let (id, vital, times) = d.kind.item();
-                        ItemSpec::new(id, Kind::Reading, vital.name(), times)
+                        let (id, kind, measure, times) = d.kind.item();
+                        ItemSpec::new(id, kind, measure, times)
                     })
                     .collect();
                 let rules = match (r.behaviour, r.hypertensive) {
@@ -584,8 +616,8 @@ impl Cohort {
             return out;
         }
         for d in &p.devices {
-            let (id, _, times) = d.kind.item();
-            let Ok(item) = Item::parse(id, Kind::Reading, "x", times) else {
+            let (id, kind, _, times) = d.kind.item();
+            let Ok(item) = Item::parse(id, kind, "x", times) else {
                 continue; // the table's schedules parse (tested)
             };
             for s in item.slots(p.tz, utc(from_ms), utc(to_ms)) {
@@ -635,6 +667,13 @@ impl Cohort {
         if p.behaviour == B::ForgetsEvenings && d.kind == Cuff && key.index == 1 {
             return None;
         }
+        if p.behaviour == B::SkipsEveningDose
+            && d.kind == Disp
+            && key.index == 1
+            && day_number(key) % 2 == 1
+        {
+            return None;
+        }
         let len = end - start;
         let u = unit(
             self.seed,
@@ -665,28 +704,35 @@ impl Cohort {
         }
     }
 
-    /// The messages `p`'s devices send with readings taken in `[from_ms, to_ms)`, by taken time.
+    /// The messages `p`'s devices send with readings (or doses) taken in `[from_ms, to_ms)`, by
+    /// taken time; and a dispenser's `missed` event at the end of each window with no dose
+    /// taken (the instant it happens) in the range.
     pub fn taken(&self, p: &Patient, from_ms: i64, to_ms: i64) -> Vec<Message> {
         // Slots overlapping the range: a window opening a day before may hold a reading in it.
         let mut out: Vec<Message> = self
             .slots(p, from_ms.saturating_sub(DAY), to_ms.saturating_add(DAY))
             .into_iter()
             .filter_map(|s| {
-                let (taken, published) = s.reading?;
-                if taken < from_ms || taken >= to_ms {
-                    return None;
-                }
                 let kind = p
                     .devices
                     .iter()
                     .find(|d| d.kind.item().0 == s.item)
                     .map(|d| d.kind)?;
                 let device = p.device(kind)?.id.clone();
+                let (taken, published, event) = match (s.reading, kind) {
+                    (Some((taken, published)), _) => (taken, published, DoseKind::Taken),
+                    (None, Disp) => (s.end_ms, s.end_ms, DoseKind::Missed),
+                    (None, _) => return None,
+                };
+                if taken < from_ms || taken >= to_ms {
+                    return None;
+                }
                 Some(Message {
                     device,
                     taken_ms: taken,
                     published_ms: published,
                     obs: self.values(p, kind, &s.key, taken),
+                    dose: (kind == Disp).then_some((MEDICATION, event)),
                 })
             })
             .collect();
@@ -729,7 +775,7 @@ impl Cohort {
             .collect()
     }
 
-    /// The values of one measurement.
+    /// The values of one measurement (none for a dispenser's dose event).
     fn values(
         &self,
         p: &Patient,
@@ -790,6 +836,7 @@ impl Cohort {
                 };
                 vec![(Vital::Glucose, g)]
             }
+            Disp => Vec::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, Outgoing, Packet, QoS};
 use tokio::sync::watch;
 
+use vigil_contract::dose::DosePayload;
 use vigil_contract::telemetry::{
     utc_from_ms, BedId, DeviceId, ObservationPayload, Topic, VitalsPayload, CONTRACT_VERSION,
 };
@@ -144,6 +145,18 @@ pub fn payload(m: &Message, seq: u64) -> VitalsPayload {
     }
 }
 
+/// A dispenser's message as its dose event (stamped with when it happened), if it is one.
+pub fn dose_payload(m: &Message, seq: u64) -> Option<DosePayload> {
+    let (medication, event) = m.dose?;
+    Some(DosePayload::new(
+        &m.device,
+        seq,
+        utc_from_ms(m.taken_ms),
+        medication,
+        event,
+    ))
+}
+
 /// Sequence numbers: a device's publish instant times 64 plus its place among the device's
 /// messages of that instant.
 #[derive(Default)]
@@ -206,9 +219,16 @@ pub async fn run(
     let mut seqs = Seqs::default();
     let mut state = Progress::default();
     let send = |client: AsyncClient, bed: BedId, m: Message, seq: u64| async move {
-        let topic = Topic::vitals(&bed, &m.device);
-        let body = serde_json::to_vec(&payload(&m, seq)).unwrap_or_default();
-        client.publish(topic, QoS::AtLeastOnce, false, body).await
+        let (topic, body) = match dose_payload(&m, seq) {
+            Some(d) => (Topic::dose(&bed, &m.device), serde_json::to_vec(&d)),
+            None => (
+                Topic::vitals(&bed, &m.device),
+                serde_json::to_vec(&payload(&m, seq)),
+            ),
+        };
+        client
+            .publish(topic, QoS::AtLeastOnce, false, body.unwrap_or_default())
+            .await
     };
 
     // The history upload.
@@ -376,6 +396,37 @@ mod tests {
         assert_eq!(v.t.timestamp_millis(), m.taken_ms);
         assert!(m.published_ms > m.taken_ms);
         assert_eq!(v.obs.len(), m.obs.len());
+        assert!(dose_payload(m, 5).is_none());
+    }
+
+    #[test]
+    fn a_dispenser_sends_dose_events_taken_and_missed() {
+        let c = Cohort::new(1, 1_772_409_600_000);
+        let p = c
+            .with(cohort::Behaviour::SkipsEveningDose)
+            .expect("skips doses");
+        let sent = c.publications(p, c.origin_ms(), c.origin_ms() + 72 * HOUR);
+        let doses: Vec<DosePayload> = sent.iter().filter_map(|m| dose_payload(m, 1)).collect();
+        assert!(doses.iter().all(|d| d.medication == cohort::MEDICATION));
+        let missed = doses
+            .iter()
+            .filter(|d| d.event == vigil_contract::dose::DoseKind::Missed)
+            .count();
+        let missed_slots = c
+            .missed(p, c.origin_ms(), c.origin_ms() + 72 * HOUR)
+            .into_iter()
+            .filter(|s| s.item == cohort::MEDICATION)
+            .count();
+        assert!(missed >= 1, "{doses:?}");
+        assert_eq!(missed, missed_slots);
+        assert!(doses.len() > missed);
+        // A dose message carries no readings; its payload is stamped when it happened.
+        let m = sent.iter().find(|m| m.dose.is_some()).expect("a dose");
+        assert!(m.obs.is_empty());
+        assert_eq!(
+            dose_payload(m, 1).expect("dose").t.timestamp_millis(),
+            m.taken_ms
+        );
     }
 
     #[test]

@@ -235,8 +235,9 @@ pub enum PlanCmd {
     ///
     ///   [[item]]
     ///   id = "bp"                  # 1-32 of a-z 0-9 - _, unique in the plan
-    ///   kind = "reading"           # reading (dose: refused until dispensers' events are received)
-    ///   measure = "NIBP_SYS"       # a vital's code: NIBP_SYS, SPO2, ...
+    ///   kind = "reading"           # reading, or dose (met by a dispenser's taken dose)
+    ///   measure = "NIBP_SYS"       # a vital's code: NIBP_SYS, SPO2, ...; a dose's
+    ///                              # medication id as the dispenser reports it: metformin
     ///   times = "07:00-10:00, 18:00-21:00"
     ///   urgent_after_min = 60      # optional: missed warning -> urgent, minutes (60)
     ///   late_grace_min = 120       # optional: a late reading still counts, minutes (120)

@@ -582,12 +582,11 @@ fn refusals_change_nothing() {
             item("sugar", "reading", "GLUCOSE_X", "08:00 ± 1h"),
             "\"GLUCOSE_X\" is not a vital Vigil receives",
         ),
-        // A dose item: no dispenser's events are received yet, so its slots could only be
-        // missed.
+        // A dose item whose medication is not spelt as dispensers report it (one spelling).
         (
             "dose",
-            item("metformin", "dose", "metformin", "08:00 ± 1h"),
-            "dose schedules need a dispenser",
+            item("metformin", "dose", "Metformin", "08:00 ± 1h"),
+            "item metformin: invalid field medication: \"Metformin\" is not a medication id",
         ),
         // A file that is not a plan (a misspelt table) names what is wrong.
         ("typo", "[[items]]\nid = \"bp\"\n".to_string(), "items"),

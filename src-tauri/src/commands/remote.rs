@@ -17,7 +17,7 @@ use crate::session::{authorized, AuthState};
 
 /// The longest past a record shows, in days.
 pub const MAX_RECORD_DAYS: u32 = 31;
-/// Readings a record shows at most (the newest).
+/// Readings (and dose events) a record shows at most (the newest).
 pub const MAX_READINGS: usize = 5_000;
 
 /// A review as the window shows it.
@@ -149,6 +149,18 @@ pub struct ReadingOut {
     pub unit: String,
 }
 
+/// A dispenser's dose event (the dose history).
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
+pub struct DoseOut {
+    pub medication: String,
+    /// `taken`, `late` or `missed`, as the dispenser reported it.
+    pub event: &'static str,
+    pub device: String,
+    pub t_ms: i64,
+    pub due_ms: Option<i64>,
+    pub received_ms: i64,
+}
+
 /// A care-plan alert (missed reading or dose, silent devices).
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct AlertOut {
@@ -224,6 +236,8 @@ pub struct RemoteRecordOut {
     pub to_ms: i64,
     pub slots: Vec<SlotOut>,
     pub readings: Vec<ReadingOut>,
+    /// The dispensers' dose events, oldest first.
+    pub doses: Vec<DoseOut>,
     pub alerts: Vec<AlertOut>,
     pub findings: Vec<FindingOut>,
     pub reviews: Vec<ReviewOut>,
@@ -269,6 +283,17 @@ pub fn record(st: &AuthState, bed: &str, days: u32) -> Result<RemoteRecordOut, A
             received_ms: r.received_ms,
             value: r.value,
             unit: r.unit,
+        })
+        .collect();
+    let doses = review::doses(conn, &bed, from_ms, MAX_READINGS)?
+        .into_iter()
+        .map(|d| DoseOut {
+            medication: d.medication,
+            event: d.event.as_str(),
+            device: d.device,
+            t_ms: d.t_ms,
+            due_ms: d.due_ms,
+            received_ms: d.received_ms,
         })
         .collect();
     let alerts = watch::alerts(conn, p.stay)?
@@ -332,6 +357,7 @@ pub fn record(st: &AuthState, bed: &str, days: u32) -> Result<RemoteRecordOut, A
         to_ms,
         slots,
         readings,
+        doses,
         alerts,
         findings,
         reviews,

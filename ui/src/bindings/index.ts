@@ -362,6 +362,21 @@ export type DeviceRow = {
   live: string,
 };
 
+/**
+ * A dispenser's dose event (the dose history).
+ */
+export type DoseOut = {
+  medication: string,
+  /**
+   * `taken`, `late` or `missed`, as the dispenser reported it.
+   */
+  event: string,
+  device: string,
+  t_ms: number,
+  due_ms: number | null,
+  received_ms: number,
+};
+
 export type EngineState = {
   ward: string,
   broker: string,
@@ -600,6 +615,10 @@ export type RemoteRecordOut = {
   to_ms: number,
   slots: Array<SlotOut>,
   readings: Array<ReadingOut>,
+  /**
+   * The dispensers' dose events, oldest first.
+   */
+  doses: Array<DoseOut>,
   alerts: Array<AlertOut>,
   findings: Array<FindingOut>,
   reviews: Array<ReviewOut>,

@@ -69,6 +69,13 @@ pub(super) fn admit(
             s.bed = resolve(&s.device, &s.bed)?;
             vec![Message::Status(s)]
         }
+        // A dispenser that was offline uploads its events with their own (older) times, like
+        // a buffered upload of readings: accepted within the same age limit.
+        Message::Dose(mut d) => {
+            d.bed = resolve(&d.device, &d.bed)?;
+            policy.check_time(d.t_ms, now)?;
+            vec![Message::Dose(d)]
+        }
         Message::Batch { bed, device, batch } => {
             if let Some(d) = batch.device.as_deref().filter(|d| *d != device) {
                 return Err(telemetry::DecodeError::DeviceMismatch {

@@ -223,6 +223,8 @@ pub struct IngestCounters {
     pub messages: AtomicU64,
     pub samples: AtomicU64,
     pub readings: AtomicU64,
+    /// Dose events from dispensers (taken, late, missed), redeliveries included.
+    pub doses: AtomicU64,
     /// Readings stored as history but not alarmed on: taken before the device's last reading
     /// of the vital, or longer ago than the live window.
     pub late: AtomicU64,

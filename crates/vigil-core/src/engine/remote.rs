@@ -4,18 +4,23 @@
 //! database; then the readings stored since the last pass checked against the beds' limits (the
 //! alarms' own) and the plans' change rules, what breaches kept as findings to review. Each
 //! change is logged, sent to watchers ([`LiveEvent::Remote`]) and, when the station has them,
-//! to its desktop notifications.
+//! to its desktop notifications. A bed with an urgent alert standing has its `CARE_PLAN`
+//! technical alarm raised in the alarm machine (a tone, acknowledgement, escalation, sync, as
+//! any alarm), resolved when none stands.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::Level;
 
+use super::alarms::emit_alarm_events;
 use super::security::blocking;
 use super::{lock, LiveEvent, RemoteUpdate, Shared};
+use crate::alarms::state::CARE_PLAN;
 use crate::remote::review::{scan, FindingRow};
-use crate::remote::watch::{open, tick, AlertChange, Change, WatchSettings};
+use crate::remote::watch::{open, tick, urgent_beds, AlertChange, Change, WatchSettings};
 use crate::remote::{current_beds, engage};
 use crate::telemetry::BedId;
 
@@ -34,6 +39,9 @@ pub(super) async fn remote_loop(
         return;
     };
     let conn = Arc::new(Mutex::new(conn));
+    // The beds whose CARE_PLAN alarm this loop holds raised (read from the machine at the
+    // first pass: it may have been restored at start).
+    let mut alarmed: Option<BTreeSet<BedId>> = None;
     let mut timer = tokio::time::interval(every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -48,13 +56,23 @@ pub(super) async fn remote_loop(
             "remote patients' care plans not evaluated; retrying",
             "remote watch task failed",
         );
-        let alerts = blocking(
-            move || tick(&lock(&c), now, &settings),
+        let ticked = blocking(
+            move || {
+                let conn = lock(&c);
+                let alerts = tick(&conn, now, &settings)?;
+                Ok::<_, crate::remote::RemoteError>((alerts, urgent_beds(&conn)?))
+            },
             Level::ERROR,
             failed,
         )
-        .await
-        .unwrap_or_default();
+        .await;
+        let alerts = match ticked {
+            Some((alerts, urgent)) => {
+                care_plan_alarms(&shared, &mut alarmed, &urgent, now).await;
+                alerts
+            }
+            None => Vec::new(),
+        };
         let (c, s) = (Arc::clone(&conn), Arc::clone(&shared));
         let failed = (
             "remote patients' readings not checked for findings; retrying",
@@ -76,7 +94,17 @@ pub(super) async fn remote_loop(
                 let changed = **lock(&shared.remote_beds) != beds;
                 if changed {
                     subscribe_wards(&shared, &beds).await;
-                    *lock(&shared.remote_beds) = Arc::new(beds);
+                    let old =
+                        std::mem::replace(&mut *lock(&shared.remote_beds), Arc::new(beds.clone()));
+                    // The new remote beds' devices are no longer expected continuously (their
+                    // data before the enrolment may have armed communication-lost alarms).
+                    let events: Vec<_> = {
+                        let mut st = lock(&shared.state);
+                        beds.difference(&old)
+                            .flat_map(|b| st.alarms.forget_devices(b, now))
+                            .collect()
+                    };
+                    emit_alarm_events(&shared, events, now).await;
                 }
                 (findings, changed)
             }
@@ -103,6 +131,38 @@ pub(super) async fn remote_loop(
             beds_changed,
         })));
     }
+}
+
+/// Keep each remote bed's `CARE_PLAN` alarm in step with its urgent care-plan alerts
+/// (`urgent`: the beds with one standing, and what stands).
+async fn care_plan_alarms(
+    shared: &Shared,
+    alarmed: &mut Option<BTreeSet<BedId>>,
+    urgent: &BTreeMap<BedId, String>,
+    now: i64,
+) {
+    let events = {
+        let mut st = lock(&shared.state);
+        let before = alarmed.get_or_insert_with(|| {
+            st.alarms
+                .active(now)
+                .into_iter()
+                .filter(|a| a.code == CARE_PLAN)
+                .map(|a| a.bed)
+                .collect()
+        });
+        let mut events = Vec::new();
+        for (bed, what) in urgent {
+            let message = format!("remote patient {bed}: {what}");
+            events.extend(st.alarms.care_plan(bed, true, &message, now));
+        }
+        for bed in before.iter().filter(|b| !urgent.contains_key(*b)) {
+            events.extend(st.alarms.care_plan(bed, false, "", now));
+        }
+        *before = urgent.keys().cloned().collect();
+        events
+    };
+    emit_alarm_events(shared, events, now).await;
 }
 
 /// Patients' receipts recorded (a bad one counted as a reject), then the reminders and messages

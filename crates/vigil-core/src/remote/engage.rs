@@ -82,7 +82,8 @@ pub struct Notice {
     /// A reminder's reason: `due` (the window is open) or `missed` (it ended with nothing).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// A reminder's care plan item and what it measures (a vital's code).
+    /// A reminder's care plan item and what it measures (a vital's code, or a dose item's
+    /// medication id).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub item: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -150,23 +151,31 @@ fn measure_words(measure: &str) -> String {
 
 /// The reminder's words, in the patient's own time: "Time for your blood pressure reading
 /// (07:00–10:00)." / "Your blood pressure reading due 07:00–10:00 has not arrived. Please take
-/// it now."
+/// it now." A dose (`dose`, `measure` the medication id) is never "take it now": whether a
+/// missed dose is taken late is the care team's advice, not the station's.
 pub fn reminder_text(
     tz: chrono_tz::Tz,
+    dose: bool,
     measure: &str,
     from_ms: i64,
     to_ms: i64,
     missed: bool,
 ) -> String {
-    let (what, from, to) = (
-        measure_words(measure),
-        local_hm(tz, from_ms),
-        local_hm(tz, to_ms),
-    );
-    if missed {
-        format!("Your {what} reading due {from}–{to} has not arrived. Please take it now.")
-    } else {
-        format!("Time for your {what} reading ({from}–{to}).")
+    let (from, to) = (local_hm(tz, from_ms), local_hm(tz, to_ms));
+    match (dose, missed) {
+        (true, true) => format!(
+            "Your {measure} dose due {from}–{to} has not been taken from your dispenser. If you \
+             have not taken it, follow your care team's advice for a missed dose."
+        ),
+        (true, false) => format!("Time for your {measure} dose ({from}–{to})."),
+        (false, true) => format!(
+            "Your {} reading due {from}–{to} has not arrived. Please take it now.",
+            measure_words(measure)
+        ),
+        (false, false) => format!(
+            "Time for your {} reading ({from}–{to}).",
+            measure_words(measure)
+        ),
     }
 }
 
@@ -174,6 +183,8 @@ pub fn reminder_text(
 #[derive(Debug, Clone, Copy)]
 pub struct Slot<'a> {
     pub item: &'a str,
+    /// A dose item (`measure` is a medication id), else a reading.
+    pub dose: bool,
     pub measure: &'a str,
     pub slot_date: &'a str,
     pub slot_index: u32,
@@ -190,7 +201,14 @@ pub fn queue_reminder(
     missed: bool,
     now_ms: i64,
 ) -> Result<Option<i64>, RemoteError> {
-    let text = reminder_text(p.tz, slot.measure, slot.from_ms, slot.to_ms, missed);
+    let text = reminder_text(
+        p.tz,
+        slot.dose,
+        slot.measure,
+        slot.from_ms,
+        slot.to_ms,
+        missed,
+    );
     let n = conn.execute(
         "INSERT OR IGNORE INTO remote_messages
            (patient, kind, reason, item, slot_date, slot_index, measure, from_ms, to_ms, text,

@@ -495,6 +495,55 @@ pub fn readings(
     Ok(out)
 }
 
+/// A dispenser's dose event as a remote patient's record shows it (the dose history).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoseRow {
+    pub medication: String,
+    pub event: crate::dose::DoseKind,
+    pub device: String,
+    /// When it happened on the dispenser.
+    pub t_ms: i64,
+    /// When the dispenser had it scheduled, if it said.
+    pub due_ms: Option<i64>,
+    pub received_ms: i64,
+}
+
+/// The dose events of `bed` that happened since `from_ms` (the newest `limit`), oldest first.
+pub fn doses(
+    conn: &Connection,
+    bed: &BedId,
+    from_ms: i64,
+    limit: usize,
+) -> Result<Vec<DoseRow>, RemoteError> {
+    let mut q = conn.prepare_cached(
+        "SELECT medication, event, device, t_ms, due_ms, received_ms FROM doses
+         WHERE ward = ?1 AND bed = ?2 AND t_ms >= ?3
+         ORDER BY t_ms DESC, id DESC LIMIT ?4",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = q.query_map(params![bed.ward, bed.bed, from_ms, limit], |r| {
+        let event: String = r.get(1)?;
+        let event = crate::dose::DoseKind::parse(&event).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                format!("unknown dose event {event:?}").into(),
+            )
+        })?;
+        Ok(DoseRow {
+            medication: r.get(0)?,
+            event,
+            device: r.get(2)?,
+            t_ms: r.get(3)?,
+            due_ms: r.get(4)?,
+            received_ms: r.get(5)?,
+        })
+    })?;
+    let mut out: Vec<DoseRow> = rows.collect::<Result<_, _>>()?;
+    out.reverse();
+    Ok(out)
+}
+
 /// A review as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewRow {

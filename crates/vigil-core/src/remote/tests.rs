@@ -304,17 +304,16 @@ fn plan_versions_are_kept_in_order_with_who_set_them() {
         urgent_after_min: 30,
         ..ItemSpec::new("weight", Kind::Reading, "WEIGHT", "06:00-10:00")
     });
-    // Doses need a dispenser's events, which the station does not receive yet: refused, never
-    // a slot that could only be missed.
+    // A dose item names its medication as dispensers report it (one spelling, lower case).
     let mut with_dose = items.clone();
     with_dose.push(ItemSpec::new(
         "metformin",
         Kind::Dose,
-        "metformin",
+        "Metformin",
         "08:00 ± 1h",
     ));
     let e = set_plan(s.conn(), &s.plan, &b, &with_dose, &[], T + 5).unwrap_err();
-    assert!(e.to_string().contains("dose"), "{e}");
+    assert!(e.to_string().contains("is not a medication id"), "{e}");
     let v2 = set_plan(s.conn(), &s.plan, &b, &items, &[], T + 5).expect("v2");
     let v3 = set_plan(s.conn(), &s.plan, &b, &[], &[], T + 6).expect("v3: no items");
     assert_eq!((v2.version, v3.version), (2, 3));

@@ -8,6 +8,10 @@
 //!   (`vigil_schedule::evaluate`). A reading taken in the window but received after it (a
 //!   buffered upload, the clinic's batch) resolves it as *received late*; one taken after the
 //!   window within the item's late grace as *taken late*. Never a new breach.
+//! - **Missed dose**: the same for a dose item, met by a dispenser's `taken` or `late` event of
+//!   the item's medication (table `doses`, by the dispenser's time); the dispenser's own
+//!   `missed` event is history, and the plan's window decides (a dose taken after the
+//!   dispenser gave up still counts within the late grace).
 //! - **Device silent**: no reading at all from the patient's bed for
 //!   [`WatchSettings::silent_after_ms`] (battery, connectivity, a cuff that stopped reporting):
 //!   a technical alert, urgent after twice that; resolved when data arrives.
@@ -161,6 +165,9 @@ pub struct StayView<'a> {
     pub pauses: &'a [(i64, Option<i64>)],
     /// The readings received by the bed, by measure (vital code), over the lookback.
     pub readings: &'a HashMap<String, Vec<Received>>,
+    /// The doses the bed's dispensers say were taken (`taken` or `late`), by medication id,
+    /// over the lookback: what meets a dose item.
+    pub doses: &'a HashMap<String, Vec<Received>>,
     /// When the bed last received any reading (however old), if ever.
     pub last_data_ms: Option<i64>,
 }
@@ -211,8 +218,11 @@ pub fn expected_slots<'a>(
         }
         let tz = v.plan.tz();
         for item in v.plan.items() {
-            let events: Vec<Event> = stay
-                .readings
+            let events_of = match item.kind() {
+                Kind::Reading => stay.readings,
+                Kind::Dose => stay.doses,
+            };
+            let events: Vec<Event> = events_of
                 .get(item.measure())
                 .map(|r| {
                     r.iter()
@@ -420,11 +430,76 @@ fn readings_since(
     Ok(out)
 }
 
-/// When a bed last received any reading, if ever.
+/// The taken doses (`taken`, `late`) of every current stay taken since `since_ms`, by stay and
+/// medication.
+fn doses_since(
+    conn: &Connection,
+    since_ms: i64,
+) -> Result<HashMap<i64, HashMap<String, Vec<Received>>>, RemoteError> {
+    let mut q = conn.prepare_cached(
+        "SELECT p.id, d.medication, d.t_ms, d.received_ms
+         FROM remote_patients p
+         JOIN doses d ON d.ward = p.ward AND d.bed = p.bed
+         WHERE p.discharged_ms IS NULL AND d.t_ms >= ?1 AND d.event IN ('taken', 'late')",
+    )?;
+    let mut out: HashMap<i64, HashMap<String, Vec<Received>>> = HashMap::new();
+    let rows = q.query_map([since_ms], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            Received {
+                taken_ms: r.get(2)?,
+                received_ms: r.get(3)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (stay, medication, rec) = row?;
+        out.entry(stay)
+            .or_default()
+            .entry(medication)
+            .or_default()
+            .push(rec);
+    }
+    Ok(out)
+}
+
+/// One bed's taken doses (`taken`, `late`) taken since `since_ms`, by medication.
+fn bed_doses_since(
+    conn: &Connection,
+    bed: &BedId,
+    since_ms: i64,
+) -> Result<HashMap<String, Vec<Received>>, RemoteError> {
+    let mut q = conn.prepare_cached(
+        "SELECT medication, t_ms, received_ms FROM doses
+         WHERE ward = ?1 AND bed = ?2 AND t_ms >= ?3 AND event IN ('taken', 'late')",
+    )?;
+    let rows = q.query_map(params![bed.ward, bed.bed, since_ms], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Received {
+                taken_ms: r.get(1)?,
+                received_ms: r.get(2)?,
+            },
+        ))
+    })?;
+    let mut out: HashMap<String, Vec<Received>> = HashMap::new();
+    for row in rows {
+        let (medication, rec) = row?;
+        out.entry(medication).or_default().push(rec);
+    }
+    Ok(out)
+}
+
+/// When a bed last received anything from its devices (a reading or a dose event), if ever.
 fn last_data(conn: &Connection, bed: &BedId) -> Result<Option<i64>, RemoteError> {
     Ok(conn
         .query_row(
-            "SELECT MAX(COALESCE(received_ms, t_ms)) FROM numerics WHERE ward = ?1 AND bed = ?2",
+            "SELECT MAX(t) FROM (
+               SELECT MAX(COALESCE(received_ms, t_ms)) AS t FROM numerics
+                 WHERE ward = ?1 AND bed = ?2
+               UNION ALL
+               SELECT MAX(received_ms) FROM doses WHERE ward = ?1 AND bed = ?2)",
             params![bed.ward, bed.bed],
             |r| r.get::<_, Option<i64>>(0),
         )
@@ -460,6 +535,7 @@ fn open_alerts(conn: &Connection) -> Result<Vec<Open>, RemoteError> {
 struct Inputs {
     stays: Vec<RemotePatient>,
     readings: HashMap<i64, HashMap<String, Vec<Received>>>,
+    doses: HashMap<i64, HashMap<String, Vec<Received>>>,
     versions: HashMap<i64, Vec<PlanVersion>>,
     pauses: HashMap<i64, Vec<(i64, Option<i64>)>>,
 }
@@ -482,6 +558,7 @@ impl Inputs {
         Ok(Self {
             stays: current(conn)?,
             readings: readings_since(conn, readings_since_ms)?,
+            doses: doses_since(conn, readings_since_ms)?,
             versions,
             pauses,
         })
@@ -498,6 +575,7 @@ impl Inputs {
             versions: self.versions.get(&p.stay).map_or(&[], Vec::as_slice),
             pauses: self.pauses.get(&p.stay).map_or(&[], Vec::as_slice),
             readings: self.readings.get(&p.stay).unwrap_or(empty),
+            doses: self.doses.get(&p.stay).unwrap_or(empty),
             last_data_ms,
         }
     }
@@ -591,6 +669,7 @@ pub fn tick(
         let Inputs {
             stays,
             readings,
+            doses,
             versions,
             pauses,
         } = Inputs::read(tx, horizon.saturating_sub(24 * 3_600_000))?;
@@ -604,8 +683,15 @@ pub fn tick(
         for p in &stays {
             beds.insert(p.stay, p);
             let mine = readings.get(&p.stay).unwrap_or(&empty);
-            // The last data: from the lookback's readings, else (a silent bed) the whole history.
-            let mut last = mine.values().flatten().map(|r| r.received_ms).max();
+            let my_doses = doses.get(&p.stay).unwrap_or(&empty);
+            // The last data: from the lookback's readings and doses, else (a silent bed) the
+            // whole history.
+            let mut last = mine
+                .values()
+                .chain(my_doses.values())
+                .flatten()
+                .map(|r| r.received_ms)
+                .max();
             if last.is_none() {
                 last = last_data(tx, &p.bed)?;
             }
@@ -614,6 +700,7 @@ pub fn tick(
                 versions: versions.get(&p.stay).map_or(&[], Vec::as_slice),
                 pauses: pauses.get(&p.stay).map_or(&[], Vec::as_slice),
                 readings: mine,
+                doses: my_doses,
                 last_data_ms: last,
             };
             for f in assess(&view, at, settings) {
@@ -634,6 +721,7 @@ pub fn tick(
                 };
                 let slot = super::engage::Slot {
                     item: &f.key.item,
+                    dose: f.kind == AlertKind::MissedDose,
                     measure: &f.measure,
                     slot_date: &f.key.slot_date,
                     slot_index: f.key.slot_index,
@@ -769,6 +857,40 @@ pub struct AlertRow {
     pub resolution: Option<String>,
 }
 
+/// The current remote beds on which an urgent care-plan alert stands, each with what stands
+/// ("reading bp missed; devices silent"): what the engine raises as the bed's
+/// [`crate::alarms::state::CARE_PLAN`] alarm.
+pub fn urgent_beds(conn: &Connection) -> Result<BTreeMap<BedId, String>, RemoteError> {
+    let mut q = conn.prepare_cached(
+        "SELECT p.ward, p.bed, a.kind, a.item FROM remote_alerts a
+         JOIN remote_patients p ON p.id = a.patient
+         WHERE a.resolved_ms IS NULL AND a.level = 'urgent' AND p.discharged_ms IS NULL
+         ORDER BY p.ward, p.bed, a.from_ms, a.id",
+    )?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            BedId::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out: BTreeMap<BedId, Vec<String>> = BTreeMap::new();
+    for row in rows {
+        let (bed, kind, item) = row?;
+        let what = match AlertKind::parse(&kind) {
+            Some(AlertKind::MissedReading) => format!("reading {item} missed"),
+            Some(AlertKind::MissedDose) => format!("dose {item} missed"),
+            Some(AlertKind::DeviceSilent) => "devices silent".to_string(),
+            None => format!("{kind} {item}"),
+        };
+        let list = out.entry(bed).or_default();
+        if !list.contains(&what) {
+            list.push(what);
+        }
+    }
+    Ok(out.into_iter().map(|(b, l)| (b, l.join("; "))).collect())
+}
+
 /// A stay's alerts, newest window first.
 pub fn alerts(conn: &Connection, stay: i64) -> Result<Vec<AlertRow>, RemoteError> {
     let mut q = conn.prepare_cached(
@@ -851,11 +973,13 @@ pub fn slots_of(
             readings.entry(code).or_default().push(rec);
         }
     }
+    let doses = bed_doses_since(conn, &p.bed, from_ms.saturating_sub(24 * 3_600_000))?;
     let view = StayView {
         patient: p,
         versions: &versions,
         pauses: &pauses,
         readings: &readings,
+        doses: &doses,
         last_data_ms: None,
     };
     let mut out: Vec<SlotRow> = expected_slots(&view, from_ms, until_ms, now_ms)

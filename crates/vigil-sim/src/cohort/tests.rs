@@ -121,6 +121,50 @@ fn the_forgetful_patient_never_takes_the_evening_blood_pressure() {
 }
 
 #[test]
+fn the_dose_skipper_leaves_every_other_evening_dose_and_the_dispenser_says_so() {
+    let c = cohort();
+    let p = patient(&c, B::SkipsEveningDose);
+    let doses: Vec<ScriptSlot> = c
+        .slots(p, T0, T0 + 6 * DAY)
+        .into_iter()
+        .filter(|s| s.item == MEDICATION)
+        .collect();
+    assert_eq!(doses.len(), 12, "twice a day");
+    let missed: Vec<&ScriptSlot> = doses.iter().filter(|s| s.is_missed()).collect();
+    assert_eq!(missed.len(), 3, "every other evening: {missed:?}");
+    assert!(missed.iter().all(|s| s.key.index == 1));
+    // Each taken dose is a `taken` event of the dispenser, sent at once; each missed one a
+    // `missed` event at the window's end; never a reading.
+    let sent: Vec<Message> = c
+        .taken(p, T0, T0 + 6 * DAY)
+        .into_iter()
+        .filter(|m| m.device.starts_with("disp-"))
+        .collect();
+    assert_eq!(sent.len(), doses.len());
+    for m in &sent {
+        assert!(m.obs.is_empty());
+        let (medication, event) = m.dose.expect("a dose event");
+        assert_eq!(medication, MEDICATION);
+        let slot = doses
+            .iter()
+            .find(|s| s.start_ms <= m.taken_ms && m.taken_ms <= s.end_ms)
+            .expect("in a window");
+        match event {
+            DoseKind::Taken => assert_eq!(slot.reading, Some((m.taken_ms, m.published_ms))),
+            DoseKind::Missed => assert_eq!((slot.reading, m.taken_ms), (None, slot.end_ms)),
+            DoseKind::Late => panic!("the script sends no late events"),
+        }
+    }
+    // The on-time patient with a dispenser misses nothing.
+    let on_time = c
+        .patients()
+        .iter()
+        .find(|q| q.behaviour == B::OnTime && q.device(Disp).is_some())
+        .expect("an on-time patient with a dispenser");
+    assert!(c.missed(on_time, T0, T0 + 6 * DAY).is_empty());
+}
+
+#[test]
 fn the_cuff_stops_and_every_slot_after_is_missed() {
     let c = cohort();
     let p = patient(&c, B::CuffStops);
@@ -269,7 +313,14 @@ proptest! {
             let slots = c.slots(p, origin, to + DAY);
             for m in c.taken(p, from, to) {
                 prop_assert!(from <= m.taken_ms && m.taken_ms < to && m.taken_ms >= origin);
-                prop_assert!(slots.iter().any(|s| s.reading == Some((m.taken_ms, m.published_ms))));
+                if m.dose.is_some_and(|(_, e)| e == DoseKind::Missed) {
+                    // A dispenser's missed event: at the end of a window with nothing taken.
+                    prop_assert!(slots.iter().any(|s| s.item == MEDICATION
+                        && s.reading.is_none()
+                        && s.end_ms == m.taken_ms));
+                } else {
+                    prop_assert!(slots.iter().any(|s| s.reading == Some((m.taken_ms, m.published_ms))));
+                }
             }
             for m in c.publications(p, from, to) {
                 prop_assert!(from <= m.published_ms && m.published_ms < to);
@@ -279,6 +330,7 @@ proptest! {
                 let why = match p.behaviour {
                     B::ForgetsEvenings => s.item == "bp" && s.key.index == 1,
                     B::CuffStops => s.item == "bp" && s.end_ms > origin + CUFF_STOPS_AFTER_MS,
+                    B::SkipsEveningDose => s.item == MEDICATION && s.key.index == 1,
                     _ => false,
                 };
                 prop_assert!(why, "{} missed {:?}", p.bed, s);
