@@ -13,7 +13,7 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use support::{mosquitto_with, remote_engine, until};
 use vigil_core::alarms::state::CARE_PLAN;
-use vigil_core::auth::{Actor, AuthConfig, AuthService, Role};
+use vigil_core::auth::{Actor, AuthConfig, AuthService, Authorized, Role};
 use vigil_core::codes::Vital;
 use vigil_core::dose::{DoseKind, DosePayload};
 use vigil_core::engine::ManualClock;
@@ -63,6 +63,30 @@ fn care_plan_events(db: &Path, bed: &BedId) -> Vec<(String, String)> {
     .expect("rows")
 }
 
+/// A charge nurse (created here) enrols a patient in London in `bed` at `T0`: the station's
+/// account service and the charge nurse's proof for setting plans.
+fn enrolled(db: &Path, bed: &BedId, mrn: &str, name: &str) -> (AuthService, Authorized) {
+    let mut svc = AuthService::open(db, AuthConfig::default()).expect("auth");
+    let carl = Actor::Local("test".into());
+    svc.create_user(&carl, "carl", Role::ChargeNurse, PW, T0)
+        .expect("user");
+    let session = svc.login("carl", PW, T0).expect("login");
+    let manage = svc
+        .authorize(Some(&session), remote::MANAGE, T0)
+        .expect("manage");
+    let plan = svc
+        .authorize(Some(&session), remote::PLAN, T0)
+        .expect("plan");
+    let patient = NewRemotePatient {
+        mrn,
+        name,
+        dob: "1948-03-02",
+        tz: "Europe/London",
+    };
+    remote::enrol(svc.connection(), &manage, bed, &patient, T0).expect("enrol");
+    (svc, plan)
+}
+
 async fn wait_alerts(
     db: &Path,
     what: &str,
@@ -83,30 +107,8 @@ async fn a_missed_reading_rises_on_the_engine_clock_and_a_buffered_upload_resolv
 
     // A charge nurse enrols the patient and sets blood pressure twice a day, 07:00-10:00 and
     // 18:00-21:00 London time (06:00-09:00Z and 17:00-20:00Z).
-    let mut svc = AuthService::open(&db, AuthConfig::default()).expect("auth");
-    svc.create_user(
-        &Actor::Local("test".into()),
-        "carl",
-        Role::ChargeNurse,
-        PW,
-        T0,
-    )
-    .expect("user");
-    let session = svc.login("carl", PW, T0).expect("login");
-    let manage = svc
-        .authorize(Some(&session), remote::MANAGE, T0)
-        .expect("manage");
-    let plan = svc
-        .authorize(Some(&session), remote::PLAN, T0)
-        .expect("plan");
     let bed = BedId::new("home", "p-01");
-    let patient = NewRemotePatient {
-        mrn: "MRN-77",
-        name: "Ada Home",
-        dob: "1948-03-02",
-        tz: "Europe/London",
-    };
-    remote::enrol(svc.connection(), &manage, &bed, &patient, T0).expect("enrol");
+    let (svc, plan) = enrolled(&db, &bed, "MRN-77", "Ada Home");
     let bp = [ItemSpec::new(
         "bp",
         Kind::Reading,
@@ -252,30 +254,8 @@ async fn a_dispensers_dose_events_meet_the_plan_and_a_missed_dose_is_its_own_ale
 
     // Metformin twice a day, 07:00-09:00 and 19:00-21:00 London (06:00-08:00Z, 18:00-20:00Z),
     // late grace 60 min; and a medication id as dispensers never spell it is refused.
-    let mut svc = AuthService::open(&db, AuthConfig::default()).expect("auth");
-    svc.create_user(
-        &Actor::Local("test".into()),
-        "carl",
-        Role::ChargeNurse,
-        PW,
-        T0,
-    )
-    .expect("user");
-    let session = svc.login("carl", PW, T0).expect("login");
-    let manage = svc
-        .authorize(Some(&session), remote::MANAGE, T0)
-        .expect("manage");
-    let plan = svc
-        .authorize(Some(&session), remote::PLAN, T0)
-        .expect("plan");
     let bed = BedId::new("home", "p-02");
-    let patient = NewRemotePatient {
-        mrn: "MRN-78",
-        name: "Bert Home",
-        dob: "1950-01-09",
-        tz: "Europe/London",
-    };
-    remote::enrol(svc.connection(), &manage, &bed, &patient, T0).expect("enrol");
+    let (svc, plan) = enrolled(&db, &bed, "MRN-78", "Bert Home");
     let bad = [ItemSpec::new(
         "metformin",
         Kind::Dose,

@@ -395,11 +395,41 @@ pub(super) fn counted_sql() -> String {
     format!("({})", names.join(", "))
 }
 
+/// What was received, by measure (a vital's code, or a dose item's medication id).
+type ByMeasure = HashMap<String, Vec<Received>>;
+
+/// Run `q` (columns: stay, measure, taken, received) and group its rows by stay and measure.
+fn grouped(
+    q: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<HashMap<i64, ByMeasure>, RemoteError> {
+    let mut out: HashMap<i64, ByMeasure> = HashMap::new();
+    let rows = q.query_map(params, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            Received {
+                taken_ms: r.get(2)?,
+                received_ms: r.get(3)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (stay, measure, rec) = row?;
+        out.entry(stay)
+            .or_default()
+            .entry(measure)
+            .or_default()
+            .push(rec);
+    }
+    Ok(out)
+}
+
 /// Every current stay's readings over the lookback, by stay and measure.
 fn readings_since(
     conn: &Connection,
     since_ms: i64,
-) -> Result<HashMap<i64, HashMap<String, Vec<Received>>>, RemoteError> {
+) -> Result<HashMap<i64, ByMeasure>, RemoteError> {
     let mut q = conn.prepare_cached(&format!(
         "SELECT p.id, n.code, n.t_ms, COALESCE(n.received_ms, n.t_ms)
          FROM remote_patients p
@@ -408,87 +438,41 @@ fn readings_since(
            AND n.status IN {}",
         counted_sql()
     ))?;
-    let mut out: HashMap<i64, HashMap<String, Vec<Received>>> = HashMap::new();
-    let rows = q.query_map([since_ms], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            Received {
-                taken_ms: r.get(2)?,
-                received_ms: r.get(3)?,
-            },
-        ))
-    })?;
-    for row in rows {
-        let (stay, code, rec) = row?;
-        out.entry(stay)
-            .or_default()
-            .entry(code)
-            .or_default()
-            .push(rec);
-    }
-    Ok(out)
+    grouped(&mut q, [since_ms])
 }
 
 /// The taken doses (`taken`, `late`) of every current stay taken since `since_ms`, by stay and
 /// medication.
-fn doses_since(
-    conn: &Connection,
-    since_ms: i64,
-) -> Result<HashMap<i64, HashMap<String, Vec<Received>>>, RemoteError> {
+fn doses_since(conn: &Connection, since_ms: i64) -> Result<HashMap<i64, ByMeasure>, RemoteError> {
     let mut q = conn.prepare_cached(
         "SELECT p.id, d.medication, d.t_ms, d.received_ms
          FROM remote_patients p
          JOIN doses d ON d.ward = p.ward AND d.bed = p.bed
          WHERE p.discharged_ms IS NULL AND d.t_ms >= ?1 AND d.event IN ('taken', 'late')",
     )?;
-    let mut out: HashMap<i64, HashMap<String, Vec<Received>>> = HashMap::new();
-    let rows = q.query_map([since_ms], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            Received {
-                taken_ms: r.get(2)?,
-                received_ms: r.get(3)?,
-            },
-        ))
-    })?;
-    for row in rows {
-        let (stay, medication, rec) = row?;
-        out.entry(stay)
-            .or_default()
-            .entry(medication)
-            .or_default()
-            .push(rec);
-    }
-    Ok(out)
+    grouped(&mut q, [since_ms])
 }
 
-/// One bed's taken doses (`taken`, `late`) taken since `since_ms`, by medication.
-fn bed_doses_since(
+/// One bed's readings that count and taken doses, taken since `since_ms`: (readings by vital,
+/// doses by medication).
+fn bed_received_since(
     conn: &Connection,
     bed: &BedId,
     since_ms: i64,
-) -> Result<HashMap<String, Vec<Received>>, RemoteError> {
-    let mut q = conn.prepare_cached(
-        "SELECT medication, t_ms, received_ms FROM doses
+) -> Result<(ByMeasure, ByMeasure), RemoteError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT 0, code, t_ms, COALESCE(received_ms, t_ms) FROM numerics
+         WHERE ward = ?1 AND bed = ?2 AND t_ms >= ?3 AND value IS NOT NULL AND status IN {}
+         UNION ALL
+         SELECT 1, medication, t_ms, received_ms FROM doses
          WHERE ward = ?1 AND bed = ?2 AND t_ms >= ?3 AND event IN ('taken', 'late')",
-    )?;
-    let rows = q.query_map(params![bed.ward, bed.bed, since_ms], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Received {
-                taken_ms: r.get(1)?,
-                received_ms: r.get(2)?,
-            },
-        ))
-    })?;
-    let mut out: HashMap<String, Vec<Received>> = HashMap::new();
-    for row in rows {
-        let (medication, rec) = row?;
-        out.entry(medication).or_default().push(rec);
-    }
-    Ok(out)
+        counted_sql()
+    ))?;
+    let mut both = grouped(&mut q, params![bed.ward, bed.bed, since_ms])?;
+    Ok((
+        both.remove(&0).unwrap_or_default(),
+        both.remove(&1).unwrap_or_default(),
+    ))
 }
 
 /// When a bed last received anything from its devices (a reading or a dose event), if ever.
@@ -949,31 +933,9 @@ pub fn slots_of(
         .into_iter()
         .map(|z| (z.from_ms, z.to_ms))
         .collect();
-    let mut readings: HashMap<String, Vec<Received>> = HashMap::new();
-    {
-        let mut q = conn.prepare_cached(&format!(
-            "SELECT code, t_ms, COALESCE(received_ms, t_ms) FROM numerics
-             WHERE ward = ?1 AND bed = ?2 AND t_ms >= ?3 AND value IS NOT NULL
-               AND status IN {}",
-            counted_sql()
-        ))?;
-        // A day before the range: a slot's late grace may reach back.
-        let since = from_ms.saturating_sub(24 * 3_600_000);
-        let rows = q.query_map(params![p.bed.ward, p.bed.bed, since], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                Received {
-                    taken_ms: r.get(1)?,
-                    received_ms: r.get(2)?,
-                },
-            ))
-        })?;
-        for row in rows {
-            let (code, rec) = row?;
-            readings.entry(code).or_default().push(rec);
-        }
-    }
-    let doses = bed_doses_since(conn, &p.bed, from_ms.saturating_sub(24 * 3_600_000))?;
+    // A day before the range: a slot's late grace may reach back.
+    let (readings, doses) =
+        bed_received_since(conn, &p.bed, from_ms.saturating_sub(24 * 3_600_000))?;
     let view = StayView {
         patient: p,
         versions: &versions,
