@@ -309,6 +309,9 @@ pub struct AlarmMachine {
     /// When each bed was first seen.
     beds: BTreeMap<BedId, i64>,
     devices: BTreeMap<(BedId, String), DeviceTrack>,
+    /// Remote patients' beds: their devices report a few times a day, never checked for
+    /// [`COMM_LOST`] ([`AlarmMachine::set_remote`]).
+    remote: BTreeSet<BedId>,
     gaps: BTreeMap<(BedId, String), (i64, String)>,
     pauses: BTreeMap<PauseScope, Pause>,
     /// Pauses a user ended early, with `until_ms` at the end: published to the ward's other
@@ -488,6 +491,7 @@ impl AlarmMachine {
             last: BTreeMap::new(),
             beds: BTreeMap::new(),
             devices: BTreeMap::new(),
+            remote: BTreeSet::new(),
             gaps: BTreeMap::new(),
             pauses: BTreeMap::new(),
             ended_pauses: BTreeMap::new(),
@@ -1223,13 +1227,20 @@ impl AlarmMachine {
         out
     }
 
-    /// Stop expecting continuous data from `bed`'s devices (a remote patient's home devices
-    /// report a few times a day: their silence is the care plan's business, never
-    /// [`COMM_LOST`]): their tracks are dropped and a standing communication-lost alarm of
-    /// theirs resolves. The caller no longer reports their data with
-    /// [`AlarmMachine::device_seen`].
-    pub fn forget_devices(&mut self, bed: &BedId, now: i64) -> Vec<AlarmEvent> {
+    /// Mark `bed` a remote patient's (`remote`) or a ward bed again. A remote patient's home
+    /// devices report a few times a day and keep no connection: their silence, or an offline
+    /// status, is the care plan's business (its `device_silent` alert), never [`COMM_LOST`],
+    /// so a standing communication-lost alarm of theirs resolves and none is raised while the
+    /// bed is remote. Their data and conditions are tracked as any device's.
+    pub fn set_remote(&mut self, bed: &BedId, remote: bool, now: i64) -> Vec<AlarmEvent> {
         let mut out = Vec::new();
+        if !remote {
+            self.remote.remove(bed);
+            return out;
+        }
+        if !self.remote.insert(bed.clone()) {
+            return out;
+        }
         let devices: Vec<String> = self
             .devices
             .keys()
@@ -1237,7 +1248,6 @@ impl AlarmMachine {
             .map(|(_, d)| d.clone())
             .collect();
         for device in devices {
-            self.devices.remove(&(bed.clone(), device.clone()));
             let id = format!("{}/{COMM_LOST}@{device}", bed.key());
             if self.slots.contains_key(&id) {
                 let spec = self.comm_spec(bed, &device, "a remote patient's device".into());
@@ -1279,7 +1289,8 @@ impl AlarmMachine {
         );
         let id = format!("{}/{COMM_LOST}@{}", s.bed.key(), s.device);
         let spec = self.comm_spec(&s.bed, &s.device, format!("{} reports offline", s.device));
-        self.update(&id, spec, !s.online, now, &mut out);
+        let offline = !s.online && !self.remote.contains(&s.bed);
+        self.update(&id, spec, offline, now, &mut out);
         for raw in old.union(&new) {
             let (code, label, priority) = device_condition(raw);
             let spec = Spec::technical(
@@ -1474,7 +1485,7 @@ impl AlarmMachine {
             .map(|((b, d), t)| (b.clone(), d.clone(), now - t.last_seen_ms, t.online))
             .collect();
         for (bed, device, silent_ms, online) in lost {
-            let present = !online || silent_ms >= timeout;
+            let present = !self.remote.contains(&bed) && (!online || silent_ms >= timeout);
             let id = format!("{}/{COMM_LOST}@{device}", bed.key());
             if present == self.slots.contains_key(&id) {
                 continue;

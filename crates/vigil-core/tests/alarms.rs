@@ -323,11 +323,22 @@ fn a_remote_bed_has_no_comm_lost_and_its_own_care_plan_alarm() {
     m.device_seen(&home, "cuff-1", T0);
     let ev = m.tick(T0 + 5_000);
     assert_eq!(kinds(&ev), [(K::Raise, COMM_LOST.into())]);
-    // Enrolled as a remote patient: the alarm resolves, and hours of silence raise nothing.
-    let ev = m.forget_devices(&home, T0 + 6_000);
+    // Enrolled as a remote patient: the alarm resolves, and hours of silence raise nothing,
+    // nor does an offline status (home devices keep no connection).
+    let ev = m.set_remote(&home, true, T0 + 6_000);
     assert_eq!(kinds(&ev), [(K::Resolve, COMM_LOST.into())]);
+    assert!(m.set_remote(&home, true, T0 + 7_000).is_empty());
+    m.device_seen(&home, "cuff-1", T0 + 3_600_000);
     assert!(m.tick(T0 + 4 * 3_600_000).is_empty());
-    assert!(m.forget_devices(&home, T0 + 4 * 3_600_000).is_empty());
+    let offline = DeviceStatus {
+        bed: home.clone(),
+        device: "cuff-1".into(),
+        online: false,
+        t_ms: None,
+        conditions: vec![],
+    };
+    assert!(m.device_status(&offline, T0 + 4 * 3_600_000).is_empty());
+    assert!(m.tick(T0 + 4 * 3_600_000 + 10_000).is_empty());
 
     let t = T0 + 5 * 3_600_000;
     let ev = m.care_plan(
@@ -359,6 +370,11 @@ fn a_remote_bed_has_no_comm_lost_and_its_own_care_plan_alarm() {
     // Nothing urgent stands: resolved.
     let ev = m.care_plan(&home, false, "", t + 42_000);
     assert_eq!(kinds(&ev), [(K::Resolve, CARE_PLAN.into())]);
+    // Discharged (a ward bed again): its devices are expected continuously again.
+    assert!(m.set_remote(&home, false, t + 43_000).is_empty());
+    m.device_seen(&home, "cuff-1", t + 43_000);
+    let ev = m.tick(t + 48_000);
+    assert!(kinds(&ev).contains(&(K::Raise, COMM_LOST.into())), "{ev:?}");
 }
 
 #[test]

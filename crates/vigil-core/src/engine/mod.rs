@@ -508,9 +508,14 @@ impl Engine {
                 tracing::info!(bed = %bed, "saved alarm limits restored");
             }
         }
+        let now = clock.now_ms();
+        // Remote patients' beds: their home devices are never expected continuously (no
+        // device is tracked yet: nothing resolves here).
+        for bed in &remote_beds {
+            alarms.set_remote(bed, true, now);
+        }
         // Alarms nobody acknowledged before the station stopped are shown again (latched, or
         // as "not yet reviewed"), never wiped by a restart.
-        let now = clock.now_ms();
         for u in &unfinished {
             if let Some(state) = alarms.restore_unfinished(u, now) {
                 tracing::warn!(

@@ -13,7 +13,7 @@ use super::sync::{audit_head_topic, notice_station, station_notice, station_stat
 use super::{lock, LiveEvent, Shared};
 use crate::alarms::sync as alarm_sync;
 use crate::store::Op;
-use crate::telemetry::{self, BedId, Message, Vitals};
+use crate::telemetry::{self, Message, Vitals};
 
 /// A message taken from a lane: a station topic goes to its handler; telemetry is decoded,
 /// admitted and ingested, or counted and recorded as a reject.
@@ -115,12 +115,11 @@ pub(super) async fn ingest(
                 note_late(shared, source, &v, c);
             }
             let v = Arc::new(v);
-            let sparse = remote_bed(shared, &v.bed);
             let events = {
                 let mut st = lock(&shared.state);
                 note_bed(shared, &mut st, &v.bed);
                 // Old readings alone say nothing about the device now.
-                let mut events = if !sparse && (v.late.is_empty() || !v.readings.is_empty()) {
+                let mut events = if v.late.is_empty() || !v.readings.is_empty() {
                     st.alarms.device_seen(&v.bed, &v.device, now)
                 } else {
                     Vec::new()
@@ -193,15 +192,10 @@ pub(super) async fn ingest(
             // after the hold (`declare_gaps`); a late one inside a declared gap corrects it.
             let fill = lock(&shared.gaps).observe(&w, now);
             let w = Arc::new(w);
-            let sparse = remote_bed(shared, &w.bed);
             let events = {
                 let mut st = lock(&shared.state);
                 note_bed(shared, &mut st, &w.bed);
-                let events = if sparse {
-                    Vec::new()
-                } else {
-                    st.alarms.device_seen(&w.bed, &w.device, now)
-                };
+                let events = st.alarms.device_seen(&w.bed, &w.device, now);
                 publish_alarms(shared, &mut st, &events, now);
                 events
             };
@@ -241,15 +235,10 @@ pub(super) async fn ingest(
                 bed = %d.bed, device = %d.device, medication = %d.medication,
                 event = d.kind.as_str(), t_ms = d.t_ms, "dose event"
             );
-            let sparse = remote_bed(shared, &d.bed);
             let events = {
                 let mut st = lock(&shared.state);
                 note_bed(shared, &mut st, &d.bed);
-                let events = if sparse {
-                    Vec::new()
-                } else {
-                    st.alarms.device_seen(&d.bed, &d.device, now)
-                };
+                let events = st.alarms.device_seen(&d.bed, &d.device, now);
                 publish_alarms(shared, &mut st, &events, now);
                 events
             };
@@ -260,13 +249,6 @@ pub(super) async fn ingest(
             shared.remote_wake.notify_one();
         }
     }
-}
-
-/// A remote patient's bed: its home devices report a few times a day, so the alarm machine
-/// never expects their data continuously (no `COMM_LOST` seconds after each reading); their
-/// silence is the care-plan watch's `device_silent`.
-fn remote_bed(shared: &Shared, bed: &BedId) -> bool {
-    lock(&shared.remote_beds).contains(bed)
 }
 
 /// Count and log readings classified late (the first, then every 1000th).

@@ -96,13 +96,19 @@ pub(super) async fn remote_loop(
                     subscribe_wards(&shared, &beds).await;
                     let old =
                         std::mem::replace(&mut *lock(&shared.remote_beds), Arc::new(beds.clone()));
-                    // The new remote beds' devices are no longer expected continuously (their
-                    // data before the enrolment may have armed communication-lost alarms).
+                    // The alarm machine never expects a remote patient's devices continuously
+                    // (their data before the enrolment may have armed communication-lost
+                    // alarms); a discharged patient's bed is a bed like any other again.
                     let events: Vec<_> = {
                         let mut st = lock(&shared.state);
-                        beds.difference(&old)
-                            .flat_map(|b| st.alarms.forget_devices(b, now))
-                            .collect()
+                        let mut events = Vec::new();
+                        for b in beds.difference(&old) {
+                            events.extend(st.alarms.set_remote(b, true, now));
+                        }
+                        for b in old.difference(&beds) {
+                            events.extend(st.alarms.set_remote(b, false, now));
+                        }
+                        events
                     };
                     emit_alarm_events(&shared, events, now).await;
                 }
