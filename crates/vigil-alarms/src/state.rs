@@ -38,6 +38,11 @@ pub const DEVICE_OVER_BUDGET: &str = "DEVICE_OVER_BUDGET";
 /// Code of a remote patient's care-plan technical alarm: an urgent care-plan alert stands on
 /// the bed (a reading or dose missed past its urgent delay, the patient's devices silent).
 pub const CARE_PLAN: &str = "CARE_PLAN";
+/// A [`CARE_PLAN`] alarm is raised once its urgent alert has stood this long (its condition
+/// delay). The alert has already waited its item's urgent delay; this keeps a station that is
+/// catching up on data (the broker's queue after a restart, a clinic's upload on its way) from
+/// sounding for a slot the next seconds show was met.
+pub const CARE_PLAN_DELAY_MS: i64 = 120_000;
 /// Two stations' clocks and arrival times may differ this much for one alarm instance.
 const SYNC_TOLERANCE_MS: i64 = 2_000;
 /// A remote acknowledgement received before this station raised the alarm applies to it only if
@@ -1399,8 +1404,9 @@ impl AlarmMachine {
     }
 
     /// Raise (`present`) or resolve the [`CARE_PLAN`] technical alarm of a remote patient's
-    /// `bed` (medium priority, no delay): an urgent care-plan alert stands on it (`message`
-    /// says which). Warnings stay off the alarm bar (the remote worklist and a desktop
+    /// `bed` (medium priority, raised after [`CARE_PLAN_DELAY_MS`]): an urgent care-plan alert
+    /// stands on it (`message` says which). Call it on every evaluation: the delay runs from the
+    /// first call with `present`. Warnings stay off the alarm bar (the remote worklist and a desktop
     /// notification show them); an urgent one sounds, is acknowledged and escalates like any
     /// other alarm, and apart from the bed's physiological alarms: acknowledging one never
     /// silences the other.
@@ -1414,14 +1420,16 @@ impl AlarmMachine {
         if present {
             self.note_bed(bed, now);
         }
-        self.simple_technical(
+        let id = format!("{}/{CARE_PLAN}", bed.key());
+        let mut spec = Spec::technical(
             bed.clone(),
             CARE_PLAN,
-            "CARE PLAN: URGENT",
-            present,
-            message,
-            now,
-        )
+            "CARE PLAN: URGENT".into(),
+            Priority::Medium,
+            message.to_string(),
+        );
+        spec.delay_ms = CARE_PLAN_DELAY_MS;
+        self.condition(&id, spec, present, now)
     }
 
     /// Raise (`present`) or resolve the [`DEVICE_OVER_BUDGET`] technical alarm of `device` on

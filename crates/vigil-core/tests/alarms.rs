@@ -5,7 +5,7 @@ use crate::support;
 
 use proptest::prelude::*;
 use support::{assert_says, event_kinds};
-use vigil_core::alarms::state::{CARE_PLAN, COMM_LOST};
+use vigil_core::alarms::state::{CARE_PLAN, CARE_PLAN_DELAY_MS, COMM_LOST};
 use vigil_core::alarms::{
     default_limits, ActiveAlarm, AlarmConfig, AlarmEvent, AlarmEventKind as K, AlarmMachine,
     AlarmState, Direction, Limit, PauseScope, Priority,
@@ -340,13 +340,21 @@ fn a_remote_bed_has_no_comm_lost_and_its_own_care_plan_alarm() {
     assert!(m.device_status(&offline, T0 + 4 * 3_600_000).is_empty());
     assert!(m.tick(T0 + 4 * 3_600_000 + 10_000).is_empty());
 
+    // An urgent alert that stands less than the delay (data caught up) never sounds.
+    let t = T0 + 5 * 3_600_000 - 100_000;
+    assert!(m.care_plan(&home, true, "reading bp missed", t).is_empty());
+    assert!(m.care_plan(&home, false, "", t + 30_000).is_empty());
+    assert!(m
+        .care_plan(&home, false, "", t + 30_000 + CARE_PLAN_DELAY_MS)
+        .is_empty());
     let t = T0 + 5 * 3_600_000;
-    let ev = m.care_plan(
-        &home,
-        true,
-        "remote patient home/p-01: reading bp missed",
-        t,
-    );
+    let what = "remote patient home/p-01: reading bp missed";
+    assert!(m.care_plan(&home, true, what, t).is_empty());
+    assert!(m
+        .care_plan(&home, true, what, t + CARE_PLAN_DELAY_MS - 1)
+        .is_empty());
+    let t = t + CARE_PLAN_DELAY_MS;
+    let ev = m.care_plan(&home, true, what, t);
     assert_eq!(kinds(&ev), [(K::Raise, CARE_PLAN.into())]);
     assert_eq!(ev[0].priority, Priority::Medium);
     assert!(ev[0].audible);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use support::{mosquitto_with, remote_engine, until};
-use vigil_core::alarms::state::CARE_PLAN;
+use vigil_core::alarms::state::{CARE_PLAN, CARE_PLAN_DELAY_MS};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Authorized, Role};
 use vigil_core::codes::Vital;
 use vigil_core::dose::{DoseKind, DosePayload};
@@ -182,6 +182,10 @@ async fn a_missed_reading_rises_on_the_engine_clock_and_a_buffered_upload_resolv
         a.first().is_some_and(|r| r.1 == "urgent")
     })
     .await;
+    // Standing the alarm's own delay first (data catching up would have resolved it).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(engine.snapshot().alarms.iter().all(|x| x.code != CARE_PLAN));
+    clock.set(T0 + 16 * H + 10_000 + CARE_PLAN_DELAY_MS);
     until(
         "the CARE_PLAN alarm raised",
         Duration::from_secs(10),
