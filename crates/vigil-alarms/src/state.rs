@@ -1570,38 +1570,38 @@ impl AlarmMachine {
             let Some(s) = self.slots.get_mut(&id) else {
                 continue;
             };
-            loop {
-                let i = {
-                    let Some(i) = s.alarm.as_mut() else {
-                        break;
-                    };
-                    if now < i.next_escalation_ms {
-                        break;
-                    }
+            // Every step due is taken, and said once with the level reached: a clock that
+            // jumped (a resumed workstation, a compressed demonstration) gives one escalation
+            // event, never a burst of them.
+            let i = {
+                let Some(i) = s.alarm.as_mut() else {
+                    continue;
+                };
+                while now >= i.next_escalation_ms {
                     i.level += 1;
                     i.next_escalation_ms += repeat;
-                    i.clone()
-                };
-                let msg = format!(
-                    "{} not acknowledged for {} s: escalated to {} (level {})",
-                    s.spec.label,
-                    (now - i.since_ms) / 1000,
-                    self.cfg.escalation.target,
-                    i.level
-                );
-                out.push(event(
-                    &self.pauses,
-                    &id,
-                    s,
-                    Some(&i),
-                    EvArgs {
-                        kind: AlarmEventKind::Escalate,
-                        now,
-                        user: None,
-                        message: msg,
-                    },
-                ));
-            }
+                }
+                i.clone()
+            };
+            let msg = format!(
+                "{} not acknowledged for {} s: escalated to {} (level {})",
+                s.spec.label,
+                (now - i.since_ms) / 1000,
+                self.cfg.escalation.target,
+                i.level
+            );
+            out.push(event(
+                &self.pauses,
+                &id,
+                s,
+                Some(&i),
+                EvArgs {
+                    kind: AlarmEventKind::Escalate,
+                    now,
+                    user: None,
+                    message: msg,
+                },
+            ));
         }
         out
     }

@@ -499,6 +499,20 @@ fn escalation_repeats_until_acknowledged() {
     );
 }
 
+/// A clock that jumps (a workstation resumed from sleep, a compressed demonstration) gives one
+/// escalation event with the level reached, never one per step missed.
+#[test]
+fn escalation_after_a_clock_jump_is_one_event_at_the_level_reached() {
+    let mut m = machine();
+    obs(&mut m, Vital::Hr, 140.0, T0); // medium: first after 120 s, then every 60 s
+    let ev = m.tick(T0 + 120_000 + 10 * 60_000);
+    assert_eq!(kinds(&ev), [(K::Escalate, "HR_HIGH".into())]);
+    assert_eq!(ev[0].level, 11);
+    assert_eq!(m.active(T0 + 720_000)[0].escalation, 11);
+    assert!(m.tick(T0 + 779_999).is_empty());
+    assert_eq!(m.tick(T0 + 780_000)[0].level, 12);
+}
+
 #[test]
 fn per_patient_limits_replace_the_profile() {
     let mut m = machine();
