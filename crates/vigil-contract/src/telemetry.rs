@@ -3,8 +3,9 @@
 //! keep the two in step.
 //!
 //! Topic tree: `vigil/v1/{ward}/{bed}/{device}/{stream}` where stream is `vitals`, `status`,
-//! `wave/{channel}`, `fhir`, `hl7v2` or `dose` ([`crate::dose`]). Decoding never panics: every failure is a [`DecodeError`] whose
-//! [`DecodeError::reason`] is a stable key for the reject counters.
+//! `wave/{channel}`, `fhir`, `hl7v2` or `dose` ([`crate::dose`]). Decoding never panics: every
+//! failure is a [`DecodeError`] whose [`DecodeError::reason`] is a stable key for the reject
+//! counters.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};

@@ -14,6 +14,7 @@ mod bench;
 mod bench_remote;
 mod history;
 mod remote_cmds;
+mod remote_demo;
 mod replay;
 
 use std::path::PathBuf;
@@ -223,6 +224,7 @@ fn main() -> Result<()> {
             Cmd::Db(d) => admin::run_db(d),
             Cmd::Station(c) => admin::run_station(c),
             Cmd::Remote(remote_cmds::RemoteCmd::Simulate(a)) => remote_cmds::simulate(a).await,
+            Cmd::Remote(remote_cmds::RemoteCmd::Demo(a)) => remote_demo::demo(a).await,
             Cmd::Remote(c) => remote_cmds::run(c),
             Cmd::News2(a) => alarm_cmds::news2(a),
         }

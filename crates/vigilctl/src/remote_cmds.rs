@@ -128,6 +128,12 @@ pub enum RemoteCmd {
     /// A station watches them once they are enrolled there: `vigilctl remote cohort-enrol`,
     /// run after this has uploaded the history (the zero-config desktop station does both).
     Simulate(SimulateArgs),
+    /// The simulated remote cohort on compressed time, headless (training, demonstrations):
+    /// an embedded broker, a station engine whose clock runs --speed times faster (480: a day
+    /// in 3 minutes), the cohort enrolled and its devices playing on that clock. Prints each
+    /// care-plan alert raised, escalated and resolved, with the cohort's time, then a summary.
+    /// Writes a new database file of its own (stamped in compressed time), never a station's.
+    Demo(crate::remote_demo::DemoArgs),
     /// Enrol the simulated remote cohort in a station's database (a test or training station
     /// only): every one of its twenty patients whose remote bed never had a stay, with the
     /// care plan and home devices, the stay and plan dated --backfill-hours ago. Audited as
@@ -519,7 +525,9 @@ pub fn run(cmd: RemoteCmd) -> Result<()> {
             )?;
             print_plan(&e);
         }
-        RemoteCmd::Simulate(_) => bail!("`remote simulate` runs on the async runtime"),
+        RemoteCmd::Simulate(_) | RemoteCmd::Demo(_) => {
+            bail!("`remote simulate` and `remote demo` run on the async runtime")
+        }
         RemoteCmd::CohortEnrol {
             login,
             backfill_hours,

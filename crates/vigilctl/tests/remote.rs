@@ -732,3 +732,71 @@ fn the_simulated_cohort_is_enrolled_once_as_the_simulation_and_published() {
         .collect();
     assert!(n.len() == 3 && n[0] > 50 && n[0] == n[2], "{r:?}");
 }
+
+/// The cohort on compressed time, headless: a day and a half in 15 s, on a database of its
+/// own. The forgetful patient's evening blood pressure is missed, the clinic's batches resolve
+/// what they raised as received late, and nothing is refused; an existing file is refused.
+#[test]
+fn the_cohort_on_compressed_time_prints_its_alerts_as_they_happen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo.db");
+    let db = db.to_str().expect("utf-8 path");
+    let demo = |speed: &str| {
+        run(
+            &[
+                "remote",
+                "demo",
+                "--db",
+                db,
+                "--speed",
+                speed,
+                "--duration",
+                "15",
+            ],
+            "",
+            None,
+        )
+    };
+    let r = demo("0.5");
+    assert!(
+        !r.ok() && r.stderr.contains("--speed must be from 1"),
+        "{r:?}"
+    );
+    // 8640x: a day in 10 s.
+    let r = demo("8640");
+    assert!(r.ok(), "{r:?}");
+    assert!(
+        r.stdout.contains("20 remote patients") || r.stderr.contains("20 remote patients"),
+        "{r:?}"
+    );
+    let forgotten = r
+        .stdout
+        .lines()
+        .filter(|l| {
+            l.contains("(cohort time) home/h-03 missed_reading bp ") && l.contains("raised")
+        })
+        .count();
+    assert!(forgotten >= 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.contains(" home/h-06 ") && l.contains("resolved (received_late)")),
+        "the clinic's batch: {}",
+        r.stdout
+    );
+    let summary = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("simulated "))
+        .unwrap_or_else(|| panic!("no summary: {r:?}"));
+    let hours: f64 = summary
+        .split_whitespace()
+        .nth(1)
+        .and_then(|h| h.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(hours >= 30.0, "{summary}");
+    assert!(!r.stdout.contains("rejected"), "{}", r.stdout);
+    // The file is the demonstration's now: a second run is refused, nothing written.
+    let r = demo("480");
+    assert!(!r.ok() && r.stderr.contains("exists"), "{r:?}");
+}

@@ -34,7 +34,7 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use self::clock::{Clock, ManualClock, SystemClock};
+pub use self::clock::{Clock, ManualClock, ScaledClock, SystemClock};
 pub use self::link::{AclCheck, LinkState};
 pub use self::security::check_certificates;
 pub use self::sync::{audit_head_topic, notice_topic, StationNotice};
