@@ -7,7 +7,7 @@
 //!
 //! A station's own clock is never scaled (the ward's alarm delays would be too), so this runs
 //! apart from any station: on a new database file of its own, whose data is stamped in the
-//! compressed time. The window can open it afterwards (`[storage] db`) to review the cohort.
+//! compressed time (in the future of the wall clock: no station should ever open it).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
