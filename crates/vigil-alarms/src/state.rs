@@ -1236,11 +1236,16 @@ impl AlarmMachine {
     /// devices report a few times a day and keep no connection: their silence, or an offline
     /// status, is the care plan's business (its `device_silent` alert), never [`COMM_LOST`],
     /// so a standing communication-lost alarm of theirs resolves and none is raised while the
-    /// bed is remote. Their data and conditions are tracked as any device's.
+    /// bed is remote. Their data and conditions are tracked as any device's. Made a ward bed
+    /// again (a discharge), the bed forgets them: a device is expected only once it sends again.
     pub fn set_remote(&mut self, bed: &BedId, remote: bool, now: i64) -> Vec<AlarmEvent> {
         let mut out = Vec::new();
         if !remote {
-            self.remote.remove(bed);
+            // A discharged patient's home devices are not the bed's from now on: forgotten,
+            // tracked again (and expected) only if they send again.
+            if self.remote.remove(bed) {
+                self.devices.retain(|(b, _), _| b != bed);
+            }
             return out;
         }
         if !self.remote.insert(bed.clone()) {

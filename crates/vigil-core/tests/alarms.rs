@@ -378,8 +378,10 @@ fn a_remote_bed_has_no_comm_lost_and_its_own_care_plan_alarm() {
     // Nothing urgent stands: resolved.
     let ev = m.care_plan(&home, false, "", t + 42_000);
     assert_eq!(kinds(&ev), [(K::Resolve, CARE_PLAN.into())]);
-    // Discharged (a ward bed again): its devices are expected continuously again.
+    // Discharged (a ward bed again): the home cuff, silent for hours, raises nothing; a device
+    // that sends from now on is expected continuously again.
     assert!(m.set_remote(&home, false, t + 43_000).is_empty());
+    assert!(m.tick(t + 43_000).is_empty());
     m.device_seen(&home, "cuff-1", t + 43_000);
     let ev = m.tick(t + 48_000);
     assert!(kinds(&ev).contains(&(K::Raise, COMM_LOST.into())), "{ev:?}");
