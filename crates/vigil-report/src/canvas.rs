@@ -13,8 +13,6 @@ use crate::ReportError;
 pub(crate) const INK: RGBColor = RGBColor(0, 0, 0);
 /// Grey for secondary text and axes.
 pub(crate) const GREY: RGBColor = RGBColor(110, 110, 110);
-/// Light grey for chart grids and hatches.
-pub(crate) const LIGHT: RGBColor = RGBColor(215, 215, 215);
 
 /// How text is set.
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +52,6 @@ pub(crate) struct Canvas<'a, DB: DrawingBackend> {
     area: &'a DrawingArea<DB, Shift>,
     /// Pixels per millimetre.
     pub ppm: f64,
-    /// Page size in pixels.
-    pub size: (u32, u32),
     /// This page's index and the document's page count.
     pub index: usize,
     pub count: usize,
@@ -68,7 +64,6 @@ impl<'a, DB: DrawingBackend> Canvas<'a, DB> {
     pub(crate) fn new(
         area: &'a DrawingArea<DB, Shift>,
         ppm: f64,
-        size: (u32, u32),
         index: usize,
         count: usize,
         vector: bool,
@@ -76,7 +71,6 @@ impl<'a, DB: DrawingBackend> Canvas<'a, DB> {
         Canvas {
             area,
             ppm,
-            size,
             index,
             count,
             vector,

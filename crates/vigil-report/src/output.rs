@@ -130,7 +130,7 @@ fn draw_stacked<DB: DrawingBackend, P: Pages>(
                 "a page is not the size of an A4 page".into(),
             ));
         }
-        let canvas = Canvas::new(area, dpi / 25.4, (w, h), index, count, vector);
+        let canvas = Canvas::new(area, dpi / 25.4, index, count, vector);
         pages.draw(&canvas, index)?;
     }
     root.present().drawn()
