@@ -15,8 +15,11 @@ use crate::{
 pub const MAX_STRIP_MS: i64 = 120_000;
 /// The most time on one page, ms.
 const MAX_PAGE_MS: i64 = 10_000;
-/// Width of the label column, left of the grid, mm.
-const LABEL_MM: f64 = 17.0;
+/// Width of the label column and the calibration area together, left of the page's x0, mm
+/// (the label column narrows when a fast paper speed needs a wider pulse, down to
+/// `MIN_LABEL_MM`).
+const GUTTER_MM: f64 = 27.0;
+const MIN_LABEL_MM: f64 = 12.0;
 /// Height of an ECG band at the standard gain, mm (±1.5 mV at 10 mm/mV).
 const ECG_BAND_MM: f64 = 30.0;
 /// Height of a scaled band (pleth, resp), mm.
@@ -182,7 +185,7 @@ fn layout_at(doc: &StripDoc, paper: &Paper, dpi: f64) -> Result<StripLayout, Rep
     let px = |mm: f64| (mm * ppm).round() as i32;
     let (page_w, page_h) = page_px(dpi);
     let cal_mm = cal_area_mm(paper.speed_mm_s);
-    let x0_mm = MARGIN_MM + LABEL_MM + cal_mm;
+    let x0_mm = MARGIN_MM + GUTTER_MM.max(MIN_LABEL_MM + cal_mm);
     let usable_mm = A4_WIDTH_MM - MARGIN_MM - x0_mm;
     let page_ms = ((usable_mm / paper.speed_mm_s * 1000.0).floor() as i64).min(MAX_PAGE_MS);
     if page_ms <= 0 {
