@@ -9,8 +9,13 @@
 //! This module holds what the formats share: code lookups (LOINC and MDC, with the aliases Vigil
 //! accepts), unit conversion to Vigil's units, exact decimal parsing and quantisation of waveform
 //! samples, and time bounds.
+//!
+//! The other way, for research: [`fhir_export`] writes an export as a FHIR R4 Bundle that
+//! [`fhir::decode`] reads back exactly; [`export`] holds the export's model.
 
+pub mod export;
 pub mod fhir;
+pub mod fhir_export;
 pub mod hl7v2;
 pub mod mllp;
 
