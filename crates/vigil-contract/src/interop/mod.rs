@@ -11,8 +11,9 @@
 //! samples, and time bounds.
 //!
 //! The other way, for research: [`fhir_export`] writes an export as a FHIR R4 Bundle that
-//! [`fhir::decode`] reads back exactly; [`export`] holds the export's model.
+//! [`fhir::decode`] reads back exactly, [`csv_export`] as CSV; [`export`] holds what they share.
 
+pub mod csv_export;
 pub mod export;
 pub mod fhir;
 pub mod fhir_export;
