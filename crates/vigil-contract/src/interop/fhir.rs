@@ -34,8 +34,9 @@
 //!   (`DeviceMismatch`).
 //! - **Waveforms**: `valueSampledData` of a waveform channel (MDC code of `ECG_I`, `ECG_II`,
 //!   `ECG_III`, `ECG_V5`, `PLETH`, `RESP`, on the observation or on a component). Rate =
-//!   1000 / `period` (ms). The data tokens are quantised exactly ([`super::quantise`]): integral
-//!   data keep `factor`; decimals are scaled by the smallest 10^k (k ≤ 6) and `factor` divided
+//!   1000 / `period` (ms), snapped to the integer within 1e-12 ([`super::rate_of_period`]: the
+//!   shortest decimal of 1000/60 reads back as 59.99999999999999 Hz otherwise). The data tokens
+//!   are quantised exactly ([`super::quantise`]): integral data keep `factor`; decimals are scaled by the smallest 10^k (k ≤ 6) and `factor` divided
 //!   by 10^k. `E` (error), `L` and `U` (below/above the detection limit) are gaps: the samples are
 //!   split into separate [`Samples`] around them, each with its own `t0`. `origin` units `mV`,
 //!   `uV`, `V` (ECG) or `1` (pleth, resp) are converted; an origin without unit is taken to be in
@@ -956,6 +957,25 @@ mod tests {
         assert!(b.waves.is_empty());
         let b = dec(&ecg("1 2", "").replace("final", "entered-in-error"));
         assert!(b.waves.is_empty(), "no waveform for entered-in-error");
+    }
+
+    #[test]
+    fn integral_rates_survive_their_shortest_period() {
+        // A sender (Vigil's own export among them) writes period = 1000 / rate as the shortest
+        // decimal; for some rates (60 Hz: 16.666666666666668) 1000 / period is one ulp off.
+        for rate in 1..=10_000u32 {
+            let period = serde_json::to_string(&(1000.0 / f64::from(rate))).expect("period");
+            let b = dec(&ecg("1 2", "").replace("\"period\":2", &format!("\"period\":{period}")));
+            assert_eq!(b.waves.len(), 1, "{rate} Hz: {:?}", b.rejected);
+            assert_eq!(
+                b.waves[0].rate,
+                f64::from(rate),
+                "{rate} Hz from period {period}"
+            );
+        }
+        // A rate that is not integral is left as it is.
+        let b = dec(&ecg("1 2", "").replace("\"period\":2", "\"period\":3"));
+        assert_eq!(b.waves[0].rate, 1000.0 / 3.0);
     }
 
     #[test]

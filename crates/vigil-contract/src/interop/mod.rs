@@ -9,8 +9,14 @@
 //! This module holds what the formats share: code lookups (LOINC and MDC, with the aliases Vigil
 //! accepts), unit conversion to Vigil's units, exact decimal parsing and quantisation of waveform
 //! samples, and time bounds.
+//!
+//! The other way, for research: [`fhir_export`] writes an export as a FHIR R4 Bundle that
+//! [`fhir::decode`] reads back exactly, [`csv_export`] as CSV; [`export`] holds what they share.
 
+pub mod csv_export;
+pub mod export;
 pub mod fhir;
+pub mod fhir_export;
 pub mod hl7v2;
 pub mod mllp;
 
@@ -494,6 +500,19 @@ pub fn quantise(samples: &[Option<Decimal>]) -> Result<Quantised, String> {
     Ok(Quantised { data, shift })
 }
 
+/// The sample rate of a period in ms: 1000 / period, snapped to the nearest integer when
+/// within 1e-12 of it relatively. A period written as the shortest decimal of 1000 / rate (60 Hz:
+/// `16.666666666666668`) otherwise gives back a rate one ulp off (59.99999999999999 Hz).
+pub fn rate_of_period(period_ms: f64) -> f64 {
+    let rate = 1000.0 / period_ms;
+    let nearest = rate.round();
+    if nearest > 0.0 && (rate - nearest).abs() <= nearest * 1e-12 {
+        nearest
+    } else {
+        rate
+    }
+}
+
 /// Cut quantised samples into [`Samples`] chunks around gaps (`None`) and at
 /// [`MAX_CHUNK_SAMPLES`]. Chunk `t0` is `t0_ms` + index × period, rounded to the millisecond.
 /// `origin`/`factor` are the physical scaling (already in the channel's unit) before the shift.
@@ -508,7 +527,7 @@ pub fn chunk_samples(
     if !(period_ms.is_finite() && period_ms > 0.0) {
         return Err(format!("sample period {period_ms} ms is not positive"));
     }
-    let rate = 1000.0 / period_ms;
+    let rate = rate_of_period(period_ms);
     if !(rate.is_finite() && rate > 0.0 && rate <= MAX_SAMPLE_RATE) {
         return Err(format!(
             "sample rate {rate} Hz is not in (0, {MAX_SAMPLE_RATE}]"
