@@ -115,6 +115,14 @@ pub enum Permission {
     ChangePatientLimits,
     /// Admit, discharge or transfer a patient.
     AdmitDischargeTransfer,
+    /// Print (save) an alarm strip, a trend report or a shift handover, with the patient's
+    /// identity (it goes into the chart).
+    PrintReport,
+    /// Export a bed's data for research, de-identified (no name, MRN or date of birth; dates
+    /// shifted by a per-export offset; devices pseudonymised).
+    ExportDeidentified,
+    /// Export a bed's data with the patient's identity (name, MRN, date of birth).
+    ExportIdentified,
     /// Emergency access: take charge-nurse rights for a limited time with a typed reason.
     BreakGlass,
     /// Change one's own password (the only thing allowed while a change is required).
@@ -134,13 +142,16 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 17] = [
         Permission::ViewWard,
         Permission::ViewHistory,
         Permission::AudioPause,
         Permission::AcknowledgeAlarm,
         Permission::ChangePatientLimits,
         Permission::AdmitDischargeTransfer,
+        Permission::PrintReport,
+        Permission::ExportDeidentified,
+        Permission::ExportIdentified,
         Permission::BreakGlass,
         Permission::ChangeOwnPassword,
         Permission::ManageUsers,
@@ -159,6 +170,9 @@ impl Permission {
             Permission::AcknowledgeAlarm => "acknowledge_alarm",
             Permission::ChangePatientLimits => "change_patient_limits",
             Permission::AdmitDischargeTransfer => "admit_discharge_transfer",
+            Permission::PrintReport => "print_report",
+            Permission::ExportDeidentified => "export_deidentified",
+            Permission::ExportIdentified => "export_identified",
             Permission::BreakGlass => "break_glass",
             Permission::ChangeOwnPassword => "change_own_password",
             Permission::ManageUsers => "manage_users",
@@ -197,6 +211,9 @@ pub fn allowed(role: Role, permission: Permission) -> bool {
         P::AcknowledgeAlarm          => [N,    Y,     N],
         P::ChangePatientLimits       => [N,    Y,     N],
         P::AdmitDischargeTransfer    => [N,    Y,     N],
+        P::PrintReport               => [Y,    Y,     N],
+        P::ExportDeidentified        => [Y,    Y,     N],
+        P::ExportIdentified          => [N,    Y,     N],
         P::BreakGlass                => [Y,    Y,     N],
         P::ChangeOwnPassword         => [Y,    Y,     Y],
         P::ManageUsers               => [N,    N,     Y],

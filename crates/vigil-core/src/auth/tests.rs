@@ -68,26 +68,32 @@ fn ordinal(p: Permission) -> usize {
         Permission::AcknowledgeAlarm => 3,
         Permission::ChangePatientLimits => 4,
         Permission::AdmitDischargeTransfer => 5,
-        Permission::BreakGlass => 6,
-        Permission::ChangeOwnPassword => 7,
-        Permission::ManageUsers => 8,
-        Permission::ManageDevices => 9,
-        Permission::ManageWardProfiles => 10,
-        Permission::BrokerSettings => 11,
-        Permission::ViewAuditLog => 12,
-        Permission::ExportAuditLog => 13,
+        Permission::PrintReport => 6,
+        Permission::ExportDeidentified => 7,
+        Permission::ExportIdentified => 8,
+        Permission::BreakGlass => 9,
+        Permission::ChangeOwnPassword => 10,
+        Permission::ManageUsers => 11,
+        Permission::ManageDevices => 12,
+        Permission::ManageWardProfiles => 13,
+        Permission::BrokerSettings => 14,
+        Permission::ViewAuditLog => 15,
+        Permission::ExportAuditLog => 16,
     }
 }
 
 /// The permission matrix as documented in docs/security.md: (permission, nurse, charge, admin).
 #[rustfmt::skip]
-const EXPECTED: [(Permission, bool, bool, bool); 14] = [
+const EXPECTED: [(Permission, bool, bool, bool); 17] = [
     (Permission::ViewWard,               true,  true,  false),
     (Permission::ViewHistory,            true,  true,  false),
     (Permission::AudioPause,             true,  true,  false),
     (Permission::AcknowledgeAlarm,       false, true,  false),
     (Permission::ChangePatientLimits,    false, true,  false),
     (Permission::AdmitDischargeTransfer, false, true,  false),
+    (Permission::PrintReport,            true,  true,  false),
+    (Permission::ExportDeidentified,     true,  true,  false),
+    (Permission::ExportIdentified,       false, true,  false),
     (Permission::BreakGlass,             true,  true,  false),
     (Permission::ChangeOwnPassword,      true,  true,  true),
     (Permission::ManageUsers,            false, false, true),
@@ -119,7 +125,7 @@ fn permission_matrix_every_role_and_permission() {
             assert!(allowed(Role::ChargeNurse, p), "charge-nurse lacks {p}");
         }
     }
-    // The clinical permissions: `ViewWard` to `BreakGlass`, the first seven of `Permission::ALL`
+    // The clinical permissions: `ViewWard` to `BreakGlass`, the first ten of `Permission::ALL`
     // (their places pinned by `ordinal` above).
     for p in &Permission::ALL[..=ordinal(Permission::BreakGlass)] {
         assert!(!allowed(Role::Admin, *p), "admin has clinical {p}");
