@@ -133,6 +133,11 @@ pub mod actions {
     pub const REMOTE_RECORD_OPEN: &str = "remote_record_open";
     /// A remote patient's record closed, with the review time it counts for.
     pub const REMOTE_RECORD_CLOSE: &str = "remote_record_close";
+    /// A document printed or saved: an alarm strip (on demand or automatic), a trend report, a
+    /// shift handover (what, the period, the file, why).
+    pub const REPORT_PRINT: &str = "report_print";
+    /// A bed's data exported (FHIR or CSV, identified or de-identified, the period, why).
+    pub const DATA_EXPORT: &str = "data_export";
 }
 
 #[derive(Debug, Error)]

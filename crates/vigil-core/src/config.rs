@@ -506,6 +506,30 @@ pub struct FileConfig {
     pub sound: SoundSection,
     #[serde(default)]
     pub security: SecuritySection,
+    #[serde(default)]
+    pub reports: ReportsSection,
+}
+
+/// `[reports]`: how the station prints (validated by `report::ReportSettings::from_section`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsSection {
+    /// IANA zone the documents' times are printed in; default: the workstation's.
+    pub time_zone: Option<String>,
+    /// How long before an alarm's onset its strip starts (default 10 s, at most 30).
+    pub strip_before_s: Option<i64>,
+    /// How long after the onset a strip runs; default: to the end of the alarm (at least 6 s
+    /// after the onset, at most 60 s in all).
+    pub strip_after_s: Option<i64>,
+    /// Priorities of the physiological alarms whose strip is saved automatically (default
+    /// `["high"]`; `[]` saves none).
+    pub auto_strip: Option<Vec<String>>,
+    /// Where automatic strips are saved; default `strips/` beside the database.
+    pub strip_dir: Option<PathBuf>,
+    /// ECG gain of strips, mm/mV: 5, 10 (default) or 20.
+    pub gain_mm_mv: Option<f64>,
+    /// Resolution of PNG documents (default 254 dpi: 10 pixels per millimetre).
+    pub dpi: Option<f64>,
 }
 
 /// `[sound]`: the station's alarm sound.

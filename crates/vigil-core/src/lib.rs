@@ -27,6 +27,7 @@ pub mod notify;
 pub mod patients;
 pub mod query;
 pub mod remote;
+pub mod report;
 pub mod secure_fs;
 pub mod security;
 pub mod settings;

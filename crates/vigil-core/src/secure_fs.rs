@@ -146,7 +146,8 @@ pub enum PrepareError {
     Mode(#[from] ModeError),
 }
 
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+/// A new file with mode 0600, open for writing (fails if it exists).
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]

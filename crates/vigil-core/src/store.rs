@@ -232,6 +232,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/013_remote_review.sql"),
     include_str!("schema/014_remote_messages.sql"),
     include_str!("schema/015_doses.sql"),
+    include_str!("schema/016_alarm_strips.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -17,4 +17,5 @@ mod interop;
 mod remote;
 mod remote_cohort;
 mod remote_findings;
+mod reports;
 mod wave_gaps;

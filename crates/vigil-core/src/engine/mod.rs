@@ -19,6 +19,7 @@ mod link;
 mod mllp;
 mod pipeline;
 mod remote;
+mod reports;
 mod security;
 mod storage;
 mod sync;
@@ -137,6 +138,9 @@ pub struct AlarmOptions {
     /// How often the remote patients' care plans are evaluated (10 s: an alert rises within
     /// seconds of a window's end; 10 000 patients cost ~0.6 s a tick, `vigilctl bench remote`).
     pub remote_tick: Duration,
+    /// Save alarm strips automatically ([`crate::report::auto`]) with these settings; `None`
+    /// saves none (the faces pass the station's `[reports]`, on by default there).
+    pub strips: Option<crate::report::ReportSettings>,
 }
 
 impl Default for AlarmOptions {
@@ -148,6 +152,7 @@ impl Default for AlarmOptions {
             tick: Duration::from_millis(250),
             remote: crate::remote::watch::WatchSettings::default(),
             remote_tick: Duration::from_secs(10),
+            strips: None,
         }
     }
 }
@@ -663,6 +668,13 @@ impl Engine {
             alarm.remote_tick.max(Duration::from_millis(10)),
             stop.subscribe(),
         ));
+        if let Some(settings) = alarm.strips.clone() {
+            tokio::spawn(reports::strip_loop(
+                Arc::clone(&shared),
+                settings,
+                stop.subscribe(),
+            ));
+        }
         tokio::spawn(security_loop(
             Arc::clone(&shared),
             security,

@@ -586,6 +586,15 @@ pub fn adherence(
     now_ms: i64,
 ) -> Result<Vec<AdherenceRow>, RemoteError> {
     auth.require(super::READ)?;
+    adherence_at(conn, now_ms)
+}
+
+/// [`adherence`] without the permission check, for a caller holding another proof (a shift
+/// handover report, [`crate::report`]).
+pub(crate) fn adherence_at(
+    conn: &Connection,
+    now_ms: i64,
+) -> Result<Vec<AdherenceRow>, RemoteError> {
     // 30 local dates back in any zone, and a day more for the late grace.
     let inputs = Inputs::read(conn, now_ms.saturating_sub(32 * 24 * 3_600_000))?;
     let empty = HashMap::new();
