@@ -12,10 +12,12 @@ mod admin;
 mod alarm_cmds;
 mod bench;
 mod bench_remote;
+mod bench_report;
 mod history;
 mod remote_cmds;
 mod remote_demo;
 mod replay;
+mod report_cmds;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,7 +26,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 use vigil_core::config::{self, BrokerSection, BrokerUrl, FileConfig};
-use vigil_core::engine::{Engine, EngineConfig};
+use vigil_core::engine::{AlarmOptions, Engine, EngineConfig};
+use vigil_core::report::ReportSettings;
 use vigil_sim::broker;
 use vigil_sim::{self as sim, SimConfig};
 
@@ -85,6 +88,14 @@ enum Cmd {
     Remote(remote_cmds::RemoteCmd),
     /// Score NEWS2 (sub-scores, total, risk band) from entered observations.
     News2(alarm_cmds::News2Args),
+    /// Print documents (as a station user, --user): an alarm strip, a trend report, a shift
+    /// handover; PDF, PNG or SVG. Audited with the reason.
+    #[command(subcommand)]
+    Report(report_cmds::ReportCmd),
+    /// Export a bed's data for research (as a station user, --user): FHIR R4 or CSV,
+    /// de-identified unless --identified. Audited with the reason.
+    #[command(subcommand)]
+    Export(report_cmds::ExportCmd),
 }
 
 #[derive(Subcommand)]
@@ -100,6 +111,9 @@ enum BenchCmd {
     /// Remote patients' watch at scale: enrol N patients with four schedules, store days of
     /// readings, time the evaluation of every schedule (the engine's tick) and the enrolled list.
     Remote(bench_remote::RemoteArgs),
+    /// Printouts and exports at ward scale: 24 h trend reports of N beds, a 30 s 3-lead alarm
+    /// strip, a 24 h full-disclosure FHIR export (time, memory, samples/s).
+    Report(bench_report::ReportArgs),
 }
 
 #[derive(Args)]
@@ -219,6 +233,7 @@ fn main() -> Result<()> {
             Cmd::Bench(BenchCmd::Alarms(a)) => bench::alarms(a).await,
             Cmd::Bench(BenchCmd::Load(a)) => bench::load(a).await,
             Cmd::Bench(BenchCmd::Remote(a)) => bench_remote::remote(a).await,
+            Cmd::Bench(BenchCmd::Report(a)) => bench_report::report(a).await,
             Cmd::User(u) => admin::run_user(u),
             Cmd::Audit(a) => admin::run_audit(a),
             Cmd::Db(d) => admin::run_db(d),
@@ -226,6 +241,8 @@ fn main() -> Result<()> {
             Cmd::Remote(remote_cmds::RemoteCmd::Simulate(a)) => remote_cmds::simulate(a).await,
             Cmd::Remote(remote_cmds::RemoteCmd::Demo(a)) => remote_demo::demo(a).await,
             Cmd::Remote(c) => remote_cmds::run(c),
+            Cmd::Report(c) => report_cmds::report(c),
+            Cmd::Export(c) => report_cmds::export(c),
             Cmd::News2(a) => alarm_cmds::news2(a),
         }
     })
@@ -366,7 +383,11 @@ async fn run_record(a: RecordArgs) -> Result<()> {
             policy,
             mllp: file.ingest.mllp(a.mllp)?,
         },
-        Default::default(),
+        // As the window: alarm strips saved automatically as `[reports]` says.
+        AlarmOptions {
+            strips: Some(ReportSettings::from_section(&file.reports)?),
+            ..AlarmOptions::default()
+        },
         security,
     )?;
     let mut link = engine.link();

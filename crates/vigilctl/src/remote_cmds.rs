@@ -30,7 +30,7 @@ const PASSWORD_ENV: &str = "VIGIL_PASSWORD";
 
 /// Who acts, on which database.
 #[derive(Args)]
-pub struct Login {
+pub(crate) struct Login {
     /// SQLite database file of the station.
     #[arg(long)]
     db: PathBuf,
@@ -363,7 +363,7 @@ fn adherence_csv(rows: &[remote::watch::AdherenceRow]) -> String {
     out
 }
 
-fn as_user<T>(
+pub(crate) fn as_user<T>(
     login: &Login,
     permission: Permission,
     what: &str,

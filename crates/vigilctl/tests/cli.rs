@@ -13,4 +13,5 @@ mod pipeline;
 mod readings;
 mod remote;
 mod replay;
+mod report;
 mod tls;
