@@ -18,7 +18,7 @@ use vigil_core::auth::UserInfo;
 
 use crate::commands::admin::VerifyOut;
 use crate::commands::auth::AuthStateOut;
-use crate::commands::{self, detail, remote, security, station_admin};
+use crate::commands::{self, detail, remote, reports, security, station_admin};
 use crate::error::ApiError;
 use crate::frames::Frame;
 
@@ -121,6 +121,10 @@ command_table! {
     samples(bed: String, channel: String, from_ms: i64, to_ms: i64) -> detail::SamplesOut;
     alarm_history(bed: String, from_ms: i64, to_ms: i64) -> Vec<detail::AlarmHistoryOut>;
     list_patients() -> Vec<detail::PatientOut>;
+    print_strip(bed: String, alarm_id: String, onset_ms: i64, reason: String) -> reports::PrintOut;
+    print_trend(bed: String, from_ms: i64, to_ms: i64, interval_ms: i64, reason: String) -> reports::PrintOut;
+    print_shift(ward: String, from_ms: i64, to_ms: i64, reason: String) -> reports::PrintOut;
+    export_data(request: reports::ExportIn) -> reports::ExportOut;
     admit_patient(bed: String, patient: detail::AdmitIn) -> detail::PatientOut;
     discharge_patient(bed: String) -> detail::PatientOut;
     transfer_patient(from_bed: String, to_bed: String) -> detail::PatientOut;

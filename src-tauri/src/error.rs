@@ -137,6 +137,18 @@ impl From<PatientError> for ApiError {
     }
 }
 
+impl From<vigil_core::report::ReportError> for ApiError {
+    fn from(e: vigil_core::report::ReportError) -> ApiError {
+        use vigil_core::report::ReportError as R;
+        match e {
+            R::Auth(a) => a.into(),
+            R::Invalid(m) => ApiError::bad_request(m),
+            e @ R::UnknownAlarm { .. } => ApiError::new("unknown_alarm", e.to_string()),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<vigil_core::remote::RemoteError> for ApiError {
     fn from(e: vigil_core::remote::RemoteError) -> ApiError {
         use vigil_core::remote::RemoteError as R;

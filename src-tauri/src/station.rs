@@ -88,6 +88,8 @@ pub struct Station {
     db_path: std::path::PathBuf,
     /// `[auth] idle_lock_minutes` of the config file, if set.
     idle_lock_minutes: Option<u64>,
+    /// `[reports]`: how the station prints.
+    reports: vigil_core::report::ReportSettings,
     /// The config file (`$VIGIL_CONFIG`, else the platform's) and its `[broker]` section.
     config_path: Option<std::path::PathBuf>,
     broker_section: config::BrokerSection,
@@ -141,8 +143,11 @@ impl Station {
             _ => None,
         };
         // The desktop station raises desktop notifications (best effort) for alarms.
+        // Alarm strips saved automatically as `[reports]` says (high-priority by default).
+        let reports = vigil_core::report::ReportSettings::from_section(&file.reports)?;
         let alarm_options = AlarmOptions {
             notifications: true,
+            strips: Some(reports.clone()),
             ..AlarmOptions::default()
         };
         let (engine, settings) = Engine::start_station(
@@ -195,6 +200,7 @@ impl Station {
             _sim_stop: sim_stop,
             db_path,
             idle_lock_minutes: file.auth.idle_lock_minutes,
+            reports,
             config_path,
             broker_section: file.broker.clone(),
         })
@@ -236,6 +242,11 @@ impl Station {
     /// The station's database file (live data, users, audit trail).
     pub fn db_path(&self) -> &std::path::Path {
         &self.db_path
+    }
+
+    /// The database and how the station prints (`[reports]`), for the print commands.
+    pub fn report_context(&self) -> (std::path::PathBuf, vigil_core::report::ReportSettings) {
+        (self.db_path.clone(), self.reports.clone())
     }
 
     /// The configured idle-lock timeout, if any (`[auth] idle_lock_minutes`).

@@ -3,7 +3,7 @@
 // with `{code, message}` (see auth.ts `apiError`).
 
 import { invoke } from '@tauri-apps/api/core';
-import type { AdmitIn, AuditFilter, Commands, Role, SecurityFilter, ThresholdChange } from './bindings';
+import type { AdmitIn, AuditFilter, Commands, ExportIn, Role, SecurityFilter, ThresholdChange } from './bindings';
 
 /** Invokes `cmd` with the argument and result types generated from its Rust signature. */
 function call<K extends keyof Commands>(cmd: K, args: Commands[K]['args']): Promise<Commands[K]['result']> {
@@ -61,6 +61,14 @@ export const api = {
   alarmHistory: (bed: string, fromMs: number, toMs: number) =>
     call('alarm_history', { bed, fromMs, toMs }),
   listPatients: () => call('list_patients', {}),
+  // Printouts and exports (src-tauri/src/commands/reports.rs).
+  printStrip: (bed: string, alarmId: string, onsetMs: number, reason: string) =>
+    call('print_strip', { bed, alarmId, onsetMs, reason }),
+  printTrend: (bed: string, fromMs: number, toMs: number, intervalMs: number, reason: string) =>
+    call('print_trend', { bed, fromMs, toMs, intervalMs, reason }),
+  printShift: (ward: string, fromMs: number, toMs: number, reason: string) =>
+    call('print_shift', { ward, fromMs, toMs, reason }),
+  exportData: (request: ExportIn) => call('export_data', { request }),
   admitPatient: (bed: string, patient: AdmitIn) => call('admit_patient', { bed, patient }),
   dischargePatient: (bed: string) => call('discharge_patient', { bed }),
   transferPatient: (fromBed: string, toBed: string) => call('transfer_patient', { fromBed, toBed }),

@@ -16,6 +16,7 @@ import { ReviewPane } from './detail/review';
 import { TrendsPane } from './detail/trends';
 import { h } from './dom';
 import { formatAlarmText } from './format';
+import { closePrintout } from './printout';
 import { session, type SessionSnapshot } from './session';
 import type { Changes, Store, WaveTarget } from './store';
 
@@ -135,6 +136,8 @@ export class DetailView {
     this.unsubscribe?.();
     this.unsubscribe = null;
     for (const p of this.panes.values()) p.close();
+    // A printout of this bed never stays over the next one.
+    closePrintout();
     this.root.hidden = true;
     delete this.root.dataset.bed;
     document.body.classList.remove('detail-open');

@@ -14,7 +14,7 @@ use vigil_core::audit::{Audit, AuditFilter};
 use vigil_core::auth::{Actor, AuthConfig, AuthService, Permission, Role};
 
 use super::detail::{self, Adt, Monitor as _};
-use super::{admin, alarms, auth, remote, security, station_admin};
+use super::{admin, alarms, auth, remote, reports, security, station_admin};
 use crate::error::ApiError;
 use crate::session::AuthState;
 use vigil_core::alarms::default_limits;
@@ -112,10 +112,16 @@ const MATRIX: &[(&str, [&str; 10])] = &[
     ("remote_message",     [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("remote_record_open", [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
     ("remote_record_close", [NO,  OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // Printouts carry the patient's identity (the chart's copy): nurses and charge nurses.
+    ("print_strip",        [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("print_trend",        [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    ("print_shift",        [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
+    // De-identified here; identified exports are the charge nurse's (`exports_by_identity`).
+    ("export_data",        [NO,   OK,   OK,   FORB,          LCK,  LCK,  LCK,           MC,   MC,   MC]),
 ];
 
 /// Every command registered in `main.rs` (besides `subscribe_ward`, in the table too).
-const COMMANDS: [&str; 56] = [
+const COMMANDS: [&str; 60] = [
     "subscribe_ward",
     "auth_state",
     "create_first_admin",
@@ -172,6 +178,10 @@ const COMMANDS: [&str; 56] = [
     "remote_message",
     "remote_record_open",
     "remote_record_close",
+    "print_strip",
+    "print_trend",
+    "print_shift",
+    "export_data",
 ];
 
 fn column(state: State) -> usize {
@@ -484,7 +494,73 @@ fn call(st: &AuthState, command: &str, state: State) -> Result<(), ApiError> {
         "remote_record_close" => {
             remote::record_open(st, "home/p-01").and_then(|v| remote::record_close(st, v).map(drop))
         }
+        "print_strip" => {
+            let onset = raised_alarm(st);
+            reports::print_strip(
+                st,
+                &db_of(st),
+                &Default::default(),
+                "4W/01",
+                "4W/01/HR_HIGH",
+                onset,
+                "chart copy",
+            )
+            .map(drop)
+        }
+        "print_trend" => reports::print_trend(
+            st,
+            &db_of(st),
+            &Default::default(),
+            "4W/01",
+            T0 - 3_600_000,
+            T0,
+            900_000,
+            "physician review",
+        )
+        .map(drop),
+        "print_shift" => reports::print_shift(
+            st,
+            &db_of(st),
+            &Default::default(),
+            "4W",
+            T0 - 8 * 3_600_000,
+            T0,
+            "handover",
+        )
+        .map(drop),
+        "export_data" => reports::export_data(st, &db_of(st), &export_in(false)).map(drop),
         other => panic!("no such command in the matrix test: {other}"),
+    }
+}
+
+/// A high-priority alarm raised on 4W/01 a minute before T0 (as the engine records one);
+/// returns its onset.
+fn raised_alarm(st: &AuthState) -> i64 {
+    let onset = T0 - 60_000;
+    st.lock()
+        .svc
+        .connection()
+        .execute(
+            "INSERT INTO alarm_events (t_ms, ward, bed, alarm_id, code, kind, priority, value,
+                                       limit_value, message, state)
+             VALUES (?1, '4W', '01', '4W/01/HR_HIGH', 'HR_HIGH', 'raise', 'high', 142, 120,
+                     'HR HIGH 142 > 120', 'active')",
+            [onset],
+        )
+        .unwrap();
+    onset
+}
+
+/// The last hour of 4W/01 as FHIR, without waveforms.
+fn export_in(identified: bool) -> reports::ExportIn {
+    reports::ExportIn {
+        bed: "4W/01".into(),
+        from_ms: T0 - 3_600_000,
+        to_ms: T0,
+        format: "fhir".into(),
+        identified,
+        waveforms: false,
+        reason: "study 42".into(),
     }
 }
 
@@ -1064,4 +1140,84 @@ fn nurses_acknowledge_is_a_ward_setting_and_the_locked_screen_can_still_act() {
         alarms::authorize_pause(&st).unwrap().user(),
         "station (not logged in)"
     );
+}
+
+#[test]
+fn exports_by_identity_and_prints_are_audited_with_the_reason() {
+    let reading = |st: &AuthState| {
+        st.lock()
+            .svc
+            .connection()
+            .execute(
+                "INSERT INTO numerics (ward, bed, device, t_ms, mdc, code, value, unit, status)
+                 VALUES ('4W', '01', 'mon-01', ?1, 147842, 'HR', 72, '/min', 'final')",
+                [T0 - 5_000],
+            )
+            .unwrap();
+    };
+    let export = |st: &AuthState, identified: bool| {
+        reports::export_data(st, &db_of(st), &export_in(identified))
+    };
+    // A nurse: de-identified only, and nothing of Jane's identity in it.
+    let n = case(State::Active(Role::Nurse));
+    reading(&n.st);
+    assert_eq!(export(&n.st, true).unwrap_err().code, "forbidden");
+    let out = export(&n.st, false).unwrap();
+    assert_eq!(out.readings, 1);
+    let text = std::fs::read_to_string(&out.path).unwrap();
+    for secret in ["Jane", "MRN-1", "1950-02-03", "mon-01", "4W"] {
+        assert!(!text.contains(secret), "{secret} in a de-identified export");
+    }
+    // A charge nurse: identified.
+    let c = case(State::Active(Role::ChargeNurse));
+    reading(&c.st);
+    let out = export(&c.st, true).unwrap();
+    let text = std::fs::read_to_string(&out.path).unwrap();
+    assert!(
+        text.contains("Jane Q. Doe") && text.contains("MRN-1"),
+        "{text}"
+    );
+    let entries = audited(&c.st, "data_export");
+    assert!(
+        entries.iter().any(|e| e.actor == "charge1"
+            && e.target == "4W/01"
+            && e.detail.contains("fhir identified")
+            && e.detail.contains(&out.export_id)
+            && e.detail.contains("reason: study 42")),
+        "{entries:?}"
+    );
+    // A print: the PDF saved privately, a preview, the entry with its reason.
+    let onset = raised_alarm(&c.st);
+    let p = reports::print_strip(
+        &c.st,
+        &db_of(&c.st),
+        &Default::default(),
+        "4W/01",
+        "4W/01/HR_HIGH",
+        onset,
+        "chart copy",
+    )
+    .unwrap();
+    let pdf = std::fs::read(&p.path).unwrap();
+    assert!(pdf.starts_with(b"%PDF"));
+    assert!(p.preview.starts_with("data:image/png;base64,"));
+    let entries = audited(&c.st, "report_print");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.actor == "charge1" && e.detail.contains("reason: chart copy")),
+        "{entries:?}"
+    );
+    // An unknown alarm is said so.
+    let e = reports::print_strip(
+        &c.st,
+        &db_of(&c.st),
+        &Default::default(),
+        "4W/01",
+        "4W/01/HR_HIGH",
+        onset + 1,
+        "chart copy",
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "unknown_alarm", "{e}");
 }

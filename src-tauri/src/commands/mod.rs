@@ -8,6 +8,7 @@ pub mod alarms;
 pub mod auth;
 pub mod detail;
 pub mod remote;
+pub mod reports;
 pub mod security;
 pub mod station_admin;
 
@@ -194,6 +195,28 @@ commands! {
             detail::alarm_history(s, &db, &bed, from_ms, to_ms)
         };
     list_patients() -> Vec<detail::PatientOut> = |s| detail::list_patients(s);
+
+    // ----- printouts and exports (commands/reports.rs) -----
+    /// An alarm strip of the alarm raised on `bed` as `alarm_id` at `onset_ms` (print_report).
+    print_strip(bed: String, alarm_id: String, onset_ms: i64, reason: String) -> reports::PrintOut =
+        |s, ctx = station.report_context()| {
+            reports::print_strip(s, &ctx.0, &ctx.1, &bed, &alarm_id, onset_ms, &reason)
+        };
+    /// A trend report of a bed, a table row per `interval_ms` (print_report).
+    print_trend(bed: String, from_ms: i64, to_ms: i64, interval_ms: i64, reason: String)
+        -> reports::PrintOut =
+        |s, ctx = station.report_context()| {
+            reports::print_trend(s, &ctx.0, &ctx.1, &bed, from_ms, to_ms, interval_ms, &reason)
+        };
+    /// The shift handover of a ward (print_report).
+    print_shift(ward: String, from_ms: i64, to_ms: i64, reason: String) -> reports::PrintOut =
+        |s, ctx = station.report_context()| {
+            reports::print_shift(s, &ctx.0, &ctx.1, &ward, from_ms, to_ms, &reason)
+        };
+    /// A bed's data for research, `fhir` or `csv`, identified (export_identified) or not
+    /// (export_deidentified).
+    export_data(request: reports::ExportIn) -> reports::ExportOut =
+        |s, db = station.db_path().to_path_buf()| reports::export_data(s, &db, &request);
 
     // ----- remote patients (commands/remote.rs) -----
     /// The remote worklist, most urgent first (or only the escalated patients).

@@ -327,6 +327,10 @@ export type Commands = {
   samples: { args: { bed: string, channel: string, fromMs: number, toMs: number }; result: SamplesOut };
   alarm_history: { args: { bed: string, fromMs: number, toMs: number }; result: Array<AlarmHistoryOut> };
   list_patients: { args: Record<string, never>; result: Array<PatientOut> };
+  print_strip: { args: { bed: string, alarmId: string, onsetMs: number, reason: string }; result: PrintOut };
+  print_trend: { args: { bed: string, fromMs: number, toMs: number, intervalMs: number, reason: string }; result: PrintOut };
+  print_shift: { args: { ward: string, fromMs: number, toMs: number, reason: string }; result: PrintOut };
+  export_data: { args: { request: ExportIn }; result: ExportOut };
   admit_patient: { args: { bed: string, patient: AdmitIn }; result: PatientOut };
   discharge_patient: { args: { bed: string }; result: PatientOut };
   transfer_patient: { args: { fromBed: string, toBed: string }; result: PatientOut };
@@ -393,6 +397,45 @@ export type EngineState = {
    * Standing broker-trust warnings (`LinkState::warnings`): the window's banner.
    */
   warnings?: Array<string>,
+};
+
+/**
+ * What the window asks to export.
+ */
+export type ExportIn = {
+  /**
+   * `ward/bed`.
+   */
+  bed: string,
+  from_ms: number,
+  to_ms: number,
+  /**
+   * `fhir` or `csv`.
+   */
+  format: string,
+  /**
+   * With the patient's identity (export_identified), else de-identified
+   * (export_deidentified).
+   */
+  identified: boolean,
+  /**
+   * Full-disclosure waveforms too.
+   */
+  waveforms: boolean,
+  /**
+   * Why (recorded).
+   */
+  reason: string,
+};
+
+/**
+ * A research export from the window.
+ */
+export type ExportOut = {
+  path: string,
+  readings: number,
+  samples: number,
+  export_id: string,
 };
 
 /**
@@ -576,7 +619,24 @@ export type PauseOut = {
  * Every state-changing or sensitive action of the product. Each Tauri command and each engine
  * entry point that changes state names one of these and calls [`AuthService::authorize`].
  */
-export type Permission = "view_ward" | "view_history" | "audio_pause" | "acknowledge_alarm" | "change_patient_limits" | "admit_discharge_transfer" | "break_glass" | "change_own_password" | "manage_users" | "manage_devices" | "manage_ward_profiles" | "broker_settings" | "view_audit_log" | "export_audit_log";
+export type Permission = "view_ward" | "view_history" | "audio_pause" | "acknowledge_alarm" | "change_patient_limits" | "admit_discharge_transfer" | "print_report" | "export_deidentified" | "export_identified" | "break_glass" | "change_own_password" | "manage_users" | "manage_devices" | "manage_ward_profiles" | "broker_settings" | "view_audit_log" | "export_audit_log";
+
+/**
+ * A document printed from the window.
+ */
+export type PrintOut = {
+  /**
+   * Where the PDF was saved.
+   */
+  path: string,
+  pages: number,
+  /**
+   * The preview: a PNG data URL at `preview_dpi`, pages one under the other (A4 landscape
+   * each), for the screen and for printing at true size.
+   */
+  preview: string,
+  preview_dpi: number,
+};
 
 /**
  * Alarm priority (IEC 60601-1-8). Ordered: `High > Medium > Low`. Serialised as

@@ -2,10 +2,11 @@
 // opening onto ECG II and pleth from the 10 s before it.
 
 import { api } from '../api';
-import { apiError, formatDateTime } from '../auth';
+import { apiError, can, formatDateTime } from '../auth';
 import { formatTimeMs, type AlarmHistoryEntry } from '../detailmath';
 import { drawStrip } from '../disclosure';
 import { h, table } from '../dom';
+import { printPanel } from '../printout';
 import { CHANNELS, type DetailContext, type Pane } from './pane';
 
 export class AlarmsPane implements Pane {
@@ -38,7 +39,7 @@ export class AlarmsPane implements Pane {
       h('div', { class: 'review-bar' }, this.alarmSpan, reload, this.alarmStatus),
       table(
         { class: 'data alarm-history', id: 'alarm-history' },
-        ['Time', 'Priority', 'Alarm', 'Acknowledged', 'Ended'],
+        ['Time', 'Priority', 'Alarm', 'Acknowledged', 'Ended', 'Strip'],
         this.alarmTable,
       ),
     );
@@ -53,7 +54,9 @@ export class AlarmsPane implements Pane {
   }
 
   rights(): void {
-    // No actions: without view_history the screen marks the pane.
+    // The strip buttons follow print_report (the backend checks it again).
+    const allowed = can(this.ctx.auth(), 'print_report');
+    for (const b of this.root.querySelectorAll<HTMLButtonElement>('button.print-strip')) b.hidden = !allowed;
   }
 
   close(): void {
@@ -95,9 +98,10 @@ export class AlarmsPane implements Pane {
       h('td', {}, r.message),
       h('td', {}, ack),
       h('td', {}, ended),
+      h('td', {}, this.printButton(bed, r)),
     );
     const detail = h('tr', { class: 'alarm-snippet', hidden: true });
-    const cell = h('td', { colspan: '5' });
+    const cell = h('td', { colspan: '6' });
     detail.append(cell);
     const toggle = () => {
       detail.hidden = !detail.hidden;
@@ -112,6 +116,19 @@ export class AlarmsPane implements Pane {
       }
     };
     return [tr, detail];
+  }
+
+  /** Print this alarm's strip (every lead, the configured time before it to its end). */
+  private printButton(bed: string, r: AlarmHistoryEntry): HTMLButtonElement {
+    const b = h('button', { type: 'button', class: 'secondary print-strip', hidden: !can(this.ctx.auth(), 'print_report') }, 'Print');
+    b.onclick = (e) => {
+      e.stopPropagation();
+      printPanel(`Alarm strip · ${bed} · ${r.message}`, 'chart copy', (reason) =>
+        api.printStrip(bed, r.alarm_id, r.t_ms, reason),
+      );
+    };
+    b.onkeydown = (e) => e.stopPropagation();
+    return b;
   }
 
   /** ECG II and pleth from 10 s before the alarm to 2 s after it, the alarm time marked. */

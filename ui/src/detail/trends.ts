@@ -4,7 +4,7 @@
 import type uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api } from '../api';
-import { apiError, formatDateTime } from '../auth';
+import { apiError, can, formatDateTime } from '../auth';
 import {
   alarmMarks,
   customRange,
@@ -22,6 +22,7 @@ import {
   type TrendPreset,
 } from '../detailmath';
 import { h } from '../dom';
+import { exportPanel, printPanel } from '../printout';
 import type { DetailContext, Pane } from './pane';
 
 interface TrendSpec {
@@ -78,6 +79,8 @@ export class TrendsPane implements Pane {
   private readonly trendFrom: HTMLInputElement;
   private readonly trendTo: HTMLInputElement;
   private trendSeq = 0;
+  private readonly printButton: HTMLButtonElement;
+  private readonly exportButton: HTMLButtonElement;
 
   constructor(private readonly ctx: DetailContext) {
     const rangeButtons = h('div', { class: 'range-buttons' });
@@ -102,7 +105,21 @@ export class TrendsPane implements Pane {
       this.trendPreset = 'custom';
       void this.loadTrends(r);
     };
-    rangeButtons.append(h('span', { class: 'range-custom' }, 'Custom', from, '–', to, apply), this.trendStatus);
+    // A trend report and an export of the range shown (print_report; export_deidentified or
+    // export_identified: the backend decides, the buttons follow the session).
+    this.printButton = h('button', { id: 'trend-print', type: 'button', class: 'secondary' }, 'Print report');
+    this.printButton.onclick = () => this.print();
+    this.exportButton = h('button', { id: 'trend-export', type: 'button', class: 'secondary' }, 'Export…');
+    this.exportButton.onclick = () => {
+      const bed = this.ctx.bed();
+      if (bed && this.trendRange) exportPanel(bed, this.trendRange.from, this.trendRange.to, this.ctx.auth());
+    };
+    rangeButtons.append(
+      h('span', { class: 'range-custom' }, 'Custom', from, '–', to, apply),
+      this.printButton,
+      this.exportButton,
+      this.trendStatus,
+    );
     this.trendBox = h('div', { class: 'trend-charts', id: 'trend-charts' });
     this.root = h('div', { class: 'detail-pane detail-trends', id: 'pane-trends' }, rangeButtons, this.trendBox);
     this.trendFrom = from;
@@ -121,7 +138,23 @@ export class TrendsPane implements Pane {
   }
 
   rights(): void {
-    // No actions: without view_history the screen marks the pane.
+    const auth = this.ctx.auth();
+    this.printButton.hidden = !can(auth, 'print_report');
+    this.exportButton.hidden = !can(auth, 'export_deidentified') && !can(auth, 'export_identified');
+  }
+
+  /** The trend report of the range shown; the table a row per hour (per 15 min up to 8 h). */
+  private print(): void {
+    const bed = this.ctx.bed();
+    const range = this.trendRange;
+    if (!bed || !range) return;
+    const span = range.to - range.from;
+    // A report covers at least an hour: a shorter range is widened back from its end.
+    const from = Math.min(range.from, range.to - 3_600_000);
+    const interval = span <= 8 * 3_600_000 ? 900_000 : 3_600_000;
+    printPanel(`Trend report · ${bed}`, 'physician review', (reason) =>
+      api.printTrend(bed, from, range.to, interval, reason),
+    );
   }
 
   close(): void {
