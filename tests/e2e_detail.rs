@@ -3,8 +3,9 @@
 //! changes a limit (a bad value refused, a good one saved and read back from the backend); views
 //! trends with data; scrolls back through the full disclosure with the time cursor; finds the
 //! simulated desaturation in the alarm history with the seconds before it; admits a patient
-//! (masked while locked); Escape returns to the ward; after a restart the limits are in force.
-//! Screenshots: target/e2e/bed-detail*.png.
+//! (masked while locked); prints the alarm's strip and a trend report and exports the trend
+//! range (issue 16); Escape returns to the ward; after a restart the limits are in force.
+//! Screenshots: target/e2e/bed-detail*.png; the printouts: target/e2e/report-*.png.
 
 use std::time::Duration;
 
@@ -62,6 +63,22 @@ async fn set_value(c: &Client, css: &str, value: &str) {
     )
     .await;
     assert_eq!(done, Value::Bool(true), "{css} to fill");
+}
+
+/// Keep the printout's preview (a PNG data URL) as `target/e2e/<name>`.
+async fn save_preview(c: &Client, name: &str) {
+    use base64::Engine as _;
+    let url = js(c, "return document.querySelector('#printout-preview').src;").await;
+    let url = url.as_str().unwrap_or_default();
+    let b64 = url
+        .strip_prefix("data:image/png;base64,")
+        .unwrap_or_else(|| panic!("a PNG data URL: {}", &url[..40.min(url.len())]));
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    let path = crate::support::shots_dir().join(name);
+    std::fs::write(&path, png).expect("save the preview");
+    eprintln!("printout saved to {}", path.display());
 }
 
 async fn num(c: &Client, script: &str) -> f64 {
@@ -399,6 +416,62 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     )
     .await;
     screenshot(c, "bed-detail-alarms.png").await;
+
+    // ---- Print the alarm's strip (issue 16): the reason asked, the PDF saved by the station,
+    // the preview shown; the strip itself kept beside the screenshots.
+    click(c, "tr.alarm-row[data-code=\"SPO2_LOW\"] button.print-strip").await;
+    wait_visible(c, "#print-reason", "the reason for the printout").await;
+    assert!(text(c, "#printout h2").await.contains("Alarm strip"));
+    click(c, "#print-go").await;
+    wait_true(
+        c,
+        Duration::from_secs(30),
+        "const i = document.querySelector('#printout-preview');
+         return !!i && i.complete && i.naturalWidth === 1485;",
+        "the strip's preview, one A4 page wide at 127 dpi",
+    )
+    .await;
+    let saved = wait_text(c, "#printout .printout-saved", "Saved as").await;
+    assert!(
+        saved.contains("/reports/strip_") && saved.contains("SPO2_LOW.pdf"),
+        "{saved}"
+    );
+    save_preview(c, "report-strip.png").await;
+    screenshot(c, "bed-detail-print-strip.png").await;
+    click(c, "#printout-close").await;
+
+    // ---- A trend report of the trend range, and a de-identified export of it.
+    click(c, "#dtab-trends").await;
+    click(c, "#trend-print").await;
+    wait_visible(c, "#print-reason", "the reason for the trend report").await;
+    click(c, "#print-go").await;
+    wait_true(
+        c,
+        Duration::from_secs(30),
+        "const i = document.querySelector('#printout-preview');
+         return !!i && i.complete && i.naturalWidth === 1485 && i.naturalHeight >= 2 * 1050;",
+        "the trend report's preview: charts and the table, A4 pages",
+    )
+    .await;
+    wait_text(c, "#printout .printout-saved", "/reports/trend_").await;
+    save_preview(c, "report-trend.png").await;
+    screenshot(c, "bed-detail-print-trend.png").await;
+    click(c, "#printout-close").await;
+    click(c, "#trend-export").await;
+    wait_visible(c, "#export-reason", "the export form").await;
+    assert!(
+        visible(c, "#export-identified").await,
+        "a charge nurse may export with identity"
+    );
+    fill(c, "#export-reason", "quality audit 2026").await;
+    click(c, "#export-go").await;
+    let done = wait_text(c, "#export-result", "Saved as").await;
+    assert!(
+        done.contains("/exports/export_deid_") && done.contains("readings"),
+        "{done}"
+    );
+    click(c, "#printout-close").await;
+    click(c, "#dtab-alarms").await;
 
     // ---- Admit a patient; the backend lists the name for this session.
     click(c, "#dtab-patient").await;

@@ -146,7 +146,12 @@ fn max_age(vital: Vital) -> i64 {
 }
 
 /// The numerics at `t_ms`: the last reading of each vital at or before it.
-fn numerics_at(conn: &Connection, bed: &BedId, t_ms: i64) -> Result<Vec<Numeric>, ReportError> {
+fn numerics_at(
+    conn: &Connection,
+    bed: &BedId,
+    t_ms: i64,
+    settings: &ReportSettings,
+) -> Result<Vec<Numeric>, ReportError> {
     let mut out = Vec::new();
     let get = |v: Vital| last_value(conn, bed, v, t_ms, max_age(v));
     for v in [
@@ -159,8 +164,8 @@ fn numerics_at(conn: &Connection, bed: &BedId, t_ms: i64) -> Result<Vec<Numeric>
     ] {
         if let Some((_, x)) = get(v)? {
             out.push(Numeric {
-                label: v.name().to_string(),
-                value: format!("{} {}", fmt_value(v, x), v.unit()),
+                label: label(v).to_string(),
+                value: format!("{} {}", fmt_value(v, x), unit_text(v)),
             });
         }
     }
@@ -170,14 +175,49 @@ fn numerics_at(conn: &Connection, bed: &BedId, t_ms: i64) -> Result<Vec<Numeric>
             .unwrap_or_default();
         out.push(Numeric {
             label: "NIBP".into(),
-            value: format!("{s:.0}/{d:.0}{mean} mmHg at {}", hhmm(ts)),
+            value: format!(
+                "{s:.0}/{d:.0}{mean} mmHg at {}",
+                local(ts, settings, "%H:%M")
+            ),
         });
     }
     Ok(out)
 }
 
-fn hhmm(t_ms: i64) -> String {
-    super::iso(t_ms)[11..16].to_string()
+/// A vital's name as a clinician reads it.
+fn label(v: Vital) -> &'static str {
+    match v {
+        Vital::Hr => "HR",
+        Vital::Pr => "PR",
+        Vital::SpO2 => "SpO2",
+        Vital::Rr => "RR",
+        Vital::EtCo2 => "EtCO2",
+        Vital::Temp => "Temp",
+        Vital::NibpSys => "NIBP sys",
+        Vital::NibpDia => "NIBP dia",
+        Vital::NibpMean => "NIBP mean",
+        Vital::Weight => "Weight",
+        Vital::Glucose => "Glucose",
+    }
+}
+
+/// A vital's unit as printed (UCUM `Cel` is °C, `mm[Hg]` mmHg).
+fn unit_text(v: Vital) -> &'static str {
+    match v.unit() {
+        "Cel" => "°C",
+        "mm[Hg]" => "mmHg",
+        u => u,
+    }
+}
+
+/// `t_ms` in the report's zone, as `fmt` says.
+fn local(t_ms: i64, settings: &ReportSettings, fmt: &str) -> String {
+    use chrono::TimeZone;
+    settings
+        .tz
+        .timestamp_millis_opt(t_ms)
+        .single()
+        .map_or_else(|| t_ms.to_string(), |t| t.format(fmt).to_string())
 }
 
 /// The strip's document and its file name (without extension).
@@ -232,7 +272,7 @@ pub(super) fn strip(
         priority: ep.priority.as_str().to_string(),
         onset_ms: ep.t_ms,
         outcome: outcome(&ep, settings),
-        numerics: numerics_at(conn, &req.bed, ep.t_ms)?,
+        numerics: numerics_at(conn, &req.bed, ep.t_ms, settings)?,
         from_ms,
         to_ms,
         traces,
@@ -270,7 +310,7 @@ pub fn strip_complete(ep: &AlarmEpisode, settings: &ReportSettings, now_ms: i64)
 
 /// How an alarm ended, in words, times in the report's zone.
 fn outcome(ep: &AlarmEpisode, settings: &ReportSettings) -> String {
-    let t = |ms: i64| vigil_report_time(ms, settings);
+    let t = |ms: i64| local(ms, settings, "%H:%M:%S %Z");
     let ack = match (&ep.acknowledged_by, ep.acknowledged_ms) {
         (Some(by), Some(at)) => format!("Acknowledged by {by} at {}", t(at)),
         (None, Some(at)) => format!("Acknowledged at {}", t(at)),
@@ -282,17 +322,9 @@ fn outcome(ep: &AlarmEpisode, settings: &ReportSettings) -> String {
     }
 }
 
-/// `14:03:07 CET` in the report's zone.
-fn vigil_report_time(t_ms: i64, settings: &ReportSettings) -> String {
-    use chrono::TimeZone;
-    settings
-        .tz
-        .timestamp_millis_opt(t_ms)
-        .single()
-        .map_or_else(|| t_ms.to_string(), |t| t.format("%H:%M:%S %Z").to_string())
-}
-
-/// A series of bucket means.
+/// A series of bucket means, buckets of `bucket_ms` from `from_ms` (not from the epoch: a
+/// report's rows start at its own start), each point at the mean time of its readings (so the
+/// newest bucket's point is never later than its newest reading).
 fn series(
     conn: &Connection,
     bed: &BedId,
@@ -302,11 +334,27 @@ fn series(
     to_ms: i64,
     bucket_ms: i64,
 ) -> Result<Series, ReportError> {
-    let b = query::trend(conn, bed, vital, from_ms, to_ms, bucket_ms)?;
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT (t_ms - ?1) / ?2 AS k, AVG(t_ms), AVG(value) FROM numerics
+         WHERE ward = ?3 AND bed = ?4 AND code = ?5 AND t_ms >= ?1 AND t_ms < ?6
+           AND value IS NOT NULL AND {SHOWN}
+         GROUP BY k ORDER BY k"
+    ))?;
+    let rows = q.query_map(
+        params![
+            from_ms,
+            bucket_ms.max(1),
+            bed.ward,
+            bed.bed,
+            vital.name(),
+            to_ms
+        ],
+        |r| Ok((r.get::<_, f64>(1)?.round() as i64, r.get::<_, f64>(2)?)),
+    )?;
     Ok(Series {
         label: label.to_string(),
-        unit: vital.unit().to_string(),
-        points: b.iter().map(|b| (b.t_ms + bucket_ms / 2, b.mean)).collect(),
+        unit: unit_text(vital).to_string(),
+        points: rows.collect::<Result<_, _>>()?,
     })
 }
 
@@ -397,7 +445,8 @@ impl Vitals {
         bucket_ms: i64,
     ) -> Result<Vitals, ReportError> {
         // NEWS2 at the period's start needs the values from before it.
-        let back = from_ms - max_age(Vital::Temp);
+        // Whole buckets back from the start, so the buckets line up with the rows.
+        let back = from_ms - (max_age(Vital::Temp) + bucket_ms - 1) / bucket_ms * bucket_ms;
         Ok(Vitals {
             hr: series(conn, bed, Vital::Hr, "HR", back, to_ms, bucket_ms)?,
             pr: series(conn, bed, Vital::Pr, "PR", back, to_ms, bucket_ms)?,
@@ -582,14 +631,7 @@ pub(super) fn shift(
     now_ms: i64,
 ) -> Result<ShiftDoc, ReportError> {
     let (from, to) = (req.from_ms, req.to_ms);
-    let t = |ms: i64| {
-        use chrono::TimeZone;
-        settings
-            .tz
-            .timestamp_millis_opt(ms)
-            .single()
-            .map_or_else(|| ms.to_string(), |t| t.format("%H:%M").to_string())
-    };
+    let t = |ms: i64| local(ms, settings, "%H:%M");
     let remote = crate::remote::load(conn).map_err(|e| ReportError::Invalid(e.to_string()))?;
     let adherence = if remote.iter().any(|e| e.patient.bed.ward == req.ward) {
         crate::remote::watch::adherence_at(conn, to.min(now_ms))
