@@ -1,5 +1,5 @@
 //! The invariants the crates state in their Cargo.toml, checked on the resolved dependency graph:
-//! none of `vigil-alarms`, `vigil-contract` and `vigil-schedule` reaches, through any chain of
+//! none of `vigil-alarms`, `vigil-contract`, `vigil-schedule` and `vigil-report` reaches, through any chain of
 //! normal dependencies, a crate that does storage, networking, async I/O or windows; and the
 //! engine (`vigil-core`) never reaches the simulator or the embedded broker (`vigil-sim`).
 
@@ -99,7 +99,12 @@ fn closure(g: &BTreeMap<String, (String, Vec<String>)>, name: &str) -> BTreeSet<
 #[test]
 fn pure_crates_reach_no_io_crate() {
     let g = graph();
-    for krate in ["vigil-contract", "vigil-alarms", "vigil-schedule"] {
+    for krate in [
+        "vigil-contract",
+        "vigil-alarms",
+        "vigil-schedule",
+        "vigil-report",
+    ] {
         let deps = closure(&g, krate);
         let bad: Vec<&str> = FORBIDDEN
             .iter()
@@ -117,6 +122,7 @@ fn pure_crates_reach_no_io_crate() {
         "vigil-alarms",
         "vigil-contract",
         "vigil-schedule",
+        "vigil-report",
     ] {
         assert!(core.contains(f), "vigil-core should depend on {f}");
     }
