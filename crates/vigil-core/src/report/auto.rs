@@ -45,15 +45,18 @@ pub fn run(
         return Ok(Vec::new());
     }
     let wanted: Vec<&str> = settings.auto_strip.iter().map(|p| p.as_str()).collect();
+    // The raises of the priorities wanted (`?3`: a JSON list) not yet saved.
     let mut q = conn.prepare_cached(
-        "SELECT e.ward, e.bed, e.alarm_id, e.t_ms, e.priority FROM alarm_events e
+        "SELECT e.ward, e.bed, e.alarm_id, e.t_ms, e.code FROM alarm_events e
          WHERE e.kind = 'raise' AND e.t_ms >= ?1 AND e.t_ms <= ?2
+           AND e.priority IN (SELECT value FROM json_each(?3))
            AND NOT EXISTS (SELECT 1 FROM alarm_strips s WHERE s.ward = e.ward AND s.bed = e.bed
                            AND s.alarm_id = e.alarm_id AND s.onset_ms = e.t_ms)
          ORDER BY e.t_ms, e.id",
     )?;
+    let wanted = serde_json::to_string(&wanted).map_err(|e| ReportError::Invalid(e.to_string()))?;
     let raises = q
-        .query_map(params![now_ms - LOOK_BACK_MS, now_ms], |r| {
+        .query_map(params![now_ms - LOOK_BACK_MS, now_ms, wanted], |r| {
             Ok((
                 BedId::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
                 r.get::<_, String>(2)?,
@@ -63,14 +66,15 @@ pub fn run(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
-    for (bed, alarm_id, onset_ms, priority) in raises {
-        if !wanted.contains(&priority.as_str()) {
+    for (bed, alarm_id, onset_ms, code) in raises {
+        // Technical alarms have no strip of their own (their bed's strips are its alarms').
+        if !crate::alarms::is_physiological(&code) {
             continue;
         }
         let Some(ep) = episode(conn, &bed, &alarm_id, onset_ms, now_ms)? else {
             continue;
         };
-        if ep.technical || !strip_complete(&ep, settings, now_ms - SETTLE_MS) {
+        if !strip_complete(&ep, settings, now_ms - SETTLE_MS) {
             continue;
         }
         let file = save(conn, settings, dir, &bed, &ep, now_ms);
