@@ -274,8 +274,6 @@ pub fn export(cmd: ExportCmd) -> Result<()> {
     } else {
         "export de-identified data"
     };
-    // Written to a temporary name beside the target, renamed when complete: a failed export
-    // leaves no partial file that looks whole.
     let summary = as_user(&a.login, permission, what, |svc, _, auth, now| {
         let req = ExportRequest {
             bed: a.bed.clone(),
@@ -286,56 +284,14 @@ pub fn export(cmd: ExportCmd) -> Result<()> {
             waveforms: a.waveforms,
             reason: a.reason.clone(),
         };
-        let dir = a
-            .out
-            .as_deref()
-            .and_then(Path::parent)
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        let temp = || {
-            tempfile::Builder::new()
-                .prefix(".vigil-export-")
-                .tempfile_in(&dir)
-                .with_context(|| format!("creating a file in {}", dir.display()))
-        };
-        let tmp = temp()?;
-        let waves_tmp = if format == ExportFormat::Csv && a.waveforms {
-            Some(temp()?)
-        } else {
-            None
-        };
-        let mut out = std::io::BufWriter::new(tmp.as_file());
-        let mut waves = waves_tmp
-            .as_ref()
-            .map(|t| std::io::BufWriter::new(t.as_file()));
-        let summary = export::export(
+        Ok(export::export_to_files(
             svc.connection(),
             auth,
             &req,
-            &mut out,
-            waves.as_mut().map(|w| w as &mut dyn std::io::Write),
+            Path::new("."),
+            a.out.as_deref(),
             now,
-        )?;
-        drop((out, waves));
-        let path = a
-            .out
-            .clone()
-            .unwrap_or_else(|| summary.file_name.clone().into());
-        tmp.persist_noclobber(&path)
-            .with_context(|| format!("writing {} (it must not exist yet)", path.display()))?;
-        let mut paths = vec![path.clone()];
-        if let (Some(t), Some(name)) = (waves_tmp, &summary.waves_file_name) {
-            // Beside the readings: `<out stem>_waveforms.csv`.
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let w = path.with_file_name(
-                stem.map_or_else(|| name.clone(), |s| format!("{s}_waveforms.csv")),
-            );
-            t.persist_noclobber(&w)
-                .with_context(|| format!("writing {} (it must not exist yet)", w.display()))?;
-            paths.push(w);
-        }
-        Ok((summary, paths))
+        )?)
     })?;
     let (s, paths) = summary;
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

@@ -215,43 +215,10 @@ pub fn export_data(st: &AuthState, db: &Path, input: &ExportIn) -> Result<Export
     )?;
     let dir = dir_beside(db, "exports")?;
     let conn = store::open(db)?;
-    let temp = || {
-        tempfile::Builder::new()
-            .prefix(".export-")
-            .tempfile_in(&dir)
-            .map_err(ApiError::internal)
-    };
-    let tmp = temp()?;
-    let waves_tmp = if format == ExportFormat::Csv && waveforms {
-        Some(temp()?)
-    } else {
-        None
-    };
-    let mut out = std::io::BufWriter::new(tmp.as_file());
-    let mut waves = waves_tmp
-        .as_ref()
-        .map(|t| std::io::BufWriter::new(t.as_file()));
-    let s = export::export(
-        &conn,
-        &auth,
-        &req,
-        &mut out,
-        waves.as_mut().map(|w| w as &mut dyn std::io::Write),
-        st.now(),
-    )?;
-    drop((out, waves));
-    let path = dir.join(&s.file_name);
-    tmp.persist_noclobber(&path)
-        .map_err(|e| ApiError::internal(format!("saving {}: {e}", path.display())))?;
-    let mut shown = path.display().to_string();
-    if let (Some(t), Some(name)) = (waves_tmp, &s.waves_file_name) {
-        let w = dir.join(name);
-        t.persist_noclobber(&w)
-            .map_err(|e| ApiError::internal(format!("saving {}: {e}", w.display())))?;
-        shown = format!("{shown} and {}", w.display());
-    }
+    let (s, files) = export::export_to_files(&conn, &auth, &req, &dir, None, st.now())?;
+    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     Ok(ExportOut {
-        path: shown,
+        path: shown.join(" and "),
         readings: u32::try_from(s.readings).unwrap_or(u32::MAX),
         samples: u32::try_from(s.samples).unwrap_or(u32::MAX),
         export_id: s.export_id,

@@ -7,6 +7,7 @@
 //! them, so a day of full disclosure never sits in memory.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use rusqlite::{params, Connection};
@@ -230,6 +231,67 @@ pub fn export(
         file_name,
         waves_file_name,
     })
+}
+
+/// [`export`] into files: `out`, or the export's own name in `dir`; for CSV with waveforms the
+/// samples beside it (`<stem>_waveforms.csv`). Each is written to a temporary file in the same
+/// directory (mode 0600) and renamed when complete, never over an existing file: a failed
+/// export leaves no partial file that looks whole. Returns the summary and the files written.
+pub fn export_to_files(
+    conn: &Connection,
+    auth: &Authorized,
+    req: &ExportRequest,
+    dir: &Path,
+    out: Option<&Path>,
+    now_ms: i64,
+) -> Result<(ExportSummary, Vec<PathBuf>), ReportError> {
+    let dir = out
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(dir);
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ReportError::Io { path, source }
+    };
+    let temp = || {
+        tempfile::Builder::new()
+            .prefix(".vigil-export-")
+            .tempfile_in(dir)
+            .map_err(io(dir))
+    };
+    let tmp = temp()?;
+    let waves_tmp = if req.format == ExportFormat::Csv && req.waveforms {
+        Some(temp()?)
+    } else {
+        None
+    };
+    let summary = {
+        let mut w = std::io::BufWriter::new(tmp.as_file());
+        let mut waves = waves_tmp
+            .as_ref()
+            .map(|t| std::io::BufWriter::new(t.as_file()));
+        export(
+            conn,
+            auth,
+            req,
+            &mut w,
+            waves.as_mut().map(|w| w as &mut dyn Write),
+            now_ms,
+        )?
+    };
+    let path = out.map_or_else(|| dir.join(&summary.file_name), Path::to_path_buf);
+    tmp.persist_noclobber(&path)
+        .map_err(|e| io(&path)(e.error))?;
+    let mut files = vec![path.clone()];
+    if let Some(t) = waves_tmp {
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "export".into(), |s| s.to_string_lossy().into_owned());
+        let w = path.with_file_name(format!("{stem}_waveforms.csv"));
+        t.persist_noclobber(&w).map_err(|e| io(&w)(e.error))?;
+        files.push(w);
+    }
+    Ok((summary, files))
 }
 
 fn flush(w: &mut dyn Write) -> Result<(), ReportError> {
