@@ -485,11 +485,13 @@ impl StripPages<'_> {
         c.text(&patient, (left, line(1.0)), body, Align::Left)?;
 
         // 3: outcome; the window on the right.
+        // The resolution it was drawn at: what makes 25 mm/s true on paper (print at 100 %).
         let window = format!(
-            "Strip {} to {} ({})",
+            "Strip {} to {} ({}) · {} dpi, print at 100 %",
             text::time(d.from_ms, tz),
             text::format_ms(d.to_ms, tz, "%H:%M:%S"),
-            text::duration(d.to_ms - d.from_ms)
+            text::duration(d.to_ms - d.from_ms),
+            trim_num((c.ppm * 25.4 * 100.0).round() / 100.0)
         );
         let window_w = c.text_width(&window, body)?;
         c.text(&window, (right, line(2.0)), body, Align::Right)?;

@@ -97,6 +97,7 @@ fn a_strip_in_every_format() {
     let svg = check_svg(&strip(&doc, &paper, Format::Svg).unwrap(), pages);
     for text in [
         "25 mm/s · 10 mm/mV",
+        "254 dpi, print at 100 %",
         "onset",
         "scaled",
         "Jane Doe",
