@@ -5,6 +5,7 @@
 //! simulated desaturation in the alarm history with the seconds before it; admits a patient
 //! (masked while locked); prints the alarm's strip and a trend report and exports the trend
 //! range (issue 16); Escape returns to the ward; after a restart the limits are in force.
+//! Prints the ward's shift handover from the header.
 //! Screenshots: target/e2e/bed-detail*.png; the printouts: target/e2e/report-*.png.
 
 use std::time::Duration;
@@ -470,6 +471,23 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
         done.contains("/exports/export_deid_") && done.contains("readings"),
         "{done}"
     );
+    click(c, "#printout-close").await;
+
+    // ---- The ward's shift handover from the header: bed 03 and its desaturation on it.
+    assert!(visible(c, "#btn-handover").await, "a charge nurse prints handovers");
+    click(c, "#btn-handover").await;
+    wait_visible(c, "#print-reason", "the reason for the handover").await;
+    click(c, "#print-go").await;
+    wait_true(
+        c,
+        Duration::from_secs(30),
+        "const i = document.querySelector('#printout-preview');
+         return !!i && i.complete && i.naturalWidth === 1485;",
+        "the handover's preview",
+    )
+    .await;
+    wait_text(c, "#printout .printout-saved", "/reports/shift_").await;
+    save_preview(c, "report-shift.png").await;
     click(c, "#printout-close").await;
     click(c, "#dtab-alarms").await;
 

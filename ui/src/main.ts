@@ -6,7 +6,7 @@ import { Channel, invoke } from '@tauri-apps/api/core';
 import { getCurrentWindow } from '@tauri-apps/api/window';
 import { decodeFrame, type Priority } from './frames';
 import { AuthView } from './authview';
-import type { AuthState } from './auth';
+import { can, type AuthState } from './auth';
 import { AlarmBar } from './alarmbar';
 import { api } from './api';
 import { offPagePriority, parseLayout, type Layout } from './alarmstate';
@@ -14,6 +14,7 @@ import { formatAlarmCount, formatBrokerWarnings, formatClock, formatConnState, f
 import { DetailView, fanOut } from './detail';
 import { patientHeader } from './detailmath';
 import { OPEN_BED_EVENT, OverviewView, type OpenBed } from './overview';
+import { handoverPanel } from './printout';
 import { RemoteView } from './remote';
 import { session } from './session';
 import { Store } from './store';
@@ -55,6 +56,13 @@ setLiveWard({
     return { hr: v('HR'), spo2: v('SPO2'), rr: v('RR') };
   },
 });
+// The shift handover of the ward shown (print_report: the button follows the session, the
+// backend checks it).
+const handover = byId('btn-handover') as HTMLButtonElement;
+handover.addEventListener('click', () => {
+  const ward = store.beds[0]?.ward;
+  if (ward) handoverPanel(ward, 12, Date.now());
+});
 const alarmBar = new AlarmBar(byId('alarm-bar'), byId('btn-pause-all') as HTMLButtonElement, store);
 let authState: AuthState | null = null;
 session.subscribe(({ state, error }) => {
@@ -63,6 +71,7 @@ session.subscribe(({ state, error }) => {
     // Nobody can act (locked, or not logged in): audio pause is still offered, and audited.
     alarmBar.unattended = !authState.user || authState.locked;
     alarmBar.setPermissions(authState.permissions ?? []);
+    handover.hidden = !can(authState, 'print_report');
     renderSound();
   }
   // Read again with every read of the session (its poll included, failed or not), so an

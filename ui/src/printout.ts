@@ -76,6 +76,14 @@ function showPreview(box: HTMLElement, out: PrintOut): void {
   );
 }
 
+/** The shift handover of `ward` over the last `hours` (print_report; the backend decides). */
+export function handoverPanel(ward: string, hours: number, nowMs: number): void {
+  const from = nowMs - hours * 3_600_000;
+  printPanel(`Shift handover · ${ward} · last ${hours} h`, 'handover', (reason) =>
+    api.printShift(ward, from, nowMs, reason),
+  );
+}
+
 /** The export form: format, identity (only offered when the session may), waveforms, reason. */
 export function exportPanel(bed: string, from: number, to: number, auth: AuthState | null): void {
   const format = h('select', { id: 'export-format' }, h('option', { value: 'fhir' }, 'FHIR R4 (JSON)'), h('option', { value: 'csv' }, 'CSV'));
