@@ -474,7 +474,10 @@ async fn bed_detail_live_limits_trends_review_alarms_patient() {
     click(c, "#printout-close").await;
 
     // ---- The ward's shift handover from the header: bed 03 and its desaturation on it.
-    assert!(visible(c, "#btn-handover").await, "a charge nurse prints handovers");
+    assert!(
+        visible(c, "#btn-handover").await,
+        "a charge nurse prints handovers"
+    );
     click(c, "#btn-handover").await;
     wait_visible(c, "#print-reason", "the reason for the handover").await;
     click(c, "#print-go").await;

@@ -18,7 +18,8 @@
 //! 300 mg/dL (16.7 mmol/L, where programmes check ketones and call) at medium priority.
 //! Neonates: below 47 mg/dL (2.6 mmol/L, the operational threshold commonly used for neonatal
 //! hypoglycaemia) and above 180 mg/dL (10 mmol/L). `shared/reference/clinical.md` gives no
-//! glucose or weight values; these are [R] and the responsible organisation's to change.
+//! glucose or weight values; these are \[R\] (from research, not a standard the reference
+//! gives) and the responsible organisation's to change.
 
 use std::collections::BTreeSet;
 

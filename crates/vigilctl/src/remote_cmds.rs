@@ -230,6 +230,9 @@ pub async fn simulate(a: SimulateArgs) -> Result<()> {
     Ok(())
 }
 
+// The help of `plan set` shows the plan file's TOML tables (`[[item]]`) as they are typed:
+// clap prints doc comments verbatim, rustdoc would read them as links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Subcommand)]
 pub enum PlanCmd {
     /// Set a new version of a remote patient's care plan from a TOML file (charge nurse).
@@ -237,7 +240,7 @@ pub enum PlanCmd {
     /// Audited with the version and its items. The file is the whole plan: it replaces the
     /// version in force (which is kept); the same plan again is refused as unchanged.
     ///
-    /// The file has one [[item]] table per item of the plan:
+    /// The file has one `[[item]]` table per item of the plan:
     ///
     ///   [[item]]
     ///   id = "bp"                  # 1-32 of a-z 0-9 - _, unique in the plan
@@ -257,7 +260,7 @@ pub enum PlanCmd {
     /// Schedules, on the wall clock of the patient's time zone: "07:00-10:00, 18:00-21:00",
     /// "08:00 ± 1h", "06:00 for 4h", "3/day 08:00-20:00", "06:00-10:00 on mon,thu".
     ///
-    /// And one [[rule]] table per change rule (optional), on how a vital's readings change,
+    /// And one `[[rule]]` table per change rule (optional), on how a vital's readings change,
     /// either a rise or fall within a look-back:
     ///
     ///   [[rule]]

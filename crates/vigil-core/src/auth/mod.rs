@@ -43,7 +43,7 @@ const MINUTE_MS: i64 = 60_000;
 
 /// Shortest accepted break-glass reason, in characters (after trimming).
 pub const MIN_BREAK_GLASS_REASON: usize = 10;
-/// The actor of the simulated remote cohort's enrolment ([`AuthService::authorize_simulation`]).
+/// The actor of the simulated remote cohort's enrolment (`AuthService::authorize_simulation`, crate-private).
 pub const SIMULATION_USER: &str = "sim:cohort";
 /// Longest accepted user name, in characters.
 pub const MAX_USER_NAME_LEN: usize = 64;

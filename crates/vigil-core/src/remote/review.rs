@@ -15,7 +15,7 @@
 //!   latest review escalated is *escalated* until a later review says otherwise.
 //! - **Review time** ([`open_record`], [`close_record`]): opening and closing a patient's record
 //!   are audited and timed; the minutes of the patient's calendar month are what remote-monitoring
-//!   programmes count ([`review_minutes`]). A view never closed (the station stopped) counts
+//!   programmes count ([`review_ms`]). A view never closed (the station stopped) counts
 //!   for nothing: time is counted only when it is known.
 //! - **The worklist** ([`worklist`]): one row per current stay, sorted by what needs attention
 //!   first: urgent alerts, then missed readings and silent devices, then findings awaiting
