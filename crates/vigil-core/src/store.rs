@@ -315,6 +315,9 @@ pub enum Op {
     Flush(oneshot::Sender<()>),
     /// Commit everything queued before this and stop the writer (see [`StoreWriter::close`]).
     Close,
+    /// Tests only: the writer panics, as a bug would make it.
+    #[cfg(test)]
+    Crash,
 }
 
 /// A run of missing waveform chunks of one device channel.
@@ -357,7 +360,19 @@ pub struct WriterStats {
     /// The last transaction failed for want of space or I/O and is being retried (disk full,
     /// volume gone): nothing is being committed. The engine raises a technical alarm on it.
     pub failing: AtomicBool,
+    /// The writer thread has ended without being closed (a panic: a bug): nothing is written
+    /// from then on. The engine raises the same technical alarm on it, at once.
+    pub stopped: AtomicBool,
+    /// Batches the writer has finished (committed, or dropped after a failure): its progress.
+    /// The engine watches it against the queue: work waiting and no batch finished for
+    /// [`STALL_MS`] is a writer that makes no progress (a hung disk).
+    pub batches: AtomicU64,
 }
+
+/// How long the writer may go without finishing a batch while work waits for it before the
+/// engine says it makes no progress (the slowest healthy commit seen under load is well under a
+/// second; a checkpoint holds it for less).
+pub const STALL_MS: u64 = 10_000;
 
 /// How long the writer waits before it retries a transaction that failed for want of space.
 pub const RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -415,7 +430,17 @@ impl StoreWriter {
         let thread = std::thread::Builder::new()
             .name("vigil-store".into())
             .spawn(move || {
-                writer_loop(&mut conn, &gate, rx, &st);
+                // A panic (a bug) must not end the writer silently: it is said, and the engine
+                // raises STORE_FAILED on `stopped`.
+                let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    writer_loop(&mut conn, &gate, rx, &st)
+                }));
+                if !matches!(ended, Ok(true)) {
+                    st.stopped.store(true, Ordering::SeqCst);
+                    tracing::error!(
+                        "STORE FAILED: the store writer stopped; history is not being recorded"
+                    );
+                }
                 // Stop the checkpointer first: closing the last connection checkpoints the
                 // whole log and removes it.
                 drop(stop_ckpt);
@@ -467,17 +492,21 @@ impl StoreWriter {
     }
 }
 
+/// The writer: batches of operations, each in one transaction. Returns whether it was closed
+/// (`Op::Close`), rather than left by every sender.
 fn writer_loop(
     conn: &mut Connection,
     gate: &Mutex<()>,
     mut rx: mpsc::Receiver<Op>,
     stats: &WriterStats,
-) {
+) -> bool {
     let mut batch: Vec<Op> = Vec::with_capacity(BATCH_MAX_OPS);
     let mut closing = false;
     while let Some(first) = rx.blocking_recv() {
         match first {
             Op::Close => closing = true,
+            #[cfg(test)]
+            Op::Crash => panic!("the store writer killed by a test"),
             op => batch.push(op),
         }
         let deadline = Instant::now() + BATCH_MAX_DELAY;
@@ -485,6 +514,8 @@ fn writer_loop(
         while !closing && batch.len() < BATCH_MAX_OPS && Instant::now() < deadline {
             match rx.try_recv() {
                 Ok(Op::Close) => closing = true,
+                #[cfg(test)]
+                Ok(Op::Crash) => panic!("the store writer killed by a test"),
                 Ok(op) => batch.push(op),
                 Err(_) => break,
             }
@@ -543,10 +574,12 @@ fn writer_loop(
                 let _ = ack.send(());
             }
         }
+        stats.batches.fetch_add(1, Ordering::Relaxed);
         if closing {
-            break;
+            return true;
         }
     }
+    false
 }
 
 /// Copy the write-ahead log into the database file beside the writer, every
@@ -798,6 +831,8 @@ fn write_batch(
                 Op::Flush(_) => {}
                 // Handled by the writer loop before a batch is written.
                 Op::Close => {}
+                #[cfg(test)]
+                Op::Crash => {}
             }
         }
     }

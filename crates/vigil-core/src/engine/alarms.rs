@@ -72,6 +72,42 @@ fn log_alarm_event(e: &AlarmEvent) {
     }
 }
 
+/// Whether the store writer makes progress: work waiting in its queue and no batch finished
+/// for [`STALL_MS`](crate::store::STALL_MS) (wall time: a hung disk does not follow the
+/// engine's clock).
+#[derive(Debug, Default)]
+pub(super) struct StoreProgress {
+    batches: u64,
+    /// Since when work has waited with no batch finished.
+    waiting_since: Option<std::time::Instant>,
+}
+
+impl StoreProgress {
+    pub(super) fn stalled(&mut self, batches: u64, waiting: bool, now: std::time::Instant) -> bool {
+        if batches != self.batches || !waiting {
+            // Progress (or nothing to do): any wait starts now.
+            self.batches = batches;
+            self.waiting_since = waiting.then_some(now);
+            return false;
+        }
+        let since = *self.waiting_since.get_or_insert(now);
+        now.duration_since(since) >= Duration::from_millis(crate::store::STALL_MS)
+    }
+}
+
+/// Why the station's history is not being recorded, if it is not: what STORE_FAILED says.
+fn store_condition(stats: &crate::store::WriterStats, stalled: bool) -> Option<&'static str> {
+    if stats.stopped.load(Ordering::SeqCst) {
+        Some("the store writer stopped: history is not being recorded")
+    } else if stats.failing.load(Ordering::Relaxed) {
+        Some("the database cannot be written (disk full?): history is not being recorded")
+    } else if stalled {
+        Some("the database makes no progress: history is not being recorded")
+    } else {
+        None
+    }
+}
+
 /// Time-based alarm rules (condition delays, communication lost, pause expiry, escalation).
 pub(super) async fn alarm_tick(
     shared: Arc<Shared>,
@@ -80,21 +116,27 @@ pub(super) async fn alarm_tick(
 ) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut progress = StoreProgress::default();
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
         let now = shared.clock.now_ms();
-        let failing = shared.store_stats.failing.load(Ordering::Relaxed);
+        let waiting = shared.store_queue.capacity() < shared.store_queue.max_capacity();
+        let batches = shared.store_stats.batches.load(Ordering::Relaxed);
+        let condition = store_condition(
+            &shared.store_stats,
+            progress.stalled(batches, waiting, std::time::Instant::now()),
+        );
+        let failing = condition.is_some();
         let events = {
             let mut st = lock(&shared.state);
             let mut events = st.alarms.tick(now);
-            events.extend(st.alarms.store_failing(
-                failing,
-                "the database cannot be written (disk full?): history is not being recorded",
-                now,
-            ));
+            events.extend(
+                st.alarms
+                    .store_failing(failing, condition.unwrap_or_default(), now),
+            );
             events
         };
         if !failing {

@@ -22,6 +22,8 @@ mod remote;
 mod reports;
 mod security;
 mod storage;
+#[cfg(test)]
+mod store_watch;
 mod sync;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -275,8 +277,10 @@ struct Shared {
     /// Vitals sequence numbers and reading times: replays, duplicates and late readings.
     gate: Mutex<ReadingGate>,
     alarm_io: AlarmIo,
-    /// The writer's counters (is it failing?).
+    /// The writer's counters (is it failing, has it stopped, is it making progress?).
     store_stats: Arc<WriterStats>,
+    /// The writer's queue, watched for work waiting while the writer makes no progress.
+    store_queue: tokio::sync::mpsc::Sender<crate::store::Op>,
     /// Operations not queued for the writer because it was failing and its queue was full.
     store_dropped: Arc<AtomicU64>,
     /// Security events: aggregation, thresholds, technical alarms.
@@ -574,6 +578,7 @@ impl Engine {
             gaps: Mutex::new(GapTracker::default()),
             gate: Mutex::new(ReadingGate::default()),
             store_stats: writer.stats(),
+            store_queue: writer.sender(),
             store_dropped: sink.dropped(),
             security: Arc::new(SecurityMonitor::new(security.thresholds.clone())),
             syslog: security
