@@ -160,27 +160,3 @@ fn save(
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(name)
 }
-
-/// The automatic strips saved for `bed` with onsets in `[from_ms, to_ms)` (or that failed).
-pub fn saved(
-    conn: &Connection,
-    bed: &BedId,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Vec<Saved>, ReportError> {
-    let mut q = conn.prepare_cached(
-        "SELECT alarm_id, onset_ms, file, error FROM alarm_strips
-         WHERE ward = ?1 AND bed = ?2 AND onset_ms >= ?3 AND onset_ms < ?4 ORDER BY onset_ms",
-    )?;
-    let rows = q.query_map(params![bed.ward, bed.bed, from_ms, to_ms], |r| {
-        let file: Option<String> = r.get(2)?;
-        let error: Option<String> = r.get(3)?;
-        Ok(Saved {
-            bed: bed.clone(),
-            alarm_id: r.get(0)?,
-            onset_ms: r.get(1)?,
-            file: file.ok_or_else(|| error.unwrap_or_else(|| "not saved".into())),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
